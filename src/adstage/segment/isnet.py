@@ -24,13 +24,65 @@ from adstage.types import RGB, Segmentation, as_rgb
 
 log = logging.getLogger(__name__)
 
-_SESSIONS: dict[tuple[str, int | None], Any] = {}
+_SESSIONS: dict[tuple[str, int | None, int | None], Any] = {}
 _LOCK = threading.Lock()
 
 
-def _session(path: Path, threads: int | None) -> Any:
-    """One onnxruntime session per (file, threads), shared by every ISNet instance."""
-    key = (str(path), threads)
+def _resized_graph(path: Path, native: int, size: int) -> bytes:
+    """The model re-targeted from its ``native`` input size to ``size``.
+
+    The published IS-Net export fixes 1024×1024 and bakes the target size of every ``Resize`` into
+    a constant; the network itself is fully convolutional, so those constants are scaled by
+    ``size / native`` and the declared input/output shapes are rewritten.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BackendUnavailable(
+            f"isnet at input_size {size} needs the onnx package (pip install onnx), "
+            f"or use input_size={native}"
+        ) from exc
+    model = onnx.load(str(path))
+    producers = {out: node for node in model.graph.node for out in node.output}
+    targets = set()
+    for node in model.graph.node:
+        if node.op_type == "Resize" and len(node.input) > 3 and node.input[3]:
+            concat = producers.get(node.input[3])
+            if concat is not None and concat.op_type == "Concat":
+                targets.update(i for i in concat.input if producers.get(i) is not None
+                               and producers[i].op_type == "Constant")
+            elif concat is not None and concat.op_type == "Constant":
+                targets.add(node.input[3])
+    for name in targets:
+        const = producers[name]
+        value = numpy_helper.to_array(const.attribute[0].t)
+        scaled = value * size / native
+        if not np.allclose(scaled, np.rint(scaled)):
+            raise InputError(
+                f"isnet input_size {size}: the model's internal sizes do not scale to it; "
+                f"use a multiple of {native // int(np.gcd.reduce(value.astype(int)))} such as {native}"
+            )
+        const.attribute[0].t.CopyFrom(
+            numpy_helper.from_array(np.rint(scaled).astype(value.dtype), const.attribute[0].t.name)
+        )
+    for value in model.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        for i in (2, 3):
+            if len(dims) > i:
+                dims[i].dim_value = size
+    for k, value in enumerate(model.graph.output):  # side outputs come at several scales
+        dims = value.type.tensor_type.shape.dim
+        for i in (2, 3):
+            if len(dims) > i:
+                dims[i].dim_param = f"out{k}_{i}"
+    del model.graph.value_info[:]
+    return bytes(model.SerializeToString())
+
+
+def _session(path: Path, threads: int | None, resize: tuple[int, int] | None = None) -> Any:
+    """One onnxruntime session per (file, threads, size), shared by every ISNet instance."""
+    key = (str(path), threads, resize[1] if resize else None)
     with _LOCK:
         if key not in _SESSIONS:
             try:
@@ -43,9 +95,8 @@ def _session(path: Path, threads: int | None) -> Any:
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
-            _SESSIONS[key] = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            source: str | bytes = _resized_graph(path, *resize) if resize else str(path)
+            _SESSIONS[key] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         return _SESSIONS[key]
 
 
@@ -66,7 +117,8 @@ class ISNet:
                 f"isnet input_size: expected a multiple of 32 in [32, 4096], got {self.input_size}"
             )
 
-    def _path(self) -> Path:
+    def weights_path(self) -> Path:
+        """The ONNX file that will run: ``weights`` if given, else the cached manifest row."""
         from adstage.weights import resolve
 
         return resolve(self.variant, self.weights)
@@ -79,8 +131,11 @@ class ISNet:
 
     def __call__(self, image: RGB) -> Segmentation:
         image = as_rgb(image)
-        path = self._path()
+        path = self.weights_path()
         session = _session(path, self.threads)
+        fixed = session.get_inputs()[0].shape[2:]
+        if all(isinstance(d, int) for d in fixed) and tuple(fixed) != (self.input_size,) * 2:
+            session = _session(path, self.threads, (int(fixed[0]), self.input_size))
         feed = {session.get_inputs()[0].name: self.preprocess(image)}
         out = session.run(None, feed)[0][0, 0].astype(np.float32)
         h, w = image.shape[:2]

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import BackendUnavailable, InputError
-from adstage.segment.background import downscale, estimate_background
+from adstage.segment.background import BackgroundModel, downscale, estimate_background
 from adstage.segment.base import SEGMENTERS
 from adstage.types import RGB, Segmentation, as_rgb
 
@@ -99,10 +99,9 @@ class SolidBackground:
         if self.threshold is not None and not 0 < self.threshold < 255:
             raise InputError(f"threshold: expected a value in (0, 255), got {self.threshold}")
 
-    def binary(self, small: RGB) -> tuple[NDArray[np.bool_], dict[str, float]]:
-        """The product mask of an already downscaled image, and what was estimated."""
+    def binary(self, small: RGB, bg: BackgroundModel) -> tuple[NDArray[np.bool_], float]:
+        """The product mask of an already downscaled image, and the distance threshold used."""
         h, w = small.shape[:2]
-        bg = estimate_background(small, tolerance=self.tolerance)
         dist = bg.distance(small)
         thr = self.threshold or max(self.min_threshold, 4.0 * bg.noise)
         mask = dist > thr
@@ -116,38 +115,68 @@ class SolidBackground:
         mask = _fill_holes(mask, dist, self.hole_distance, self.max_hole)
         mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
         mask = _drop_specks(mask, self.min_component * h * w, keep_ratio=0.01)
-        info = {
-            "threshold": round(float(thr), 2),
-            "plain_fraction": round(bg.plain_fraction, 4),
-            "background": [round(float(c), 1) for c in bg.color],
-        }
-        return mask, info
+        return mask, float(thr)
 
     def __call__(self, image: RGB) -> Segmentation:
         image = as_rgb(image)
         h, w = image.shape[:2]
         small, scale = downscale(image, self.work_size)
-        mask, info = self.binary(small)
+        bg = estimate_background(small, tolerance=self.tolerance)
+        mask, thr = self.binary(small, bg)
         if self.refine == "grabcut" and mask.any() and not mask.all():
             mask = _grabcut_refine(small, mask)
         if self.matting:
-            alpha_small = _matte(small, mask)
+            alpha = _matte(small, mask)
+            if scale < 1.0:
+                alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
         else:
-            alpha_small = mask.astype(np.float32)
-        if scale < 1.0:
-            alpha = cv2.resize(alpha_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        else:
-            alpha = alpha_small
+            alpha = _edge_alpha(image, mask, bg.distance(image), thr, scale)
         return Segmentation(
             alpha=np.clip(alpha, 0.0, 1.0).astype(np.float32),
             backend=self.name,
             provenance={
-                **info,
+                "threshold": round(thr, 2),
+                "plain_fraction": round(bg.plain_fraction, 4),
+                "background": [round(float(c), 1) for c in bg.color],
                 "work_size": self.work_size,
                 "refine": self.refine,
                 "matting": self.matting,
             },
         )
+
+
+def _edge_alpha(
+    image: RGB, mask: NDArray[np.bool_], dist: NDArray[np.uint8], threshold: float, scale: float
+) -> NDArray[np.float32]:
+    """Full-resolution alpha: the work-size mask inside, colour unmixing in a band at its edge.
+
+    In the band, ``alpha ≈ |I − B| / |F − B|`` (a pixel is a mix of product colour F and backdrop
+    B), with ``|F − B|`` taken as the mean distance of nearby interior pixels; a pixel within 80 %
+    of that contrast counts as fully product, so shading inside the product never thins it. Where the
+    product is nearly backdrop-coloured (white on white) unmixing is unreliable, so the resized
+    mask is kept there.
+    """
+    h, w = image.shape[:2]
+    up = mask.astype(np.float32)
+    if up.shape != (h, w):
+        up = cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR)
+    r = max(1, int(np.ceil(1.0 / max(scale, 1e-6))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    inside = (up >= 0.999).astype(np.uint8)
+    outside = (up <= 0.001).astype(np.uint8)
+    band = ~((cv2.erode(inside, kernel) > 0) | (cv2.erode(outside, kernel) > 0))
+    if not band.any():
+        return up
+    core = cv2.erode(inside, kernel).astype(np.float32)
+    size = (4 * r + 3, 4 * r + 3)
+    weight = cv2.boxFilter(core, -1, size, normalize=False)
+    contrast = cv2.boxFilter(dist.astype(np.float32) * core, -1, size, normalize=False)
+    contrast = contrast / np.maximum(weight, 1e-6)
+    unmix = np.clip(dist.astype(np.float32) / np.maximum(0.8 * contrast, 1.0), 0.0, 1.0)
+    usable = band & (weight > 0) & (contrast >= 2.0 * threshold)
+    alpha = up.copy()
+    alpha[usable] = unmix[usable]
+    return alpha
 
 
 def _grabcut_refine(image: RGB, mask: NDArray[np.bool_], iterations: int = 2) -> NDArray[np.bool_]:

@@ -54,6 +54,7 @@ __all__ = [
     "U2Net",
     "U2NetSegmenter",
     "build_u2net",
+    "check_state_dict",
     "detect_variant",
     "export_onnx",
     "load_u2net",
@@ -130,7 +131,8 @@ class REBNConv(nn.Module):
         self.relu_s1 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu_s1(self.bn_s1(self.conv_s1(x)))
+        out: torch.Tensor = self.relu_s1(self.bn_s1(self.conv_s1(x)))
+        return out
 
 
 class RSU(nn.Module):
@@ -155,7 +157,7 @@ class RSU(nn.Module):
 
         def rate(i: int) -> int:  # dilation of encoder layer i (1-based); the bottom is i = L
             if dilated:
-                return 2 ** (i - 1)
+                return int(2 ** (i - 1))
             return 2 if i == height else 1
 
         self.rebnconvin = REBNConv(in_ch, out_ch, 1)
@@ -169,21 +171,21 @@ class RSU(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        modules = self._modules
-        hxin = self.rebnconvin(x)
+        layer = self.get_submodule
+        hxin: torch.Tensor = self.rebnconvin(x)
         skips: list[torch.Tensor] = []
-        hx = hxin
+        hx: torch.Tensor = hxin
         for i in range(1, self.height):
-            hx = modules[f"rebnconv{i}"](hx)
+            hx = layer(f"rebnconv{i}")(hx)
             skips.append(hx)
             if not self.dilated and i <= self.height - 2:
-                hx = modules[f"pool{i}"](hx)
-        hx = modules[f"rebnconv{self.height}"](hx)
+                hx = layer(f"pool{i}")(hx)
+        hx = layer(f"rebnconv{self.height}")(hx)
         for i in range(self.height - 1, 0, -1):
             skip = skips[i - 1]
             if not self.dilated and i < self.height - 1:  # the encoder pooled after layer i
                 hx = _upsample_to(hx, skip.shape[-2:])
-            hx = modules[f"rebnconv{i}d"](torch.cat((hx, skip), dim=1))
+            hx = layer(f"rebnconv{i}d")(torch.cat((hx, skip), dim=1))
         return hx + hxin
 
 
@@ -216,26 +218,26 @@ class U2Net(nn.Module):
         self.outconv = nn.Conv2d(6 * out_ch, out_ch, 1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        modules = self._modules
+        layer = self.get_submodule
         # Encoder: stage1 at full resolution, each next stage after a 2×2 max pool.
         skips: list[torch.Tensor] = []
         hx = x
         for i in range(1, 7):
             if i > 1:
-                hx = modules[f"pool{i - 1}{i}"](hx)
-            hx = modules[f"stage{i}"](hx)
+                hx = layer(f"pool{i - 1}{i}")(hx)
+            hx = layer(f"stage{i}")(hx)
             skips.append(hx)
         # Decoder: upsample the deeper map to the skip's size, concatenate, RSU.
         decoded = {6: hx}
         for i in range(5, 0, -1):
             skip = skips[i - 1]
-            hx = modules[f"stage{i}d"](torch.cat((_upsample_to(hx, skip.shape[-2:]), skip), dim=1))
+            hx = layer(f"stage{i}d")(torch.cat((_upsample_to(hx, skip.shape[-2:]), skip), dim=1))
             decoded[i] = hx
         # Side outputs at the input resolution, then the fused map.
         size = x.shape[-2:]
         sides = []
         for i in range(1, 7):
-            side = modules[f"side{i}"](decoded[i])
+            side = layer(f"side{i}")(decoded[i])
             sides.append(side if i == 1 else _upsample_to(side, size))
         fused = self.outconv(torch.cat(sides, dim=1))
         return tuple(torch.sigmoid(t) for t in (fused, *sides))
@@ -285,7 +287,7 @@ def _unwrap(obj: Any, path: Path) -> Mapping[str, Any]:
                 obj = inner
                 break
         if obj and all(isinstance(k, str) for k in obj):
-            return obj
+            return obj  # type: ignore[no-any-return]
     raise InputError(
         f"weights: {str(path)!r} does not hold a state dict (a mapping of parameter names to "
         f"tensors); got {type(obj).__name__}"
@@ -614,7 +616,8 @@ class U2NetSegmenter:
 
         def predict(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
-                return model(x.to(device))[0]
+                fused: torch.Tensor = model(x.to(device))[0]
+                return fused
 
         return _Runner(predict, path, sha, "torch")
 

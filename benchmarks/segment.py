@@ -1,0 +1,276 @@
+"""Segmentation and triage benchmark on ../shared/data; writes benchmarks/results/segment.json.
+
+    python benchmarks/segment.py                 # IKEA products every 4th image (185), all else full
+    python benchmarks/segment.py --stride 1      # all 740 IKEA products
+
+Sections (issue "Foundation"):
+- quality per backend on ``grabcut-50`` (the 128 band left out) and ``coco-mval-objects``
+  (fg_fraction ≥ 0.05): IoU, F-measure (β² = 0.3), MAE;
+- agreement (IoU) of ``solid-background`` with ``isnet`` at 1024² on ``ikea-sa-products``;
+- IoU against ground truth on the synthetic catalog's un-staged products (ships with adstage);
+- seconds per image of every backend on the same IKEA images, in one run, and the ratio to
+  ``solid-background`` (timings on shared machines are noisy: compare ratios, not seconds);
+- triage accuracy: ``ikea-sa-products`` un-staged vs ``ikea-room-scenes`` and ``coco-mval-objects``
+  staged.
+
+IS-Net masks are cached under ``benchmarks/.cache/isnet-<size>/`` (never committed) so a re-run
+only times the network on ``--timing-n`` images. GrabCut is prompted with the ground-truth box
+grown by 5 % (the GrabCut benchmark's protocol); on IKEA products, where there is no ground truth,
+with the centre box. The licensed images never leave ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from adstage.errors import WeightsNotFound
+from adstage.evaluate.segmentation import score, summarize
+from adstage.io.atomic import atomic_write_bytes, atomic_write_text
+from adstage.io.images import read_image
+from adstage.provenance import versions
+from adstage.segment import SEGMENTERS
+from adstage.triage import DEFAULT_THRESHOLD, triage
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("benchmarks.segment")
+
+
+def rows(data: Path, name: str) -> list[dict[str, str]]:
+    with open(data / name / "labels.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def metadata(data: Path, name: str) -> dict[str, dict[str, str]]:
+    with open(data / name / "metadata.csv", newline="") as handle:
+        return {r["path"]: r for r in csv.DictReader(handle)}
+
+
+def truth_mask(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Binary ground truth and the valid pixels (GrabCut-50's value 128 is the uncertain band)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if raw is None:
+        raise FileNotFoundError(path)
+    valid = raw != 128
+    return raw > 128, valid
+
+
+def gt_box(mask: np.ndarray, grow: float = 0.05) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    gx, gy = round((x1 - x0) * grow), round((y1 - y0) * grow)
+    return (max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy))
+
+
+class IsnetCache:
+    """IS-Net alphas on disk, keyed by data set and file stem, computed once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.root = ROOT / ".cache" / f"isnet-{size}"
+        self._model = None
+
+    def model(self):
+        if self._model is None:
+            self._model = SEGMENTERS.create("isnet", input_size=self.size)
+        return self._model
+
+    def alpha(self, dataset: str, path: Path, image: np.ndarray | None = None) -> np.ndarray:
+        cached = self.root / dataset / f"{path.stem}.png"
+        if cached.exists():
+            a8 = cv2.imread(str(cached), cv2.IMREAD_GRAYSCALE)
+            if a8 is not None:
+                return a8.astype(np.float32) / 255.0
+        image = read_image(path) if image is None else image
+        alpha = self.model()(image).alpha
+        ok, png = cv2.imencode(".png", np.clip(np.rint(alpha * 255), 0, 255).astype(np.uint8))
+        if ok:
+            atomic_write_bytes(cached, png.tobytes())
+        return alpha
+
+
+def quality(data: Path, dataset: str, items: list[dict[str, str]], backends: list[str],
+            isnet: IsnetCache | None) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    scores: dict[str, list] = {b: [] for b in backends}
+    if isnet is not None:
+        scores["isnet"] = []
+    for i, row in enumerate(items):
+        image_path = data / dataset / row["path"]
+        image = read_image(image_path)
+        truth, valid = truth_mask(data / dataset / row["mask_path"])
+        for name in backends:
+            options = {"box": gt_box(truth)} if name == "grabcut" else {}
+            seg = SEGMENTERS.create(name, **options)(image)
+            scores[name].append(score(seg.alpha, truth, valid))
+        if isnet is not None:
+            scores["isnet"].append(score(isnet.alpha(dataset, image_path, image), truth, valid))
+        if (i + 1) % 25 == 0:
+            log.info("%s: %d/%d", dataset, i + 1, len(items))
+    for name, values in scores.items():
+        out[name] = summarize(values)
+    return out
+
+
+def agreement(data: Path, items: list[dict[str, str]], isnet: IsnetCache) -> dict:
+    seg = SEGMENTERS.create("solid-background")
+    ious, worst = [], []
+    for i, row in enumerate(items):
+        path = data / "ikea-sa-products" / row["path"]
+        image = read_image(path)
+        ref = isnet.alpha("ikea-sa-products", path, image) >= 0.5
+        s = score(seg(image).alpha, ref)
+        ious.append(s.iou)
+        worst.append((s.iou, row["path"]))
+        if (i + 1) % 25 == 0:
+            log.info("agreement: %d/%d", i + 1, len(items))
+    arr = np.array(ious)
+    return {
+        "n": len(arr),
+        "mean_iou": round(float(arr.mean()), 4),
+        "median_iou": round(float(np.median(arr)), 4),
+        "p10_iou": round(float(np.percentile(arr, 10)), 4),
+        "share_iou_ge_0.90": round(float((arr >= 0.9).mean()), 4),
+        "share_iou_ge_0.95": round(float((arr >= 0.95).mean()), 4),
+        "lowest": [{"iou": round(v, 4), "path": p} for v, p in sorted(worst)[:10]],
+    }
+
+
+def synthetic_truth(n: int) -> dict:
+    from adstage.datasets.synthetic import SyntheticCatalog
+
+    catalog = SyntheticCatalog(n, seed=1234, staged_fraction=0.0, size=(512, 512))
+    seg = SEGMENTERS.create("solid-background")
+    scores, white = [], []
+    for item in catalog:
+        s = score(seg(item.image).alpha, item.mask)
+        scores.append(s)
+        if item.meta.get("white"):
+            white.append(s)
+    return {"all": summarize(scores), "white_on_white": summarize(white)}
+
+
+def timing(data: Path, items: list[dict[str, str]], backends: list[str], isnet_size: int) -> dict:
+    images = [read_image(data / "ikea-sa-products" / r["path"]) for r in items]
+    models = {}
+    for name in backends:
+        options = {"input_size": isnet_size} if name == "isnet" else {}
+        models[name] = SEGMENTERS.create(name, **options)
+        models[name](images[0])  # warm-up: sessions, caches
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    # Interleave backends image by image, so load changes hit every backend alike.
+    for image in images:
+        for name, model in models.items():
+            started = time.perf_counter()
+            model(image)
+            seconds[name].append(time.perf_counter() - started)
+    base = statistics.median(seconds["solid-background"])
+    return {
+        name: {
+            "median_s": round(statistics.median(v), 4),
+            "mean_s": round(statistics.fmean(v), 4),
+            "ratio_to_solid_background": round(statistics.median(v) / base, 2),
+        }
+        for name, v in seconds.items()
+    } | {"n": len(images), "image_size": list(images[0].shape[:2])}
+
+
+def triage_accuracy(data: Path) -> dict:
+    sets = {"ikea-sa-products": False, "ikea-room-scenes": True, "coco-mval-objects": True}
+    per_set, correct, total, errors = {}, 0, 0, []
+    for name, staged in sets.items():
+        scores = []
+        for row in rows(data, name):
+            verdict = triage(read_image(data / name / row["path"]))
+            scores.append(verdict.score)
+            if verdict.staged != staged:
+                errors.append({"path": f"{name}/{row['path']}", "score": verdict.score})
+        arr = np.array(scores)
+        ok = int(((arr > DEFAULT_THRESHOLD) == staged).sum())
+        per_set[name] = {"n": len(arr), "staged_truth": staged, "accuracy": round(ok / len(arr), 4),
+                         "score_p1_p50_p99": [round(float(x), 3) for x in np.percentile(arr, [1, 50, 99])]}
+        correct += ok
+        total += len(arr)
+    return {"threshold": DEFAULT_THRESHOLD, "accuracy": round(correct / total, 4), "n": total,
+            "per_set": per_set, "errors": errors[:20]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "segment.json")
+    parser.add_argument("--stride", type=int, default=4, help="use every N-th IKEA product")
+    parser.add_argument("--timing-n", type=int, default=20)
+    parser.add_argument("--isnet-size", type=int, default=1024)
+    parser.add_argument("--synthetic-n", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime / OpenCV threads")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if not args.data.is_dir():
+        print(f"skipped: {args.data} not found (the licensed development data is not on this machine)")
+        return 0
+    cv2.setNumThreads(args.threads)
+    started = time.time()
+    try:
+        SEGMENTERS.create("isnet").weights_path()  # type: ignore[attr-defined]
+        isnet: IsnetCache | None = IsnetCache(args.isnet_size)
+    except WeightsNotFound as exc:
+        log.warning("isnet left out: %s", exc)
+        isnet = None
+
+    ikea = rows(args.data, "ikea-sa-products")[:: args.stride]
+    meta = metadata(args.data, "coco-mval-objects")
+    coco = [r for r in rows(args.data, "coco-mval-objects") if float(meta[r["path"]]["fg_fraction"]) >= 0.05]
+    grabcut = rows(args.data, "grabcut-50")
+    classical = ["solid-background", "grabcut"]
+
+    result: dict = {
+        "benchmark": "segment",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads},
+        "versions": versions(),
+        "command": " ".join(["python", "benchmarks/segment.py", *sys.argv[1:]]),
+        "notes": [
+            "isnet = IS-Net (DIS) fp32 ONNX at --isnet-size, weights isnet-general (AGPL-3.0)",
+            "grabcut is prompted with the ground-truth box grown by 5 % on grabcut-50 and COCO, "
+            "with the centre box (5 % margin) in the timing run",
+            "u2net is not timed or scored: its official weights cannot be installed offline",
+        ],
+    }
+    log.info("grabcut-50: %d images", len(grabcut))
+    result["grabcut50"] = quality(args.data, "grabcut-50", grabcut, classical, isnet)
+    log.info("coco-mval-objects (fg ≥ 0.05): %d images", len(coco))
+    result["coco_fg05"] = quality(args.data, "coco-mval-objects", coco, classical, isnet)
+    log.info("synthetic catalog: %d products", args.synthetic_n)
+    result["synthetic_unstaged_vs_truth"] = synthetic_truth(args.synthetic_n)
+    if isnet is not None:
+        log.info("agreement with isnet on %d IKEA products", len(ikea))
+        result["ikea_agreement_with_isnet"] = agreement(args.data, ikea, isnet)
+    log.info("timing on %d IKEA products", args.timing_n)
+    timed = ["solid-background", "grabcut"] + (["isnet"] if isnet is not None else [])
+    result["seconds_per_image"] = timing(args.data, ikea[: args.timing_n], timed, args.isnet_size)
+    log.info("triage")
+    result["triage"] = triage_accuracy(args.data)
+    result["elapsed_s"] = round(time.time() - started, 1)
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("seconds_per_image", "triage")} | {
+        "agreement": result.get("ikea_agreement_with_isnet", {}).get("mean_iou")}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

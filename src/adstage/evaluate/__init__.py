@@ -1,0 +1,1 @@
+"""Metrics: segmentation quality (IoU, F-measure, MAE) and, later, retrieval, FID/KID and more."""
