@@ -102,8 +102,13 @@ class IsnetCache:
         return alpha
 
 
-def quality(data: Path, dataset: str, items: list[dict[str, str]], backends: list[str],
-            isnet: IsnetCache | None) -> dict[str, dict]:
+def quality(
+    data: Path,
+    dataset: str,
+    items: list[dict[str, str]],
+    backends: list[str],
+    isnet: IsnetCache | None,
+) -> dict[str, dict]:
     out: dict[str, dict] = {}
     scores: dict[str, list] = {b: [] for b in backends}
     if isnet is not None:
@@ -200,16 +205,27 @@ def triage_accuracy(data: Path) -> dict:
                 errors.append({"path": f"{name}/{row['path']}", "score": verdict.score})
         arr = np.array(scores)
         ok = int(((arr > DEFAULT_THRESHOLD) == staged).sum())
-        per_set[name] = {"n": len(arr), "staged_truth": staged, "accuracy": round(ok / len(arr), 4),
-                         "score_p1_p50_p99": [round(float(x), 3) for x in np.percentile(arr, [1, 50, 99])]}
+        per_set[name] = {
+            "n": len(arr),
+            "staged_truth": staged,
+            "accuracy": round(ok / len(arr), 4),
+            "score_p1_p50_p99": [round(float(x), 3) for x in np.percentile(arr, [1, 50, 99])],
+        }
         correct += ok
         total += len(arr)
-    return {"threshold": DEFAULT_THRESHOLD, "accuracy": round(correct / total, 4), "n": total,
-            "per_set": per_set, "errors": errors[:20]}
+    return {
+        "threshold": DEFAULT_THRESHOLD,
+        "accuracy": round(correct / total, 4),
+        "n": total,
+        "per_set": per_set,
+        "errors": errors[:20],
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "segment.json")
     parser.add_argument("--stride", type=int, default=4, help="use every N-th IKEA product")
@@ -220,7 +236,9 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if not args.data.is_dir():
-        print(f"skipped: {args.data} not found (the licensed development data is not on this machine)")
+        print(
+            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
+        )
         return 0
     cv2.setNumThreads(args.threads)
     started = time.time()
@@ -233,14 +251,22 @@ def main() -> int:
 
     ikea = rows(args.data, "ikea-sa-products")[:: args.stride]
     meta = metadata(args.data, "coco-mval-objects")
-    coco = [r for r in rows(args.data, "coco-mval-objects") if float(meta[r["path"]]["fg_fraction"]) >= 0.05]
+    coco = [
+        r
+        for r in rows(args.data, "coco-mval-objects")
+        if float(meta[r["path"]]["fg_fraction"]) >= 0.05
+    ]
     grabcut = rows(args.data, "grabcut-50")
     classical = ["solid-background", "grabcut"]
 
     result: dict = {
         "benchmark": "segment",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+        },
         "versions": versions(),
         "command": " ".join(["python", "benchmarks/segment.py", *sys.argv[1:]]),
         "notes": [
@@ -266,8 +292,13 @@ def main() -> int:
     result["triage"] = triage_accuracy(args.data)
     result["elapsed_s"] = round(time.time() - started, 1)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("seconds_per_image", "triage")} | {
-        "agreement": result.get("ikea_agreement_with_isnet", {}).get("mean_iou")}, indent=2))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("seconds_per_image", "triage")}
+            | {"agreement": result.get("ikea_agreement_with_isnet", {}).get("mean_iou")},
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -45,7 +45,9 @@ class DemoInput:
     category: str = ""
 
 
-def demo_inputs(n_synthetic: int = 12, *, seed: int = 0, samples: bool = True) -> Iterator[DemoInput]:
+def demo_inputs(
+    n_synthetic: int = 12, *, seed: int = 0, samples: bool = True
+) -> Iterator[DemoInput]:
     """The demo's inputs: synthetic catalog items, then scikit-image's sample photos if present."""
     from adstage.datasets.synthetic import SyntheticCatalog
 
@@ -60,7 +62,11 @@ def demo_inputs(n_synthetic: int = 12, *, seed: int = 0, samples: bool = True) -
         log.warning("scikit-image is not installed: the demo shows synthetic images only")
         return
     for name, licence in SKIMAGE_SAMPLES.items():
-        yield DemoInput(f"skimage-{name}", np.ascontiguousarray(getattr(data, name)()), f"scikit-image, {licence}")
+        yield DemoInput(
+            f"skimage-{name}",
+            np.ascontiguousarray(getattr(data, name)()),
+            f"scikit-image, {licence}",
+        )
 
 
 def iou(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> float:
@@ -113,7 +119,9 @@ def run_demo(
         if item.truth is not None:
             score = iou(result.mask, item.truth)
             ious.append(score)
-            meta.append(f"IoU vs ground truth <b{' class=bad' if score < 0.9 else ''}>{score:.3f}</b>")
+            meta.append(
+                f"IoU vs ground truth <b{' class=bad' if score < 0.9 else ''}>{score:.3f}</b>"
+            )
         if item.category:
             meta.append(html.escape(item.category))
         meta.append(f"<small>{html.escape(item.source)}</small>")

@@ -45,4 +45,6 @@ def write_run_record(out_dir: Path, *, command: str, config: dict[str, Any]) -> 
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return atomic_write_text(out_dir / "adstage-run.json", json.dumps(record, indent=2, default=str))
+    return atomic_write_text(
+        out_dir / "adstage-run.json", json.dumps(record, indent=2, default=str)
+    )

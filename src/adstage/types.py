@@ -38,7 +38,9 @@ def as_rgb(image: Any, *, name: str = "image") -> RGB:
     except ImportError:  # pragma: no cover - Pillow is a core dependency
         pass
     if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: expected a PIL image or a numpy array, got {type(image).__name__}")
+        raise InputError(
+            f"{name}: expected a PIL image or a numpy array, got {type(image).__name__}"
+        )
     if image.dtype != np.uint8:
         raise InputError(f"{name}: expected dtype uint8, got {image.dtype} (scale to 0..255 first)")
     if image.ndim == 2:
@@ -50,7 +52,9 @@ def as_rgb(image: Any, *, name: str = "image") -> RGB:
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def as_alpha(mask: Any, shape: tuple[int, int] | None = None, *, name: str = "mask") -> NDArray[np.float32]:
+def as_alpha(
+    mask: Any, shape: tuple[int, int] | None = None, *, name: str = "mask"
+) -> NDArray[np.float32]:
     """Return ``mask`` as ``float32`` ``H×W`` in ``[0, 1]``: bool, ``uint8`` 0..255 or float 0..1."""
     mask = np.asarray(mask)
     if mask.ndim == 3 and mask.shape[2] == 1:
@@ -58,7 +62,9 @@ def as_alpha(mask: Any, shape: tuple[int, int] | None = None, *, name: str = "ma
     if mask.ndim != 2:
         raise InputError(f"{name}: expected shape H×W, got {mask.shape}")
     if shape is not None and mask.shape != tuple(shape):
-        raise InputError(f"{name}: expected shape {tuple(shape)} to match the image, got {mask.shape}")
+        raise InputError(
+            f"{name}: expected shape {tuple(shape)} to match the image, got {mask.shape}"
+        )
     if mask.dtype == bool:
         out = mask.astype(np.float32)
     elif mask.dtype == np.uint8:

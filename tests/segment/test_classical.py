@@ -7,13 +7,13 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from conftest import iou, product_on_white, staged_scene, white_on_white
 
 from adstage.errors import InputError
 from adstage.segment import SEGMENTERS, segment
 from adstage.segment.background import estimate_background
 from adstage.segment.solid_background import SolidBackground
 from adstage.triage import triage
+from scenes import iou, product_on_white, staged_scene, white_on_white
 
 
 def test_solid_background_finds_a_shaded_product_and_not_its_shadow() -> None:
@@ -21,7 +21,7 @@ def test_solid_background_finds_a_shaded_product_and_not_its_shadow() -> None:
     seg = SolidBackground()(image)
     assert seg.backend == "solid-background"
     assert seg.alpha.dtype == np.float32 and seg.alpha.shape == truth.shape
-    assert 0.0 <= seg.alpha.min() and seg.alpha.max() <= 1.0
+    assert seg.alpha.min() >= 0.0 and seg.alpha.max() <= 1.0
     assert iou(seg.mask, truth) > 0.97
     assert not seg.mask[int(truth.shape[0] * 0.86), truth.shape[1] // 2 - 60]  # shadow stays out
 
@@ -131,3 +131,14 @@ def test_segment_function_reads_paths(tmp_path) -> None:
     write_image(tmp_path / "p.png", image)
     seg = segment(tmp_path / "p.png", backend="solid-background")
     assert iou(seg.mask, truth) > 0.97
+
+
+def test_background_distance_is_max_channel_difference() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    image[:5] = image[-5:] = 250
+    image[:, :5] = image[:, -5:] = 250
+    bg = estimate_background(image)
+    assert bg.coeffs is None and bg.plain_fraction == 1.0
+    expected = np.abs(image.astype(int) - 250).max(axis=2)
+    assert (bg.distance(image) == expected).all()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import iou, product_on_white
+
+from scenes import iou, product_on_white
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

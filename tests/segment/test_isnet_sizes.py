@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import iou, product_on_white
+
+from scenes import iou, product_on_white
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from adstage.errors import WeightsNotFound  # noqa: E402
-from adstage.segment.isnet import ISNet  # noqa: E402
+from adstage.errors import WeightsNotFound
+from adstage.segment.isnet import ISNet
 
 pytestmark = pytest.mark.weights
 

@@ -15,7 +15,9 @@ T = TypeVar("T")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def progress(items: Iterable[T], total: int, description: str, *, enabled: bool = True) -> Iterator[T]:
+def progress(
+    items: Iterable[T], total: int, description: str, *, enabled: bool = True
+) -> Iterator[T]:
     """Iterate with a progress bar on stderr (hidden when stderr is not a terminal)."""
     if not enabled or not err.is_terminal or total <= 1:
         yield from items

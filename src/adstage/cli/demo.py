@@ -14,7 +14,9 @@ from adstage.cli._common import err
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
     backend: Annotated[str, typer.Option("--backend", "-b", help="Segmentation backend.")] = "auto",
-    n_synthetic: Annotated[int, typer.Option(min=1, max=1000, help="Synthetic catalog items.")] = 12,
+    n_synthetic: Annotated[
+        int, typer.Option(min=1, max=1000, help="Synthetic catalog items.")
+    ] = 12,
     samples: Annotated[bool, typer.Option(help="Include scikit-image's sample photos.")] = True,
 ) -> None:
     """Triage and segment the demo images; write cut-outs and an HTML page."""

@@ -12,22 +12,32 @@ from adstage.cli._common import emit_json, err, progress, report_error
 
 
 def segment(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files or folders.", show_default=False)
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     backend: Annotated[
-        str, typer.Option("--backend", "-b", help="solid-background, isnet, u2net, grabcut or auto.")
+        str,
+        typer.Option("--backend", "-b", help="solid-background, isnet, u2net, grabcut or auto."),
     ] = "auto",
     weights: Annotated[
-        Path | None, typer.Option(help="A local weights file for isnet / u2net (overrides the cache).")
+        Path | None,
+        typer.Option(help="A local weights file for isnet / u2net (overrides the cache)."),
     ] = None,
     input_size: Annotated[
         int | None, typer.Option(help="Network input size (isnet native 1024, u2net 320).")
     ] = None,
-    matting: Annotated[bool, typer.Option(help="Soft edges by closed-form matting (solid-background).")] = False,
+    matting: Annotated[
+        bool, typer.Option(help="Soft edges by closed-form matting (solid-background).")
+    ] = False,
     crop: Annotated[bool, typer.Option(help="Crop the cut-out to the product's box.")] = False,
     resume: Annotated[bool, typer.Option(help="Skip images whose outputs already exist.")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image on stdout.")
+    ] = False,
 ) -> None:
     """Segment products: an RGBA cut-out and an 8-bit mask (255 = product) per image."""
     import numpy as np

@@ -11,12 +11,19 @@ from adstage.cli._common import emit_json, err, progress, report_error
 
 
 def triage(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")] = False,
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files or folders.", show_default=False)
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image on stdout.")
+    ] = False,
     threshold: Annotated[
-        float, typer.Option(min=0.001, max=0.999, help="Score above which an image counts as staged.")
+        float,
+        typer.Option(min=0.001, max=0.999, help="Score above which an image counts as staged."),
     ] = 0.2,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+    ] = False,
 ) -> None:
     """Tell staged photos (scenes) from un-staged ones (a product on a plain background)."""
     from adstage.errors import AdstageError
@@ -37,7 +44,9 @@ def triage(
         if as_json:
             emit_json({"path": str(path), "staged": verdict.staged, "score": verdict.score})
         else:
-            typer.echo(f"{'staged  ' if verdict.staged else 'unstaged'}\t{verdict.score:.3f}\t{path}")
+            typer.echo(
+                f"{'staged  ' if verdict.staged else 'unstaged'}\t{verdict.score:.3f}\t{path}"
+            )
     if not paths:
         err.print("error: no images found in the given inputs")
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -301,7 +302,9 @@ class _Mat:
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
     def tinted(self, factor: float) -> _Mat:
-        return _Mat(self.name, self.kind, np.clip(self.color * factor, 0, 1), self.gloss, self.alpha)
+        return _Mat(
+            self.name, self.kind, np.clip(self.color * factor, 0, 1), self.gloss, self.alpha
+        )
 
 
 def _mat(rng: np.random.Generator, kind: str, names: Sequence[str] | None = None) -> _Mat:
@@ -339,7 +342,9 @@ class _View:
 
     def xy(self, X: Any, Y: Any, Z: Any) -> F64:
         if isinstance(X, float | int) and isinstance(Y, float | int) and isinstance(Z, float | int):
-            return np.array([self.ox + self.s * (X + self.kx * Z), self.oy - self.s * (Y + self.ky * Z)])
+            return np.array(
+                [self.ox + self.s * (X + self.kx * Z), self.oy - self.s * (Y + self.ky * Z)]
+            )
         X, Y, Z = (np.asarray(a, np.float64) for a in (X, Y, Z))
         return np.stack(
             [self.ox + self.s * (X + self.kx * Z), self.oy - self.s * (Y + self.ky * Z)], axis=-1
@@ -366,8 +371,14 @@ class _Tex:
         self.hi = rng.standard_normal((h, w), dtype=np.float32)
         small = rng.standard_normal((h // 14 + 3, w // 14 + 3)).astype(np.float32)
         self.lo = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-        self.grain_h = cv2.blur(self.hi, (31, 1)) * 5.5 + 0.5 * self.lo
-        self.grain_v = cv2.blur(self.hi, (1, 31)) * 5.5 + 0.5 * self.lo
+
+    @functools.cached_property
+    def grain_h(self) -> F32:
+        return cv2.blur(self.hi, (31, 1)) * 5.5 + 0.5 * self.lo
+
+    @functools.cached_property
+    def grain_v(self) -> F32:
+        return cv2.blur(self.hi, (1, 31)) * 5.5 + 0.5 * self.lo
 
     def factor(self, kind: str, sl: tuple[slice, slice], axis: str) -> F32 | float:
         if kind == "wood":
@@ -393,6 +404,7 @@ class _Canvas:
         self.rgb = np.zeros((h, w, 3), np.float32)
         self.a = np.zeros((h, w), np.float32)
         self.sil = np.zeros((h, w), np.float32)
+        self.box: tuple[int, int, int, int] | None = None  # union of everything drawn
 
     def _bbox(self, pts: F64, pad: int) -> tuple[int, int, int, int] | None:
         x0 = max(int(math.floor(pts[:, 0].min())) - pad, 0)
@@ -442,7 +454,12 @@ class _Canvas:
         self._composite(bb, cov, shade, alpha, sil)
 
     def _composite(
-        self, bb: tuple[int, int, int, int], cov8: NDArray[np.uint8], shade: _Shade, alpha: float, sil: bool
+        self,
+        bb: tuple[int, int, int, int],
+        cov8: NDArray[np.uint8],
+        shade: _Shade,
+        alpha: float,
+        sil: bool,
     ) -> None:
         x0, y0, x1, y1 = bb
         if not cov8.any():
@@ -452,6 +469,8 @@ class _Canvas:
         yy = np.arange(y0, y1, dtype=np.float32)[:, None]
         sl = (slice(y0, y1), slice(x0, x1))
         color, afield = shade(xx, yy, sl)
+        b = self.box
+        self.box = bb if b is None else (min(b[0], x0), min(b[1], y0), max(b[2], x1), max(b[3], y1))
         a = cov * np.float32(alpha) if afield is None else cov * (np.float32(alpha) * afield)
         rgb, acc = self.rgb[sl], self.a[sl]
         rgb *= (1.0 - a)[..., None]
@@ -501,7 +520,12 @@ class _Canvas:
         return lambda xx, yy, sl: (c, None)
 
     def composite_over(self, background: F32) -> F32:
-        return self.rgb + background * (1.0 - self.a)[..., None]
+        """Composite this layer over ``background`` in place (only where it was drawn)."""
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            sl = (slice(y0, y1), slice(x0, x1))
+            background[sl] = self.rgb[sl] + background[sl] * (1.0 - self.a[sl])[..., None]
+        return background
 
 
 class _Prim(Protocol):
@@ -554,7 +578,9 @@ class _Box:
         c.face(front, self.mat, f_front, grad=(0.07 * v.light, -0.12), soft=sf)
 
 
-def _revolve_shade(c: _Canvas, v: _View, mat: _Mat, cx: float, cy: F64, r: F64, slope: F64) -> _Shade:
+def _revolve_shade(
+    c: _Canvas, v: _View, mat: _Mat, cx: float, cy: F64, r: F64, slope: F64
+) -> _Shade:
     order = np.argsort(cy)
     cy_a, r_a, m_a = cy[order], r[order], slope[order]
     L = v.light_vec
@@ -635,7 +661,8 @@ class _Revolve:
             c.fill(
                 _ellipse(cx, cy[-1], ri, e * ri),
                 lambda xx, yy, sl: (
-                    inside * (1.0 + 0.35 * np.clip((yy - cy[-1]) / max(e * ri, 0.5), -1, 1))[..., None],
+                    inside
+                    * (1.0 + 0.35 * np.clip((yy - cy[-1]) / max(e * ri, 0.5), -1, 1))[..., None],
                     None,
                 ),
                 alpha=min(1.0, m.alpha * 2.0),
@@ -645,7 +672,9 @@ class _Revolve:
             c.fill(
                 _ellipse(cx, cy[-1], rt, e * rt),
                 lambda xx, yy, sl: (
-                    lit * (1.0 + 0.06 * v.light * (xx - cx) / rt)[..., None] * np.ones_like(yy)[..., None],
+                    lit
+                    * (1.0 + 0.06 * v.light * (xx - cx) / rt)[..., None]
+                    * np.ones_like(yy)[..., None],
                     None,
                 ),
                 alpha=m.alpha,
@@ -654,7 +683,9 @@ class _Revolve:
             dark = np.clip(m.color * 0.42, 0, 1)
             c.stroke(outline, c.flat(dark), 1.0, alpha=0.75, closed=True)
             if self.top == "open":
-                c.stroke(_ellipse(cx, cy[-1], rt, e * rt), c.flat(dark), 1.0, alpha=0.6, closed=True)
+                c.stroke(
+                    _ellipse(cx, cy[-1], rt, e * rt), c.flat(dark), 1.0, alpha=0.6, closed=True
+                )
 
 
 @dataclass(frozen=True, eq=False)
@@ -702,7 +733,9 @@ class _Rod:
 _LEAF_S = np.linspace(0.0, 1.0, 12)
 _LEAF_SIN = np.sin(np.pi * _LEAF_S)
 _LEAF_OVAL = np.sin(np.pi * _LEAF_S**0.8)
-_LEAF_SWORD = np.clip((1.0 - _LEAF_S) * 2.5, 0.0, 1.0) ** 0.7 * np.clip(_LEAF_S * 8.0 + 0.4, 0.0, 1.0)
+_LEAF_SWORD = np.clip((1.0 - _LEAF_S) * 2.5, 0.0, 1.0) ** 0.7 * np.clip(
+    _LEAF_S * 8.0 + 0.4, 0.0, 1.0
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -771,7 +804,9 @@ class _Lines:
         for ln in self.lines:
             p = np.asarray(ln, np.float64)
             q = v.xy(p[:, 0], p[:, 1], p[:, 2])
-            c.stroke(q, c.flat(color), max(0.7, self.width * v.s), alpha=self.alpha, closed=self.closed)
+            c.stroke(
+                q, c.flat(color), max(0.7, self.width * v.s), alpha=self.alpha, closed=self.closed
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -790,7 +825,9 @@ class _Seq:
             p.draw(c, v)
 
 
-def _rect(x0: float, y0: float, x1: float, y1: float, z: float) -> tuple[tuple[float, float, float], ...]:
+def _rect(
+    x0: float, y0: float, x1: float, y1: float, z: float
+) -> tuple[tuple[float, float, float], ...]:
     return ((x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z))
 
 
@@ -818,12 +855,22 @@ class _Model:
         for p in self.prims:
             p.draw(c, v)
 
+    @property
+    def slender(self) -> bool:
+        """Thin: a floor lamp or much taller than wide; drawn larger so its mask is not tiny."""
+        if self.category == FLOOR_LAMPS:
+            return True
+        x0, y0, x1, y1 = _bounds(self, _View(0.3, 0.25, 1.0))
+        return (y1 - y0) > 2.2 * (x1 - x0)
+
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def _pick(rng: np.random.Generator, options: Sequence[Any], p: Sequence[float] | None = None) -> Any:
+def _pick(
+    rng: np.random.Generator, options: Sequence[Any], p: Sequence[float] | None = None
+) -> Any:
     if p is None:
         return options[int(rng.integers(len(options)))]
     pr = np.asarray(p, np.float64)
@@ -838,7 +885,22 @@ def _frame_mat(rng: np.random.Generator, *, white: float = 0.2, metal: float = 0
         return _mat(rng, "metal", ["black", "chrome", "brass", "white"])
     if r < 0.55 + white * 0.5:
         return _mat(rng, "wood")
-    return _mat(rng, "paint", ["black", "anthracite", "grey", "sage", "navy", "terracotta", "mustard", "pink", "light-blue", "forest"])
+    return _mat(
+        rng,
+        "paint",
+        [
+            "black",
+            "anthracite",
+            "grey",
+            "sage",
+            "navy",
+            "terracotta",
+            "mustard",
+            "pink",
+            "light-blue",
+            "forest",
+        ],
+    )
 
 
 def _chair(rng: np.random.Generator) -> _Model:
@@ -884,13 +946,33 @@ def _chair(rng: np.random.Generator) -> _Model:
         ys = _u(rng, 12, 20)
         prims.append(_Box(x0 + 0.2 * t, x0 + 0.8 * t, ys, ys + 2.2, t, zb, frame))
         prims.append(_Box(x1 - 0.8 * t, x1 - 0.2 * t, ys, ys + 2.2, t, zb, frame))
-    prims.append(_Box(x0 - 0.5, x1 + 0.5, Hs - st, Hs, -0.8, zb + 0.5 * t, seat if style != "upholstered" else frame))
+    prims.append(
+        _Box(
+            x0 - 0.5,
+            x1 + 0.5,
+            Hs - st,
+            Hs,
+            -0.8,
+            zb + 0.5 * t,
+            seat if style != "upholstered" else frame,
+        )
+    )
     if style == "upholstered":
         prims.append(_Box(x0, x1, Hs, Hs + 5, -0.5, zb - 5, seat, top=1.04, soft=0.3))
     prims.append(_Box(x0, x0 + t, 0, Hs - st, 0, t, frame))
     prims.append(_Box(x1 - t, x1, 0, Hs - st, 0, t, frame))
-    contacts = [(x0 + t / 2, t / 2), (x1 - t / 2, t / 2), (x0 + t / 2, D - t / 2), (x1 - t / 2, D - t / 2)]
-    params = {"style": style, "material": f"{frame.kind}:{frame.name}", "width_cm": round(W), "height_cm": round(H)}
+    contacts = [
+        (x0 + t / 2, t / 2),
+        (x1 - t / 2, t / 2),
+        (x0 + t / 2, D - t / 2),
+        (x1 - t / 2, D - t / 2),
+    ]
+    params = {
+        "style": style,
+        "material": f"{frame.kind}:{frame.name}",
+        "width_cm": round(W),
+        "height_cm": round(H),
+    }
     return _Model(CHAIRS, prims, W, H, D, frame, params, contacts)
 
 
@@ -904,7 +986,11 @@ def _sofa(rng: np.random.Generator, *, armchair: bool = False) -> _Model:
     D, H = _u(rng, 80, 98), _u(rng, 72, 92)
     Hs = _u(rng, 40, 46)
     leg_h = _u(rng, 5, 17) if rng.random() < 0.75 else 0.0
-    legmat = _mat(rng, "wood", ["oak", "walnut", "dark-stained"]) if rng.random() < 0.6 else _mat(rng, "metal", ["black", "brass"])
+    legmat = (
+        _mat(rng, "wood", ["oak", "walnut", "dark-stained"])
+        if rng.random() < 0.6
+        else _mat(rng, "metal", ["black", "brass"])
+    )
     aw, ah = _u(rng, 9, 22), Hs + _u(rng, 10, 24)
     back_d, cush_d = _u(rng, 14, 22), _u(rng, 12, 18)
     ch = _u(rng, 11, 16)
@@ -912,34 +998,74 @@ def _sofa(rng: np.random.Generator, *, armchair: bool = False) -> _Model:
     lt = _u(rng, 2.5, 5)
     prims: list[Any] = []
     if leg_h > 0:
-        prims += [_Box(x0 + 2, x0 + 2 + lt, 0, leg_h, D - 2 - lt, D - 2, legmat), _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, D - 2 - lt, D - 2, legmat)]
+        prims += [
+            _Box(x0 + 2, x0 + 2 + lt, 0, leg_h, D - 2 - lt, D - 2, legmat),
+            _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, D - 2 - lt, D - 2, legmat),
+        ]
     base = leg_h
     prims.append(_Box(x0, x1, base, H, D - back_d, D, fabric, soft=0.15))
     i0, i1 = x0 + aw, x1 - aw
     cw = (i1 - i0) / n
     top_back = H - _u(rng, 1, 6)
     for k in range(n):
-        prims.append(_Box(i0 + k * cw + 0.5, i0 + (k + 1) * cw - 0.5, Hs - 2, top_back, D - back_d - cush_d, D - back_d, fabric, top=1.03, soft=0.35))
+        prims.append(
+            _Box(
+                i0 + k * cw + 0.5,
+                i0 + (k + 1) * cw - 0.5,
+                Hs - 2,
+                top_back,
+                D - back_d - cush_d,
+                D - back_d,
+                fabric,
+                top=1.03,
+                soft=0.35,
+            )
+        )
     middle: list[Any] = [_Box(i0, i1, base, Hs - ch, 0, D - back_d, fabric, soft=0.1)]
     for k in range(n):
-        middle.append(_Box(i0 + k * cw + 0.4, i0 + (k + 1) * cw - 0.4, Hs - ch, Hs, -1.5, D - back_d - cush_d, fabric, top=1.06, soft=0.3))
+        middle.append(
+            _Box(
+                i0 + k * cw + 0.4,
+                i0 + (k + 1) * cw - 0.4,
+                Hs - ch,
+                Hs,
+                -1.5,
+                D - back_d - cush_d,
+                fabric,
+                top=1.06,
+                soft=0.3,
+            )
+        )
     pillows = rng.random() < 0.55
     if pillows:
         pm = _mat(rng, "fabric")
         pw = _u(rng, 36, 46)
         z1 = D - back_d - cush_d
-        middle.append(_Box(i0 + 2, i0 + 2 + pw, Hs, Hs + pw * 0.95, z1 - 11, z1, pm, top=1.04, soft=0.5))
+        middle.append(
+            _Box(i0 + 2, i0 + 2 + pw, Hs, Hs + pw * 0.95, z1 - 11, z1, pm, top=1.04, soft=0.5)
+        )
         if not armchair:
-            middle.append(_Box(i1 - 2 - pw, i1 - 2, Hs, Hs + pw * 0.95, z1 - 11, z1, pm, top=1.04, soft=0.5))
+            middle.append(
+                _Box(i1 - 2 - pw, i1 - 2, Hs, Hs + pw * 0.95, z1 - 11, z1, pm, top=1.04, soft=0.5)
+            )
     arm_l = _Box(x0, i0, base, ah, -0.5, D, fabric, top=1.05, soft=0.22)
     arm_r = _Box(i1, x1, base, ah, -0.5, D, fabric, top=1.05, soft=0.22)
     prims.append(_Seq((arm_l, _Seq(tuple(middle), flip=False), arm_r)))
     if leg_h > 0:
-        prims += [_Box(x0 + 2, x0 + 2 + lt, 0, leg_h, 2, 2 + lt, legmat), _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, 2, 2 + lt, legmat)]
+        prims += [
+            _Box(x0 + 2, x0 + 2 + lt, 0, leg_h, 2, 2 + lt, legmat),
+            _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, 2, 2 + lt, legmat),
+        ]
         contacts = [(x0 + 4, 4), (x1 - 4, 4), (x0 + 4, D - 4), (x1 - 4, D - 4)]
     else:
         contacts = [(x, z) for x in np.linspace(x0 + 3, x1 - 3, 5) for z in (3.0, D - 3)]
-    params = {"seats": n, "fabric": fabric.name, "legs_cm": round(leg_h), "pillows": pillows, "width_cm": round(W)}
+    params = {
+        "seats": n,
+        "fabric": fabric.name,
+        "legs_cm": round(leg_h),
+        "pillows": pillows,
+        "width_cm": round(W),
+    }
     return _Model(ARMCHAIRS if armchair else SOFAS, prims, W, H, D, fabric, params, contacts)
 
 
@@ -960,7 +1086,15 @@ def _table(rng: np.random.Generator, *, coffee: bool = False) -> _Model:
         if pedestal:
             rb = _u(rng, 18, 30) if not coffee else R * 0.6
             col = _u(rng, 4, 9)
-            prims.append(_Revolve(0, R, (0, 2.5, 5, 9, H - tt - 6, H - tt), (rb, rb, col * 1.3, col, col, col * 1.4), legs))
+            prims.append(
+                _Revolve(
+                    0,
+                    R,
+                    (0, 2.5, 5, 9, H - tt - 6, H - tt),
+                    (rb, rb, col * 1.3, col, col, col * 1.4),
+                    legs,
+                )
+            )
             contacts = [(0.0, R)]
         else:
             feet = []
@@ -969,7 +1103,9 @@ def _table(rng: np.random.Generator, *, coffee: bool = False) -> _Model:
                 feet.append((0.62 * R * math.cos(a), R + 0.62 * R * math.sin(a)))
             feet.sort(key=lambda p: -p[1])
             for fx, fz in feet:
-                prims.append(_Box(fx - lt / 2, fx + lt / 2, 0, H - tt, fz - lt / 2, fz + lt / 2, legs))
+                prims.append(
+                    _Box(fx - lt / 2, fx + lt / 2, 0, H - tt, fz - lt / 2, fz + lt / 2, legs)
+                )
             contacts = feet
         prims.append(_Revolve(0, R, (H - tt, H), (R, R), top))
         W = D = 2 * R
@@ -983,22 +1119,42 @@ def _table(rng: np.random.Generator, *, coffee: bool = False) -> _Model:
         if style == "trestle":
             prims.append(_Box(x0 + 5, x0 + 5 + lt, 0, H - tt, z0 + 3, z1 - 3, legs))
             prims.append(_Box(x1 - 5 - lt, x1 - 5, 0, H - tt, z0 + 3, z1 - 3, legs))
-            prims.append(_Box(x0 + 5 + lt, x1 - 5 - lt, H * 0.25, H * 0.25 + 4, D / 2 - 2, D / 2 + 2, legs))
+            prims.append(
+                _Box(x0 + 5 + lt, x1 - 5 - lt, H * 0.25, H * 0.25 + 4, D / 2 - 2, D / 2 + 2, legs)
+            )
             contacts = [(x0 + 7, z0 + 5), (x1 - 7, z0 + 5), (x0 + 7, z1 - 5), (x1 - 7, z1 - 5)]
         else:
-            prims += [_Box(x0, x0 + lt, 0, H - tt, z1 - lt, z1, legs), _Box(x1 - lt, x1, 0, H - tt, z1 - lt, z1, legs)]
+            prims += [
+                _Box(x0, x0 + lt, 0, H - tt, z1 - lt, z1, legs),
+                _Box(x1 - lt, x1, 0, H - tt, z1 - lt, z1, legs),
+            ]
             if apron:
-                prims.append(_Box(x0 + lt, x1 - lt, H - tt - ah, H - tt, z1 - lt + 0.5, z1 - 1, legs))
+                prims.append(
+                    _Box(x0 + lt, x1 - lt, H - tt - ah, H - tt, z1 - lt + 0.5, z1 - 1, legs)
+                )
                 prims.append(_Box(x0 + 0.5, x0 + 2, H - tt - ah, H - tt, z0 + lt, z1 - lt, legs))
                 prims.append(_Box(x1 - 2, x1 - 0.5, H - tt - ah, H - tt, z0 + lt, z1 - lt, legs))
             if shelf:
                 prims.append(_Box(x0 + 0.5, x1 - 0.5, 8, 10.5, z0 + 0.5, z1 - 0.5, top))
-            prims += [_Box(x0, x0 + lt, 0, H - tt, z0, z0 + lt, legs), _Box(x1 - lt, x1, 0, H - tt, z0, z0 + lt, legs)]
+            prims += [
+                _Box(x0, x0 + lt, 0, H - tt, z0, z0 + lt, legs),
+                _Box(x1 - lt, x1, 0, H - tt, z0, z0 + lt, legs),
+            ]
             if apron:
                 prims.append(_Box(x0 + lt, x1 - lt, H - tt - ah, H - tt, z0 + 1, z0 + 2.5, legs))
-            contacts = [(x0 + lt / 2, z0 + lt / 2), (x1 - lt / 2, z0 + lt / 2), (x0 + lt / 2, z1 - lt / 2), (x1 - lt / 2, z1 - lt / 2)]
+            contacts = [
+                (x0 + lt / 2, z0 + lt / 2),
+                (x1 - lt / 2, z0 + lt / 2),
+                (x0 + lt / 2, z1 - lt / 2),
+                (x1 - lt / 2, z1 - lt / 2),
+            ]
         prims.append(_Box(-W / 2, W / 2, H - tt, H, 0, D, top))
-    params = {"style": style, "top": f"{top.kind}:{top.name}", "legs": f"{legs.kind}:{legs.name}", "height_cm": round(H)}
+    params = {
+        "style": style,
+        "top": f"{top.kind}:{top.name}",
+        "legs": f"{legs.kind}:{legs.name}",
+        "height_cm": round(H),
+    }
     return _Model(COFFEE_TABLES if coffee else DINING_TABLES, prims, W, H, D, top, params, contacts)
 
 
@@ -1018,19 +1174,50 @@ def _shelves(rng: np.random.Generator) -> _Model:
     levels = np.linspace(kick, H - t, n + 1)
     if style == "panels":
         shelves = tuple(_Box(x0 + t, x1 - t, y, y + t, 0.3, D - 0.3, mat) for y in levels)
-        prims.append(_Seq((_Box(x0, x0 + t, 0, H, 0, D, mat), _Seq(shelves, flip=False), _Box(x1 - t, x1, 0, H, 0, D, mat))))
+        prims.append(
+            _Seq(
+                (
+                    _Box(x0, x0 + t, 0, H, 0, D, mat),
+                    _Seq(shelves, flip=False),
+                    _Box(x1 - t, x1, 0, H, 0, D, mat),
+                )
+            )
+        )
         contacts = [(x0 + t / 2, D / 2), (x1 - t / 2, D / 2)]
     else:
         p = _u(rng, 2.5, 4.0) if mat.kind != "metal" else 1.8
         prims += [_Box(x0, x0 + p, 0, H, D - p, D, mat), _Box(x1 - p, x1, 0, H, D - p, D, mat)]
         if rng.random() < 0.5 and not back:
-            prims.append(_Rod(((x0 + p, levels[0], D - p / 2), (x1 - p, levels[-1], D - p / 2)), 0.6, _mat(rng, "metal", ["chrome"])))
-            prims.append(_Rod(((x1 - p, levels[0], D - p / 2), (x0 + p, levels[-1], D - p / 2)), 0.6, _mat(rng, "metal", ["chrome"])))
+            prims.append(
+                _Rod(
+                    ((x0 + p, levels[0], D - p / 2), (x1 - p, levels[-1], D - p / 2)),
+                    0.6,
+                    _mat(rng, "metal", ["chrome"]),
+                )
+            )
+            prims.append(
+                _Rod(
+                    ((x1 - p, levels[0], D - p / 2), (x0 + p, levels[-1], D - p / 2)),
+                    0.6,
+                    _mat(rng, "metal", ["chrome"]),
+                )
+            )
         for y in levels:
             prims.append(_Box(x0, x1, y, y + t, 0, D, mat))
         prims += [_Box(x0, x0 + p, 0, H, 0, p, mat), _Box(x1 - p, x1, 0, H, 0, p, mat)]
-        contacts = [(x0 + p / 2, p / 2), (x1 - p / 2, p / 2), (x0 + p / 2, D - p / 2), (x1 - p / 2, D - p / 2)]
-    params = {"style": style, "shelves": n + 1, "back_panel": back, "material": f"{mat.kind}:{mat.name}", "height_cm": round(H)}
+        contacts = [
+            (x0 + p / 2, p / 2),
+            (x1 - p / 2, p / 2),
+            (x0 + p / 2, D - p / 2),
+            (x1 - p / 2, D - p / 2),
+        ]
+    params = {
+        "style": style,
+        "shelves": n + 1,
+        "back_panel": back,
+        "material": f"{mat.kind}:{mat.name}",
+        "height_cm": round(H),
+    }
     return _Model(SHELVES, prims, W, H, D, mat, params, contacts)
 
 
@@ -1049,8 +1236,14 @@ def _cabinet(rng: np.random.Generator) -> _Model:
     lt = _u(rng, 2.5, 4.5)
     prims: list[Any] = []
     if leg_h:
-        prims += [_Box(x0 + 2, x0 + 2 + lt, 0, leg_h, D - 2 - lt, D - 2, legmat), _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, D - 2 - lt, D - 2, legmat)]
-        prims += [_Box(x0 + 2, x0 + 2 + lt, 0, leg_h, 2, 2 + lt, legmat), _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, 2, 2 + lt, legmat)]
+        prims += [
+            _Box(x0 + 2, x0 + 2 + lt, 0, leg_h, D - 2 - lt, D - 2, legmat),
+            _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, D - 2 - lt, D - 2, legmat),
+        ]
+        prims += [
+            _Box(x0 + 2, x0 + 2 + lt, 0, leg_h, 2, 2 + lt, legmat),
+            _Box(x1 - 2 - lt, x1 - 2, 0, leg_h, 2, 2 + lt, legmat),
+        ]
         base = leg_h
         contacts = [(x0 + 4, 4), (x1 - 4, 4), (x0 + 4, D - 4), (x1 - 4, D - 4)]
     else:
@@ -1067,7 +1260,9 @@ def _cabinet(rng: np.random.Generator) -> _Model:
         cols = 2 if W > 85 and rng.random() < 0.6 else 1
         ys = np.linspace(fy0, fy1, rows + 1)
         xs = np.linspace(fx0, fx1, cols + 1)
-        doors = [(xs[j], ys[i], xs[j + 1], ys[i + 1], "drawer") for i in range(rows) for j in range(cols)]
+        doors = [
+            (xs[j], ys[i], xs[j + 1], ys[i + 1], "drawer") for i in range(rows) for j in range(cols)
+        ]
     else:
         cols = int(rng.integers(2, 5)) if kind == "sideboard" else int(rng.integers(1, 3))
         ydrw = fy1 - (H - base) * _u(rng, 0.18, 0.25) if rng.random() < 0.35 else fy1
@@ -1081,7 +1276,11 @@ def _cabinet(rng: np.random.Generator) -> _Model:
     prims.append(_Lines(seams, mat, factor=0.5, width=0.45))
     if rng.random() < 0.35:
         inset = 4.0
-        panels = tuple(_rect(a + inset, b + inset, c - inset, d - inset, -0.05) for a, b, c, d, k in doors if k == "door")
+        panels = tuple(
+            _rect(a + inset, b + inset, c - inset, d - inset, -0.05)
+            for a, b, c, d, k in doors
+            if k == "door"
+        )
         if panels:
             prims.append(_Lines(panels, mat, factor=0.72, width=0.5))
     hstyle = _pick(rng, ["bar", "knob", "none"], [0.5, 0.35, 0.15])
@@ -1092,9 +1291,13 @@ def _cabinet(rng: np.random.Generator) -> _Model:
                 hx, hy = (a + c) / 2, d - min(6.0, (d - b) / 2)
                 if hstyle == "bar":
                     hw = min(12.0, (c - a) * 0.4)
-                    prims.append(_Box(hx - hw / 2, hx + hw / 2, hy - 0.6, hy + 0.6, -2.0, -0.05, hmat))
+                    prims.append(
+                        _Box(hx - hw / 2, hx + hw / 2, hy - 0.6, hy + 0.6, -2.0, -0.05, hmat)
+                    )
                 else:
-                    prims.append(_Box(hx - 1.2, hx + 1.2, hy - 1.2, hy + 1.2, -2.2, -0.05, hmat, top=1.2))
+                    prims.append(
+                        _Box(hx - 1.2, hx + 1.2, hy - 1.2, hy + 1.2, -2.2, -0.05, hmat, top=1.2)
+                    )
             else:
                 left_hinge = (j % 2 == 0) if len(doors) > 1 else True
                 hx = c - 4 if left_hinge else a + 4
@@ -1102,8 +1305,16 @@ def _cabinet(rng: np.random.Generator) -> _Model:
                 if hstyle == "bar":
                     prims.append(_Box(hx - 0.6, hx + 0.6, hy - 7, hy + 7, -2.0, -0.05, hmat))
                 else:
-                    prims.append(_Box(hx - 1.2, hx + 1.2, hy - 1.2, hy + 1.2, -2.2, -0.05, hmat, top=1.2))
-    params = {"kind": kind, "material": f"{mat.kind}:{mat.name}", "legs_cm": round(leg_h), "handles": hstyle, "width_cm": round(W)}
+                    prims.append(
+                        _Box(hx - 1.2, hx + 1.2, hy - 1.2, hy + 1.2, -2.2, -0.05, hmat, top=1.2)
+                    )
+    params = {
+        "kind": kind,
+        "material": f"{mat.kind}:{mat.name}",
+        "legs_cm": round(leg_h),
+        "handles": hstyle,
+        "width_cm": round(W),
+    }
     return _Model(CABINETS, prims, W, H, D, mat, params, contacts)
 
 
@@ -1116,41 +1327,123 @@ def _bed(rng: np.random.Generator) -> _Model:
     x0, x1 = -W / 2, W / 2
     lt = _u(rng, 4, 7)
     mt = fh + _u(rng, 16, 24)
-    linen = _mat(rng, "fabric", ["white", "cream", "light-grey", "beige", "grey", "blue", "green", "pink", "mustard", "rust"])
-    pill = _mat(rng, "fabric", ["white", "cream", "light-grey"]) if rng.random() < 0.6 else _mat(rng, "fabric")
+    linen = _mat(
+        rng,
+        "fabric",
+        [
+            "white",
+            "cream",
+            "light-grey",
+            "beige",
+            "grey",
+            "blue",
+            "green",
+            "pink",
+            "mustard",
+            "rust",
+        ],
+    )
+    pill = (
+        _mat(rng, "fabric", ["white", "cream", "light-grey"])
+        if rng.random() < 0.6
+        else _mat(rng, "fabric")
+    )
     prims: list[Any] = [
         _Box(x0, x0 + lt, 0, leg_h, L - hb_t - lt, L - hb_t, frame),
         _Box(x1 - lt, x1, 0, leg_h, L - hb_t - lt, L - hb_t, frame),
     ]
     hb_style = _pick(rng, ["panel", "slats", "channels"]) if frame.kind != "fabric" else "channels"
     if hb_style == "slats":
-        prims += [_Box(x0, x0 + 5, 0, hb_h, L - hb_t, L, frame), _Box(x1 - 5, x1, 0, hb_h, L - hb_t, L, frame)]
+        prims += [
+            _Box(x0, x0 + 5, 0, hb_h, L - hb_t, L, frame),
+            _Box(x1 - 5, x1, 0, hb_h, L - hb_t, L, frame),
+        ]
         n = int(W // 14)
         xs = np.linspace(x0 + 5, x1 - 5, n + 1)
         for a, b in zip(xs[:-1], xs[1:], strict=True):
-            prims.append(_Box(a + 1.5, b - 1.5, fh, hb_h - 6, L - hb_t * 0.7, L - hb_t * 0.3, frame))
+            prims.append(
+                _Box(a + 1.5, b - 1.5, fh, hb_h - 6, L - hb_t * 0.7, L - hb_t * 0.3, frame)
+            )
         prims.append(_Box(x0 + 5, x1 - 5, hb_h - 6, hb_h, L - hb_t, L, frame))
     else:
-        prims.append(_Box(x0, x1, 0, hb_h, L - hb_t, L, frame, top=1.04, soft=0.2 if frame.kind == "fabric" else 0.0))
+        prims.append(
+            _Box(
+                x0,
+                x1,
+                0,
+                hb_h,
+                L - hb_t,
+                L,
+                frame,
+                top=1.04,
+                soft=0.2 if frame.kind == "fabric" else 0.0,
+            )
+        )
         if hb_style == "channels":
             n = int(W // 22)
             xs = np.linspace(x0, x1, n + 1)[1:-1]
-            prims.append(_Lines(tuple(((x, fh, L - hb_t - 0.05), (x, hb_h - 3, L - hb_t - 0.05)) for x in xs), frame, 0.6, 0.6, closed=False))
+            prims.append(
+                _Lines(
+                    tuple(((x, fh, L - hb_t - 0.05), (x, hb_h - 3, L - hb_t - 0.05)) for x in xs),
+                    frame,
+                    0.6,
+                    0.6,
+                    closed=False,
+                )
+            )
     prims.append(_Box(x0, x1, leg_h, fh, 0, L - hb_t, frame))
-    prims.append(_Box(x0 + 1, x1 - 1, fh, mt, 1, L - hb_t - 1, _mat(rng, "fabric", ["white", "cream"]), top=1.04, soft=0.15))
+    prims.append(
+        _Box(
+            x0 + 1,
+            x1 - 1,
+            fh,
+            mt,
+            1,
+            L - hb_t - 1,
+            _mat(rng, "fabric", ["white", "cream"]),
+            top=1.04,
+            soft=0.15,
+        )
+    )
     npil = 2 if W > 120 else 1
     pw = (W - 8) / npil
     for k in range(npil):
         a = x0 + 4 + k * pw
-        prims.append(_Box(a + 1, a + pw - 1, mt, mt + _u(rng, 11, 16), L - hb_t - 42, L - hb_t - 3, pill, top=1.05, soft=0.45))
+        prims.append(
+            _Box(
+                a + 1,
+                a + pw - 1,
+                mt,
+                mt + _u(rng, 11, 16),
+                L - hb_t - 42,
+                L - hb_t - 3,
+                pill,
+                top=1.05,
+                soft=0.45,
+            )
+        )
     dl = L * _u(rng, 0.58, 0.72)
-    prims.append(_Box(x0 - 1.5, x1 + 1.5, fh + 3, mt + _u(rng, 4, 8), -2, dl, linen, top=1.05, soft=0.25))
+    prims.append(
+        _Box(x0 - 1.5, x1 + 1.5, fh + 3, mt + _u(rng, 4, 8), -2, dl, linen, top=1.05, soft=0.25)
+    )
     if rng.random() < 0.5:
         throw = _mat(rng, "fabric")
-        prims.append(_Box(x0 - 2.5, x1 + 2.5, fh + 1, mt + 9, -3, _u(rng, 28, 45), throw, top=1.05, soft=0.2))
+        prims.append(
+            _Box(x0 - 2.5, x1 + 2.5, fh + 1, mt + 9, -3, _u(rng, 28, 45), throw, top=1.05, soft=0.2)
+        )
     prims += [_Box(x0, x0 + lt, 0, leg_h, 0, lt, frame), _Box(x1 - lt, x1, 0, leg_h, 0, lt, frame)]
-    params = {"width_cm": round(W), "headboard": hb_style, "frame": f"{frame.kind}:{frame.name}", "linen": linen.name}
-    contacts = [(x0 + lt / 2, lt / 2), (x1 - lt / 2, lt / 2), (x0 + lt / 2, L - hb_t), (x1 - lt / 2, L - hb_t)]
+    params = {
+        "width_cm": round(W),
+        "headboard": hb_style,
+        "frame": f"{frame.kind}:{frame.name}",
+        "linen": linen.name,
+    }
+    contacts = [
+        (x0 + lt / 2, lt / 2),
+        (x1 - lt / 2, lt / 2),
+        (x0 + lt / 2, L - hb_t),
+        (x1 - lt / 2, L - hb_t),
+    ]
     return _Model(BEDS, prims, W, hb_h, L, frame, params, contacts)
 
 
@@ -1159,7 +1452,11 @@ _GLOW = (1.0, 0.93, 0.74)
 
 def _shade_mat(rng: np.random.Generator) -> tuple[_Mat, tuple[float, float, float] | None]:
     if rng.random() < 0.7:
-        m = _mat(rng, "fabric", ["white", "cream", "beige", "light-grey", "grey", "charcoal", "mustard", "green"])
+        m = _mat(
+            rng,
+            "fabric",
+            ["white", "cream", "beige", "light-grey", "grey", "charcoal", "mustard", "green"],
+        )
         return m, _GLOW
     return _mat(rng, "metal", ["black", "brass", "white", "copper"]), None
 
@@ -1174,11 +1471,21 @@ def _floor_lamp(rng: np.random.Generator) -> _Model:
         A = _u(rng, 45, 70)
         Rb = _u(rng, 14, 18)
         zc = Rb
-        prims.append(_Revolve(-A, zc, (0, 3, 4), (Rb, Rb, Rb * 0.9), _mat(rng, "ceramic", ["white", "black", "grey"])))
+        prims.append(
+            _Revolve(
+                -A,
+                zc,
+                (0, 3, 4),
+                (Rb, Rb, Rb * 0.9),
+                _mat(rng, "ceramic", ["white", "black", "grey"]),
+            )
+        )
         ang = np.linspace(math.pi, 0.12, 14)
         cx, cy = 0.0, H - A * 0.8
-        pts = [(-A, 4.0, zc)] + [(cx + A * math.cos(a), cy + A * 0.8 * math.sin(a), zc) for a in ang]
-        prims.append(_Rod(tuple(pts), 1.8, metal))
+        pts = [(-A, 4.0, zc)] + [
+            (cx + A * math.cos(a), cy + A * 0.8 * math.sin(a), zc) for a in ang
+        ]
+        prims.append(_Rod(tuple(pts), 2.4, metal))
         ex, ey = pts[-1][0], pts[-1][1]
         Rd = _u(rng, 16, 24)
         hd = _u(rng, 14, 20)
@@ -1201,7 +1508,13 @@ def _floor_lamp(rng: np.random.Generator) -> _Model:
             Rf = _u(rng, 26, 36)
             apex = H - sh * 0.9
             a0 = _u(rng, 0, 2 * math.pi)
-            feet = sorted(((Rf * math.cos(a0 + k * 2.094), 0.0, zc + Rf * math.sin(a0 + k * 2.094)) for k in range(3)), key=lambda p: -p[2])
+            feet = sorted(
+                (
+                    (Rf * math.cos(a0 + k * 2.094), 0.0, zc + Rf * math.sin(a0 + k * 2.094))
+                    for k in range(3)
+                ),
+                key=lambda p: -p[2],
+            )
             for f in feet:
                 prims.append(_Rod((f, (0.0, apex, zc)), _u(rng, 2.5, 3.5), wood))
             contacts = [(f[0], f[2]) for f in feet]
@@ -1218,7 +1531,9 @@ def _floor_lamp(rng: np.random.Generator) -> _Model:
     return _Model(FLOOR_LAMPS, prims, W, H, D, main, params, contacts)
 
 
-def _smooth_profile(rng: np.random.Generator, ctrl: Sequence[tuple[float, float]], n: int = 26) -> tuple[F64, F64]:
+def _smooth_profile(
+    rng: np.random.Generator, ctrl: Sequence[tuple[float, float]], n: int = 26
+) -> tuple[F64, F64]:
     c = np.asarray(ctrl, np.float64)
     c[1:-1, 1] *= 1.0 + rng.normal(0, 0.05, len(c) - 2)
     ys = np.linspace(0.0, 1.0, n)
@@ -1230,7 +1545,15 @@ def _smooth_profile(rng: np.random.Generator, ctrl: Sequence[tuple[float, float]
 
 _VASE_PROFILES: dict[str, list[tuple[float, float]]] = {
     "cylinder": [(0, 0.88), (0.04, 1.0), (0.96, 0.95), (1, 0.97)],
-    "bottle": [(0, 0.72), (0.1, 0.96), (0.42, 1.0), (0.62, 0.42), (0.74, 0.24), (0.95, 0.23), (1, 0.3)],
+    "bottle": [
+        (0, 0.72),
+        (0.1, 0.96),
+        (0.42, 1.0),
+        (0.62, 0.42),
+        (0.74, 0.24),
+        (0.95, 0.23),
+        (1, 0.3),
+    ],
     "amphora": [(0, 0.45), (0.14, 0.7), (0.5, 1.0), (0.78, 0.6), (0.9, 0.42), (1, 0.55)],
     "bulb": [(0, 0.55), (0.2, 0.95), (0.45, 1.0), (0.75, 0.7), (0.9, 0.45), (1, 0.5)],
     "bowl": [(0, 0.5), (0.3, 0.85), (0.7, 1.0), (1, 0.96)],
@@ -1266,24 +1589,61 @@ def _table_lamp(rng: np.random.Generator) -> _Model:
         ys, rs = _smooth_profile(rng, _VASE_PROFILES[_pick(rng, ["bulb", "amphora", "cylinder"])])
         bh = body_h * _u(rng, 0.55, 0.8)
         prims.append(_Revolve(0, zc, tuple(ys * bh), tuple(rs * Rb), body))
-        prims.append(_Rod(((0.0, bh - 1, zc), (0.0, body_h + sh * 0.3, zc)), 1.2, _mat(rng, "metal", ["brass", "chrome", "black"])))
+        prims.append(
+            _Rod(
+                ((0.0, bh - 1, zc), (0.0, body_h + sh * 0.3, zc)),
+                1.2,
+                _mat(rng, "metal", ["brass", "chrome", "black"]),
+            )
+        )
         main = body
     else:
         body = _mat(rng, "metal") if body_kind == "stick" else _mat(rng, "wood")
         Rb = _u(rng, 7, 11)
         prims.append(_Revolve(0, zc, (0, 2, 2.5), (Rb, Rb, Rb * 0.9), body))
-        prims.append(_Rod(((0.0, 2.0, zc), (0.0, body_h + sh * 0.3, zc)), _u(rng, 1.5, 3.0) if body_kind == "stick" else _u(rng, 3, 5), body))
+        prims.append(
+            _Rod(
+                ((0.0, 2.0, zc), (0.0, body_h + sh * 0.3, zc)),
+                _u(rng, 1.5, 3.0) if body_kind == "stick" else _u(rng, 3, 5),
+                body,
+            )
+        )
         main = shade
-    prims.append(_Revolve(0, zc, (body_h, body_h + sh), (rb_s, rt_s), shade, top="open", inside=glow))
-    params = {"body": f"{body.kind}:{body.name}", "shade": f"{shade.kind}:{shade.name}", "height_cm": round(body_h + sh)}
-    return _Model(TABLE_LAMPS, prims, 2 * max(rb_s, Rb), body_h + sh, 2 * zc, main, params, [(0.0, zc)], small=True)
+    prims.append(
+        _Revolve(0, zc, (body_h, body_h + sh), (rb_s, rt_s), shade, top="open", inside=glow)
+    )
+    params = {
+        "body": f"{body.kind}:{body.name}",
+        "shade": f"{shade.kind}:{shade.name}",
+        "height_cm": round(body_h + sh),
+    }
+    return _Model(
+        TABLE_LAMPS,
+        prims,
+        2 * max(rb_s, Rb),
+        body_h + sh,
+        2 * zc,
+        main,
+        params,
+        [(0.0, zc)],
+        small=True,
+    )
 
 
 def _plant(rng: np.random.Generator) -> _Model:
-    pot = _mat(rng, "ceramic", ["white", "terracotta", "grey", "black", "sand", "cream", "green", "pink"])
+    pot = _mat(
+        rng, "ceramic", ["white", "terracotta", "grey", "black", "sand", "cream", "green", "pink"]
+    )
     Hp, Rp = _u(rng, 14, 32), _u(rng, 10, 20)
     kind = _pick(rng, ["fan", "sword", "bush", "tree"])
-    profile = _pick(rng, [[(0, 0.78), (1, 1.0)], [(0, 0.9), (0.85, 1.0), (1, 1.0)], [(0, 0.6), (0.5, 0.95), (1, 1.0)]])
+    profile = _pick(
+        rng,
+        [
+            [(0, 0.78), (1, 1.0)],
+            [(0, 0.9), (0.85, 1.0), (1, 1.0)],
+            [(0, 0.6), (0.5, 0.95), (1, 1.0)],
+        ],
+    )
     ys, rs = _smooth_profile(rng, profile, 12)
     soil = (0.23, 0.16, 0.11)
     pot_prim = _Revolve(0, Rp, tuple(ys * Hp), tuple(rs * Rp), pot, top="open", inside=soil)
@@ -1305,7 +1665,12 @@ def _plant(rng: np.random.Generator) -> _Model:
             ln = _u(rng, 12, 26)
             tip = (bx + ln * math.sin(ang), by + ln * math.cos(ang) * 0.8, bz)
             leaves.append((bz, _Rod(((0.0, top - 1, Rp), (bx, by, bz)), 0.7, stem)))
-            leaves.append((bz - 0.01, _Leaf((bx, by, bz), tip, ln * _u(rng, 0.4, 0.6), _u(rng, -0.12, 0.12), green())))
+            leaves.append(
+                (
+                    bz - 0.01,
+                    _Leaf((bx, by, bz), tip, ln * _u(rng, 0.4, 0.6), _u(rng, -0.12, 0.12), green()),
+                )
+            )
     elif kind == "sword":
         n = int(rng.integers(6, 14))
         for _ in range(n):
@@ -1313,14 +1678,31 @@ def _plant(rng: np.random.Generator) -> _Model:
             ln = _u(rng, 30, 80)
             ang = _u(rng, -0.3, 0.3)
             tip = (bx + ln * math.sin(ang), top + ln * math.cos(ang), bz)
-            leaves.append((bz, _Leaf((bx, top - 2, bz), tip, _u(rng, 3, 6.5), _u(rng, -0.05, 0.05), green(), "sword")))
+            leaves.append(
+                (
+                    bz,
+                    _Leaf(
+                        (bx, top - 2, bz),
+                        tip,
+                        _u(rng, 3, 6.5),
+                        _u(rng, -0.05, 0.05),
+                        green(),
+                        "sword",
+                    ),
+                )
+            )
     else:
         if kind == "tree":
             Ht = _u(rng, 60, 120)
             Rc = _u(rng, 22, 40)
             cy = top + Ht
             trunk = _solid("bark", "wood", (0.42, 0.34, 0.25))
-            leaves.append((Rp + 0.5, _Rod(((0.0, top - 2, Rp), (_u(rng, -4, 4), cy, Rp)), _u(rng, 2, 3.5), trunk)))
+            leaves.append(
+                (
+                    Rp + 0.5,
+                    _Rod(((0.0, top - 2, Rp), (_u(rng, -4, 4), cy, Rp)), _u(rng, 2, 3.5), trunk),
+                )
+            )
         else:
             Rc = _u(rng, 1.1, 1.8) * Rp
             cy = top + Rc * 0.85
@@ -1339,7 +1721,17 @@ def _plant(rng: np.random.Generator) -> _Model:
     front = [p for z, p in leaves if z < Rp]
     prims = [*back, pot_prim, *front]
     params = {"foliage": kind, "pot": pot.name, "leaves": len(leaves)}
-    return _Model(PLANTS, prims, 2 * Rp, Hp, 2 * Rp, base_green, params, [(0.0, Rp)], small=kind in ("bush", "fan") and Hp < 20)
+    return _Model(
+        PLANTS,
+        prims,
+        2 * Rp,
+        Hp,
+        2 * Rp,
+        base_green,
+        params,
+        [(0.0, Rp)],
+        small=kind in ("bush", "fan") and Hp < 20,
+    )
 
 
 _MODELS: dict[str, Callable[[np.random.Generator], _Model]] = {
@@ -1356,7 +1748,17 @@ _MODELS: dict[str, Callable[[np.random.Generator], _Model]] = {
     VASES: _vase,
     PLANTS: _plant,
 }
-_FLOOR_STANDING = (CHAIRS, ARMCHAIRS, SOFAS, DINING_TABLES, COFFEE_TABLES, SHELVES, CABINETS, FLOOR_LAMPS, PLANTS)
+_FLOOR_STANDING = (
+    CHAIRS,
+    ARMCHAIRS,
+    SOFAS,
+    DINING_TABLES,
+    COFFEE_TABLES,
+    SHELVES,
+    CABINETS,
+    FLOOR_LAMPS,
+    PLANTS,
+)
 
 
 # ---------------------------------------------------------------------------- un-staged (studio)
@@ -1373,7 +1775,9 @@ def _bounds(model: _Model, v: _View) -> tuple[float, float, float, float]:
     return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 
 
-def _fit(model: _Model, view: _View, W: int, H: int, frac: float, rng: np.random.Generator) -> _View:
+def _fit(
+    model: _Model, view: _View, W: int, H: int, frac: float, rng: np.random.Generator
+) -> _View:
     x0, y0, x1, y1 = _bounds(model, view)
     bw, bh = max(x1 - x0, 1e-3), max(y1 - y0, 1e-3)
     s = frac * min(W / bw, H / bh)
@@ -1398,29 +1802,67 @@ def _studio_background(rng: np.random.Generator, W: int, H: int) -> tuple[F32, s
     return np.repeat(np.clip(g, 0, 1)[..., None], 3, axis=2).astype(np.float32), "studio-gradient"
 
 
-def _contact_shadow(model: _Model, v: _View, W: int, H: int) -> F32:
-    """Soft shadow map in [0, 1] under the product's footprint, darker at its contact points."""
+_Region = tuple[tuple[slice, slice], F32]
+
+
+def _darken(image: F32, region: _Region | None, strength: float) -> None:
+    """Multiply ``image`` by ``1 - strength × shadow`` inside the shadow's region, in place."""
+    if region is not None:
+        sl, shadow = region
+        image[sl] *= (1.0 - np.clip(strength * shadow, 0.0, 0.8))[..., None]
+
+
+def _clip_box(
+    x0: float, y0: float, x1: float, y1: float, W: int, H: int
+) -> tuple[int, int, int, int] | None:
+    a, b = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
+    c, d = min(int(math.ceil(x1)), W), min(int(math.ceil(y1)), H)
+    return (a, b, c, d) if a < c and b < d else None
+
+
+def _contact_shadow(model: _Model, v: _View, W: int, H: int) -> _Region | None:
+    """Soft shadow in [0, 1] under the product's footprint, darker at its contact points."""
     w, d = model.width, model.depth
     foot = v.xy([-w / 2, w / 2, w / 2, -w / 2], [0.0] * 4, [0.0, 0.0, d, d])
-    soft = np.zeros((H, W), np.float32)
-    cv2.fillPoly(soft, [np.round(foot * 16).astype(np.int32)], 1.0, cv2.LINE_8, shift=4)
+    contacts = np.array([v.xy(X, 0.0, Z) for X, Z in model.contacts]).reshape(-1, 2)
     sigma = max(1.0, 0.06 * v.s * max(w, d * 0.5))
-    soft = cv2.GaussianBlur(soft, (0, 0), sigma) * 0.55
-    blobs = np.zeros((H, W), np.float32)
+    sigma_b = max(1.0, 1.5 * v.s)
     r = max(1.5, 3.5 * v.s)
-    for X, Z in model.contacts:
-        x, y = v.xy(X, 0.0, Z)
-        cv2.ellipse(blobs, (round(x), round(y)), (round(r), max(1, round(r * v.ellipse))), 0, 0, 360, 1.0, -1)
-    blobs = cv2.GaussianBlur(blobs, (0, 0), max(1.0, 1.5 * v.s))
-    return np.clip(soft + blobs, 0.0, 1.0)
+    pts = np.concatenate([foot, contacts])
+    pad = 3.0 * max(sigma, sigma_b) + r + 2.0
+    box = _clip_box(
+        pts[:, 0].min() - pad,
+        pts[:, 1].min() - pad,
+        pts[:, 0].max() + pad,
+        pts[:, 1].max() + pad,
+        W,
+        H,
+    )
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    soft = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.fillPoly(
+        soft, [np.round((foot - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_8, shift=4
+    )
+    soft = cv2.GaussianBlur(soft, (0, 0), sigma) * 0.55
+    blobs = np.zeros_like(soft)
+    axes = (round(r), max(1, round(r * v.ellipse)))
+    for x, y in contacts:
+        cv2.ellipse(blobs, (round(x - x0), round(y - y0)), axes, 0, 0, 360, 1.0, -1)
+    blobs = cv2.GaussianBlur(blobs, (0, 0), sigma_b)
+    return (slice(y0, y1), slice(x0, x1)), np.clip(soft + blobs, 0.0, 1.0)
 
 
-def _render_unstaged(rng: np.random.Generator, category: str, W: int, H: int) -> tuple[F32, NDArray[np.bool_], _Model, dict[str, Any]]:
+def _render_unstaged(
+    rng: np.random.Generator, category: str, W: int, H: int
+) -> tuple[F32, NDArray[np.bool_], _Model, dict[str, Any]]:
     model = _MODELS[category](rng)
-    v = _fit(model, _random_view(rng), W, H, _u(rng, 0.62, 0.86), rng)
+    frac = _u(rng, 0.8, 0.9) if model.slender else _u(rng, 0.62, 0.86)
+    v = _fit(model, _random_view(rng), W, H, frac, rng)
     bg, bg_kind = _studio_background(rng, W, H)
     strength = _u(rng, 0.08, 0.3)
-    bg = bg * (1.0 - strength * _contact_shadow(model, v, W, H))[..., None]
+    _darken(bg, _contact_shadow(model, v, W, H), strength)
     c = _Canvas(H, W, _Tex(rng, H, W))
     model.draw(c, v)
     image = c.composite_over(bg)
@@ -1429,7 +1871,12 @@ def _render_unstaged(rng: np.random.Generator, category: str, W: int, H: int) ->
 
 
 def _view_meta(v: _View) -> dict[str, float]:
-    return {"kx": round(v.kx, 3), "ky": round(v.ky, 3), "light": v.light, "px_per_cm": round(v.s, 3)}
+    return {
+        "kx": round(v.kx, 3),
+        "ky": round(v.ky, 3),
+        "light": v.light,
+        "px_per_cm": round(v.s, 3),
+    }
 
 
 # --------------------------------------------------------------------------------- staged rooms
@@ -1480,7 +1927,9 @@ class _Camera:
     def wall_z(self) -> float:
         return self.f * self.hc / (self.y_floor - self.vy)
 
-    def view(self, model: _Model, x_c: float, y_b: float, light: float, s: float | None = None) -> _View:
+    def view(
+        self, model: _Model, x_c: float, y_b: float, light: float, s: float | None = None
+    ) -> _View:
         """The oblique view that stands ``model`` with its footprint centre at column ``x_c``."""
         s = self.scale_at(y_b) if s is None else s
         zf = self.f / s
@@ -1529,12 +1978,26 @@ def _floor_texture(
         zz = Z / bl + cell(board, board * 0 + 3)
         seg = np.floor(zz)
         var = 0.9 + 0.16 * cell(board, seg)
-        grain = 1.0 + 0.05 * np.sin(2 * np.pi * (fx * _u(rng, 3, 6) + 0.4 * np.sin(Z / 23.0 + board)))
-        f = var * grain * (1.0 + 0.03 * hi) * (1.0 - 0.3 * lines(fx, bw * px_x)) * (1.0 - 0.25 * lines(zz - seg, bl * px_z))
+        grain = 1.0 + 0.05 * np.sin(
+            2 * np.pi * (fx * _u(rng, 3, 6) + 0.4 * np.sin(Z / 23.0 + board))
+        )
+        f = (
+            var
+            * grain
+            * (1.0 + 0.03 * hi)
+            * (1.0 - 0.3 * lines(fx, bw * px_x))
+            * (1.0 - 0.25 * lines(zz - seg, bl * px_z))
+        )
         floor = base * f[..., None]
     elif kind == "tiles":
         T = _u(rng, 30, 60)
-        a, b = (_pick(rng, [(0.92, 0.91, 0.88), (0.78, 0.77, 0.75), (0.55, 0.55, 0.55), (0.74, 0.50, 0.38)]), None)
+        a, b = (
+            _pick(
+                rng,
+                [(0.92, 0.91, 0.88), (0.78, 0.77, 0.75), (0.55, 0.55, 0.55), (0.74, 0.50, 0.38)],
+            ),
+            None,
+        )
         checker = rng.random() < 0.3
         if checker:
             b = (0.18, 0.18, 0.2) if a[0] > 0.6 else (0.92, 0.91, 0.88)
@@ -1546,11 +2009,23 @@ def _floor_texture(
             sharp = np.clip((np.minimum(T * px_z, T * px_x) - 3.0) / 8.0, 0.0, 1.0)[..., None]
             mean = 0.5 * (np.asarray(a, np.float32) + np.asarray(b, np.float32))
             col = mean + (col - mean) * sharp
-        var = 0.94 + 0.1 * cell(ti, tj) + 0.03 * lo
+        var = 0.95 + 0.08 * cell(ti, tj) + 0.012 * lo
         grout = np.maximum(lines(X / T - ti, T * px_x), lines(Z / T - tj, T * px_z))
         floor = col * var[..., None] * (1.0 - 0.3 * grout)[..., None]
     elif kind == "carpet":
-        base = np.asarray(_pick(rng, [(0.62, 0.60, 0.56), (0.45, 0.46, 0.48), (0.74, 0.68, 0.58), (0.40, 0.47, 0.52), (0.52, 0.40, 0.36)]), np.float32)
+        base = np.asarray(
+            _pick(
+                rng,
+                [
+                    (0.62, 0.60, 0.56),
+                    (0.45, 0.46, 0.48),
+                    (0.74, 0.68, 0.58),
+                    (0.40, 0.47, 0.52),
+                    (0.52, 0.40, 0.36),
+                ],
+            ),
+            np.float32,
+        )
         floor = base * (1.0 + 0.05 * hi + 0.015 * lo)[..., None]
     else:
         g = _u(rng, 0.55, 0.75)
@@ -1559,8 +2034,20 @@ def _floor_texture(
         floor = base * (1.0 + 0.025 * lo + 0.02 * blot + 0.012 * hi)[..., None]
     if rug is not None:
         rx0, rx1, rz0, rz1 = rug
-        inside = (X > rx0) & (X < rx1) & (Z > rz0) & (Z < rz1)
-        rc = np.asarray(_pick(rng, [(0.85, 0.82, 0.76), (0.55, 0.35, 0.30), (0.30, 0.36, 0.48), (0.66, 0.66, 0.62), (0.78, 0.66, 0.48)]), np.float32)
+        inside = (rx0 < X) & (rx1 > X) & (rz0 < Z) & (rz1 > Z)
+        rc = np.asarray(
+            _pick(
+                rng,
+                [
+                    (0.85, 0.82, 0.76),
+                    (0.55, 0.35, 0.30),
+                    (0.30, 0.36, 0.48),
+                    (0.66, 0.66, 0.62),
+                    (0.78, 0.66, 0.48),
+                ],
+            ),
+            np.float32,
+        )
         bc = np.clip(rc * _u(rng, 0.55, 0.8), 0, 1)
         border = np.minimum(np.minimum(X - rx0, rx1 - X), np.minimum(Z - rz0, rz1 - Z))
         rug_col = np.where((border < 12)[..., None], bc, rc) * (1.0 + 0.08 * hi)[..., None]
@@ -1571,7 +2058,9 @@ def _floor_texture(
     return (floor * (side * ao)[..., None]).astype(np.float32), kind
 
 
-def _wall(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, light: float) -> tuple[F32, dict[str, Any]]:
+def _wall(
+    rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, light: float
+) -> tuple[F32, dict[str, Any]]:
     yf = int(np.clip(math.ceil(cam.y_floor), 0, H))
     name = _pick(rng, list(_WALLS))
     base = np.asarray(_WALLS[name], np.float32) * (1.0 + rng.normal(0, 0.02, 3)).astype(np.float32)
@@ -1585,7 +2074,11 @@ def _wall(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, lig
     if finish == "stripes" and yf > 0:
         period = _u(rng, 8, 20) * sw
         xw = np.arange(W, dtype=np.float32)[None, :] - cam.vx
-        stripe = (np.floor(xw / max(period, 1.0)) % 2 == 0)[:, :, None] if period > 1.5 else np.zeros((1, W, 1), bool)
+        stripe = (
+            (np.floor(xw / max(period, 1.0)) % 2 == 0)[:, :, None]
+            if period > 1.5
+            else np.zeros((1, W, 1), bool)
+        )
         wall = np.where(stripe, wall * 0.93, wall)
     if finish == "wainscot" and yf > 0:
         top = cam.y_floor - _u(rng, 80, 100) * sw
@@ -1603,11 +2096,18 @@ def _wall(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, lig
     y_c = cam.vy - (ceil_h - cam.hc) * sw
     if y_c > 1:
         yc = int(min(y_c, yf))
-        img[:yc] = np.clip(np.asarray((0.95, 0.95, 0.94), np.float32) * (0.9 + 0.1 * np.arange(yc)[:, None, None] / max(yc, 1)), 0, 1)
+        img[:yc] = np.clip(
+            np.asarray((0.95, 0.95, 0.94), np.float32)
+            * (0.9 + 0.1 * np.arange(yc)[:, None, None] / max(yc, 1)),
+            0,
+            1,
+        )
     return img, {"wall": name, "finish": finish, "ceiling": bool(y_c > 1)}
 
 
-def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, light: float) -> tuple[_Canvas, str]:
+def _decor(
+    rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, light: float
+) -> tuple[_Canvas, str]:
     """Window, curtains, pictures and skirting on the back wall, as a transparent layer."""
     c = _Canvas(H, W, tex)
     sw = cam.wall_scale
@@ -1626,15 +2126,29 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
     if kind in ("window", "both"):
         ww, y_lo, y_hi = _u(rng, 80, 150), _u(rng, 70, 100), _u(rng, 200, 235)
         fw = _u(rng, 4, 8)
-        frame = np.asarray(_pick(rng, [(0.95, 0.95, 0.94), (0.15, 0.15, 0.16), (0.62, 0.46, 0.3)]), np.float32)
+        frame = np.asarray(
+            _pick(rng, [(0.95, 0.95, 0.94), (0.15, 0.15, 0.16), (0.62, 0.46, 0.3)]), np.float32
+        )
         x0, x1 = xw_c - ww / 2, xw_c + ww / 2
         if rng.random() < 0.5:
-            cur = np.asarray(_pick(rng, [(0.96, 0.95, 0.92), (0.85, 0.80, 0.72), (0.62, 0.66, 0.6)]), np.float32)
+            cur = np.asarray(
+                _pick(rng, [(0.96, 0.95, 0.92), (0.85, 0.80, 0.72), (0.62, 0.66, 0.6)]), np.float32
+            )
             cw = _u(rng, 25, 40)
             period = _u(rng, 6, 11) * sw
             for a, b in ((x0 - cw, x0 + 6), (x1 - 6, x1 + cw)):
                 pts = rect(a, max(2.0, y_lo - 60), b, y_hi + 15)
-                c.fill(pts, lambda xx, yy, sl, cur=cur, period=period: (cur * (0.9 + 0.08 * np.sin(2 * np.pi * xx / max(period, 1.0)))[..., None] * np.ones_like(yy)[..., None], None), alpha=0.93, sil=False)
+                c.fill(
+                    pts,
+                    lambda xx, yy, sl, cur=cur, period=period: (
+                        cur
+                        * (0.9 + 0.08 * np.sin(2 * np.pi * xx / max(period, 1.0)))[..., None]
+                        * np.ones_like(yy)[..., None],
+                        None,
+                    ),
+                    alpha=0.93,
+                    sil=False,
+                )
         c.fill(rect(x0 - fw, y_lo - fw, x1 + fw, y_hi + fw), c.flat(frame), sil=False)
         gtop, gbot = at(0, y_hi)[1], at(0, y_lo)[1]
         sky_top = np.asarray((0.70, 0.82, 0.95), np.float32)
@@ -1645,8 +2159,12 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
             t = np.clip((yy - gtop) / max(gbot - gtop, 1.0), 0, 1)[..., None]
             col = sky_top * (1 - t) + sky_bot * t + 0.0 * xx[..., None]
             if trees:
-                band = (t > 0.62 + 0.08 * np.sin(xx[..., None] / 9.0) + 0.03 * tex.lo[sl][..., None])
-                col = np.where(band, np.asarray((0.45, 0.58, 0.42), np.float32) * (1 + 0.1 * tex.hi[sl][..., None]), col)
+                band = t > 0.62 + 0.08 * np.sin(xx[..., None] / 9.0) + 0.03 * tex.lo[sl][..., None]
+                col = np.where(
+                    band,
+                    np.asarray((0.45, 0.58, 0.42), np.float32) * (1 + 0.1 * tex.hi[sl][..., None]),
+                    col,
+                )
             return col, None
 
         c.fill(rect(x0, y_lo, x1, y_hi), sky, sil=False)
@@ -1654,7 +2172,11 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
         c.fill(rect(xw_c - bar, y_lo, xw_c + bar, y_hi), c.flat(frame), sil=False)
         ym = y_lo + (y_hi - y_lo) * 0.68
         c.fill(rect(x0, ym - bar, x1, ym + bar), c.flat(frame), sil=False)
-        c.fill(rect(x0 - fw - 3, y_lo - fw - 3, x1 + fw + 3, y_lo - fw), c.flat(np.clip(frame * 1.04, 0, 1)), sil=False)
+        c.fill(
+            rect(x0 - fw - 3, y_lo - fw - 3, x1 + fw + 3, y_lo - fw),
+            c.flat(np.clip(frame * 1.04, 0, 1)),
+            sil=False,
+        )
         xw_c = xw_c + _pick(rng, [-1, 1]) * (ww / 2 + _u(rng, 60, 110))
     if kind in ("pictures", "both"):
         n = int(rng.integers(1, 4))
@@ -1664,15 +2186,34 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
         x = xw_c - total / 2
         yc = _u(rng, 140, 165)
         for pw, ph in sizes:
-            frame = np.asarray(_pick(rng, [(0.1, 0.1, 0.1), (0.95, 0.95, 0.94), (0.6, 0.45, 0.3), (0.78, 0.64, 0.35)]), np.float32)
+            frame = np.asarray(
+                _pick(
+                    rng, [(0.1, 0.1, 0.1), (0.95, 0.95, 0.94), (0.6, 0.45, 0.3), (0.78, 0.64, 0.35)]
+                ),
+                np.float32,
+            )
             fb = _u(rng, 1.5, 3.5)
             y0 = yc - ph / 2
             off = -light * 1.5
-            c.fill(rect(x + off, y0 - 2, x + pw + off, y0 + ph - 2), c.flat((0.0, 0.0, 0.0)), alpha=0.22, sil=False)
+            c.fill(
+                rect(x + off, y0 - 2, x + pw + off, y0 + ph - 2),
+                c.flat((0.0, 0.0, 0.0)),
+                alpha=0.22,
+                sil=False,
+            )
             c.fill(rect(x, y0, x + pw, y0 + ph), c.flat(frame), sil=False)
             mat_w = _u(rng, 0, 7)
-            c.fill(rect(x + fb, y0 + fb, x + pw - fb, y0 + ph - fb), c.flat((0.95, 0.94, 0.92)), sil=False)
-            ax0, ay0, ax1, ay1 = x + fb + mat_w, y0 + fb + mat_w, x + pw - fb - mat_w, y0 + ph - fb - mat_w
+            c.fill(
+                rect(x + fb, y0 + fb, x + pw - fb, y0 + ph - fb),
+                c.flat((0.95, 0.94, 0.92)),
+                sil=False,
+            )
+            ax0, ay0, ax1, ay1 = (
+                x + fb + mat_w,
+                y0 + fb + mat_w,
+                x + pw - fb - mat_w,
+                y0 + ph - fb - mat_w,
+            )
             bgc = np.asarray(_pick(rng, list(_WALLS.values())), np.float32)
             c.fill(rect(ax0, ay0, ax1, ay1), c.flat(bgc), sil=False)
             for _ in range(int(rng.integers(2, 5))):
@@ -1682,7 +2223,14 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
                 if rng.random() < 0.5:
                     shape = _ellipse(cx, cy, rr, rr * _u(rng, 0.6, 1.4))
                 else:
-                    shape = np.array([[cx - rr, cy - rr * 0.7], [cx + rr, cy - rr * 0.7], [cx + rr, cy + rr], [cx - rr, cy + rr]])
+                    shape = np.array(
+                        [
+                            [cx - rr, cy - rr * 0.7],
+                            [cx + rr, cy - rr * 0.7],
+                            [cx + rr, cy + rr],
+                            [cx - rr, cy + rr],
+                        ]
+                    )
                 lo_, hi_ = at(ax0, ay1), at(ax1, ay0)
                 shape = np.clip(shape, lo_, hi_)
                 c.fill(shape, c.flat(col), sil=False)
@@ -1691,16 +2239,33 @@ def _decor(rng: np.random.Generator, cam: _Camera, W: int, H: int, tex: _Tex, li
     sk_h = _u(rng, 6, 12)
     sk = np.asarray(_pick(rng, [(0.95, 0.95, 0.94), (0.9, 0.88, 0.84)]), np.float32)
     c.fill(rect(-half_w - 50, 0, half_w + 50, sk_h), c.flat(sk * 0.9), sil=False)
-    c.fill(rect(-half_w - 50, sk_h - 0.8, half_w + 50, sk_h), c.flat(np.clip(sk * 1.02, 0, 1)), sil=False)
+    c.fill(
+        rect(-half_w - 50, sk_h - 0.8, half_w + 50, sk_h),
+        c.flat(np.clip(sk * 1.02, 0, 1)),
+        sil=False,
+    )
     return c, kind
 
 
-def _cast_shadow(sil: F32, ground: float, shear: float, squash: float) -> F32:
-    """The silhouette laid down on the floor behind the product (fake planar projection)."""
-    h, w = sil.shape
-    M = np.float32([[1.0, -shear, shear * ground], [0.0, squash, (1.0 - squash) * ground]])
-    out = cv2.warpAffine(sil, M, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    return cv2.GaussianBlur(out, (0, 0), 1.2 + 0.006 * w)
+def _cast_shadow(c: _Canvas, ground: float, shear: float, squash: float) -> _Region | None:
+    """The layer's silhouette laid down on the floor behind it (a fake planar projection)."""
+    if c.box is None:
+        return None
+    M = np.array([[1.0, -shear, shear * ground], [0.0, squash, (1.0 - squash) * ground]])
+    bx0, by0, bx1, by1 = c.box
+    corners = np.array([[bx0, by0, 1.0], [bx1, by0, 1.0], [bx0, by1, 1.0], [bx1, by1, 1.0]]) @ M.T
+    sigma = 1.2 + 0.006 * c.w
+    pad = 3.0 * sigma + 2.0
+    lo, hi = corners.min(axis=0) - pad, corners.max(axis=0) + pad
+    box = _clip_box(lo[0], lo[1], hi[0], hi[1], c.w, c.h)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    M[:, 2] -= (x0, y0)
+    out = cv2.warpAffine(
+        c.sil, M.astype(np.float32), (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0
+    )
+    return (slice(y0, y1), slice(x0, x1)), cv2.GaussianBlur(out, (0, 0), sigma)
 
 
 @dataclass(eq=False)
@@ -1711,7 +2276,9 @@ class _Placed:
     order: float
 
 
-def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> tuple[F32, NDArray[np.bool_], _Model, dict[str, Any]]:
+def _render_staged(
+    rng: np.random.Generator, category: str, W: int, H: int
+) -> tuple[F32, NDArray[np.bool_], _Model, dict[str, Any]]:
     main = _MODELS[category](rng)
     light = float(_pick(rng, [-1.0, 1.0]))
     sign = float(_pick(rng, [-1.0, 1.0]))
@@ -1723,7 +2290,7 @@ def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> t
     if main.small:
         support = _cabinet(rng) if rng.random() < 0.6 else _table(rng, coffee=True)
         bx0, by0, bx1, by1 = _bounds(main, probe)
-        s = min(_u(rng, 0.3, 0.5) * H / (by1 - by0), 0.5 * W / (bx1 - bx0))
+        s = min(_u(rng, 0.38, 0.55) * H / (by1 - by0), 0.5 * W / (bx1 - bx0))
         y_top = H * _u(rng, 0.6, 0.8)
         zp = support.depth * _u(rng, 0.2, 0.45) - main.depth / 2
         xp = support.width * _u(rng, -0.25, 0.25)
@@ -1739,10 +2306,13 @@ def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> t
         front_y, ref = y_b, support
     else:
         bx0, by0, bx1, by1 = _bounds(main, probe)
-        s = min(_u(rng, 0.42, 0.66) * H / (by1 - by0), _u(rng, 0.5, 0.82) * W / (bx1 - bx0))
+        hf = _u(rng, 0.66, 0.85) if main.slender else _u(rng, 0.42, 0.66)
+        s = min(hf * H / (by1 - by0), _u(rng, 0.5, 0.82) * W / (bx1 - bx0))
         lo = 0.05 * H - s * by0
         hi = 0.97 * H - s * by1
-        y_b = _u(rng, max(lo, 0.55 * H), hi) if hi > max(lo, 0.55 * H) else max(lo, min(hi, 0.9 * H))
+        y_b = (
+            _u(rng, max(lo, 0.55 * H), hi) if hi > max(lo, 0.55 * H) else max(lo, min(hi, 0.9 * H))
+        )
         vx = x_c + _u(rng, -0.35, 0.35) * W
         cam = _Camera(vx, y_b - hc * s, f, hc, 0.0)
         mv = cam.view(main, x_c, y_b, light, s)
@@ -1792,7 +2362,12 @@ def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> t
         zf = f / cam.scale_at(front_y)
         xw = (x_c - cam.vx) / cam.scale_at(front_y)
         pad = _u(rng, 30, 60)
-        rug = (xw - main.width / 2 - pad, xw + main.width / 2 + pad, zf - pad, zf + main.depth + pad)
+        rug = (
+            xw - main.width / 2 - pad,
+            xw + main.width / 2 + pad,
+            zf - pad,
+            zf + main.depth + pad,
+        )
     image, wall_meta = _wall(rng, cam, W, H, tex, light)
     floor, floor_kind = _floor_texture(rng, cam, W, H, tex, light, rug)
     yf = int(np.clip(math.floor(cam.y_floor), 0, H))
@@ -1813,8 +2388,8 @@ def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> t
         c = _Canvas(H, W, tex)
         p.model.draw(c, p.view)
         g = float(p.view.oy)
-        shadow = cast * _cast_shadow(c.sil, g, shear, squash) + contact * _contact_shadow(p.model, p.view, W, H)
-        image = image * (1.0 - np.clip(shadow, 0, 0.8))[..., None]
+        _darken(image, _cast_shadow(c, g, shear, squash), cast)
+        _darken(image, _contact_shadow(p.model, p.view, W, H), contact)
         image = c.composite_over(image)
         layers.append((p, c))
     visible = np.zeros((H, W), np.float32)
@@ -1831,11 +2406,22 @@ def _render_staged(rng: np.random.Generator, category: str, W: int, H: int) -> t
     for p, c in layers:
         m = c.sil >= 0.5
         ys_, xs_ = np.nonzero(m)
-        bbox = [int(xs_.min()), int(ys_.min()), int(xs_.max()) + 1, int(ys_.max()) + 1] if ys_.size else [0, 0, 0, 0]
-        products.append({"category": p.model.category, "role": p.role, "bbox": bbox, "params": p.model.params})
+        bbox = (
+            [int(xs_.min()), int(ys_.min()), int(xs_.max()) + 1, int(ys_.max()) + 1]
+            if ys_.size
+            else [0, 0, 0, 0]
+        )
+        products.append(
+            {"category": p.model.category, "role": p.role, "bbox": bbox, "params": p.model.params}
+        )
     meta = {
         "room": {**wall_meta, "floor": floor_kind, "decor": decor_kind, "rug": rug is not None},
-        "camera": {"vx": round(cam.vx, 1), "horizon": round(cam.vy, 1), "floor_line": round(cam.y_floor, 1), "eye_cm": round(hc, 1)},
+        "camera": {
+            "vx": round(cam.vx, 1),
+            "horizon": round(cam.vy, 1),
+            "floor_line": round(cam.y_floor, 1),
+            "eye_cm": round(hc, 1),
+        },
         "products": products,
         "visible_fraction": round(float(mask.sum()) / max(full, 1), 4),
         "view": _view_meta(next(p.view for p in placed if p.role == "main")),
@@ -1858,6 +2444,10 @@ def _holes(mask: NDArray[np.bool_]) -> float:
     return enclosed / area
 
 
+_STAGING_ATTEMPTS = 4
+_MIN_AREA, _MAX_AREA = 0.03, 0.8
+
+
 def render_product(spec: ItemSpec | int, *, size: tuple[int, int] = DEFAULT_SIZE) -> SyntheticItem:
     """Draw one item: ``spec`` (or the index of an item of the default catalog, seed 0).
 
@@ -1873,7 +2463,13 @@ def render_product(spec: ItemSpec | int, *, size: tuple[int, int] = DEFAULT_SIZE
     W, H = _check_size(size)
     rng = np.random.default_rng([_check_seed(spec.seed), spec.index])
     if spec.staged:
-        image, mask, model, meta = _render_staged(rng, spec.category, W, H)
+        # a scene whose main product ends up tiny (far away, hidden) or huge is drawn again
+        # from the same generator, so the result stays a function of (seed, index)
+        for attempt in range(1, _STAGING_ATTEMPTS + 1):
+            image, mask, model, meta = _render_staged(rng, spec.category, W, H)
+            if _MIN_AREA <= float(mask.mean()) <= _MAX_AREA:
+                break
+        meta["attempts"] = attempt
     else:
         image, mask, model, meta = _render_unstaged(rng, spec.category, W, H)
     rgb = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
@@ -1929,8 +2525,13 @@ class SyntheticCatalog(Sequence[SyntheticItem]):
     ) -> None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise InputError(f"n: expected a non-negative integer, got {n!r}")
-        if not isinstance(staged_fraction, (int, float)) or not 0.0 <= float(staged_fraction) <= 1.0:
-            raise InputError(f"staged_fraction: expected a number in [0, 1], got {staged_fraction!r}")
+        if (
+            not isinstance(staged_fraction, (int, float))
+            or not 0.0 <= float(staged_fraction) <= 1.0
+        ):
+            raise InputError(
+                f"staged_fraction: expected a number in [0, 1], got {staged_fraction!r}"
+            )
         self.n = int(n)
         self.seed = _check_seed(seed)
         self.staged_fraction = float(staged_fraction)
@@ -1958,7 +2559,9 @@ class SyntheticCatalog(Sequence[SyntheticItem]):
         """What item ``i`` is, without drawing it."""
         j = self._index(i)
         cats, staged = _assign(self.seed, j, j + 1, len(self.categories), self.staged_fraction)
-        return ItemSpec(index=j, seed=self.seed, category=self.categories[int(cats[0])], staged=bool(staged[0]))
+        return ItemSpec(
+            index=j, seed=self.seed, category=self.categories[int(cats[0])], staged=bool(staged[0])
+        )
 
     @overload
     def __getitem__(self, i: int) -> SyntheticItem: ...
@@ -1985,7 +2588,13 @@ class SyntheticCatalog(Sequence[SyntheticItem]):
             c, s = _assign(self.seed, a, b, len(cats), self.staged_fraction)
             for k, (ci, st) in enumerate(zip(c.tolist(), s.tolist(), strict=True)):
                 i = a + k
-                yield {"id": item_id(self.seed, i), "index": i, "category": cats[ci], "staged": st, "seed": self.seed}
+                yield {
+                    "id": item_id(self.seed, i),
+                    "index": i,
+                    "category": cats[ci],
+                    "staged": st,
+                    "seed": self.seed,
+                }
 
 
 def _png(array: NDArray[np.uint8]) -> bytes:
@@ -2005,7 +2614,9 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
-def write_catalog(catalog: Iterable[SyntheticItem], out_dir: str | Path, *, limit: int | None = None) -> Path:
+def write_catalog(
+    catalog: Iterable[SyntheticItem], out_dir: str | Path, *, limit: int | None = None
+) -> Path:
     """Write ``images/<id>.png``, ``masks/<id>.png`` (255 = product), ``labels.csv`` and
     ``metadata.csv`` under ``out_dir``, the layout of the dev data sets; return ``out_dir``.
 
@@ -2049,6 +2660,19 @@ def write_catalog(catalog: Iterable[SyntheticItem], out_dir: str | Path, *, limi
             )
         )
     atomic_write_text(out / "labels.csv", _csv(("path", "category", "mask_path", "staged"), labels))
-    header = ("path", "category", "mask_path", "staged", "id", "index", "seed", "hard", "fg_fraction", "width", "height", "main_material")
+    header = (
+        "path",
+        "category",
+        "mask_path",
+        "staged",
+        "id",
+        "index",
+        "seed",
+        "hard",
+        "fg_fraction",
+        "width",
+        "height",
+        "main_material",
+    )
     atomic_write_text(out / "metadata.csv", _csv(header, metadata))
     return out

@@ -37,7 +37,9 @@ def _check(pred: NDArray, truth: NDArray, valid: NDArray | None) -> NDArray[np.b
     if valid is None:
         return np.ones(truth.shape, bool)
     if valid.shape != truth.shape:
-        raise InputError(f"valid mask shape {valid.shape} does not match ground truth {truth.shape}")
+        raise InputError(
+            f"valid mask shape {valid.shape} does not match ground truth {truth.shape}"
+        )
     return valid.astype(bool)
 
 
@@ -49,7 +51,7 @@ def score(
     Empty prediction and empty truth score IoU 1 (nothing to find, nothing found).
     """
     keep = _check(pred, truth, valid)
-    soft = pred.astype(np.float32) if pred.dtype != bool else pred.astype(np.float32)
+    soft = pred.astype(np.float32)
     binary = soft >= threshold
     t = truth.astype(bool) & keep
     p = binary & keep

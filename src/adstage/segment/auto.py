@@ -39,7 +39,10 @@ class Auto:
         from adstage.weights import resolve
 
         try:
-            resolve(self.isnet_options.get("variant", "isnet-general"), self.isnet_options.get("weights"))
+            resolve(
+                self.isnet_options.get("variant", "isnet-general"),
+                self.isnet_options.get("weights"),
+            )
         except WeightsNotFound:
             return False
         return True
@@ -48,7 +51,11 @@ class Auto:
         """The backend for ``image``, the reason, and the triage score."""
         verdict = triage(image)
         if verdict.score <= self.plain_threshold:
-            return "solid-background", f"plain background (triage score {verdict.score:.3f})", verdict.score
+            return (
+                "solid-background",
+                f"plain background (triage score {verdict.score:.3f})",
+                verdict.score,
+            )
         if self.isnet_available():
             return "isnet", f"staged photo (triage score {verdict.score:.3f})", verdict.score
         return (
@@ -61,8 +68,13 @@ class Auto:
     def __call__(self, image: RGB) -> Segmentation:
         image = as_rgb(image)
         name, reason, score = self.choose(image)
-        options = {"isnet": self.isnet_options, "solid-background": self.solid_options}.get(name, {})
+        options = {"isnet": self.isnet_options, "solid-background": self.solid_options}.get(
+            name, {}
+        )
         log.info("auto segmentation: %s (%s)", name, reason)
         result = self._get(name, **options)(image)
-        provenance = {**result.provenance, "auto": {"chosen": name, "reason": reason, "triage_score": score}}
+        provenance = {
+            **result.provenance,
+            "auto": {"chosen": name, "reason": reason, "triage_score": score},
+        }
         return replace(result, provenance=provenance)

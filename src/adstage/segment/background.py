@@ -66,8 +66,12 @@ class BackgroundModel:
     def distance(self, image: RGB) -> NDArray[np.uint8]:
         """Per-pixel colour distance to the background: the largest channel difference, 0..255."""
         h, w = image.shape[:2]
-        diff = cv2.absdiff(image, np.ascontiguousarray(self.render(h, w)))
-        return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+        if self.coeffs is None:  # a scalar backdrop: no H×W×3 image to build
+            c = np.clip(np.rint(self.color), 0, 255)
+            diff = cv2.absdiff(image, (float(c[0]), float(c[1]), float(c[2]), 0.0))
+        else:
+            diff = cv2.absdiff(image, np.ascontiguousarray(self.render(h, w)))
+        return cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
 
 
 def estimate_background(
@@ -93,8 +97,13 @@ def estimate_background(
             yn = ys[agree].astype(np.float32) / max(h - 1, 1) * 2 - 1
             sol, *_ = np.linalg.lstsq(_design(xn, yn), pix[agree], rcond=None)
             coeffs = sol.astype(np.float32)
-            fitted = _design(xs.astype(np.float32) / max(w - 1, 1) * 2 - 1,
-                             ys.astype(np.float32) / max(h - 1, 1) * 2 - 1) @ coeffs
+            fitted = (
+                _design(
+                    xs.astype(np.float32) / max(w - 1, 1) * 2 - 1,
+                    ys.astype(np.float32) / max(h - 1, 1) * 2 - 1,
+                )
+                @ coeffs
+            )
             agree = np.abs(pix - fitted).max(axis=1) <= tolerance
     residual = pix[agree] - color if coeffs is None else None
     if residual is not None and residual.size:

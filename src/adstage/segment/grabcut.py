@@ -40,7 +40,9 @@ class GrabCut:
             return (mx, my, w - mx, h - my)
         x0, y0, x1, y1 = self.box
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-            raise InputError(f"grabcut box: expected 0 ≤ x0 < x1 ≤ {w}, 0 ≤ y0 < y1 ≤ {h}, got {self.box}")
+            raise InputError(
+                f"grabcut box: expected 0 ≤ x0 < x1 ≤ {w}, 0 ≤ y0 < y1 ≤ {h}, got {self.box}"
+            )
         return self.box
 
     def __call__(self, image: RGB) -> Segmentation:
@@ -56,10 +58,17 @@ class GrabCut:
         fgd = np.zeros((1, 65), np.float64)
         rect = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
         mask = np.zeros((sh, sw), bool)
-        if sh >= 4 and sw >= 4 and (x1 - x0) < sw or (y1 - y0) < sh:
+        if (sh >= 4 and sw >= 4 and (x1 - x0) < sw) or (y1 - y0) < sh:
             try:
-                cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), gc, rect, bgd, fgd,
-                            self.iterations, cv2.GC_INIT_WITH_RECT)
+                cv2.grabCut(
+                    cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                    gc,
+                    rect,
+                    bgd,
+                    fgd,
+                    self.iterations,
+                    cv2.GC_INIT_WITH_RECT,
+                )
                 mask = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
             except cv2.error:  # one-colour image: GrabCut cannot fit its colour models
                 mask = np.zeros((sh, sw), bool)
@@ -69,5 +78,9 @@ class GrabCut:
         return Segmentation(
             alpha=np.clip(alpha, 0, 1),
             backend=self.name,
-            provenance={"box": list(box), "iterations": self.iterations, "work_size": self.work_size},
+            provenance={
+                "box": list(box),
+                "iterations": self.iterations,
+                "work_size": self.work_size,
+            },
         )

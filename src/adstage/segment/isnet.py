@@ -50,8 +50,11 @@ def _resized_graph(path: Path, native: int, size: int) -> bytes:
         if node.op_type == "Resize" and len(node.input) > 3 and node.input[3]:
             concat = producers.get(node.input[3])
             if concat is not None and concat.op_type == "Concat":
-                targets.update(i for i in concat.input if producers.get(i) is not None
-                               and producers[i].op_type == "Constant")
+                targets.update(
+                    i
+                    for i in concat.input
+                    if producers.get(i) is not None and producers[i].op_type == "Constant"
+                )
             elif concat is not None and concat.op_type == "Constant":
                 targets.add(node.input[3])
     for name in targets:
@@ -96,7 +99,9 @@ def _session(path: Path, threads: int | None, resize: tuple[int, int] | None = N
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
             source: str | bytes = _resized_graph(path, *resize) if resize else str(path)
-            _SESSIONS[key] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+            _SESSIONS[key] = ort.InferenceSession(
+                source, options, providers=["CPUExecutionProvider"]
+            )
         return _SESSIONS[key]
 
 
@@ -144,5 +149,9 @@ class ISNet:
         return Segmentation(
             alpha=alpha,
             backend="isnet",
-            provenance={"variant": self.variant, "input_size": self.input_size, "weights": str(path)},
+            provenance={
+                "variant": self.variant,
+                "input_size": self.input_size,
+                "weights": str(path),
+            },
         )

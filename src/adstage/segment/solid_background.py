@@ -39,7 +39,6 @@ def _fill_holes(
     n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
     if n <= 1:
         return mask
-    h, w = mask.shape
     touches = np.zeros(n, bool)
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         touches[np.unique(edge)] = True
@@ -194,8 +193,15 @@ def _grabcut_refine(image: RGB, mask: NDArray[np.bool_], iterations: int = 2) ->
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, iterations,
-                    cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(
+            cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+            gc,
+            None,
+            bgd,
+            fgd,
+            iterations,
+            cv2.GC_INIT_WITH_MASK,
+        )
     except cv2.error:  # a degenerate model (one colour): keep the input mask
         log.debug("grabcut refinement skipped: degenerate colour model")
         return mask

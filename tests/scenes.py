@@ -1,10 +1,9 @@
-"""Small hand-drawn scenes with known masks, so segmentation tests need no data and no weights."""
+"""Small hand-drawn scenes with known masks, so tests need no data and no weights (import: scenes)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 
 def product_on_white(h: int = 240, w: int = 320, *, fill: tuple[int, int, int] = (40, 90, 160)):
@@ -57,8 +56,3 @@ def staged_scene(h: int = 240, w: int = 320, seed: int = 0):
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
-
-
-@pytest.fixture
-def scenes():
-    return {"on_white": product_on_white, "white_on_white": white_on_white, "staged": staged_scene}
