@@ -142,3 +142,27 @@ def test_background_distance_is_max_channel_difference() -> None:
     assert bg.coeffs is None and bg.plain_fraction == 1.0
     expected = np.abs(image.astype(int) - 250).max(axis=2)
     assert (bg.distance(image) == expected).all()
+
+
+def test_cast_shadow_under_a_table_is_not_product() -> None:
+    h, w = 240, 320
+    image = np.full((h, w, 3), 255, np.uint8)
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (160, 200), (120, 18), 0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 6) * 40  # up to ~40 levels darker, soft rim
+    image = np.clip(image - shadow[..., None], 0, 255).astype(np.uint8)
+    truth = np.zeros((h, w), bool)
+    truth[90:110, 50:270] = True  # table top
+    truth[110:200, 60:72] = truth[110:200, 248:260] = True  # legs standing in the shadow
+    image[truth] = (150, 90, 40)
+    with_shadow = SolidBackground(shadows=False)(image).mask
+    assert iou(with_shadow, truth) < 0.8, "the test shadow must be strong enough to matter"
+    assert iou(SolidBackground()(image).mask, truth) > 0.93
+
+
+def test_solid_background_on_the_synthetic_catalog() -> None:
+    from adstage.datasets.synthetic import SyntheticCatalog
+
+    catalog = SyntheticCatalog(24, seed=7, staged_fraction=0.0, size=(320, 320))
+    scores = [iou(SolidBackground()(item.image).mask, item.mask) for item in catalog]
+    assert np.mean(scores) > 0.92 and np.median(scores) > 0.95

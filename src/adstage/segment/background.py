@@ -105,8 +105,18 @@ def estimate_background(
                 @ coeffs
             )
             agree = np.abs(pix - fitted).max(axis=1) <= tolerance
-    residual = pix[agree] - color if coeffs is None else None
-    if residual is not None and residual.size:
+    if coeffs is None:
+        residual = pix[agree] - color
+    else:
+        residual = (
+            pix[agree]
+            - _design(
+                xs[agree].astype(np.float32) / max(w - 1, 1) * 2 - 1,
+                ys[agree].astype(np.float32) / max(h - 1, 1) * 2 - 1,
+            )
+            @ coeffs
+        )
+    if residual.size:
         noise = float(1.4826 * np.median(np.abs(residual - np.median(residual, axis=0))))
     else:
         noise = 0.0

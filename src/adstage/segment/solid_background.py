@@ -32,9 +32,12 @@ log = logging.getLogger(__name__)
 
 
 def _fill_holes(
-    mask: NDArray[np.bool_], dist: NDArray[np.uint8], min_dist: float, max_hole: float
+    mask: NDArray[np.bool_], backdrop: NDArray[np.bool_], max_hole: float
 ) -> NDArray[np.bool_]:
-    """Fill regions enclosed by the product unless they are backdrop-coloured and not tiny."""
+    """Fill regions enclosed by the product unless they are mostly backdrop and not tiny.
+
+    ``backdrop`` marks pixels of the backdrop's colour (within its noise).
+    """
     inv = (~mask).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
     if n <= 1:
@@ -43,16 +46,112 @@ def _fill_holes(
     for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
         touches[np.unique(edge)] = True
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    # Mean colour distance of each hole: a hole that is really product (a white panel bounded by
-    # its outline) is slightly off the backdrop colour; real see-through gaps are not.
-    sums = np.bincount(labels.ravel(), weights=dist.ravel(), minlength=n)
-    mean_dist = sums / np.maximum(area, 1)
+    # A hole that is really product (a white panel bounded by its outline) is off the backdrop
+    # colour, if only slightly; a see-through gap shows the backdrop itself.
+    seen = np.bincount(labels.ravel(), weights=backdrop.ravel().astype(np.float64), minlength=n)
+    share = seen / np.maximum(area, 1)
     product_area = max(float(mask.sum()), 1.0)
-    fill = ~touches & ((area < max_hole * product_area) | (mean_dist > min_dist))
+    fill = ~touches & ((area < max_hole * product_area) | (share < 0.5))
     fill[0] = fill[0] and not touches[0]
     out = mask.copy()
     out[fill[labels] & (inv > 0)] = True
     return out
+
+
+def shadow_like(
+    image: RGB,
+    backdrop: RGB,
+    *,
+    min_ratio: float = 0.3,
+    max_ratio: float = 0.995,
+    max_gradient: float = 8.0,
+) -> NDArray[np.bool_]:
+    """Pixels that look like the backdrop in shadow: the backdrop's colour scaled darker, smoothly.
+
+    A cast shadow multiplies the backdrop's colour by a factor below 1 and varies slowly across
+    the image; a product has its own colour or texture. ``max_gradient`` is the largest local
+    brightness change per pixel (grey levels, Sobel magnitude / 4) that still counts as smooth.
+    """
+    img = image.astype(np.float32)
+    bgf = backdrop.astype(np.float32)
+    ones = np.ones((1, 3), np.float32)
+    ratio = cv2.transform(img, ones) / np.maximum(cv2.transform(bgf, ones), 1.0)
+    ic, bc = cv2.split(img), cv2.split(bgf)
+    chroma = cv2.absdiff(ic[0], ratio * bc[0])
+    for i, b in zip(ic[1:], bc[1:], strict=True):
+        chroma = cv2.max(chroma, cv2.absdiff(i, ratio * b))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    smooth = cv2.magnitude(gx, gy) < 4.0 * max_gradient
+    return (ratio > min_ratio) & (ratio < max_ratio) & (chroma < 8.0) & smooth
+
+
+def _rim(mask: NDArray[np.bool_], width: int = 3) -> NDArray[np.bool_]:
+    """Mask pixels within ``width`` pixels of the backdrop."""
+    outside = (~mask).astype(np.uint8)
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    return (cv2.dilate(outside, kernel) > 0) & mask
+
+
+def _has_soft_rim(mask: NDArray[np.bool_], dist: NDArray[np.uint8], threshold: float) -> bool:
+    """Whether some of the mask's rim fades into the backdrop (a cheap test before shadows)."""
+    rim = _rim(mask)
+    if not rim.any():
+        return False
+    return bool((dist[rim] < 2.5 * threshold).mean() >= 0.05)
+
+
+def _remove_shadows(
+    mask: NDArray[np.bool_],
+    shadow: NDArray[np.bool_],
+    dist: NDArray[np.uint8],
+    edges: NDArray[np.bool_],
+    threshold: float,
+) -> NDArray[np.bool_]:
+    """Drop shadow-like parts of the mask that fade into the backdrop below the product.
+
+    A cast shadow is backdrop-coloured and darker (``shadow``); within a few pixels of its outer
+    rim it is barely darker than the backdrop (it fades rather than ends in an outline); it has no
+    lines inside; it is flat and lies under the rest of the product. A white or grey surface of
+    the product may pass the first tests, but it carries panel lines or is not flat and below.
+    """
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(
+        (mask & shadow).astype(np.uint8), connectivity=8
+    )
+    if n <= 1:
+        return mask
+    rim = _rim(mask)
+    idx = labels[rim]
+    count = np.bincount(idx, minlength=n).astype(np.float64)
+    rim_dist = np.bincount(idx, weights=dist[rim].astype(np.float64), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fades = rim_dist / count < 2.5 * threshold
+    fades[0] = False
+    fades &= count >= 3
+    if not fades.any():
+        return mask
+    rest = mask & ~fades[labels]
+    rest_area = float(rest.sum())
+    if rest_area == 0:
+        return mask
+    rest_y = float(np.nonzero(rest)[0].mean())
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    ys = np.nonzero(mask)[0]
+    flat = stats[:, cv2.CC_STAT_HEIGHT] <= 0.35 * (ys.max() - ys.min() + 1)
+    # No lines inside (away from its own rim): product surfaces have panel lines and seams.
+    core = cv2.erode((labels > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    inner = edges & core
+    lines = np.bincount(labels[inner], minlength=n).astype(np.float64)
+    plain = lines / np.maximum(area, 1) < 0.005
+    # A shadow lies outside the product: most of its boundary meets the backdrop, not the product.
+    comp = (labels > 0).astype(np.uint8)
+    boundary = (comp - cv2.erode(comp, np.ones((3, 3), np.uint8))) > 0
+    total = np.bincount(labels[boundary], minlength=n).astype(np.float64)
+    on_backdrop = np.bincount(labels[boundary & rim], minlength=n).astype(np.float64)
+    outer = on_backdrop / np.maximum(total, 1) >= 0.5
+    drop = fades & flat & plain & outer & (area < 3.0 * rest_area) & (centroids[:, 1] > rest_y)
+    return mask & ~drop[labels]
 
 
 def _drop_specks(mask: NDArray[np.bool_], min_area: float, keep_ratio: float) -> NDArray[np.bool_]:
@@ -85,6 +184,7 @@ class SolidBackground:
     work_size: int = 640
     max_hole: float = 0.001
     hole_distance: float = 1.5
+    shadows: bool = True
     min_component: float = 0.0004
     refine: Literal["none", "grabcut"] = "none"
     matting: bool = False
@@ -108,10 +208,16 @@ class SolidBackground:
             grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
             edges = cv2.Canny(grey, 8, 24, L2gradient=True) > 0
             mask |= edges
+        else:
+            edges = np.zeros_like(mask)
         k = max(3, round(min(h, w) / 200) | 1)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
-        mask = _fill_holes(mask, dist, self.hole_distance, self.max_hole)
+        backdrop = dist <= max(self.hole_distance, 3.0 * bg.noise)
+        if self.shadows and _has_soft_rim(mask, dist, thr):
+            shadow = shadow_like(small, np.ascontiguousarray(bg.render(h, w)))
+            mask = _remove_shadows(mask, shadow, dist, edges, thr)
+        mask = _fill_holes(mask, backdrop, self.max_hole)
         mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
         mask = _drop_specks(mask, self.min_component * h * w, keep_ratio=0.01)
         return mask, float(thr)
