@@ -135,6 +135,11 @@ def run_demo(
         )
         if on_item:
             on_item(item.id)
+    if "grabcut" in backends:
+        gallery.lead += (
+            " <b>Note:</b> the IS-Net weights are not installed, so staged photos were segmented"
+            " with box-prompted GrabCut; <code>make weights-isnet</code> (AGPL-3.0) installs them."
+        )
     page = gallery.write(out / "index.html")
     return {
         "page": str(page),

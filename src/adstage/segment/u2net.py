@@ -26,7 +26,6 @@ published maps. Module and parameter names follow those checkpoints (``stage1.re
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -45,6 +44,7 @@ from torch import nn
 from adstage.errors import InputError, UnknownName, WeightsNotFound
 from adstage.segment.base import SEGMENTERS
 from adstage.types import RGB, Segmentation, as_rgb
+from adstage.weights import sha256_file
 
 __all__ = [
     "RSU",
@@ -521,14 +521,6 @@ def run_onnx(
 # The segmenter
 
 
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _resolve_weights(variant: str) -> Path:
     """The manifest's file for ``variant``, or :class:`WeightsNotFound` saying what to pass."""
     hint = (
@@ -607,7 +599,7 @@ class U2NetSegmenter:
             path = _resolve_weights(self.variant)
         else:
             path = _existing_file(self.weights, self.variant)
-        sha = _sha256(path)
+        sha = sha256_file(path)
         if path.suffix.lower() == ".onnx":
             session = OnnxU2Net(path, threads=self.threads)
             return _Runner(session, path, sha, "onnxruntime")
