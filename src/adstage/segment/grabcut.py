@@ -1,7 +1,10 @@
-"""Box-prompted GrabCut (Rother et al., SIGGRAPH 2004) through OpenCV: no weights needed.
+"""GrabCut (Rother et al., SIGGRAPH 2004) through OpenCV: no weights needed.
 
-For staged photos when no saliency network is installed. The prompt box defaults to the image
-shrunk by ``margin`` on every side, which suits product photos where the product is central.
+For staged photos when no saliency network is installed. Prompted with a box when one is given
+(``box``, or ``init="box"`` for the image shrunk by ``margin``). Without a box it is seeded by a
+classical saliency map (``init="saliency"``, the default): colour distance in Lab to the colours
+of the image border (a boundary prior, as in Wei et al., ECCV 2012), weighted by a centre prior;
+Otsu's threshold marks probable product, twice it marks sure product, the border is background.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import cv2
 import numpy as np
 
 from adstage.errors import InputError
-from adstage.segment.background import downscale
+from adstage.segment.background import border_band, downscale
 from adstage.segment.base import SEGMENTERS
 from adstage.types import RGB, Segmentation, as_rgb
 
@@ -23,6 +26,7 @@ class GrabCut:
     """``box``: ``(x0, y0, x1, y1)`` in image pixels, or ``None`` for the centre box at ``margin``."""
 
     box: tuple[int, int, int, int] | None = None
+    init: str = "saliency"
     margin: float = 0.05
     iterations: int = 4
     work_size: int = 400
@@ -31,6 +35,8 @@ class GrabCut:
     def __post_init__(self) -> None:
         if not 0.0 <= self.margin < 0.5:
             raise InputError(f"grabcut margin: expected a fraction in [0, 0.5), got {self.margin}")
+        if self.init not in ("saliency", "box"):
+            raise InputError(f"grabcut init: expected 'saliency' or 'box', got {self.init!r}")
         if self.iterations < 1:
             raise InputError(f"grabcut iterations: expected at least 1, got {self.iterations}")
 
@@ -48,17 +54,24 @@ class GrabCut:
     def __call__(self, image: RGB) -> Segmentation:
         image = as_rgb(image)
         h, w = image.shape[:2]
-        box = self._box(w, h)
         small, scale = downscale(image, self.work_size)
         sh, sw = small.shape[:2]
-        x0, y0, x1, y1 = (round(v * scale) for v in box)
-        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        seeded = self.box is None and self.init == "saliency"
         gc = np.zeros((sh, sw), np.uint8)
+        rect = None
+        box = None
+        if seeded:
+            gc = _saliency_seeds(small)
+            mode = cv2.GC_INIT_WITH_MASK
+        else:
+            box = self._box(w, h)
+            x0, y0, x1, y1 = (round(v * scale) for v in box)
+            rect = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+            mode = cv2.GC_INIT_WITH_RECT
+        mask = np.zeros((sh, sw), bool)
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
-        rect = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-        mask = np.zeros((sh, sw), bool)
-        if (sh >= 4 and sw >= 4 and (x1 - x0) < sw) or (y1 - y0) < sh:
+        if sh >= 4 and sw >= 4:
             try:
                 cv2.grabCut(
                     cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
@@ -67,7 +80,7 @@ class GrabCut:
                     bgd,
                     fgd,
                     self.iterations,
-                    cv2.GC_INIT_WITH_RECT,
+                    mode,
                 )
                 mask = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
             except cv2.error:  # one-colour image: GrabCut cannot fit its colour models
@@ -79,8 +92,47 @@ class GrabCut:
             alpha=np.clip(alpha, 0, 1),
             backend=self.name,
             provenance={
-                "box": list(box),
+                "init": "saliency" if seeded else "box",
+                "box": list(box) if box else None,
                 "iterations": self.iterations,
                 "work_size": self.work_size,
             },
         )
+
+
+def border_saliency(image: RGB, *, clusters: int = 12) -> np.ndarray:
+    """A saliency map in [0, 1]: Lab distance to the nearest border colour, times a centre prior."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    h, w = lab.shape[:2]
+    pix = lab[border_band(h, w, 0.04)]
+    k = max(1, min(clusters, len(np.unique(pix.astype(np.uint8), axis=0))))
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER + cv2.TERM_CRITERIA_EPS, 10, 1.0)
+    # Deterministic start without touching OpenCV's global RNG: k bins of lightness.
+    order = np.argsort(pix[:, 0], kind="stable")
+    start = np.empty(len(pix), np.int32)
+    start[order] = np.arange(len(pix)) * k // len(pix)
+    _, _, centers = cv2.kmeans(
+        pix, k, start.reshape(-1, 1), criteria, 1, cv2.KMEANS_USE_INITIAL_LABELS
+    )
+    flat = lab.reshape(-1, 1, 3)
+    dist = np.sqrt(((flat - centers[None]) ** 2).sum(-1).min(axis=1)).reshape(h, w)
+    dist = cv2.GaussianBlur(dist, (0, 0), 2)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    centre = np.exp(-(((xs - w / 2) / (0.45 * w)) ** 2 + ((ys - h / 2) / (0.45 * h)) ** 2))
+    sal = dist * centre
+    return (sal / max(float(sal.max()), 1e-6)).astype(np.float32)
+
+
+def _saliency_seeds(image: RGB) -> np.ndarray:
+    """A GrabCut mask seeded from :func:`border_saliency`."""
+    sal = border_saliency(image)
+    h, w = sal.shape
+    otsu, _ = cv2.threshold(
+        (sal * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU
+    )
+    thr = otsu / 255.0
+    gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+    gc[sal > thr] = cv2.GC_PR_FGD
+    gc[sal > min(0.95, 2.0 * thr)] = cv2.GC_FGD
+    gc[border_band(h, w, 0.02)] = cv2.GC_BGD
+    return gc
