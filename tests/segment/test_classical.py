@@ -171,7 +171,7 @@ def test_solid_background_on_the_synthetic_catalog() -> None:
 def test_saliency_seeded_grabcut_beats_the_centre_box_on_staged_rooms() -> None:
     from adstage.datasets.synthetic import SyntheticCatalog
 
-    catalog = SyntheticCatalog(8, seed=5, staged_fraction=1.0, size=(256, 256))
+    catalog = SyntheticCatalog(12, seed=5, staged_fraction=1.0, size=(256, 256))
     seeded = SEGMENTERS.create("grabcut", work_size=256)
     boxed = SEGMENTERS.create("grabcut", init="box", work_size=256)
     a = [iou(seeded(item.image).mask, item.mask) for item in catalog]

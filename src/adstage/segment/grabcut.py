@@ -73,6 +73,7 @@ class GrabCut:
         fgd = np.zeros((1, 65), np.float64)
         if sh >= 4 and sw >= 4:
             try:
+                cv2.setRNGSeed(0)  # GrabCut's GMM start uses OpenCV's RNG: same input, same mask
                 cv2.grabCut(
                     cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
                     gc,

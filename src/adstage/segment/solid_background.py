@@ -299,6 +299,7 @@ def _grabcut_refine(image: RGB, mask: NDArray[np.bool_], iterations: int = 2) ->
     bgd = np.zeros((1, 65), np.float64)
     fgd = np.zeros((1, 65), np.float64)
     try:
+        cv2.setRNGSeed(0)  # GrabCut's GMM start draws on OpenCV's RNG: same input, same mask
         cv2.grabCut(
             cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
             gc,
