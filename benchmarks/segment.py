@@ -134,8 +134,9 @@ def quality(
     return out
 
 
-def agreement(data: Path, items: list[dict[str, str]], isnet: IsnetCache) -> dict:
-    seg = SEGMENTERS.create("solid-background")
+def agreement(data: Path, items: list[dict[str, str]], isnet: IsnetCache, seg=None) -> dict:
+    """IoU of ``seg`` (default ``solid-background``) with IS-Net at its cache size."""
+    seg = seg or SEGMENTERS.create("solid-background")
     ious, worst = [], []
     for i, row in enumerate(items):
         path = data / "ikea-sa-products" / row["path"]
@@ -167,7 +168,7 @@ def synthetic_truth(n: int) -> dict:
     for item in catalog:
         s = score(seg(item.image).alpha, item.mask)
         scores.append(s)
-        if item.meta.get("white"):
+        if "white-on-white" in (item.meta.get("hard") or []):
             white.append(s)
     return {"all": summarize(scores), "white_on_white": summarize(white)}
 
@@ -258,6 +259,7 @@ def main() -> int:
     parser.add_argument("--timing-n", type=int, default=20)
     parser.add_argument("--isnet-size", type=int, default=1024)
     parser.add_argument("--synthetic-n", type=int, default=200)
+    parser.add_argument("--yardstick-size", type=int, default=512, help="second IS-Net size")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime / OpenCV threads")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -313,6 +315,20 @@ def main() -> int:
     if isnet is not None:
         log.info("agreement with isnet on %d IKEA products", len(ikea))
         result["ikea_agreement_with_isnet"] = agreement(args.data, ikea, isnet)
+        # How much IS-Net agrees with itself at another input size, on every 4th product: a
+        # yardstick for what agreement with IS-Net can mean on white-background products.
+        sub = rows(args.data, "ikea-sa-products")[::4]
+        log.info(
+            "isnet %d vs %d on %d IKEA products", args.yardstick_size, args.isnet_size, len(sub)
+        )
+        other = SEGMENTERS.create("isnet", input_size=args.yardstick_size)
+        result["ikea_yardstick"] = {
+            "subset": "every 4th IKEA product",
+            f"isnet_{args.yardstick_size}_vs_isnet_{args.isnet_size}": agreement(
+                args.data, sub, isnet, other
+            ),
+            f"solid_background_vs_isnet_{args.isnet_size}": agreement(args.data, sub, isnet),
+        }
     log.info("timing on %d IKEA products", args.timing_n)
     timed = ["solid-background", "grabcut", "u2net", "u2netp"]
     timed += ["isnet"] if isnet is not None else []

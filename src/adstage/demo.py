@@ -138,7 +138,8 @@ def run_demo(
     if "grabcut" in backends:
         gallery.lead += (
             " <b>Note:</b> the IS-Net weights are not installed, so staged photos were segmented"
-            " with box-prompted GrabCut; <code>make weights-isnet</code> (AGPL-3.0) installs them."
+            " with saliency-seeded GrabCut (no weights); <code>make weights-isnet</code> (AGPL-3.0) installs"
+            " IS-Net, which does much better on them."
         )
     page = gallery.write(out / "index.html")
     return {

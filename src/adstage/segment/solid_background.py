@@ -138,7 +138,7 @@ def _remove_shadows(
     rest_y = float(np.nonzero(rest)[0].mean())
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     ys = np.nonzero(mask)[0]
-    flat = stats[:, cv2.CC_STAT_HEIGHT] <= 0.35 * (ys.max() - ys.min() + 1)
+    flat = stats[:, cv2.CC_STAT_HEIGHT] <= 0.5 * (ys.max() - ys.min() + 1)
     # No lines inside (away from its own rim): product surfaces have panel lines and seams.
     core = cv2.erode((labels > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     inner = edges & core
@@ -149,8 +149,8 @@ def _remove_shadows(
     boundary = (comp - cv2.erode(comp, np.ones((3, 3), np.uint8))) > 0
     total = np.bincount(labels[boundary], minlength=n).astype(np.float64)
     on_backdrop = np.bincount(labels[boundary & rim], minlength=n).astype(np.float64)
-    outer = on_backdrop / np.maximum(total, 1) >= 0.5
-    drop = fades & flat & plain & outer & (area < 3.0 * rest_area) & (centroids[:, 1] > rest_y)
+    outer = on_backdrop / np.maximum(total, 1) >= 0.4
+    drop = fades & flat & plain & outer & (area < 6.0 * rest_area) & (centroids[:, 1] > rest_y)
     return mask & ~drop[labels]
 
 
