@@ -155,8 +155,39 @@ def agreement(data: Path, items: list[dict[str, str]], isnet: IsnetCache, seg=No
         "p10_iou": round(float(np.percentile(arr, 10)), 4),
         "share_iou_ge_0.90": round(float((arr >= 0.9).mean()), 4),
         "share_iou_ge_0.95": round(float((arr >= 0.95).mean()), 4),
-        "lowest": [{"iou": round(v, 4), "path": p} for v, p in sorted(worst)[:10]],
+        "lowest": [{"iou": round(v, 4), "path": p} for v, p in sorted(worst)[:24]],
     }
+
+
+def audit_sheet(data: Path, lowest: list[dict], isnet: IsnetCache, out: Path) -> Path:
+    """A contact sheet of the lowest-agreement products: input | solid-background | IS-Net.
+
+    Written under benchmarks/.cache (never committed: it is made of licensed photos), for a
+    person to judge which mask is right where the two disagree.
+    """
+    seg = SEGMENTERS.create("solid-background")
+    tiles = []
+    for row in lowest:
+        path = data / "ikea-sa-products" / row["path"]
+        image = read_image(path)
+        masks = [seg(image).mask, isnet.alpha("ikea-sa-products", path, image) >= 0.5]
+        cells = [cv2.resize(image, (200, 200), interpolation=cv2.INTER_AREA)]
+        for mask in masks:
+            dim = image.copy()
+            dim[~mask] = (dim[~mask] * 0.25 + np.array([120, 0, 40]) * 0.75).astype(np.uint8)
+            cells.append(cv2.resize(dim, (200, 200), interpolation=cv2.INTER_AREA))
+        tile = np.hstack(cells)
+        cv2.putText(
+            tile, f"IoU {row['iou']:.2f}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 0, 0), 1
+        )
+        tiles.append(tile)
+    while len(tiles) % 3:
+        tiles.append(np.zeros_like(tiles[0]))
+    sheet = np.vstack([np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)])
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if ok:
+        atomic_write_bytes(out, png.tobytes())
+    return out
 
 
 def synthetic_truth(n: int) -> dict:
@@ -315,6 +346,13 @@ def main() -> int:
     if isnet is not None:
         log.info("agreement with isnet on %d IKEA products", len(ikea))
         result["ikea_agreement_with_isnet"] = agreement(args.data, ikea, isnet)
+        sheet = audit_sheet(
+            args.data,
+            result["ikea_agreement_with_isnet"]["lowest"],
+            isnet,
+            ROOT / ".cache" / "ikea-lowest-agreement.png",
+        )
+        log.info("wrote %s (lowest agreement: input | solid-background | isnet)", sheet)
         # How much IS-Net agrees with itself at another input size, on every 4th product: a
         # yardstick for what agreement with IS-Net can mean on white-background products.
         sub = rows(args.data, "ikea-sa-products")[::4]
