@@ -44,6 +44,14 @@ def report_error(path: Any, exc: BaseException) -> None:
     err.print(f"error: {message}", markup=False)
 
 
+def report_failure(path: Any, exc: BaseException, *, as_json: bool) -> None:
+    """A failed item: one line on stderr, and with ``--json`` an error record on stdout."""
+    report_error(path, exc)
+    if as_json:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        emit_json({"path": str(path), "error": message})
+
+
 def emit_json(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from adstage.cli._common import emit_json, err, progress, report_error
+from adstage.cli._common import emit_json, err, progress, report_failure
 
 
 def triage(
@@ -37,9 +37,7 @@ def triage(
             verdict = run(read_image(path), threshold=threshold)
         except (AdstageError, OSError) as exc:
             failed += 1
-            report_error(path, exc)
-            if as_json:
-                emit_json({"path": str(path), "error": str(exc).splitlines()[0]})
+            report_failure(path, exc, as_json=as_json)
             continue
         if as_json:
             emit_json({"path": str(path), "staged": verdict.staged, "score": verdict.score})

@@ -62,30 +62,14 @@ class GrabCut:
         box = None
         if seeded:
             gc = _saliency_seeds(small)
-            mode = cv2.GC_INIT_WITH_MASK
         else:
             box = self._box(w, h)
             x0, y0, x1, y1 = (round(v * scale) for v in box)
             rect = (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-            mode = cv2.GC_INIT_WITH_RECT
         mask = np.zeros((sh, sw), bool)
-        bgd = np.zeros((1, 65), np.float64)
-        fgd = np.zeros((1, 65), np.float64)
         if sh >= 4 and sw >= 4:
-            try:
-                cv2.setRNGSeed(0)  # GrabCut's GMM start uses OpenCV's RNG: same input, same mask
-                cv2.grabCut(
-                    cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
-                    gc,
-                    rect,
-                    bgd,
-                    fgd,
-                    self.iterations,
-                    mode,
-                )
-                mask = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
-            except cv2.error:  # one-colour image: GrabCut cannot fit its colour models
-                mask = np.zeros((sh, sw), bool)
+            found = run_grabcut(small, gc, self.iterations, rect=rect)
+            mask = found if found is not None else mask
         alpha = mask.astype(np.float32)
         if scale < 1.0:
             alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -99,6 +83,31 @@ class GrabCut:
                 "work_size": self.work_size,
             },
         )
+
+
+def run_grabcut(
+    image: RGB,
+    seeds: np.ndarray,
+    iterations: int,
+    *,
+    rect: tuple[int, int, int, int] | None = None,
+) -> np.ndarray | None:
+    """Run OpenCV's GrabCut from ``seeds`` (a ``GC_*`` mask) or ``rect``; the product mask, or
+    ``None`` when GrabCut cannot fit its colour models (a one-colour image).
+
+    GrabCut starts its colour models with k-means on OpenCV's global RNG; it is seeded here so the
+    same input always gives the same mask.
+    """
+    gc = seeds.copy()
+    bgd = np.zeros((1, 65), np.float64)
+    fgd = np.zeros((1, 65), np.float64)
+    mode = cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK
+    try:
+        cv2.setRNGSeed(0)
+        cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), gc, rect, bgd, fgd, iterations, mode)
+    except cv2.error:
+        return None
+    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
 
 
 def border_saliency(image: RGB, *, clusters: int = 12) -> np.ndarray:

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from adstage.errors import BackendUnavailable, InputError
 from adstage.segment.background import BackgroundModel, downscale, estimate_background
 from adstage.segment.base import SEGMENTERS
+from adstage.segment.grabcut import run_grabcut
 from adstage.types import RGB, Segmentation, as_rgb
 
 log = logging.getLogger(__name__)
@@ -296,23 +297,11 @@ def _grabcut_refine(image: RGB, mask: NDArray[np.bool_], iterations: int = 2) ->
     gc[maybe] = cv2.GC_PR_BGD
     gc[mask] = cv2.GC_PR_FGD
     gc[sure_fg] = cv2.GC_FGD
-    bgd = np.zeros((1, 65), np.float64)
-    fgd = np.zeros((1, 65), np.float64)
-    try:
-        cv2.setRNGSeed(0)  # GrabCut's GMM start draws on OpenCV's RNG: same input, same mask
-        cv2.grabCut(
-            cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-            gc,
-            None,
-            bgd,
-            fgd,
-            iterations,
-            cv2.GC_INIT_WITH_MASK,
-        )
-    except cv2.error:  # a degenerate model (one colour): keep the input mask
+    refined = run_grabcut(image, gc, iterations)
+    if refined is None:  # a degenerate model (one colour): keep the input mask
         log.debug("grabcut refinement skipped: degenerate colour model")
         return mask
-    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    return refined
 
 
 def _matte(image: RGB, mask: NDArray[np.bool_]) -> NDArray[np.float32]:
