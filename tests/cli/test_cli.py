@@ -142,3 +142,13 @@ def test_read_back_cutout_is_rgba(tmp_path: Path) -> None:
     write_image(tmp_path / "p.png", product_on_white()[0])
     runner.invoke(app, ["segment", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"), "--crop"])
     assert read_image(tmp_path / "o" / "p.png").shape[0] < 240  # cropped to the product
+
+
+def test_max_pixels_option_refuses_large_images(tmp_path: Path) -> None:
+    write_image(tmp_path / "p.png", product_on_white()[0])  # 320×240 = 76,800 pixels
+    result = runner.invoke(app, ["triage", str(tmp_path / "p.png"), "--max-pixels", "50000"])
+    assert result.exit_code == 1 and "max_pixels" in result.stderr
+    assert (
+        runner.invoke(app, ["triage", str(tmp_path / "p.png"), "--max-pixels", "80000"]).exit_code
+        == 0
+    )

@@ -35,6 +35,14 @@ def segment(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
     ] = False,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Refuse images whose header announces more pixels (default 100 M, "
+            "or $ADSTAGE_MAX_PIXELS).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image on stdout.")
     ] = False,
@@ -82,7 +90,7 @@ def segment(
             continue
         started = time.perf_counter()
         try:
-            image = read_image(path)
+            image = read_image(path, max_pixels=max_pixels or "default")
             result = segmenter(image)
             cutout = result.cutout(image)
             if crop:

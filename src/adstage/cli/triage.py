@@ -14,6 +14,14 @@ def triage(
     inputs: Annotated[
         list[Path], typer.Argument(help="Image files or folders.", show_default=False)
     ],
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Refuse images whose header announces more pixels (default 100 M, "
+            "or $ADSTAGE_MAX_PIXELS).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image on stdout.")
     ] = False,
@@ -34,7 +42,7 @@ def triage(
     failed = 0
     for path in progress(paths, len(paths), "triage", enabled=not as_json):
         try:
-            verdict = run(read_image(path), threshold=threshold)
+            verdict = run(read_image(path, max_pixels=max_pixels or "default"), threshold=threshold)
         except (AdstageError, OSError) as exc:
             failed += 1
             report_failure(path, exc, as_json=as_json)
