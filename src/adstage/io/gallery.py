@@ -17,12 +17,12 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; backgrou
 h1 { font-size: 22px; margin: 0 0 4px; } p.lead { color: #555; margin: 0 0 20px; max-width: 70em; }
 table { border-collapse: collapse; } th { text-align: left; font-weight: 600; padding: 6px 10px; }
 td { vertical-align: top; padding: 6px 10px; border-top: 1px solid #e3e3e3; }
-td.img img { max-width: 240px; max-height: 240px; display: block; }
+td.img img { max-width: min(240px, 22vw); max-height: 240px; display: block; }
 td.img.checker img { background-image:
   linear-gradient(45deg,#ccc 25%,transparent 25%), linear-gradient(-45deg,#ccc 25%,transparent 25%),
   linear-gradient(45deg,transparent 75%,#ccc 75%), linear-gradient(-45deg,transparent 75%,#ccc 75%);
   background-size: 16px 16px; background-position: 0 0,0 8px,8px -8px,-8px 0; }
-td.meta { font-size: 13px; color: #444; white-space: nowrap; } .tag { display: inline-block;
+td.meta { font-size: 13px; color: #444; min-width: 14em; } .tag { display: inline-block;
   padding: 1px 7px; border-radius: 9px; font-size: 12px; background: #e8eefc; color: #234; }
 .tag.staged { background: #fde9d9; color: #632; } .bad { color: #b00; }
 """
