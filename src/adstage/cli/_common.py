@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 T = TypeVar("T")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Options shared by the verbs that read images.
+Inputs = Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per image on stdout.")]
+MaxPixels = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Refuse images whose header announces more pixels (default 100 M, "
+        "or $ADSTAGE_MAX_PIXELS).",
+    ),
+]
 
 
 def progress(

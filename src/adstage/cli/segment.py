@@ -8,13 +8,20 @@ from typing import Annotated
 
 import typer
 
-from adstage.cli._common import emit_json, err, progress, report_failure
+from adstage.cli._common import (
+    AsJson,
+    Inputs,
+    MaxPixels,
+    Recursive,
+    emit_json,
+    err,
+    progress,
+    report_failure,
+)
 
 
 def segment(
-    inputs: Annotated[
-        list[Path], typer.Argument(help="Image files or folders.", show_default=False)
-    ],
+    inputs: Inputs,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     backend: Annotated[
         str,
@@ -32,20 +39,9 @@ def segment(
     ] = False,
     crop: Annotated[bool, typer.Option(help="Crop the cut-out to the product's box.")] = False,
     resume: Annotated[bool, typer.Option(help="Skip images whose outputs already exist.")] = False,
-    recursive: Annotated[
-        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
-    ] = False,
-    max_pixels: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Refuse images whose header announces more pixels (default 100 M, "
-            "or $ADSTAGE_MAX_PIXELS).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per image on stdout.")
-    ] = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = None,
+    as_json: AsJson = False,
 ) -> None:
     """Segment products: an RGBA cut-out and an 8-bit mask (255 = product) per image."""
     import numpy as np

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from adstage.cli._common import emit_json, err, progress, report_failure
+from adstage.cli._common import (
+    AsJson,
+    Inputs,
+    MaxPixels,
+    Recursive,
+    emit_json,
+    err,
+    progress,
+    report_failure,
+)
 
 
 def triage(
-    inputs: Annotated[
-        list[Path], typer.Argument(help="Image files or folders.", show_default=False)
-    ],
-    max_pixels: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Refuse images whose header announces more pixels (default 100 M, "
-            "or $ADSTAGE_MAX_PIXELS).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per image on stdout.")
-    ] = False,
+    inputs: Inputs,
+    max_pixels: MaxPixels = None,
+    as_json: AsJson = False,
     threshold: Annotated[
         float,
         typer.Option(min=0.001, max=0.999, help="Score above which an image counts as staged."),
     ] = 0.2,
-    recursive: Annotated[
-        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
-    ] = False,
+    recursive: Recursive = False,
 ) -> None:
     """Tell staged photos (scenes) from un-staged ones (a product on a plain background)."""
     from adstage.errors import AdstageError
