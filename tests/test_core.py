@@ -110,3 +110,15 @@ def test_segmenter_registry_lists_backends_without_importing_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     for name in ("auto", "grabcut", "isnet", "solid-background", "u2net"):
         assert name in out.stdout
+
+
+def test_package_functions_survive_importing_their_modules() -> None:
+    import adstage
+    import adstage.segment
+    import adstage.triage
+
+    image = np.full((40, 40, 3), 255, np.uint8)
+    image[10:30, 10:30] = (20, 40, 200)
+    assert callable(adstage.segment) and callable(adstage.triage)
+    assert adstage.segment(image, backend="solid-background").mask[20, 20]
+    assert adstage.triage(image).staged is False

@@ -31,15 +31,18 @@ __all__ = [
 ]
 
 
+# The light sub-modules that share a name with a function below are loaded first, so that the
+# functions keep their names: a later ``import adstage.segment`` finds the module in
+# ``sys.modules`` and does not rebind the package attribute.
+from adstage import segment as _segment_module
+from adstage import triage as _triage_module
+
+
 def segment(image, *, backend: str = "auto", **options):  # type: ignore[no-untyped-def]
     """Segment the product in ``image`` (PIL image, RGB array or path). See :mod:`adstage.segment`."""
-    from adstage.segment import segment as _segment
-
-    return _segment(image, backend=backend, **options)
+    return _segment_module.segment(image, backend=backend, **options)
 
 
 def triage(image, **options):  # type: ignore[no-untyped-def]
-    """Tell whether ``image`` is staged (a scene) or un-staged (plain background). See :mod:`adstage.triage`."""
-    from adstage.triage import triage as _triage
-
-    return _triage(image, **options)
+    """Staged (a scene) or un-staged (plain background)? See :mod:`adstage.triage`."""
+    return _triage_module.triage(image, **options)
