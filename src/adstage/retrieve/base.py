@@ -1,0 +1,91 @@
+"""The embedder protocol, its registry, and the shared input preparation.
+
+Ku et al. (AdKDD 2023, §5.3) retrieve staged products by the cosine similarity of Inception-V3
+embeddings of the segmented product. An embedder maps images (and optionally product masks) to
+L2-normalised ``float32`` vectors, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.errors import InputError
+from adstage.registry import Registry
+from adstage.types import RGB, as_alpha, as_rgb
+
+Mode = Literal["cutout", "whole"]
+
+NEUTRAL = (255, 255, 255)
+"""The background a cut-out is placed on: catalog white, as in the un-staged photos themselves."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """``embed`` returns an ``N×dim`` float32 array with unit-length rows."""
+
+    name: str
+    dim: int
+
+    def embed(
+        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+    ) -> NDArray[np.float32]: ...
+
+
+EMBEDDERS: Registry[Embedder] = Registry("embedder")
+EMBEDDERS.register("inception-v3", "adstage.retrieve.inception:InceptionV3")
+EMBEDDERS.register("efficientnet-lite0", "adstage.retrieve.efficientnet:EfficientNetLite0")
+EMBEDDERS.register("classical", "adstage.retrieve.classical:Classical")
+
+
+def prepare(
+    image: RGB,
+    mask: NDArray | None = None,
+    *,
+    mode: Mode = "cutout",
+    margin: float = 0.05,
+    background: tuple[int, int, int] = NEUTRAL,
+) -> RGB:
+    """The picture an embedder sees: the product cut out, cropped and centred on a square.
+
+    ``mode="cutout"`` (the paper's choice) composites the product over ``background`` by its
+    mask, crops to the mask's box grown by ``margin`` and pads to a square; ``mode="whole"`` pads
+    the whole image to a square. Without a mask, or with an empty one, the whole image is used.
+    """
+    image = as_rgb(image)
+    if mode not in ("cutout", "whole"):
+        raise InputError(f"mode: expected 'cutout' or 'whole', got {mode!r}")
+    if mode == "cutout" and mask is not None:
+        alpha = as_alpha(mask, image.shape[:2])
+        ys, xs = np.nonzero(alpha >= 0.5)
+        if ys.size:
+            bg = np.array(background, np.float32)
+            mixed = image.astype(np.float32) * alpha[..., None] + bg * (1.0 - alpha[..., None])
+            h, w = alpha.shape
+            x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+            gx, gy = round((x1 - x0) * margin), round((y1 - y0) * margin)
+            x0, y0 = max(0, x0 - gx), max(0, y0 - gy)
+            x1, y1 = min(w, x1 + gx), min(h, y1 + gy)
+            image = np.clip(mixed[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8)
+    return pad_square(image, background)
+
+
+def pad_square(image: RGB, fill: tuple[int, int, int] = NEUTRAL) -> RGB:
+    """Pad ``image`` to a square with ``fill``, keeping it centred."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return cv2.copyMakeBorder(
+        image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=fill
+    )
+
+
+def l2_normalize(x: NDArray) -> NDArray[np.float32]:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    x = np.asarray(x, np.float32)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32)

