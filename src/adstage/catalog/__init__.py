@@ -1,0 +1,1 @@
+"""The catalog store (LanceDB): products, their masks and embeddings, on disk."""

@@ -1,0 +1,103 @@
+"""The LanceDB catalog: ingest, resume after a crash without duplicates, per-item failures, search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lancedb")
+
+from adstage.catalog.store import Catalog, Source, sources_from_csv
+from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("syn")
+    write_catalog(SyntheticCatalog(12, seed=2, size=(128, 128)), out)
+    return out
+
+
+def test_ingest_csv_with_given_masks_and_search(folder: Path, tmp_path: Path) -> None:
+    sources, bad = sources_from_csv(folder / "labels.csv")
+    assert not bad and len(sources) == 12
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    report = cat.ingest(sources, batch_size=5)
+    assert (report.added, report.skipped, report.failed) == (12, 0, [])
+    assert len(cat) == 12
+    row = cat.table.to_arrow().to_pylist()[0]
+    assert (
+        row["category"].count(">") >= 1
+        and len(row["bbox"]) == 4
+        and row["mask_png"][:4] == b"\x89PNG"
+    )
+    # The item itself is its own nearest neighbour.
+    from adstage.retrieve.base import EMBEDDERS
+
+    item = SyntheticCatalog(12, seed=2, size=(128, 128))[3]
+    vec = EMBEDDERS.create("classical").embed([item.image], [item.mask])[0]
+    hits = cat.search(vec, k=3)
+    assert hits[0]["category"] == item.category and hits[0]["score"] > 0.99
+    staged_only = cat.search(vec, k=12, where="staged = true")
+    assert staged_only and all(h["staged"] for h in staged_only)
+
+
+def test_killed_ingest_resumes_without_duplicates(folder: Path, tmp_path: Path) -> None:
+    sources, _ = sources_from_csv(folder / "labels.csv")
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_seven(source: Source, status: str) -> None:
+        kill_after_seven.count += 1  # type: ignore[attr-defined]
+        if kill_after_seven.count == 7:  # type: ignore[attr-defined]
+            raise Killed
+
+    kill_after_seven.count = 0  # type: ignore[attr-defined]
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    with pytest.raises(Killed):
+        cat.ingest(sources, batch_size=3, on_item=kill_after_seven)
+    partial = len(cat)
+    assert 0 < partial < 12  # whole batches were committed before the crash
+    again = Catalog(tmp_path / "cat").ingest(sources, batch_size=3)
+    assert again.skipped == partial and again.added == 12 - partial
+    hashes = Catalog(tmp_path / "cat").table.to_arrow().column("sha256").to_pylist()
+    assert len(hashes) == 12 == len(set(hashes))
+
+
+def test_bad_items_are_reported_and_the_run_completes(folder: Path, tmp_path: Path) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    csv_path = tmp_path / "labels.csv"
+    good = sorted((folder / "images").iterdir())[:2]
+    lines = ["path,category,mask_path,staged"]
+    lines += [f"{p},Furniture > X,," for p in good]
+    lines += [
+        "broken.jpg,Furniture > X,,",
+        "missing.jpg,Furniture > X,,",
+        ",Furniture > X,,",
+        "x.png,A,,maybe",
+    ]
+    csv_path.write_text("\n".join(lines) + "\n")
+    sources, bad = sources_from_csv(csv_path)
+    assert len(bad) == 2 and "empty 'path'" in bad[0]["error"] and "staged" in bad[1]["error"]
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    report = cat.ingest(sources, segmenter="solid-background")
+    assert report.added == 2
+    reasons = {Path(f["path"]).name: f["error"] for f in report.failed}
+    assert set(reasons) == {"broken.jpg", "missing.jpg"}
+    assert "not an image" in reasons["broken.jpg"] and "cannot read" in reasons["missing.jpg"]
+    assert (tmp_path / "cat" / "failures.jsonl").read_text().count("\n") == 2
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    with pytest.raises(InputError, match="not in this catalog"):
+        cat.search(np.zeros(cat._embedder("classical").dim, np.float32), embedder="inception-v3")
+    with pytest.raises(InputError, match="k:"):
+        cat.search(np.zeros(cat._embedder("classical").dim, np.float32), k=0)
+    (tmp_path / "no-path.csv").write_text("file,category\na.jpg,x\n")
+    with pytest.raises(InputError, match="'path' column"):
+        sources_from_csv(tmp_path / "no-path.csv")
