@@ -95,9 +95,9 @@ def test_bad_items_are_reported_and_the_run_completes(folder: Path, tmp_path: Pa
 def test_bad_arguments(tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "cat", embedders=["classical"])
     with pytest.raises(InputError, match="not in this catalog"):
-        cat.search(np.zeros(cat._embedder("classical").dim, np.float32), embedder="inception-v3")
+        cat.search(np.zeros(cat.embedder("classical").dim, np.float32), embedder="inception-v3")
     with pytest.raises(InputError, match="k:"):
-        cat.search(np.zeros(cat._embedder("classical").dim, np.float32), k=0)
+        cat.search(np.zeros(cat.embedder("classical").dim, np.float32), k=0)
     (tmp_path / "no-path.csv").write_text("file,category\na.jpg,x\n")
     with pytest.raises(InputError, match="'path' column"):
         sources_from_csv(tmp_path / "no-path.csv")

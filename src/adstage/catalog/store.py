@@ -16,7 +16,6 @@ goes on.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -31,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import AdstageError, BackendUnavailable, InputError
+from adstage.io.hashing import dhash, sha256_bytes
 from adstage.types import Cutout
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,6 @@ def sources_from_csv(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
     return good, bad
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 class Catalog:
     """A catalog in a directory. ``embedders`` are fixed when the catalog is created."""
 
@@ -129,7 +125,7 @@ class Catalog:
             self.embedders = list(meta.get("embedders", embedders))
         else:
             self.embedders = list(embedders)
-            dims = {name: self._embedder(name).dim for name in self.embedders}
+            dims = {name: self.embedder(name).dim for name in self.embedders}
             self.table = self._db.create_table(TABLE, schema=_schema(dims))
             from adstage.io.atomic import atomic_write_text
 
@@ -138,7 +134,8 @@ class Catalog:
     def __len__(self) -> int:
         return int(self.table.count_rows())
 
-    def _embedder(self, name: str) -> Any:
+    def embedder(self, name: str) -> Any:
+        """The embedder ``name``, created once per catalog."""
         if name not in self._embedder_cache:
             from adstage.retrieve.base import EMBEDDERS
 
@@ -196,7 +193,7 @@ class Catalog:
                 continue
             known.add(digest)
             staged = verdict.staged if source.staged is None else source.staged
-            pending.append(_row(source, digest, staged, verdict.score, alpha, cut))
+            pending.append(_row(source, digest, image, staged, verdict.score, alpha, cut))
             images.append(image)
             masks.append(alpha)
             if on_item:
@@ -212,7 +209,7 @@ class Catalog:
 
     def _commit(self, rows: list[dict[str, Any]], images: list, masks: list) -> None:
         for name in self.embedders:
-            vectors = self._embedder(name).embed(images, masks)
+            vectors = self.embedder(name).embed(images, masks)
             for row, vec in zip(rows, vectors, strict=True):
                 row[vector_column(name)] = vec.astype(np.float32)
         self.table.add(rows)
@@ -261,6 +258,7 @@ def _schema(dims: dict[str, int]) -> Any:
         pa.field("id", pa.string()),
         pa.field("uri", pa.string()),
         pa.field("sha256", pa.string()),
+        pa.field("phash", pa.string()),  # 64-bit dHash as 16 hex digits
         pa.field("category", pa.string()),
         pa.field("staged", pa.bool_()),
         pa.field("staged_score", pa.float32()),
@@ -277,7 +275,13 @@ def _schema(dims: dict[str, int]) -> Any:
 
 
 def _row(
-    source: Source, digest: str, staged: bool, score: float, alpha: NDArray[np.float32], cut: Cutout
+    source: Source,
+    digest: str,
+    image: NDArray[np.uint8],
+    staged: bool,
+    score: float,
+    alpha: NDArray[np.float32],
+    cut: Cutout,
 ) -> dict[str, Any]:
     ok, png = cv2.imencode(".png", (alpha >= 0.5).astype(np.uint8) * 255)
     if not ok:  # pragma: no cover - encoding a uint8 mask does not fail
@@ -286,6 +290,7 @@ def _row(
         "id": digest[:16],
         "uri": str(source.path),
         "sha256": digest,
+        "phash": f"{dhash(image):016x}",
         "category": source.category,
         "staged": bool(staged),
         "staged_score": float(score),

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from adstage import __version__
-from adstage.cli import demo, segment, triage, weights
+from adstage.cli import catalog, demo, evaluate, segment, triage, weights
 
 app = typer.Typer(
     name="adstage",
@@ -24,7 +24,10 @@ app = typer.Typer(
 app.command("segment")(segment.segment)
 app.command("triage")(triage.triage)
 app.command("demo")(demo.demo)
+app.command("ingest")(catalog.ingest)
+app.command("retrieve")(catalog.retrieve)
 app.add_typer(weights.app, name="weights")
+app.add_typer(evaluate.app, name="eval")
 
 
 def _version(value: bool) -> None:
