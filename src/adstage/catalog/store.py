@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import AdstageError, BackendUnavailable, InputError
-from adstage.io.hashing import dhash, sha256_bytes
+from adstage.io.hashing import HASH_SIZE, dhash, sha256_bytes
 from adstage.types import Cutout
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ def _schema(dims: dict[str, int]) -> Any:
         pa.field("id", pa.string()),
         pa.field("uri", pa.string()),
         pa.field("sha256", pa.string()),
-        pa.field("phash", pa.string()),  # 64-bit dHash as 16 hex digits
+        pa.field("phash", pa.string()),  # 16×16 dHash (256 bits) as 64 hex digits
         pa.field("category", pa.string()),
         pa.field("staged", pa.bool_()),
         pa.field("staged_score", pa.float32()),
@@ -290,7 +290,7 @@ def _row(
         "id": digest[:16],
         "uri": str(source.path),
         "sha256": digest,
-        "phash": f"{dhash(image):016x}",
+        "phash": f"{dhash(image, HASH_SIZE):064x}",
         "category": source.category,
         "staged": bool(staged),
         "staged_score": float(score),

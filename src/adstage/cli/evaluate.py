@@ -21,8 +21,11 @@ def retrieval(
         int, typer.Option(min=1, help="Drop categories with fewer items (the paper: 20).")
     ] = 20,
     max_distance: Annotated[
-        int, typer.Option(min=0, help="dHash bits within which two photos are near-duplicates.")
-    ] = 6,
+        int,
+        typer.Option(
+            min=0, help="dHash bits (of 256) within which two photos are near-duplicates."
+        ),
+    ] = 4,
     as_json: AsJson = False,
 ) -> None:
     """Leave-one-out retrieval on a labelled catalog (Ku et al., AdKDD 2023, Table 1).

@@ -15,7 +15,10 @@ from numpy.typing import NDArray
 
 from adstage.errors import InputError
 
-__all__ = ["average_hash", "dhash", "hamming", "sha256_bytes"]
+__all__ = ["HASH_SIZE", "average_hash", "dhash", "hamming", "sha256_bytes"]
+
+HASH_SIZE = 16
+"""The dHash grid side adstage stores and compares for near-duplicates: 16×16 = 256 bits."""
 
 
 def _grey(image: NDArray, name: str = "image") -> NDArray[np.uint8] | NDArray[np.float32]:
