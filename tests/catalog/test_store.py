@@ -101,3 +101,43 @@ def test_bad_arguments(tmp_path: Path) -> None:
     (tmp_path / "no-path.csv").write_text("file,category\na.jpg,x\n")
     with pytest.raises(InputError, match="'path' column"):
         sources_from_csv(tmp_path / "no-path.csv")
+
+
+def test_sigkill_midway_then_rerun_gives_a_complete_catalog(folder: Path, tmp_path: Path) -> None:
+    """A real kill (SIGKILL of a child process) in the middle of an ingest, then a re-run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cat = tmp_path / "cat"
+    script = (
+        "import sys, time\n"
+        "from adstage.catalog.store import Catalog, sources_from_csv\n"
+        "sources, _ = sources_from_csv(__import__('pathlib').Path(sys.argv[1]))\n"
+        "def slow(source, status):\n"
+        "    time.sleep(0.25)\n"
+        "Catalog(sys.argv[2], embedders=['classical']).ingest(sources, batch_size=2, on_item=slow)\n"
+    )
+    env = dict(os.environ)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(folder / "labels.csv"), str(cat)], env=env
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if (cat / "adstage-catalog.json").exists() and 2 <= len(Catalog(cat)) < 12:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the child never committed a partial catalog")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    partial = len(Catalog(cat))
+    assert 2 <= partial < 12
+    sources, _ = sources_from_csv(folder / "labels.csv")
+    report = Catalog(cat).ingest(sources)
+    hashes = Catalog(cat).table.to_arrow().column("sha256").to_pylist()
+    assert report.failed == [] and len(hashes) == 12 == len(set(hashes))
