@@ -42,6 +42,20 @@ EMBEDDERS.register("efficientnet-lite0", "adstage.retrieve.efficientnet:Efficien
 EMBEDDERS.register("classical", "adstage.retrieve.classical:Classical")
 
 
+def paired_masks(
+    images: Sequence[RGB], masks: Sequence[NDArray | None] | None
+) -> list[NDArray | None]:
+    """One mask (or ``None``) per image; :class:`InputError` when the counts differ."""
+    if masks is None:
+        return [None] * len(images)
+    masks = list(masks)
+    if len(masks) != len(images):
+        raise InputError(
+            f"masks: expected {len(images)} masks (one per image, None allowed), got {len(masks)}"
+        )
+    return masks
+
+
 def prepare(
     image: RGB,
     mask: NDArray | None = None,

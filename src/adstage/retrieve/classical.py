@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import InputError
-from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, prepare
+from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
 from adstage.types import RGB, as_rgb
 
 SIDE = 128
@@ -158,15 +158,7 @@ class Classical:
     ) -> NDArray[np.float32]:
         """``N×dim`` ``float32`` unit-length descriptors."""
         images = list(images)
-        if masks is None:
-            masks = [None] * len(images)
-        else:
-            masks = list(masks)
-            if len(masks) != len(images):
-                raise InputError(
-                    f"masks: expected {len(images)} masks (one per image, None allowed), "
-                    f"got {len(masks)}"
-                )
+        masks = paired_masks(images, masks)
         out = np.zeros((len(images), self.dim), np.float32)
         for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
             out[i] = self.describe(image, mask)

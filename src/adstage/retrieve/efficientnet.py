@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from adstage.errors import InputError
-from adstage.retrieve.base import EMBEDDERS, l2_normalize, prepare
+from adstage.retrieve.base import EMBEDDERS, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
 
 __all__ = [
@@ -259,17 +259,13 @@ class EfficientNetLite0:
         masks: Sequence[NDArray[Any] | None] | None,
         head: Literal["features", "logits"],
     ) -> NDArray[np.float32]:
-        if masks is not None and len(masks) != len(images):
-            raise InputError(
-                f"masks: expected {len(images)} entries (one per image), got {len(masks)}"
-            )
+        paired = paired_masks(images, masks)
         model = self.model
         width = HEAD if head == "features" else model._fc.out_features
         if len(images) == 0:
             return np.zeros((0, width), np.float32)
         pictures = [
-            prepare(image, None if masks is None else masks[i], mode=self.mode)
-            for i, image in enumerate(images)
+            prepare(image, mask, mode=self.mode) for image, mask in zip(images, paired, strict=True)
         ]
         out = []
         with _threads(self.threads), torch.inference_mode():

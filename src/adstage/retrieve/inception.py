@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import InputError
-from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, prepare
+from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
 from adstage.weights import resolve
 
@@ -144,15 +144,7 @@ class InceptionV3:
     ) -> NDArray[np.uint8]:
         """The ``N×299×299×3`` ``uint8`` RGB images the network sees (before ``(v-128)/128``)."""
         images = list(images)
-        if masks is None:
-            masks = [None] * len(images)
-        else:
-            masks = list(masks)
-            if len(masks) != len(images):
-                raise InputError(
-                    f"masks: expected {len(images)} masks (one per image, None allowed), "
-                    f"got {len(masks)}"
-                )
+        masks = paired_masks(images, masks)
         out = np.empty((len(images), SIZE, SIZE, 3), np.uint8)
         for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
             out[i] = to_input(prepare(image, mask, mode=self.mode))
