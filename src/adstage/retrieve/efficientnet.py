@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
+from adstage._torch import torch_threads
 from adstage.errors import InputError
 from adstage.retrieve.base import EMBEDDERS, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
@@ -193,20 +193,6 @@ def to_tensor(images: Sequence[RGB], size: int = SIZE) -> torch.Tensor:
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` torch threads inside the block, then restore the previous count."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 @EMBEDDERS.register("efficientnet-lite0")
 @dataclass
 class EfficientNetLite0:
@@ -268,7 +254,7 @@ class EfficientNetLite0:
             prepare(image, mask, mode=self.mode) for image, mask in zip(images, paired, strict=True)
         ]
         out = []
-        with _threads(self.threads), torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             for start in range(0, len(pictures), self.batch_size):
                 x = to_tensor(pictures[start : start + self.batch_size]).to(self.device)
                 y = model.features(x) if head == "features" else model(x)

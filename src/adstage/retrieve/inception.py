@@ -29,10 +29,9 @@ one used here is :data:`RESIZE`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +40,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage._torch import torch_threads
 from adstage.errors import InputError
 from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
@@ -53,25 +53,6 @@ SIZE = 299
 
 RESIZE = "cv2.INTER_LINEAR on uint8"
 """The resize used to reach 299×299 (recorded so FID numbers can say how they were made)."""
-
-_THREADS_LOCK = threading.Lock()  # torch's thread count is process-wide
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``torch.set_num_threads(threads)`` and restore the previous count afterwards."""
-    import torch
-
-    if threads is None:
-        yield
-        return
-    with _THREADS_LOCK:
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 def to_input(image: RGB) -> NDArray[np.uint8]:
@@ -161,7 +142,7 @@ class InceptionV3:
         if not len(batch):
             return out
         model = self.load()
-        with _torch_threads(self.threads), torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             for start in range(0, len(batch), self.batch_size):
                 x = to_tensor(batch[start : start + self.batch_size]).to(self.device)
                 y = model(x)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
+from adstage._torch import torch_threads
 from adstage.errors import InputError, UnknownName, WeightsNotFound
 from adstage.segment.base import SEGMENTERS
 from adstage.types import RGB, Segmentation, as_rgb
@@ -617,14 +618,8 @@ class U2NetSegmenter:
         rgb = as_rgb(image)
         runner = self._get_runner()
         x = preprocess(rgb, self.input_size)
-        previous = torch.get_num_threads()
-        if self.threads is not None and runner.runtime == "torch":
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads if runner.runtime == "torch" else None):
             fused = runner.predict(x)
-        finally:
-            if self.threads is not None and runner.runtime == "torch":
-                torch.set_num_threads(previous)
         alpha = postprocess(fused, (rgb.shape[0], rgb.shape[1]))
         return Segmentation(
             alpha=alpha,
