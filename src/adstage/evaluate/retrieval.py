@@ -65,12 +65,18 @@ METRICS = ("cosine", "dot")
 # Rank metrics
 
 
+def _check_int(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as an ``int`` if it is an integer (not a bool) ≥ ``minimum``; else InputError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
 def _check_relevant(relevant: NDArray, k: int) -> NDArray[np.bool_]:
     rel = np.asarray(relevant)
     if rel.ndim != 2:
         raise InputError(f"relevant must be a 2-D N×K array, got shape {rel.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer ≥ 1, got {k!r}")
+    _check_int(k, "k")
     if k > rel.shape[1]:
         raise InputError(f"k={k} exceeds the {rel.shape[1]} ranked columns of relevant")
     return rel.astype(bool)
@@ -126,10 +132,7 @@ def near_duplicates(
         raise InputError(
             f"hashes has {len(hashes)} entries but digests has {len(digests)}; expected equal lengths"
         )
-    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, np.integer)):
-        raise InputError(f"max_distance must be an integer ≥ 0, got {max_distance!r}")
-    if max_distance < 0:
-        raise InputError(f"max_distance must be an integer ≥ 0, got {max_distance!r}")
+    _check_int(max_distance, "max_distance", minimum=0)
     n = len(hashes) if hashes is not None else len(digests or [])
     mask = np.zeros((n, n), bool)
     if hashes is not None and n:
@@ -229,12 +232,8 @@ def top_k_neighbours(
     ``i``'s gallery. Where a gallery has fewer than ``k`` items, ``valid`` is ``False`` and
     ``index`` is -1.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be an integer ≥ 1, got {k!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)):
-        raise InputError(f"chunk_size must be an integer ≥ 1, got {chunk_size!r}")
-    if chunk_size < 1:
-        raise InputError(f"chunk_size must be an integer ≥ 1, got {chunk_size!r}")
+    _check_int(k, "k")
+    _check_int(chunk_size, "chunk_size")
     v = _check_vectors(vectors, metric)
     ex = _check_exclude(exclude, v.shape[0])
     return _top_k(v, int(k), ex, int(chunk_size))
@@ -301,10 +300,7 @@ def evaluate_retrieval(
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InputError(f"ks must hold integers ≥ 1, got {k!r}")
-    if isinstance(min_per_category, bool) or not isinstance(min_per_category, (int, np.integer)):
-        raise InputError(f"min_per_category must be an integer ≥ 1, got {min_per_category!r}")
-    if min_per_category < 1:
-        raise InputError(f"min_per_category must be an integer ≥ 1, got {min_per_category!r}")
+    _check_int(min_per_category, "min_per_category")
     if chunk_size < 1:
         raise InputError(f"chunk_size must be an integer ≥ 1, got {chunk_size!r}")
     v = _check_vectors(v, metric)
