@@ -145,7 +145,12 @@ class Catalog:
     def known_hashes(self) -> set[str]:
         if len(self) == 0:
             return set()
-        return set(self.table.to_arrow().column("sha256").to_pylist())
+        return set(self.columns(["sha256"]).column("sha256").to_pylist())
+
+    def columns(self, names: Sequence[str]) -> Any:
+        """All rows, only the columns ``names``, as a pyarrow table (masks and vectors stay on disk
+        unless asked for)."""
+        return self.table.search().select(list(names)).limit(None).to_arrow()
 
     def ingest(
         self,

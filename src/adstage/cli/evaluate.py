@@ -51,7 +51,7 @@ def retrieval(
             raise AdstageError(
                 f"embedder {name!r} is not in this catalog; it has {store.embedders}"
             )
-        table = store.table.to_arrow()
+        table = store.columns(["category", vector_column(name), "phash", "sha256"])
         labels = table.column("category").to_pylist()
         vectors = np.asarray(table.column(vector_column(name)).to_pylist(), np.float32)
         hashes = [int(h, 16) for h in table.column("phash").to_pylist()]
