@@ -15,17 +15,20 @@ from adstage.errors import (
     WeightsCorrupt,
     WeightsNotFound,
 )
-from adstage.types import Cutout, Segmentation
+from adstage.types import Cutout, Match, Placement, Segmentation
 
 __all__ = [
     "AdstageError",
     "BackendUnavailable",
     "Cutout",
     "InputError",
+    "Match",
+    "Placement",
     "Segmentation",
     "WeightsCorrupt",
     "WeightsNotFound",
     "__version__",
+    "retrieve",
     "segment",
     "triage",
 ]
@@ -34,6 +37,7 @@ __all__ = [
 # The light sub-modules that share a name with a function below are loaded first, so that the
 # functions keep their names: a later ``import adstage.segment`` finds the module in
 # ``sys.modules`` and does not rebind the package attribute.
+from adstage import retrieve as _retrieve_module  # noqa: F401  (keeps the name for the function)
 from adstage import segment as _segment_module
 from adstage import triage as _triage_module
 
@@ -46,3 +50,12 @@ def segment(image, *, backend: str = "auto", **options):  # type: ignore[no-unty
 def triage(image, **options):  # type: ignore[no-untyped-def]
     """Staged (a scene) or un-staged (plain background)? See :mod:`adstage.triage`."""
     return _triage_module.triage(image, **options)
+
+
+def retrieve(query, catalog, *, k: int = 5, **options):  # type: ignore[no-untyped-def]
+    """The ``k`` slots of ``catalog`` (a folder or :class:`~adstage.catalog.store.Catalog`) most
+    similar to the product in ``query``. See :meth:`adstage.catalog.store.Catalog.retrieve`."""
+    from adstage.catalog.store import Catalog
+
+    store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    return store.retrieve(query, k=k, **options)

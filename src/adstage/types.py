@@ -157,3 +157,77 @@ class Cutout:
             source_size=(w, h),
             backend=backend,
         )
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a product cut-out goes in a scene.
+
+    ``box``: ``(x0, y0, x1, y1)`` of the scaled cut-out in scene pixels (``x1``/``y1`` exclusive),
+    always inside the scene. ``scale``: scene pixels per cut-out pixel. ``fit``: how the scale was
+    chosen. ``scene_size``: ``(width, height)`` of the scene.
+    """
+
+    box: tuple[int, int, int, int]
+    scale: float
+    fit: str
+    scene_size: tuple[int, int]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the placed cut-out."""
+        return (self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+@dataclass(frozen=True)
+class Match:
+    """A catalog slot returned by retrieval.
+
+    ``similarity``: cosine similarity of the embeddings. ``coverage``: share of the slot's pixels
+    the query product covers once aligned onto it (``None`` without the shape-aware re-rank).
+    ``score``: what the results are ordered by (``similarity``, or the re-rank's blend).
+    ``bbox`` / ``center_of_mass`` are in the catalog image's pixels; ``size`` is its
+    ``(width, height)``; ``mask_png`` the slot's mask (see :meth:`mask`).
+    """
+
+    id: str
+    item: str
+    slot: int
+    uri: str
+    category: str
+    staged: bool
+    score: float
+    similarity: float
+    coverage: float | None
+    bbox: tuple[int, int, int, int]
+    center_of_mass: tuple[float, float]
+    area_fraction: float
+    size: tuple[int, int]
+    mask_png: bytes = field(default=b"", repr=False)
+
+    def mask(self) -> NDArray[np.bool_]:
+        """The slot's mask, ``bool`` ``H×W`` at the catalog image's size."""
+        import cv2
+
+        decoded = cv2.imdecode(np.frombuffer(self.mask_png, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if decoded is None:
+            raise InputError(f"catalog row {self.id}: its mask does not decode")
+        return decoded >= 128
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything but the mask bytes, JSON-ready."""
+        return {
+            "id": self.id,
+            "item": self.item,
+            "slot": self.slot,
+            "uri": self.uri,
+            "category": self.category,
+            "staged": self.staged,
+            "score": round(self.score, 6),
+            "similarity": round(self.similarity, 6),
+            "coverage": None if self.coverage is None else round(self.coverage, 6),
+            "bbox": list(self.bbox),
+            "center_of_mass": [round(v, 2) for v in self.center_of_mass],
+            "area_fraction": round(self.area_fraction, 6),
+            "size": list(self.size),
+        }

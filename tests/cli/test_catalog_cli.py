@@ -44,6 +44,17 @@ def test_ingest_retrieve_eval(labelled: Path, tmp_path: Path) -> None:
     assert len(results) == 4 and all(r["staged"] for r in results)
     bad_sql = runner.invoke(app, ["retrieve", str(query), "-c", cat, "--where", "nonsense ==="])
     assert bad_sql.exit_code == 2 and "--where" in bad_sql.stderr
+    ranked = runner.invoke(
+        app, ["retrieve", str(query), "-c", cat, "-k", "3", "--rerank", "--json"]
+    )
+    assert ranked.exit_code == 0, ranked.stderr
+    out = json.loads(ranked.stdout)
+    assert out["rerank"] is True and len(out["results"]) == 3
+    assert all(0.0 <= r["coverage"] <= 1.0 for r in out["results"])
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores, reverse=True)
+    missing = runner.invoke(app, ["retrieve", str(query), "-c", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "not a catalog" in missing.stderr
 
     report = runner.invoke(
         app, ["eval", "retrieval", "-c", cat, "--min-per-category", "3", "--json"]

@@ -510,3 +510,29 @@ def test_iter_image_paths(tmp_path: Path) -> None:
         ".tiff",
         ".gif",
     }
+
+
+def test_read_image_reduced_keeps_the_full_size_and_orientation(tmp_path) -> None:
+    import cv2
+
+    from adstage.io.images import read_image_reduced
+
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 255, (600, 900, 3), dtype=np.uint8)
+    big = cv2.GaussianBlur(big, (0, 0), 4)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(big).save(path, quality=95)
+    small, full = read_image_reduced(path, 300)
+    assert full == (900, 600) and small.shape == (200, 300, 3)
+    reference = cv2.resize(read_image(path), (300, 200), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 3
+    # EXIF orientation 6 (rotate 90°): the full size is reported after rotation.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(big).save(tmp_path / "rot.jpg", exif=exif)
+    small, full = read_image_reduced(tmp_path / "rot.jpg", 300)
+    assert full == (600, 900) and small.shape == (300, 200, 3)
+    png_small, png_full = read_image_reduced(path, 1000)
+    assert png_full == (900, 600) and png_small.shape == (600, 900, 3)  # never enlarged
+    with pytest.raises(InputError, match="max_side"):
+        read_image_reduced(path, 2)

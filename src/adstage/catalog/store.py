@@ -19,8 +19,11 @@ import csv
 import io
 import json
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +32,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.catalog.slots import DEFAULT_MIN_AREA, split_slots
 from adstage.errors import AdstageError, BackendUnavailable, InputError
 from adstage.io.hashing import HASH_SIZE, dhash, sha256_bytes
-from adstage.types import Cutout
+from adstage.types import THRESHOLD, Match
+
+DEFAULT_RERANK_WEIGHT = 0.3
+"""Weight of hole coverage against embedding similarity in the shape-aware re-rank."""
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +52,15 @@ def vector_column(embedder: str) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """One item to ingest: an image path and what the input said about it."""
+    """One item to ingest: an image path and what the input said about it.
+
+    ``masks``: given product masks, used as they are (no segmentation). Several masks make several
+    slots; one mask of a staged image is split into its connected regions.
+    """
 
     path: Path
     category: str = ""
-    mask_path: Path | None = None
+    masks: tuple[Path, ...] = ()
     staged: bool | None = None
 
 
@@ -57,19 +68,27 @@ class Source:
 class IngestReport:
     added: int = 0
     skipped: int = 0
+    slots: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"added": self.added, "skipped": self.skipped, "failed": self.failed}
+        return {
+            "added": self.added,
+            "skipped": self.skipped,
+            "slots": self.slots,
+            "failed": self.failed,
+        }
 
 
 def sources_from_csv(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
     """Rows of a ``path,category[,mask_path[,staged]]`` CSV (paths relative to the CSV's folder).
 
-    Returns the good rows and, for each bad one, ``{"path", "error"}`` naming the line.
+    Rows that repeat an image path add its masks to the first row's item (one slot per mask,
+    e.g. one row per product of a room). Returns the good items and, for each bad row,
+    ``{"path", "error"}`` naming the line.
     """
     base = path.parent
-    good: list[Source] = []
+    items: dict[Path, Source] = {}
     bad: list[dict[str, str]] = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -93,15 +112,31 @@ def sources_from_csv(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
             )
             continue
         mask = (row.get("mask_path") or "").strip()
-        good.append(
-            Source(
-                path=base / value,
-                category=(row.get("category") or "").strip(),
-                mask_path=base / mask if mask else None,
-                staged=None if staged_text == "" else staged_text in ("1", "true"),
-            )
+        image_path = base / value
+        masks = (base / mask,) if mask else ()
+        if image_path in items:
+            first = items[image_path]
+            items[image_path] = replace(first, masks=first.masks + masks)
+            continue
+        items[image_path] = Source(
+            path=image_path,
+            category=(row.get("category") or "").strip(),
+            masks=masks,
+            staged=None if staged_text == "" else staged_text in ("1", "true"),
         )
-    return good, bad
+    return list(items.values()), bad
+
+
+@dataclass
+class _Analysed:
+    """One image, ready to embed: its rows (one per slot) and what the embedder sees."""
+
+    rows: list[dict[str, Any]]
+    image: NDArray[np.uint8]
+    alphas: list[NDArray[np.float32]]
+
+
+SCHEMA_VERSION = 2
 
 
 class Catalog:
@@ -115,32 +150,46 @@ class Catalog:
                 "the catalog needs lancedb: pip install 'adstage[catalog]'"
             ) from exc
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"catalog: {self.path} is a file, expected a folder")
         self.path.mkdir(parents=True, exist_ok=True)
         self._db = lancedb.connect(str(self.path))
         self._embedder_cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
         meta_path = self.path / "adstage-catalog.json"
         if TABLE in self._db.list_tables().tables:
-            self.table = self._db.open_table(TABLE)
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-            self.embedders = list(meta.get("embedders", embedders))
+            if meta.get("schema") != SCHEMA_VERSION:
+                raise InputError(
+                    f"catalog: {self.path} was written by another adstage version (schema "
+                    f"{meta.get('schema', 1)}, this one reads {SCHEMA_VERSION}); ingest into a new folder"
+                )
+            self.table = self._db.open_table(TABLE)
+            self.embedders = list(meta["embedders"])
         else:
             self.embedders = list(embedders)
+            if not self.embedders:
+                raise InputError("embedders: expected at least one embedder name, got none")
             dims = {name: self.embedder(name).dim for name in self.embedders}
             self.table = self._db.create_table(TABLE, schema=_schema(dims))
             from adstage.io.atomic import atomic_write_text
 
-            atomic_write_text(meta_path, json.dumps({"embedders": self.embedders, "dims": dims}))
+            atomic_write_text(
+                meta_path,
+                json.dumps({"schema": SCHEMA_VERSION, "embedders": self.embedders, "dims": dims}),
+            )
 
     def __len__(self) -> int:
         return int(self.table.count_rows())
 
     def embedder(self, name: str) -> Any:
         """The embedder ``name``, created once per catalog."""
-        if name not in self._embedder_cache:
-            from adstage.retrieve.base import EMBEDDERS
+        with self._lock:
+            if name not in self._embedder_cache:
+                from adstage.retrieve.base import EMBEDDERS
 
-            self._embedder_cache[name] = EMBEDDERS.create(name)
-        return self._embedder_cache[name]
+                self._embedder_cache[name] = EMBEDDERS.create(name)
+            return self._embedder_cache[name]
 
     def known_hashes(self) -> set[str]:
         if len(self) == 0:
@@ -158,66 +207,90 @@ class Catalog:
         *,
         batch_size: int = 32,
         segmenter: str = "auto",
+        work_side: int | None = 512,
+        workers: int = 2,
+        min_slot_area: float = DEFAULT_MIN_AREA,
         on_item: Callable[[Source, str], None] | None = None,
     ) -> IngestReport:
-        """Add ``sources`` not yet in the catalog; commit every ``batch_size`` rows."""
-        from adstage.io.images import read_image, read_mask
+        """Add ``sources`` not yet in the catalog; commit every ``batch_size`` items.
+
+        Reading, triage, segmentation and slot splitting run on ``workers`` threads while the
+        embedders run on the calling thread. ``work_side``: images are decoded with their longer
+        side at most this many pixels for that work (JPEG DCT scaling; embedders see 224–299 px);
+        stored masks, boxes and centres are in the full image's pixels. ``None``: full size.
+        An item's slots are committed together, so a killed run never leaves half an item.
+        """
         from adstage.segment import SEGMENTERS
-        from adstage.triage import triage
 
         if batch_size < 1:
             raise InputError(f"batch_size: expected at least 1, got {batch_size}")
+        if workers < 1:
+            raise InputError(f"workers: expected at least 1, got {workers}")
+        if work_side is not None and work_side < 64:
+            raise InputError(f"work_side: expected at least 64 pixels or None, got {work_side}")
         report = IngestReport()
         known = self.known_hashes()
         seg = SEGMENTERS.create(segmenter)
-        pending: list[dict[str, Any]] = []
-        images: list[NDArray[np.uint8]] = []
-        masks: list[NDArray[np.float32]] = []
-        for source in sources:
+        for name in self.embedders:
+            self.embedder(name)  # load weights before the threads start
+        pending: list[_Analysed] = []
+        window: deque[tuple[Source, Future[_Analysed]]] = deque()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="adstage-ingest")
+
+        def settle(source: Source, future: Future[_Analysed]) -> None:
             try:
-                data = source.path.read_bytes()
-            except OSError as exc:
-                self._fail(report, source, f"cannot read file ({exc.strerror or exc})", on_item)
-                continue
-            digest = sha256_bytes(data)
-            if digest in known:
-                report.skipped += 1
-                if on_item:
-                    on_item(source, "skipped")
-                continue
-            try:
-                image = read_image(data)
-                verdict = triage(image)
-                if source.mask_path is not None:
-                    alpha = read_mask(source.mask_path, image.shape[:2])
-                else:
-                    alpha = seg(image).alpha
-                cut = Cutout.from_alpha(image, alpha)
+                analysed = future.result()
             except (AdstageError, OSError) as exc:
                 self._fail(report, source, str(exc).splitlines()[0], on_item)
-                continue
-            known.add(digest)
-            staged = verdict.staged if source.staged is None else source.staged
-            pending.append(_row(source, digest, image, staged, verdict.score, alpha, cut))
-            images.append(image)
-            masks.append(alpha)
+                return
+            pending.append(analysed)
             if on_item:
                 on_item(source, "added")
             if len(pending) >= batch_size:
-                self._commit(pending, images, masks)
-                report.added += len(pending)
-                pending, images, masks = [], [], []
-        if pending:
-            self._commit(pending, images, masks)
-            report.added += len(pending)
+                self._commit(pending, report)
+                pending.clear()
+
+        try:
+            for source in sources:
+                try:
+                    data = source.path.read_bytes()
+                except OSError as exc:
+                    self._fail(report, source, f"cannot read file ({exc.strerror or exc})", on_item)
+                    continue
+                digest = sha256_bytes(data)
+                if digest in known:
+                    report.skipped += 1
+                    if on_item:
+                        on_item(source, "skipped")
+                    continue
+                known.add(digest)
+                window.append(
+                    (
+                        source,
+                        pool.submit(_analyse, source, data, digest, seg, work_side, min_slot_area),
+                    )
+                )
+                while len(window) > 4 * workers:
+                    settle(*window.popleft())
+            while window:
+                settle(*window.popleft())
+            if pending:
+                self._commit(pending, report)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return report
 
-    def _commit(self, rows: list[dict[str, Any]], images: list, masks: list) -> None:
+    def _commit(self, items: list[_Analysed], report: IngestReport) -> None:
+        rows = [row for item in items for row in item.rows]
+        images = [item.image for item in items for _ in item.rows]
+        alphas = [alpha for item in items for alpha in item.alphas]
         for name in self.embedders:
-            vectors = self.embedder(name).embed(images, masks)
+            vectors = self.embedder(name).embed(images, alphas)
             for row, vec in zip(rows, vectors, strict=True):
                 row[vector_column(name)] = vec.astype(np.float32)
-        self.table.add(rows)
+        self.table.add(rows)  # one transaction: every slot of every item in the batch, or none
+        report.added += len(items)
+        report.slots += len(rows)
 
     def _fail(
         self, report: IngestReport, source: Source, reason: str, on_item: Callable | None
@@ -237,8 +310,13 @@ class Catalog:
         k: int = 5,
         embedder: str | None = None,
         where: str | None = None,
+        columns: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The ``k`` rows nearest to ``vector`` by cosine, optionally filtered by a SQL ``where``."""
+        """The ``k`` rows nearest to ``vector`` by cosine, optionally filtered by a SQL ``where``.
+
+        Each row gets ``score`` = cosine similarity. ``columns``: which columns to return
+        (default: all but the vectors).
+        """
         name = embedder or self.embedders[0]
         if name not in self.embedders:
             raise InputError(f"embedder {name!r} is not in this catalog; it has {self.embedders}")
@@ -247,7 +325,7 @@ class Catalog:
         query = self.table.search(
             np.asarray(vector, np.float32), vector_column_name=vector_column(name)
         )
-        query = query.metric("cosine")
+        query = query.metric("cosine").select(list(columns or ROW_COLUMNS))
         if where:
             query = query.where(where, prefilter=True)
         rows = query.limit(k).to_list()
@@ -255,19 +333,104 @@ class Catalog:
             row["score"] = 1.0 - float(row.pop("_distance"))
         return rows
 
+    def retrieve(
+        self,
+        query: Any,
+        *,
+        k: int = 5,
+        where: str | None = None,
+        rerank: bool = False,
+        rerank_weight: float = DEFAULT_RERANK_WEIGHT,
+        mask: Any = None,
+        embedder: str | None = None,
+        segmenter: str = "auto",
+        fit: str = "footprint",
+    ) -> list[Match]:
+        """The ``k`` catalog slots most similar to the product in ``query``.
+
+        ``query``: a path, PIL image or RGB array (segmented with ``segmenter`` unless ``mask`` is
+        given). ``where``: a SQL filter on the catalog's columns, e.g.
+        ``"staged = true AND category LIKE 'IKEA > Chairs%'"``. Slots with an empty mask never
+        match. ``rerank``: shape-aware re-rank — fetch ``max(5k, 20)`` nearest slots, align the
+        query's cut-out onto each (scale by ``fit``, centre of mass, base line; see
+        :mod:`adstage.composite.align`), and order by
+        ``(1 − rerank_weight) · similarity + rerank_weight · coverage``, where coverage is the share
+        of the slot the product covers (what it leaves uncovered must be inpainted).
+        """
+        from adstage.composite.align import FITS, hole_coverage
+        from adstage.io.images import read_image
+        from adstage.segment import SEGMENTERS
+        from adstage.types import as_alpha, as_rgb
+
+        if not 0.0 <= rerank_weight <= 1.0:
+            raise InputError(f"rerank_weight: expected a value in [0, 1], got {rerank_weight}")
+        if fit not in FITS:
+            raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r}")
+        if k < 1:
+            raise InputError(f"k: expected at least 1, got {k}")
+        image = read_image(query) if isinstance(query, str | Path) else as_rgb(query, name="query")
+        if mask is None:
+            alpha = SEGMENTERS.create(segmenter)(image).alpha
+        else:
+            alpha = as_alpha(mask, image.shape[:2], name="mask")
+        product = alpha >= THRESHOLD
+        if rerank and not product.any():
+            raise InputError("query: no product found in the image, nothing to align for rerank")
+        name = embedder or self.embedders[0]
+        vector = self.embedder(name).embed([image], [alpha])[0]
+        condition = "area_fraction > 0" + (f" AND ({where})" if where else "")
+        fetch = max(5 * k, 20) if rerank else k
+        rows = self.search(vector, k=fetch, embedder=name, where=condition)
+        matches = []
+        for row in rows:
+            similarity = float(row["score"])
+            coverage = None
+            score = similarity
+            if rerank:
+                slot_mask = _decode_mask(row["mask_png"], row["id"])
+                coverage = hole_coverage(product, slot_mask, fit=fit)  # type: ignore[arg-type]
+                score = (1.0 - rerank_weight) * similarity + rerank_weight * coverage
+            matches.append(_match(row, score, similarity, coverage))
+        matches.sort(key=lambda m: -m.score)
+        return matches[:k]
+
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "id",
+    "item",
+    "slot",
+    "uri",
+    "sha256",
+    "phash",
+    "category",
+    "staged",
+    "staged_score",
+    "width",
+    "height",
+    "mask_png",
+    "bbox",
+    "center_of_mass",
+    "area_fraction",
+    "created",
+)
+
 
 def _schema(dims: dict[str, int]) -> Any:
     import pyarrow as pa
 
     fields = [
-        pa.field("id", pa.string()),
+        pa.field("id", pa.string()),  # item + "-" + slot
+        pa.field("item", pa.string()),  # first 16 hex digits of the sha256
+        pa.field("slot", pa.int32()),
         pa.field("uri", pa.string()),
         pa.field("sha256", pa.string()),
         pa.field("phash", pa.string()),  # 16×16 dHash (256 bits) as 64 hex digits
         pa.field("category", pa.string()),
         pa.field("staged", pa.bool_()),
         pa.field("staged_score", pa.float32()),
-        pa.field("mask_png", pa.binary()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("mask_png", pa.binary()),  # the slot's mask, full size, 8-bit PNG, 255 = product
         pa.field("bbox", pa.list_(pa.int32(), 4)),
         pa.field("center_of_mass", pa.list_(pa.float32(), 2)),
         pa.field("area_fraction", pa.float32()),
@@ -279,29 +442,121 @@ def _schema(dims: dict[str, int]) -> Any:
     return pa.schema(fields)
 
 
+GIVEN_MIN_AREA = 0.0005
+"""A given mask of a staged image is split into regions of at least this share (specks dropped)."""
+
+
+def _analyse(
+    source: Source,
+    data: bytes,
+    digest: str,
+    seg: Any,
+    work_side: int | None,
+    min_slot_area: float,
+) -> _Analysed:
+    """Decode, triage, segment (or read the given masks) and split into slots. Runs on a worker."""
+    from adstage.io.images import read_image, read_image_reduced, read_mask
+    from adstage.segment.auto import Auto
+    from adstage.triage import triage
+
+    if work_side is None:
+        image = read_image(data)
+        full = (image.shape[1], image.shape[0])
+    else:
+        image, full = read_image_reduced(data, work_side)
+    verdict = triage(image)
+    staged = verdict.staged if source.staged is None else source.staged
+    work = (image.shape[1], image.shape[0])
+    if source.masks:
+        given = [read_mask(path, (full[1], full[0])) for path in source.masks]
+        if len(given) == 1:
+            full_alphas = split_slots(given[0], staged=staged, min_area=GIVEN_MIN_AREA)
+        else:
+            full_alphas = given
+        alphas = [_resize(a, work, cv2.INTER_AREA) for a in full_alphas]
+        binaries = [a >= THRESHOLD for a in full_alphas]
+    else:
+        if isinstance(seg, Auto):
+            alpha = seg(image, triage_score=verdict.score).alpha
+        else:
+            alpha = seg(image).alpha
+        alphas = split_slots(alpha, staged=staged, min_area=min_slot_area)
+        binaries = [_resize(a, full, cv2.INTER_LINEAR) >= THRESHOLD for a in alphas]
+    phash = f"{dhash(image, HASH_SIZE):064x}"
+    rows = [
+        _row(source, digest, slot, full, staged, verdict.score, binary, phash)
+        for slot, binary in enumerate(binaries)
+    ]
+    return _Analysed(rows=rows, image=image, alphas=alphas)
+
+
+def _decode_mask(png: bytes, row_id: str) -> NDArray[np.bool_]:
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if decoded is None:
+        raise AdstageError(f"catalog row {row_id}: its mask does not decode")
+    return decoded >= 128
+
+
+def _match(row: dict[str, Any], score: float, similarity: float, coverage: float | None) -> Match:
+    return Match(
+        id=row["id"],
+        item=row["item"],
+        slot=int(row["slot"]),
+        uri=row["uri"],
+        category=row["category"],
+        staged=bool(row["staged"]),
+        score=float(score),
+        similarity=float(similarity),
+        coverage=coverage,
+        bbox=tuple(int(v) for v in row["bbox"]),  # type: ignore[arg-type]
+        center_of_mass=tuple(float(v) for v in row["center_of_mass"]),  # type: ignore[arg-type]
+        area_fraction=float(row["area_fraction"]),
+        size=(int(row["width"]), int(row["height"])),
+        mask_png=row["mask_png"],
+    )
+
+
+def _resize(alpha: NDArray[np.float32], size: tuple[int, int], method: int) -> NDArray[np.float32]:
+    if (alpha.shape[1], alpha.shape[0]) == size:
+        return alpha
+    return cv2.resize(alpha, size, interpolation=method)
+
+
 def _row(
     source: Source,
     digest: str,
-    image: NDArray[np.uint8],
+    slot: int,
+    full: tuple[int, int],
     staged: bool,
     score: float,
-    alpha: NDArray[np.float32],
-    cut: Cutout,
+    binary: NDArray[np.bool_],
+    phash: str,
 ) -> dict[str, Any]:
-    ok, png = cv2.imencode(".png", (alpha >= 0.5).astype(np.uint8) * 255)
+    ok, png = cv2.imencode(".png", binary.astype(np.uint8) * 255)
     if not ok:  # pragma: no cover - encoding a uint8 mask does not fail
         raise AdstageError(f"{source.path}: could not encode the mask")
+    ys, xs = np.nonzero(binary)
+    w, h = full
+    if ys.size:
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+        com = [float(xs.mean()) + 0.5, float(ys.mean()) + 0.5]
+    else:
+        bbox, com = [0, 0, 0, 0], [w / 2.0, h / 2.0]
     return {
-        "id": digest[:16],
+        "id": f"{digest[:16]}-{slot}",
+        "item": digest[:16],
+        "slot": slot,
         "uri": str(source.path),
         "sha256": digest,
-        "phash": f"{dhash(image, HASH_SIZE):064x}",
+        "phash": phash,
         "category": source.category,
         "staged": bool(staged),
         "staged_score": float(score),
+        "width": int(w),
+        "height": int(h),
         "mask_png": png.tobytes(),
-        "bbox": list(cut.bbox),
-        "center_of_mass": [float(v) for v in cut.center_of_mass],
-        "area_fraction": float(cut.area_fraction),
+        "bbox": bbox,
+        "center_of_mass": com,
+        "area_fraction": float(ys.size) / float(w * h),
         "created": datetime.now(UTC),
     }

@@ -29,7 +29,13 @@ def ingest(
     segmenter: Annotated[
         str, typer.Option(help="Segmentation backend for items without masks.")
     ] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per commit.")] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per commit.")] = 32,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Threads that decode, triage and segment.")
+    ] = 2,
+    work_side: Annotated[
+        int, typer.Option(min=0, help="Longer side for ingest work, in pixels (0: full size).")
+    ] = 512,
     recursive: Recursive = False,
     as_json: AsJson = False,
 ) -> None:
@@ -49,12 +55,18 @@ def ingest(
         else:
             sources = [Source(path=p) for p in iter_image_paths(inputs or [], recursive=recursive)]
         if forced is not None:
-            sources = [Source(s.path, s.category, s.mask_path, forced) for s in sources]
+            sources = [Source(s.path, s.category, s.masks, forced) for s in sources]
         store = Catalog(catalog, embedders=embedder or ["classical"])
         for row in bad:
             err.print(f"error: {row['path']}: {row['error']}")
         items = progress(sources, len(sources), "ingest", enabled=not as_json)
-        report = store.ingest(items, batch_size=batch_size, segmenter=segmenter)
+        report = store.ingest(
+            items,
+            batch_size=batch_size,
+            segmenter=segmenter,
+            workers=workers,
+            work_side=work_side or None,
+        )
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
@@ -65,7 +77,8 @@ def ingest(
         emit_json(summary)
     else:
         typer.echo(
-            f"added {report.added}, skipped {report.skipped}, failed {len(report.failed) + len(bad)};"
+            f"added {report.added} ({report.slots} slots), skipped {report.skipped},"
+            f" failed {len(report.failed) + len(bad)};"
             f" {len(store)} rows in {catalog}"
         )
     if report.failed or bad:
@@ -80,23 +93,32 @@ def retrieve(
         str | None,
         typer.Option(help="SQL filter, e.g. \"staged = true AND category LIKE 'Furniture%'\"."),
     ] = None,
+    rerank: Annotated[
+        bool, typer.Option(help="Shape-aware re-rank: prefer slots the product covers best.")
+    ] = False,
+    mask: Annotated[
+        Path | None, typer.Option(help="The query's product mask (else it is segmented).")
+    ] = None,
     embedder: Annotated[str | None, typer.Option(help="Which of the catalog's embedders.")] = None,
     segmenter: Annotated[str, typer.Option(help="Segmentation backend for the query.")] = "auto",
     as_json: AsJson = False,
 ) -> None:
-    """The catalog items most similar to the product in IMAGE (cosine of embeddings)."""
+    """The catalog slots most similar to the product in IMAGE (cosine of embeddings)."""
     from adstage.catalog.store import Catalog
     from adstage.errors import AdstageError
-    from adstage.io.images import read_image
-    from adstage.segment import SEGMENTERS
+    from adstage.io.images import read_image, read_mask
 
+    if not catalog.is_dir():
+        err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
+        raise typer.Exit(2)
     try:
         store = Catalog(catalog)
         name = embedder or store.embedders[0]
         picture = read_image(image)
-        mask = SEGMENTERS.create(segmenter)(picture).alpha
-        vector = store.embedder(name).embed([picture], [mask])[0]
-        hits = store.search(vector, k=k, embedder=name, where=where)
+        alpha = read_mask(mask, resize_to=picture.shape[:2]) if mask is not None else None
+        hits = store.retrieve(
+            picture, k=k, where=where, rerank=rerank, mask=alpha, embedder=name, segmenter=segmenter
+        )
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from exc
@@ -107,12 +129,19 @@ def retrieve(
             f"error: --where {where!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         )
         raise typer.Exit(2) from exc
-    keep = ("id", "uri", "category", "staged", "score", "bbox", "area_fraction")
-    results = [{key: hit[key] for key in keep} for hit in hits]
     if as_json:
-        emit_json({"query": str(image), "embedder": name, "results": results})
-    else:
-        for hit in results:
-            typer.echo(
-                f"{hit['score']:.3f}\t{'staged' if hit['staged'] else 'plain'}\t{hit['category']}\t{hit['uri']}"
-            )
+        emit_json(
+            {
+                "query": str(image),
+                "embedder": name,
+                "rerank": rerank,
+                "results": [hit.as_dict() for hit in hits],
+            }
+        )
+        return
+    for hit in hits:
+        extra = f"\tcoverage {hit.coverage:.2f}" if hit.coverage is not None else ""
+        typer.echo(
+            f"{hit.score:.3f}\t{'staged' if hit.staged else 'plain'}\tslot {hit.slot}"
+            f"\t{hit.category}\t{hit.uri}{extra}"
+        )

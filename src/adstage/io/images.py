@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -63,6 +64,7 @@ __all__ = [
     "ImageSource",
     "iter_image_paths",
     "read_image",
+    "read_image_reduced",
     "read_image_rgba",
     "read_mask",
     "resolve_max_pixels",
@@ -258,12 +260,15 @@ def _check_size(im: Image.Image, name: str, limit: int | None, min_side: int) ->
 
 @contextlib.contextmanager
 def _decoded(
-    source: ImageSource, *, max_pixels: MaxPixels, min_side: int
+    source: ImageSource, *, max_pixels: MaxPixels, min_side: int, draft: int | None = None
 ) -> Iterator[tuple[Image.Image, str]]:
     """Open ``source``, check its header, decode its (first) frame and apply EXIF orientation.
 
     Yields the decoded image and the name to use in messages. The file stays open until the
-    ``with`` block ends, so callers convert the image inside it.
+    ``with`` block ends, so callers convert the image inside it. ``draft``: let a JPEG decoder
+    scale down by a power of two while the longer side stays at least this many pixels (DCT
+    scaling: several times faster than decoding everything and resizing). The full size, after
+    EXIF orientation, is set as ``im.info["adstage_full_size"]``.
     """
     name = _source_name(source)
     limit = resolve_max_pixels(max_pixels)
@@ -283,6 +288,12 @@ def _decoded(
             raise InputError(f"{name}: cannot read the image header ({_reason(exc)})") from exc
         with im:
             _check_size(im, name, limit, min_side)
+            full_size = im.size
+            if draft is not None and im.format == "JPEG":
+                scale = draft / max(im.size)
+                if scale < 1.0:
+                    wanted = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+                    im.draft(im.mode, wanted)
             try:
                 im.load()
             except Image.DecompressionBombError:
@@ -300,6 +311,8 @@ def _decoded(
                 raise
             except Exception as exc:  # corrupt EXIF must not cost the picture
                 logger.warning("%s: ignoring unreadable EXIF orientation (%s)", name, _reason(exc))
+            transposed = (im.size[0] > im.size[1]) != (full_size[0] > full_size[1])
+            im.info["adstage_full_size"] = full_size[::-1] if transposed else full_size
             yield im, name
 
 
@@ -468,6 +481,36 @@ def read_image(
     if alpha is None:
         return rgb
     return _composite(rgb, alpha, bg)
+
+
+def read_image_reduced(
+    source: ImageSource,
+    max_side: int,
+    *,
+    background: tuple[int, int, int] = WHITE,
+    max_pixels: MaxPixels = "default",
+    min_side: int = DEFAULT_MIN_SIDE,
+) -> tuple[RGB, tuple[int, int]]:
+    """Like :func:`read_image`, but with the longer side at most ``max_side`` pixels.
+
+    Returns the image and the file's full ``(width, height)`` (after EXIF orientation). JPEGs are
+    decoded at a reduced scale directly; the rest is resized with area averaging. For work that
+    does not need every pixel (catalog ingest: triage, masks, embeddings at 224–299 px).
+    """
+    if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < min_side:
+        raise InputError(f"max_side: expected an int of at least {min_side}, got {max_side!r}")
+    bg = _check_background(background)
+    with _decoded(source, max_pixels=max_pixels, min_side=min_side, draft=max_side) as (im, name):
+        full = im.info["adstage_full_size"]
+        rgb, alpha = _colour_and_alpha(im, name)
+    if alpha is not None:
+        rgb = _composite(rgb, alpha, bg)
+    h, w = rgb.shape[:2]
+    if max(h, w) > max_side:
+        factor = max_side / max(h, w)
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb, (int(full[0]), int(full[1]))
 
 
 def read_image_rgba(

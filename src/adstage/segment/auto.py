@@ -8,6 +8,7 @@ logged and recorded in the result's ``backend`` and ``provenance``.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,11 +30,13 @@ class Auto:
     solid_options: dict[str, Any] = field(default_factory=dict)
     name: str = field(default="auto", init=False)
     _cache: dict[str, Segmenter] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _get(self, name: str, **options: Any) -> Segmenter:
-        if name not in self._cache:
-            self._cache[name] = SEGMENTERS.create(name, **options)
-        return self._cache[name]
+        with self._lock:  # catalog ingest segments on several threads
+            if name not in self._cache:
+                self._cache[name] = SEGMENTERS.create(name, **options)
+            return self._cache[name]
 
     def isnet_available(self) -> bool:
         from adstage.weights import resolve
@@ -47,27 +50,24 @@ class Auto:
             return False
         return True
 
-    def choose(self, image: RGB) -> tuple[str, str, float]:
-        """The backend for ``image``, the reason, and the triage score."""
-        verdict = triage(image)
-        if verdict.score <= self.plain_threshold:
-            return (
-                "solid-background",
-                f"plain background (triage score {verdict.score:.3f})",
-                verdict.score,
-            )
+    def choose(self, image: RGB, *, triage_score: float | None = None) -> tuple[str, str, float]:
+        """The backend for ``image``, the reason, and the triage score (computed unless given)."""
+        score = triage(image).score if triage_score is None else float(triage_score)
+        if score <= self.plain_threshold:
+            return ("solid-background", f"plain background (triage score {score:.3f})", score)
         if self.isnet_available():
-            return "isnet", f"staged photo (triage score {verdict.score:.3f})", verdict.score
+            return "isnet", f"staged photo (triage score {score:.3f})", score
         return (
             "grabcut",
-            f"staged photo (triage score {verdict.score:.3f}) and isnet weights missing "
+            f"staged photo (triage score {score:.3f}) and isnet weights missing "
             "(adstage weights fetch isnet-general)",
-            verdict.score,
+            score,
         )
 
-    def __call__(self, image: RGB) -> Segmentation:
+    def __call__(self, image: RGB, *, triage_score: float | None = None) -> Segmentation:
+        """Segment ``image``; pass ``triage_score`` when the caller has already triaged it."""
         image = as_rgb(image)
-        name, reason, score = self.choose(image)
+        name, reason, score = self.choose(image, triage_score=triage_score)
         options = {"isnet": self.isnet_options, "solid-background": self.solid_options}.get(
             name, {}
         )

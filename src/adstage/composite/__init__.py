@@ -1,0 +1,1 @@
+"""Placing a product cut-out in a scene and blending it there."""
