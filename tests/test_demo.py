@@ -14,7 +14,7 @@ from adstage.io.images import read_image, read_mask
 def test_demo_writes_page_and_outputs(tmp_path) -> None:
     summary = run_demo(tmp_path, n_synthetic=4, samples=False)
     assert summary["items"] == 4 and summary["mean_iou_synthetic"] > 0.5
-    page = (tmp_path / "index.html").read_text()
+    page = (tmp_path / "segmentation.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) == 12  # input, mask, cut-out per item
     for src in images:
@@ -34,4 +34,23 @@ def test_demo_without_isnet_says_how_to_get_it(tmp_path) -> None:
     # The test run isolates ADSTAGE_WEIGHTS, so staged items fall back to GrabCut.
     summary = run_demo(tmp_path, n_synthetic=3, samples=False)  # items 1 and 2 are staged rooms
     assert summary["backends"].get("grabcut", 0) >= 1
-    assert "make weights-isnet" in (tmp_path / "index.html").read_text()
+    assert "make weights-isnet" in (tmp_path / "segmentation.html").read_text()
+
+
+def test_staging_demo_stages_products_end_to_end(tmp_path) -> None:
+    from adstage.demo import run_staging_demo
+
+    summary = run_staging_demo(tmp_path, n_catalog=10, n_products=2, k=2)
+    assert summary["products"] == 2 and summary["catalog_slots"] >= 10
+    assert summary["embedder"] == "classical"  # the test run has no weights installed
+    page = (tmp_path / "index.html").read_text()
+    assert "classical" in page and "segmentation.html" in page
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert len(images) == 2 * 3  # product + two candidates per row
+    for src in images:
+        assert (tmp_path / src).is_file(), src
+    manifests = list((tmp_path / "staged").glob("*/manifest.json"))
+    assert len(manifests) == 2
+    assert all(len(json.loads(m.read_text())["candidates"]) == 2 for m in manifests)
+    again = run_staging_demo(tmp_path, n_catalog=10, n_products=2, k=2)  # re-run: no duplicates
+    assert again["catalog_slots"] == summary["catalog_slots"] and again["ingested"] == 0

@@ -1,13 +1,16 @@
-"""The demo (``make demo`` / ``adstage demo``): triage and segment photos that ship with adstage.
+"""The demo (``make demo`` / ``adstage demo``), on data that ships with adstage and its packages.
 
-Inputs: the deterministic synthetic catalog (products on white, staged rooms; ground-truth masks
-known, so the page shows IoU) and, when scikit-image is installed, its public-domain / CC0 sample
-photographs. Outputs: each input, its mask and its RGBA cut-out, and ``index.html`` showing them.
+1. Staging (:func:`run_staging_demo`): a catalog of synthetic staged rooms, and synthetic products
+   staged into them end to end; ``index.html`` shows the results.
+2. Segmentation (:func:`run_demo`): triage and segment the synthetic catalog (ground-truth masks
+   known, so the page shows IoU) and scikit-image's public-domain / CC0 sample photographs;
+   ``segmentation.html`` shows each input, its mask and its RGBA cut-out.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -141,10 +144,112 @@ def run_demo(
             " with saliency-seeded GrabCut (no weights); <code>make weights-isnet</code> (AGPL-3.0) installs"
             " IS-Net, which does much better on them."
         )
-    page = gallery.write(out / "index.html")
+    page = gallery.write(out / "segmentation.html")
     return {
         "page": str(page),
         "items": len(gallery.rows),
         "backends": backends,
         "mean_iou_synthetic": round(float(np.mean(ious)), 4) if ious else None,
+    }
+
+
+def demo_embedder() -> tuple[str, str]:
+    """The best embedder whose weights are installed, and why (the demo says which ran)."""
+    from adstage.errors import WeightsNotFound
+    from adstage.weights import resolve
+
+    for name, row in (
+        ("inception-v3", "inception-v3-fid"),
+        ("efficientnet-lite0", "efficientnet-lite0"),
+    ):
+        try:
+            resolve(row)
+        except WeightsNotFound:
+            continue
+        return name, f"weights {row} installed"
+    return "classical", "no embedder weights installed (adstage weights fetch efficientnet-lite0)"
+
+
+def run_staging_demo(
+    out: Path,
+    *,
+    n_catalog: int = 48,
+    n_products: int = 6,
+    k: int = 3,
+    seed: int = 7,
+    on_item: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Stage synthetic products into the staged scenes of a synthetic catalog, end to end.
+
+    Builds ``out/catalog`` (LanceDB) from the staged rooms of ``SyntheticCatalog(n_catalog)`` with
+    their ground-truth masks as slots, stages the first ``n_products`` un-staged products of
+    another seed with :func:`adstage.stage.pipeline.stage`, and writes ``out/staged/`` (per product:
+    candidates, manifest, contact sheet) and ``out/index.html``.
+    """
+    from adstage.catalog.store import Catalog, Source
+    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.stage.outputs import write_staged
+    from adstage.stage.pipeline import stage
+
+    out = Path(out)
+    scenes = SyntheticCatalog(n_catalog, seed=seed, size=(512, 512), staged_fraction=1.0)
+    write_catalog(scenes, out / "catalog-src")
+    embedder, why = demo_embedder()
+    catalog_dir = out / "catalog"
+    meta = catalog_dir / "adstage-catalog.json"
+    if meta.exists() and embedder not in json.loads(meta.read_text())["embedders"]:
+        import shutil
+
+        shutil.rmtree(catalog_dir)  # built by an earlier run with another embedder
+    store = Catalog(catalog_dir, embedders=[embedder])
+    sources = [
+        Source(
+            out / "catalog-src" / "images" / f"{item.id}.png",
+            item.category,
+            (out / "catalog-src" / "masks" / f"{item.id}.png",),
+            staged=True,
+        )
+        for item in scenes
+    ]
+    ingest = store.ingest(sources)
+    products = SyntheticCatalog(4 * n_products, seed=seed + 1, size=(384, 384), staged_fraction=0.0)
+    gallery = Gallery(
+        title="adstage demo: copy-paste staging",
+        columns=["product", "#0", "#1", "#2"],
+        lead=(
+            "Each un-staged product is segmented, the most similar staged rooms are retrieved "
+            f"(<code>{html.escape(embedder)}</code> embeddings: {html.escape(why)}), their product "
+            "is removed, the gap inpainted and the new product pasted in its place (Ku et al., "
+            "AdKDD 2023). Click a product for its contact sheet: scene, removed region, fill, "
+            'result. <a href="segmentation.html">Segmentation demo</a>.'
+        ),
+    )
+    staged_dir = out / "staged"
+    seconds = []
+    for item in list(products)[:n_products]:
+        started = time.perf_counter()
+        result = stage(item.image, store, mask=item.mask, k=k)
+        seconds.append((time.perf_counter() - started) / max(1, len(result.candidates)))
+        manifest = write_staged(result, staged_dir, item.id, source=f"synthetic {item.id}")
+        cells = [Cell(f"staged/{item.id}/input.png", item.id, checker=True)]
+        for i in range(3):
+            cands = manifest["candidates"]
+            cells.append(
+                Cell(f"staged/{item.id}/{cands[i]['path']}", f"#{i}") if i < len(cands) else Cell()
+            )
+        gallery.add(
+            cells,
+            f'<a href="staged/{item.id}/index.html">{html.escape(item.id)}</a><br>'
+            f"{html.escape(item.category)}<br>{1000 * seconds[-1]:.0f} ms per candidate",
+        )
+        if on_item:
+            on_item(item.id)
+    page = gallery.write(out / "index.html")
+    return {
+        "page": str(page),
+        "catalog_slots": len(store),
+        "ingested": ingest.added,
+        "products": len(seconds),
+        "embedder": embedder,
+        "ms_per_candidate": round(1000 * float(np.mean(seconds)), 1) if seconds else None,
     }

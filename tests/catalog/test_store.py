@@ -141,3 +141,27 @@ def test_sigkill_midway_then_rerun_gives_a_complete_catalog(folder: Path, tmp_pa
     report = Catalog(cat).ingest(sources)
     hashes = Catalog(cat).table.to_arrow().column("sha256").to_pylist()
     assert report.failed == [] and len(hashes) == 12 == len(set(hashes))
+
+
+def test_parquet_labels_like_csv(folder: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from adstage.catalog.store import sources_from_table
+
+    csv_sources, _ = sources_from_csv(folder / "labels.csv")
+    table = pa.table(
+        {
+            "path": [str(s.path.relative_to(folder)) for s in csv_sources] + [""],
+            "category": [s.category for s in csv_sources] + ["X"],
+            "mask_path": [str(s.masks[0].relative_to(folder)) for s in csv_sources] + [None],
+            "staged": [bool(s.staged) for s in csv_sources] + [False],
+        }
+    )
+    pq.write_table(table, folder / "labels.parquet")
+    sources, bad = sources_from_table(folder / "labels.parquet")
+    assert sources == csv_sources
+    assert bad == [{"path": f"{folder / 'labels.parquet'}:row 13", "error": "empty 'path' field"}]
+    (tmp_path / "x.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="cannot read Parquet"):
+        sources_from_table(tmp_path / "x.parquet")

@@ -81,15 +81,12 @@ class IngestReport:
 
 
 def sources_from_csv(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
-    """Rows of a ``path,category[,mask_path[,staged]]`` CSV (paths relative to the CSV's folder).
+    """Items of a ``path,category[,mask_path[,staged]]`` CSV (paths relative to the CSV's folder).
 
     Rows that repeat an image path add its masks to the first row's item (one slot per mask,
     e.g. one row per product of a room). Returns the good items and, for each bad row,
     ``{"path", "error"}`` naming the line.
     """
-    base = path.parent
-    items: dict[Path, Source] = {}
-    bad: list[dict[str, str]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -97,18 +94,49 @@ def sources_from_csv(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or "path" not in reader.fieldnames:
         raise InputError(f"{path}: expected a header with a 'path' column, got {reader.fieldnames}")
-    for line, row in enumerate(reader, start=2):
+    return _sources(path, ((f"{path}:{line}", row) for line, row in enumerate(reader, start=2)))
+
+
+def sources_from_parquet(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
+    """Items of a Parquet file with the CSV's columns (``path`` required; ``staged`` may be a
+    boolean column). Bad rows are named ``file:row N`` (1-based)."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise InputError(f"{path}: cannot read Parquet file ({str(exc).splitlines()[0]})") from exc
+    if "path" not in table.column_names:
+        raise InputError(f"{path}: expected a 'path' column, got {table.column_names}")
+    rows = (
+        (f"{path}:row {i}", {k: "" if v is None else str(v) for k, v in row.items()})
+        for i, row in enumerate(table.to_pylist(), start=1)
+    )
+    return _sources(path, rows)
+
+
+def sources_from_table(path: Path) -> tuple[list[Source], list[dict[str, str]]]:
+    """A labels table by its suffix: ``.parquet`` / ``.pq``, otherwise CSV."""
+    if Path(path).suffix.lower() in (".parquet", ".pq"):
+        return sources_from_parquet(Path(path))
+    return sources_from_csv(Path(path))
+
+
+def _sources(
+    path: Path, rows: Iterable[tuple[str, dict[str, Any]]]
+) -> tuple[list[Source], list[dict[str, str]]]:
+    base = path.parent
+    items: dict[Path, Source] = {}
+    bad: list[dict[str, str]] = []
+    for where, row in rows:
         value = (row.get("path") or "").strip()
         if not value:
-            bad.append({"path": f"{path}:{line}", "error": "empty 'path' field"})
+            bad.append({"path": where, "error": "empty 'path' field"})
             continue
         staged_text = (row.get("staged") or "").strip().lower()
         if staged_text not in ("", "0", "1", "true", "false"):
             bad.append(
-                {
-                    "path": f"{path}:{line}",
-                    "error": f"'staged' must be 0/1/true/false, got {staged_text!r}",
-                }
+                {"path": where, "error": f"'staged' must be 0/1/true/false, got {staged_text!r}"}
             )
             continue
         mask = (row.get("mask_path") or "").strip()
@@ -325,12 +353,17 @@ class Catalog:
         query = self.table.search(
             np.asarray(vector, np.float32), vector_column_name=vector_column(name)
         )
-        query = query.metric("cosine").select(list(columns or ROW_COLUMNS))
+        # No .select(): lance warns when a projection leaves out ``_distance``, and a few rows'
+        # vectors cost less than the warning on every query.
+        query = query.metric("cosine")
         if where:
             query = query.where(where, prefilter=True)
-        rows = query.limit(k).to_list()
-        for row in rows:
-            row["score"] = 1.0 - float(row.pop("_distance"))
+        keep = list(columns or ROW_COLUMNS)
+        rows = []
+        for row in query.limit(k).to_list():
+            out = {key: row[key] for key in keep}
+            out["score"] = 1.0 - float(row["_distance"])
+            rows.append(out)
         return rows
 
     def retrieve(

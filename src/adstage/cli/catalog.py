@@ -19,7 +19,7 @@ def ingest(
     ] = None,
     catalog: CatalogPath = Path("catalog"),
     labels: Annotated[
-        Path | None, typer.Option(help="CSV with path,category[,mask_path[,staged]].")
+        Path | None, typer.Option(help="CSV or Parquet with path,category[,mask_path[,staged]].")
     ] = None,
     embedder: Annotated[
         list[str] | None,
@@ -40,7 +40,7 @@ def ingest(
     as_json: AsJson = False,
 ) -> None:
     """Add images to a catalog: masks, triage, embeddings. Re-runs skip what is there."""
-    from adstage.catalog.store import Catalog, Source, sources_from_csv
+    from adstage.catalog.store import Catalog, Source, sources_from_table
     from adstage.errors import AdstageError
     from adstage.io.images import iter_image_paths
 
@@ -51,7 +51,7 @@ def ingest(
     bad: list[dict[str, str]] = []
     try:
         if labels is not None:
-            sources, bad = sources_from_csv(labels)
+            sources, bad = sources_from_table(labels)
         else:
             sources = [Source(path=p) for p in iter_image_paths(inputs or [], recursive=recursive)]
         if forced is not None:

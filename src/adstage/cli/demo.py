@@ -19,12 +19,14 @@ def demo(
     ] = 12,
     samples: Annotated[bool, typer.Option(help="Include scikit-image's sample photos.")] = True,
 ) -> None:
-    """Triage and segment the demo images; write cut-outs and an HTML page."""
-    from adstage.demo import run_demo
+    """Stage synthetic products into a synthetic catalog's rooms, and segment the demo images;
+    write the results and OUT/index.html."""
+    from adstage.demo import run_demo, run_staging_demo
     from adstage.errors import AdstageError
 
     try:
-        summary = run_demo(out, backend=backend, n_synthetic=n_synthetic, samples=samples)
+        segmentation = run_demo(out, backend=backend, n_synthetic=n_synthetic, samples=samples)
+        summary = run_staging_demo(out) | {"segmentation": segmentation}
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from exc

@@ -1,0 +1,146 @@
+"""``adstage stage``: copy-paste staging of product photos into the catalog's scenes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adstage.cli._common import AsJson, Inputs, Recursive, emit_json, err, progress
+
+
+def stage(
+    inputs: Inputs,
+    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder (LanceDB).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("staged"),
+    k: Annotated[int, typer.Option("-k", min=1, help="Candidates per product.")] = 3,
+    inpainter: Annotated[
+        str, typer.Option(help="Inpainting backend: hybrid, ns, telea, patchmatch.")
+    ] = "hybrid",
+    ad_format: Annotated[
+        str | None, typer.Option("--format", help="Ad aspect ratio: 1:1, 4:5, 1.91:1, 9:16.")
+    ] = None,
+    fit: Annotated[
+        str, typer.Option(help="Scale to the slot by footprint, height, width, area.")
+    ] = "footprint",
+    where: Annotated[str | None, typer.Option(help="Extra SQL filter on the catalog.")] = None,
+    segmenter: Annotated[str, typer.Option(help="Segmentation backend for products.")] = "auto",
+    harmonize: Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")] = 0.0,
+    shadow: Annotated[float, typer.Option(min=0.0, max=1.0, help="Contact shadow strength.")] = 0.0,
+    max_side: Annotated[
+        int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
+    ] = 0,
+    image_format: Annotated[str, typer.Option("--image-format", help="png, jpg or webp.")] = "png",
+    overwrite: Annotated[
+        bool, typer.Option(help="Redo products that already have a manifest.")
+    ] = False,
+    recursive: Recursive = False,
+    as_json: AsJson = False,
+) -> None:
+    """Stage each product into the most similar staged scenes of the catalog (Ku et al. 2023).
+
+    Writes OUT/<stem>/candidate-<i>.<ext>, manifest.json and index.html per product, and
+    OUT/index.html. Products already done (manifest present) are skipped unless --overwrite.
+    """
+    from adstage.catalog.store import Catalog
+    from adstage.errors import AdstageError
+    from adstage.io.gallery import Cell, Gallery
+    from adstage.io.images import iter_image_paths
+    from adstage.stage.outputs import FORMATS, manifest_path, write_staged
+    from adstage.stage.pipeline import StageOptions
+    from adstage.stage.pipeline import stage as run_stage
+
+    if image_format not in FORMATS:
+        err.print(
+            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
+        )
+        raise typer.Exit(2)
+    if not catalog.is_dir():
+        err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
+        raise typer.Exit(2)
+    try:
+        options = StageOptions(
+            k=k,
+            inpainter=inpainter,
+            ad_format=ad_format,
+            fit=fit,
+            where=where,
+            segmenter=segmenter,
+            harmonize=harmonize,
+            shadow=shadow,
+            max_side=max_side or None,
+        )
+        paths = list(iter_image_paths(inputs, recursive=recursive))
+        store = Catalog(catalog)
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    stems: dict[str, Path] = {}
+    results, failures = [], []
+    for path in progress(paths, len(paths), "stage", enabled=not as_json):
+        stem = path.stem
+        if stem in stems and stems[stem] != path:
+            stem = f"{stem}-{len(stems)}"
+        stems[stem] = path
+        done = manifest_path(out, stem)
+        if done.exists() and not overwrite:
+            results.append({"input": str(path), "manifest": str(done), "skipped": True})
+            continue
+        try:
+            staged = run_stage(path, store, **options.__dict__)
+            manifest = write_staged(staged, out, stem, source=str(path), image_format=image_format)
+        except AdstageError as exc:
+            failures.append({"input": str(path), "error": str(exc).splitlines()[0]})
+            err.print(f"error: {path}: {str(exc).splitlines()[0]}")
+            continue
+        best = manifest["candidates"][0]
+        results.append(
+            {
+                "input": str(path),
+                "manifest": str(done),
+                "best": best["path"],
+                "score": best["score"],
+            }
+        )
+    _index(out, stems, Gallery, Cell)
+    if failures:
+        with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
+            for row in failures:
+                handle.write(json.dumps(row) + "\n")
+    if as_json:
+        emit_json({"out": str(out), "staged": results, "failed": failures})
+    else:
+        typer.echo(
+            f"staged {len(results)} products, {len(failures)} failed; see {out / 'index.html'}"
+        )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _index(out: Path, stems: dict[str, Path], gallery_cls, cell_cls) -> None:  # type: ignore[no-untyped-def]
+    """OUT/index.html: each product and its best candidates, linking to its contact sheet."""
+    import html
+
+    out.mkdir(parents=True, exist_ok=True)
+    gallery = gallery_cls(
+        title="adstage: staged products",
+        columns=["product", "#0", "#1", "#2"],
+        lead="Best candidates first; the product name links to its contact sheet.",
+    )
+    for stem in sorted(stems):
+        manifest = out / stem / "manifest.json"
+        if not manifest.exists():
+            continue
+        data = json.loads(manifest.read_text())
+        cells = [cell_cls(f"{stem}/input.png", stem, checker=True)]
+        for i in range(3):
+            cands = data["candidates"]
+            cells.append(
+                cell_cls(f"{stem}/{cands[i]['path']}", f"#{i}")
+                if i < len(cands)
+                else cell_cls(text="")
+            )
+        gallery.add(cells, f'<a href="{html.escape(stem)}/index.html">{html.escape(stem)}</a>')
+    gallery.write(out / "index.html")

@@ -1,0 +1,298 @@
+"""Stage a product: retrieve staged slots, remove their product, inpaint, paste, rank.
+
+Ku et al. (AdKDD 2023, §5.3): for an un-staged product, (1) retrieve the top-k similar staged
+products, (2) segment their product out and fill the hole by inpainting, (3) paste the input
+product, aligning shape and centre of mass. Only the thin gap between the two products is
+generated, which is why copy-paste looks real (FID 37.44 against 122.22 for pix2pix in the paper).
+
+Per candidate, here:
+
+1. the slot's mask comes from the catalog (ingest segmented it, or it was given);
+2. the product's cut-out is aligned onto the slot (:mod:`adstage.composite.align`);
+3. the hole is the slot grown a little minus what the new product covers
+   (:func:`adstage.inpaint.base.hole_for_paste`), and only that is inpainted, on a crop around it;
+4. the product is pasted with its soft edge (:mod:`adstage.composite.blend`), optionally brought
+   to an ad format (:mod:`adstage.composite.formats`);
+5. candidates are ranked by a documented blend of retrieval similarity, hole coverage, the share
+   of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.errors import AdstageError, InputError
+from adstage.inpaint.base import DEFAULT_INPAINTER
+from adstage.types import RGB, Cutout, Match, Placement, as_alpha, as_rgb
+
+log = logging.getLogger(__name__)
+
+SCORE_WEIGHTS = {"similarity": 0.5, "coverage": 0.2, "kept": 0.2, "seam": 0.1}
+"""How candidates are ranked: embedding similarity; share of the slot the product covers; share
+of the product's neighbourhood that is real rather than generated (``kept``); and a seam proxy,
+1 when the inpainted region's boundary is no busier than the scene (see :func:`seam_score`)."""
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    """Options of :func:`stage` (all keyword arguments there)."""
+
+    k: int = 3
+    inpainter: str = DEFAULT_INPAINTER
+    inpainter_options: dict[str, Any] = field(default_factory=dict)
+    fit: str = "footprint"
+    stand: bool = True
+    rerank: bool = True
+    where: str | None = None
+    segmenter: str = "auto"
+    embedder: str | None = None
+    dilate_px: int = 8
+    despill: bool = True
+    harmonize: float = 0.0
+    shadow: float = 0.0
+    ad_format: str | None = None
+    max_side: int | None = None
+    keep_steps: bool = True
+
+    def __post_init__(self) -> None:
+        from adstage.composite.align import FITS
+
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise InputError(f"k: expected an integer >= 1, got {self.k!r}")
+        if self.fit not in FITS:
+            raise InputError(f"fit: expected one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.max_side is not None and self.max_side < 64:
+            raise InputError(f"max_side: expected at least 64 pixels or None, got {self.max_side}")
+        if self.ad_format is not None:
+            from adstage.composite.formats import parse_ratio
+
+            parse_ratio(self.ad_format)
+        from adstage.inpaint.base import INPAINTERS
+
+        INPAINTERS.resolve(self.inpainter)  # unknown name → error listing the available ones
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One staged image of a product.
+
+    ``image``: the result (RGB). ``placement``: the pasted product's box in ``image``'s pixels.
+    ``score`` and ``components``: the ranking (see :data:`SCORE_WEIGHTS`). ``seconds``: time per
+    step. ``steps``: intermediate pictures (``scene``, ``removed``, ``filled``) for contact sheets.
+    """
+
+    image: RGB = field(repr=False)
+    score: float
+    components: dict[str, float]
+    match: Match
+    placement: tuple[int, int, int, int]
+    seconds: dict[str, float]
+    provenance: dict[str, Any]
+    steps: dict[str, RGB] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class StagedProduct:
+    """The product's cut-out, the candidates (best first) and per-candidate errors."""
+
+    product: Cutout
+    candidates: list[Candidate]
+    errors: list[dict[str, str]]
+    seconds: dict[str, float]
+    provenance: dict[str, Any]
+
+
+def seam_score(filled: RGB, hole: NDArray[np.bool_]) -> float:
+    """1 when the gradient energy along the hole's boundary is no higher than the scene's
+    typical gradient, falling towards 0 as the seam gets busier (a visible edge or smear)."""
+    grey = cv2.cvtColor(filled, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = np.hypot(gx, gy)
+    h8 = hole.astype(np.uint8)
+    kernel = np.ones((5, 5), np.uint8)
+    ring = (cv2.dilate(h8, kernel) - cv2.erode(h8, kernel)).astype(bool)
+    if not ring.any():
+        return 1.0
+    typical = float(np.median(magnitude[~hole])) + 1.0
+    excess = float(magnitude[ring].mean()) / typical
+    return float(np.clip(2.0 - excess, 0.0, 1.0)) if excess > 1.0 else 1.0
+
+
+def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
+    from adstage.io.images import read_image
+
+    scene = read_image(match.uri)
+    mask = match.mask()
+    if mask.shape != scene.shape[:2]:
+        raise AdstageError(
+            f"{match.uri}: the image is {scene.shape[1]}×{scene.shape[0]} but catalog row "
+            f"{match.id} has a {mask.shape[1]}×{mask.shape[0]} mask (the file changed since ingest)"
+        )
+    if max_side is not None and max(scene.shape[:2]) > max_side:
+        f = max_side / max(scene.shape[:2])
+        size = (max(1, round(scene.shape[1] * f)), max(1, round(scene.shape[0] * f)))
+        scene = cv2.resize(scene, size, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    return scene, mask
+
+
+def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candidate:
+    """Stage the cut-out ``cut`` into the slot ``match`` (steps 2–5 above)."""
+    from adstage.composite.align import align
+    from adstage.composite.blend import paste, scale_cutout
+    from adstage.composite.formats import to_format
+    from adstage.inpaint.base import hole_for_paste, inpaint
+
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    scene, slot = _scene(match, options.max_side)
+    if not slot.any():
+        raise AdstageError(f"catalog row {match.id}: empty slot mask (nothing to replace)")
+    seconds["load"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    placement: Placement = align(cut.mask, slot, fit=options.fit, stand=options.stand)  # type: ignore[arg-type]
+    scaled = scale_cutout(cut.rgba, placement)
+    placed = np.zeros(slot.shape, bool)
+    x0, y0, x1, y1 = placement.box
+    placed[y0:y1, x0:x1] = scaled[..., 3] >= 128
+    hole = hole_for_paste(slot, placed, dilate_px=options.dilate_px)
+    seconds["remove"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    filled = inpaint(scene, hole, backend=options.inpainter, **options.inpainter_options)
+    seconds["inpaint"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    final = paste(
+        filled,
+        cut.rgba,
+        placement,
+        despill_background=(255, 255, 255) if options.despill else None,
+        harmonize=options.harmonize,
+        shadow=options.shadow,
+    )
+    box = placement.box
+    if options.ad_format:
+        final, box = to_format(final, box, options.ad_format)
+    seconds["composite"] = time.perf_counter() - t
+
+    slot_area = float(slot.sum())
+    neighbourhood = float((hole | placed).sum())
+    components = {
+        "similarity": float(match.similarity),
+        "coverage": float((placed & slot).sum()) / slot_area,
+        "kept": 1.0 - float(hole.sum()) / max(neighbourhood, 1.0),
+        "seam": seam_score(filled, hole),
+    }
+    score = sum(SCORE_WEIGHTS[key] * value for key, value in components.items())
+    steps: dict[str, RGB] = {}
+    if options.keep_steps:
+        removed = scene.copy()
+        removed[hole] = (255, 0, 255)  # the generated region, in magenta
+        steps = {"scene": scene, "removed": removed, "filled": filled}
+    return Candidate(
+        image=final,
+        score=float(score),
+        components=components,
+        match=match,
+        placement=box,
+        seconds=seconds,
+        provenance={
+            "catalog_id": match.id,
+            "slot": match.slot,
+            "scene": match.uri,
+            "inpainter": options.inpainter,
+            "fit": options.fit,
+            "scale": placement.scale,
+            "hole_pixels": int(hole.sum()),
+            "scene_size": [scene.shape[1], scene.shape[0]],
+        },
+        steps=steps,
+    )
+
+
+def stage(
+    product: Any,
+    catalog: Any,
+    *,
+    mask: Any = None,
+    **options: Any,
+) -> StagedProduct:
+    """Stage ``product`` (path, PIL image or RGB array) with scenes from ``catalog`` (a folder or
+    :class:`~adstage.catalog.store.Catalog`). ``options``: the fields of :class:`StageOptions`.
+
+    Raises :class:`InputError` when the product cannot be segmented, and
+    :class:`~adstage.errors.AdstageError` when the catalog has no staged slot to offer or every
+    candidate failed; a single failed candidate is recorded in ``errors`` and the others kept.
+    """
+    from adstage.catalog.store import Catalog
+    from adstage.io.images import read_image
+    from adstage.segment import SEGMENTERS
+
+    opts = StageOptions(**options)
+    store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    seconds: dict[str, float] = {}
+    name = str(product) if isinstance(product, str | Path) else "product"
+    t = time.perf_counter()
+    image = read_image(product) if isinstance(product, str | Path) else as_rgb(product)
+    if mask is None:
+        seg = SEGMENTERS.create(opts.segmenter)(image)
+        alpha, backend = seg.alpha, seg.provenance.get("auto", {}).get("chosen", seg.backend)
+    else:
+        alpha, backend = as_alpha(mask, image.shape[:2], name="mask"), "given"
+    cut = Cutout.from_alpha(image, alpha, backend=backend)
+    if cut.empty:
+        raise InputError(f"{name}: no product found (segmentation by {backend} is empty)")
+    seconds["segment"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    where = "staged = true" + (f" AND ({opts.where})" if opts.where else "")
+    matches = store.retrieve(
+        image,
+        mask=alpha,
+        k=opts.k,
+        where=where,
+        rerank=opts.rerank,
+        embedder=opts.embedder,
+        fit=opts.fit,
+    )
+    seconds["retrieve"] = time.perf_counter() - t
+    if not matches:
+        raise AdstageError(
+            f"catalog {store.path}: no staged slots to stage into"
+            + (f" matching {opts.where!r}" if opts.where else "")
+            + " (ingest staged scenes first)"
+        )
+    candidates, errors = [], []
+    for match in matches:
+        try:
+            candidates.append(stage_candidate(cut, match, opts))
+        except (AdstageError, OSError) as exc:
+            log.warning("%s: candidate %s failed: %s", name, match.id, exc)
+            errors.append({"catalog_id": match.id, "error": str(exc).splitlines()[0]})
+    if not candidates:
+        raise AdstageError(f"{name}: every candidate failed ({errors[0]['error']})")
+    candidates.sort(key=lambda c: -c.score)
+    return StagedProduct(
+        product=cut,
+        candidates=candidates,
+        errors=errors,
+        seconds=seconds,
+        provenance={
+            "segmenter": backend,
+            "embedder": opts.embedder or store.embedders[0],
+            "inpainter": opts.inpainter,
+            "catalog": str(store.path),
+            "options": {k: v for k, v in opts.__dict__.items() if k != "inpainter_options"},
+        },
+    )

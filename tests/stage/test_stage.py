@@ -1,0 +1,104 @@
+"""Copy-paste staging end to end on the synthetic catalog: candidates, manifests, errors, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lancedb")
+
+from typer.testing import CliRunner
+
+from adstage.catalog.store import Catalog, sources_from_csv
+from adstage.cli import app
+from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.errors import AdstageError, InputError
+from adstage.stage.pipeline import SCORE_WEIGHTS, StageOptions, stage
+
+SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stage")
+    write_catalog(SYN, root / "syn")
+    cat = Catalog(root / "cat", embedders=["classical"])
+    cat.ingest(sources_from_csv(root / "syn" / "labels.csv")[0])
+    return root
+
+
+def _plain(n: int):
+    return [item for item in (SYN[i] for i in range(len(SYN))) if not item.staged][:n]
+
+
+def test_stage_returns_ranked_candidates_with_exact_product_pixels(catalog: Path) -> None:
+    item = _plain(1)[0]
+    result = stage(item.image, catalog / "cat", mask=item.mask, k=3, segmenter="solid-background")
+    assert 1 <= len(result.candidates) <= 3 and not result.errors
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    best = result.candidates[0]
+    assert best.match.staged and set(best.components) == set(SCORE_WEIGHTS)
+    assert best.score == pytest.approx(
+        sum(SCORE_WEIGHTS[k] * v for k, v in best.components.items())
+    )
+    x0, y0, x1, y1 = best.placement
+    h, w = best.image.shape[:2]
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+    assert set(best.seconds) == {"load", "remove", "inpaint", "composite"}
+    # Outside the generated hole and the pasted product, the scene is untouched.
+    scene = best.steps["scene"]
+    removed = best.steps["removed"]
+    hole = np.all(removed == (255, 0, 255), axis=2) & ~np.all(scene == (255, 0, 255), axis=2)
+    untouched = ~hole
+    untouched[y0:y1, x0:x1] = False
+    assert np.array_equal(best.image[untouched], scene[untouched])
+    assert hole.sum() == best.provenance["hole_pixels"]
+
+
+def test_formats_and_errors(catalog: Path) -> None:
+    item = _plain(2)[1]
+    result = stage(item.image, catalog / "cat", mask=item.mask, k=1, ad_format="9:16")
+    h, w = result.candidates[0].image.shape[:2]
+    assert w / h == pytest.approx(9 / 16, rel=0.02)
+    with pytest.raises(InputError, match="no product"):
+        stage(np.full((64, 64, 3), 255, np.uint8), catalog / "cat", mask=np.zeros((64, 64)))
+    with pytest.raises(AdstageError, match="no staged slots"):
+        stage(item.image, catalog / "cat", mask=item.mask, where="category = 'nothing'")
+    with pytest.raises(InputError, match="k:"):
+        StageOptions(k=0)
+    with pytest.raises(AdstageError, match="unknown inpainter"):
+        StageOptions(inpainter="nope")
+
+
+def test_cli_stage_writes_outputs_reports_failures_and_resumes(
+    catalog: Path, tmp_path: Path
+) -> None:
+    from adstage.io.images import write_image
+
+    products = tmp_path / "products"
+    products.mkdir()
+    for item in _plain(2):
+        write_image(products / f"{item.id}.png", item.image)
+    (products / "broken.jpg").write_bytes(b"not an image")
+    write_image(products / "blank.png", np.full((64, 64, 3), 255, np.uint8))
+    out = tmp_path / "out"
+    args = ["stage", str(products), "-c", str(catalog / "cat"), "-o", str(out), "-k", "2", "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 1, first.stderr  # two bad products, reported; the rest staged
+    report = json.loads(first.stdout)
+    assert len(report["staged"]) == 2 and len(report["failed"]) == 2
+    reasons = {Path(f["input"]).name: f["error"] for f in report["failed"]}
+    assert "not an image" in reasons["broken.jpg"] and "no product" in reasons["blank.png"]
+    for item in _plain(2):
+        manifest = json.loads((out / item.id / "manifest.json").read_text())
+        assert len(manifest["candidates"]) == 2
+        cand = manifest["candidates"][0]
+        assert {"path", "score", "catalog_id", "slot", "placement", "seconds"} <= set(cand)
+        assert (out / item.id / cand["path"]).exists() and (out / item.id / "index.html").exists()
+    assert "input.png" in (out / "index.html").read_text()
+    again = CliRunner().invoke(app, args)
+    assert all(r.get("skipped") for r in json.loads(again.stdout)["staged"])
