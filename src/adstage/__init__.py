@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "retrieve",
     "segment",
+    "stage",
     "triage",
 ]
 
@@ -39,6 +40,7 @@ __all__ = [
 # ``sys.modules`` and does not rebind the package attribute.
 from adstage import retrieve as _retrieve_module  # noqa: F401  (keeps the name for the function)
 from adstage import segment as _segment_module
+from adstage import stage as _stage_package  # noqa: F401  (keeps the name for the function)
 from adstage import triage as _triage_module
 
 
@@ -59,3 +61,11 @@ def retrieve(query, catalog, *, k: int = 5, **options):  # type: ignore[no-untyp
 
     store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     return store.retrieve(query, k=k, **options)
+
+
+def stage(product, catalog, *, k: int = 3, **options):  # type: ignore[no-untyped-def]
+    """Stage ``product`` into the ``k`` best staged slots of ``catalog`` (Ku et al., AdKDD 2023).
+    Returns a :class:`~adstage.stage.pipeline.StagedProduct`; see :func:`adstage.stage.pipeline.stage`."""
+    from adstage.stage.pipeline import stage as run
+
+    return run(product, catalog, k=k, **options)

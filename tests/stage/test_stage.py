@@ -102,3 +102,13 @@ def test_cli_stage_writes_outputs_reports_failures_and_resumes(
     assert "input.png" in (out / "index.html").read_text()
     again = CliRunner().invoke(app, args)
     assert all(r.get("skipped") for r in json.loads(again.stdout)["staged"])
+
+
+def test_top_level_api(catalog: Path) -> None:
+    import adstage
+
+    item = _plain(1)[0]
+    result = adstage.stage(item.image, catalog / "cat", k=1, mask=item.mask)
+    assert len(result.candidates) == 1 and result.provenance["segmenter"] == "given"
+    matches = adstage.retrieve(item.image, catalog / "cat", k=2, mask=item.mask)
+    assert len(matches) == 2 and isinstance(matches[0], adstage.Match)
