@@ -42,6 +42,7 @@ def test_staging_demo_stages_products_end_to_end(tmp_path) -> None:
 
     summary = run_staging_demo(tmp_path, n_catalog=10, n_products=2, k=2)
     assert summary["products"] == 2 and summary["catalog_slots"] >= 10
+    assert read_image(summary["montage"]).shape == (2 * 192, 4 * 192, 3)
     assert summary["embedder"] == "classical"  # the test run has no weights installed
     page = (tmp_path / "index.html").read_text()
     assert "classical" in page and "segmentation.html" in page

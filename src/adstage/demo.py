@@ -226,11 +226,13 @@ def run_staging_demo(
     )
     staged_dir = out / "staged"
     seconds = []
+    strips = []
     for item in list(products)[:n_products]:
         started = time.perf_counter()
         result = stage(item.image, store, mask=item.mask, k=k)
         seconds.append((time.perf_counter() - started) / max(1, len(result.candidates)))
         manifest = write_staged(result, staged_dir, item.id, source=f"synthetic {item.id}")
+        strips.append(_strip(result))
         cells = [Cell(f"staged/{item.id}/input.png", item.id, checker=True)]
         for i in range(3):
             cands = manifest["candidates"]
@@ -245,11 +247,30 @@ def run_staging_demo(
         if on_item:
             on_item(item.id)
     page = gallery.write(out / "index.html")
+    if strips:
+        write_image(out / "staging-montage.jpg", np.vstack(strips), quality=88)
     return {
         "page": str(page),
+        "montage": str(out / "staging-montage.jpg"),
         "catalog_slots": len(store),
         "ingested": ingest.added,
         "products": len(seconds),
         "embedder": embedder,
         "ms_per_candidate": round(1000 * float(np.mean(seconds)), 1) if seconds else None,
     }
+
+
+def _strip(result: Any, side: int = 192, columns: int = 3) -> RGB:
+    """One row of the montage: the product on white, then its best candidates, as squares."""
+    import cv2
+
+    from adstage.retrieve.base import pad_square
+
+    rgba = result.product.rgba
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    product = np.rint(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    tiles = [pad_square(product)]
+    tiles += [pad_square(c.image, (240, 240, 240)) for c in result.candidates[:columns]]
+    tiles += [np.full((side, side, 3), 240, np.uint8)] * (columns + 1 - len(tiles))
+    squares = [cv2.resize(t, (side, side), interpolation=cv2.INTER_AREA) for t in tiles]
+    return np.hstack(squares)
