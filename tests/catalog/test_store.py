@@ -165,3 +165,31 @@ def test_parquet_labels_like_csv(folder: Path, tmp_path: Path) -> None:
     (tmp_path / "x.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(InputError, match="cannot read Parquet"):
         sources_from_table(tmp_path / "x.parquet")
+
+
+def test_catalog_builds_updates_and_rebuilds_its_index(
+    folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from adstage.catalog import index as ann
+    from adstage.retrieve.base import EMBEDDERS
+
+    monkeypatch.setattr(ann, "INDEX_MIN_ROWS", 8)
+    sources, _ = sources_from_csv(folder / "labels.csv")
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    cat.ingest(sources[:5])
+    assert list(cat.table.list_indices()) == []  # below the threshold: exact search
+    cat.ingest(sources[5:9])
+    assert [i.columns for i in cat.table.list_indices()] == [["vec_classical"]]
+    meta = (tmp_path / "cat" / "adstage-catalog.json").read_text()
+    assert '"index_trained_rows": {"vec_classical": 9}' in meta
+    done = cat.ingest(sources[9:11]) and cat.update_index()
+    assert done == {"vec_classical": {"optimized": True}}
+    # Indexed search finds what exact search finds on this small table.
+    item = SyntheticCatalog(12, seed=2, size=(128, 128))[3]
+    vec = EMBEDDERS.create("classical").embed([item.image], [item.mask])[0]
+    hits = cat.search(vec, k=3)
+    assert hits[0]["category"] == item.category and hits[0]["score"] > 0.99
+    staged = cat.search(vec, k=3, where="staged = true")
+    assert all(h["staged"] for h in staged)
+    rebuilt = cat.update_index(rebuild=True)
+    assert "built" in rebuilt["vec_classical"]

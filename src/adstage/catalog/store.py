@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.catalog import index as ann
 from adstage.catalog.slots import DEFAULT_MIN_AREA, split_slots
 from adstage.errors import AdstageError, BackendUnavailable, InputError
 from adstage.io.hashing import HASH_SIZE, dhash, sha256_bytes
@@ -306,7 +307,43 @@ class Catalog:
                 self._commit(pending, report)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        if report.added:
+            self.update_index()
         return report
+
+    def update_index(self, *, rebuild: bool = False) -> dict[str, Any]:
+        """Keep the ANN indexes in step with the table (see :mod:`adstage.catalog.index`).
+
+        Below :data:`~adstage.catalog.index.INDEX_MIN_ROWS` rows nothing is built (exact search).
+        From there: a column without an index gets one; new rows are added to an existing index
+        (``optimize``, no retraining); once the table has grown to twice the size the index was
+        trained on, or with ``rebuild``, the index is rebuilt so its partitions fit the data.
+        Returns what was done per column.
+        """
+        n_rows = len(self)
+        meta_path = self.path / "adstage-catalog.json"
+        meta = json.loads(meta_path.read_text())
+        trained = meta.get("index_trained_rows", {})
+        done: dict[str, Any] = {}
+        if n_rows < ann.INDEX_MIN_ROWS:
+            return done
+        indexed = {col for idx in self.table.list_indices() for col in idx.columns}
+        optimized = False
+        for name in self.embedders:
+            column = vector_column(name)
+            if rebuild or column not in indexed or n_rows >= 2 * trained.get(column, 0):
+                params = ann.build_index(self.table, column, dim=self.embedder(name).dim)
+                trained[column] = n_rows
+                done[column] = {"built": params}
+            elif not optimized:
+                self.table.optimize()  # adds the new rows to every existing index
+                optimized = True
+                done[column] = {"optimized": True}
+        from adstage.io.atomic import atomic_write_text
+
+        atomic_write_text(meta_path, json.dumps(meta | {"index_trained_rows": trained}))
+        log.info("catalog index: %s", done)
+        return done
 
     def _commit(self, items: list[_Analysed], report: IngestReport) -> None:
         rows = [row for item in items for row in item.rows]
@@ -356,8 +393,13 @@ class Catalog:
         # No .select(): lance warns when a projection leaves out ``_distance``, and a few rows'
         # vectors cost less than the warning on every query.
         query = query.metric("cosine")
+        n_rows = len(self)
+        matching = None
         if where:
             query = query.where(where, prefilter=True)
+            if n_rows >= ann.INDEX_MIN_ROWS:
+                matching = int(self.table.count_rows(where))
+        query = ann.apply_search_options(query, n_rows, matching_rows=matching)
         keep = list(columns or ROW_COLUMNS)
         rows = []
         for row in query.limit(k).to_list():
