@@ -41,7 +41,7 @@ import numpy as np
 
 from adstage.catalog.store import Catalog, Source
 from adstage.composite.align import align
-from adstage.composite.blend import paste, scale_cutout
+from adstage.composite.blend import despill, paste, scale_cutout
 from adstage.evaluate.fid import InceptionFeatures, fid_report
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image
@@ -182,7 +182,8 @@ def main() -> int:
                     cv2.resize(naive, (299, 299), interpolation=cv2.INTER_AREA)
                 )
                 crops["naive paste"].append(square_crop(naive, placement.box))
-                scaled = scale_cutout(cut.rgba, placement)
+                # What the pipeline pastes: the despilled cut-out, scaled.
+                scaled = scale_cutout(despill(cut.rgba), placement)
                 x0, y0, x1, y1 = placement.box
                 core = (
                     cv2.erode((scaled[..., 3] == 255).astype(np.uint8), np.ones((3, 3), np.uint8))

@@ -57,6 +57,20 @@ def test_stage_returns_ranked_candidates_with_exact_product_pixels(catalog: Path
     untouched[y0:y1, x0:x1] = False
     assert np.array_equal(best.image[untouched], scene[untouched])
     assert hole.sum() == best.provenance["hole_pixels"]
+    # Inside the product's opaque core, the output is the pasted (despilled, scaled) cut-out.
+    import cv2
+
+    from adstage.composite.align import align
+    from adstage.composite.blend import despill, scale_cutout
+    from adstage.types import Cutout
+
+    cut = Cutout.from_alpha(item.image, item.mask.astype(np.float32))
+    placement = align(cut.mask, best.match.mask())
+    assert placement.box == best.placement
+    scaled = scale_cutout(despill(cut.rgba), placement)
+    core = cv2.erode((scaled[..., 3] == 255).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert core.sum() > 100
+    assert np.array_equal(best.image[y0:y1, x0:x1][core], scaled[..., :3][core])
 
 
 def test_formats_and_errors(catalog: Path) -> None:
