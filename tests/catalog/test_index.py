@@ -110,6 +110,35 @@ def test_above_the_threshold_the_index_is_built_listed_and_accurate(
     assert len(list(table.list_indices())) == 1
 
 
+def test_the_options_apply_to_the_async_query_builder_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import lancedb
+
+    monkeypatch.setattr(ann, "INDEX_MIN_ROWS", 1000)
+    monkeypatch.setattr(ann, "ROWS_PER_PARTITION", 500)
+    n, dim = 4000, 64
+    x = clustered(n, dim, seed=1)
+    ann.build_index(make_table(tmp_path, x), COLUMN, dim=dim)
+
+    async def search_async(queries: np.ndarray) -> tuple[list[list[int]], str]:
+        table = await (await lancedb.connect_async(str(tmp_path))).open_table("items")
+        found = []
+        for q in queries:
+            query = table.query().nearest_to(q).column(COLUMN).distance_type("cosine")
+            query = ann.apply_search_options(query, n).limit(10)
+            found.append((await query.to_arrow()).column("id").to_pylist())
+        return found, await query.explain_plan(verbose=True)
+
+    queries = clustered(20, dim, seed=2)
+    found, plan = asyncio.run(search_async(queries))
+    assert f"minimum_nprobes={ann.search_options(n)['nprobes']}" in plan
+    hits = [len(set(f) & set(exact(x, q))) / 10 for f, q in zip(found, queries, strict=True)]
+    assert np.mean(hits) >= 0.95
+
+
 def test_a_selective_filter_probes_more_partitions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,24 +21,27 @@ and with the re-rank 1.0, as on the synthetic set. LanceDB requires ``dim % 8 ==
 
 **Partitions.** One per :data:`ROWS_PER_PARTITION` rows, 1 to :data:`MAX_PARTITIONS`. LanceDB
 trains k-means on ``sample_rate × num_partitions`` vectors, so the build grows with the square of
-the partition count: 244 partitions at 1M rows built in 272 s on the shared two cores (15 s at
-100k, 1 s at 10k), with a peak RSS of 2.2 GB; the index adds 0.28 GB on disk beside the 8.2 GB
-of vectors.
+the partition count: 244 partitions at 1M rows built in 180-270 s on the two shared cores (10-17 s
+at 100k, 1 s at 10k), peaking at about 1.2 GB above the process's baseline; the index adds
+0.28 GB on disk beside the 8.2 GB of vectors.
 
-**Search.** ``nprobes`` = ⌈√partitions / 3⌉, at least 2 (6 of 244 at 1M), and ``refine_factor``
-:data:`REFINE_FACTOR`. At 1M rows, probing 4, 8 or 16 partitions gave the same recall (0.82
-without re-ranking, so no neighbour was lost to an unprobed partition) and each doubling cost
-about 0.5 ms; re-ranking 3 × k candidates instead of 1 × k lifted recall@10 from 0.82 to 0.998
-for about 0.5 ms (2 × k: 0.985). The per-query floor of LanceDB itself (the Python to Rust
-round trips, the query plan, the read of the candidates' vectors) is about 5-6 ms here, so these
-settings move p95 by 1-2 ms at most; the load of other processes on the machine moves it more.
+**Search.** ``nprobes`` = ⌈√partitions / 3⌉, at least 4 (6 of 244 at 1M, 4 of 24 at 100k), and
+``refine_factor`` :data:`REFINE_FACTOR`. At 1M rows, without re-ranking recall@10 was 0.82 with
+3, 6 or 12 probes: the one-bit codes, not the partitions, limit it. Re-ranking 3 × k candidates
+lifts it to 0.998 (2 × k: 0.98; 5 × k: 1.0, about 0.5 ms more); with only 3 probes it fell to
+0.99, and at 100k 2 probes gave 0.979 on one build and 0.9985 on another, hence the floor of 4.
+Each doubling of the probes costs about 0.5 ms. The query's floor is LanceDB itself: about 4 ms
+through the sync API (six round trips from Python into LanceDB per query, schema look-ups
+included) and 3 ms through the async API even at 10k rows; other processes' load moves p95 by
+several ms more than any of these settings. At 1M rows with these settings: p50 7.6 ms and p95
+13.4 ms through the sync API, 5.2 ms and 9.2 ms through the async API, recall@10 0.998.
 
-**Threshold.** LanceDB's exact scan reads and decodes every vector for each query: 11-14 ms p50
-at 1,000-2,000 rows, 55 ms at 5,000, 1.2 s at 100k and 13 s at 1M (numpy on an in-memory array:
-0.7 s at 1M). The indexed search answered in about 5 ms at every size, with recall@10 0.92-0.93
-at 500-1,000 rows (one partition: the one-bit codes and the re-rank alone) and 0.986 at 2,000,
-where the index builds in 0.2 s. So :data:`INDEX_MIN_ROWS` is 2,000, where the index is both
-faster and accurate; below, exact search is still affordable.
+**Threshold.** LanceDB's exact scan reads and decodes every vector for each query: 7 ms p50 at
+1,000 rows, 13 ms at 2,000, 50 ms at 5,000, 1.0 s at 100k and 9-13 s at 1M (numpy on an
+in-memory array: 0.5-0.7 s at 1M). The indexed search answered in 4.5-6.5 ms at every size,
+with recall@10 0.91-0.95 at 500-1,000 rows (a single partition: the one-bit codes and the re-rank
+alone decide) and 0.97-0.99 at 2,000, where the index builds in 0.3 s. So
+:data:`INDEX_MIN_ROWS` is 2,000: from there the index is both faster and accurate.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ def search_options(n_rows: int, *, matching_rows: int | None = None) -> dict[str
     if n_rows < INDEX_MIN_ROWS:
         return {}
     partitions = num_partitions(n_rows)
-    nprobes = max(2, math.ceil(math.sqrt(partitions) / 3))
+    nprobes = max(4, math.ceil(math.sqrt(partitions) / 3))
     if matching_rows is not None:
         nprobes = math.ceil(nprobes * n_rows / max(matching_rows, 1))
     return {"nprobes": min(partitions, nprobes), "refine_factor": REFINE_FACTOR}
@@ -192,4 +195,4 @@ def _vector_size(table: Any, column: str) -> int:
     kind = schema.field(column).type
     if not pa.types.is_fixed_size_list(kind):
         raise InputError(f"column: {column!r} is not a fixed-size vector column ({kind})")
-    return kind.list_size
+    return int(kind.list_size)
