@@ -40,6 +40,7 @@ EMBEDDERS: Registry[Embedder] = Registry("embedder")
 EMBEDDERS.register("inception-v3", "adstage.retrieve.inception:InceptionV3")
 EMBEDDERS.register("efficientnet-lite0", "adstage.retrieve.efficientnet:EfficientNetLite0")
 EMBEDDERS.register("classical", "adstage.retrieve.classical:Classical")
+EMBEDDERS.register("fusion", "adstage.retrieve.fusion:Fusion")
 
 
 def paired_masks(
