@@ -23,7 +23,8 @@ size, in the same run and on the same vectors:
   queries, ``--passes`` times over the queries (latency percentiles pooled over the passes, and
   each pass's p95, since other processes' load comes in bursts); the index is loaded with
   ``prewarm`` first (its time, and the first query's, are reported separately);
-* the same indexed queries through LanceDB's async API (``lancedb_async``: ``connect_async``,
+* the same indexed queries through the catalog's own query path (``lancedb_async``:
+  ``adstage.catalog.index.AsyncReader``, which ``Catalog.search`` uses: LanceDB's async API,
   ``query().nearest_to(...)``, same options), interleaved query by query with the sync ones;
 * with ``--sweep``, a grid of ``nprobes`` × ``refine_factor`` around the chosen settings,
   interleaved query by query so that load from other processes hits every setting alike.
@@ -215,31 +216,20 @@ def lance_search(table: Any, q: NDArray[np.float32], n_rows: int, options: dict 
 
 
 class AsyncSearch:
-    """The same indexed query through LanceDB's async API (``connect_async``), on a private event
-    loop: one round trip into LanceDB per query, where the sync API makes six (schema look-ups
-    included). Same index, same :func:`adstage.catalog.index.apply_search_options`."""
+    """The catalog's own query path (:class:`adstage.catalog.index.AsyncReader`, which
+    ``Catalog.search`` uses): LanceDB's async API on a private event loop, one round trip per
+    query where the sync API makes six. Same index, same search options."""
 
     def __init__(self, path: Path) -> None:
-        import asyncio
-
-        import lancedb
-
-        self.loop = asyncio.new_event_loop()
-        db = self.loop.run_until_complete(lancedb.connect_async(str(path)))
-        self.table = self.loop.run_until_complete(db.open_table("items"))
-        self.loop.run_until_complete(self.table.prewarm_index(ann.index_name(COLUMN)))
+        self.reader = ann.AsyncReader(str(path), "items")
+        self.reader.prewarm(COLUMN)
 
     def __call__(self, q: NDArray[np.float32], n_rows: int) -> list[int]:
-        return self.loop.run_until_complete(self._search(q, n_rows))
-
-    async def _search(self, q: NDArray[np.float32], n_rows: int) -> list[int]:
-        query = self.table.query().nearest_to(q).column(COLUMN).distance_type(ann.METRIC)
-        query = ann.apply_search_options(query, n_rows)
-        result = await query.select(["id", "_distance"]).limit(K).to_arrow()
-        return result.column("id").to_pylist()
+        found = self.reader.nearest(q, column=COLUMN, k=K, n_rows=n_rows, columns=["id"])
+        return found.column("id").to_pylist()
 
     def close(self) -> None:
-        self.loop.close()
+        pass
 
 
 def time_both(

@@ -242,3 +242,35 @@ def test_bad_build_arguments(tmp_path: Path) -> None:
         ann.build_index(table, "", dim=32)
     with pytest.raises(InputError, match="dim"):
         ann.build_index(table, COLUMN, dim=-1)
+
+
+def test_the_async_reader_answers_like_the_sync_api_and_sees_later_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ann, "INDEX_MIN_ROWS", 1000)
+    monkeypatch.setattr(ann, "ROWS_PER_PARTITION", 500)
+    n, dim = 3000, 64
+    x = clustered(n, dim, seed=3)
+    table = make_table(tmp_path, x)
+    ann.build_index(table, COLUMN, dim=dim)
+    reader = ann.AsyncReader(str(tmp_path), table.name)
+    assert reader.count_rows() == n and reader.prewarm(COLUMN) is True
+    queries = clustered(30, dim, seed=4)
+    hits = 0
+    for q in queries:
+        got = reader.nearest(q, column=COLUMN, k=10, n_rows=n, columns=["id"])
+        assert got.column_names == ["id", "_distance"]
+        assert got.column("id").to_pylist() == search(table, q, n)  # the same settings
+        hits += len(set(got.column("id").to_pylist()) & set(exact(x, q)))
+    assert hits / (10 * len(queries)) >= 0.95
+    # A filter keeps only matching rows.
+    got = reader.nearest(x[5], column=COLUMN, k=5, n_rows=n, where="id < 100", columns=["id"])
+    assert got.num_rows == 5 and all(i < 100 for i in got.column("id").to_pylist())
+    # A later write is invisible until refresh(), then found.
+    new = clustered(1, dim, seed=9)
+    table.add([{"id": n, COLUMN: new[0]}])
+    assert reader.count_rows() == n
+    reader.refresh()
+    assert reader.count_rows() == n + 1
+    top = reader.nearest(new[0], column=COLUMN, k=1, n_rows=n + 1, columns=["id"])
+    assert top.column("id").to_pylist() == [n]

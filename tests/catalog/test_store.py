@@ -193,3 +193,20 @@ def test_catalog_builds_updates_and_rebuilds_its_index(
     assert all(h["staged"] for h in staged)
     rebuilt = cat.update_index(rebuild=True)
     assert "built" in rebuilt["vec_classical"]
+
+
+def test_queries_see_rows_ingested_after_the_first_query(folder: Path, tmp_path: Path) -> None:
+    sources, _ = sources_from_csv(folder / "labels.csv")
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    cat.ingest(sources[:4])
+    from adstage.retrieve.base import EMBEDDERS
+
+    item = SyntheticCatalog(12, seed=2, size=(128, 128))[9]
+    vec = EMBEDDERS.create("classical").embed([item.image], [item.mask])[0]
+    before = cat.search(vec, k=12)
+    assert len(before) == 4 and before[0]["score"] < 0.99  # item 9 is not in yet
+    cat.ingest(sources)
+    after = cat.search(vec, k=12)
+    assert len(after) == 12 and after[0]["score"] > 0.99
+    # A second handle on the same folder sees them too.
+    assert len(Catalog(tmp_path / "cat").search(vec, k=20)) == 12

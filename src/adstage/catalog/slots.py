@@ -23,7 +23,7 @@ DEFAULT_MAX_SLOTS = 8
 
 
 def split_slots(
-    alpha: NDArray,
+    alpha: NDArray[np.floating],
     *,
     staged: bool,
     min_area: float = DEFAULT_MIN_AREA,

@@ -185,6 +185,8 @@ class Catalog:
         self._db = lancedb.connect(str(self.path))
         self._embedder_cache: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._reader: ann.AsyncReader | None = None
+        self._n_rows: int | None = None  # cached for queries; None after a write
         meta_path = self.path / "adstage-catalog.json"
         if TABLE in self._db.list_tables().tables:
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -210,6 +212,25 @@ class Catalog:
 
     def __len__(self) -> int:
         return int(self.table.count_rows())
+
+    @property
+    def reader(self) -> ann.AsyncReader:
+        """The table opened through LanceDB's async API, for queries (opened on first use)."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = ann.AsyncReader(str(self.path), TABLE)
+            return self._reader
+
+    def _written(self) -> None:
+        """After a write through the sync handle: queries must see the new version."""
+        self._n_rows = None
+        if self._reader is not None:
+            self._reader.refresh()
+
+    def _query_rows(self) -> int:
+        if self._n_rows is None:
+            self._n_rows = self.reader.count_rows()
+        return self._n_rows
 
     def embedder(self, name: str) -> Any:
         """The embedder ``name``, created once per catalog."""
@@ -342,6 +363,7 @@ class Catalog:
         from adstage.io.atomic import atomic_write_text
 
         atomic_write_text(meta_path, json.dumps(meta | {"index_trained_rows": trained}))
+        self._written()
         log.info("catalog index: %s", done)
         return done
 
@@ -354,11 +376,12 @@ class Catalog:
             for row, vec in zip(rows, vectors, strict=True):
                 row[vector_column(name)] = vec.astype(np.float32)
         self.table.add(rows)  # one transaction: every slot of every item in the batch, or none
+        self._written()
         report.added += len(items)
         report.slots += len(rows)
 
     def _fail(
-        self, report: IngestReport, source: Source, reason: str, on_item: Callable | None
+        self, report: IngestReport, source: Source, reason: str, on_item: Callable[..., Any] | None
     ) -> None:
         entry = {"path": str(source.path), "error": reason}
         report.failed.append(entry)
@@ -387,22 +410,17 @@ class Catalog:
             raise InputError(f"embedder {name!r} is not in this catalog; it has {self.embedders}")
         if k < 1:
             raise InputError(f"k: expected at least 1, got {k}")
-        query = self.table.search(
-            np.asarray(vector, np.float32), vector_column_name=vector_column(name)
-        )
-        # No .select(): lance warns when a projection leaves out ``_distance``, and a few rows'
-        # vectors cost less than the warning on every query.
-        query = query.metric("cosine")
-        n_rows = len(self)
-        matching = None
-        if where:
-            query = query.where(where, prefilter=True)
-            if n_rows >= ann.INDEX_MIN_ROWS:
-                matching = int(self.table.count_rows(where))
-        query = ann.apply_search_options(query, n_rows, matching_rows=matching)
         keep = list(columns or ROW_COLUMNS)
+        found = self.reader.nearest(
+            np.asarray(vector, np.float32),
+            column=vector_column(name),
+            k=k,
+            n_rows=self._query_rows(),
+            where=where,
+            columns=keep,
+        )
         rows = []
-        for row in query.limit(k).to_list():
+        for row in found.to_pylist():
             out = {key: row[key] for key in keep}
             out["score"] = 1.0 - float(row["_distance"])
             rows.append(out)
@@ -594,7 +612,7 @@ def _match(row: dict[str, Any], score: float, similarity: float, coverage: float
 def _resize(alpha: NDArray[np.float32], size: tuple[int, int], method: int) -> NDArray[np.float32]:
     if (alpha.shape[1], alpha.shape[0]) == size:
         return alpha
-    return cv2.resize(alpha, size, interpolation=method)
+    return np.asarray(cv2.resize(alpha, size, interpolation=method), np.float32)
 
 
 def _row(
