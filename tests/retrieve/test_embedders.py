@@ -206,3 +206,41 @@ def test_inception_real_weights(catalog) -> None:
     assert raw.min() >= 0 and (np.linalg.norm(raw, axis=1) > 2).all()  # ReLU'd pool3, raw
     e = l2_normalize(raw)
     assert e[0] @ e[1] > e[0] @ e[2] and e[0] @ e[1] > e[1] @ e[2]
+
+
+def test_inception_runtime_choice_is_checked_and_reported(tiny_weights, catalog) -> None:
+    with pytest.raises(InputError, match="runtime"):
+        InceptionV3(runtime="tensorrt")
+    with pytest.raises(InputError, match="CPU only"):
+        InceptionV3(runtime="onnx", device="cuda")
+    emb = InceptionV3(weights=tiny_weights, runtime="torch")
+    assert emb.runtime_used is None
+    emb.embed([catalog[0].image])
+    assert emb.runtime_used == "torchscript"
+
+
+@pytest.mark.weights
+def test_inception_onnxruntime_matches_torchscript(catalog) -> None:
+    pytest.importorskip("onnxruntime")
+    try:
+        ref = InceptionV3(runtime="torch", threads=2)
+        ref.load()
+    except WeightsNotFound:
+        pytest.skip("inception-v3-fid not fetched (adstage weights fetch inception-v3-fid)")
+    from adstage.retrieve import _inception_onnx
+    from adstage.weights import resolve
+
+    images = [it.image for it in catalog[:6]]
+    masks = [it.mask for it in catalog[:6]]
+    fast = InceptionV3(runtime="onnx", threads=2, batch_size=4)
+    got = fast.features(images, masks)
+    assert fast.runtime_used == "onnxruntime"
+    want = ref.features(images, masks)
+    assert np.abs(got - want).max() < 1e-3 * max(1.0, float(np.abs(want).max()))
+    # The export is kept in the cache, named by the source's hash, and reused.
+    export = _inception_onnx.export_path(resolve("inception-v3-fid"))
+    assert export.exists()
+    stamp = export.stat().st_mtime_ns
+    again = InceptionV3(runtime="auto", threads=2)
+    np.testing.assert_allclose(again.features(images[:2], masks[:2]), got[:2], atol=1e-5)
+    assert again.runtime_used == "onnxruntime" and export.stat().st_mtime_ns == stamp

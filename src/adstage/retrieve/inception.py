@@ -30,6 +30,7 @@ one used here is :data:`RESIZE`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage._torch import torch_threads
-from adstage.errors import InputError
+from adstage.errors import BackendUnavailable, InputError
 from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
 from adstage.weights import resolve
@@ -82,6 +83,10 @@ class InceptionV3:
         batch_size: images per forward pass (results do not depend on it).
         threads: torch threads during a call (restored afterwards); ``None`` leaves torch's.
         device: torch device for the network.
+        runtime: ``"auto"`` (onnxruntime on a CPU when it is installed, else TorchScript),
+            ``"onnx"`` or ``"torch"``. The ONNX graph is exported from the TorchScript file once
+            and checked against it (:mod:`adstage.retrieve._inception_onnx`); it is about 1.5×
+            faster on a CPU. :attr:`runtime_used` says which ran.
 
     The network is loaded on first use; a missing file raises
     :class:`~adstage.errors.WeightsNotFound` then (or from :meth:`load`).
@@ -92,12 +97,15 @@ class InceptionV3:
     batch_size: int = 8
     threads: int | None = None
     device: str = "cpu"
+    runtime: str = "auto"
 
     name: ClassVar[str] = "inception-v3"
     dim: ClassVar[int] = 2048
 
     _model: Any = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _session: Any = field(default=None, init=False, repr=False)
+    runtime_used: str | None = field(default=None, init=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in ("cutout", "whole"):
@@ -106,6 +114,10 @@ class InceptionV3:
             raise InputError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise InputError(f"threads: expected None or an integer >= 1, got {self.threads!r}")
+        if self.runtime not in ("auto", "onnx", "torch"):
+            raise InputError(f"runtime: expected 'auto', 'onnx' or 'torch', got {self.runtime!r}")
+        if self.runtime == "onnx" and self.device != "cpu":
+            raise InputError(f"runtime 'onnx' runs on the CPU only; got device {self.device!r}")
 
     def load(self) -> Any:
         """The TorchScript network, loaded once (thread-safe)."""
@@ -119,6 +131,43 @@ class InceptionV3:
                 model.eval()
                 self._model = model
             return self._model
+
+    def onnx_session(self) -> Any:
+        """The onnxruntime session, or None when TorchScript runs (see ``runtime``)."""
+        from adstage.retrieve import _inception_onnx as onnx
+
+        if self.runtime_used is not None:
+            return self._session
+        with self._lock:
+            if self.runtime_used is not None:
+                return self._session
+            use = self.runtime == "onnx" or (
+                self.runtime == "auto" and self.device == "cpu" and onnx.available()
+            )
+            if use:
+                source = resolve("inception-v3-fid", self.weights)  # missing: WeightsNotFound
+                try:
+                    target = onnx.export_path(source)
+                    if not target.exists():
+                        logger.info("exporting Inception-V3 to ONNX once: %s", target)
+                        error = onnx.export(self.load(), target)
+                        logger.info("ONNX export within %.1e of TorchScript", error)
+                    threads = self.threads or min(os.cpu_count() or 1, 8)
+                    self._session = onnx.session(target, threads)
+                except Exception as exc:
+                    if self.runtime == "onnx":
+                        raise BackendUnavailable(
+                            f"Inception-V3 through onnxruntime is unavailable: {exc}"
+                        ) from exc
+                    logger.warning("Inception-V3: ONNX export failed (%s); using TorchScript", exc)
+                    self._session = None
+            elif self.runtime == "onnx":
+                raise BackendUnavailable(
+                    "runtime 'onnx' needs onnxruntime: pip install 'adstage[onnx]'"
+                )
+            self.runtime_used = "onnxruntime" if self._session is not None else "torchscript"
+            logger.info("Inception-V3 runs on %s", self.runtime_used)
+            return self._session
 
     def inputs(
         self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
@@ -140,6 +189,15 @@ class InceptionV3:
         batch = self.inputs(images, masks)
         out = np.zeros((len(batch), self.dim), np.float32)
         if not len(batch):
+            return out
+        session = self.onnx_session()
+        if session is not None:
+            from adstage.retrieve._inception_onnx import run
+
+            for start in range(0, len(batch), self.batch_size):
+                out[start : start + self.batch_size] = run(
+                    session, batch[start : start + self.batch_size]
+                )
             return out
         model = self.load()
         with torch_threads(self.threads), torch.inference_mode():
