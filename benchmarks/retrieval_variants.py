@@ -790,6 +790,23 @@ def evaluate_variants(
             state="crossfit10: learned on the other 9 of 10 folds (no labels)",
         )
 
+    # the cheapest of all: one Inception pass on the cut-out (the paper's input), mixed_9,
+    # signed square root, whitened the same way
+    one = [spec("inception", "cutout")]
+    for shrink in (0.1, 1.0):
+        for seed in (0, 1, 2):
+            add(
+                f"inception mixed9/cutout sqrt +whiten shrink={shrink} d=all "
+                f"[crossfit10 seed {seed}]",
+                one,
+                rows=crossfit_rows(
+                    power(get(one[0], M9)),
+                    lambda s=shrink: Whitening(shrink=s),
+                    folds(len(labels), 10, seed),
+                ),
+                state="crossfit10: learned on the other 9 of 10 folds (no labels)",
+            )
+
     # -- 7. query expansion and database-side augmentation ------------------------------------
     for bname, (passes, x) in bases.items():
         plain = expansion_rows(x, exclude)

@@ -212,6 +212,9 @@ class Match:
         decoded = cv2.imdecode(np.frombuffer(self.mask_png, np.uint8), cv2.IMREAD_GRAYSCALE)
         if decoded is None:
             raise InputError(f"catalog row {self.id}: its mask does not decode")
+        w, h = self.size
+        if w > 0 and h > 0 and decoded.shape != (h, w):  # stored at the working size of ingest
+            decoded = cv2.resize(decoded, (w, h), interpolation=cv2.INTER_LINEAR)
         return decoded >= 128
 
     def as_dict(self) -> dict[str, Any]:

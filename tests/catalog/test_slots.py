@@ -104,3 +104,31 @@ def test_given_masks_define_slots_and_rerank_prefers_the_covered_slot(tmp_path: 
         cat.retrieve(query, mask=qmask, rerank=True, rerank_weight=2.0)
     with pytest.raises(InputError, match="no product"):
         cat.retrieve(query, mask=np.zeros_like(qmask), rerank=True)
+
+
+def test_segmented_slots_are_stored_at_working_size_and_read_at_full_size(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.catalog.store import Catalog, Source
+
+    # A 1200×800 photo of a dark box on white, segmented at a working size of 300.
+    image = np.full((800, 1200, 3), 255, np.uint8)
+    image[200:700, 300:700] = (40, 60, 90)
+    cv2.imwrite(str(tmp_path / "box.png"), image[..., ::-1])
+    cat = Catalog(tmp_path / "cat", embedders=["classical"])
+    report = cat.ingest([Source(tmp_path / "box.png", "Boxes", staged=False)], work_side=300)
+    assert report.added == 1
+    row = cat.columns(["mask_png", "bbox", "center_of_mass", "area_fraction", "width"]).to_pylist()
+    stored = cv2.imdecode(np.frombuffer(row[0]["mask_png"], np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert stored.shape == (200, 300)  # working size, not 800×1200
+    # Box, centre and area in the photo's own pixels, within a working pixel (4 px here).
+    assert np.allclose(row[0]["bbox"], [300, 200, 700, 700], atol=4)
+    assert np.allclose(row[0]["center_of_mass"], [500, 450], atol=4)
+    assert abs(row[0]["area_fraction"] - 400 * 500 / (1200 * 800)) < 0.01
+    [match] = cat.retrieve(image, k=1)
+    full = match.mask()
+    assert full.shape == (800, 1200)
+    truth = np.zeros((800, 1200), bool)
+    truth[200:700, 300:700] = True
+    assert (full ^ truth).sum() / truth.sum() < 0.02
