@@ -25,6 +25,8 @@ import shutil
 import sys
 import tempfile
 import time
+
+import numpy as np
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "retrieval.json")
     parser.add_argument("--embedders", default="inception-v3,efficientnet-lite0,classical")
     parser.add_argument("--min-per-category", type=int, default=20)
-    parser.add_argument("--ingest-n", type=int, default=100, help="products for the ingest timing")
+    parser.add_argument("--ingest-n", type=int, default=200, help="products for the ingest timing")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     folder = args.data / "ikea-sa-products"
@@ -113,7 +115,11 @@ def main() -> int:
             tmp = Path(tempfile.mkdtemp(prefix="adstage-bench-"))
             try:
                 catalog = Catalog(tmp, embedders=[name])
-                catalog.embedder(name)  # load outside the timing
+                # Load and warm the network outside the timing: a catalog ingests millions of
+                # images, so the steady state is what counts, not the first batch's set-up.
+                warm = np.full((256, 256, 3), 255, np.uint8)
+                warm[64:192, 64:192] = 90
+                catalog.embedder(name).embed([warm] * 4, [warm[..., 0] < 128] * 4)
                 t0 = time.perf_counter()
                 report = catalog.ingest(sources, segmenter="auto")
                 elapsed = time.perf_counter() - t0

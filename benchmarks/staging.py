@@ -12,7 +12,12 @@ computed the same way:
 
 * **naive paste**: the product pasted at the same place on the retrieved scene, the old product
   left in place;
-* **white**: the un-staged product photos themselves.
+* **white**: the un-staged product photos themselves;
+* **scene (nothing pasted)**: the retrieved real scene itself, cropped at the same place: the floor
+  that a perfect, invisible staging would reach with these scenes and boxes.
+
+The default inpainter's best candidates are also composited with harmonisation and a contact
+shadow (``<default> + harmonize 0.5 + shadow 0.5``).
 
 Whole-image scores mostly reward the reused real background, so **local** FID/KID are computed on
 square crops around the placed product (1.5× its box) against crops around real objects in real
@@ -147,7 +152,11 @@ def main() -> int:
     seg = SEGMENTERS.create("auto")
     inpainters = args.inpainters.split(",")
     features = InceptionFeatures(batch_size=16)
-    outputs: dict[str, list] = {name: [] for name in [*inpainters, "naive paste", "white"]}
+    default = StageOptions().inpainter
+    polished = f"{default} + harmonize 0.5 + shadow 0.5"
+    references = ["naive paste", "scene (nothing pasted)", "white"]
+    extra = [polished] if default in inpainters else []
+    outputs: dict[str, list] = {name: [] for name in [*inpainters, *extra, *references]}
     crops: dict[str, list] = {name: [] for name in outputs}
     seconds: dict[str, list] = {name: [] for name in inpainters}
     exact = []
@@ -174,9 +183,29 @@ def main() -> int:
             seconds[name].append(best.seconds)
             outputs[name].append(cv2.resize(best.image, (299, 299), interpolation=cv2.INTER_AREA))
             crops[name].append(square_crop(best.image, best.placement))
+            if name == default:
+                # The same best candidate, composited with harmonisation and a contact shadow.
+                placement = align(cut.mask, best.match.mask(), fit="footprint")
+                styled = paste(
+                    best.steps["filled"],
+                    cut.rgba,
+                    placement,
+                    despill_background=(255, 255, 255),
+                    harmonize=0.5,
+                    shadow=0.5,
+                )
+                outputs[polished].append(
+                    cv2.resize(styled, (299, 299), interpolation=cv2.INTER_AREA)
+                )
+                crops[polished].append(square_crop(styled, placement.box))
             if name == inpainters[0]:
                 scene = best.steps["scene"]
                 placement = align(cut.mask, best.match.mask(), fit="footprint")
+                # The floor: the real scene itself, cropped where the product would go.
+                outputs["scene (nothing pasted)"].append(
+                    cv2.resize(scene, (299, 299), interpolation=cv2.INTER_AREA)
+                )
+                crops["scene (nothing pasted)"].append(square_crop(scene, placement.box))
                 naive = paste(scene, cut.rgba, placement, despill_background=(255, 255, 255))
                 outputs["naive paste"].append(
                     cv2.resize(naive, (299, 299), interpolation=cv2.INTER_AREA)
