@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -26,12 +28,12 @@ def labelled(tmp_path_factory) -> Path:
 def test_ingest_retrieve_eval(labelled: Path, tmp_path: Path) -> None:
     cat = str(tmp_path / "cat")
     first = runner.invoke(
-        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "--json"]
+        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "-e", "classical", "--json"]
     )
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 36
     again = runner.invoke(
-        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "--json"]
+        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "-e", "classical", "--json"]
     )
     assert json.loads(again.stdout)["skipped"] == 36 and json.loads(again.stdout)["rows"] == 36
 
@@ -80,7 +82,29 @@ def test_ingest_reports_bad_files_and_finishes(tmp_path: Path, labelled: Path) -
     good = sorted((labelled / "images").iterdir())[0]
     (folder / "good.png").write_bytes(good.read_bytes())
     result = runner.invoke(
-        app, ["ingest", str(folder), "-c", str(tmp_path / "cat"), "--segmenter", "solid-background"]
+        app, [
+            "ingest",
+            str(folder),
+            "-c",
+            str(tmp_path / "cat"),
+            "-e",
+            "classical",
+            "--segmenter",
+            "solid-background",
+        ]
     )
     assert result.exit_code == 1
     assert "bad.jpg" in result.stderr and "added 1" in result.stdout
+
+
+def test_ingest_without_weights_stops_at_once_and_names_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    image = np.full((64, 64, 3), 255, np.uint8)
+    image[16:48, 16:48] = 40
+    cv2.imwrite(str(folder / "a.png"), image)
+    result = runner.invoke(app, ["ingest", str(folder), "-c", str(tmp_path / "cat")])
+    assert result.exit_code == 2
+    assert "adstage weights fetch inception-v3-fid" in result.stderr
+    assert "-e classical" in result.stderr
+    assert not (tmp_path / "cat" / "adstage-catalog.json").exists()  # nothing fixed yet

@@ -12,6 +12,26 @@ from adstage.cli._common import AsJson, Recursive, emit_json, err, progress
 CatalogPath = Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder (LanceDB).")]
 
 
+DEFAULT_EMBEDDER = "inception-v3"
+"""The embedder of a new catalog when none is named: the paper's (Ku et al., AdKDD 2023, §5.3)."""
+
+
+def _check_embedder(name: str) -> None:
+    """Create ``name`` and embed a small probe, so missing weights stop the run at once (with the
+    command that fetches them) instead of failing every item."""
+    import numpy as np
+
+    from adstage.errors import WeightsNotFound
+    from adstage.retrieve.base import EMBEDDERS
+
+    probe = np.full((64, 64, 3), 255, np.uint8)
+    probe[16:48, 16:48] = 90
+    try:
+        EMBEDDERS.create(name).embed([probe], [probe[..., 0] < 128])
+    except WeightsNotFound as exc:
+        raise WeightsNotFound(f"{exc} (or choose -e classical, which needs no weights)") from exc
+
+
 def ingest(
     inputs: Annotated[
         list[Path] | None,
@@ -23,7 +43,12 @@ def ingest(
     ] = None,
     embedder: Annotated[
         list[str] | None,
-        typer.Option("--embedder", "-e", help="Embedders for a new catalog (repeatable)."),
+        typer.Option(
+            "--embedder",
+            "-e",
+            help="Embedders for a new catalog (repeatable; default inception-v3, the paper's; "
+            "classical needs no weights).",
+        ),
     ] = None,
     staged: Annotated[str, typer.Option(help="auto (triage), true or false.")] = "auto",
     segmenter: Annotated[
@@ -56,7 +81,11 @@ def ingest(
             sources = [Source(path=p) for p in iter_image_paths(inputs or [], recursive=recursive)]
         if forced is not None:
             sources = [Source(s.path, s.category, s.masks, forced) for s in sources]
-        store = Catalog(catalog, embedders=embedder or ["classical"])
+        names = embedder or [DEFAULT_EMBEDDER]
+        if not (catalog / "adstage-catalog.json").exists():
+            for name in names:
+                _check_embedder(name)  # before the catalog fixes its embedders
+        store = Catalog(catalog, embedders=names)
         for row in bad:
             err.print(f"error: {row['path']}: {row['error']}")
         items = progress(sources, len(sources), "ingest", enabled=not as_json)
