@@ -53,5 +53,15 @@ def test_staging_demo_stages_products_end_to_end(tmp_path) -> None:
     manifests = list((tmp_path / "staged").glob("*/manifest.json"))
     assert len(manifests) == 2
     assert all(len(json.loads(m.read_text())["candidates"]) == 2 for m in manifests)
+    # The parallax page: one decodable 2-second loop per product, next to its still.
+    animation = (tmp_path / "animation" / "index.html").read_text()
+    videos = re.findall(r'<video src="([^"]+)"', animation)
+    assert summary["animation_page"] and len(videos) == 2
+    import imageio_ffmpeg
+
+    for src in videos:
+        reader = imageio_ffmpeg.read_frames(str(tmp_path / "animation" / src))
+        meta = next(reader)
+        assert meta["fps"] == 24 and sum(1 for _ in reader) == 48
     again = run_staging_demo(tmp_path, n_catalog=10, n_products=2, k=2)  # re-run: no duplicates
     assert again["catalog_slots"] == summary["catalog_slots"] and again["ingested"] == 0

@@ -177,6 +177,7 @@ def run_staging_demo(
     n_products: int = 6,
     k: int = 3,
     seed: int = 7,
+    animate: bool = True,
     on_item: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Stage synthetic products into the staged scenes of a synthetic catalog, end to end.
@@ -184,7 +185,8 @@ def run_staging_demo(
     Builds ``out/catalog`` (LanceDB) from the staged rooms of ``SyntheticCatalog(n_catalog)`` with
     their ground-truth masks as slots, stages the first ``n_products`` un-staged products of
     another seed with :func:`adstage.stage.pipeline.stage`, and writes ``out/staged/`` (per product:
-    candidates, manifest, contact sheet) and ``out/index.html``.
+    candidates, manifest, contact sheet) and ``out/index.html``; with ``animate``, a parallax
+    loop of each best candidate and ``out/animation/index.html`` showing it next to its still.
     """
     from adstage.catalog.store import Catalog, Source
     from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
@@ -221,18 +223,22 @@ def run_staging_demo(
             f"(<code>{html.escape(embedder)}</code> embeddings: {html.escape(why)}), their product "
             "is removed, the gap inpainted and the new product pasted in its place (Ku et al., "
             "AdKDD 2023). Click a product for its contact sheet: scene, removed region, fill, "
-            'result. <a href="segmentation.html">Segmentation demo</a>.'
+            'result. <a href="animation/index.html">Parallax videos</a> of the best candidates '
+            '(§5.4). <a href="segmentation.html">Segmentation demo</a>.'
         ),
     )
     staged_dir = out / "staged"
     seconds = []
     strips = []
+    results: list[tuple[str, Any]] = []
     for item in list(products)[:n_products]:
         started = time.perf_counter()
         result = stage(item.image, store, mask=item.mask, k=k)
         seconds.append((time.perf_counter() - started) / max(1, len(result.candidates)))
         manifest = write_staged(result, staged_dir, item.id, source=f"synthetic {item.id}")
         strips.append(_strip(result))
+        if result.candidates:
+            results.append((item.id, result))
         cells = [Cell(f"staged/{item.id}/input.png", item.id, checker=True)]
         for i in range(3):
             cands = manifest["candidates"]
@@ -246,6 +252,7 @@ def run_staging_demo(
         )
         if on_item:
             on_item(item.id)
+    animations = _animations(results, out) if animate else None
     page = gallery.write(out / "index.html")
     if strips:
         write_image(out / "staging-montage.jpg", np.vstack(strips), quality=88)
@@ -257,7 +264,35 @@ def run_staging_demo(
         "products": len(seconds),
         "embedder": embedder,
         "ms_per_candidate": round(1000 * float(np.mean(seconds)), 1) if seconds else None,
+        "animation_page": animations,
     }
+
+
+def _animations(results: list[tuple[str, Any]], out: Path) -> str | None:
+    """A 2-second parallax loop of each product's best candidate and a page showing each next
+    to its still (Ku et al., AdKDD 2023, §5.4). None when MP4 cannot be written here."""
+    from adstage.animate import animate, candidate_alpha, write_animation_page
+    from adstage.errors import BackendUnavailable
+
+    folder = out / "animation"
+    items = []
+    for stem, result in results:
+        best = result.candidates[0]
+        video = folder / f"{stem}.mp4"
+        try:
+            animate(
+                best.image,
+                candidate_alpha(best, result.product),
+                video,
+                size=None,
+                duration=2.0,
+                fps=24,
+            )
+        except BackendUnavailable as exc:  # no ffmpeg: say so, keep the stills
+            log.warning("demo animations skipped: %s", exc)
+            return None
+        items.append((video, out / "staged" / stem / "candidate-0.png", stem))
+    return str(write_animation_page(folder, items)) if items else None
 
 
 def _strip(result: Any, side: int = 192, columns: int = 3) -> RGB:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from adstage import __version__
-from adstage.cli import catalog, demo, evaluate, inpaint, segment, stage, triage, weights
+from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
 
 app = typer.Typer(
     name="adstage",
@@ -28,6 +28,7 @@ app.command("ingest")(catalog.ingest)
 app.command("retrieve")(catalog.retrieve)
 app.command("inpaint")(inpaint.inpaint)
 app.command("stage")(stage.stage)
+app.command("animate")(animate.animate)
 app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
 

@@ -33,6 +33,10 @@ def stage(
         int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
     ] = 0,
     image_format: Annotated[str, typer.Option("--image-format", help="png, jpg or webp.")] = "png",
+    animate: Annotated[
+        bool,
+        typer.Option("--animate", help="Also write candidate-<i>.mp4: a 3 s parallax loop (sway)."),
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option(help="Redo products that already have a manifest.")
     ] = False,
@@ -42,7 +46,8 @@ def stage(
     """Stage each product into the most similar staged scenes of the catalog (Ku et al. 2023).
 
     Writes OUT/<stem>/candidate-<i>.<ext>, manifest.json and index.html per product, and
-    OUT/index.html. Products already done (manifest present) are skipped unless --overwrite.
+    OUT/index.html; with --animate also candidate-<i>.mp4 (the manifest's "video"). Products
+    already done (manifest present) are skipped unless --overwrite.
     """
     from adstage.catalog.store import Catalog
     from adstage.errors import AdstageError
@@ -90,10 +95,16 @@ def stage(
             continue
         try:
             staged = run_stage(path, store, **options.__dict__)
+            videos = _animate(staged, out / stem, inpainter) if animate else []
             manifest = write_staged(staged, out, stem, source=str(path), image_format=image_format)
+            if videos:
+                _add_videos(manifest, videos, manifest_path(out, stem))
         except AdstageError as exc:
-            failures.append({"input": str(path), "error": str(exc).splitlines()[0]})
-            err.print(f"error: {path}: {str(exc).splitlines()[0]}")
+            reason = str(exc).splitlines()[0]
+            if reason.startswith(f"{path}: "):  # the reader already named the file
+                reason = reason[len(f"{path}: ") :]
+            failures.append({"input": str(path), "error": reason})
+            err.print(f"error: {path}: {reason}", markup=False)
             continue
         best = manifest["candidates"][0]
         results.append(
@@ -117,6 +128,27 @@ def stage(
         )
     if failures:
         raise typer.Exit(1)
+
+
+def _animate(staged, folder: Path, inpainter: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """candidate-<i>.mp4 for each candidate, moving the pasted product (Ku et al. §5.4)."""
+    from adstage.animate import animate, candidate_alpha
+
+    names = []
+    for i, cand in enumerate(staged.candidates):
+        name = f"candidate-{i}.mp4"
+        alpha = candidate_alpha(cand, staged.product)
+        animate(cand.image, alpha, folder / name, size=None, inpainter=inpainter)
+        names.append(name)
+    return names
+
+
+def _add_videos(manifest: dict, videos: list[str], path: Path) -> None:  # type: ignore[type-arg]
+    from adstage.io.atomic import atomic_write_text
+
+    for entry, name in zip(manifest["candidates"], videos, strict=True):
+        entry["video"] = name
+    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def _index(out: Path, stems: dict[str, Path], gallery_cls, cell_cls) -> None:  # type: ignore[no-untyped-def]
