@@ -25,10 +25,10 @@ import shutil
 import sys
 import tempfile
 import time
-
-import numpy as np
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from adstage.evaluate.retrieval import (
     DEFAULT_MAX_DISTANCE,

@@ -28,12 +28,32 @@ def labelled(tmp_path_factory) -> Path:
 def test_ingest_retrieve_eval(labelled: Path, tmp_path: Path) -> None:
     cat = str(tmp_path / "cat")
     first = runner.invoke(
-        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "-e", "classical", "--json"]
+        app,
+        [
+            "ingest",
+            "--labels",
+            str(labelled / "labels.csv"),
+            "-c",
+            cat,
+            "-e",
+            "classical",
+            "--json",
+        ],
     )
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 36
     again = runner.invoke(
-        app, ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "-e", "classical", "--json"]
+        app,
+        [
+            "ingest",
+            "--labels",
+            str(labelled / "labels.csv"),
+            "-c",
+            cat,
+            "-e",
+            "classical",
+            "--json",
+        ],
     )
     assert json.loads(again.stdout)["skipped"] == 36 and json.loads(again.stdout)["rows"] == 36
 
@@ -82,7 +102,8 @@ def test_ingest_reports_bad_files_and_finishes(tmp_path: Path, labelled: Path) -
     good = sorted((labelled / "images").iterdir())[0]
     (folder / "good.png").write_bytes(good.read_bytes())
     result = runner.invoke(
-        app, [
+        app,
+        [
             "ingest",
             str(folder),
             "-c",
@@ -91,7 +112,7 @@ def test_ingest_reports_bad_files_and_finishes(tmp_path: Path, labelled: Path) -
             "classical",
             "--segmenter",
             "solid-background",
-        ]
+        ],
     )
     assert result.exit_code == 1
     assert "bad.jpg" in result.stderr and "added 1" in result.stdout
