@@ -317,6 +317,11 @@ def _vote(level: _Level, sy: I32, sx: I32, d: F32 | None, *, step: int = 1) -> F
     proposals = level.image.reshape(-1, 3)[src] * vals[:, None]
     acc = np.add.reduceat(proposals, plan.starts, axis=0)
     total = np.add.reduceat(vals, plan.starts)
+    empty = total <= 1e-20  # every proposing patch had zero confidence: vote unweighted
+    if empty.any():
+        plain = np.add.reduceat(level.image.reshape(-1, 3)[src], plan.starts, axis=0)
+        count = np.diff(np.append(plan.starts, len(src))).astype(np.float32)
+        acc[empty], total[empty] = plain[empty], np.maximum(count[empty], 1.0)
     out = level.image.copy()
     out.reshape(-1, 3)[plan.pixels] = acc / total[:, None]
     return out
