@@ -13,6 +13,7 @@ import typer
 
 from adstage import __version__
 from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
+from adstage.cli import train as train_cli
 
 app = typer.Typer(
     name="adstage",
@@ -31,6 +32,7 @@ app.command("stage")(stage.stage)
 app.command("animate")(animate.animate)
 app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(train_cli.app, name="train")
 
 
 def _version(value: bool) -> None:

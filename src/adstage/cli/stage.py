@@ -13,7 +13,20 @@ from adstage.cli._common import AsJson, Inputs, Recursive, emit_json, err, progr
 
 def stage(
     inputs: Inputs,
-    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder (LanceDB).")],
+    catalog: Annotated[
+        Path | None,
+        typer.Option("--catalog", "-c", help="Catalog folder (LanceDB); copy-paste only."),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", help="copy-paste (retrieve, inpaint, paste) or vanilla (pix2pix)."
+        ),
+    ] = "copy-paste",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="pix2pix checkpoint (file or training folder); vanilla only."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("staged"),
     k: Annotated[int, typer.Option("-k", min=1, help="Candidates per product.")] = 3,
     inpainter: Annotated[
@@ -48,7 +61,31 @@ def stage(
     Writes OUT/<stem>/candidate-<i>.<ext>, manifest.json and index.html per product, and
     OUT/index.html; with --animate also candidate-<i>.mp4 (the manifest's "video"). Products
     already done (manifest present) are skipped unless --overwrite.
+
+    --method vanilla generates the whole scene with a trained pix2pix (--checkpoint; see
+    ``adstage train pix2pix``), the paper's baseline: one candidate, no catalog.
     """
+    if method not in ("copy-paste", "vanilla"):
+        err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}", markup=False)
+        raise typer.Exit(2)
+    if method == "vanilla":
+        if animate:
+            err.print("error: --animate: only for --method copy-paste (it moves a pasted product)")
+            raise typer.Exit(2)
+        _stage_vanilla(
+            inputs,
+            checkpoint=checkpoint,
+            out=out,
+            segmenter=segmenter,
+            image_format=image_format,
+            overwrite=overwrite,
+            recursive=recursive,
+            as_json=as_json,
+        )
+        return
+    if catalog is None:
+        err.print("error: --catalog: required for --method copy-paste (run adstage ingest first)")
+        raise typer.Exit(2)
     from adstage.catalog.store import Catalog
     from adstage.errors import AdstageError
     from adstage.io.gallery import Cell, Gallery
@@ -126,6 +163,117 @@ def stage(
         typer.echo(
             f"staged {len(results)} products, {len(failures)} failed; see {out / 'index.html'}"
         )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _stage_vanilla(
+    inputs: list[Path],
+    *,
+    checkpoint: Path | None,
+    out: Path,
+    segmenter: str,
+    image_format: str,
+    overwrite: bool,
+    recursive: bool,
+    as_json: bool,
+) -> None:
+    """--method vanilla: OUT/<stem>/candidate-0.<ext> and a manifest shaped like copy-paste's."""
+    import time
+
+    from adstage.errors import AdstageError
+    from adstage.io.atomic import atomic_write_text
+    from adstage.io.images import iter_image_paths, read_image, write_image
+    from adstage.provenance import versions
+    from adstage.stage.outputs import FORMATS, manifest_path
+
+    if image_format not in FORMATS:
+        err.print(
+            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
+        )
+        raise typer.Exit(2)
+    if checkpoint is None:
+        err.print(
+            "error: --checkpoint: required for --method vanilla "
+            "(a pix2pix checkpoint; train one with adstage train pix2pix)"
+        )
+        raise typer.Exit(2)
+    try:
+        from adstage.segment import SEGMENTERS
+        from adstage.stage.vanilla import VanillaStager
+
+        stager = VanillaStager(checkpoint)
+        seg = SEGMENTERS.create(segmenter)
+    except AdstageError as exc:
+        err.print(f"error: --checkpoint: {str(exc).splitlines()[0]}", markup=False)
+        raise typer.Exit(2) from exc
+    paths = list(iter_image_paths(inputs, recursive=recursive))
+    stems: dict[str, Path] = {}
+    results, failures = [], []
+    for path in progress(paths, len(paths), "stage", enabled=not as_json):
+        stem = path.stem
+        if stem in stems and stems[stem] != path:
+            stem = f"{stem}-{len(stems)}"
+        stems[stem] = path
+        done = manifest_path(out, stem)
+        if done.exists() and not overwrite:
+            results.append({"input": str(path), "manifest": str(done), "skipped": True})
+            continue
+        try:
+            t = time.perf_counter()
+            image = read_image(path)
+            segmentation = seg(image)
+            t_segment = time.perf_counter() - t
+            staged = stager(image, segmentation.alpha)
+            name = f"candidate-0.{image_format}"
+            write_image(out / stem / name, staged.image)
+            write_image(out / stem / "input.png", segmentation.cutout(image).rgba)
+            manifest = {
+                "input": str(path),
+                "method": "vanilla",
+                "candidates": [
+                    {
+                        "path": name,
+                        "score": None,
+                        "catalog_id": None,
+                        "slot": None,
+                        "placement": list(staged.placement),
+                        "seconds": {
+                            k: round(v, 4)
+                            for k, v in {"segment": t_segment, **staged.seconds}.items()
+                        },
+                        "provenance": staged.provenance,
+                    }
+                ],
+                "errors": [],
+                "provenance": {
+                    "method": "vanilla",
+                    "segmenter": segmentation.provenance.get("auto", {}).get(
+                        "chosen", segmentation.backend
+                    ),
+                    "checkpoint": staged.provenance["checkpoint"],
+                    "step": staged.provenance["step"],
+                },
+                "versions": versions(),
+            }
+            atomic_write_text(done, json.dumps(manifest, indent=2, default=str) + "\n")
+        except AdstageError as exc:
+            reason = str(exc).splitlines()[0]
+            if reason.startswith(f"{path}: "):
+                reason = reason[len(f"{path}: ") :]
+            failures.append({"input": str(path), "error": reason})
+            err.print(f"error: {path}: {reason}", markup=False)
+            continue
+        results.append({"input": str(path), "manifest": str(done), "best": name, "score": None})
+    if failures:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
+            for row in failures:
+                handle.write(json.dumps(row) + "\n")
+    if as_json:
+        emit_json({"out": str(out), "staged": results, "failed": failures})
+    else:
+        typer.echo(f"staged {len(results)} products with pix2pix, {len(failures)} failed in {out}")
     if failures:
         raise typer.Exit(1)
 

@@ -1,0 +1,120 @@
+"""``adstage train``: train the models adstage can train (today: the pix2pix baseline)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adstage.cli._common import AsJson, emit_json, err
+
+app = typer.Typer(
+    help="Train a model (pix2pix: the vanilla-staging baseline).", no_args_is_help=True
+)
+
+
+@app.command("pix2pix")
+def pix2pix(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            "-d",
+            help="Folder of staged photos (repeatable). A metadata.csv/labels.csv with "
+            "path[,mask_path] is used when present; photos without a mask are segmented once.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoints, samples).")],
+    size: Annotated[int, typer.Option(help="Square training size, a power of two >= 32.")] = 256,
+    steps: Annotated[int, typer.Option(help="Train until this step.")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 1,
+    ngf: Annotated[int, typer.Option(help="Generator width (the paper's 64).")] = 64,
+    ndf: Annotated[int, typer.Option(help="Discriminator width (the paper's 64).")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (beta1 0.5).")] = 2e-4,
+    every: Annotated[int, typer.Option(help="Checkpoint and sample grid every N steps.")] = 500,
+    log_every: Annotated[
+        int, typer.Option("--log-every", help="Progress line every N steps.")
+    ] = 10,
+    holdout: Annotated[float, typer.Option(help="Share of files held out (by name hash).")] = 0.1,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Keep CSV rows with column=value (repeatable), e.g. home_furnishing=True."
+        ),
+    ] = None,
+    segmenter: Annotated[str, typer.Option(help="Segmenter for photos without a mask.")] = "auto",
+    spectral: Annotated[bool, typer.Option(help="Spectral norm in the discriminator.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the weights and the batch order.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, or cuda[:N] when available.")] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the latest checkpoint in OUT.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Train pix2pix (Isola et al. 2017) to generate a staged photo from its product on white.
+
+    Writes OUT/checkpoint-<step>.pt, OUT/samples/step-<step>.png (input | output | target),
+    OUT/held_out.txt, OUT/config.json and OUT/masks/. Exit 2 on a usage error (no images found,
+    a size that is not a power of two >= 32, a checkpoint of another architecture…).
+    """
+    from adstage.errors import AdstageError
+    from adstage.train.pix2pix import Pix2PixConfig, train
+
+    if not data:
+        err.print("error: --data: give at least one folder of staged photos")
+        raise typer.Exit(2)
+    missing = [str(d) for d in data if not d.exists()]
+    if missing:
+        err.print(f"error: --data: {', '.join(missing)} does not exist", markup=False)
+        raise typer.Exit(2)
+    logger = logging.getLogger("adstage.train")
+    if logger.getEffectiveLevel() > logging.INFO:  # progress goes to stderr unless --quiet
+        root = logging.getLogger()
+        if root.level != logging.ERROR:
+            logger.setLevel(logging.INFO)
+            if not root.handlers:
+                logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = Pix2PixConfig(
+            data=tuple(str(d) for d in data),
+            out=str(out),
+            size=size,
+            steps=steps,
+            batch_size=batch_size,
+            ngf=ngf,
+            ndf=ndf,
+            lr=lr,
+            every=every,
+            log_every=log_every,
+            holdout=holdout,
+            where=tuple(where or ()),
+            segmenter=segmenter,
+            spectral=spectral,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        result = train(config, resume=resume)
+    except AdstageError as exc:
+        err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
+        raise typer.Exit(2) from exc
+    summary = {
+        "out": str(result.out),
+        "checkpoint": str(result.checkpoint),
+        "step": result.step,
+        "train_seconds": round(result.seconds, 1),
+        "pairs": {"train": result.n_train, "held_out": result.n_held_out},
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        err.print(
+            f"{result.checkpoint}: step {result.step}, {result.seconds:.0f} s of training, "
+            f"{result.n_train} training pairs, {result.n_held_out} held out",
+            markup=False,
+        )

@@ -1,0 +1,1 @@
+"""Training scripts: one readable top-to-bottom module per trainable model (torch inside)."""
