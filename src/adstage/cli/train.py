@@ -1,4 +1,4 @@
-"""``adstage train``: train the models adstage can train (today: the pix2pix baseline)."""
+"""``adstage train``: train the models adstage can train (pix2pix, EdgeConnect inpainting)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import typer
 from adstage.cli._common import AsJson, emit_json, err
 
 app = typer.Typer(
-    help="Train a model (pix2pix: the vanilla-staging baseline).", no_args_is_help=True
+    help="Train a model (pix2pix: the vanilla-staging baseline; inpaint: EdgeConnect).",
+    no_args_is_help=True,
 )
 
 
@@ -116,5 +117,131 @@ def pix2pix(
         err.print(
             f"{result.checkpoint}: step {result.step}, {result.seconds:.0f} s of training, "
             f"{result.n_train} training pairs, {result.n_held_out} held out",
+            markup=False,
+        )
+
+
+@app.command("inpaint")
+def inpaint(
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            "--data",
+            "-d",
+            help="Folder of real photos (repeatable). A metadata.csv/labels.csv with "
+            "path[,mask_path] is used when present; its masks become product-shaped holes.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoints, samples).")],
+    masks: Annotated[
+        list[Path] | None,
+        typer.Option("--masks", help="Folder of product masks used as hole shapes (repeatable)."),
+    ] = None,
+    size: Annotated[int, typer.Option(help="Square training crop side, a multiple of 4.")] = 256,
+    steps: Annotated[int, typer.Option(help="Train until this step.")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Crops per step.")] = 4,
+    width: Annotated[
+        float, typer.Option(help="Channel multiplier (1.0 = the paper's 64 at the first layer).")
+    ] = 1.0,
+    blocks: Annotated[int, typer.Option(help="Dilated residual blocks (the paper's 8).")] = 8,
+    wbl: Annotated[
+        bool, typer.Option("--wbl/--no-wbl", help="Weighted boundary loss on the edge L1.")
+    ] = True,
+    wbl_image: Annotated[
+        bool, typer.Option("--wbl-image", help="Also weight the image L1 by the WBL map.")
+    ] = False,
+    band: Annotated[
+        int, typer.Option(help="WBL band: pixels on each side of the hole boundary.")
+    ] = 5,
+    boundary: Annotated[float, typer.Option(help="WBL weight in the band (λ_boundary).")] = 0.9,
+    other: Annotated[float, typer.Option(help="WBL weight elsewhere (λ_non-boundary).")] = 0.1,
+    lr: Annotated[float, typer.Option(help="Generators' Adam learning rate (D: 0.1×).")] = 1e-4,
+    every: Annotated[int, typer.Option(help="Checkpoint and sample grid every N steps.")] = 500,
+    log_every: Annotated[
+        int, typer.Option("--log-every", help="Progress line every N steps.")
+    ] = 10,
+    holdout: Annotated[float, typer.Option(help="Share of files held out (by name hash).")] = 0.1,
+    features: Annotated[
+        str, typer.Option(help="Perceptual/style features: inception (weights manager) or tiny.")
+    ] = "inception",
+    seed: Annotated[int, typer.Option(help="Seed of the weights, crops and holes.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda[:N], or auto (CUDA if present).")] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the latest checkpoint in OUT.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Train EdgeConnect (Nazeri et al. 2019) with the weighted boundary loss (Ku et al. 2023).
+
+    Writes OUT/checkpoint-<step>.pt, OUT/samples/step-<step>.png (masked | edges | output |
+    target), OUT/held_out.txt and OUT/config.json. Use the result with the edgeconnect
+    inpainter (checkpoint=OUT). Exit 2 on a usage error.
+    """
+    from adstage.errors import AdstageError
+    from adstage.train.inpaint import InpaintConfig, train
+
+    if not data:
+        err.print("error: --data: give at least one folder of photos")
+        raise typer.Exit(2)
+    missing = [str(d) for d in [*data, *(masks or [])] if not d.exists()]
+    if missing:
+        err.print(f"error: {', '.join(missing)} does not exist", markup=False)
+        raise typer.Exit(2)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    logger = logging.getLogger("adstage.train")
+    if logger.getEffectiveLevel() > logging.INFO:  # progress goes to stderr unless --quiet
+        root = logging.getLogger()
+        if root.level != logging.ERROR:
+            logger.setLevel(logging.INFO)
+            if not root.handlers:
+                logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = InpaintConfig(
+            data=tuple(str(d) for d in data),
+            out=str(out),
+            masks=tuple(str(m) for m in masks or ()),
+            size=size,
+            steps=steps,
+            batch_size=batch_size,
+            width=width,
+            blocks=blocks,
+            wbl=wbl,
+            wbl_image=wbl_image,
+            band=band,
+            wbl_boundary=boundary,
+            wbl_other=other,
+            lr=lr,
+            every=every,
+            log_every=log_every,
+            holdout=holdout,
+            features=features,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        result = train(config, resume=resume)
+    except AdstageError as exc:
+        err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
+        raise typer.Exit(2) from exc
+    summary = {
+        "out": str(result.out),
+        "checkpoint": str(result.checkpoint),
+        "step": result.step,
+        "train_seconds": round(result.seconds, 1),
+        "photos": {"train": result.n_train, "held_out": result.n_held_out},
+        "hole_shapes": result.n_shapes,
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        err.print(
+            f"{result.checkpoint}: step {result.step}, {result.seconds:.0f} s of training, "
+            f"{result.n_train} training photos, {result.n_held_out} held out",
             markup=False,
         )

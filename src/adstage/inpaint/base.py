@@ -47,8 +47,8 @@ INPAINTERS.register("telea", "adstage.inpaint.opencv:Telea")
 INPAINTERS.register("ns", "adstage.inpaint.opencv:NavierStokes")
 INPAINTERS.register("patchmatch", "adstage.inpaint.patchmatch:PatchMatch")
 INPAINTERS.register("hybrid", "adstage.inpaint.patchmatch:Hybrid")
-# Learned backends (e.g. "edgeconnect", a later issue) register here the same lazy way, so that
-# listing the backends never imports torch.
+# Learned backends register the same lazy way, so that listing the backends never imports torch.
+INPAINTERS.register("edgeconnect", "adstage.inpaint.edgeconnect:EdgeConnect")
 
 DEFAULT_INPAINTER = "hybrid"
 """Chosen by ``benchmarks/inpaint.py`` (``benchmarks/results/inpaint.json``): on object- and
