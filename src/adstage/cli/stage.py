@@ -122,10 +122,7 @@ def stage(
     stems: dict[str, Path] = {}
     results, failures = [], []
     for path in progress(paths, len(paths), "stage", enabled=not as_json):
-        stem = path.stem
-        if stem in stems and stems[stem] != path:
-            stem = f"{stem}-{len(stems)}"
-        stems[stem] = path
+        stem = _unique_stem(path, stems)
         done = manifest_path(out, stem)
         if done.exists() and not overwrite:
             results.append({"input": str(path), "manifest": str(done), "skipped": True})
@@ -137,11 +134,7 @@ def stage(
             if videos:
                 _add_videos(manifest, videos, manifest_path(out, stem))
         except AdstageError as exc:
-            reason = str(exc).splitlines()[0]
-            if reason.startswith(f"{path}: "):  # the reader already named the file
-                reason = reason[len(f"{path}: ") :]
-            failures.append({"input": str(path), "error": reason})
-            err.print(f"error: {path}: {reason}", markup=False)
+            failures.append(_failure(path, exc))
             continue
         best = manifest["candidates"][0]
         results.append(
@@ -153,10 +146,7 @@ def stage(
             }
         )
     _index(out, stems, Gallery, Cell)
-    if failures:
-        with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
-            for row in failures:
-                handle.write(json.dumps(row) + "\n")
+    _record_failures(out, failures)
     if as_json:
         emit_json({"out": str(out), "staged": results, "failed": failures})
     else:
@@ -211,10 +201,7 @@ def _stage_vanilla(
     stems: dict[str, Path] = {}
     results, failures = [], []
     for path in progress(paths, len(paths), "stage", enabled=not as_json):
-        stem = path.stem
-        if stem in stems and stems[stem] != path:
-            stem = f"{stem}-{len(stems)}"
-        stems[stem] = path
+        stem = _unique_stem(path, stems)
         done = manifest_path(out, stem)
         if done.exists() and not overwrite:
             results.append({"input": str(path), "manifest": str(done), "skipped": True})
@@ -258,24 +245,44 @@ def _stage_vanilla(
             }
             atomic_write_text(done, json.dumps(manifest, indent=2, default=str) + "\n")
         except AdstageError as exc:
-            reason = str(exc).splitlines()[0]
-            if reason.startswith(f"{path}: "):
-                reason = reason[len(f"{path}: ") :]
-            failures.append({"input": str(path), "error": reason})
-            err.print(f"error: {path}: {reason}", markup=False)
+            failures.append(_failure(path, exc))
             continue
         results.append({"input": str(path), "manifest": str(done), "best": name, "score": None})
-    if failures:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
-            for row in failures:
-                handle.write(json.dumps(row) + "\n")
+    _record_failures(out, failures)
     if as_json:
         emit_json({"out": str(out), "staged": results, "failed": failures})
     else:
         typer.echo(f"staged {len(results)} products with pix2pix, {len(failures)} failed in {out}")
     if failures:
         raise typer.Exit(1)
+
+
+def _unique_stem(path: Path, stems: dict[str, Path]) -> str:
+    """The output folder name for ``path``: its stem, made unique among ``stems`` (updated)."""
+    stem = path.stem
+    if stem in stems and stems[stem] != path:
+        stem = f"{stem}-{len(stems)}"
+    stems[stem] = path
+    return stem
+
+
+def _failure(path: Path, exc: Exception) -> dict[str, str]:
+    """Print one ``error:`` line for ``path`` and return its failures.jsonl row."""
+    reason = str(exc).splitlines()[0]
+    if reason.startswith(f"{path}: "):  # the reader already named the file
+        reason = reason[len(f"{path}: ") :]
+    err.print(f"error: {path}: {reason}", markup=False)
+    return {"input": str(path), "error": reason}
+
+
+def _record_failures(out: Path, failures: list[dict[str, str]]) -> None:
+    """Append the batch's failures to ``out/failures.jsonl``."""
+    if not failures:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
+        for row in failures:
+            handle.write(json.dumps(row) + "\n")
 
 
 def _animate(staged, folder: Path, inpainter: str) -> list[str]:  # type: ignore[no-untyped-def]
