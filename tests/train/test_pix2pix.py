@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from adstage.cli import app
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import InputError
+from adstage.io.checkpoints import latest_checkpoint
 from adstage.io.images import write_image, write_mask
 from adstage.stage.vanilla import (
     VanillaStager,
-    latest_checkpoint,
     load_checkpoint,
     read_checkpoint,
     stage_vanilla,

@@ -44,11 +44,12 @@ from torch import nn
 
 from adstage.errors import InputError
 from adstage.inpaint.base import INPAINTERS, Hole
+from adstage.io.checkpoints import read_checkpoint as _read_checkpoint
+from adstage.io.checkpoints import resolve_checkpoint
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_GLOB = "checkpoint-*.pt"
 
 CHECKPOINT_ENV = "ADSTAGE_EDGECONNECT_CHECKPOINT"
 """Checkpoint used when none is passed: how ``adstage stage --inpainter edgeconnect`` and
@@ -265,34 +266,23 @@ def run(
 # checkpoints
 
 
+def _train_hint(path: str | Path) -> str:
+    return f"; train one with adstage train inpaint --data DIR --out {Path(path).expanduser()}"
+
+
 def _resolve(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        found = sorted(p.glob(CHECKPOINT_GLOB))
-        if not found:
-            raise InputError(
-                f"checkpoint: {p} holds no {CHECKPOINT_GLOB}; train one with "
-                f"adstage train inpaint --data DIR --out {p}"
-            )
-        return found[-1]
-    if not p.is_file():
-        raise InputError(f"checkpoint: {p} does not exist")
-    return p
+    return resolve_checkpoint(path, hint=_train_hint(path))
 
 
 def read_checkpoint(path: str | Path, *, device: str = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict of ``path`` (a file, or a training folder → its latest)."""
-    p = _resolve(path)
-    try:
-        state = torch.load(p, map_location=device, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file: one clear message
-        raise InputError(f"checkpoint: {p} is not an EdgeConnect checkpoint ({exc})") from exc
-    if not isinstance(state, dict) or not {"edge_gen", "inpaint_gen", "config"} <= set(state):
-        raise InputError(
-            f"checkpoint: {p} is not an EdgeConnect checkpoint (no edge_gen/inpaint_gen/config)"
-        )
-    state["path"] = str(p)
-    return state
+    return _read_checkpoint(
+        path,
+        kind="an EdgeConnect",
+        keys=("edge_gen", "inpaint_gen", "config"),
+        hint=_train_hint(path),
+        device=device,
+    )
 
 
 def build_generators(config: dict[str, Any]) -> tuple[EdgeGenerator, InpaintGenerator]:

@@ -38,11 +38,11 @@ from numpy.typing import NDArray
 from torch import nn
 
 from adstage.errors import InputError
+from adstage.io.checkpoints import read_checkpoint as _read_checkpoint
 from adstage.types import RGB, as_alpha, as_rgb
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_GLOB = "checkpoint-*.pt"
 
 DEFAULT_LAYOUT = {"cx": 0.5, "cy": 0.6, "side": 0.45}
 """Where the product goes on the blank canvas, as fractions of the canvas: box centre ``(cx,
@@ -196,35 +196,15 @@ def to_images(x: torch.Tensor) -> list[RGB]:
     return [np.ascontiguousarray(a) for a in y.permute(0, 2, 3, 1).numpy()]
 
 
-def latest_checkpoint(folder: str | Path) -> Path | None:
-    """The checkpoint with the highest step in ``folder`` (``checkpoint-<step>.pt``), or None."""
-    found = sorted(Path(folder).glob(CHECKPOINT_GLOB))
-    return found[-1] if found else None
-
-
-def _resolve(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        latest = latest_checkpoint(p)
-        if latest is None:
-            raise InputError(f"checkpoint: {p} holds no {CHECKPOINT_GLOB} (train one first)")
-        return latest
-    if not p.is_file():
-        raise InputError(f"checkpoint: {p} does not exist")
-    return p
-
-
 def read_checkpoint(path: str | Path, *, device: str = "cpu") -> dict[str, Any]:
     """The raw checkpoint dict of ``path`` (a file, or a training folder → its latest)."""
-    p = _resolve(path)
-    try:
-        state = torch.load(p, map_location=device, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file: one clear message
-        raise InputError(f"checkpoint: {p} is not a pix2pix checkpoint ({exc})") from exc
-    if not isinstance(state, dict) or "generator" not in state or "config" not in state:
-        raise InputError(f"checkpoint: {p} is not a pix2pix checkpoint (no generator/config)")
-    state["path"] = str(p)
-    return state
+    return _read_checkpoint(
+        path,
+        kind="a pix2pix",
+        keys=("generator", "config"),
+        hint=" (train one first)",
+        device=device,
+    )
 
 
 def load_checkpoint(

@@ -82,6 +82,7 @@ from adstage.inpaint.losses import (
 )
 from adstage.inpaint.masks import FreeFormBounds, free_form_mask, object_mask
 from adstage.io.atomic import atomic_write_text
+from adstage.io.checkpoints import latest_checkpoint
 from adstage.io.images import iter_image_paths, read_image, read_mask, write_image
 from adstage.provenance import versions
 from adstage.train.pix2pix import _save_checkpoint, _sources, held_out
@@ -347,15 +348,15 @@ def _train(
     device = config.device
     state = None
     if resume:
-        found = sorted(out_dir.glob("checkpoint-*.pt"))
-        if not found:
+        latest = latest_checkpoint(out_dir)
+        if latest is None:
             log.warning("resume: no checkpoint in %s, starting from step 0", out_dir)
         else:
-            state = read_checkpoint(found[-1], device=device)
+            state = read_checkpoint(latest, device=device)
             for key in ARCHITECTURE:
                 if state["config"][key] != getattr(config, key):
                     raise InputError(
-                        f"{key}: the checkpoint {found[-1]} was trained with "
+                        f"{key}: the checkpoint {latest} was trained with "
                         f"{state['config'][key]!r}, got {getattr(config, key)!r}; pass the same "
                         "value to resume"
                     )

@@ -46,14 +46,13 @@ import torch.nn.functional as F
 
 from adstage.errors import InputError
 from adstage.io.atomic import atomic_open, atomic_write_text
+from adstage.io.checkpoints import CHECKPOINT_GLOB, latest_checkpoint
 from adstage.io.images import iter_image_paths, read_image, read_mask, write_image, write_mask
 from adstage.provenance import versions
 from adstage.stage.vanilla import (
-    CHECKPOINT_GLOB,
     PatchDiscriminator,
     UNetGenerator,
     check_size,
-    latest_checkpoint,
     on_white,
     read_checkpoint,
     to_images,
