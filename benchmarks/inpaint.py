@@ -4,6 +4,8 @@
     python benchmarks/inpaint.py --rooms 10          # fewer room scenes
     python benchmarks/inpaint.py --backends ns "hybrid:inner=4"   # variants: name:key=value,…
     python benchmarks/inpaint.py --sheets            # + contact sheets in benchmarks/.cache
+    python benchmarks/inpaint.py --sets heldout_object --held-out RUN/held_out.txt --fid \
+        --backends ns "ec=edgeconnect:checkpoint=RUN"   # a trained model on its held-out photos
 
 Sets (issue "Inpainting"):
 
@@ -20,6 +22,10 @@ Sets (issue "Inpainting"):
   (:func:`adstage.composite.align.align`) and the hole :func:`adstage.inpaint.hole_for_paste`:
   what the new product leaves uncovered. Products are paired at random, so these holes are
   larger than a shape-aware retrieval would leave.
+- ``heldout_object`` (with ``--held-out``): the photos an ``adstage train inpaint`` run held out
+  (its ``held_out.txt``), centre-cropped to ``--held-out-side``² (256), each with
+  ``--holes-per-image`` (3) product-shaped holes placed as in ``rooms_object``
+  (:func:`held_out_objects`). The set for comparing a trained EdgeConnect with the others.
 
 Every backend gets the image with its hole zeroed, so none can see the truth, through
 :func:`adstage.inpaint.inpaint` (crop around the hole, default margin), and must leave the pixels
@@ -30,7 +36,10 @@ Per image and backend: PSNR and SSIM inside the hole and in the 10-px band (the 
 the hole: 1 = as much detail as the truth, well below 1 = a smooth smear) and seconds. SSIM is
 scikit-image's ``structural_similarity`` (Wang et al. 2004: Gaussian window σ = 1.5, K1 = 0.01,
 K2 = 0.03, per RGB channel) computed over the whole image and averaged over the region's pixels.
-Backends run interleaved image by image; ``ratio_to_ns`` compares median seconds measured in the
+``--fid`` adds FID and KID (Inception-V3 pool3, :mod:`adstage.evaluate.fid`) of each backend's
+results against the truths: ``whole`` images, and ``local``, the square around each hole's box
+grown by a quarter of its side on each side (:func:`local_box`). Backends run interleaved image by
+image; ``ratio_to_ns`` compares median seconds measured in the
 same run (timings on a shared machine are noisy: compare ratios). The licensed images never leave
 ../shared/data; ``--sheets`` writes its contact sheets under benchmarks/.cache (never committed).
 """
@@ -72,7 +81,12 @@ def rows(data: Path, name: str) -> list[dict[str, str]]:
 
 
 def parse_backend(spec: str) -> tuple[str, str, dict[str, Any]]:
-    """``"name"`` or ``"name:key=value,key=value"`` → (label, registry name, options)."""
+    """``"name"``, ``"name:key=value,key=value"`` or ``"label=name:key=value,…"`` → (label,
+    registry name, options). Without a label the spec itself labels the row."""
+    label = spec
+    head, eq, tail = spec.partition("=")
+    if eq and ":" not in head:
+        label, spec = head, tail
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
@@ -87,7 +101,7 @@ def parse_backend(spec: str) -> tuple[str, str, dict[str, Any]]:
         options[key] = value
     if name not in INPAINTERS:
         INPAINTERS.resolve(name)  # raises with the available names
-    return spec, name, options
+    return label, name, options
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,18 +197,18 @@ def silhouettes(data: Path, n: int, rng: np.random.Generator) -> list[np.ndarray
     return masks
 
 
-def place(shape: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A product silhouette scaled and standing in the lower part of a SCENE² room."""
+def place(shape: np.ndarray, rng: np.random.Generator, side: int = SCENE) -> np.ndarray:
+    """A product silhouette scaled and standing in the lower part of a ``side``² scene."""
     h, w = shape.shape
-    height = rng.uniform(0.30, 0.55) * SCENE
-    scale = min(height / h, 0.6 * SCENE / w)
+    height = rng.uniform(0.30, 0.55) * side
+    scale = min(height / h, 0.6 * side / w)
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     scaled = cv2.resize(shape.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    bottom = int(rng.uniform(0.75, 0.98) * SCENE)
+    bottom = int(rng.uniform(0.75, 0.98) * side)
     top = max(0, bottom - size[1])
-    left = int(rng.uniform(0.05 * SCENE, 0.95 * SCENE - size[0]))
-    canvas = np.zeros((SCENE, SCENE), bool)
-    canvas[top : top + size[1], left : left + size[0]] = scaled[: SCENE - top]
+    left = int(rng.uniform(0.05 * side, 0.95 * side - size[0]))
+    canvas = np.zeros((side, side), bool)
+    canvas[top : top + size[1], left : left + size[0]] = scaled[: side - top]
     return canvas
 
 
@@ -224,6 +238,80 @@ def rooms(
     return objects, squares, pastes
 
 
+def held_out_objects(
+    data: Path, listing: Path, side: int, per_image: int, seed: int
+) -> list[dict[str, Any]]:
+    """Product-shaped holes in the photos a training run held out (its ``held_out.txt``).
+
+    Each photo is centre-cropped to a square and resized to ``side``²; ``per_image`` IKEA
+    silhouettes (:func:`silhouettes`, not among the training run's hole shapes) are placed in it as
+    in ``rooms_object`` and dilated by ``side / 64`` px. The truth is the untouched photo.
+    """
+    if not listing.is_file():
+        raise SystemExit(f"error: --held-out {listing}: no such file (a training run writes it)")
+    paths = [Path(line) for line in listing.read_text().splitlines() if line.strip()]
+    missing = [str(q) for q in paths if not q.is_file()]
+    if missing:
+        raise SystemExit(
+            f"error: --held-out lists {len(missing)} missing photos, e.g. {missing[0]}"
+        )
+    rng = np.random.default_rng(seed)
+    shapes = silhouettes(data, per_image * len(paths), rng)
+    radius = max(1, round(side / 64))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    cases = []
+    for i, path in enumerate(paths):
+        photo = square(read_image(path), side)
+        for j in range(per_image):
+            slot = place(shapes[(i * per_image + j) % len(shapes)], rng, side)
+            hole = cv2.dilate(slot.astype(np.uint8), kernel) > 0
+            cases.append(
+                {"id": f"{path.parent.parent.name}/{path.name}#{j}", "image": photo, "hole": hole}
+            )
+    return cases
+
+
+def local_box(hole: np.ndarray, margin: float = 0.25) -> tuple[int, int, int, int]:
+    """A square around the hole's box, grown by ``margin`` of its longer side, inside the image."""
+    ys, xs = np.nonzero(hole)
+    h, w = hole.shape
+    cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+    side = min(min(h, w), round(max(np.ptp(ys) + 1, np.ptp(xs) + 1) * (1 + 2 * margin)))
+    y0 = int(np.clip(round(cy - side / 2), 0, h - side))
+    x0 = int(np.clip(round(cx - side / 2), 0, w - side))
+    return y0, x0, y0 + side, x0 + side
+
+
+def distances(
+    cases: list[dict[str, Any]], outputs: dict[str, list[np.ndarray]], threads: int
+) -> dict[str, dict[str, float]]:
+    """FID and KID of each backend's results against the truths, whole and local (the square
+    :func:`local_box` around each hole), on Inception-V3 pool3 (:mod:`adstage.evaluate.fid`)."""
+    from adstage.evaluate.fid import InceptionFeatures, fid_report
+
+    features = InceptionFeatures(batch_size=16, threads=threads)
+    boxes = [local_box(c["hole"]) for c in cases]
+
+    def crops(images: list[np.ndarray]) -> list[np.ndarray]:
+        return [im[y0:y1, x0:x1] for im, (y0, x0, y1, x1) in zip(images, boxes, strict=True)]
+
+    truths = [c["image"] for c in cases]
+    real = {"whole": features(truths), "local": features(crops(truths))}
+    out: dict[str, dict[str, float]] = {}
+    subset = min(100, len(cases))
+    for label, images in outputs.items():
+        fake = {"whole": features(images), "local": features(crops(images))}
+        row: dict[str, float] = {}
+        for scope in ("whole", "local"):
+            report = fid_report(real[scope], fake[scope], subset_size=subset)
+            row[f"fid_{scope}"] = round(report["fid"], 2)
+            row[f"kid_{scope}"] = round(report["kid"], 5)
+            row[f"kid_{scope}_std"] = round(report["kid_std"], 5)
+        out[label] = row
+        log.info("distances %s: %s", label, row)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # runs
 
@@ -233,8 +321,11 @@ def run(
     cases: list[dict[str, Any]],
     backends: list[tuple[str, str, dict[str, Any]]],
     sheet: Path | None,
+    fid_threads: int | None = None,
 ) -> dict[str, Any]:
+    """Every backend on every case; with ``fid_threads``, also FID/KID (:func:`distances`)."""
     per: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in backends}
+    outputs: dict[str, list[np.ndarray]] = {label: [] for label, _, _ in backends}
     seconds: dict[str, list[float]] = {label: [] for label, _, _ in backends}
     tiles = []
     for i, case in enumerate(cases):
@@ -249,6 +340,8 @@ def run(
             if not np.array_equal(result[~hole], image[~hole]):
                 raise AssertionError(f"{label} changed pixels outside the hole")
             per[label].append(scores(result, image, hole))
+            if fid_threads is not None:
+                outputs[label].append(result)
             row.append(result)
         if sheet is not None and i < 8:
             shown = image.copy()
@@ -273,6 +366,9 @@ def run(
         if base:
             summary["ratio_to_ns"] = round(statistics.median(seconds[label]) / base, 2)
         out["backends"][label] = summary
+    if fid_threads is not None:
+        for label, row in distances(cases, outputs, fid_threads).items():
+            out["backends"][label] |= row
     if sheet is not None and tiles:
         width = max(t.shape[1] for t in tiles)
         tiles = [
@@ -307,7 +403,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads")
     parser.add_argument("--sheets", action="store_true", help="contact sheets in benchmarks/.cache")
+    parser.add_argument(
+        "--held-out",
+        type=Path,
+        help="a training run's held_out.txt: the photos of the heldout_object set",
+    )
+    parser.add_argument("--held-out-side", type=int, default=256, help="heldout_object scene side")
+    parser.add_argument("--holes-per-image", type=int, default=3, help="heldout_object holes")
+    parser.add_argument(
+        "--fid", action="store_true", help="FID/KID per backend (Inception-V3), whole and local"
+    )
     args = parser.parse_args()
+    if "heldout_object" in args.sets and args.held_out is None:
+        parser.error("the heldout_object set needs --held-out RUN/held_out.txt")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if not args.data.is_dir():
         print(
@@ -355,9 +463,24 @@ def main() -> int:
             )
         )
         cases |= {name: items for name, items in made.items() if name in args.sets}
+    if "heldout_object" in args.sets:
+        cases["heldout_object"] = held_out_objects(
+            args.data, args.held_out, args.held_out_side, args.holes_per_image, args.seed
+        )
+    models = {
+        label: INPAINTERS.create(name, **options).meta
+        for label, name, options in backends
+        if name == "edgeconnect"
+    }
+    if models:
+        result["models"] = {
+            label: {"path": str(meta["path"]), "step": meta["step"]}
+            | {k: meta["config"].get(k) for k in ("size", "width", "blocks", "wbl", "band")}
+            for label, meta in models.items()
+        }
     for name, items in cases.items():
         sheet = ROOT / ".cache" / f"inpaint-{name}.jpg" if args.sheets else None
-        result[name] = run(name, items, backends, sheet)
+        result[name] = run(name, items, backends, sheet, args.threads if args.fid else None)
     result["elapsed_s"] = round(time.time() - started, 1)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(
