@@ -130,9 +130,14 @@ def stage(
         try:
             staged = run_stage(path, store, **options.__dict__)
             videos = _animate(staged, out / stem, inpainter) if animate else []
-            manifest = write_staged(staged, out, stem, source=str(path), image_format=image_format)
-            if videos:
-                _add_videos(manifest, videos, manifest_path(out, stem))
+            manifest = write_staged(
+                staged,
+                out,
+                stem,
+                source=str(path),
+                image_format=image_format,
+                videos=videos or None,
+            )
         except AdstageError as exc:
             failures.append(_failure(path, exc))
             continue
@@ -296,14 +301,6 @@ def _animate(staged, folder: Path, inpainter: str) -> list[str]:  # type: ignore
         animate(cand.image, alpha, folder / name, size=None, inpainter=inpainter)
         names.append(name)
     return names
-
-
-def _add_videos(manifest: dict, videos: list[str], path: Path) -> None:  # type: ignore[type-arg]
-    from adstage.io.atomic import atomic_write_text
-
-    for entry, name in zip(manifest["candidates"], videos, strict=True):
-        entry["video"] = name
-    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def _index(out: Path, stems: dict[str, Path], gallery_cls, cell_cls) -> None:  # type: ignore[no-untyped-def]

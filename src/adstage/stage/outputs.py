@@ -33,8 +33,17 @@ def write_staged(
     *,
     source: str,
     image_format: str = "png",
+    videos: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write ``result`` under ``out/stem`` and return the manifest."""
+    """Write ``result`` under ``out/stem`` and return the manifest.
+
+    ``videos``: file names (in ``out/stem``, already written) of one video per candidate, recorded
+    as each candidate's ``"video"``; the manifest is written once, last.
+    """
+    if videos is not None and len(videos) != len(result.candidates):
+        raise ValueError(
+            f"videos: expected one per candidate ({len(result.candidates)}), got {len(videos)}"
+        )
     if image_format not in FORMATS:
         raise ValueError(f"image_format: expected one of {FORMATS}, got {image_format!r}")
     folder = out / stem
@@ -69,6 +78,8 @@ def write_staged(
             "seconds": {k: round(v, 4) for k, v in cand.seconds.items()},
             "provenance": cand.provenance,
         }
+        if videos:
+            entry["video"] = videos[i]
         entries.append(entry)
         meta = (
             f"<b>#{i}</b> score {cand.score:.3f}<br>"
