@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -66,20 +66,7 @@ def pix2pix(
     from adstage.errors import AdstageError
     from adstage.train.pix2pix import Pix2PixConfig, train
 
-    if not data:
-        err.print("error: --data: give at least one folder of staged photos")
-        raise typer.Exit(2)
-    missing = [str(d) for d in data if not d.exists()]
-    if missing:
-        err.print(f"error: --data: {', '.join(missing)} does not exist", markup=False)
-        raise typer.Exit(2)
-    logger = logging.getLogger("adstage.train")
-    if logger.getEffectiveLevel() > logging.INFO:  # progress goes to stderr unless --quiet
-        root = logging.getLogger()
-        if root.level != logging.ERROR:
-            logger.setLevel(logging.INFO)
-            if not root.handlers:
-                logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    _prepare(data, [], "staged photos")
     try:
         config = Pix2PixConfig(
             data=tuple(str(d) for d in data),
@@ -104,21 +91,7 @@ def pix2pix(
     except AdstageError as exc:
         err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
         raise typer.Exit(2) from exc
-    summary = {
-        "out": str(result.out),
-        "checkpoint": str(result.checkpoint),
-        "step": result.step,
-        "train_seconds": round(result.seconds, 1),
-        "pairs": {"train": result.n_train, "held_out": result.n_held_out},
-    }
-    if as_json:
-        emit_json(summary)
-    else:
-        err.print(
-            f"{result.checkpoint}: step {result.step}, {result.seconds:.0f} s of training, "
-            f"{result.n_train} training pairs, {result.n_held_out} held out",
-            markup=False,
-        )
+    _summary(result, "pairs", {}, as_json)
 
 
 @app.command("inpaint")
@@ -183,24 +156,11 @@ def inpaint(
     from adstage.errors import AdstageError
     from adstage.train.inpaint import InpaintConfig, train
 
-    if not data:
-        err.print("error: --data: give at least one folder of photos")
-        raise typer.Exit(2)
-    missing = [str(d) for d in [*data, *(masks or [])] if not d.exists()]
-    if missing:
-        err.print(f"error: {', '.join(missing)} does not exist", markup=False)
-        raise typer.Exit(2)
+    _prepare(data, masks or [], "photos")
     if device == "auto":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    logger = logging.getLogger("adstage.train")
-    if logger.getEffectiveLevel() > logging.INFO:  # progress goes to stderr unless --quiet
-        root = logging.getLogger()
-        if root.level != logging.ERROR:
-            logger.setLevel(logging.INFO)
-            if not root.handlers:
-                logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     try:
         config = InpaintConfig(
             data=tuple(str(d) for d in data),
@@ -229,19 +189,44 @@ def inpaint(
     except AdstageError as exc:
         err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
         raise typer.Exit(2) from exc
-    summary = {
-        "out": str(result.out),
-        "checkpoint": str(result.checkpoint),
-        "step": result.step,
-        "train_seconds": round(result.seconds, 1),
-        "photos": {"train": result.n_train, "held_out": result.n_held_out},
-        "hole_shapes": result.n_shapes,
-    }
+    _summary(result, "photos", {"hole_shapes": result.n_shapes}, as_json)
+
+
+def _prepare(data: list[Path], masks: list[Path], what: str) -> None:
+    """Exit 2 unless every input folder exists; progress lines to stderr unless ``--quiet``."""
+    if not data:
+        err.print(f"error: --data: give at least one folder of {what}")
+        raise typer.Exit(2)
+    for option, paths in (("--data", data), ("--masks", masks)):
+        missing = [str(d) for d in paths if not d.exists()]
+        if missing:
+            err.print(f"error: {option}: {', '.join(missing)} does not exist", markup=False)
+            raise typer.Exit(2)
+    logger = logging.getLogger("adstage.train")
+    if logger.getEffectiveLevel() > logging.INFO:
+        root = logging.getLogger()
+        if root.level != logging.ERROR:
+            logger.setLevel(logging.INFO)
+            if not root.handlers:
+                logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+
+
+def _summary(result: Any, unit: str, extra: dict[str, Any], as_json: bool) -> None:
+    """The run's last checkpoint, step and split: JSON on stdout or a line on stderr."""
     if as_json:
-        emit_json(summary)
+        emit_json(
+            {
+                "out": str(result.out),
+                "checkpoint": str(result.checkpoint),
+                "step": result.step,
+                "train_seconds": round(result.seconds, 1),
+                unit: {"train": result.n_train, "held_out": result.n_held_out},
+            }
+            | extra
+        )
     else:
         err.print(
             f"{result.checkpoint}: step {result.step}, {result.seconds:.0f} s of training, "
-            f"{result.n_train} training photos, {result.n_held_out} held out",
+            f"{result.n_train} training {unit}, {result.n_held_out} held out",
             markup=False,
         )
