@@ -43,11 +43,10 @@ Read top to bottom:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +83,8 @@ from adstage.inpaint.masks import FreeFormBounds, free_form_mask, object_mask
 from adstage.io.atomic import atomic_write_text
 from adstage.io.checkpoints import latest_checkpoint
 from adstage.io.images import iter_image_paths, read_image, read_mask, write_image
-from adstage.provenance import versions
-from adstage.train.pix2pix import _save_checkpoint, _sources, held_out
+from adstage.train.loop import Progress, restore, save_checkpoint, write_config
+from adstage.train.pix2pix import _sources, held_out
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -399,32 +398,22 @@ def _train(
         "image_dis": image_dis,
     }
     rng = np.random.default_rng(config.seed)
+    parts = {**nets, **opts}
     step, seconds = 0, 0.0
     if state is not None:
-        for key, net in nets.items():
-            net.load_state_dict(state[key])
-        for key, opt in opts.items():
-            opt.load_state_dict(state[key])
-        step, seconds = int(state["step"]), float(state["seconds"])
-        torch.set_rng_state(state["rng"]["torch"])
-        rng.bit_generator.state = state["rng"]["numpy"]
-        log.info("resumed from %s at step %d", state["path"], step)
-    atomic_write_text(
-        out_dir / "config.json",
-        json.dumps({"config": asdict(config), "versions": versions()}, indent=2) + "\n",
-    )
+        step, seconds = restore(state, parts, rng, log)
+    write_config(out_dir, config)
 
     def checkpoint() -> Path:
-        payload: dict[str, Any] = {
-            "step": step,
-            "seconds": seconds,
-            "config": asdict(config),
-            **{key: net.state_dict() for key, net in nets.items()},
-            **{key: opt.state_dict() for key, opt in opts.items()},
-            "rng": {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state},
-            "versions": versions(),
-        }
-        path = _save_checkpoint(out_dir, payload, config.keep)
+        path = save_checkpoint(
+            out_dir,
+            step=step,
+            seconds=seconds,
+            config=config,
+            parts=parts,
+            rng=rng,
+            keep=config.keep,
+        )
         grid = sample_grid(edge_gen, inpaint_gen, config, *grid_inputs)
         write_image(out_dir / "samples" / f"step-{step:07d}.png", grid)
         return path
@@ -433,7 +422,7 @@ def _train(
     for net in nets.values():
         net.train()
     path = sorted(out_dir.glob("checkpoint-*.pt"))[-1] if state is not None else None
-    window_start, window_steps = time.perf_counter(), 0
+    progress = Progress(config.steps, config.log_every, log, on_log)
     while step < config.steps:
         started = time.perf_counter()
         idx = rng.choice(train_idx, config.batch_size, replace=train_idx.size < config.batch_size)
@@ -499,28 +488,20 @@ def _train(
 
         step += 1
         seconds += time.perf_counter() - started
-        window_steps += 1
-        if step % config.log_every == 0 or step == config.steps:
-            rate = window_steps / max(time.perf_counter() - window_start, 1e-9)
-            record = {
-                "step": step,
-                "steps": config.steps,
-                "d1": round(loss_d1.item(), 4),
-                "g1_adv": round(g1_adv.item(), 4),
-                "g1_fm": round(g1_fm.item(), 4),
-                "edge_wbl": round(edge_wbl.item(), 4),
-                "d2": round(loss_d2.item(), 4),
-                "g2_adv": round(g2_adv.item(), 4),
-                "g2_l1": round(g2_l1.item(), 4),
-                "g2_perceptual": round(g2_perc.item(), 4),
-                "g2_style": round(g2_style.item(), 6),
-                "steps_per_s": round(rate, 3),
-                "eta_s": round((config.steps - step) / max(rate, 1e-9)),
-            }
-            log.info("%s", record)
-            if on_log is not None:
-                on_log(record)
-            window_start, window_steps = time.perf_counter(), 0
+        progress.step(
+            step,
+            {
+                "d1": loss_d1,
+                "g1_adv": g1_adv,
+                "g1_fm": g1_fm,
+                "edge_wbl": edge_wbl,
+                "d2": loss_d2,
+                "g2_adv": g2_adv,
+                "g2_l1": g2_l1,
+                "g2_perceptual": g2_perc,
+                "g2_style": g2_style,
+            },
+        )
         # 4. checkpoints and samples
         if step % config.every == 0 or step == config.steps:
             path = checkpoint()

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -45,10 +44,9 @@ import torch
 import torch.nn.functional as F
 
 from adstage.errors import InputError
-from adstage.io.atomic import atomic_open, atomic_write_text
-from adstage.io.checkpoints import CHECKPOINT_GLOB, latest_checkpoint
+from adstage.io.atomic import atomic_write_text
+from adstage.io.checkpoints import latest_checkpoint
 from adstage.io.images import iter_image_paths, read_image, read_mask, write_image, write_mask
-from adstage.provenance import versions
 from adstage.stage.vanilla import (
     PatchDiscriminator,
     UNetGenerator,
@@ -58,6 +56,7 @@ from adstage.stage.vanilla import (
     to_images,
     to_tensor,
 )
+from adstage.train.loop import Progress, restore, save_checkpoint, write_config
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -249,15 +248,6 @@ def layout_of(pairs: Pairs) -> dict[str, float]:
 # 4–5. loop, checkpoints, samples
 
 
-def _save_checkpoint(out: Path, state: dict[str, Any], keep: int) -> Path:
-    path = out / f"checkpoint-{state['step']:07d}.pt"
-    with atomic_open(path, "wb") as handle:
-        torch.save(state, handle)
-    for old in sorted(out.glob(CHECKPOINT_GLOB))[:-keep]:
-        old.unlink()
-    return path
-
-
 def _sample_grid(generator: torch.nn.Module, pairs: Pairs, device: str) -> RGB:
     order = np.concatenate([np.flatnonzero(pairs.held), np.flatnonzero(~pairs.held)])[:4]
     generator.eval()
@@ -338,36 +328,20 @@ def _train(
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
     rng = np.random.default_rng(config.seed)
+    parts = {
+        "generator": generator,
+        "discriminator": discriminator,
+        "opt_g": opt_g,
+        "opt_d": opt_d,
+    }
     step, seconds = 0, 0.0
     if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step, seconds = int(state["step"]), float(state["seconds"])
-        torch.set_rng_state(state["rng"]["torch"])
-        rng.bit_generator.state = state["rng"]["numpy"]
-        log.info("resumed from %s at step %d", state["path"], step)
-    atomic_write_text(
-        out / "config.json",
-        json.dumps({"config": asdict(config), "versions": versions()}, indent=2) + "\n",
-    )
+        step, seconds = restore(state, parts, rng, log)
+    write_config(out, config)
 
     def checkpoint() -> Path:
-        path = _save_checkpoint(
-            out,
-            {
-                "step": step,
-                "seconds": seconds,
-                "config": asdict(config),
-                "generator": generator.state_dict(),
-                "discriminator": discriminator.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state},
-                "versions": versions(),
-            },
-            config.keep,
+        path = save_checkpoint(
+            out, step=step, seconds=seconds, config=config, parts=parts, rng=rng, keep=config.keep
         )
         write_image(
             out / "samples" / f"step-{step:07d}.png", _sample_grid(generator, pairs, device)
@@ -378,7 +352,7 @@ def _train(
     generator.train()
     discriminator.train()
     path = latest_checkpoint(out) if state is not None else None
-    window_start, window_steps = time.perf_counter(), 0
+    progress = Progress(config.steps, config.log_every, log, on_log)
     while step < config.steps:
         started = time.perf_counter()
         idx = rng.choice(train_idx, config.batch_size, replace=train_idx.size < config.batch_size)
@@ -420,22 +394,14 @@ def _train(
 
         step += 1
         seconds += time.perf_counter() - started
-        window_steps += 1
-        if step % config.log_every == 0 or step == config.steps:
-            rate = window_steps / max(time.perf_counter() - window_start, 1e-9)
-            record = {
-                "step": step,
-                "steps": config.steps,
-                "loss_d": round(loss_d.item(), 4),
-                "loss_gan": round(loss_gan.item(), 4),
-                "l1": round(loss_l1.item(), 4),
-                "steps_per_s": round(rate, 3),
-                "eta_s": round((config.steps - step) / max(rate, 1e-9)),
-            }
-            log.info("%s", record)
-            if on_log is not None:
-                on_log(record)
-            window_start, window_steps = time.perf_counter(), 0
+        progress.step(
+            step,
+            {
+                "loss_d": loss_d,
+                "loss_gan": loss_gan,
+                "l1": loss_l1,
+            },
+        )
         # 5. checkpoints and samples
         if step % config.every == 0 or step == config.steps:
             path = checkpoint()
