@@ -38,7 +38,9 @@ scikit-image's ``structural_similarity`` (Wang et al. 2004: Gaussian window σ =
 K2 = 0.03, per RGB channel) computed over the whole image and averaged over the region's pixels.
 ``--fid`` adds FID and KID (Inception-V3 pool3, :mod:`adstage.evaluate.fid`) of each backend's
 results against the truths: ``whole`` images, and ``local``, the square around each hole's box
-grown by a quarter of its side on each side (:func:`local_box`). Backends run interleaved image by
+grown by a quarter of its side on each side (:func:`local_box`). ``--paired A B`` adds the mean
+difference A − B of each PSNR/SSIM over the cases with a 95 % bootstrap interval over the photos
+(:func:`paired`). Backends run interleaved image by
 image; ``ratio_to_ns`` compares median seconds measured in the
 same run (timings on a shared machine are noisy: compare ratios). The licensed images never leave
 ../shared/data; ``--sheets`` writes its contact sheets under benchmarks/.cache (never committed).
@@ -55,6 +57,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -282,6 +285,31 @@ def local_box(hole: np.ndarray, margin: float = 0.25) -> tuple[int, int, int, in
     return y0, x0, y0 + side, x0 + side
 
 
+def paired(
+    a: list[dict[str, float]], b: list[dict[str, float]], groups: list[str], seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Per metric, the mean of a − b over the cases and its 95 % interval from a bootstrap over
+    the photos (holes of one photo are resampled together: they share the photo, so they are not
+    independent), 2,000 resamples."""
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    member = np.array([index[g] for g in groups])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), size=(2000, len(names)))
+    weights = np.stack([np.bincount(d, minlength=len(names)) for d in draws])[:, member]
+    out = {}
+    for key in ("psnr_hole", "psnr_band", "ssim_hole", "ssim_band"):
+        diff = np.array([x[key] - y[key] for x, y in zip(a, b, strict=True)])
+        boot = (weights * diff).sum(axis=1) / weights.sum(axis=1)
+        low, high = np.percentile(boot, [2.5, 97.5])
+        out[key] = {
+            "mean": round(float(diff.mean()), 4),
+            "ci95": [round(float(low), 4), round(float(high), 4)],
+            "a_better_share": round(float((diff > 0).mean()), 3),
+        }
+    return out
+
+
 def distances(
     cases: list[dict[str, Any]], outputs: dict[str, list[np.ndarray]], threads: int
 ) -> dict[str, dict[str, float]]:
@@ -322,8 +350,10 @@ def run(
     backends: list[tuple[str, str, dict[str, Any]]],
     sheet: Path | None,
     fid_threads: int | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """Every backend on every case; with ``fid_threads``, also FID/KID (:func:`distances`)."""
+    """Every backend on every case; with ``fid_threads``, also FID/KID (:func:`distances`);
+    for each (a, b) of ``pairs``, the paired differences a − b (:func:`paired`)."""
     per: dict[str, list[dict[str, float]]] = {label: [] for label, _, _ in backends}
     outputs: dict[str, list[np.ndarray]] = {label: [] for label, _, _ in backends}
     seconds: dict[str, list[float]] = {label: [] for label, _, _ in backends}
@@ -369,6 +399,10 @@ def run(
     if fid_threads is not None:
         for label, row in distances(cases, outputs, fid_threads).items():
             out["backends"][label] |= row
+    groups = [c["id"].split("#")[0] for c in cases]
+    for a, b in pairs:
+        if a in per and b in per:
+            out.setdefault("paired", {})[f"{a} − {b}"] = paired(per[a], per[b], groups)
     if sheet is not None and tiles:
         width = max(t.shape[1] for t in tiles)
         tiles = [
@@ -412,6 +446,14 @@ def main() -> int:
     parser.add_argument("--holes-per-image", type=int, default=3, help="heldout_object holes")
     parser.add_argument(
         "--fid", action="store_true", help="FID/KID per backend (Inception-V3), whole and local"
+    )
+    parser.add_argument(
+        "--paired",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="paired differences A − B per metric with a 95%% bootstrap interval (repeatable)",
     )
     args = parser.parse_args()
     if "heldout_object" in args.sets and args.held_out is None:
@@ -480,7 +522,14 @@ def main() -> int:
         }
     for name, items in cases.items():
         sheet = ROOT / ".cache" / f"inpaint-{name}.jpg" if args.sheets else None
-        result[name] = run(name, items, backends, sheet, args.threads if args.fid else None)
+        result[name] = run(
+            name,
+            items,
+            backends,
+            sheet,
+            args.threads if args.fid else None,
+            [tuple(pair) for pair in args.paired],
+        )
     result["elapsed_s"] = round(time.time() - started, 1)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(
