@@ -32,6 +32,21 @@ def test_fid_matches_scipy_sqrtm() -> None:
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
 
 
+def test_fid_with_fewer_images_than_dimensions_matches_the_dxd_computation() -> None:
+    # The N×N route (singular values of XYᵀ) against the D×D one it replaces when N < D.
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(40, 64)) @ rng.normal(size=(64, 64))
+    b = rng.normal(size=(30, 64)) @ rng.normal(size=(64, 64)) + 0.3
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(s1)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root1 @ s2 @ root1
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1) + np.trace(s2) - 2 * trace_root
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6 * np.trace(s1))
+
+
 def test_kid_is_unbiased_near_zero_for_the_same_distribution() -> None:
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))

@@ -116,13 +116,23 @@ def frechet_distance(real: Any, generated: Any) -> float:
     if a.shape[1] != b.shape[1]:
         raise InputError(f"features: dimensions differ ({a.shape[1]} vs {b.shape[1]})")
     mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    values, vectors = np.linalg.eigh(s1)
-    root1 = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-    middle = root1 @ s2 @ root1
-    trace_root = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum())
+    x, y = a - mu1, b - mu2
+    n1, n2 = len(a) - 1, len(b) - 1
+    trace1, trace2 = float((x * x).sum()) / n1, float((y * y).sum()) / n2
+    if max(len(a), len(b)) <= a.shape[1]:
+        # Fewer images than dimensions: the non-zero eigenvalues of Σ₁Σ₂ = XᵀX·YᵀY / (n₁n₂) are
+        # those of (XYᵀ)(XYᵀ)ᵀ / (n₁n₂), so tr((Σ₁^½Σ₂Σ₁^½)^½) is the sum of the singular values of
+        # XYᵀ / √(n₁n₂): an N×N problem, exact, instead of two D×D eigendecompositions.
+        trace_root = float(np.linalg.svd(x @ y.T, compute_uv=False).sum()) / np.sqrt(n1 * n2)
+    else:
+        s1, s2 = x.T @ x / n1, y.T @ y / n2
+        values, vectors = np.linalg.eigh(s1)
+        root1 = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+        middle = root1 @ s2 @ root1
+        eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+        trace_root = float(np.sqrt(np.clip(eig, 0, None)).sum())
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_root)
+    return float(diff @ diff + trace1 + trace2 - 2.0 * trace_root)
 
 
 def kernel_inception_distance(
