@@ -516,7 +516,11 @@ def main() -> int:
     }
     if models:
         result["models"] = {
-            label: {"path": str(meta["path"]), "step": meta["step"]}
+            label: {
+                "path": str(meta["path"]),
+                "step": meta["step"],
+                "train_seconds": round(meta["train_seconds"]),
+            }
             | {k: meta["config"].get(k) for k in ("size", "width", "blocks", "wbl", "band")}
             for label, meta in models.items()
         }

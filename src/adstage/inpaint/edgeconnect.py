@@ -296,14 +296,20 @@ def build_generators(config: dict[str, Any]) -> tuple[EdgeGenerator, InpaintGene
 def load_checkpoint(
     path: str | Path, *, device: str = "cpu"
 ) -> tuple[EdgeGenerator, InpaintGenerator, dict[str, Any]]:
-    """Both generators (``eval()``) and the metadata (``config``, ``step``, ``path``)."""
+    """Both generators (``eval()``) and the metadata (``config``, ``step``, ``train_seconds``,
+    ``path``)."""
     state = read_checkpoint(path, device=device)
     edge_gen, inpaint_gen = build_generators(state["config"])
     edge_gen.load_state_dict(state["edge_gen"])
     inpaint_gen.load_state_dict(state["inpaint_gen"])
     edge_gen.to(device).eval()
     inpaint_gen.to(device).eval()
-    meta = {"config": state["config"], "step": int(state["step"]), "path": state["path"]}
+    meta = {
+        "config": state["config"],
+        "step": int(state["step"]),
+        "train_seconds": float(state.get("seconds", 0.0)),
+        "path": state["path"],
+    }
     return edge_gen, inpaint_gen, meta
 
 
