@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -87,6 +88,22 @@ def test_canny_edges_are_binary_and_on_the_step() -> None:
     edges = canny_edges(image)
     assert edges.dtype == np.float32 and set(np.unique(edges)) <= {0.0, 1.0}
     assert edges[:, 14:18].sum() > 0 and edges[:, :10].sum() == 0 and edges[:, 22:].sum() == 0
+
+
+def test_canny_edges_draw_no_outline_around_a_hole() -> None:
+    # A grey room with one true step (x = 12); a zeroed hole must not add its own contour.
+    image = np.full((64, 64, 3), 150, np.uint8)
+    image[:, :12] = 60
+    hole = np.zeros((64, 64), bool)
+    hole[20:44, 28:52] = True
+    image[hole] = 0
+    rim = (cv2.dilate(hole.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0) & ~hole
+    plain = canny_edges(image)
+    aware = canny_edges(image, hole=hole)
+    assert plain[rim].sum() > 20  # the zeroed hole outlines itself without ``hole``
+    assert aware[rim].sum() == 0 and aware[hole].sum() == 0
+    assert aware[:, 9:15].sum() > 40  # the true step is still found
+    assert np.array_equal(canny_edges(image, hole=np.zeros_like(hole)), plain)
 
 
 # --------------------------------------------------------------------------------------------

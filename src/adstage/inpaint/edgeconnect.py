@@ -209,12 +209,31 @@ def canny_edges(
     sigma: float = CANNY["sigma"],
     low: float = CANNY["low"],
     high: float = CANNY["high"],
+    hole: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
     """Canny edges of an ``H×W×3`` uint8 RGB image: ``float32`` ``H×W`` in {0, 1}.
 
     Grey (``cv2.COLOR_RGB2GRAY``), Gaussian blur of ``sigma``, then ``cv2.Canny(low, high)``.
+
+    ``hole`` (``H×W`` bool, True = unknown): the blur averages known pixels only (normalised
+    convolution), so whatever fills the hole (zeros, the removed product) draws no contour along
+    its border. Training computes edges on whole photos and masks them; without this, a test-time
+    hole adds its own outline to the known edges, which the model then paints as an object (the
+    role of scikit-image's ``canny(mask=...)`` in the paper's code).
     """
     grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    if hole is not None and hole.any():
+        known = (~hole).astype(np.float32)
+        s = sigma if sigma > 0 else 1.0
+        num = cv2.GaussianBlur(grey.astype(np.float32) * known, (0, 0), s)
+        den = cv2.GaussianBlur(known, (0, 0), s)
+        fallback = float(grey[~hole].mean()) if known.any() else 0.0
+        smooth = np.where(den > 1e-4, num / np.maximum(den, 1e-4), fallback)
+        # far inside the hole the estimate falls to the fallback: that step lies in the hole,
+        # whose edges are discarded; widen nothing else
+        grey = np.clip(np.rint(smooth), 0, 255).astype(np.uint8)
+        edges = cv2.Canny(grey, low, high) > 0
+        return (edges & ~hole).astype(np.float32)
     if sigma > 0:
         grey = cv2.GaussianBlur(grey, (0, 0), sigma)
     return (cv2.Canny(grey, low, high) > 0).astype(np.float32)
@@ -399,7 +418,7 @@ class EdgeConnect:
         padded_hole = cv2.copyMakeBorder(
             small_hole.astype(np.uint8), 0, ph, 0, pw, cv2.BORDER_REFLECT_101
         )
-        edges = canny_edges(padded, **self._canny)
+        edges = canny_edges(padded, hole=padded_hole > 0, **self._canny)
         x = torch.from_numpy(padded).permute(2, 0, 1)[None].float().div(255.0)
         e = torch.from_numpy(edges)[None, None]
         m = torch.from_numpy(padded_hole.astype(np.float32))[None, None]
