@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,6 +69,13 @@ def stage(
     if method not in ("copy-paste", "vanilla"):
         err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}", markup=False)
         raise typer.Exit(2)
+    from adstage.stage.outputs import FORMATS
+
+    if image_format not in FORMATS:
+        err.print(
+            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
+        )
+        raise typer.Exit(2)
     if method == "vanilla":
         if animate:
             err.print("error: --animate: only for --method copy-paste (it moves a pasted product)")
@@ -90,15 +98,10 @@ def stage(
     from adstage.errors import AdstageError
     from adstage.io.gallery import Cell, Gallery
     from adstage.io.images import iter_image_paths
-    from adstage.stage.outputs import FORMATS, manifest_path, write_staged
+    from adstage.stage.outputs import write_staged
     from adstage.stage.pipeline import StageOptions
     from adstage.stage.pipeline import stage as run_stage
 
-    if image_format not in FORMATS:
-        err.print(
-            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
-        )
-        raise typer.Exit(2)
     if not catalog.is_dir():
         err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
         raise typer.Exit(2)
@@ -119,47 +122,30 @@ def stage(
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
-    stems: dict[str, Path] = {}
-    results, failures = [], []
-    for path in progress(paths, len(paths), "stage", enabled=not as_json):
-        stem = _unique_stem(path, stems)
-        done = manifest_path(out, stem)
-        if done.exists() and not overwrite:
-            results.append({"input": str(path), "manifest": str(done), "skipped": True})
-            continue
-        try:
-            staged = run_stage(path, store, **options.__dict__)
-            videos = _animate(staged, out / stem, inpainter) if animate else []
-            manifest = write_staged(
-                staged,
-                out,
-                stem,
-                source=str(path),
-                image_format=image_format,
-                videos=videos or None,
-            )
-        except AdstageError as exc:
-            failures.append(_failure(path, exc))
-            continue
+
+    def one(path: Path, stem: str) -> dict[str, Any]:
+        staged = run_stage(path, store, **options.__dict__)
+        videos = _animate(staged, out / stem, inpainter) if animate else []
+        manifest = write_staged(
+            staged,
+            out,
+            stem,
+            source=str(path),
+            image_format=image_format,
+            videos=videos or None,
+        )
         best = manifest["candidates"][0]
-        results.append(
-            {
-                "input": str(path),
-                "manifest": str(done),
-                "best": best["path"],
-                "score": best["score"],
-            }
-        )
-    _index(out, stems, Gallery, Cell)
-    _record_failures(out, failures)
-    if as_json:
-        emit_json({"out": str(out), "staged": results, "failed": failures})
-    else:
-        typer.echo(
-            f"staged {len(results)} products, {len(failures)} failed; see {out / 'index.html'}"
-        )
-    if failures:
-        raise typer.Exit(1)
+        return {"best": best["path"], "score": best["score"]}
+
+    _batch(
+        paths,
+        out,
+        one,
+        overwrite=overwrite,
+        as_json=as_json,
+        summary=lambda ok, bad: f"staged {ok} products, {bad} failed; see {out / 'index.html'}",
+        after=lambda stems: _index(out, stems, Gallery, Cell),
+    )
 
 
 def _stage_vanilla(
@@ -180,13 +166,8 @@ def _stage_vanilla(
     from adstage.io.atomic import atomic_write_text
     from adstage.io.images import iter_image_paths, read_image, write_image
     from adstage.provenance import versions
-    from adstage.stage.outputs import FORMATS, manifest_path
+    from adstage.stage.outputs import manifest_path
 
-    if image_format not in FORMATS:
-        err.print(
-            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
-        )
-        raise typer.Exit(2)
     if checkpoint is None:
         err.print(
             "error: --checkpoint: required for --method vanilla "
@@ -203,6 +184,75 @@ def _stage_vanilla(
         err.print(f"error: --checkpoint: {str(exc).splitlines()[0]}", markup=False)
         raise typer.Exit(2) from exc
     paths = list(iter_image_paths(inputs, recursive=recursive))
+
+    def one(path: Path, stem: str) -> dict[str, Any]:
+        t = time.perf_counter()
+        image = read_image(path)
+        segmentation = seg(image)
+        t_segment = time.perf_counter() - t
+        staged = stager(image, segmentation.alpha)
+        name = f"candidate-0.{image_format}"
+        write_image(out / stem / name, staged.image)
+        write_image(out / stem / "input.png", segmentation.cutout(image).rgba)
+        manifest = {
+            "input": str(path),
+            "method": "vanilla",
+            "candidates": [
+                {
+                    "path": name,
+                    "score": None,
+                    "catalog_id": None,
+                    "slot": None,
+                    "placement": list(staged.placement),
+                    "seconds": {
+                        k: round(v, 4) for k, v in {"segment": t_segment, **staged.seconds}.items()
+                    },
+                    "provenance": staged.provenance,
+                }
+            ],
+            "errors": [],
+            "provenance": {
+                "method": "vanilla",
+                "segmenter": segmentation.provenance.get("auto", {}).get(
+                    "chosen", segmentation.backend
+                ),
+                "checkpoint": staged.provenance["checkpoint"],
+                "step": staged.provenance["step"],
+            },
+            "versions": versions(),
+        }
+        atomic_write_text(
+            manifest_path(out, stem), json.dumps(manifest, indent=2, default=str) + "\n"
+        )
+        return {"best": name, "score": None}
+
+    _batch(
+        paths,
+        out,
+        one,
+        overwrite=overwrite,
+        as_json=as_json,
+        summary=lambda ok, bad: f"staged {ok} products with pix2pix, {bad} failed in {out}",
+    )
+
+
+def _batch(
+    paths: list[Path],
+    out: Path,
+    one: Callable[[Path, str], dict[str, Any]],
+    *,
+    overwrite: bool,
+    as_json: bool,
+    summary: Callable[[int, int], str],
+    after: Callable[[dict[str, Path]], None] | None = None,
+) -> None:
+    """Stage each of ``paths`` with ``one(path, stem)`` (its result row's extra fields), skipping
+    products whose manifest exists unless ``overwrite``. A failed product gets an ``error:`` line
+    and a failures.jsonl row, and the batch goes on; exit 1 if any failed. ``after(stems)`` runs
+    once the batch is done (the index page)."""
+    from adstage.errors import AdstageError
+    from adstage.stage.outputs import manifest_path
+
     stems: dict[str, Path] = {}
     results, failures = [], []
     for path in progress(paths, len(paths), "stage", enabled=not as_json):
@@ -212,52 +262,18 @@ def _stage_vanilla(
             results.append({"input": str(path), "manifest": str(done), "skipped": True})
             continue
         try:
-            t = time.perf_counter()
-            image = read_image(path)
-            segmentation = seg(image)
-            t_segment = time.perf_counter() - t
-            staged = stager(image, segmentation.alpha)
-            name = f"candidate-0.{image_format}"
-            write_image(out / stem / name, staged.image)
-            write_image(out / stem / "input.png", segmentation.cutout(image).rgba)
-            manifest = {
-                "input": str(path),
-                "method": "vanilla",
-                "candidates": [
-                    {
-                        "path": name,
-                        "score": None,
-                        "catalog_id": None,
-                        "slot": None,
-                        "placement": list(staged.placement),
-                        "seconds": {
-                            k: round(v, 4)
-                            for k, v in {"segment": t_segment, **staged.seconds}.items()
-                        },
-                        "provenance": staged.provenance,
-                    }
-                ],
-                "errors": [],
-                "provenance": {
-                    "method": "vanilla",
-                    "segmenter": segmentation.provenance.get("auto", {}).get(
-                        "chosen", segmentation.backend
-                    ),
-                    "checkpoint": staged.provenance["checkpoint"],
-                    "step": staged.provenance["step"],
-                },
-                "versions": versions(),
-            }
-            atomic_write_text(done, json.dumps(manifest, indent=2, default=str) + "\n")
+            row = one(path, stem)
         except AdstageError as exc:
             failures.append(_failure(path, exc))
             continue
-        results.append({"input": str(path), "manifest": str(done), "best": name, "score": None})
+        results.append({"input": str(path), "manifest": str(done)} | row)
+    if after is not None:
+        after(stems)
     _record_failures(out, failures)
     if as_json:
         emit_json({"out": str(out), "staged": results, "failed": failures})
     else:
-        typer.echo(f"staged {len(results)} products with pix2pix, {len(failures)} failed in {out}")
+        typer.echo(summary(len(results), len(failures)))
     if failures:
         raise typer.Exit(1)
 
