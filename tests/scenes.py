@@ -56,3 +56,30 @@ def staged_scene(h: int = 240, w: int = 320, seed: int = 0):
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
+
+
+def write_labelled_photos(
+    root, n: int = 4, *, size: tuple[int, int] = (32, 32), masks: bool = True
+):
+    """``n`` synthetic staged photos (``SyntheticCatalog``, seed 0) under ``root/images``, their
+    product masks under ``root/masks`` (unless ``masks=False``) and a ``labels.csv`` with
+    ``path,mask_path``: the folder layout the trainers read. Returns ``root``."""
+    import csv
+
+    from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.io.images import write_image, write_mask
+
+    cat = SyntheticCatalog(n, seed=0, size=size, staged_fraction=1.0)
+    rows = []
+    for i, item in enumerate(cat):
+        write_image(root / "images" / f"{i}.png", item.image)
+        row = {"path": f"images/{i}.png", "mask_path": ""}
+        if masks:
+            write_mask(root / "masks" / f"{i}.png", item.mask)
+            row["mask_path"] = f"masks/{i}.png"
+        rows.append(row)
+    with open(root / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["path", "mask_path"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root

@@ -3,7 +3,6 @@ continues the step count (and equals an uninterrupted run), bad inputs, the CLI.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -17,10 +16,9 @@ import torch
 from typer.testing import CliRunner
 
 from adstage.cli import app
-from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import InputError
 from adstage.inpaint.edgeconnect import load_checkpoint, read_checkpoint, run
-from adstage.io.images import read_image, write_image, write_mask
+from adstage.io.images import read_image
 from adstage.train.inpaint import (
     InpaintConfig,
     load_photos,
@@ -29,28 +27,14 @@ from adstage.train.inpaint import (
     sample_inputs,
     train,
 )
+from scenes import write_labelled_photos
 
 runner = CliRunner()
 
 
-def write_photos(root: Path, n: int = 4) -> Path:
-    """``n`` synthetic 40×48 photos with product masks and a labels.csv."""
-    cat = SyntheticCatalog(n, seed=0, size=(40, 48), staged_fraction=1.0)
-    rows = []
-    for i, item in enumerate(cat):
-        write_image(root / "images" / f"{i}.png", item.image)
-        write_mask(root / "masks" / f"{i}.png", item.mask)
-        rows.append({"path": f"images/{i}.png", "mask_path": f"masks/{i}.png"})
-    with open(root / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["path", "mask_path"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_photos(tmp_path_factory.mktemp("photos"))
+    return write_labelled_photos(tmp_path_factory.mktemp("photos"), size=(40, 48))
 
 
 def config(data: Path, out: Path, **kw) -> InpaintConfig:

@@ -3,7 +3,6 @@ staging with the checkpoint through the Python API and the CLI."""
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from adstage.cli import app
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import InputError
 from adstage.io.checkpoints import latest_checkpoint
-from adstage.io.images import write_image, write_mask
+from adstage.io.images import write_image
 from adstage.stage.vanilla import (
     VanillaStager,
     load_checkpoint,
@@ -29,31 +28,14 @@ from adstage.stage.vanilla import (
     to_tensor,
 )
 from adstage.train.pix2pix import Pix2PixConfig, held_out, train
+from scenes import write_labelled_photos
 
 runner = CliRunner()
 
 
-def write_pairs(root: Path, n: int = 4, *, masks: bool = True) -> Path:
-    """``n`` synthetic staged 32×32 photos with their masks and a labels.csv."""
-    cat = SyntheticCatalog(n, seed=0, size=(32, 32), staged_fraction=1.0)
-    rows = []
-    for i, item in enumerate(cat):
-        write_image(root / "images" / f"{i}.png", item.image)
-        row = {"path": f"images/{i}.png", "mask_path": ""}
-        if masks:
-            write_mask(root / "masks" / f"{i}.png", item.mask)
-            row["mask_path"] = f"masks/{i}.png"
-        rows.append(row)
-    with open(root / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["path", "mask_path"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return write_pairs(tmp_path_factory.mktemp("pairs"))
+    return write_labelled_photos(tmp_path_factory.mktemp("pairs"))
 
 
 def config(data: Path, out: Path, **kw) -> Pix2PixConfig:
@@ -122,7 +104,7 @@ def test_split_is_by_file_name_and_written(data: Path, tmp_path: Path) -> None:
 
 
 def test_missing_masks_are_segmented_once_and_cached(tmp_path: Path) -> None:
-    data = write_pairs(tmp_path / "data", masks=False)
+    data = write_labelled_photos(tmp_path / "data", masks=False)
     cfg = config(data, tmp_path / "run", steps=1, segmenter="solid-background", holdout=0.0)
 
     def run() -> None:
@@ -165,7 +147,7 @@ def test_no_images(tmp_path: Path) -> None:
 def trained(tmp_path_factory) -> Path:
     """Two CLI training steps on four synthetic 32×32 pairs."""
     root = tmp_path_factory.mktemp("vanilla")
-    data = write_pairs(root / "data")
+    data = write_labelled_photos(root / "data")
     result = runner.invoke(
         app,
         [
