@@ -27,34 +27,11 @@ def labelled(tmp_path_factory) -> Path:
 
 def test_ingest_retrieve_eval(labelled: Path, tmp_path: Path) -> None:
     cat = str(tmp_path / "cat")
-    first = runner.invoke(
-        app,
-        [
-            "ingest",
-            "--labels",
-            str(labelled / "labels.csv"),
-            "-c",
-            cat,
-            "-e",
-            "classical",
-            "--json",
-        ],
-    )
+    ingest = ["ingest", "--labels", str(labelled / "labels.csv"), "-c", cat, "-e", "classical"]
+    first = runner.invoke(app, [*ingest, "--json"])
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["added"] == 36
-    again = runner.invoke(
-        app,
-        [
-            "ingest",
-            "--labels",
-            str(labelled / "labels.csv"),
-            "-c",
-            cat,
-            "-e",
-            "classical",
-            "--json",
-        ],
-    )
+    again = runner.invoke(app, [*ingest, "--json"])  # a re-run skips what is there
     assert json.loads(again.stdout)["skipped"] == 36 and json.loads(again.stdout)["rows"] == 36
 
     query = sorted((labelled / "images").iterdir())[0]
