@@ -83,7 +83,7 @@ from adstage.inpaint.masks import FreeFormBounds, free_form_mask, object_mask
 from adstage.io.atomic import atomic_write_text
 from adstage.io.checkpoints import latest_checkpoint
 from adstage.io.images import iter_image_paths, read_image, read_mask, write_image
-from adstage.train.loop import Progress, restore, save_checkpoint, write_config
+from adstage.train.loop import Progress, TrainResult, restore, save_checkpoint, write_config
 from adstage.train.pix2pix import _sources, held_out
 from adstage.types import RGB
 
@@ -179,13 +179,9 @@ class Photos:
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    out: Path
-    step: int
-    seconds: float
-    checkpoint: Path
-    n_train: int
-    n_held_out: int
+class InpaintResult(TrainResult):
+    """:class:`~adstage.train.loop.TrainResult` and the number of product masks used as holes."""
+
     n_shapes: int
 
 
@@ -322,7 +318,7 @@ def train(
     resume: bool = False,
     features: FeatureNet | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
-) -> TrainResult:
+) -> InpaintResult:
     """Train (or with ``resume`` continue) EdgeConnect until ``config.steps``; see the module doc.
 
     ``features``: the perceptual/style feature network; ``None`` builds ``config.features``
@@ -341,7 +337,7 @@ def _train(
     resume: bool,
     features: FeatureNet | None,
     on_log: Callable[[dict[str, Any]], None] | None,
-) -> TrainResult:
+) -> InpaintResult:
     out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = config.device
@@ -507,7 +503,7 @@ def _train(
             path = checkpoint()
     if path is None:  # resumed at or past the target: nothing trained, nothing new to write
         path = checkpoint()
-    return TrainResult(
+    return InpaintResult(
         out=out_dir,
         step=step,
         seconds=seconds,

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,20 @@ import torch
 from adstage.io.atomic import atomic_open, atomic_write_text
 from adstage.io.checkpoints import CHECKPOINT_GLOB
 from adstage.provenance import versions
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run returns: its folder, the step reached, the seconds spent in steps, the
+    last checkpoint and the size of the split."""
+
+    out: Path
+    step: int
+    seconds: float
+    checkpoint: Path
+    n_train: int
+    n_held_out: int
+
 
 Stateful = torch.nn.Module | torch.optim.Optimizer
 """Anything with ``state_dict()`` / ``load_state_dict()`` that a checkpoint stores."""

@@ -56,7 +56,7 @@ from adstage.stage.vanilla import (
     to_images,
     to_tensor,
 )
-from adstage.train.loop import Progress, restore, save_checkpoint, write_config
+from adstage.train.loop import Progress, TrainResult, restore, save_checkpoint, write_config
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -126,16 +126,6 @@ class Pairs:
     held: np.ndarray
     paths: list[str]
     boxes: np.ndarray  # N×3: cx, cy, side as fractions of the crop
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    out: Path
-    step: int
-    seconds: float
-    checkpoint: Path
-    n_train: int
-    n_held_out: int
 
 
 # --------------------------------------------------------------------------------------------
