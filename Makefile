@@ -37,13 +37,13 @@ bench: $(STAMP) weights-isnet
 	$(BIN)/python benchmarks/segment.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/generate.py
+	$(BIN)/ruff format --check src tests benchmarks docs/generate.py
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks docs/generate.py
+	$(BIN)/ruff check --fix src tests benchmarks docs/generate.py
 
 clean:
 	rm -rf demo-out .pytest_cache .ruff_cache .mypy_cache

@@ -108,20 +108,22 @@ def main() -> int:
 
     ingest = {}
     if args.ingest_n:
-        from adstage.catalog.store import Catalog, Source
+        from adstage.retrieve.base import load_embedder
+        from adstage.retrieve.ingest import Source, open_or_create
+        from adstage.retrieve.ingest import ingest as ingest_sources
 
         sources = [Source(folder / r["path"], r["category"]) for r in rows[: args.ingest_n]]
         for name in args.embedders.split(","):
             tmp = Path(tempfile.mkdtemp(prefix="adstage-bench-"))
             try:
-                catalog = Catalog(tmp, embedders=[name])
+                catalog = open_or_create(tmp, embedders=[name])
                 # Load and warm the network outside the timing: a catalog ingests millions of
                 # images, so the steady state is what counts, not the first batch's set-up.
                 warm = np.full((256, 256, 3), 255, np.uint8)
                 warm[64:192, 64:192] = 90
-                catalog.embedder(name).embed([warm] * 4, [warm[..., 0] < 128] * 4)
+                load_embedder(name).embed([warm] * 4, [warm[..., 0] < 128] * 4)
                 t0 = time.perf_counter()
-                report = catalog.ingest(sources, segmenter="auto")
+                report = ingest_sources(catalog, sources, segmenter="auto")
                 elapsed = time.perf_counter() - t0
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)

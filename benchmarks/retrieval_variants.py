@@ -191,7 +191,7 @@ class Networks:
     def _inception(
         self, pictures: Sequence[NDArray[np.uint8]], size: int, layers: bool
     ) -> dict[str, Any]:
-        from adstage.retrieve.inception import to_tensor
+        from adstage.models.inception import to_tensor
 
         batch = np.stack(
             [cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR) for p in pictures]
@@ -228,7 +228,7 @@ class Networks:
     ) -> dict[str, Any]:
         import torch.nn.functional as F
 
-        from adstage.retrieve.efficientnet import to_tensor
+        from adstage.models.efficientnet import to_tensor
 
         m = self.effnet_net
         y = F.relu6(m._bn0(m._conv_stem(to_tensor(list(pictures), size))))

@@ -12,7 +12,9 @@ Sections (issue "Foundation"):
 - seconds per image of every backend on the same IKEA images, in one run, and the ratio to
   ``solid-background`` (timings on shared machines are noisy: compare ratios, not seconds);
 - triage accuracy: ``ikea-sa-products`` un-staged vs ``ikea-room-scenes`` and ``coco-mval-objects``
-  staged.
+  staged, each photo counted once (``coco-mval-objects`` cuts several objects out of one photo).
+
+    python benchmarks/segment.py --only triage   # only the triage section of the JSON (~1 min)
 
 IS-Net masks are cached under ``benchmarks/.cache/isnet-<size>/`` (never committed) so a re-run
 only times the network on ``--timing-n`` images. GrabCut is prompted with the ground-truth box
@@ -40,10 +42,11 @@ import numpy as np
 from adstage.errors import WeightsNotFound
 from adstage.evaluate.segmentation import score, summarize
 from adstage.io.atomic import atomic_write_bytes, atomic_write_text
+from adstage.io.hashing import sha256_bytes
 from adstage.io.images import read_image
 from adstage.provenance import versions
 from adstage.segment import SEGMENTERS
-from adstage.triage import DEFAULT_THRESHOLD, triage
+from adstage.segment.triage import DEFAULT_THRESHOLD, triage
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.segment")
@@ -210,7 +213,7 @@ def random_u2net(variant: str) -> Path | None:
     try:
         import torch
 
-        from adstage.segment.u2net import build_u2net
+        from adstage.models.u2net import build_u2net
     except ImportError:
         return None
     path = ROOT / ".cache" / f"{variant}-random.pth"
@@ -252,13 +255,33 @@ def timing(data: Path, items: list[dict[str, str]], backends: list[str], isnet_s
     } | {"n": len(images), "image_size": list(images[0].shape[:2])}
 
 
+TRIAGE_SETS = {"ikea-sa-products": False, "ikea-room-scenes": True, "coco-mval-objects": True}
+
+
 def triage_accuracy(data: Path) -> dict:
-    sets = {"ikea-sa-products": False, "ikea-room-scenes": True, "coco-mval-objects": True}
-    per_set, correct, total, errors = {}, 0, 0, []
-    for name, staged in sets.items():
-        scores = []
+    """Triage accuracy with each photo counted once.
+
+    A set's ``labels.csv`` has one row per object, and ``coco-mval-objects`` cuts several objects
+    (rows) out of one COCO photo (up to four rows for one image id), so counting rows counts
+    those photos several times. Photos are deduplicated by the sha256 of the file, across all
+    sets, in the order of :data:`TRIAGE_SETS`; the first row of a photo decides its set (a
+    photo with two truths would be reported in ``conflicts``).
+    """
+    started = time.time()
+    seen: dict[str, tuple[str, bool]] = {}  # sha256 → (set, truth)
+    per_set, correct, total, errors, conflicts = {}, 0, 0, [], []
+    for name, staged in TRIAGE_SETS.items():
+        scores, n_rows = [], 0
         for row in rows(data, name):
-            verdict = triage(read_image(data / name / row["path"]))
+            n_rows += 1
+            path = data / name / row["path"]
+            digest = sha256_bytes(path.read_bytes())
+            if digest in seen:
+                if seen[digest][1] != staged:
+                    conflicts.append(f"{name}/{row['path']}")
+                continue
+            seen[digest] = (name, staged)
+            verdict = triage(read_image(path))
             scores.append(verdict.score)
             if verdict.staged != staged:
                 errors.append({"path": f"{name}/{row['path']}", "score": verdict.score})
@@ -266,6 +289,8 @@ def triage_accuracy(data: Path) -> dict:
         ok = int(((arr > DEFAULT_THRESHOLD) == staged).sum())
         per_set[name] = {
             "n": len(arr),
+            "rows": n_rows,
+            "duplicate_rows_dropped": n_rows - len(arr),
             "staged_truth": staged,
             "accuracy": round(ok / len(arr), 4),
             "score_p1_p50_p99": [round(float(x), 3) for x in np.percentile(arr, [1, 50, 99])],
@@ -274,11 +299,27 @@ def triage_accuracy(data: Path) -> dict:
         total += len(arr)
     return {
         "threshold": DEFAULT_THRESHOLD,
+        "counting": "unique photos (sha256 of the file), each counted once across all sets",
         "accuracy": round(correct / total, 4),
         "n": total,
+        "n_wrong": total - correct,
         "per_set": per_set,
+        "conflicts": conflicts,
         "errors": errors[:20],
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "elapsed_s": round(time.time() - started, 1),
     }
+
+
+def only_triage(args: argparse.Namespace) -> int:
+    """``--only triage``: recompute the triage section and keep the rest of ``--out`` as it is."""
+    result = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "segment"}
+    result["triage"] = triage_accuracy(args.data)
+    result["triage"]["command"] = " ".join(["python", "benchmarks/segment.py", *sys.argv[1:]])
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["triage"], indent=2))
+    print(f"wrote {args.out} (triage section only)")
+    return 0
 
 
 def main() -> int:
@@ -293,6 +334,11 @@ def main() -> int:
     parser.add_argument("--synthetic-n", type=int, default=200)
     parser.add_argument("--yardstick-size", type=int, default=512, help="second IS-Net size")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime / OpenCV threads")
+    parser.add_argument(
+        "--only",
+        choices=["triage"],
+        help="recompute only this section of --out and keep the others (triage needs no weights)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if not args.data.is_dir():
@@ -301,6 +347,8 @@ def main() -> int:
         )
         return 0
     cv2.setNumThreads(args.threads)
+    if args.only == "triage":
+        return only_triage(args)
     started = time.time()
     try:
         SEGMENTERS.create("isnet").weights_path()  # type: ignore[attr-defined]

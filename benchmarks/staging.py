@@ -44,13 +44,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from adstage.catalog.store import Catalog, Source
+from adstage.catalog.store import Catalog, match_from_row
 from adstage.composite.align import align
 from adstage.composite.blend import despill, paste, scale_cutout
 from adstage.evaluate.fid import InceptionFeatures, fid_report
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image
 from adstage.provenance import versions
+from adstage.retrieve.base import load_embedder
+from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.search import retrieve
 from adstage.segment import SEGMENTERS
 from adstage.stage.pipeline import StageOptions, stage_candidate
 from adstage.types import Cutout
@@ -75,7 +78,7 @@ def square_crop(image: np.ndarray, box, factor: float = 1.5, size: int = 299) ->
 
 
 def build_catalog(data: Path, path: Path, embedder: str) -> Catalog:
-    catalog = Catalog(path, embedders=[embedder])
+    catalog = open_or_create(path, embedders=[embedder])
     rooms = data / "ikea-room-scenes"
     sources = [Source(p, "room", staged=True) for p in sorted((rooms / "images").iterdir())]
     coco = data / "coco-mval-objects"
@@ -86,7 +89,7 @@ def build_catalog(data: Path, path: Path, embedder: str) -> Catalog:
                     Source(coco / row["path"], row["category"], (coco / row["mask_path"],), True)
                 )
     t0 = time.perf_counter()
-    report = catalog.ingest(sources, segmenter="auto")
+    report = ingest(catalog, sources, segmenter="auto")
     log.info(
         "catalog: %s in %.0f s, %d slots",
         report.as_dict() | {"failed": len(report.failed)},
@@ -166,7 +169,7 @@ def main() -> int:
         cut = Cutout.from_alpha(image, alpha)
         if cut.empty:
             continue
-        matches = catalog.retrieve(image, mask=alpha, k=3, where="staged = true", rerank=True)
+        matches = retrieve(image, catalog, mask=alpha, k=3, where="staged = true", rerank=True)
         outputs["white"].append(cv2.resize(image, (299, 299), interpolation=cv2.INTER_AREA))
         crops["white"].append(square_crop(image, cut.bbox))
         for name in inpainters:
@@ -274,7 +277,7 @@ def main() -> int:
 
 def measure_latency(products_dir, rows, picked, catalog, seg) -> dict:
     """ms per step for one candidate, product and scenes at 512² and 1024² (longer side)."""
-    embedder = catalog.embedder(catalog.embedders[0])
+    embedder = load_embedder(catalog.embedders[0])
     out = {}
     for side in (512, 1024):
         options = StageOptions(max_side=side, keep_steps=False)
@@ -299,9 +302,7 @@ def measure_latency(products_dir, rows, picked, catalog, seg) -> dict:
             t_search = time.perf_counter() - t
             if not hits or cut.empty:
                 continue
-            from adstage.catalog.store import _match
-
-            match = _match(hits[0], hits[0]["score"], hits[0]["score"], None)
+            match = match_from_row(hits[0])
             cand = stage_candidate(cut, match, options)
             for key, value in {
                 "segment": t_seg,

@@ -85,10 +85,12 @@ def main() -> int:
     from adstage.evaluate.fid import InceptionFeatures, fid_report
     from adstage.io.atomic import atomic_write_text
     from adstage.io.images import read_image
+    from adstage.models.pix2pix import read_checkpoint
     from adstage.provenance import versions
+    from adstage.retrieve.search import retrieve
     from adstage.segment import SEGMENTERS
     from adstage.stage.pipeline import StageOptions, stage_candidate
-    from adstage.stage.vanilla import VanillaStager, read_checkpoint
+    from adstage.stage.vanilla import VanillaStager
     from adstage.train.pix2pix import Pix2PixConfig, build_pairs
     from adstage.types import Cutout
 
@@ -124,7 +126,7 @@ def main() -> int:
             skipped.append({"product": rows[index]["path"], "reason": "empty mask"})
             continue
         t = time.perf_counter()
-        matches = catalog.retrieve(image, mask=alpha, k=3, where="staged = true", rerank=True)
+        matches = retrieve(image, catalog, mask=alpha, k=3, where="staged = true", rerank=True)
         cands = []
         for match in matches:
             try:
@@ -162,7 +164,7 @@ def main() -> int:
     held = np.flatnonzero(pairs.held)
     import torch
 
-    from adstage.stage.vanilla import to_images, to_tensor
+    from adstage.models.pix2pix import to_images, to_tensor
 
     with torch.inference_mode():
         regenerated = [to_images(stager.generator(to_tensor(pairs.inputs[i])))[0] for i in held]

@@ -9,6 +9,7 @@ another only through the layers below both. Imports inside functions count like 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ LAYERS: dict[str, int] = {
     "types": 1,
     "registry": 1,
     "_torch": 1,
+    "_deprecation": 1,
     "io": 2,
     "weights": 3,
     "provenance": 4,
@@ -42,8 +44,8 @@ LAYERS: dict[str, int] = {
     "cli": 13,
     "__init__": 14,
     "__main__": 14,
-    # Deprecated aliases of moved modules, kept for one release: they re-export only.
-    "triage": 14,
+    # Deprecated alias of a moved module, kept for one release: it re-exports only.
+    "triage": 13,
 }
 
 # Optional heavy frameworks and where they may be imported.
@@ -149,4 +151,86 @@ def test_architecture_page_lists_every_layer() -> None:
     for unit in LAYERS:
         if unit.startswith("__"):
             continue
-        assert f"`{unit}`" in page, f"docs/architecture.md does not mention `{unit}`"
+        assert re.search(rf"(?<![\w.]){unit}(?!\w)", page), f"docs/architecture.md lacks {unit}"
+
+
+# Imports inside functions hide the graph; they are for heavy optional dependencies only (and
+# in cli/, where every command imports what it runs so that `adstage --help` stays fast).
+HEAVY = {
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "lancedb",
+    "pyarrow",
+    "pymatting",
+    "imageio_ffmpeg",
+    "skimage",
+    "matplotlib",
+    "patchmatch",
+    "efficientnet_lite_pytorch",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "safetensors",
+    "ray",
+    "fastapi",
+    "uvicorn",
+}
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _module_path(module: str) -> Path | None:
+    base = SRC.parent.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _is_heavy(module: str) -> bool:
+    top = module.split(".")[0]
+    if top in HEAVY:
+        return True
+    if top != "adstage":
+        return False
+    path = _module_path(module)
+    return path is not None and bool(_top_level_imports(path) & HEAVY)
+
+
+def _function_level_imports() -> list[str]:
+    found: list[str] = []
+    for path in _sources():
+        if _unit(_module_name(path)) == "cli":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in top:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module]
+                if node.module == "adstage":
+                    targets = [f"adstage.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                continue
+            if node.col_offset == 0 or all(_is_heavy(t) for t in targets):
+                continue
+            found.append(f"{path.relative_to(SRC.parent)}:{node.lineno} {', '.join(targets)}")
+    return found
+
+
+def test_imports_inside_functions_are_for_heavy_dependencies_only() -> None:
+    found = _function_level_imports()
+    assert not found, "move these imports to the top of their module:\n" + "\n".join(found)

@@ -112,13 +112,38 @@ def test_segmenter_registry_lists_backends_without_importing_torch() -> None:
         assert name in out.stdout
 
 
-def test_package_functions_survive_importing_their_modules() -> None:
+def test_module_names_give_modules_and_typed_functions_do_the_work() -> None:
+    import types
+
+    import adstage
+    import adstage.retrieve as retrieve_module
+    import adstage.segment as segment_module
+    import adstage.stage as stage_module
+    import adstage.triage as triage_module
+
+    for module in (segment_module, triage_module, retrieve_module, stage_module):
+        assert isinstance(module, types.ModuleType)
+    assert adstage.segment is segment_module and adstage.triage is triage_module
+    image = np.full((40, 40, 3), 255, np.uint8)
+    image[10:30, 10:30] = (20, 40, 200)
+    assert adstage.segment_product(image, segmenter="solid-background").mask[20, 20]
+    assert adstage.triage_photo(image).staged is False
+    with pytest.raises(TypeError, match="instance"):
+        adstage.segment_product(
+            image, segmenter=adstage.segment.SEGMENTERS.create("grabcut"), iterations=2
+        )
+
+
+def test_old_call_spellings_work_for_one_release_and_warn() -> None:
     import adstage
     import adstage.segment
     import adstage.triage
 
     image = np.full((40, 40, 3), 255, np.uint8)
     image[10:30, 10:30] = (20, 40, 200)
-    assert callable(adstage.segment) and callable(adstage.triage)
-    assert adstage.segment(image, backend="solid-background").mask[20, 20]
-    assert adstage.triage(image).staged is False
+    with pytest.deprecated_call(match="segment_product"):
+        assert adstage.segment(image, segmenter="solid-background").mask[20, 20]
+    with pytest.deprecated_call(match="triage_photo"):
+        assert adstage.triage(image).staged is False
+    with pytest.deprecated_call(match=r"segment\(segmenter="):
+        adstage.segment_product(image, backend="solid-background")

@@ -418,7 +418,8 @@ def test_cli_list(cli: typer.Typer, cache: Path, wheel_index: Path, monkeypatch)
     runner = CliRunner()
     result = runner.invoke(cli, ["weights", "list", "--json"])
     assert result.exit_code == 0, result.output
-    present = {row["name"]: row["present"] for row in json.loads(result.stdout)}
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # one object per row
+    present = {row["name"]: row["present"] for row in rows}
     assert present["tiny-wheel"] is True and present["isnet-general"] is False
     result = runner.invoke(cli, ["weights", "list"])
     assert result.exit_code == 0, result.output

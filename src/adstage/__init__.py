@@ -1,13 +1,27 @@
 """adstage: stage e-commerce product photos for advertising, on a CPU, offline.
 
-Implements retrieval-assisted copy-paste staging (Ku et al., AdKDD 2023) and RefAdGen
-(Chen & Yang). The pipeline is the folder list: segment → retrieve → inpaint → composite → stage.
+Implements retrieval-assisted copy-paste staging (Ku et al., AdKDD 2023). RefAdGen (Chen & Yang)
+is planned and not implemented yet. The pipeline is the folder list: segment → retrieve → inpaint
+→ composite → stage; docs/architecture.md gives the layers.
+
+The public API is four typed functions — :func:`segment_product`, :func:`triage_photo`,
+:func:`retrieve_slots` and :func:`stage_product` — and the result types. Their names do not clash
+with the modules :mod:`adstage.segment`, :mod:`adstage.triage`, :mod:`adstage.retrieve` and
+:mod:`adstage.stage`; calling those modules (the 0.1 spelling) still works until 0.2, with a
+``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import dataclasses
+import os
+from pathlib import Path
+
+# The deprecated alias module (callable until 0.2), so that 0.1's `adstage.triage(image)` runs.
+from adstage import triage as triage
+from adstage.catalog.store import Catalog
 from adstage.errors import (
     AdstageError,
     BackendUnavailable,
@@ -15,57 +29,53 @@ from adstage.errors import (
     WeightsCorrupt,
     WeightsNotFound,
 )
+from adstage.io.images import ImageInput
+from adstage.retrieve.search import retrieve as retrieve_slots
+from adstage.segment import segment as segment_product
+from adstage.segment.triage import Triage
+from adstage.segment.triage import triage as triage_photo
+from adstage.stage.pipeline import StagedProduct, StageOptions
+from adstage.stage.pipeline import stage as _stage
 from adstage.types import Cutout, Match, Placement, Segmentation
 
 __all__ = [
     "AdstageError",
     "BackendUnavailable",
+    "Catalog",
     "Cutout",
     "InputError",
     "Match",
     "Placement",
     "Segmentation",
+    "StageOptions",
+    "StagedProduct",
+    "Triage",
     "WeightsCorrupt",
     "WeightsNotFound",
     "__version__",
-    "retrieve",
-    "segment",
-    "stage",
-    "triage",
+    "retrieve_slots",
+    "segment_product",
+    "stage_product",
+    "triage_photo",
 ]
 
 
-# The light sub-modules that share a name with a function below are loaded first, so that the
-# functions keep their names: a later ``import adstage.segment`` finds the module in
-# ``sys.modules`` and does not rebind the package attribute.
-from adstage import retrieve as _retrieve_module  # noqa: F401  (keeps the name for the function)
-from adstage import segment as _segment_module
-from adstage import stage as _stage_package  # noqa: F401  (keeps the name for the function)
-from adstage import triage as _triage_module
-
-
-def segment(image, *, backend: str = "auto", **options):  # type: ignore[no-untyped-def]
-    """Segment the product in ``image`` (PIL image, RGB array or path). See :mod:`adstage.segment`."""
-    return _segment_module.segment(image, backend=backend, **options)
-
-
-def triage(image, **options):  # type: ignore[no-untyped-def]
-    """Staged (a scene) or un-staged (plain background)? See :mod:`adstage.triage`."""
-    return _triage_module.triage(image, **options)
-
-
-def retrieve(query, catalog, *, k: int = 5, **options):  # type: ignore[no-untyped-def]
-    """The ``k`` slots of ``catalog`` (a folder or :class:`~adstage.catalog.store.Catalog`) most
-    similar to the product in ``query``. See :meth:`adstage.catalog.store.Catalog.retrieve`."""
-    from adstage.catalog.store import Catalog
-
-    store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
-    return store.retrieve(query, k=k, **options)
-
-
-def stage(product, catalog, *, k: int = 3, **options):  # type: ignore[no-untyped-def]
+def stage_product(
+    product: ImageInput,
+    catalog: str | os.PathLike[str] | Catalog,
+    *,
+    k: int = 3,
+    mask: ImageInput | None = None,
+    options: StageOptions | None = None,
+) -> StagedProduct:
     """Stage ``product`` into the ``k`` best staged slots of ``catalog`` (Ku et al., AdKDD 2023).
-    Returns a :class:`~adstage.stage.pipeline.StagedProduct`; see :func:`adstage.stage.pipeline.stage`."""
-    from adstage.stage.pipeline import stage as run
 
-    return run(product, catalog, k=k, **options)
+    ``catalog``: a folder written by ``adstage ingest`` or an open :class:`Catalog` (a missing
+    folder is an :class:`InputError`; nothing is created). ``mask``: the product's mask (path or
+    array), else it is segmented. ``options``: every other setting (inpainter, segmenter, shadow,
+    aspect …), see :class:`StageOptions`; ``k`` here overrides ``options.k``.
+    """
+    fields = dataclasses.asdict(options) if options is not None else {}
+    fields["k"] = k
+    store = catalog if isinstance(catalog, Catalog) else Path(catalog)
+    return _stage(product, store, mask=mask, **fields)

@@ -6,6 +6,8 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+import torch
+
 _THREADS_LOCK = threading.Lock()  # torch's thread count is process-wide
 
 
@@ -19,8 +21,6 @@ def torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    import torch
-
     with _THREADS_LOCK:
         before = torch.get_num_threads()
         torch.set_num_threads(threads)

@@ -10,23 +10,33 @@
 from __future__ import annotations
 
 import html
-import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.animate import animate, candidate_alpha, write_animation_page
+from adstage.catalog.store import Catalog
+from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.errors import BackendUnavailable, WeightsNotFound
 from adstage.io.gallery import Cell, Gallery
 from adstage.io.images import write_image, write_mask
 from adstage.provenance import write_run_record
-from adstage.segment import SEGMENTERS
-from adstage.triage import triage
+from adstage.retrieve.base import DEFAULT_EMBEDDER, pad_square
+from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.segment.base import SEGMENTERS
+from adstage.segment.triage import triage
+from adstage.stage.outputs import write_staged
+from adstage.stage.pipeline import stage
 from adstage.types import RGB
+from adstage.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +62,6 @@ def demo_inputs(
     n_synthetic: int = 12, *, seed: int = 0, samples: bool = True
 ) -> Iterator[DemoInput]:
     """The demo's inputs: synthetic catalog items, then scikit-image's sample photos if present."""
-    from adstage.datasets.synthetic import SyntheticCatalog
-
     catalog = SyntheticCatalog(n_synthetic, seed=seed, size=(384, 384))
     for item in catalog:
         yield DemoInput(item.id, item.image, "synthetic (adstage)", item.mask, item.category)
@@ -153,21 +161,25 @@ def run_demo(
     }
 
 
+DEMO_EMBEDDERS = (
+    (DEFAULT_EMBEDDER, "inception-v3-fid"),
+    ("efficientnet-lite0", "efficientnet-lite0"),
+)
+"""The embedders the demo tries, best first, with the weights each needs: adstage's default,
+then the lighter one; ``classical`` (no weights) when neither is installed."""
+
+
 def demo_embedder() -> tuple[str, str]:
     """The best embedder whose weights are installed, and why (the demo says which ran)."""
-    from adstage.errors import WeightsNotFound
-    from adstage.weights import resolve
-
-    for name, row in (
-        ("inception-v3", "inception-v3-fid"),
-        ("efficientnet-lite0", "efficientnet-lite0"),
-    ):
+    for name, row in DEMO_EMBEDDERS:
         try:
             resolve(row)
         except WeightsNotFound:
             continue
         return name, f"weights {row} installed"
-    return "classical", "no embedder weights installed (adstage weights fetch efficientnet-lite0)"
+    why = "no embedder weights installed (adstage weights fetch efficientnet-lite0)"
+    log.warning("demo: %s; retrieving with the classical embedder instead", why)
+    return "classical", why
 
 
 def run_staging_demo(
@@ -188,22 +200,14 @@ def run_staging_demo(
     candidates, manifest, contact sheet) and ``out/index.html``; with ``animate``, a parallax
     loop of each best candidate and ``out/animation/index.html`` showing it next to its still.
     """
-    from adstage.catalog.store import Catalog, Source
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.stage.outputs import write_staged
-    from adstage.stage.pipeline import stage
-
     out = Path(out)
     scenes = SyntheticCatalog(n_catalog, seed=seed, size=(512, 512), staged_fraction=1.0)
     write_catalog(scenes, out / "catalog-src")
     embedder, why = demo_embedder()
     catalog_dir = out / "catalog"
-    meta = catalog_dir / "adstage-catalog.json"
-    if meta.exists() and embedder not in json.loads(meta.read_text())["embedders"]:
-        import shutil
-
+    if Catalog.exists(catalog_dir) and embedder not in Catalog(catalog_dir).embedders:
         shutil.rmtree(catalog_dir)  # built by an earlier run with another embedder
-    store = Catalog(catalog_dir, embedders=[embedder])
+    store = open_or_create(catalog_dir, embedders=[embedder])
     sources = [
         Source(
             out / "catalog-src" / "images" / f"{item.id}.png",
@@ -213,7 +217,7 @@ def run_staging_demo(
         )
         for item in scenes
     ]
-    ingest = store.ingest(sources)
+    report = ingest(store, sources)
     products = SyntheticCatalog(4 * n_products, seed=seed + 1, size=(384, 384), staged_fraction=0.0)
     gallery = Gallery(
         title="adstage demo: copy-paste staging",
@@ -260,7 +264,7 @@ def run_staging_demo(
         "page": str(page),
         "montage": str(out / "staging-montage.jpg"),
         "catalog_slots": len(store),
-        "ingested": ingest.added,
+        "ingested": report.added,
         "products": len(seconds),
         "embedder": embedder,
         "ms_per_candidate": round(1000 * float(np.mean(seconds)), 1) if seconds else None,
@@ -271,9 +275,6 @@ def run_staging_demo(
 def _animations(results: list[tuple[str, Any]], out: Path) -> str | None:
     """A 2-second parallax loop of each product's best candidate and a page showing each next
     to its still (Ku et al., AdKDD 2023, §5.4). None when MP4 cannot be written here."""
-    from adstage.animate import animate, candidate_alpha, write_animation_page
-    from adstage.errors import BackendUnavailable
-
     folder = out / "animation"
     items = []
     for stem, result in results:
@@ -297,10 +298,6 @@ def _animations(results: list[tuple[str, Any]], out: Path) -> str | None:
 
 def _strip(result: Any, side: int = 192, columns: int = 3) -> RGB:
     """One row of the montage: the product on white, then its best candidates, as squares."""
-    import cv2
-
-    from adstage.retrieve.base import pad_square
-
     rgba = result.product.rgba
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
     product = np.rint(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)

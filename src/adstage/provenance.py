@@ -12,6 +12,7 @@ from typing import Any
 
 from adstage import __version__
 from adstage.io.atomic import atomic_write_text
+from adstage.weights import status
 
 _PACKAGES = ("numpy", "opencv-python-headless", "pillow", "onnxruntime", "torch", "pymatting")
 
@@ -29,14 +30,22 @@ def versions() -> dict[str, str]:
 
 def weight_hashes() -> dict[str, str]:
     """sha256 of every installed weight file (from the manifest: no file is hashed here)."""
-    from adstage.weights import status
-
     return {row["name"]: row["sha256"] for row in status() if row["present"]}
 
 
-def write_run_record(out_dir: Path, *, command: str, config: dict[str, Any]) -> Path:
-    """Write ``adstage-run.json`` into ``out_dir`` and return its path."""
-    record = {
+def write_run_record(
+    out_dir: Path,
+    *,
+    command: str,
+    config: dict[str, Any],
+    summary: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``adstage-run.json`` into ``out_dir`` (created if needed) and return its path.
+
+    A batch writes it when it starts and again with ``summary`` (its counts) when it ends, so a
+    killed run still says what it was.
+    """
+    record: dict[str, Any] = {
         "command": command,
         "argv": sys.argv,
         "config": config,
@@ -45,6 +54,9 @@ def write_run_record(out_dir: Path, *, command: str, config: dict[str, Any]) -> 
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if summary is not None:
+        record["summary"] = summary
+    out_dir.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(
         out_dir / "adstage-run.json", json.dumps(record, indent=2, default=str)
     )

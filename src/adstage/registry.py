@@ -69,4 +69,5 @@ class Registry(Generic[T]):
 
     def create(self, name: str, **kwargs: Any) -> T:
         """Instantiate the backend ``name`` with keyword options."""
-        return self.resolve(name)(**kwargs)  # type: ignore[no-any-return]
+        factory: Callable[..., T] = self.resolve(name)
+        return factory(**kwargs)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image as PILImage
 
 from adstage.errors import InputError
 
@@ -30,13 +32,8 @@ def as_rgb(image: Any, *, name: str = "image") -> RGB:
     Greyscale arrays are repeated to three channels; RGBA arrays lose their alpha. Anything else
     raises :class:`InputError` naming ``name``, the value's shape/dtype and what was expected.
     """
-    try:
-        from PIL import Image as PILImage
-
-        if isinstance(image, PILImage.Image):
-            image = np.asarray(image.convert("RGB"))
-    except ImportError:  # pragma: no cover - Pillow is a core dependency
-        pass
+    if isinstance(image, PILImage.Image):
+        image = np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
         raise InputError(
             f"{name}: expected a PIL image or a numpy array, got {type(image).__name__}"
@@ -207,8 +204,6 @@ class Match:
 
     def mask(self) -> NDArray[np.bool_]:
         """The slot's mask, ``bool`` ``H×W`` at the catalog image's size."""
-        import cv2
-
         decoded = cv2.imdecode(np.frombuffer(self.mask_png, np.uint8), cv2.IMREAD_GRAYSCALE)
         if decoded is None:
             raise InputError(f"catalog row {self.id}: its mask does not decode")

@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from adstage.animate import (
+    EASINGS,
     Animation,
     AnimationOptions,
     animate,
@@ -23,6 +24,7 @@ from adstage.animate import (
     write_video,
 )
 from adstage.cli import app
+from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.errors import InputError
 from adstage.io.images import write_image, write_mask
 
@@ -85,8 +87,6 @@ def test_waves_and_easing() -> None:
     for t in np.linspace(0, 1, 37):
         assert swing(t) == pytest.approx(math.sin(2 * math.pi * t), abs=1e-12)
         assert pulse(t) == pytest.approx((1 - math.cos(2 * math.pi * t)) / 2, abs=1e-12)
-    from adstage.animate import EASINGS
-
     linear = EASINGS["linear"]
     assert [swing(t, linear) for t in (0, 0.125, 0.25, 0.5, 0.75, 1)] == pytest.approx(
         [0, 0.5, 1, 0, -1, 0]
@@ -350,12 +350,15 @@ def test_cli_writes_the_video_and_json(files, tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["path"] == str(out) and record["frames"] == 5 and record["fps"] == 10
+    assert record["path"] == str(image) and record["video"] == str(out)
+    assert record["frames"] == 5 and record["fps"] == 10
     assert record["size"] == [64, 64] and set(record["seconds"]) == {"plate", "render", "encode"}
     with Image.open(out) as im:
         assert im.n_frames == 5 and im.size == (64, 64)
     gif = tmp_path / "ad.bin"
-    plain = runner.invoke(app, [*args[:5], str(gif), *args[6:], "--format", "gif", "--no-shadow"])
+    plain = runner.invoke(
+        app, [*args[:5], str(gif), *args[6:], "--container", "gif", "--no-shadow"]
+    )
     assert plain.exit_code == 0, plain.stderr
     assert "5 frames" in plain.stderr and Image.open(gif).format == "GIF"
 
@@ -391,7 +394,7 @@ def test_cli_bad_masks_and_options_exit_2(files, tmp_path: Path) -> None:
         (["--parallax", "2"], "parallax"),
         (["--size", "huge"], "size"),
         (["--fps", "0"], "fps"),
-        (["--format", "avi"], "format"),
+        (["--container", "avi"], "--container"),
     ]:
         result = runner.invoke(app, ["animate", str(image), "-o", str(out), *option])
         assert result.exit_code == 2 and message in result.stderr, option
@@ -421,13 +424,13 @@ def test_animation_page_shows_each_video_next_to_its_still(tmp_path: Path) -> No
 def test_stage_animate_writes_a_video_per_candidate(tmp_path: Path) -> None:
     pytest.importorskip("lancedb")
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    from adstage.catalog.store import Catalog, sources_from_csv
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
     write_catalog(syn, tmp_path / "syn")
-    Catalog(tmp_path / "cat", embedders=["classical"]).ingest(
-        sources_from_csv(tmp_path / "syn" / "labels.csv")[0]
+    ingest(
+        open_or_create(tmp_path / "cat", embedders=["classical"]),
+        sources_from_csv(tmp_path / "syn" / "labels.csv")[0],
     )
     product = next(item for item in (syn[i] for i in range(len(syn))) if not item.staged)
     write_image(tmp_path / "products" / "p.png", product.image)

@@ -62,7 +62,7 @@ def test_version() -> None:
 def test_segment_bad_files_one_line_each_exit_1_others_done(folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = runner.invoke(
-        app, ["segment", str(folder), "-o", str(out), "--backend", "solid-background", "--json"]
+        app, ["segment", str(folder), "-o", str(out), "--segmenter", "solid-background", "--json"]
     )
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -75,9 +75,12 @@ def test_segment_bad_files_one_line_each_exit_1_others_done(folder: Path, tmp_pa
     for stem in ("good", "scene", "big"):
         assert (out / f"{stem}.png").exists() and (out / f"{stem}.mask.png").exists()
     assert (
-        json.loads((out / "adstage-run.json").read_text())["config"]["backend"]
+        json.loads((out / "adstage-run.json").read_text())["config"]["segmenter"]
         == "solid-background"
     )
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert sorted(Path(row["path"]).name for row in failures) == sorted(BAD)
+    assert all(row["error"] and "Traceback" in row["traceback"] for row in failures)
 
 
 def test_segment_writes_a_correct_cutout_and_mask(tmp_path: Path) -> None:
@@ -99,18 +102,20 @@ def test_segment_writes_a_correct_cutout_and_mask(tmp_path: Path) -> None:
     assert (rgba[..., :3][truth] == image[truth]).all(), "product pixels are unchanged"
 
 
-def test_segment_resume_skips_done_items(tmp_path: Path) -> None:
+def test_segment_skips_done_items_unless_overwrite(tmp_path: Path) -> None:
     write_image(tmp_path / "p.png", product_on_white()[0])
-    args = ["segment", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"), "--json", "--resume"]
+    args = ["segment", str(tmp_path / "p.png"), "-o", str(tmp_path / "o"), "--json"]
     assert runner.invoke(app, args).exit_code == 0
     again = runner.invoke(app, args)
-    assert again.exit_code == 0 and again.stdout == ""
+    assert again.exit_code == 0 and json.loads(again.stdout)["skipped"] is True
+    redo = runner.invoke(app, [*args, "--overwrite"])
+    assert redo.exit_code == 0 and "skipped" not in json.loads(redo.stdout)
 
 
 def test_segment_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
     write_image(tmp_path / "p.png", product_on_white()[0])
     result = runner.invoke(
-        app, ["segment", str(tmp_path / "p.png"), "-o", str(tmp_path), "-b", "isnett"]
+        app, ["segment", str(tmp_path / "p.png"), "-o", str(tmp_path), "--segmenter", "isnett"]
     )
     assert result.exit_code == 2 and "did you mean 'isnet'" in result.stderr
 

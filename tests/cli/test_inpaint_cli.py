@@ -31,7 +31,8 @@ def test_inpaint_writes_the_result_and_a_json_record(files, tmp_path: Path) -> N
     scene, mask, image, hole = files
     out = tmp_path / "out" / "filled.png"
     result = runner.invoke(
-        app, ["inpaint", str(scene), "--mask", str(mask), "-o", str(out), "-b", "ns", "--json"]
+        app,
+        ["inpaint", str(scene), "--mask", str(mask), "-o", str(out), "--inpainter", "ns", "--json"],
     )
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
@@ -82,7 +83,17 @@ def test_unreadable_mask_and_full_hole_are_usage_errors(files, tmp_path: Path) -
 def test_unknown_backend_is_a_usage_error(files, tmp_path: Path) -> None:
     scene, mask, _, _ = files
     result = runner.invoke(
-        app, ["inpaint", str(scene), "-m", str(mask), "-o", str(tmp_path / "x.png"), "-b", "nss"]
+        app,
+        [
+            "inpaint",
+            str(scene),
+            "-m",
+            str(mask),
+            "-o",
+            str(tmp_path / "x.png"),
+            "--inpainter",
+            "nss",
+        ],
     )
     assert result.exit_code == 2 and "did you mean 'ns'" in result.stderr
 

@@ -15,7 +15,7 @@ import pytest
 from adstage.evaluate.segmentation import score
 from adstage.io.images import read_image
 from adstage.segment import SEGMENTERS
-from adstage.triage import triage
+from adstage.segment.triage import triage
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 pytestmark = [

@@ -11,10 +11,12 @@ from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import InputError, WeightsNotFound
 from adstage.retrieve.base import EMBEDDERS, l2_normalize, prepare
 from adstage.retrieve.classical import HOG_DIM, Classical, hog
+from adstage.weights import resolve
 
 torch = pytest.importorskip("torch")
 
-from adstage.retrieve.inception import InceptionV3, to_tensor  # noqa: E402
+from adstage.models.inception import onnx_path  # noqa: E402
+from adstage.retrieve.inception import InceptionV3  # noqa: E402
 
 BLUE, RED, WHITE = (0, 0, 255), (255, 0, 0), (255, 255, 255)
 
@@ -138,18 +140,6 @@ def tiny_weights(tmp_path_factory) -> str:
     return str(path)
 
 
-def test_to_tensor_matches_fid_helper_range() -> None:
-    batch = np.zeros((1, 2, 3, 3), np.uint8)
-    batch[0, 0] = 255
-    batch[0, 1] = (0, 128, 7)
-    x = to_tensor(batch)
-    assert tuple(x.shape) == (1, 3, 2, 3) and x.dtype == torch.float32
-    # fid-helper: v/255 scaled to INPUT_RANGE_TF = (-1, 0.9921875) — the same as (v - 128) / 128
-    ref = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255 * (0.9921875 + 1) - 1
-    torch.testing.assert_close(x, ref, rtol=0, atol=1e-6)
-    assert x.max().item() == 0.9921875 and x.min().item() == -1.0
-
-
 def test_inception_tiny_batching_norm_masks(tiny_weights, catalog) -> None:
     images = [it.image for it in catalog[:5]]
     masks = [it.mask for it in catalog[:5]]
@@ -227,9 +217,6 @@ def test_inception_onnxruntime_matches_torchscript(catalog) -> None:
         ref.load()
     except WeightsNotFound:
         pytest.skip("inception-v3-fid not fetched (adstage weights fetch inception-v3-fid)")
-    from adstage.retrieve import _inception_onnx
-    from adstage.weights import resolve
-
     images = [it.image for it in catalog[:6]]
     masks = [it.mask for it in catalog[:6]]
     fast = InceptionV3(runtime="onnx", threads=2, batch_size=4)
@@ -238,7 +225,7 @@ def test_inception_onnxruntime_matches_torchscript(catalog) -> None:
     want = ref.features(images, masks)
     assert np.abs(got - want).max() < 1e-3 * max(1.0, float(np.abs(want).max()))
     # The export is kept in the cache, named by the source's hash, and reused.
-    export = _inception_onnx.export_path(resolve("inception-v3-fid"))
+    export = onnx_path(resolve("inception-v3-fid"))
     assert export.exists()
     stamp = export.stat().st_mtime_ns
     again = InceptionV3(runtime="auto", threads=2)

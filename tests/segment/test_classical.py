@@ -12,7 +12,7 @@ from adstage.errors import InputError
 from adstage.segment import SEGMENTERS, segment
 from adstage.segment.background import estimate_background
 from adstage.segment.solid_background import SolidBackground
-from adstage.triage import triage
+from adstage.segment.triage import triage
 from scenes import iou, product_on_white, staged_scene, white_on_white
 
 
@@ -87,6 +87,12 @@ def test_grabcut_segments_a_staged_product() -> None:
     image, truth = staged_scene()
     seg = SEGMENTERS.create("grabcut", box=(120, 110, 240, 210))(image)
     assert seg.backend == "grabcut" and iou(seg.mask, truth) > 0.8
+    # init="box": the image shrunk by its margin (the saliency seeding runs in the auto test;
+    # the two are compared on twelve rooms in the slow test below).
+    framed = SEGMENTERS.create("grabcut", init="box")(image)
+    assert framed.provenance["init"] == "box"
+    assert list(framed.provenance["box"]) == [16, 12, 304, 228]
+    assert iou(framed.mask, truth) > 0.5
     with pytest.raises(InputError, match="box"):
         SEGMENTERS.create("grabcut", box=(0, 0, 999, 10))(image)
 
@@ -121,6 +127,7 @@ def test_auto_picks_by_triage_and_says_so(monkeypatch, caplog) -> None:
         b = auto(staged)
     assert a.backend == "solid-background" and a.provenance["auto"]["chosen"] == "solid-background"
     assert b.backend == "grabcut" and "isnet weights missing" in b.provenance["auto"]["reason"]
+    assert b.provenance["init"] == "saliency"  # GrabCut seeded by the saliency map, no box
     assert "auto segmentation: grabcut" in caplog.text
 
 
@@ -129,7 +136,7 @@ def test_segment_function_reads_paths(tmp_path) -> None:
 
     image, truth = product_on_white()
     write_image(tmp_path / "p.png", image)
-    seg = segment(tmp_path / "p.png", backend="solid-background")
+    seg = segment(tmp_path / "p.png", segmenter="solid-background")
     assert iou(seg.mask, truth) > 0.97
 
 
@@ -168,6 +175,7 @@ def test_solid_background_on_the_synthetic_catalog() -> None:
     assert np.mean(scores) > 0.92 and np.median(scores) > 0.95
 
 
+@pytest.mark.slow  # ~11 s of CPU: a quality comparison; both inits also run in fast tests above
 def test_saliency_seeded_grabcut_beats_the_centre_box_on_staged_rooms() -> None:
     from adstage.datasets.synthetic import SyntheticCatalog
 

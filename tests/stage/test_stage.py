@@ -12,10 +12,10 @@ pytest.importorskip("lancedb")
 
 from typer.testing import CliRunner
 
-from adstage.catalog.store import Catalog, sources_from_csv
 from adstage.cli import app
 from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.errors import AdstageError, InputError
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import SCORE_WEIGHTS, StageOptions, stage
 
 SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
@@ -25,8 +25,8 @@ SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
 def catalog(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("stage")
     write_catalog(SYN, root / "syn")
-    cat = Catalog(root / "cat", embedders=["classical"])
-    cat.ingest(sources_from_csv(root / "syn" / "labels.csv")[0])
+    cat = open_or_create(root / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(root / "syn" / "labels.csv")[0])
     return root
 
 
@@ -88,6 +88,16 @@ def test_formats_and_errors(catalog: Path) -> None:
         StageOptions(inpainter="nope")
 
 
+def test_staging_from_a_missing_catalog_names_it_and_creates_nothing(tmp_path: Path) -> None:
+    item = _plain(1)[0]
+    missing = tmp_path / "no-such-catalog"
+    with pytest.raises(
+        InputError, match=r"no adstage catalog at .*no-such-catalog.*adstage ingest"
+    ):
+        stage(item.image, missing, mask=item.mask, k=1)
+    assert not missing.exists()
+
+
 def test_cli_stage_writes_outputs_reports_failures_and_resumes(
     catalog: Path, tmp_path: Path
 ) -> None:
@@ -103,9 +113,10 @@ def test_cli_stage_writes_outputs_reports_failures_and_resumes(
     args = ["stage", str(products), "-c", str(catalog / "cat"), "-o", str(out), "-k", "2", "--json"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 1, first.stderr  # two bad products, reported; the rest staged
-    report = json.loads(first.stdout)
-    assert len(report["staged"]) == 2 and len(report["failed"]) == 2
-    reasons = {Path(f["input"]).name: f["error"] for f in report["failed"]}
+    records = [json.loads(line) for line in first.stdout.splitlines()]  # one per product
+    failed = [r for r in records if "error" in r]
+    assert len(records) == 4 and len(failed) == 2
+    reasons = {Path(f["path"]).name: f["error"] for f in failed}
     assert "not an image" in reasons["broken.jpg"] and "no product" in reasons["blank.png"]
     for item in _plain(2):
         manifest = json.loads((out / item.id / "manifest.json").read_text())
@@ -115,14 +126,24 @@ def test_cli_stage_writes_outputs_reports_failures_and_resumes(
         assert (out / item.id / cand["path"]).exists() and (out / item.id / "index.html").exists()
     assert "input.png" in (out / "index.html").read_text()
     again = CliRunner().invoke(app, args)
-    assert all(r.get("skipped") for r in json.loads(again.stdout)["staged"])
+    again_records = [json.loads(line) for line in again.stdout.splitlines()]
+    assert sum(bool(r.get("skipped")) for r in again_records) == 2  # the failed ones are retried
 
 
 def test_top_level_api(catalog: Path) -> None:
     import adstage
 
     item = _plain(1)[0]
-    result = adstage.stage(item.image, catalog / "cat", k=1, mask=item.mask)
+    result = adstage.stage_product(item.image, catalog / "cat", k=1, mask=item.mask)
     assert len(result.candidates) == 1 and result.provenance["segmenter"] == "given"
-    matches = adstage.retrieve(item.image, catalog / "cat", k=2, mask=item.mask)
+    options = adstage.StageOptions(k=3, inpainter="ns")
+    result = adstage.stage_product(
+        item.image, catalog / "cat", k=1, mask=item.mask, options=options
+    )
+    assert len(result.candidates) == 1
+    matches = adstage.retrieve_slots(item.image, catalog / "cat", k=2, mask=item.mask)
     assert len(matches) == 2 and isinstance(matches[0], adstage.Match)
+    with pytest.deprecated_call(match="stage_product"):
+        assert len(adstage.stage(item.image, catalog / "cat", k=1, mask=item.mask).candidates) == 1
+    with pytest.deprecated_call(match="retrieve_slots"):
+        assert len(adstage.retrieve(item.image, catalog / "cat", k=2, mask=item.mask)) == 2

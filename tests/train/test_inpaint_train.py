@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from adstage.cli import app
 from adstage.errors import InputError
-from adstage.inpaint.edgeconnect import load_checkpoint, read_checkpoint, run
 from adstage.io.images import read_image
+from adstage.models.edgeconnect import load_checkpoint, read_checkpoint, run
 from adstage.train.inpaint import (
     InpaintConfig,
     load_photos,
@@ -151,3 +151,18 @@ def test_cli_train_inpaint(data: Path, tmp_path: Path) -> None:
     assert cfg["wbl"] is False and cfg["band"] == 3
     bad = runner.invoke(app, [*args[:-1], "--size", "30"])
     assert bad.exit_code == 2 and "multiple of 4" in bad.stderr
+
+
+def test_cli_overwrite_removes_the_earlier_runs_checkpoints(data: Path, tmp_path: Path) -> None:
+    """After --overwrite, a plain re-run continues the new run, not the old run's higher steps."""
+    out = tmp_path / "cli"
+    args = ["train", "inpaint", "-d", str(data), "-o", str(out), "--size", "32"]
+    args += ["--width", "0.0625", "--blocks", "1", "--features", "tiny", "--threads", "1"]
+    args += ["--holdout", "0", "--json", "--every", "1"]
+    assert runner.invoke(app, [*args, "--steps", "2"]).exit_code == 0
+    assert len(list(out.glob("checkpoint-*.pt"))) == 2
+    again = runner.invoke(app, [*args, "--steps", "1", "--overwrite"])
+    assert again.exit_code == 0, again.stderr
+    assert [p.name for p in out.glob("checkpoint-*.pt")] == ["checkpoint-0000001.pt"]
+    resumed = runner.invoke(app, [*args, "--steps", "1"])
+    assert json.loads(resumed.stdout)["step"] == 1

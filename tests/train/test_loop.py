@@ -1,4 +1,4 @@
-"""The shared training-loop helpers: progress lines and checkpoint rotation."""
+"""The shared training-loop helpers: progress lines, checkpoint rotation, split, crops."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from adstage.train.loop import Progress, restore, save_checkpoint
+from adstage.errors import InputError
+from adstage.train.loop import Progress, center_square, restore, save_checkpoint, split
 
 
 def test_progress_logs_every_n_steps_and_the_last() -> None:
@@ -47,3 +48,18 @@ def test_checkpoints_rotate_and_restore(tmp_path: Path) -> None:
     assert (step, seconds) == (3, pytest.approx(4.5))
     assert fresh.random() == expected  # the loop's batches continue where they stopped
     assert torch.equal(other.weight, net.weight) and state["config"] == {"size": 8}
+
+
+def test_split_writes_the_held_out_paths_and_refuses_an_empty_training_set(tmp_path: Path) -> None:
+    held = np.array([False, True, False, True])
+    data = split(tmp_path, ["a", "d", "b", "c"], held, "photos")
+    assert data.train.tolist() == [0, 2] and data.held == ["c", "d"]
+    assert (tmp_path / "held_out.txt").read_text() == "c\nd\n"
+    with pytest.raises(InputError, match="every one of the 2 pairs is held out"):
+        split(tmp_path, ["a", "b"], np.array([True, True]), "pairs")
+
+
+def test_center_square_cuts_the_longer_side() -> None:
+    image = np.arange(5 * 3).reshape(5, 3)
+    assert center_square(image).tolist() == image[1:4].tolist()
+    assert center_square(image.T).tolist() == image.T[:, 1:4].tolist()

@@ -2,8 +2,16 @@
 
 The salient product moves along a motion (``sway``, ``orbit``, ``push-in``, ``rise``), the gap it
 reveals is filled once by an inpainter (the clean plate), and the background moves slower than the
-product (the parallax ratio) or stays, which reads as depth. See :mod:`adstage.animate.base` for
-the steps and :mod:`adstage.animate.video` for the MP4 / GIF / WebP writers.
+product (the parallax ratio) or stays, which reads as depth. The steps, one module each:
+
+- :mod:`adstage.animate.base`: the options (:class:`AnimationOptions`, the ad sizes) and the
+  checks of the input mask, before any heavy work;
+- :mod:`adstage.animate.motion`: the motions, periodic in the loop's phase, and their easing;
+- :mod:`adstage.animate.plate`: fitting the picture to the output size, and the clean plate;
+- :mod:`adstage.animate.render`: :class:`Animation`, which renders each frame (plate moved by the
+  parallax, product sprite warped to its pose, contact shadow);
+- :mod:`adstage.animate.video`: the MP4 / GIF / WebP writers; :mod:`adstage.animate.page`: an
+  HTML page of the results.
 
     from adstage.animate import animate
     result = animate("staged.png", "staged.mask.png", "ad.mp4", motion="sway", duration=3)
@@ -19,23 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adstage.animate.base import (
-    AD_SIZES,
-    EASINGS,
-    MOTIONS,
-    Animation,
-    AnimationOptions,
-    Motion,
-    Plate,
-    Pose,
-    check_mask,
-    clean_plate,
-    parse_size,
-    pulse,
-    swing,
-)
+import numpy as np
+
+from adstage.animate.base import AD_SIZES, AnimationOptions, check_mask, parse_size
+from adstage.animate.motion import EASINGS, MOTIONS, Motion, Pose, pulse, swing
 from adstage.animate.page import AnimationItem, write_animation_page
+from adstage.animate.plate import Plate, clean_plate
+from adstage.animate.render import Animation
 from adstage.animate.video import VIDEO_FORMATS, VideoWritten, video_format, write_video
+from adstage.composite.blend import scale_cutout
+from adstage.io.images import read_image, read_mask
+from adstage.segment import SEGMENTERS
+from adstage.types import Placement, as_rgb
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +104,6 @@ def animate(
     Raises :class:`~adstage.errors.InputError` for bad options and for a mask that is empty, full
     or of another size, before any heavy work.
     """
-    from adstage.io.images import read_image, read_mask
-    from adstage.types import as_rgb
-
     opts = AnimationOptions(**options)
     fmt = video_format(out, format)
     seconds: dict[str, float] = {}
@@ -112,8 +112,6 @@ def animate(
         mask = read_mask(mask)
     backend = "given"
     if mask is None:
-        from adstage.segment import SEGMENTERS
-
         started = time.perf_counter()
         seg = SEGMENTERS.create(segmenter)(rgb)
         seconds["segment"] = time.perf_counter() - started
@@ -146,11 +144,6 @@ def candidate_alpha(candidate: Any, product: Any) -> Any:
     :class:`~adstage.types.Cutout`. The cut-out is scaled into the box the way it was pasted, so
     the animation moves exactly the pasted pixels (§5.4 on a §5.3 output).
     """
-    import numpy as np
-
-    from adstage.composite.blend import scale_cutout
-    from adstage.types import Placement
-
     h, w = candidate.image.shape[:2]
     x0, y0, x1, y1 = candidate.placement
     scaled = scale_cutout(product.rgba, Placement(candidate.placement, 1.0, "given", (w, h)))

@@ -3,7 +3,8 @@
 MP4 goes through the ffmpeg binary that the ``imageio-ffmpeg`` wheel ships (``pip install
 'adstage[video]'``): frames are piped to it as raw RGB while they are rendered, so encoding runs
 on another core. GIF and WebP go through Pillow. Every writer writes a temporary file in the
-target's folder and renames it over the target (``os.replace``) only when it is complete.
+target's folder and renames it over the target only when it is complete
+(:mod:`adstage.io.atomic`).
 
 Frame timing: MP4 stores ``fps`` exactly. GIF counts in hundredths of a second and WebP in
 milliseconds, so each frame's delay is rounded such that the running total stays on the exact
@@ -14,10 +15,8 @@ frame; the loop's duration is unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from adstage.errors import BackendUnavailable, InputError
-from adstage.io.atomic import atomic_open
+from adstage.io.atomic import atomic_open, atomic_path
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,9 @@ def _write_mp4(path: Path, frames: _Timed, fps: int, *, crf: int, preset: str) -
     w, h = frames.size
     if w % 2 or h % 2:
         raise InputError(f"size: H.264 yuv420p needs even sides, got {w}×{h}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.mp4", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".tmp.mp4") as tmp:
         writer = imageio_ffmpeg.write_frames(
-            tmp,
+            str(tmp),
             (w, h),
             fps=fps,
             codec="libx264",
@@ -132,18 +129,9 @@ def _write_mp4(path: Path, frames: _Timed, fps: int, *, crf: int, preset: str) -
             writer.close()
         if frames.count == 0:
             raise InputError("frames: no frame to write")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _write_pillow(path: Path, frames: _Timed, fps: int, fmt: str, quality: int) -> None:
-    from PIL import Image
-
     if fmt == "gif":
         palette: Image.Image | None = None
         images: list[Image.Image] = []

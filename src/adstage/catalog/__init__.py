@@ -1,1 +1,1 @@
-"""The catalog store (LanceDB): products, their masks and embeddings, on disk."""
+"""The catalog store (LanceDB): product slots, their masks and vectors, on disk. No models."""

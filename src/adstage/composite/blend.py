@@ -14,6 +14,8 @@ alpha is 1; only the soft edge mixes product and scene (the paper's copy-paste, 
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -39,11 +41,13 @@ def scale_cutout(rgba: NDArray[np.uint8], placement: Placement) -> NDArray[np.ui
     # Resize premultiplied colour so the transparent pixels' colour does not bleed into the edge.
     alpha = rgba[..., 3:].astype(np.float32) / 255.0
     premultiplied = np.concatenate([rgba[..., :3].astype(np.float32) * alpha, alpha * 255], axis=2)
-    out = cv2.resize(premultiplied, (w, h), interpolation=method)
+    # cv2's stubs type every result as MatLike; resize, cvtColor and GaussianBlur keep the dtype.
+    out = cast(NDArray[np.float32], cv2.resize(premultiplied, (w, h), interpolation=method))
     a = np.clip(out[..., 3:] / 255.0, 0.0, 1.0)
     colour = np.where(a > 1e-3, out[..., :3] / np.maximum(a, 1e-3), 0.0)
     result = np.dstack([colour, a[..., 0] * 255.0])
-    return np.clip(np.rint(result), 0, 255).astype(np.uint8)
+    scaled: NDArray[np.uint8] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
+    return scaled
 
 
 def despill(
@@ -82,7 +86,9 @@ def _harmonize(
     target_mu = mu_p + strength * (mu_s - mu_p)
     target_sd = sd_p * (sd_s / sd_p) ** (strength * 0.5)
     moved = (lab - mu_p) / sd_p * target_sd + target_mu
-    return cv2.cvtColor(np.clip(np.rint(moved), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    return cast(
+        RGB, cv2.cvtColor(np.clip(np.rint(moved), 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    )
 
 
 def contact_shadow(
@@ -97,7 +103,7 @@ def contact_shadow(
     axes = (max(1, round(width * 0.55)), max(1, round(width * 0.06)))
     cv2.ellipse(shadow, centre, axes, 0, 0, 360, 1.0, -1)
     sigma = max(1.0, width * 0.04)
-    shadow = cv2.GaussianBlur(shadow, (0, 0), sigma)
+    shadow = cast(NDArray[np.float32], cv2.GaussianBlur(shadow, (0, 0), sigma))
     return shadow * strength * (1.0 - placed_alpha)
 
 

@@ -8,8 +8,11 @@ and blurred towards the border) so nothing of the product is cut and no pixel is
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from adstage.errors import InputError
 from adstage.types import RGB, as_rgb
@@ -65,13 +68,16 @@ def to_format(
     ew, eh = max(w, int(np.ceil(ew))), max(h, int(np.ceil(eh)))
     pad_x, pad_y = ew - w, eh - h
     left, top = pad_x // 2, pad_y // 2
-    canvas = cv2.copyMakeBorder(image, top, pad_y - top, left, pad_x - left, cv2.BORDER_REFLECT_101)
+    # cv2's stubs type every result as MatLike; copyMakeBorder keeps the uint8 RGB layout.
+    canvas = cast(
+        RGB, cv2.copyMakeBorder(image, top, pad_y - top, left, pad_x - left, cv2.BORDER_REFLECT_101)
+    )
     if pad_x or pad_y:
         # Blur the reflected border so it reads as background, not as a mirrored copy.
         blurred = cv2.GaussianBlur(canvas, (0, 0), max(3.0, 0.02 * max(ew, eh)))
-        keep = np.zeros(canvas.shape[:2], np.float32)
+        keep: NDArray[np.float32] = np.zeros(canvas.shape[:2], np.float32)
         keep[top : top + h, left : left + w] = 1.0
-        keep = cv2.GaussianBlur(keep, (0, 0), 4.0)
+        keep = cast(NDArray[np.float32], cv2.GaussianBlur(keep, (0, 0), 4.0))
         keep[top : top + h, left : left + w] = 1.0
         canvas = np.rint(canvas * keep[..., None] + blurred * (1.0 - keep[..., None])).astype(
             np.uint8

@@ -21,8 +21,9 @@ with each other, not with numbers made by other tools.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import InputError
+from adstage.models.inception import DIM, SIZE, load_inception, normalize
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
 
-SIZE = 299
 RESIZE = "torch bilinear, align_corners=False, on float pixels (pytorch-fid)"
 
 
@@ -49,26 +50,35 @@ def _inputs(images: Sequence[RGB]) -> Any:
         if x.shape[-2:] != (SIZE, SIZE):
             x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
         out.append(x)
-    return (torch.cat(out) - 128.0) / 128.0
+    return normalize(torch.cat(out))
 
 
 @dataclass
 class InceptionFeatures:
-    """Pool3 features of whole images for FID/KID (``N×2048`` ``float64``)."""
+    """Pool3 features of whole images for FID/KID (``N×2048`` ``float64``).
+
+    The network (:func:`adstage.models.inception.load_inception`) is loaded on the first call.
+    """
 
     weights: str | Path | None = None
     batch_size: int = 16
     threads: int | None = None
     device: str = "cpu"
+    _model: Any = field(default=None, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InputError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
-        from adstage.retrieve.inception import InceptionV3
 
-        self._net = InceptionV3(
-            weights=self.weights, threads=self.threads, device=self.device, mode="whole"
-        )
+    def load(self) -> Any:
+        """The TorchScript network, loaded once (thread-safe)."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_inception(self.weights, device=self.device)
+            return self._model
 
     def __call__(
         self, images: Iterable[RGB], *, on_batch: Callable[[int], None] | None = None
@@ -77,7 +87,7 @@ class InceptionFeatures:
 
         from adstage._torch import torch_threads
 
-        model = self._net.load()
+        model = self.load()
         rows: list[NDArray[np.float64]] = []
         batch: list[RGB] = []
 
@@ -95,11 +105,11 @@ class InceptionFeatures:
                 run()
         if batch:
             run()
-        return np.concatenate(rows) if rows else np.zeros((0, 2048))
+        return np.concatenate(rows) if rows else np.zeros((0, DIM))
 
 
-def _check_features(x: Any, name: str, minimum: int = 2) -> NDArray[np.float64]:
-    x = np.asarray(x, np.float64)
+def _check_features(features: Any, name: str, minimum: int = 2) -> NDArray[np.float64]:
+    x = np.asarray(features, np.float64)
     if x.ndim != 2:
         raise InputError(f"{name}: expected an N×D feature array, got shape {x.shape}")
     if len(x) < minimum:

@@ -72,7 +72,7 @@ def _check_int(value: object, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_relevant(relevant: NDArray, k: int) -> NDArray[np.bool_]:
+def _check_relevant(relevant: NDArray[Any], k: int) -> NDArray[np.bool_]:
     rel = np.asarray(relevant)
     if rel.ndim != 2:
         raise InputError(f"relevant must be a 2-D N×K array, got shape {rel.shape}")
@@ -82,7 +82,7 @@ def _check_relevant(relevant: NDArray, k: int) -> NDArray[np.bool_]:
     return rel.astype(bool)
 
 
-def precision_at_k(relevant: NDArray, k: int) -> float:
+def precision_at_k(relevant: NDArray[Any], k: int) -> float:
     """Mean over queries of (relevant items among the top ``k``) / ``k``.
 
     ``relevant``: ``N×K`` bool, row = query, column = rank (0 = best), ``K ≥ k``. A rank with no
@@ -95,7 +95,7 @@ def precision_at_k(relevant: NDArray, k: int) -> float:
     return float(rel[:, :k].sum(axis=1).mean() / k)
 
 
-def recall_at_k(relevant: NDArray, k: int) -> float:
+def recall_at_k(relevant: NDArray[Any], k: int) -> float:
     """Mean over queries of 1 if at least one of the top ``k`` is relevant, else 0.
 
     This is the paper's definition (Ku et al. 2023, §5.3: "R@k = at least one of the top k is
@@ -161,7 +161,7 @@ def near_duplicates(
 # Ranking and the evaluation protocol
 
 
-def _check_vectors(vectors: NDArray, metric: str) -> NDArray[np.floating]:
+def _check_vectors(vectors: NDArray[Any], metric: str) -> NDArray[np.floating]:
     v = np.asarray(vectors)
     if v.ndim != 2 or not np.issubdtype(v.dtype, np.number):
         raise InputError(f"vectors must be a numeric N×D array, got shape {v.shape} ({v.dtype})")
@@ -180,7 +180,7 @@ def _check_vectors(vectors: NDArray, metric: str) -> NDArray[np.floating]:
     return v
 
 
-def _check_exclude(exclude: NDArray | None, n: int) -> NDArray[np.bool_] | None:
+def _check_exclude(exclude: NDArray[Any] | None, n: int) -> NDArray[np.bool_] | None:
     if exclude is None:
         return None
     ex = np.asarray(exclude)
@@ -219,10 +219,10 @@ def _top_k(
 
 
 def top_k_neighbours(
-    vectors: NDArray,
+    vectors: NDArray[Any],
     k: int,
     *,
-    exclude: NDArray | None = None,
+    exclude: NDArray[Any] | None = None,
     metric: str = "cosine",
     chunk_size: int = 1024,
 ) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
@@ -269,12 +269,12 @@ class RetrievalReport:
 
 
 def evaluate_retrieval(
-    vectors: NDArray,
+    vectors: NDArray[Any],
     labels: Sequence[str],
     *,
     ks: Sequence[int] = (1, 3, 5),
     min_per_category: int = 20,
-    exclude: NDArray | None = None,
+    exclude: NDArray[Any] | None = None,
     metric: str = "cosine",
     chunk_size: int = 1024,
     embedder: str | None = None,

@@ -8,6 +8,7 @@ uncertain band with value 128 that is left out).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +32,9 @@ class SegmentationScore:
         return asdict(self)
 
 
-def _check(pred: NDArray, truth: NDArray, valid: NDArray | None) -> NDArray[np.bool_]:
+def _check(
+    pred: NDArray[Any], truth: NDArray[Any], valid: NDArray[Any] | None
+) -> NDArray[np.bool_]:
     if pred.shape != truth.shape:
         raise InputError(f"prediction shape {pred.shape} does not match ground truth {truth.shape}")
     if valid is None:
@@ -44,7 +47,11 @@ def _check(pred: NDArray, truth: NDArray, valid: NDArray | None) -> NDArray[np.b
 
 
 def score(
-    pred: NDArray, truth: NDArray, valid: NDArray | None = None, *, threshold: float = THRESHOLD
+    pred: NDArray[Any],
+    truth: NDArray[Any],
+    valid: NDArray[Any] | None = None,
+    *,
+    threshold: float = THRESHOLD,
 ) -> SegmentationScore:
     """IoU, F-measure (β² = 0.3), precision and recall of ``pred >= threshold``; MAE of ``pred``.
 

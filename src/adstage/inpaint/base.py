@@ -12,7 +12,7 @@ image, so its cost follows the hole's size and not the image's.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
@@ -178,7 +178,8 @@ def _binary(mask: Any, name: str, shape: tuple[int, int] | None = None) -> Hole:
 
 
 def _disk(radius: int) -> NDArray[np.uint8]:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cast(NDArray[np.uint8], disk)
 
 
 def hole_for_paste(
@@ -203,8 +204,8 @@ def hole_for_paste(
     product = _binary(product_mask, "product_mask", (slot.shape[0], slot.shape[1]))
     grown = slot.astype(np.uint8)
     if dilate_px:
-        grown = cv2.dilate(grown, _disk(dilate_px))
+        grown = cast(NDArray[np.uint8], cv2.dilate(grown, _disk(dilate_px)))
     covered = product.astype(np.uint8)
     if margin_px:
-        covered = cv2.erode(covered, _disk(margin_px), borderValue=1)
+        covered = cast(NDArray[np.uint8], cv2.erode(covered, _disk(margin_px), borderValue=1))
     return (grown > 0) & ~(covered > 0)

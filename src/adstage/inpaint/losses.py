@@ -16,29 +16,23 @@ of Ku et al. (AdKDD 2023, §5.3.1).
   L1 between feature maps, and L1 between their Gram matrices ``F Fᵀ / (C·H·W)``.
   **Deviation**: the paper uses VGG-19 (relu1_1 … relu5_1); VGG weights are not available
   offline here, so the features are blocks of the FID Inception-V3 (``inception-v3-fid`` from the
-  weights manager, :class:`InceptionFeatures`; blocks ``conv_2``, ``conv_4``, ``mixed_2`` by
-  default, the counterparts of VGG's early, middle and deeper layers). Any callable returning a
-  list of feature maps can be injected (:class:`TinyFeatures` for tests).
+  weights manager, :class:`~adstage.models.features.InceptionFeatures`; blocks ``conv_2``,
+  ``conv_4``, ``mixed_2`` by default, the counterparts of VGG's early, middle and deeper layers).
+  Any callable returning a list of feature maps can be injected
+  (:class:`~adstage.models.features.TinyFeatures` for tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from adstage.errors import InputError
 
-FeatureNet = Callable[[torch.Tensor], list[torch.Tensor]]
-"""``N×3×H×W`` RGB in [0, 1] → a list of feature maps ``N×C×h×w``."""
-
 WBL_BOUNDARY, WBL_OTHER = 0.9, 0.1
 """The paper's ``λ_boundary`` and ``λ_non-boundary`` (Ku et al. 2023, §5.3.1)."""
-
-INCEPTION_BLOCKS = ("conv_2", "conv_4", "mixed_2")
 
 
 def boundary_band(mask: torch.Tensor, band_px: int) -> torch.Tensor:
@@ -125,76 +119,3 @@ def style_loss(
         F.l1_loss(gram(f), gram(r.detach())) for f, r in zip(fake_feats, real_feats, strict=True)
     ]
     return torch.stack(terms).sum()
-
-
-class InceptionFeatures(nn.Module):
-    """Feature maps of ``blocks`` of the FID Inception-V3 (frozen) for [0, 1] RGB inputs.
-
-    ``model``: the TorchScript graph (``InceptionV3().load()``); ``None`` loads it from the
-    weights cache (``adstage weights fetch inception-v3-fid``). Walks ``model.net.layers`` the way
-    :func:`adstage.retrieve.fusion.inception_block` does, but keeps the maps (not their means),
-    which the perceptual and style losses need. Inputs are scaled to the graph's
-    ``(v − 128)/128`` and not resized (the blocks used are fully convolutional; sides >= 75 px).
-    """
-
-    def __init__(self, model: Any = None, blocks: Sequence[str] = INCEPTION_BLOCKS) -> None:
-        super().__init__()
-        if model is None:
-            from adstage.retrieve.inception import InceptionV3
-
-            model = InceptionV3(runtime="torch").load()
-        layers = getattr(getattr(model, "net", None), "layers", None)
-        names = [name for name, _ in layers.named_children()] if layers is not None else []
-        missing = [b for b in blocks if b not in names]
-        if not blocks or missing:
-            raise InputError(
-                f"blocks: expected names among {names or 'net.layers of inception-v3-fid'}, "
-                f"got {list(blocks)}"
-            )
-        last = max(names.index(b) for b in blocks)
-        self.layers = [(n, m) for n, m in layers.named_children()][: last + 1]  # type: ignore[union-attr]
-        self.blocks = tuple(blocks)
-        self._model = model  # kept for its parameters' lifetime; never trained
-        for p in model.parameters():
-            p.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        y = (x * 255.0 - 128.0) / 128.0
-        out = []
-        for name, layer in self.layers:
-            y = layer(y)
-            if name in self.blocks:
-                out.append(y)
-        return out
-
-
-class TinyFeatures(nn.Module):
-    """A frozen random 3-block conv net (seeded): stands in for Inception-V3 in tests."""
-
-    def __init__(self, seed: int = 0, width: int = 4) -> None:
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.ReLU())
-            for cin, cout in ((3, width), (width, 2 * width), (2 * width, 2 * width))
-        )
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-                p.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for block in self.blocks:
-            x = block(x)
-            out.append(x)
-        return out
-
-
-def feature_net(name: str, *, device: str = "cpu") -> FeatureNet:
-    """``"inception"`` (the weights manager's Inception-V3) or ``"tiny"`` (tests)."""
-    if name == "inception":
-        return InceptionFeatures().to(device).eval()
-    if name == "tiny":
-        return TinyFeatures().to(device).eval()
-    raise InputError(f"features: expected 'inception' or 'tiny', got {name!r}")

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -149,7 +150,7 @@ def _pyramid(image: F32, hole: Hole, radius: int, min_side: int) -> list[_Level]
         if (min(h, w) + 1) // 2 < max(min_side, 4 * radius + 2) or thick <= 2 * radius:
             break
         size = ((w + 1) // 2, (h + 1) // 2)
-        small = cv2.resize(cur.image, size, interpolation=cv2.INTER_AREA)
+        small = cast(F32, cv2.resize(cur.image, size, interpolation=cv2.INTER_AREA))
         small_hole = cv2.resize(cur.hole.astype(np.float32), size, interpolation=cv2.INTER_AREA)
         nxt = _Level(small, small_hole > 1e-3, radius)
         if nxt.sources.size < max(16, nxt.ty.size // 4):
@@ -175,7 +176,8 @@ def _dct(p: int) -> F32:
     n = np.arange(p)[None, :]
     basis = np.cos(np.pi * (2 * n + 1) * k / (2 * p)) * np.sqrt(2.0 / p)
     basis[0] /= np.sqrt(2.0)
-    return basis.astype(np.float32)
+    rows: F32 = basis.astype(np.float32)
+    return rows
 
 
 def _components(p: int, detail: int) -> list[tuple[int, int, int]]:
@@ -238,7 +240,7 @@ class _Field:
         flat = np.where(inside, cy * w + cx, 0)
         ok = inside & self.level.valid.ravel()[flat]
         diff = self.tdesc - self.sdesc[flat]
-        d = np.einsum("ij,ij->i", diff, diff)
+        d: F32 = np.einsum("ij,ij->i", diff, diff)
         d[~ok] = np.inf
         return d
 
@@ -485,7 +487,7 @@ class Hybrid:
         smooth = cv2.inpaint(image, hole.astype(np.uint8), float(self.radius), cv2.INPAINT_NS)
         dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
         if float(dist.max()) <= self.inner:
-            return smooth
+            return cast(RGB, smooth)
         texture = self._texture().complete(image, hole)
         alpha = np.clip((dist - np.float32(self.inner)) / np.float32(self.ramp), 0.0, 1.0)
         alpha = alpha[:, :, None]

@@ -1,7 +1,9 @@
 """Atomic file writes: write to a temporary file beside the target, fsync, then rename.
 
 A reader (or a resumed batch run) therefore sees either the old file or the complete new one,
-never a truncated file left by a crash.
+never a truncated file left by a crash. :func:`atomic_open` hands out an open file;
+:func:`atomic_path` hands out the temporary file's path, for a writer that opens the file itself
+(an external process such as ffmpeg, or a library that only takes a file name).
 """
 
 from __future__ import annotations
@@ -11,30 +13,52 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:  # type: ignore[type-arg]
+def _replacing(target: Path, suffix: str) -> Iterator[tuple[int, str]]:
+    """A new temporary file beside ``target`` (its descriptor and path): renamed over ``target``
+    when the block ends, removed if it raises. The block closes the descriptor."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    try:
+        yield fd, tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success rename it over ``path``.
 
     On an exception the temporary file is removed and ``path`` is left untouched.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', got {mode!r}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
+    with _replacing(Path(path), ".tmp") as (fd, _), os.fdopen(fd, mode) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[Path]:
+    """The path of an empty temporary file next to ``path``, for a writer that opens it itself;
+    on success it is fsynced and renamed over ``path``.
+
+    ``suffix`` ends the temporary name: give the target's extension (``".tmp.mp4"``) to a writer
+    that picks its format from the file name. On an exception the temporary file is removed and
+    ``path`` is left untouched.
+    """
+    with _replacing(Path(path), suffix) as (fd, tmp):
+        os.close(fd)
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -8,6 +8,7 @@ of the file's bytes finds exact copies.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ HASH_SIZE = 16
 """The dHash grid side adstage stores and compares for near-duplicates: 16×16 = 256 bits."""
 
 
-def _grey(image: NDArray, name: str = "image") -> NDArray[np.uint8] | NDArray[np.float32]:
+def _grey(image: NDArray[Any], name: str = "image") -> NDArray[np.float32]:
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
@@ -46,7 +47,7 @@ def _pack(bits: NDArray[np.bool_]) -> int:
     return out
 
 
-def average_hash(image: NDArray, size: int = 8) -> int:
+def average_hash(image: NDArray[Any], size: int = 8) -> int:
     """Average hash: grey, area-resize to ``size×size``, bit = pixel > mean; ``size²`` bits.
 
     Bits are row-major, the top-left pixel the most significant. ``image``: ``H×W×3`` RGB (any
@@ -57,7 +58,7 @@ def average_hash(image: NDArray, size: int = 8) -> int:
     return _pack(small > small.mean())
 
 
-def dhash(image: NDArray, size: int = 8) -> int:
+def dhash(image: NDArray[Any], size: int = 8) -> int:
     """Difference hash: grey, area-resize to ``size`` rows × ``size+1`` columns, bit = right > left.
 
     ``size²`` bits, row-major. Robust to brightness and contrast changes, sensitive to structure.

@@ -41,10 +41,11 @@ import functools
 import io
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from adstage.errors import InputError
 from adstage.io.atomic import atomic_open
-from adstage.types import RGB, as_alpha
+from adstage.types import RGB, as_alpha, as_rgb
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -61,8 +62,10 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS_ENV",
     "WRITE_FORMATS",
+    "ImageInput",
     "ImageSource",
     "iter_image_paths",
+    "load_rgb",
     "read_image",
     "read_image_reduced",
     "read_image_rgba",
@@ -102,6 +105,9 @@ WHITE: tuple[int, int, int] = (255, 255, 255)
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview
 """A path to an image file, or the encoded file's bytes (e.g. an upload)."""
+
+ImageInput = str | os.PathLike[str] | Image.Image | NDArray[np.uint8]
+"""What the public API accepts as an image: a path, a PIL image or an ``H×W×3`` uint8 array."""
 
 MaxPixels = int | None | Literal["default"]
 """A pixel limit: a positive int, ``None`` for no limit of our own, ``"default"`` for
@@ -258,6 +264,23 @@ def _check_size(im: Image.Image, name: str, limit: int | None, min_side: int) ->
         )
 
 
+_WARNINGS_LOCK = threading.Lock()
+
+
+def _open_quietly(stream: IO[bytes]) -> Image.Image:
+    """``Image.open`` without Pillow's ``DecompressionBombWarning`` (our own pixel limit replaces
+    it; Pillow's error above twice its limit still raises).
+
+    ``warnings.catch_warnings`` saves and restores the process-wide filter list, so two threads
+    running it at once can leave the filters in either one's state (catalog ingest reads images on
+    worker threads). The lock keeps adstage's readers from interleaving; the block is only the
+    header parse, microseconds.
+    """
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(stream)
+
+
 @contextlib.contextmanager
 def _decoded(
     source: ImageSource, *, max_pixels: MaxPixels, min_side: int, draft: int | None = None
@@ -273,11 +296,9 @@ def _decoded(
     name = _source_name(source)
     limit = resolve_max_pixels(max_pixels)
     _check_min_side(min_side)
-    with _open_stream(source, name) as stream, warnings.catch_warnings():
-        # Our own limit replaces Pillow's warning; Pillow's error is still caught below.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _open_stream(source, name) as stream:
         try:
-            im: Image.Image = Image.open(stream)
+            im: Image.Image = _open_quietly(stream)
         except Image.DecompressionBombError:
             raise InputError(_bomb_message(name, limit)) from None
         except UnidentifiedImageError:
@@ -483,6 +504,14 @@ def read_image(
     return _composite(rgb, alpha, bg)
 
 
+def load_rgb(image: ImageInput, *, name: str = "image") -> RGB:
+    """``image`` as an ``H×W×3`` uint8 RGB array: a path is read with :func:`read_image`, a PIL
+    image or an array is converted with :func:`~adstage.types.as_rgb` (``name`` in errors)."""
+    if isinstance(image, str | os.PathLike):
+        return read_image(image)
+    return as_rgb(image, name=name)
+
+
 def read_image_reduced(
     source: ImageSource,
     max_side: int,
@@ -509,7 +538,8 @@ def read_image_reduced(
     if max(h, w) > max_side:
         factor = max_side / max(h, w)
         size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        # cv2's stubs type every result as MatLike; resize keeps the uint8 RGB layout.
+        rgb = cast(RGB, cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
     return rgb, (int(full[0]), int(full[1]))
 
 

@@ -7,8 +7,9 @@ L2-normalised ``float32`` vectors, so cosine similarity is a dot product.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ class Embedder(Protocol):
     dim: int
 
     def embed(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.float32]: ...
 
 
@@ -42,10 +43,25 @@ EMBEDDERS.register("efficientnet-lite0", "adstage.retrieve.efficientnet:Efficien
 EMBEDDERS.register("classical", "adstage.retrieve.classical:Classical")
 EMBEDDERS.register("fusion", "adstage.retrieve.fusion:Fusion")
 
+DEFAULT_EMBEDDER = "inception-v3"
+"""The embedder of a new catalog when none is named: the paper's (Ku et al., AdKDD 2023, §5.3)."""
+
+_loaded: dict[str, Embedder] = {}
+_loaded_lock = threading.Lock()
+
+
+def load_embedder(name: str) -> Embedder:
+    """The embedder ``name`` with its default options, created once per process and shared, so
+    its weights load once however many ingests and queries use it (thread-safe)."""
+    with _loaded_lock:
+        if name not in _loaded:
+            _loaded[name] = EMBEDDERS.create(name)
+        return _loaded[name]
+
 
 def paired_masks(
-    images: Sequence[RGB], masks: Sequence[NDArray | None] | None
-) -> list[NDArray | None]:
+    images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None
+) -> list[NDArray[Any] | None]:
     """One mask (or ``None``) per image; :class:`InputError` when the counts differ."""
     if masks is None:
         return [None] * len(images)
@@ -59,7 +75,7 @@ def paired_masks(
 
 def prepare(
     image: RGB,
-    mask: NDArray | None = None,
+    mask: NDArray[Any] | None = None,
     *,
     mode: Mode = "cutout",
     margin: float = 0.05,
@@ -94,13 +110,15 @@ def pad_square(image: RGB, fill: tuple[int, int, int] = NEUTRAL) -> RGB:
     h, w = image.shape[:2]
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
-    return cv2.copyMakeBorder(
+    padded = cv2.copyMakeBorder(
         image, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=fill
     )
+    return cast(RGB, padded)
 
 
-def l2_normalize(x: NDArray) -> NDArray[np.float32]:
+def l2_normalize(x: NDArray[Any]) -> NDArray[np.float32]:
     """Rows scaled to unit length (zero rows stay zero)."""
     x = np.asarray(x, np.float32)
     norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
+    unit: NDArray[np.float32] = (x / np.maximum(norm, 1e-12)).astype(np.float32)
+    return unit

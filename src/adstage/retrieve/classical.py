@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ HSV_BINS = (8, 4, 4)
 _CELL, _BLOCK, _NBINS = 16, 32, 9
 
 
-def hog(image: NDArray, *, cell: int = _CELL, nbins: int = _NBINS) -> NDArray[np.float32]:
+def hog(image: NDArray[Any], *, cell: int = _CELL, nbins: int = _NBINS) -> NDArray[np.float32]:
     """HOG of a ``uint8`` grey ``H×W`` image (Dalal & Triggs, CVPR 2005), in numpy.
 
     Central-difference gradients; unsigned orientation (0–180°) voted into ``nbins`` bins with
@@ -75,7 +75,8 @@ def hog(image: NDArray, *, cell: int = _CELL, nbins: int = _NBINS) -> NDArray[np
     blocks = blocks / np.sqrt((blocks**2).sum(1, keepdims=True) + 1e-6)
     blocks = np.minimum(blocks, 0.2)
     blocks = blocks / np.sqrt((blocks**2).sum(1, keepdims=True) + 1e-6)
-    return blocks.ravel().astype(np.float32)
+    out: NDArray[np.float32] = blocks.ravel().astype(np.float32)
+    return out
 
 
 HOG_DIM = (SIDE // _CELL - 1) ** 2 * 4 * _NBINS
@@ -83,14 +84,14 @@ HSV_DIM = int(np.prod(HSV_BINS))
 HU_DIM = 7
 
 
-def _unit(v: NDArray) -> NDArray[np.float32]:
+def _unit(v: NDArray[Any]) -> NDArray[np.float32]:
     v = np.asarray(v, np.float32).ravel()
     n = float(np.linalg.norm(v))
     return v / n if n > 1e-12 else v
 
 
 def prepare_with_mask(
-    image: RGB, mask: NDArray | None, *, mode: Mode, side: int = SIDE
+    image: RGB, mask: NDArray[Any] | None, *, mode: Mode, side: int = SIDE
 ) -> tuple[RGB, NDArray[np.uint8]]:
     """The prepared ``side×side`` image and its ``uint8`` mask (255 = product), aligned.
 
@@ -102,8 +103,8 @@ def prepare_with_mask(
     prepared = prepare(image, mask, mode=mode)
     white = np.full_like(image, 255)
     alpha = prepare(white, mask, mode=mode, background=(0, 0, 0))
-    prepared = cv2.resize(prepared, (side, side), interpolation=cv2.INTER_AREA)
-    alpha = cv2.resize(alpha[:, :, 0], (side, side), interpolation=cv2.INTER_AREA)
+    prepared = cast(RGB, cv2.resize(prepared, (side, side), interpolation=cv2.INTER_AREA))
+    alpha = cast(RGB, cv2.resize(alpha[:, :, 0], (side, side), interpolation=cv2.INTER_AREA))
     return prepared, alpha
 
 
@@ -131,15 +132,15 @@ class Classical:
         if not any(weights.values()):
             raise InputError("Classical: at least one block weight must be > 0")
 
-    def describe(self, image: RGB, mask: NDArray | None = None) -> NDArray[np.float32]:
+    def describe(self, image: RGB, mask: NDArray[Any] | None = None) -> NDArray[np.float32]:
         """The un-normalised concatenation of the weighted blocks for one image."""
         rgb, alpha = prepare_with_mask(image, mask, mode=self.mode)
         product = (alpha >= 128).astype(np.uint8)
         if not product.any():
             product[:] = 1
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-        hist = cv2.calcHist([hsv], [0, 1, 2], product, list(HSV_BINS), [0, 180, 0, 256, 0, 256])
-        hist = hist.ravel() / max(float(hist.sum()), 1.0)
+        counts = cv2.calcHist([hsv], [0, 1, 2], product, list(HSV_BINS), [0, 180, 0, 256, 0, 256])
+        hist = counts.ravel() / max(float(counts.sum()), 1.0)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         hu = cv2.HuMoments(cv2.moments(alpha.astype(np.float32) / 255.0)).ravel()
         hu = -np.sign(hu) * np.log10(np.abs(hu) + 1e-30)
@@ -154,7 +155,7 @@ class Classical:
         ).astype(np.float32)
 
     def embed(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.float32]:
         """``N×dim`` ``float32`` unit-length descriptors."""
         images = list(images)

@@ -4,10 +4,10 @@ Ku et al. (AdKDD 2023, §5.3) retrieve staged products by the cosine similarity 
 embeddings of the segmented product. This embedder keeps their recipe (ImageNet features, cosine,
 no training, nothing learned from the catalog) and fuses more views of the same product:
 
-* Inception-V3 (the FID graph of :mod:`adstage.retrieve.inception`), average-pooled output of its
+* Inception-V3 (the FID graph of :mod:`adstage.models.inception`), average-pooled output of its
   **second-to-last block**, ``mixed_9`` (2048-d, 8×8 at 299²), instead of pool3 (the average of the
   last block, ``mixed_10``); and EfficientNet-Lite0's pooled head (1280-d,
-  :mod:`adstage.retrieve.efficientnet`);
+  :mod:`adstage.models.efficientnet`);
 * two pictures (:func:`~adstage.retrieve.base.prepare`): the product cut out on white and cropped
   (``"cutout"``, the paper's), and the whole photo padded to a square (``"whole"``);
 * horizontal-flip test-time augmentation: each picture and its mirror image.
@@ -34,42 +34,23 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from adstage._torch import torch_threads
 from adstage.errors import InputError
+from adstage.models import efficientnet, inception
 from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
+from adstage.retrieve.efficientnet import EfficientNetLite0
+from adstage.retrieve.inception import InceptionV3, to_input
 from adstage.types import RGB
 
-__all__ = ["EFFICIENTNET_DIM", "INCEPTION_DIM", "NETWORKS", "Fusion", "inception_block"]
+__all__ = ["EFFICIENTNET_DIM", "INCEPTION_DIM", "NETWORKS", "Fusion"]
 
-INCEPTION_DIM = 2048
-EFFICIENTNET_DIM = 1280
+INCEPTION_DIM = inception.DIM
+EFFICIENTNET_DIM = efficientnet.HEAD
 NETWORKS = ("inception-v3", "efficientnet-lite0")
 InceptionLayer = Literal["mixed_9", "pool3"]
-
-
-def inception_block(model: Any, x: Any, block: str) -> Any:
-    """Average-pooled output of ``block`` of the FID Inception-V3 TorchScript graph.
-
-    ``model`` is the ``inception-v3-fid`` file (``WrapNet`` whose ``net.layers`` is a
-    ``Sequential`` of conv layers, ``mixed`` … ``mixed_10`` and ``pool2``); ``x`` its input
-    (``N×3×299×299``, see :func:`adstage.retrieve.inception.to_tensor`). ``block="mixed_10"`` is
-    pool3, the network's own output. Raises :class:`InputError` when the graph has no such block.
-    """
-    layers = getattr(getattr(model, "net", None), "layers", None)
-    names = [name for name, _ in layers.named_children()] if layers is not None else []
-    if block not in names:
-        raise InputError(
-            f"inception_weights: expected the inception-v3-fid graph with a block "
-            f"net.layers.{block}, found {names or 'no net.layers'}"
-        )
-    y = x
-    for name, layer in layers.named_children():  # type: ignore[union-attr]
-        y = layer(y)
-        if name == block:
-            break
-    return y.mean(dim=(2, 3))
 
 
 @EMBEDDERS.register("fusion")
@@ -146,9 +127,6 @@ class Fusion:
         """The two component embedders, created once; each loads its weights on first use."""
         with self._lock:
             if self._inception is None:
-                from adstage.retrieve.efficientnet import EfficientNetLite0
-                from adstage.retrieve.inception import InceptionV3
-
                 self._inception = InceptionV3(weights=self.inception_weights, device=self.device)
                 weights = self.efficientnet_weights
                 self._efficientnet = EfficientNetLite0(
@@ -157,37 +135,30 @@ class Fusion:
             return self._inception, self._efficientnet
 
     def _inception_features(self, pictures: list[RGB]) -> NDArray[np.float32]:
-        import torch
-
-        from adstage.retrieve.inception import to_input, to_tensor
-
-        inception = self._networks()[0]
-        model = inception.load()
-        x = to_tensor(np.stack([to_input(p) for p in pictures])).to(self.device)
+        model = self._networks()[0].load()
+        x = inception.to_tensor(np.stack([to_input(p) for p in pictures])).to(self.device)
         with torch.inference_mode():
             if self.inception_layer == "pool3":
                 y = model(x)
             else:
-                y = inception_block(model, x, self.inception_layer)
+                y = inception.inception_block(model, x, self.inception_layer)
         if tuple(y.shape) != (len(pictures), INCEPTION_DIM):
             raise InputError(
                 f"inception_weights: expected features of shape {(len(pictures), INCEPTION_DIM)},"
                 f" got {tuple(y.shape)}"
             )
-        return y.float().cpu().numpy()
+        features: NDArray[np.float32] = y.float().cpu().numpy()
+        return features
 
     def _efficientnet_features(self, pictures: list[RGB]) -> NDArray[np.float32]:
-        import torch
-
-        from adstage.retrieve.efficientnet import to_tensor
-
         model = self._networks()[1].model
         with torch.inference_mode():
-            y = model.features(to_tensor(pictures).to(self.device))
-        return y.float().cpu().numpy()
+            y = model.features(efficientnet.to_tensor(pictures).to(self.device))
+        features: NDArray[np.float32] = y.float().cpu().numpy()
+        return features
 
     def parts(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> dict[tuple[str, str], NDArray[np.float32]]:
         """Unit-length features per ``(network, view)``, mirror-averaged when ``flip``.
 
@@ -195,7 +166,7 @@ class Fusion:
         """
         images = list(images)
         masks = paired_masks(images, masks)
-        out = {
+        out: dict[tuple[str, str], NDArray[np.float32]] = {
             (net, view): np.zeros(
                 (len(images), INCEPTION_DIM if net == NETWORKS[0] else EFFICIENTNET_DIM),
                 np.float32,
@@ -222,7 +193,7 @@ class Fusion:
         return out
 
     def embed(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.float32]:
         """``N×dim`` float32 unit rows: the share-weighted concatenation of :meth:`parts`.
 

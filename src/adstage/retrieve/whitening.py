@@ -129,7 +129,7 @@ class Whitening:
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted transform to ``path`` (``.npz``) atomically and return the path."""
-        if self.projection is None:
+        if self.projection is None or self.mean is None or self.eigenvalues is None:
             raise InputError("Whitening.save: not fitted; nothing to save")
         buffer = io.BytesIO()
         np.savez(

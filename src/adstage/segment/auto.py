@@ -14,8 +14,9 @@ from typing import Any
 
 from adstage.errors import WeightsNotFound
 from adstage.segment.base import SEGMENTERS, Segmenter
-from adstage.triage import DEFAULT_THRESHOLD, triage
+from adstage.segment.triage import DEFAULT_THRESHOLD, triage
 from adstage.types import RGB, Segmentation, as_rgb
+from adstage.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ class Auto:
             return self._cache[name]
 
     def isnet_available(self) -> bool:
-        from adstage.weights import resolve
-
         try:
             resolve(
                 self.isnet_options.get("variant", "isnet-general"),

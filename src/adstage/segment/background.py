@@ -8,6 +8,7 @@ one colour, possibly with a smooth studio gradient; a staged scene does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -61,17 +62,21 @@ class BackgroundModel:
         ys = ys.ravel() / max(gh - 1, 1) * 2 - 1
         coarse = (_design(xs, ys) @ self.coeffs).reshape(gh, gw, 3)
         coarse = np.clip(np.rint(coarse), 0, 255).astype(np.uint8)
-        return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        return cast(RGB, cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR))
 
     def distance(self, image: RGB) -> NDArray[np.uint8]:
         """Per-pixel colour distance to the background: the largest channel difference, 0..255."""
         h, w = image.shape[:2]
         if self.coeffs is None:  # a scalar backdrop: no H×W×3 image to build
             c = np.clip(np.rint(self.color), 0, 255)
-            diff = cv2.absdiff(image, (float(c[0]), float(c[1]), float(c[2]), 0.0))
+            scalar = (float(c[0]), float(c[1]), float(c[2]), 0.0)
+            # cv2 takes a Scalar for src2 (a per-channel constant); its stub says MatLike only
+            diff = cv2.absdiff(image, scalar)  # type: ignore[call-overload]
         else:
             diff = cv2.absdiff(image, np.ascontiguousarray(self.render(h, w)))
-        return cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+        return cast(
+            NDArray[np.uint8], cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
+        )
 
 
 def estimate_background(
@@ -136,4 +141,4 @@ def downscale(image: RGB, max_side: int) -> tuple[RGB, float]:
     if scale >= 1.0:
         return image, 1.0
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+    return cast(RGB, cv2.resize(image, size, interpolation=cv2.INTER_AREA)), scale

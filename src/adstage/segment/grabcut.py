@@ -10,9 +10,11 @@ Otsu's threshold marks probable product, twice it marks sure product, the border
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from adstage.errors import InputError
 from adstage.segment.background import border_band, downscale
@@ -72,7 +74,9 @@ class GrabCut:
             mask = found if found is not None else mask
         alpha = mask.astype(np.float32)
         if scale < 1.0:
-            alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            alpha = cast(
+                NDArray[np.float32], cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+            )
         return Segmentation(
             alpha=np.clip(alpha, 0, 1),
             backend=self.name,
@@ -104,10 +108,13 @@ def run_grabcut(
     mode = cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK
     try:
         cv2.setRNGSeed(0)
-        cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), gc, rect, bgd, fgd, iterations, mode)
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        # rect is None in GC_INIT_WITH_MASK mode, which cv2 accepts; its stub wants a Rect
+        cv2.grabCut(bgr, gc, rect, bgd, fgd, iterations, mode)  # type: ignore[arg-type]
     except cv2.error:
         return None
-    return (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    found: NDArray[np.bool_] = (gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)
+    return found
 
 
 def border_saliency(image: RGB, *, clusters: int = 12) -> np.ndarray:
@@ -130,7 +137,8 @@ def border_saliency(image: RGB, *, clusters: int = 12) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     centre = np.exp(-(((xs - w / 2) / (0.45 * w)) ** 2 + ((ys - h / 2) / (0.45 * h)) ** 2))
     sal = dist * centre
-    return (sal / max(float(sal.max()), 1e-6)).astype(np.float32)
+    out: NDArray[np.float32] = (sal / max(float(sal.max()), 1e-6)).astype(np.float32)
+    return out
 
 
 def _saliency_seeds(image: RGB) -> np.ndarray:

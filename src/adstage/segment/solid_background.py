@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
@@ -152,7 +152,8 @@ def _remove_shadows(
     on_backdrop = np.bincount(labels[boundary & rim], minlength=n).astype(np.float64)
     outer = on_backdrop / np.maximum(total, 1) >= 0.4
     drop = fades & flat & plain & outer & (area < 6.0 * rest_area) & (centroids[:, 1] > rest_y)
-    return mask & ~drop[labels]
+    kept: NDArray[np.bool_] = mask & ~drop[labels]
+    return kept
 
 
 def _drop_specks(mask: NDArray[np.bool_], min_area: float, keep_ratio: float) -> NDArray[np.bool_]:
@@ -163,7 +164,8 @@ def _drop_specks(mask: NDArray[np.bool_], min_area: float, keep_ratio: float) ->
     area = stats[1:, cv2.CC_STAT_AREA]
     keep = np.zeros(n, bool)
     keep[1:] = (area >= min_area) & (area >= keep_ratio * area.max())
-    return keep[labels]
+    kept: NDArray[np.bool_] = keep[labels]
+    return kept
 
 
 @SEGMENTERS.register("solid-background")
@@ -239,7 +241,9 @@ class SolidBackground:
         if self.matting:
             alpha = _matte(small, mask)
             if scale < 1.0:
-                alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+                alpha = cast(
+                    NDArray[np.float32], cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
+                )
         else:
             alpha = _edge_alpha(image, mask, bg.distance(image), thr, scale)
         return Segmentation(
@@ -270,7 +274,7 @@ def _edge_alpha(
     h, w = image.shape[:2]
     up = mask.astype(np.float32)
     if up.shape != (h, w):
-        up = cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR)
+        up = cast(NDArray[np.float32], cv2.resize(up, (w, h), interpolation=cv2.INTER_LINEAR))
     r = max(1, int(np.ceil(1.0 / max(scale, 1e-6))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     inside = (up >= 0.999).astype(np.uint8)
@@ -325,4 +329,5 @@ def _matte(image: RGB, mask: NDArray[np.bool_]) -> NDArray[np.float32]:
     if not (trimap == 0.5).any():
         return mask.astype(np.float32)
     alpha = estimate_alpha_cf(image.astype(np.float64) / 255.0, trimap)
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    out: NDArray[np.float32] = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    return out

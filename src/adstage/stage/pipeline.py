@@ -20,18 +20,26 @@ Per candidate, here:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.catalog.store import Catalog
+from adstage.composite.align import FITS, align
+from adstage.composite.blend import paste, scale_cutout
+from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, InputError
-from adstage.inpaint.base import DEFAULT_INPAINTER
-from adstage.types import RGB, Cutout, Match, Placement, as_alpha, as_rgb
+from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
+from adstage.io.images import load_rgb, read_image
+from adstage.retrieve.search import retrieve
+from adstage.segment.base import SEGMENTERS
+from adstage.types import RGB, Cutout, Match, Placement, as_alpha
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +71,6 @@ class StageOptions:
     keep_steps: bool = True
 
     def __post_init__(self) -> None:
-        from adstage.composite.align import FITS
-
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise InputError(f"k: expected an integer >= 1, got {self.k!r}")
         if self.fit not in FITS:
@@ -72,11 +78,7 @@ class StageOptions:
         if self.max_side is not None and self.max_side < 64:
             raise InputError(f"max_side: expected at least 64 pixels or None, got {self.max_side}")
         if self.ad_format is not None:
-            from adstage.composite.formats import parse_ratio
-
             parse_ratio(self.ad_format)
-        from adstage.inpaint.base import INPAINTERS
-
         INPAINTERS.resolve(self.inpainter)  # unknown name → error listing the available ones
 
 
@@ -128,8 +130,6 @@ def seam_score(filled: RGB, hole: NDArray[np.bool_]) -> float:
 
 
 def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
-    from adstage.io.images import read_image
-
     scene = read_image(match.uri)
     mask = match.mask()
     if mask.shape != scene.shape[:2]:
@@ -140,18 +140,13 @@ def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
     if max_side is not None and max(scene.shape[:2]) > max_side:
         f = max_side / max(scene.shape[:2])
         size = (max(1, round(scene.shape[1] * f)), max(1, round(scene.shape[0] * f)))
-        scene = cv2.resize(scene, size, interpolation=cv2.INTER_AREA)
+        scene = cast(RGB, cv2.resize(scene, size, interpolation=cv2.INTER_AREA))
         mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     return scene, mask
 
 
 def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candidate:
     """Stage the cut-out ``cut`` into the slot ``match`` (steps 2–5 above)."""
-    from adstage.composite.align import align
-    from adstage.composite.blend import paste, scale_cutout
-    from adstage.composite.formats import to_format
-    from adstage.inpaint.base import hole_for_paste, inpaint
-
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
@@ -223,28 +218,25 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
 
 def stage(
     product: Any,
-    catalog: Any,
+    catalog: Catalog | str | os.PathLike[str],
     *,
     mask: Any = None,
     **options: Any,
 ) -> StagedProduct:
-    """Stage ``product`` (path, PIL image or RGB array) with scenes from ``catalog`` (a folder or
-    :class:`~adstage.catalog.store.Catalog`). ``options``: the fields of :class:`StageOptions`.
+    """Stage ``product`` (path, PIL image or RGB array) with scenes from ``catalog`` (a
+    :class:`~adstage.catalog.store.Catalog` or its folder, which must hold one; retrieval by
+    :func:`adstage.retrieve.search.retrieve`). ``options``: the fields of :class:`StageOptions`.
 
     Raises :class:`InputError` when the product cannot be segmented, and
     :class:`~adstage.errors.AdstageError` when the catalog has no staged slot to offer or every
     candidate failed; a single failed candidate is recorded in ``errors`` and the others kept.
     """
-    from adstage.catalog.store import Catalog
-    from adstage.io.images import read_image
-    from adstage.segment import SEGMENTERS
-
     opts = StageOptions(**options)
     store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     seconds: dict[str, float] = {}
     name = str(product) if isinstance(product, str | Path) else "product"
     t = time.perf_counter()
-    image = read_image(product) if isinstance(product, str | Path) else as_rgb(product)
+    image = load_rgb(product, name="product")
     if mask is None:
         seg = SEGMENTERS.create(opts.segmenter)(image)
         alpha, backend = seg.alpha, seg.provenance.get("auto", {}).get("chosen", seg.backend)
@@ -257,8 +249,9 @@ def stage(
 
     t = time.perf_counter()
     where = "staged = true" + (f" AND ({opts.where})" if opts.where else "")
-    matches = store.retrieve(
+    matches = retrieve(
         image,
+        store,
         mask=alpha,
         k=opts.k,
         where=where,

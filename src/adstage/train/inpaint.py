@@ -5,10 +5,11 @@
 Read top to bottom:
 
 1. **Photos.** Every photo in ``--data`` (folders; a ``metadata.csv``/``labels.csv`` with
-   ``path[,mask_path]`` is read the way :mod:`adstage.train.pix2pix` reads it) is loaded once,
-   its shorter side reduced to ``2·size`` at most. Product masks (the CSV's ``mask_path`` and any
-   ``--masks`` folder) are kept as hole shapes. A file is held out by the hash of its name
-   (:func:`adstage.train.pix2pix.held_out`); held-out photos only feed the sample grids.
+   ``path[,mask_path]`` is read by :func:`adstage.train.loop.photo_sources`, as for pix2pix) is
+   loaded once, its shorter side reduced to ``2·size`` at most. Product masks (the CSV's
+   ``mask_path`` and any ``--masks`` folder) are kept as hole shapes. A file is held out by the
+   hash of its name (:func:`adstage.train.loop.held_out`); held-out photos only feed the sample
+   grids.
 2. **Batches.** Per sample: a random square crop (side uniform between ``size`` — or the
    shorter side when smaller — and the shorter side), resized to ``size``² (area), flipped at
    random; a hole that is product-shaped with probability ``p_object`` when product masks exist
@@ -32,7 +33,7 @@ Read top to bottom:
    * ``G2``: ``l1 · L1 / mean(mask) + adv_image · adv + perceptual · P + style · S`` (λ = 1, 0.1,
      0.1, 250 as in the paper's code); ``wbl_image`` replaces the L1 by the weighted L1 (then
      not divided by the mask mean). Perceptual and style losses use Inception-V3 features, not
-     VGG-19 (no VGG weights offline; see :mod:`adstage.inpaint.losses`).
+     VGG-19 (no VGG weights offline; see :mod:`adstage.models.features`).
    * Adam, lr 1·10⁻⁴ for the generators and 0.1× for the discriminators, β = (0, 0.9).
 4. **Checkpoints** every ``every`` steps and at the end: ``OUT/checkpoint-<step>.pt`` (the four
    networks, the four optimisers, step, seconds, RNG states, the full config), written
@@ -44,9 +45,8 @@ Read top to bottom:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,37 +54,44 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 
+from adstage._torch import torch_threads
 from adstage.errors import InputError
-from adstage.inpaint.edgeconnect import (
-    CANNY,
-    Discriminator,
-    EdgeGenerator,
-    InpaintGenerator,
-    canny_edges,
-    check_width,
-    read_checkpoint,
-    run,
-    to_grey,
-)
+from adstage.inpaint.edgeconnect import CANNY, canny_edges
 from adstage.inpaint.losses import (
     WBL_BOUNDARY,
     WBL_OTHER,
-    FeatureNet,
     adversarial_loss,
     feature_matching_loss,
-    feature_net,
     perceptual_loss,
     style_loss,
     wbl_weight_map,
     weighted_l1,
 )
 from adstage.inpaint.masks import FreeFormBounds, free_form_mask, object_mask
-from adstage.io.atomic import atomic_write_text
-from adstage.io.checkpoints import latest_checkpoint
-from adstage.io.images import iter_image_paths, read_image, read_mask, write_image
-from adstage.train.loop import Progress, TrainResult, restore, save_checkpoint, write_config
-from adstage.train.pix2pix import _sources, held_out
+from adstage.io.images import iter_image_paths, read_image, read_mask
+from adstage.models.edgeconnect import (
+    Discriminator,
+    EdgeGenerator,
+    InpaintGenerator,
+    check_width,
+    read_checkpoint,
+    run,
+    to_grey,
+)
+from adstage.models.features import FeatureNet, feature_net
+from adstage.train.loop import (
+    Stateful,
+    TrainResult,
+    center_square,
+    check_settings,
+    held_out,
+    photo_sources,
+    resume_state,
+    run_loop,
+    split,
+)
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -142,29 +149,18 @@ class InpaintConfig:
             raise InputError(f"size: expected an integer >= 16, got {self.size!r}")
         if self.size % 4:
             raise InputError(f"size: expected a multiple of 4, got {self.size}")
-        for name in ("steps", "batch_size", "blocks", "every", "log_every", "keep"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name}: expected a positive integer, got {value!r}")
+        check_settings(self, ("steps", "batch_size", "blocks", "every", "log_every", "keep"))
         check_width(self.width)
         if isinstance(self.band, bool) or not isinstance(self.band, int) or self.band < 0:
             raise InputError(f"band: expected an integer >= 0 (pixels), got {self.band!r}")
         if isinstance(self.gt_edge_steps, bool) or not isinstance(self.gt_edge_steps, int):
             raise InputError(f"gt_edge_steps: expected an integer, got {self.gt_edge_steps!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr: expected a positive learning rate, got {self.lr!r}")
         for name in ("holdout", "p_object"):
             value = getattr(self, name)
             if not 0.0 <= value <= (0.99 if name == "holdout" else 1.0):
                 raise InputError(f"{name}: expected a share in [0, 1], got {value!r}")
         if self.features not in ("inception", "tiny"):
             raise InputError(f"features: expected 'inception' or 'tiny', got {self.features!r}")
-        if self.device != "cpu" and not self.device.startswith("cuda"):
-            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device: {self.device} was asked for but CUDA is not available")
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise InputError(f"threads: expected a positive integer or None, got {self.threads!r}")
 
 
 @dataclass(frozen=True)
@@ -201,7 +197,7 @@ def _shrink(image: np.ndarray, side: int, interpolation: int) -> np.ndarray:
 
 def load_photos(config: InpaintConfig) -> Photos:
     """Read every photo once (shorter side <= ``2·size``) and the product masks."""
-    sources = [s for folder in config.data for s in _sources(Path(folder), ())]
+    sources = [s for folder in config.data for s in photo_sources(Path(folder))]
     if not sources:
         raise InputError(f"data: no images found in {', '.join(config.data)}")
     images, held, paths, shapes = [], [], [], []
@@ -255,9 +251,12 @@ def make_batch(
     holes: list[np.ndarray],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tensors ``image`` ``N×3×S×S`` in [0, 1], ``edges`` ``N×1×S×S``, ``mask`` ``N×1×S×S``."""
-    canny = {"sigma": config.canny_sigma, "low": config.canny_low, "high": config.canny_high}
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255.0)
-    e = torch.from_numpy(np.stack([canny_edges(im, **canny) for im in images]))[:, None]
+    edges = [
+        canny_edges(im, sigma=config.canny_sigma, low=config.canny_low, high=config.canny_high)
+        for im in images
+    ]
+    e = torch.from_numpy(np.stack(edges))[:, None]
     m = torch.from_numpy(np.stack(holes).astype(np.float32))[:, None]
     dev = config.device
     return x.to(dev), e.to(dev), m.to(dev)
@@ -270,10 +269,7 @@ def sample_inputs(config: InpaintConfig, photos: Photos) -> tuple[list[RGB], lis
     rng = np.random.default_rng(config.seed + 1)
     images = []
     for i in order:
-        im = photos.images[i]
-        h, w = im.shape[:2]
-        s = min(h, w)
-        crop = im[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        crop = center_square(photos.images[i])
         images.append(np.asarray(cv2.resize(crop, (config.size, config.size)), np.uint8))
     holes = [random_hole(config, photos.shapes, rng) for _ in images]
     return images, holes
@@ -325,8 +321,6 @@ def train(
     (``"inception"``: Inception-V3 from the weights manager; ``"tiny"``: a random conv net).
     ``config.threads`` sets torch's CPU threads for the run (restored afterwards).
     """
-    from adstage._torch import torch_threads
-
     with torch_threads(config.threads):
         return _train(config, resume=resume, features=features, on_log=on_log)
 
@@ -338,35 +332,20 @@ def _train(
     features: FeatureNet | None,
     on_log: Callable[[dict[str, Any]], None] | None,
 ) -> InpaintResult:
-    out_dir = Path(config.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
     device = config.device
-    state = None
-    if resume:
-        latest = latest_checkpoint(out_dir)
-        if latest is None:
-            log.warning("resume: no checkpoint in %s, starting from step 0", out_dir)
-        else:
-            state = read_checkpoint(latest, device=device)
-            for key in ARCHITECTURE:
-                if state["config"][key] != getattr(config, key):
-                    raise InputError(
-                        f"{key}: the checkpoint {latest} was trained with "
-                        f"{state['config'][key]!r}, got {getattr(config, key)!r}; pass the same "
-                        "value to resume"
-                    )
+    state = resume_state(
+        config, resume=resume, read=read_checkpoint, architecture=ARCHITECTURE, log=log
+    )
 
     # 1. photos
     photos = load_photos(config)
-    train_idx = np.flatnonzero(~photos.held)
-    if train_idx.size == 0:
-        raise InputError(f"holdout: every one of the {len(photos.paths)} photos is held out")
-    held_paths = sorted(p for p, h in zip(photos.paths, photos.held, strict=True) if h)
-    atomic_write_text(out_dir / "held_out.txt", "".join(f"{p}\n" for p in held_paths))
+    data = split(out, photos.paths, photos.held, "photos")
     log.info(
         "photos: %d train, %d held out, %d product masks as hole shapes",
-        train_idx.size,
-        len(held_paths),
+        data.train.size,
+        len(data.held),
         len(photos.shapes),
     )
     grid_inputs = sample_inputs(config, photos)
@@ -394,34 +373,10 @@ def _train(
         "image_dis": image_dis,
     }
     rng = np.random.default_rng(config.seed)
-    parts = {**nets, **opts}
-    step, seconds = 0, 0.0
-    if state is not None:
-        step, seconds = restore(state, parts, rng, log)
-    write_config(out_dir, config)
+    parts: dict[str, Stateful] = {**nets, **opts}
 
-    def checkpoint() -> Path:
-        path = save_checkpoint(
-            out_dir,
-            step=step,
-            seconds=seconds,
-            config=config,
-            parts=parts,
-            rng=rng,
-            keep=config.keep,
-        )
-        grid = sample_grid(edge_gen, inpaint_gen, config, *grid_inputs)
-        write_image(out_dir / "samples" / f"step-{step:07d}.png", grid)
-        return path
-
-    # 3. the loop
-    for net in nets.values():
-        net.train()
-    path = sorted(out_dir.glob("checkpoint-*.pt"))[-1] if state is not None else None
-    progress = Progress(config.steps, config.log_every, log, on_log)
-    while step < config.steps:
-        started = time.perf_counter()
-        idx = rng.choice(train_idx, config.batch_size, replace=train_idx.size < config.batch_size)
+    # 3. one step on the photos ``idx`` (drawn by the loop with ``rng``)
+    def one_step(step: int, idx: NDArray[np.intp]) -> dict[str, torch.Tensor]:
         images = [random_crop(photos.images[i], config.size, rng) for i in idx]
         holes = [random_hole(config, photos.shapes, rng) for _ in idx]
         x, e, m = make_batch(config, images, holes)
@@ -482,33 +437,28 @@ def _train(
         loss_g2.backward()  # type: ignore[no-untyped-call]
         opts["opt_g2"].step()
 
-        step += 1
-        seconds += time.perf_counter() - started
-        progress.step(
-            step,
-            {
-                "d1": loss_d1,
-                "g1_adv": g1_adv,
-                "g1_fm": g1_fm,
-                "edge_wbl": edge_wbl,
-                "d2": loss_d2,
-                "g2_adv": g2_adv,
-                "g2_l1": g2_l1,
-                "g2_perceptual": g2_perc,
-                "g2_style": g2_style,
-            },
-        )
-        # 4. checkpoints and samples
-        if step % config.every == 0 or step == config.steps:
-            path = checkpoint()
-    if path is None:  # resumed at or past the target: nothing trained, nothing new to write
-        path = checkpoint()
-    return InpaintResult(
-        out=out_dir,
-        step=step,
-        seconds=seconds,
-        checkpoint=path,
-        n_train=int(train_idx.size),
-        n_held_out=len(held_paths),
-        n_shapes=len(photos.shapes),
+        return {
+            "d1": loss_d1,
+            "g1_adv": g1_adv,
+            "g1_fm": g1_fm,
+            "edge_wbl": edge_wbl,
+            "d2": loss_d2,
+            "g2_adv": g2_adv,
+            "g2_l1": g2_l1,
+            "g2_perceptual": g2_perc,
+            "g2_style": g2_style,
+        }
+
+    # 3–4. the loop, checkpoints and samples
+    result = run_loop(
+        config,
+        data,
+        parts,
+        rng,
+        state,
+        step=one_step,
+        samples=lambda: sample_grid(edge_gen, inpaint_gen, config, *grid_inputs),
+        log=log,
+        on_log=on_log,
     )
+    return InpaintResult(**asdict(result), n_shapes=len(photos.shapes))

@@ -14,8 +14,8 @@ Read top to bottom:
 2. **Split.** A file is held out when ``int(sha1(file name)) % 1000 < holdout · 1000``: the same
    files on every machine and every run. Their paths go to ``OUT/held_out.txt``.
 3. **Layout.** The medians of the training boxes (centre and ``sqrt(w·h)``, as fractions of the
-   crop) go into the config as ``layout``; staging puts products there
-   (:func:`adstage.stage.vanilla.layout_canvas`).
+   crop) go into the config as ``layout``; staging puts products there (``layout_canvas`` of
+   the vanilla stager).
 4. **Loop.** LSGAN losses (least squares; Mao et al. 2017, the pix2pix code's ``lsgan`` option):
    ``D`` minimises ``½[(D(x, y) − 1)² + D(x, G(x))²]``, ``G`` minimises
    ``(D(x, G(x)) − 1)² + λ·|G(x) − y|₁`` with λ = 100. Adam, lr 2·10⁻⁴, β = (0.5, 0.999). Random
@@ -29,11 +29,10 @@ Read top to bottom:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,12 +41,12 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 
+from adstage._torch import torch_threads
 from adstage.errors import InputError
-from adstage.io.atomic import atomic_write_text
-from adstage.io.checkpoints import latest_checkpoint
-from adstage.io.images import iter_image_paths, read_image, read_mask, write_image, write_mask
-from adstage.stage.vanilla import (
+from adstage.io.images import read_image, read_mask, write_mask
+from adstage.models.pix2pix import (
     PatchDiscriminator,
     UNetGenerator,
     check_size,
@@ -56,7 +55,18 @@ from adstage.stage.vanilla import (
     to_images,
     to_tensor,
 )
-from adstage.train.loop import Progress, TrainResult, restore, save_checkpoint, write_config
+from adstage.segment import SEGMENTERS
+from adstage.train.loop import (
+    Stateful,
+    TrainResult,
+    center_square,
+    check_settings,
+    held_out,
+    photo_sources,
+    resume_state,
+    run_loop,
+    split,
+)
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -98,20 +108,9 @@ class Pix2PixConfig:
         if not self.data:
             raise InputError("data: expected at least one folder of staged photos, got none")
         check_size(self.size)
-        for name in ("steps", "batch_size", "ngf", "ndf", "every", "log_every", "keep"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name}: expected a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr: expected a positive learning rate, got {self.lr!r}")
+        check_settings(self, ("steps", "batch_size", "ngf", "ndf", "every", "log_every", "keep"))
         if not 0.0 <= self.holdout < 1.0:
             raise InputError(f"holdout: expected a fraction in [0, 1), got {self.holdout!r}")
-        if self.device != "cpu" and not self.device.startswith("cuda"):
-            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError(f"device: {self.device} was asked for but CUDA is not available")
-        if self.threads is not None and (isinstance(self.threads, bool) or self.threads < 1):
-            raise InputError(f"threads: expected a positive integer or None, got {self.threads!r}")
         for rule in self.where:
             if "=" not in rule:
                 raise InputError(f"where: expected column=value, got {rule!r}")
@@ -132,43 +131,6 @@ class Pairs:
 # 1–3. pairs, split, layout
 
 
-def held_out(name: str, fraction: float) -> bool:
-    """The deterministic split: by the SHA-1 of the file name (not its folder)."""
-    return int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16) % 1000 < round(fraction * 1000)
-
-
-def _sources(folder: Path, where: Sequence[str]) -> list[tuple[Path, Path | None]]:
-    """(image, mask file or None) for each photo of a data folder."""
-    if not folder.exists():
-        raise InputError(f"data: {folder} does not exist")
-    if folder.is_file():
-        return [(folder, None)]
-    table = next(
-        (folder / n for n in ("metadata.csv", "labels.csv") if (folder / n).is_file()), None
-    )
-    if table is None:
-        return [(p, None) for p in iter_image_paths(folder, recursive=True)]
-    with open(table, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    rules = [rule.split("=", 1) for rule in where]
-    out = []
-    for row in rows:
-        if "path" not in row:
-            raise InputError(f"data: {table} has no 'path' column")
-        if any(col in row and row[col] != value for col, value in rules):
-            continue
-        mask = folder / row["mask_path"] if row.get("mask_path") else None
-        out.append((folder / row["path"], mask))
-    return out
-
-
-def _center_square(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    s = min(h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    return image[y : y + s, x : x + s]
-
-
 def _mask_for(image: RGB, path: Path, mask_file: Path | None, cache: Path, segment: Any) -> Any:
     if mask_file is not None:
         return read_mask(mask_file, resize_to=image.shape[:2])
@@ -183,7 +145,7 @@ def _mask_for(image: RGB, path: Path, mask_file: Path | None, cache: Path, segme
 
 def build_pairs(config: Pix2PixConfig) -> Pairs:
     """Read, mask, crop and resize every photo once (masks cached in ``OUT/masks``)."""
-    sources = [s for folder in config.data for s in _sources(Path(folder), config.where)]
+    sources = [s for folder in config.data for s in photo_sources(Path(folder), config.where)]
     if not sources:
         raise InputError(f"data: no images found in {', '.join(config.data)}")
     segment = None
@@ -193,11 +155,9 @@ def build_pairs(config: Pix2PixConfig) -> Pairs:
     for n, (path, mask_file) in enumerate(sources):
         image = read_image(path)
         if mask_file is None and segment is None:
-            from adstage.segment import SEGMENTERS
-
             segment = SEGMENTERS.create(config.segmenter)
         alpha = _mask_for(image, path, mask_file, cache, segment)
-        image, alpha = _center_square(image), _center_square(alpha)
+        image, alpha = center_square(image), center_square(alpha)
         size = (config.size, config.size)
         image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
         alpha = np.clip(cv2.resize(alpha, size, interpolation=cv2.INTER_AREA), 0.0, 1.0)
@@ -262,8 +222,6 @@ def train(
     ``config.threads`` sets torch's CPU threads for the run (restored afterwards): on a shared
     machine, more threads than free cores make every step several times slower.
     """
-    from adstage._torch import torch_threads
-
     with torch_threads(config.threads):
         return _train(config, resume=resume, on_log=on_log)
 
@@ -277,34 +235,19 @@ def _train(
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     device = config.device
-    state = None
-    if resume:
-        latest = latest_checkpoint(out)
-        if latest is None:
-            log.warning("resume: no checkpoint in %s, starting from step 0", out)
-        else:
-            state = read_checkpoint(latest, device=device)
-            saved = state["config"]
-            for key in ARCHITECTURE:
-                if saved[key] != getattr(config, key):
-                    raise InputError(
-                        f"{key}: the checkpoint {latest} was trained with {saved[key]!r}, "
-                        f"got {getattr(config, key)!r}; pass the same value to resume"
-                    )
+    state = resume_state(
+        config, resume=resume, read=read_checkpoint, architecture=ARCHITECTURE, log=log
+    )
 
     # 1–3. pairs, split, layout
     t0 = time.perf_counter()
     pairs = build_pairs(config)
-    train_idx = np.flatnonzero(~pairs.held)
-    if train_idx.size == 0:
-        raise InputError(f"holdout: every one of the {len(pairs.paths)} pairs is held out")
-    held_paths = sorted(p for p, h in zip(pairs.paths, pairs.held, strict=True) if h)
-    atomic_write_text(out / "held_out.txt", "".join(f"{p}\n" for p in held_paths))
+    data = split(out, pairs.paths, pairs.held, "pairs")
     config = Pix2PixConfig(**{**asdict(config), "layout": layout_of(pairs)})
     log.info(
         "pairs: %d train, %d held out, size %d (%.0f s); layout %s",
-        train_idx.size,
-        len(held_paths),
+        data.train.size,
+        len(data.held),
         config.size,
         time.perf_counter() - t0,
         config.layout,
@@ -318,34 +261,15 @@ def _train(
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas)
     rng = np.random.default_rng(config.seed)
-    parts = {
+    parts: dict[str, Stateful] = {
         "generator": generator,
         "discriminator": discriminator,
         "opt_g": opt_g,
         "opt_d": opt_d,
     }
-    step, seconds = 0, 0.0
-    if state is not None:
-        step, seconds = restore(state, parts, rng, log)
-    write_config(out, config)
 
-    def checkpoint() -> Path:
-        path = save_checkpoint(
-            out, step=step, seconds=seconds, config=config, parts=parts, rng=rng, keep=config.keep
-        )
-        write_image(
-            out / "samples" / f"step-{step:07d}.png", _sample_grid(generator, pairs, device)
-        )
-        return path
-
-    # 4. the loop
-    generator.train()
-    discriminator.train()
-    path = latest_checkpoint(out) if state is not None else None
-    progress = Progress(config.steps, config.log_every, log, on_log)
-    while step < config.steps:
-        started = time.perf_counter()
-        idx = rng.choice(train_idx, config.batch_size, replace=train_idx.size < config.batch_size)
+    # 4. one step on the pairs ``idx`` (drawn by the loop with ``rng``)
+    def one_step(step: int, idx: NDArray[np.intp]) -> dict[str, torch.Tensor]:
         flip = rng.random(config.batch_size) < 0.5
         x = to_tensor(
             [
@@ -382,26 +306,17 @@ def _train(
         loss_g.backward()  # type: ignore[no-untyped-call]
         opt_g.step()
 
-        step += 1
-        seconds += time.perf_counter() - started
-        progress.step(
-            step,
-            {
-                "loss_d": loss_d,
-                "loss_gan": loss_gan,
-                "l1": loss_l1,
-            },
-        )
-        # 5. checkpoints and samples
-        if step % config.every == 0 or step == config.steps:
-            path = checkpoint()
-    if path is None:  # resumed at or past the target: nothing trained, nothing new to write
-        path = checkpoint()
-    return TrainResult(
-        out=out,
-        step=step,
-        seconds=seconds,
-        checkpoint=path,
-        n_train=int(train_idx.size),
-        n_held_out=len(held_paths),
+        return {"loss_d": loss_d, "loss_gan": loss_gan, "l1": loss_l1}
+
+    # 4–5. the loop, checkpoints and samples
+    return run_loop(
+        config,
+        data,
+        parts,
+        rng,
+        state,
+        step=one_step,
+        samples=lambda: _sample_grid(generator, pairs, device),
+        log=log,
+        on_log=on_log,
     )

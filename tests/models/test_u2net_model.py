@@ -1,4 +1,4 @@
-"""U²-Net / U²-Netp: architecture, official checkpoint names, loading, ONNX and the segmenter.
+"""U²-Net / U²-Netp networks: architecture, official checkpoint names, loading, ONNX.
 
 Tiny and CPU-only: random U²-Netp weights (seed 0) at 64×64; U²-Net is only built on the meta
 device to count its parameters.
@@ -6,32 +6,20 @@ device to count its parameters.
 
 from __future__ import annotations
 
-import hashlib
-import sys
-import types
-
 import numpy as np
 import pytest
-from PIL import Image
 
 torch = pytest.importorskip("torch")
 
-from adstage.errors import InputError, UnknownName, WeightsNotFound  # noqa: E402
-from adstage.segment.base import SEGMENTERS, Segmenter  # noqa: E402
-from adstage.segment.u2net import (  # noqa: E402
-    IMAGENET_MEAN,
-    IMAGENET_STD,
+from adstage.errors import InputError, WeightsNotFound  # noqa: E402
+from adstage.models.u2net import (  # noqa: E402
     U2Net,
-    U2NetSegmenter,
     build_u2net,
     detect_variant,
     export_onnx,
     load_u2net,
-    postprocess,
-    preprocess,
     run_onnx,
 )
-from adstage.types import Segmentation  # noqa: E402
 
 # Published sizes (Qin et al. 2020, §4: 176.3 MB and 4.7 MB of float32 weights).
 PUBLISHED_PARAMS = {"u2net": 44.0e6, "u2netp": 1.13e6}
@@ -213,32 +201,6 @@ def test_missing_unreadable_and_bad_arguments(tmp_path) -> None:
         load_u2net(garbage, variant="u2net-large")
 
 
-# --- pre- and post-processing ------------------------------------------------------------------
-
-
-def test_preprocess_divides_by_max_then_imagenet_normalises() -> None:
-    grey = np.full((30, 40, 3), 128, np.uint8)  # max-division makes it white
-    x = preprocess(grey, 32)
-    assert x.shape == (1, 3, 32, 32) and x.dtype == torch.float32
-    expected = (1.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
-    np.testing.assert_allclose(x[0, :, 5, 7].numpy(), expected, rtol=1e-6)
-    black = preprocess(np.zeros((10, 10, 3), np.uint8), 16)
-    assert torch.isfinite(black).all()
-    np.testing.assert_allclose(
-        black[0, :, 0, 0].numpy(), -np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD), rtol=1e-6
-    )
-
-
-def test_postprocess_min_max_normalises_and_resizes() -> None:
-    fused = torch.linspace(0.2, 0.6, 16).reshape(1, 1, 4, 4)
-    alpha = postprocess(fused, (4, 4))
-    assert alpha.dtype == np.float32
-    assert alpha.min() == pytest.approx(0.0) and alpha.max() == pytest.approx(1.0)
-    assert postprocess(fused, (9, 13)).shape == (9, 13)
-    flat = postprocess(np.full((1, 1, 4, 4), 0.3, np.float32), (2, 2))
-    np.testing.assert_allclose(flat, 0.3, rtol=1e-6)  # a constant map is kept as it is
-
-
 # --- ONNX --------------------------------------------------------------------------------------
 
 
@@ -253,113 +215,3 @@ def test_onnx_export_matches_torch(model: U2Net, tmp_path) -> None:
         got = run_onnx(path, x.numpy())
         assert got.shape == expected.shape
         assert float(np.abs(got - expected).max()) < 1e-4
-
-
-# --- the segmenter -----------------------------------------------------------------------------
-
-
-def _image(h: int = 50, w: int = 70) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def test_segmenter_returns_soft_alpha_at_image_size(weights_file) -> None:
-    seg = U2NetSegmenter(weights=str(weights_file), variant="u2netp", input_size=64)
-    assert isinstance(seg, Segmenter) and seg.name == "u2net"
-    out = seg(_image())
-    assert isinstance(out, Segmentation)
-    assert out.alpha.shape == (50, 70) and out.alpha.dtype == np.float32
-    assert float(out.alpha.min()) >= 0.0 and float(out.alpha.max()) <= 1.0
-    assert out.alpha.max() - out.alpha.min() > 0.5  # min-max normalised, then resized
-    assert out.backend == "u2netp"
-    sha = hashlib.sha256(weights_file.read_bytes()).hexdigest()
-    assert out.provenance["input_size"] == 64
-    assert out.provenance["weights"] == str(weights_file)
-    assert out.provenance["weights_sha256"] == sha
-    assert out.provenance["runtime"] == "torch"
-
-
-def test_segmenter_loads_once_and_is_deterministic(weights_file) -> None:
-    seg = U2NetSegmenter(weights=weights_file, variant="u2netp", input_size=64, threads=1)
-    first = seg(_image())
-    runner = seg._runner
-    torch.set_num_threads(2)
-    try:
-        second = seg(_image())
-        assert torch.get_num_threads() == 2  # the process setting is restored after the call
-    finally:
-        torch.set_num_threads(1)
-    assert seg._runner is runner
-    np.testing.assert_array_equal(first.alpha, second.alpha)
-
-
-def test_segmenter_matches_the_official_pipeline(model: U2Net, weights_file) -> None:
-    """The official u2net_test.py steps: resize, /max, normalise, d0, normPRED, PIL resize back."""
-    image = _image(40, 60)
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
-    x = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True)
-    x = x / x.max()
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    d0 = _run(model, (x - mean) / std)[0]
-    d0 = (d0 - d0.min()) / (d0.max() - d0.min())
-    pred = Image.fromarray(d0[0, 0].numpy())  # mode "F"
-    expected = np.asarray(pred.resize((60, 40), Image.BILINEAR))
-    got = U2NetSegmenter(weights=weights_file, variant="u2netp", input_size=64)(image).alpha
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-
-
-def test_segmenter_runs_an_exported_onnx_file(model: U2Net, weights_file, tmp_path) -> None:
-    pytest.importorskip("onnxruntime")
-    onnx_path = export_onnx(model, tmp_path / "u2netp.onnx", input_size=64)
-    torch_alpha = U2NetSegmenter(weights=weights_file, variant="u2netp", input_size=64)(_image())
-    onnx_out = U2NetSegmenter(weights=onnx_path, variant="u2netp", input_size=64)(_image())
-    assert onnx_out.provenance["runtime"] == "onnxruntime"
-    assert float(np.abs(onnx_out.alpha - torch_alpha.alpha).max()) < 1e-4
-
-
-def test_registry_creates_the_segmenter(weights_file) -> None:
-    seg = SEGMENTERS.create("u2net", weights=weights_file, variant="u2netp", input_size=64)
-    assert isinstance(seg, U2NetSegmenter)
-
-
-def test_segmenter_validates_its_options() -> None:
-    with pytest.raises(InputError, match="variant"):
-        U2NetSegmenter(variant="u3net")
-    with pytest.raises(InputError, match="input_size"):
-        U2NetSegmenter(input_size=0)
-    with pytest.raises(InputError, match="threads"):
-        U2NetSegmenter(threads=0)
-
-
-def test_segmenter_missing_weights_file(tmp_path) -> None:
-    seg = U2NetSegmenter(weights=tmp_path / "u2netp.pth", variant="u2netp", input_size=64)
-    with pytest.raises(WeightsNotFound, match="weights=PATH"):
-        seg(_image())
-
-
-def test_segmenter_without_weights_and_no_manifest_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def resolve(name: str, path: object = None) -> object:
-        raise UnknownName(f"unknown weights {name!r}")
-
-    stub = types.ModuleType("adstage.weights")
-    stub.resolve = resolve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "adstage.weights", stub)
-    with pytest.raises(WeightsNotFound, match=r"weights=PATH.*u2netp\.pth"):
-        U2NetSegmenter(variant="u2netp", input_size=64)(_image())
-
-
-def test_segmenter_without_weights_uses_the_manifest(
-    monkeypatch: pytest.MonkeyPatch, weights_file
-) -> None:
-    calls = []
-
-    def resolve(name: str, path: object = None) -> object:
-        calls.append(name)
-        return weights_file
-
-    stub = types.ModuleType("adstage.weights")
-    stub.resolve = resolve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "adstage.weights", stub)
-    out = U2NetSegmenter(variant="u2netp", input_size=64)(_image())
-    assert calls == ["u2netp"]
-    assert out.provenance["weights"] == str(weights_file)

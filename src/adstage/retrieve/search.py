@@ -1,0 +1,95 @@
+"""Search a catalog by image, with an optional shape-aware re-rank (Ku et al., AdKDD 2023, §5.3).
+
+The paper's step 1 retrieves the staged products most similar to the input by the cosine of
+their Inception-V3 embeddings. :func:`retrieve` segments the query (unless its mask is given),
+embeds it with one of the catalog's embedders and asks the store for the nearest slots
+(:meth:`adstage.catalog.store.Catalog.search`).
+
+Similar is not always pasteable: a tall lamp retrieved for a tall lamp fits its slot, a wide
+sofa of the same style leaves most of it to inpaint. The shape-aware re-rank fetches more
+candidates, aligns the query's cut-out onto each slot as staging would
+(:mod:`adstage.composite.align`) and blends the similarity with the share of the slot the
+product covers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adstage.catalog.store import Catalog, decode_mask, match_from_row
+from adstage.composite.align import FITS, hole_coverage
+from adstage.errors import InputError
+from adstage.io.images import load_rgb
+from adstage.retrieve.base import load_embedder
+from adstage.segment.base import SEGMENTERS
+from adstage.types import THRESHOLD, Match, as_alpha
+
+DEFAULT_RERANK_WEIGHT = 0.3
+"""Weight of hole coverage against embedding similarity in the shape-aware re-rank."""
+
+RERANK_MIN_CANDIDATES = 20
+"""The re-rank orders the ``max(5·k, RERANK_MIN_CANDIDATES)`` nearest slots."""
+
+
+def retrieve(
+    query: Any,
+    catalog: Catalog | str | Path,
+    *,
+    k: int = 5,
+    where: str | None = None,
+    rerank: bool = False,
+    rerank_weight: float = DEFAULT_RERANK_WEIGHT,
+    mask: Any = None,
+    embedder: str | None = None,
+    segmenter: str = "auto",
+    fit: str = "footprint",
+) -> list[Match]:
+    """The ``k`` catalog slots most similar to the product in ``query``, best first.
+
+    ``query``: a path, PIL image or RGB array (segmented with ``segmenter`` unless ``mask`` is
+    given). ``catalog``: a :class:`~adstage.catalog.store.Catalog` or its folder (which must hold
+    one). ``where``: a SQL filter on the catalog's columns, e.g.
+    ``"staged = true AND category LIKE 'IKEA > Chairs%'"``. ``embedder``: which of the catalog's
+    embedders (default: its first). Slots with an empty mask never match.
+
+    ``rerank``: shape-aware re-rank — fetch ``max(5k, 20)`` nearest slots, align the query's
+    cut-out onto each (scale by ``fit``, centre of mass, base line; see
+    :mod:`adstage.composite.align`), and order by
+    ``(1 − rerank_weight) · similarity + rerank_weight · coverage``, where coverage is the share
+    of the slot the product covers (what it leaves uncovered must be inpainted).
+    """
+    if not 0.0 <= rerank_weight <= 1.0:
+        raise InputError(f"rerank_weight: expected a value in [0, 1], got {rerank_weight}")
+    if fit not in FITS:
+        raise InputError(f"fit: expected one of {', '.join(FITS)}, got {fit!r}")
+    if k < 1:
+        raise InputError(f"k: expected at least 1, got {k}")
+    store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    name = embedder or store.embedders[0]
+    if name not in store.embedders:
+        raise InputError(f"embedder {name!r} is not in this catalog; it has {store.embedders}")
+    image = load_rgb(query, name="query")
+    if mask is None:
+        alpha = SEGMENTERS.create(segmenter)(image).alpha
+    else:
+        alpha = as_alpha(mask, image.shape[:2], name="mask")
+    product = alpha >= THRESHOLD
+    if rerank and not product.any():
+        raise InputError("query: no product found in the image, nothing to align for rerank")
+    vector = load_embedder(name).embed([image], [alpha])[0]
+    condition = "area_fraction > 0" + (f" AND ({where})" if where else "")
+    fetch = max(5 * k, RERANK_MIN_CANDIDATES) if rerank else k
+    rows = store.search(vector, k=fetch, embedder=name, where=condition)
+    matches = []
+    for row in rows:
+        if not rerank:
+            matches.append(match_from_row(row))
+            continue
+        similarity = float(row["score"])
+        slot_mask = decode_mask(row["mask_png"], row["id"])
+        coverage = hole_coverage(product, slot_mask, fit=fit)  # type: ignore[arg-type]
+        score = (1.0 - rerank_weight) * similarity + rerank_weight * coverage
+        matches.append(match_from_row(row, score=score, similarity=similarity, coverage=coverage))
+    matches.sort(key=lambda m: -m.score)
+    return matches[:k]
