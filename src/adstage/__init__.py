@@ -13,14 +13,13 @@ with the modules :mod:`adstage.segment`, :mod:`adstage.triage`, :mod:`adstage.re
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import dataclasses
 import os
 from pathlib import Path
 
 # The deprecated alias module (callable until 0.2), so that 0.1's `adstage.triage(image)` runs.
 from adstage import triage as triage
+from adstage._version import __version__
 from adstage.catalog.store import Catalog
 from adstage.errors import (
     AdstageError,

@@ -208,14 +208,14 @@ def run_staging_demo(
     if Catalog.exists(catalog_dir) and embedder not in Catalog(catalog_dir).embedders:
         shutil.rmtree(catalog_dir)  # built by an earlier run with another embedder
     store = open_or_create(catalog_dir, embedders=[embedder])
-    sources = [
+    sources = [  # from the rows: the scenes were drawn once, by write_catalog
         Source(
-            out / "catalog-src" / "images" / f"{item.id}.png",
-            item.category,
-            (out / "catalog-src" / "masks" / f"{item.id}.png",),
+            out / "catalog-src" / "images" / f"{row['id']}.png",
+            row["category"],
+            (out / "catalog-src" / "masks" / f"{row['id']}.png",),
             staged=True,
         )
-        for item in scenes
+        for row in scenes.rows()
     ]
     report = ingest(store, sources)
     products = SyntheticCatalog(4 * n_products, seed=seed + 1, size=(384, 384), staged_fraction=0.0)
@@ -235,7 +235,7 @@ def run_staging_demo(
     seconds = []
     strips = []
     results: list[tuple[str, Any]] = []
-    for item in list(products)[:n_products]:
+    for item in products[:n_products]:  # drawn one by one, only those used
         started = time.perf_counter()
         result = stage(item.image, store, mask=item.mask, k=k)
         seconds.append((time.perf_counter() - started) / max(1, len(result.candidates)))

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from adstage import __version__
+from adstage._version import __version__
 from adstage.io.atomic import atomic_write_text
 from adstage.weights import status
 

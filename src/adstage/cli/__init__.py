@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from adstage import __version__
+from adstage._version import __version__
 from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
 from adstage.cli import train as train_cli
 from adstage.cli._common import internal_error, state
@@ -40,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # docstrings are plain text: lines join into paragraphs, [x] stays
 )
 app.command("segment")(segment.segment)
 app.command("triage")(triage.triage)
