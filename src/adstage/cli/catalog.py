@@ -18,7 +18,6 @@ from adstage.cli._common import (
     emit_json,
     err,
     limit,
-    pixel_limit,
     progress,
     segmenter_option,
     top_k_option,
@@ -120,16 +119,16 @@ def ingest(
             if state in states:
                 states[state] += 1
 
-        with pixel_limit(max_pixels):
-            report = run_ingest(
-                store,
-                progress(sources, len(sources), "ingest", enabled=not as_json),
-                on_item=count,
-                batch_size=batch_size,
-                segmenter=segmenter,
-                workers=workers,
-                work_side=work_side or None,
-            )
+        report = run_ingest(
+            store,
+            progress(sources, len(sources), "ingest", enabled=not as_json),
+            on_item=count,
+            batch_size=batch_size,
+            segmenter=segmenter,
+            workers=workers,
+            work_side=work_side or None,
+            max_pixels="default" if max_pixels is None else max_pixels,
+        )
         summary: dict[str, Any] = states | {"slots": len(store) - rows_before}
         summary["failed"] = report.failed
     except AdstageError as exc:

@@ -64,6 +64,7 @@ __all__ = [
     "WRITE_FORMATS",
     "ImageInput",
     "ImageSource",
+    "MaxPixels",
     "iter_image_paths",
     "load_rgb",
     "read_image",

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 from adstage.catalog.store import Catalog, encode_mask, vector_column
 from adstage.errors import AdstageError, InputError
 from adstage.io.hashing import HASH_SIZE, dhash, sha256_bytes
-from adstage.io.images import read_image, read_image_reduced, read_mask
+from adstage.io.images import MaxPixels, read_image, read_image_reduced, read_mask
 from adstage.retrieve.base import DEFAULT_EMBEDDER, Embedder, load_embedder
 from adstage.segment.auto import Auto
 from adstage.segment.base import SEGMENTERS, Segmenter
@@ -185,6 +185,7 @@ def ingest(
     work_side: int | None = 512,
     workers: int = 2,
     min_slot_area: float = DEFAULT_MIN_AREA,
+    max_pixels: MaxPixels = "default",
     on_item: Callable[[Source, str], None] | None = None,
 ) -> IngestReport:
     """Add ``sources`` not yet in ``catalog``; commit every ``batch_size`` items.
@@ -196,7 +197,8 @@ def ingest(
     working size (upscaling it would add no detail; :meth:`~adstage.types.Match.mask` brings it
     to the image's size), a given mask at the image's size; boxes, centres and areas are in the
     image's own pixels. An item's slots are committed together, so a killed run never leaves
-    half an item. ``on_item(source, status)`` is called with ``"added"``, ``"skipped"`` or
+    half an item. ``max_pixels``: refuse images (and masks) whose header announces more pixels
+    (see :func:`~adstage.io.images.read_image`). ``on_item(source, status)`` is called with ``"added"``, ``"skipped"`` or
     ``"failed"`` for each source.
     """
     if not isinstance(catalog, Catalog):
@@ -253,7 +255,9 @@ def ingest(
             window.append(
                 (
                     source,
-                    pool.submit(_analyse, source, data, digest, seg, work_side, min_slot_area),
+                    pool.submit(
+                        _analyse, source, data, digest, seg, work_side, min_slot_area, max_pixels
+                    ),
                 )
             )
             while len(window) > 4 * workers:
@@ -320,18 +324,21 @@ def _analyse(
     seg: Segmenter,
     work_side: int | None,
     min_slot_area: float,
+    max_pixels: MaxPixels = "default",
 ) -> _Analysed:
     """Decode, triage, segment (or read the given masks) and split into slots. Runs on a worker."""
     if work_side is None:
-        image = read_image(data)
+        image = read_image(data, max_pixels=max_pixels)
         full = (image.shape[1], image.shape[0])
     else:
-        image, full = read_image_reduced(data, work_side)
+        image, full = read_image_reduced(data, work_side, max_pixels=max_pixels)
     verdict = triage(image)
     staged = verdict.staged if source.staged is None else source.staged
     work = (image.shape[1], image.shape[0])
     if source.masks:
-        given = [read_mask(path, (full[1], full[0])) for path in source.masks]
+        given = [
+            read_mask(path, (full[1], full[0]), max_pixels=max_pixels) for path in source.masks
+        ]
         if len(given) == 1:
             full_alphas = split_slots(given[0], staged=staged, min_area=GIVEN_MIN_AREA)
         else:
