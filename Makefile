@@ -27,13 +27,13 @@ test-all: $(STAMP) weights
 	$(BIN)/python -m pytest -q -m ""
 
 weights: $(STAMP)
-	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0
+	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0 u2net u2netp
 
 ## IS-Net weights are AGPL-3.0: an optional download, its licence is printed.
 weights-isnet: $(STAMP)
 	$(BIN)/adstage weights fetch isnet-general
 
-bench: $(STAMP) weights-isnet
+bench: $(STAMP) weights weights-isnet
 	$(BIN)/python benchmarks/segment.py
 
 lint: $(STAMP)

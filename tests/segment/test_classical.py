@@ -118,7 +118,7 @@ def test_triage_separates_plain_and_staged() -> None:
 def test_auto_picks_by_triage_and_says_so(monkeypatch, caplog) -> None:
     from adstage.segment.auto import Auto
 
-    monkeypatch.setattr(Auto, "isnet_available", lambda self: False)
+    monkeypatch.setattr(Auto, "available", lambda self, name: name == "grabcut")
     plain, _ = product_on_white()
     staged, _ = staged_scene()
     auto = Auto()
@@ -126,7 +126,9 @@ def test_auto_picks_by_triage_and_says_so(monkeypatch, caplog) -> None:
         a = auto(plain)
         b = auto(staged)
     assert a.backend == "solid-background" and a.provenance["auto"]["chosen"] == "solid-background"
-    assert b.backend == "grabcut" and "isnet weights missing" in b.provenance["auto"]["reason"]
+    assert (
+        b.backend == "grabcut" and "adstage weights fetch u2net" in b.provenance["auto"]["reason"]
+    )
     assert b.provenance["init"] == "saliency"  # GrabCut seeded by the saliency map, no box
     assert "auto segmentation: grabcut" in caplog.text
 

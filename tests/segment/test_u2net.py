@@ -6,6 +6,7 @@ Tiny and CPU-only: random U²-Netp weights (seed 0) at 64×64 (the network itsel
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -165,7 +166,7 @@ def test_segmenter_missing_weights_file(tmp_path) -> None:
 
 
 def test_segmenter_without_weights_and_no_manifest_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def resolve(name: str, path: object = None) -> object:
+    def resolve(name: str, path: object = None, **kwargs: object) -> object:
         raise UnknownName(f"unknown weights {name!r}")
 
     monkeypatch.setattr(backend, "resolve", resolve)
@@ -173,16 +174,63 @@ def test_segmenter_without_weights_and_no_manifest_entry(monkeypatch: pytest.Mon
         U2NetSegmenter(variant="u2netp", input_size=64)(_image())
 
 
-def test_segmenter_without_weights_uses_the_manifest(
-    monkeypatch: pytest.MonkeyPatch, weights_file
+def test_segmenter_without_installed_weights_names_the_fetch_command() -> None:
+    """The default run's weights cache is empty (tests/conftest.py)."""
+    with pytest.raises(WeightsNotFound, match="adstage weights fetch u2net"):
+        SEGMENTERS.create("u2net")(_image())
+    with pytest.raises(WeightsNotFound, match="adstage weights fetch u2netp"):
+        SEGMENTERS.create("u2net", variant="u2netp")(_image())
+
+
+@pytest.fixture
+def installed_onnx(model: U2Net, tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A random U²-Netp exported to ONNX and installed in a weights cache as the manifest row
+    ``u2netp``, with that file's sha256: what ``adstage weights fetch u2netp`` leaves behind."""
+    pytest.importorskip("onnx")
+    from adstage import weights
+
+    cache = tmp_path / "cache"
+    path = export_onnx(model, cache / "u2netp" / "u2netp.onnx", input_size=64)
+    data = path.read_bytes()
+    spec = dataclasses.replace(
+        weights.MANIFEST["u2netp"], sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    monkeypatch.setitem(weights.MANIFEST, "u2netp", spec)
+    monkeypatch.setenv("ADSTAGE_WEIGHTS", str(cache))
+    return path, spec.sha256
+
+
+def test_segmenter_uses_the_installed_onnx_weights(installed_onnx, weights_file) -> None:
+    pytest.importorskip("onnxruntime")
+    path, sha = installed_onnx
+    out = SEGMENTERS.create("u2net", variant="u2netp", input_size=64)(_image())
+    assert out.backend == "u2netp"
+    assert out.provenance["runtime"] == "onnxruntime"
+    assert out.provenance["weights"] == str(path) and out.provenance["weights_sha256"] == sha
+    reference = U2NetSegmenter(weights=weights_file, variant="u2netp", input_size=64)(_image())
+    assert float(np.abs(out.alpha - reference.alpha).max()) < 1e-4
+
+
+def test_segmenter_runs_onnx_weights_in_torch_on_request(installed_onnx, weights_file) -> None:
+    _, sha = installed_onnx
+    seg = U2NetSegmenter(variant="u2netp", input_size=64, runtime="torch")
+    out = seg(_image())
+    assert out.provenance["runtime"] == "torch" and out.provenance["weights_sha256"] == sha
+    reference = U2NetSegmenter(weights=weights_file, variant="u2netp", input_size=64)(_image())
+    assert float(np.abs(out.alpha - reference.alpha).max()) < 1e-4
+
+
+def test_segmenter_falls_back_to_torch_without_onnxruntime(
+    installed_onnx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = []
-
-    def resolve(name: str, path: object = None) -> object:
-        calls.append(name)
-        return weights_file
-
-    monkeypatch.setattr(backend, "resolve", resolve)
+    monkeypatch.setattr(backend, "ort_available", lambda: False)
     out = U2NetSegmenter(variant="u2netp", input_size=64)(_image())
-    assert calls == ["u2netp"]
-    assert out.provenance["weights"] == str(weights_file)
+    assert out.provenance["runtime"] == "torch"
+
+
+def test_runtime_option_is_checked(weights_file) -> None:
+    with pytest.raises(InputError, match="runtime"):
+        U2NetSegmenter(runtime="tensorrt")  # type: ignore[arg-type]
+    seg = U2NetSegmenter(weights=weights_file, variant="u2netp", runtime="onnxruntime")
+    with pytest.raises(InputError, match=r"needs an \.onnx file"):
+        seg(_image())

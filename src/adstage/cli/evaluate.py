@@ -1,4 +1,5 @@
-"""``adstage eval``: measure a stage. ``retrieval``: P@k / R@k on a catalog; ``fid``: FID and KID."""
+"""``adstage eval``: measure a stage. ``retrieval``: P@k / R@k on a catalog; ``fid``: FID and KID;
+``realism``: a classifier two-sample test on crops around the product."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from adstage.cli._common import (
     CatalogDir,
     MaxPixels,
     Recursive,
+    accept_renamed,
     embedder_option,
     emit_json,
     err,
     limit,
+    one_of,
+    out_option,
     progress,
     renamed,
     top_k_option,
@@ -206,4 +210,224 @@ def _fid_inputs(folder: Path, *, recursive: bool, best: bool) -> tuple[list[Path
         "images": len(paths),
         "description": f"{folder}: {len(paths)} {which} from {len(manifests) - unreadable} "
         "products' manifests (a stage output)",
+    }
+
+
+@app.command("realism")
+def realism(
+    real: Annotated[
+        Path,
+        typer.Argument(
+            help="Real photos: a folder of images, or a labelled folder (labels.csv with mask_path)."
+        ),
+    ],
+    fake: Annotated[
+        Path,
+        typer.Argument(help="Fakes: a folder of images, or an `adstage stage` output (manifests)."),
+    ],
+    features: Annotated[
+        str,
+        typer.Option(
+            help="Crop features: inception-v3 (needs `adstage weights fetch inception-v3-fid`) "
+            "or colour-gradient (no weights).",
+            callback=accept_renamed(one_of("--features", ["inception-v3", "colour-gradient"])),
+        ),
+    ] = "inception-v3",
+    real_boxes: Annotated[
+        Path | None,
+        typer.Option(help="CSV path,x0,y0,x1,y1 (paths relative to REAL): the boxes to crop."),
+    ] = None,
+    fake_boxes: Annotated[
+        Path | None,
+        typer.Option(help="CSV path,x0,y0,x1,y1 (paths relative to FAKE): the boxes to crop."),
+    ] = None,
+    crop_factor: Annotated[
+        float, typer.Option(min=1.0, help="Crop side: this × the box's longer side.")
+    ] = 1.5,
+    crop_size: Annotated[int, typer.Option(min=32, help="Crops are resized to this side.")] = 299,
+    splits: Annotated[int, typer.Option(min=1, help="Random train/test splits, averaged.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the splits.")] = 0,
+    best: Annotated[
+        bool,
+        typer.Option(help="In a stage output, only each product's best candidate (#0)."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        out_option("Also fit a per-image critic on all the crops and save it here (.npz)."),
+    ] = None,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = None,
+    as_json: AsJson = False,
+) -> None:
+    """Can a classifier tell the fakes from real photos? (Lopez-Paz & Oquab, ICLR 2017.)
+
+    A classifier two-sample test on square crops around a box: in a stage output, each
+    candidate's product placement; in a labelled folder (labels.csv with a mask_path column, as
+    the dev data), each object's mask box; with --real-boxes/--fake-boxes, the listed boxes; in any
+    other folder, each whole image. A logistic regression on the crops' features is trained on a
+    random half and scored on the other (classes balanced; a stage output's candidates of one
+    product stay on one side), over --splits splits. Prints the mean held-out accuracy (0.5 =
+    indistinguishable), its exact 95 % interval and the binomial p-value against 0.5.
+    """
+    from adstage.errors import AdstageError
+    from adstage.evaluate.realism import RealismCritic, c2st, crop_features, square_crop
+    from adstage.io.images import read_image
+
+    batch = Batch("eval realism", None, as_json=False)  # --json: the one result, below
+    sets: dict[str, list[tuple[Path, Any, str]]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
+    for label, folder, boxes in (("real", real, real_boxes), ("fake", fake, fake_boxes)):
+        if not folder.is_dir():
+            err.print(f"error: {label}: {folder} is not a folder")
+            raise typer.Exit(2)
+        try:
+            sets[label], inputs[label] = _realism_inputs(
+                folder, boxes, recursive=recursive, best=best
+            )
+        except AdstageError as exc:
+            err.print(f"error: {label}: {exc}")
+            raise typer.Exit(2) from exc
+        if len(sets[label]) < 2:
+            err.print(f"error: {label}: {folder} gives {len(sets[label])} crops, need >= 2")
+            raise typer.Exit(2)
+        err.print(f"{label}: {inputs[label]['description']}")
+    try:
+        extractor = crop_features(features)
+        feats, groups = {}, {}
+        for label, items in sets.items():
+            crops, kept = [], []
+            bar = progress(items, len(items), f"crops ({label})", enabled=not as_json)
+            for path, box, group in bar:
+                try:
+                    image = read_image(path, max_pixels=limit(max_pixels))
+                    if box is None:  # the whole image
+                        box, factor = (0, 0, image.shape[1], image.shape[0]), 1.0
+                    else:
+                        factor = crop_factor
+                    crops.append(square_crop(image, box, factor, crop_size))
+                    kept.append(group)
+                except Exception as exc:  # one unreadable image never stops the measure
+                    batch.fail(path, exc)
+            feats[label], groups[label] = extractor(crops), kept
+        result = c2st(
+            feats["real"],
+            feats["fake"],
+            features=extractor.name,
+            groups_real=groups["real"],
+            groups_fake=groups["fake"],
+            splits=splits,
+            seed=seed,
+        ).as_dict()
+        if out is not None:
+            critic = RealismCritic.fit(
+                feats["real"],
+                feats["fake"],
+                features=extractor.name,
+                seed=seed,
+                factor=crop_factor,
+                size=crop_size,
+                meta={"real": str(real), "fake": str(fake)},
+            )
+            result["critic"] = str(critic.save(out))
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    result |= {"inputs": inputs, "failed": batch.failed}
+    if as_json:
+        emit_json(result)
+    else:
+        lo, hi = result["interval"]
+        typer.echo(
+            f"C2ST accuracy {result['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]   "
+            f"p = {result['p_value']:.3g}   ({result['n_real']} real, {result['n_fake']} fake, "
+            f"{result['features']} features)"
+        )
+        if out is not None:
+            typer.echo(f"critic: {result['critic']}")
+    batch.exit()
+
+
+def _realism_inputs(
+    folder: Path, boxes: Path | None, *, recursive: bool, best: bool
+) -> tuple[list[tuple[Path, Any, str]], dict[str, Any]]:
+    """``(image path, box or None for the whole image, group)`` per crop of ``folder``, and how
+    they were found: a boxes CSV; a stage output (placements; group = product); a labelled folder
+    (labels.csv with mask_path: mask boxes); else every image, whole."""
+    import csv
+
+    from adstage.errors import InputError
+    from adstage.evaluate.realism import mask_box
+    from adstage.io.images import read_mask
+
+    info: dict[str, Any] = {"folder": str(folder)}
+    if boxes is not None:
+        try:
+            with open(boxes, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            items = [
+                (
+                    folder / r["path"],
+                    tuple(float(r[k]) for k in ("x0", "y0", "x1", "y1")),
+                    r["path"],
+                )
+                for r in rows
+            ]
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise InputError(
+                f"{boxes}: expected a CSV with columns path,x0,y0,x1,y1 "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        return items, info | {
+            "kind": "boxes",
+            "crops": len(items),
+            "description": f"{folder}: {len(items)} boxes from {boxes}",
+        }
+    manifests = sorted(folder.glob("*/manifest.json"))
+    if manifests:
+        items = []
+        for manifest in manifests:
+            try:
+                candidates = json.loads(manifest.read_text())["candidates"]
+                for c in candidates[: 1 if best else None]:
+                    box = tuple(int(v) for v in c["placement"])
+                    items.append((manifest.parent / c["path"], box, manifest.parent.name))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                err.print(f"error: {manifest}: not a stage manifest ({type(exc).__name__}: {exc})")
+        which = "best candidates" if best else "staged candidates"
+        return items, info | {
+            "kind": "stage",
+            "crops": len(items),
+            "description": f"{folder}: {len(items)} {which} of {len(manifests)} products, "
+            "cropped at their placements (a stage output)",
+        }
+    labels = folder / "labels.csv"
+    if labels.is_file():
+        with open(labels, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("mask_path")]
+        if rows:
+            items = []
+            for r in rows:
+                try:
+                    items.append(
+                        (
+                            folder / r["path"],
+                            mask_box(read_mask(folder / r["mask_path"])),
+                            r["path"],
+                        )
+                    )
+                except Exception as exc:  # a bad mask drops its crop, said on stderr
+                    err.print(f"error: {folder / r['mask_path']}: {exc}")
+            return items, info | {
+                "kind": "labelled",
+                "crops": len(items),
+                "description": f"{folder}: {len(items)} objects, cropped at their mask boxes "
+                "(labels.csv)",
+            }
+    from adstage.io.images import iter_image_paths
+
+    paths = sorted(iter_image_paths([folder], recursive=recursive))
+    return [(p, None, str(p)) for p in paths], info | {
+        "kind": "images",
+        "crops": len(paths),
+        "description": f"{folder}: {len(paths)} images, each taken whole",
     }

@@ -89,6 +89,18 @@ def stage(
         bool,
         typer.Option("--animate", help="Also write candidate-<i>.mp4: a 3 s parallax loop (sway)."),
     ] = False,
+    critic: Annotated[
+        Path | None,
+        typer.Option(
+            help="A realism critic (.npz, from `adstage eval realism -o`): rank candidates by it."
+        ),
+    ] = None,
+    min_realism: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="With --critic: refuse candidates it scores below this."
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,
@@ -144,7 +156,15 @@ def stage(
     if not catalog.is_dir():
         err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
         raise typer.Exit(2)
+    if min_realism is not None and critic is None:
+        err.print("error: --min-realism: needs --critic (a realism critic file)")
+        raise typer.Exit(2)
     try:
+        judge = None
+        if critic is not None:
+            from adstage.evaluate.realism import RealismCritic
+
+            judge = RealismCritic.load(critic)
         options = StageOptions(
             k=top_k,
             inpainter=inpainter,
@@ -156,6 +176,8 @@ def stage(
             harmonize=harmonize,
             shadow=shadow,
             max_side=max_side or None,
+            realism=judge.score_image if judge is not None else None,
+            min_realism=min_realism,
         )
         store = Catalog(catalog)
         if embedder is not None and embedder not in store.embedders:
@@ -169,6 +191,7 @@ def stage(
     check_where(store, where)
     paths = image_paths(inputs, recursive=recursive)
     config = dict(options.__dict__) | {
+        "realism": None if judge is None else {"critic": str(critic), "features": judge.features},
         "method": method,
         "catalog": str(catalog),
         "container": container,

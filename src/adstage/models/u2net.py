@@ -17,7 +17,10 @@ for Salient Object Detection", Pattern Recognition 106 (2020) 107404, arXiv:2005
 The official ``u2net.pth`` (176.3 MB, ≈44.0 M parameters) and ``u2netp.pth`` (4.7 MB, ≈1.13 M
 parameters) load with ``load_state_dict(strict=True)``: module and parameter names follow those
 checkpoints (``stage1.rebnconvin.conv_s1.weight``, ``stage5d…``, ``side1…side6``, ``outconv``).
-:func:`export_onnx` writes the fused output to ONNX and :class:`OnnxU2Net` runs it. The input
+:func:`load_u2net_onnx` loads the weights of an ONNX export instead (the authors' networks as the
+weights manager installs them, ``u2net.onnx`` / ``u2netp.onnx``, whose batch norms are folded into
+the convolutions). :func:`export_onnx` writes the fused output to ONNX and :class:`OnnxU2Net`
+runs it. The input
 normalisation and the resizing of the official inference code are the segmenter's
 (:mod:`adstage.segment.u2net`).
 """
@@ -37,7 +40,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from adstage.errors import InputError, WeightsNotFound
+from adstage.errors import BackendUnavailable, InputError, WeightsNotFound
 from adstage.models.runtime import cpu_session
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "detect_variant",
     "export_onnx",
     "load_u2net",
+    "load_u2net_onnx",
     "run_onnx",
     "weights_file",
 ]
@@ -383,6 +387,153 @@ def load_u2net(
 
 # ---------------------------------------------------------------------------------------------
 # ONNX
+
+
+_OnnxConv = tuple[str, NDArray[np.float32], NDArray[np.float32], tuple[int, ...]]
+
+
+def _onnx_convs(path: Path) -> list[_OnnxConv]:
+    """``(label, weight, bias, dilations)`` of every ``Conv`` node of an ONNX file, in graph
+    order; ``label`` joins the node's name and its weight's name. Weights and biases may be
+    initializers or ``Constant`` nodes."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise BackendUnavailable(
+            "loading U²-Net weights from ONNX needs the onnx package: pip install 'adstage[torch]'"
+        ) from exc
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise InputError(
+            f"weights: could not read {str(path)!r} as an ONNX model ({type(exc).__name__})"
+        ) from exc
+    tensors = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            tensors[node.output[0]] = node.attribute[0].t
+    if any(node.op_type == "BatchNormalization" for node in graph.node):
+        raise InputError(
+            f"weights: {str(path)!r} keeps BatchNormalization nodes; expected an inference export "
+            "with batch norm folded into the convolutions (the official u2net.onnx, or "
+            "export_onnx of a model in eval mode)"
+        )
+    convs = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        if len(node.input) < 3 or node.input[1] not in tensors or node.input[2] not in tensors:
+            raise InputError(
+                f"weights: Conv {node.name or node.output[0]!r} in {str(path)!r} has no constant "
+                "weight and bias"
+            )
+        attrs = {a.name: a for a in node.attribute}
+        dilations = tuple(attrs["dilations"].ints) if "dilations" in attrs else (1, 1)
+        if "group" in attrs and attrs["group"].i != 1:
+            raise InputError(f"weights: grouped Conv {node.name!r} is not part of U²-Net")
+        weight = numpy_helper.to_array(tensors[node.input[1]]).astype(np.float32)
+        bias = numpy_helper.to_array(tensors[node.input[2]]).astype(np.float32)
+        label = f"{node.name or node.output[0]} ({node.input[1]})"
+        convs.append((label, weight, bias, dilations))
+    return convs
+
+
+def load_u2net_onnx(
+    path: str | os.PathLike[str],
+    *,
+    variant: str | None = None,
+    device: str | torch.device = "cpu",
+) -> U2Net:
+    """A :class:`U2Net` whose weights are read from an ONNX export of U²-Net or U²-Netp.
+
+    The ONNX exports of the authors' networks (``u2net.onnx`` / ``u2netp.onnx``, the files that
+    ``adstage weights fetch u2net u2netp`` installs; PyTorch 1.9, opset 11) name only the side
+    and fusion convolutions (``side1.weight`` …, ``outconv.weight``); every conv–batch-norm pair
+    of the RSU blocks was folded by the exporter into one ``Conv`` with an anonymous weight and a
+    bias. The mapping is therefore by order and shape:
+
+    * the graph's ``Conv`` nodes, in graph (execution) order, are paired one to one with this
+      module's ``Conv2d`` layers in registration order — the RSU convs of ``stage1 … stage6,
+      stage5d … stage1d`` as the forward pass runs them, then ``side1 … side6`` and ``outconv``;
+    * each pair must agree on the weight shape and on the dilation (RSU-4F's rates 1, 2, 4, 8 and
+      each RSU's dilated bottom), and a named side / fusion weight must land on that layer;
+      anything else raises :class:`InputError`;
+    * a folded weight and bias go into ``conv_s1``, and the ``bn_s1`` after it is set to the
+      identity (weight 1, bias 0, running mean 0, running variance ``1 − eps`` so that
+      ``sqrt(var + eps) = 1``), so the module computes exactly the folded convolution.
+
+    ``variant`` is detected from the file (the width of ``side6``) when ``None``. Returns the
+    model in eval mode; its state dict is an ordinary U²-Net checkpoint (``torch.save`` it to get
+    a ``.pth`` that :func:`load_u2net` reads). A missing file raises :class:`WeightsNotFound`.
+    """
+    dev = check_device(device)
+    p = weights_file(path, variant or "u2net")
+    convs = _onnx_convs(p)
+    if variant is None:  # side6 (the last conv but one) reads the deepest encoder stage
+        widths = {cfg["encoder"][-1][4]: name for name, cfg in VARIANTS.items()}
+        probe = convs[-2][1] if len(convs) >= 2 else None
+        found = int(probe.shape[1]) if probe is not None and probe.ndim == 4 else -1
+        if found not in widths:
+            raise InputError(
+                f"weights: {str(p)!r} does not look like U²-Net or U²-Netp (its last-but-one "
+                f"Conv has {found} input channels; expected one of {sorted(widths)})"
+            )
+        variant = widths[found]
+    model = U2Net(check_variant(variant))
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if len(layers) != len(convs):
+        raise InputError(
+            f"weights: {str(p)!r} has {len(convs)} Conv nodes; the {variant!r} architecture has "
+            f"{len(layers)} convolutions"
+        )
+    with torch.no_grad():
+        for (module_name, conv), (node_name, weight, bias, dilations) in zip(
+            layers, convs, strict=True
+        ):
+            expected = tuple(conv.weight.shape)
+            if weight.shape != expected or tuple(bias.shape) != (expected[0],):
+                raise InputError(
+                    f"weights: {str(p)!r} does not match the {variant!r} architecture: Conv "
+                    f"{node_name!r} has weight {tuple(weight.shape)}, {module_name} expects "
+                    f"{expected}"
+                )
+            if tuple(dilations) != tuple(conv.dilation):
+                raise InputError(
+                    f"weights: {str(p)!r}: Conv {node_name!r} has dilation {tuple(dilations)}, "
+                    f"{module_name} expects {tuple(conv.dilation)}"
+                )
+            named = _names_a_layer(node_name)  # side / outconv weights keep their names
+            if named is not None and named != module_name.split(".")[0]:
+                raise InputError(
+                    f"weights: {str(p)!r}: Conv {node_name!r} would load into {module_name}"
+                )
+            conv.weight.copy_(torch.from_numpy(weight))
+            if conv.bias is None:  # pragma: no cover - every U²-Net conv has a bias
+                raise InputError(f"weights: {module_name} has no bias")
+            conv.bias.copy_(torch.from_numpy(bias))
+        for name, tensor in model.state_dict(keep_vars=True).items():
+            if ".bn_s1." not in name or name.endswith("num_batches_tracked"):
+                continue
+            if name.endswith(".running_var"):
+                tensor.fill_(1.0 - _BN_EPS)  # so that sqrt(var + eps) = 1
+            elif name.endswith(".weight"):
+                tensor.fill_(1.0)
+            else:  # bias, running_mean
+                tensor.zero_()
+    logger.debug("loaded %s weights from the ONNX file %s", variant, p)
+    return model.to(dev).eval()
+
+
+_BN_EPS = 1e-5  # nn.BatchNorm2d's default, which REBNConv uses
+
+
+def _names_a_layer(node_name: str) -> str | None:
+    """``side3`` / ``outconv`` when an ONNX label names a U²-Net layer, else None."""
+    for part in node_name.replace("/", ".").replace(" (", ".").replace(")", "").split("."):
+        if part == "outconv" or (part.startswith("side") and part[4:].isdigit()):
+            return part
+    return None
 
 
 class _FusedOnly(nn.Module):

@@ -366,7 +366,8 @@ def _analyse(
 def _resize(alpha: NDArray[np.float32], size: tuple[int, int], method: int) -> NDArray[np.float32]:
     if (alpha.shape[1], alpha.shape[0]) == size:
         return alpha
-    return np.asarray(cv2.resize(alpha, size, interpolation=method), np.float32)
+    resized = np.asarray(cv2.resize(alpha, size, interpolation=method), np.float32)
+    return np.clip(resized, 0.0, 1.0)  # area and cubic kernels overshoot 1 by a rounding error
 
 
 def _row(

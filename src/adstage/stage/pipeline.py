@@ -14,14 +14,19 @@ Per candidate, here:
 4. the product is pasted with its soft edge (:mod:`adstage.composite.blend`), optionally brought
    to an ad format (:mod:`adstage.composite.formats`);
 5. candidates are ranked by a documented blend of retrieval similarity, hole coverage, the share
-   of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`).
+   of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`) — or, given a realism
+   critic (``realism``, e.g. :class:`adstage.evaluate.realism.RealismCritic`'s ``score_image``),
+   by the critic's probability that the crop around the product is a real photograph, refusing
+   candidates below ``min_realism`` (recorded in ``errors`` with the score).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -69,6 +74,10 @@ class StageOptions:
     ad_format: str | None = None
     max_side: int | None = None
     keep_steps: bool = True
+    realism: Callable[[RGB, tuple[int, int, int, int]], float] | None = None
+    """A critic: ``(staged image, product box) → probability real`` in [0, 1]; ranks candidates."""
+    min_realism: float | None = None
+    """Refuse candidates the critic scores below this (needs ``realism``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -80,6 +89,11 @@ class StageOptions:
         if self.ad_format is not None:
             parse_ratio(self.ad_format)
         INPAINTERS.resolve(self.inpainter)  # unknown name → error listing the available ones
+        if self.min_realism is not None:
+            if self.realism is None:
+                raise InputError("min_realism: needs a realism critic (realism=...)")
+            if not 0.0 <= self.min_realism <= 1.0:
+                raise InputError(f"min_realism: expected a value in [0, 1], got {self.min_realism}")
 
 
 @dataclass(frozen=True)
@@ -276,6 +290,8 @@ def stage(
     if not candidates:
         raise AdstageError(f"{name}: every candidate failed ({errors[0]['error']})")
     candidates.sort(key=lambda c: -c.score)
+    if opts.realism is not None:
+        candidates = _judge_realism(name, candidates, errors, opts.realism, opts.min_realism)
     return StagedProduct(
         product=cut,
         candidates=candidates,
@@ -286,6 +302,41 @@ def stage(
             "embedder": opts.embedder or store.embedders[0],
             "inpainter": opts.inpainter,
             "catalog": str(store.path),
-            "options": {k: v for k, v in opts.__dict__.items() if k != "inpainter_options"},
+            "options": {
+                k: v for k, v in opts.__dict__.items() if k not in ("inpainter_options", "realism")
+            },
         },
     )
+
+
+def _judge_realism(
+    name: str,
+    candidates: list[Candidate],
+    errors: list[dict[str, str]],
+    critic: Callable[[RGB, tuple[int, int, int, int]], float],
+    threshold: float | None,
+) -> list[Candidate]:
+    """Candidates scored by ``critic`` (``components["realism"]``), best first; those below
+    ``threshold`` go to ``errors`` with their score. Raises when none is left."""
+    judged = []
+    for cand in candidates:
+        realism = float(critic(cand.image, cand.placement))
+        judged.append(dataclasses.replace(cand, components=cand.components | {"realism": realism}))
+    judged.sort(key=lambda c: -c.components["realism"])
+    if threshold is None:
+        return judged
+    kept = [c for c in judged if c.components["realism"] >= threshold]
+    for cand in judged[len(kept) :]:
+        errors.append(
+            {
+                "catalog_id": cand.match.id,
+                "error": f"refused: realism {cand.components['realism']:.3f} is below "
+                f"min_realism {threshold}",
+            }
+        )
+    if not kept:
+        raise AdstageError(
+            f"{name}: every candidate is below min_realism {threshold} "
+            f"(best realism {judged[0].components['realism']:.3f}); nothing written"
+        )
+    return kept
