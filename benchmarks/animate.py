@@ -42,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.animate import (
     Animation,
     AnimationItem,
@@ -133,7 +134,7 @@ def fps_of(render, frames: range, runs: int) -> tuple[float, list[float]]:  # ty
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--image", default=IMAGE, help="a file of ikea-room-scenes/images")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="OpenCV threads")
@@ -142,8 +143,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     folder = args.data / "ikea-room-scenes" / "images"
-    if not folder.is_dir():
-        print(f"skipped: {folder} not found (the licensed development data is not on this machine)")
+    if data_missing(folder):
         return 0
     cv2.setNumThreads(args.threads)
     size = (1080, 1080)

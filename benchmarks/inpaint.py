@@ -65,6 +65,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.composite.align import align, render_mask
 from adstage.inpaint import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.io.atomic import atomic_write_bytes, atomic_write_text
@@ -421,7 +422,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "inpaint.json")
     parser.add_argument(
         "--backends",
@@ -459,10 +460,7 @@ def main() -> int:
     if "heldout_object" in args.sets and args.held_out is None:
         parser.error("the heldout_object set needs --held-out RUN/held_out.txt")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    if not args.data.is_dir():
-        print(
-            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
-        )
+    if data_missing(args.data):
         return 0
     cv2.setNumThreads(args.threads)
     backends = [parse_backend(spec) for spec in args.backends]

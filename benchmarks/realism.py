@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.catalog.store import Catalog
 from adstage.composite.blend import paste
 from adstage.evaluate.fid import kernel_inception_distance
@@ -131,7 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "realism.json")
     parser.add_argument("--products", type=int, default=120)
     parser.add_argument("--features", default="inception-v3,colour-gradient")
@@ -146,10 +147,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
-    if not products_dir.is_dir():
-        print(
-            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
-        )
+    if data_missing(products_dir):
         return 0
     started = time.time()
     cache = ROOT / ".cache" / f"realism-crops-{args.products}-{args.seed}-{args.isnet_size}.npz"

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.evaluate.retrieval import (
     DEFAULT_MAX_DISTANCE,
     HASH_SIZE,
@@ -51,7 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "retrieval.json")
     parser.add_argument("--embedders", default="inception-v3,efficientnet-lite0,classical")
     parser.add_argument("--min-per-category", type=int, default=20)
@@ -59,8 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     folder = args.data / "ikea-sa-products"
-    if not folder.is_dir():
-        print(f"skipped: {folder} not found (the licensed development data is not on this machine)")
+    if data_missing(folder):
         return 0
     with open(folder / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -65,6 +65,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from _common import DATA, data_missing
 from adstage.evaluate.retrieval import (
     DEFAULT_MAX_DISTANCE,
     HASH_SIZE,
@@ -877,7 +878,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "retrieval_variants.json")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "retrieval_variants")
     parser.add_argument("--no-cache", action="store_true", help="recompute every feature pass")
@@ -888,8 +889,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     folder = args.data / "ikea-sa-products"
-    if not folder.is_dir():
-        print(f"skipped: {folder} not found (the licensed development data is not on this machine)")
+    if data_missing(folder):
         return 0
     started = time.time()
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.errors import WeightsNotFound
 from adstage.evaluate.segmentation import score, summarize
 from adstage.io.atomic import atomic_write_bytes, atomic_write_text
@@ -694,7 +695,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "segment.json")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th IKEA product")
     parser.add_argument("--timing-n", type=int, default=20)
@@ -713,10 +714,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    if not args.data.is_dir():
-        print(
-            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
-        )
+    if data_missing(args.data):
         return 0
     cv2.setNumThreads(args.threads)
     if args.only == "triage":

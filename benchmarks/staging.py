@@ -44,6 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from _common import DATA, data_missing
 from adstage.catalog.store import Catalog, match_from_row
 from adstage.composite.align import align
 from adstage.composite.blend import despill, paste, scale_cutout
@@ -115,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "staging.json")
     parser.add_argument("--products", type=int, default=120)
     parser.add_argument("--inpainters", default="ns,telea,patchmatch,hybrid")
@@ -125,10 +126,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
-    if not products_dir.is_dir():
-        print(
-            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
-        )
+    if data_missing(products_dir):
         return 0
     started = time.time()
     catalog = build_catalog(

@@ -46,6 +46,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from _common import DATA, data_missing
+
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.vanilla")
 
@@ -58,7 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--checkpoint", type=Path, default=ROOT / ".cache" / "pix2pix")
     parser.add_argument(
         "--catalog", type=Path, default=ROOT / ".cache" / "staging-catalog-inception-v3"
@@ -72,10 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
-    if not products_dir.is_dir():
-        print(
-            f"skipped: {args.data} not found (the licensed development data is not on this machine)"
-        )
+    if data_missing(products_dir):
         return 0
     if not args.catalog.is_dir():
         print(f"error: {args.catalog} not found; build it with python benchmarks/staging.py")
