@@ -47,14 +47,7 @@ OFFICIAL_KEYS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models: OpenMP hand-offs cost more than they save, and on a busy CPU two spinning
-    threads make a 64×64 forward pass ~70× slower. Restored afterwards for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _seeded_u2netp() -> U2Net:

@@ -107,14 +107,7 @@ def products() -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [it.image for it in items], [it.mask for it in items]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a busy 2-core machine two spinning OpenMP threads made these
-    EfficientNet passes ~3× slower (wall and CPU). Restored afterwards for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fusion(weights: dict[str, Any], **options) -> Fusion:

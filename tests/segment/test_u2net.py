@@ -28,15 +28,7 @@ from adstage.segment.u2net import (  # noqa: E402
 )
 from adstage.types import Segmentation  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models: OpenMP hand-offs cost more than they save, and on a busy CPU two spinning
-    threads make a 64×64 forward pass ~70× slower. Restored afterwards for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
