@@ -1,14 +1,18 @@
 """adstage: stage e-commerce product photos for advertising, on a CPU, offline.
 
-Implements retrieval-assisted copy-paste staging (Ku et al., AdKDD 2023). RefAdGen (Chen & Yang)
-is planned and not implemented yet. The pipeline is the folder list: segment → retrieve → inpaint
-→ composite → stage; docs/architecture.md gives the layers.
+Implements retrieval-assisted copy-paste staging (Ku et al., AdKDD 2023) and RefAdGen (Chen &
+Yang), a dual U-Net that generates an ad around a reference product photo (the optional extra
+``adstage[generate]``; you bring the SD-1.5 base and a trained checkpoint). The pipeline is the
+folder list: segment → retrieve → inpaint → composite → stage / generate; docs/architecture.md
+gives the layers.
 
-The public API is four typed functions — :func:`segment_product`, :func:`triage_photo`,
-:func:`retrieve_slots` and :func:`stage_product` — and the result types. Their names do not clash
-with the modules :mod:`adstage.segment`, :mod:`adstage.triage`, :mod:`adstage.retrieve` and
-:mod:`adstage.stage`; calling those modules (the 0.1 spelling) still works until 0.2, with a
-``DeprecationWarning``.
+The public API is five typed functions — :func:`segment_product`, :func:`triage_photo`,
+:func:`retrieve_slots`, :func:`stage_product` and :func:`generate_ad` — and the result types.
+Their names do not clash with the modules :mod:`adstage.segment`, :mod:`adstage.triage`,
+:mod:`adstage.retrieve`, :mod:`adstage.stage` and :mod:`adstage.generate`; calling the first
+four modules (the 0.1 spelling) still works until 0.2, with a ``DeprecationWarning``.
+``adstage.generate(product, prompt, pipeline=…)`` is the module made callable (no warning), the
+same as :func:`generate_ad`; neither imports diffusers before it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# The callable package: `adstage.generate(product, prompt, pipeline=…)` (imports no diffusers).
+from adstage import generate as generate
 
 # The deprecated alias module (callable until 0.2), so that 0.1's `adstage.triage(image)` runs.
 from adstage import triage as triage
@@ -37,6 +45,9 @@ from adstage.stage.pipeline import StagedProduct, StageOptions
 from adstage.stage.pipeline import stage as _stage
 from adstage.types import Cutout, Match, Placement, Segmentation
 
+if TYPE_CHECKING:
+    from adstage.generate.pipeline import GeneratedAd, RefAdGenPipeline
+
 __all__ = [
     "AdstageError",
     "BackendUnavailable",
@@ -52,6 +63,7 @@ __all__ = [
     "WeightsCorrupt",
     "WeightsNotFound",
     "__version__",
+    "generate_ad",
     "retrieve_slots",
     "segment_product",
     "stage_product",
@@ -78,3 +90,50 @@ def stage_product(
     fields["k"] = k
     store = catalog if isinstance(catalog, Catalog) else Path(catalog)
     return _stage(product, store, mask=mask, **fields)
+
+
+def generate_ad(
+    product: ImageInput,
+    prompt: str,
+    *,
+    pipeline: RefAdGenPipeline,
+    mask: ImageInput | None = None,
+    layout: str = "photo",
+    negative_prompt: str | None = None,
+    steps: int = 30,
+    guidance: float = 7.5,
+    fusion_scale: float = 1.0,
+    seed: int = 42,
+    size: tuple[int, int] = (512, 640),
+    num_images: int = 1,
+    product_exact: bool = False,
+    progress: Any = None,
+) -> GeneratedAd:
+    """Generate ads of ``product`` described by ``prompt`` with RefAdGen (Chen & Yang).
+
+    ``pipeline``: from ``adstage.generate.pipeline.load_pipeline(base, checkpoint)``. The
+    defaults are the released pipeline's (30 DDIM steps, guidance 7.5, λ 1.0, seed 42, 512×640
+    as (width, height), its fixed negative prompt when ``negative_prompt`` is None). ``mask``:
+    the product's silhouette (else its alpha, else segmented); ``layout``: where it goes on the
+    canvas (``photo``, ``center``, ``left``, ``right``, ``bottom``); ``product_exact``: the
+    product's own pixels pasted back inside its eroded mask. Needs ``adstage[generate]``.
+    """
+    from adstage.generate.pipeline import DEFAULT_NEGATIVE_PROMPT
+    from adstage.generate.pipeline import generate as _generate
+
+    return _generate(
+        product,
+        prompt,
+        pipeline=pipeline,
+        mask=mask,
+        layout=layout,
+        negative_prompt=DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt,
+        steps=steps,
+        guidance=guidance,
+        fusion_scale=fusion_scale,
+        seed=seed,
+        size=size,
+        num_images=num_images,
+        product_exact=product_exact,
+        progress=progress,
+    )

@@ -15,6 +15,8 @@ from typer.core import TyperGroup
 
 from adstage._version import __version__
 from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
+from adstage.cli import convert as convert_cli
+from adstage.cli import generate as generate_cli
 from adstage.cli import train as train_cli
 from adstage.cli._common import internal_error, state
 
@@ -50,9 +52,11 @@ app.command("retrieve")(catalog.retrieve)
 app.command("inpaint")(inpaint.inpaint)
 app.command("stage")(stage.stage)
 app.command("animate", cls=animate.AnimateCommand)(animate.animate)
+app.command("generate")(generate_cli.generate)
 app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(train_cli.app, name="train")
+app.add_typer(convert_cli.app, name="convert")
 
 
 def _version(value: bool) -> None:

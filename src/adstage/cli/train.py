@@ -1,4 +1,5 @@
-"""``adstage train``: train the models adstage can train (pix2pix, EdgeConnect inpainting)."""
+"""``adstage train``: train the models adstage can train (pix2pix, EdgeConnect inpainting,
+RefAdGen)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ Resume = Annotated[
 ]
 
 app = typer.Typer(
-    help="Train a model (pix2pix: the vanilla-staging baseline; inpaint: EdgeConnect).",
+    help="Train a model (pix2pix: the vanilla-staging baseline; inpaint: EdgeConnect; adgen: "
+    "RefAdGen).",
     no_args_is_help=True,
 )
 
@@ -212,6 +214,174 @@ def inpaint(
     except AdstageError as exc:
         _usage_error(exc, out, overwrite)
     _summary(result, "photos", {"hole_shapes": result.n_shapes}, as_json)
+
+
+@app.command("adgen")
+def adgen(
+    base: Annotated[
+        Path,
+        typer.Option(
+            "--base",
+            help="What to train from: tiny (a fresh tiny pixel-space model, trained from "
+            "scratch on a CPU), a tiny base folder (tiny-base.json, e.g. an earlier run's "
+            "OUT/final) or an SD-1.5 diffusers folder (model_index.json; its image_encoder/ "
+            "adds the CLIP Resampler).",
+            show_default=False,
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Manifest (CSV or Parquet), one row per ad: columns ad, product, text and "
+            "optionally mask (image paths, relative to the manifest's folder). Rows whose files "
+            "are missing or unreadable go to OUT/failures.jsonl and are skipped.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, out_option("Output folder (checkpoints, samples, final/).")],
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="paper: linear LR after 500 warm-up steps, 8 epochs (the paper's section 4.1). "
+            "release: constant LR after 2,000 warm-up steps and no epoch limit (the public "
+            "code's launch script), so --steps is needed."
+        ),
+    ] = "paper",
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Train until this step (instead of --epochs).", show_default=False
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Passes over the manifest (default: the recipe's: paper 8)."),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Ads per step (per process).")
+    ] = 3,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate (weight decay 0.01).")] = 1e-5,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Training size WIDTHxHEIGHT (default 512x640 for SD-1.5, 64x64 for tiny).",
+            show_default=False,
+        ),
+    ] = None,
+    noise_offset: Annotated[
+        float, typer.Option("--noise-offset", min=0.0, help="Noise offset of the target noise.")
+    ] = 0.05,
+    warmup: Annotated[
+        int | None,
+        typer.Option(min=0, help="Warm-up steps (default: the recipe's: paper 500, release 2000)."),
+    ] = None,
+    trainable: Annotated[
+        str,
+        typer.Option(
+            help="released: the released trainable set (Resampler, Reference U-Net, fusion "
+            "projections, conv_in); all: also the Generation U-Net and the text encoder; auto: "
+            "all for a freshly initialised model (tiny), else released."
+        ),
+    ] = "auto",
+    image_encoder: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-encoder",
+            help="CLIP vision folder for the Resampler (default: the SD folder's image_encoder/).",
+            show_default=False,
+        ),
+    ] = None,
+    mixed_precision: Annotated[
+        str,
+        typer.Option(
+            "--mixed-precision", help="no, fp16 or bf16 (CUDA only; a CPU trains in fp32)."
+        ),
+    ] = "no",
+    gradient_checkpointing: Annotated[
+        bool,
+        typer.Option(
+            "--gradient-checkpointing", help="Recompute activations in the backward pass."
+        ),
+    ] = False,
+    every: Annotated[
+        int, typer.Option(min=1, help="Checkpoint and sample grid every N steps.")
+    ] = 500,
+    log_every: Annotated[
+        int, typer.Option("--log-every", min=1, help="Progress line every N steps.")
+    ] = 10,
+    sample_steps: Annotated[
+        int, typer.Option("--sample-steps", min=1, help="DDIM steps of the sample grids.")
+    ] = 20,
+    seed: Annotated[
+        int, typer.Option(help="Seed of a fresh model, the batch order and the noise.")
+    ] = 0,
+    device: Annotated[
+        str, typer.Option(help="cpu, or cuda (under accelerate launch: one GPU per process).")
+    ] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice).")
+    ] = None,
+    overwrite: Overwrite = False,
+    max_pixels: MaxPixels = None,
+    as_json: AsJson = False,
+) -> None:
+    """Train RefAdGen (Chen & Yang): a reference product photo + a text → an ad image.
+
+    The released training step and trainable set, with its conditioning dropout (5 % image,
+    5 % text, 5 % both). Writes OUT/checkpoint-<step>.pt, OUT/samples/step-<step>.png (ad |
+    product | mask | sample), OUT/config.json, OUT/adstage-run.json, OUT/failures.jsonl (rows
+    skipped) and at the end OUT/final/ (refadgen.safetensors + refadgen.json, and for a tiny
+    base its text encoder: use it as --base and --checkpoint of adstage generate). A re-run
+    continues from OUT's latest checkpoint (--overwrite starts again from step 0). Exit 1 when
+    manifest rows were skipped, 2 on a usage error.
+    """
+    from adstage.errors import AdstageError
+    from adstage.train.adgen import AdGenConfig, train_adgen
+
+    _prepare([data], [], "manifest")
+    try:
+        config = AdGenConfig(
+            data=str(data),
+            out=str(out),
+            base=str(base),
+            recipe=recipe,
+            steps=steps or 0,
+            epochs=epochs or 0,
+            batch_size=batch_size,
+            lr=lr,
+            size=None if size is None else _size(size),
+            noise_offset=noise_offset,
+            warmup=warmup,
+            trainable=trainable,
+            image_encoder=None if image_encoder is None else str(image_encoder),
+            mixed_precision=mixed_precision,
+            gradient_checkpointing=gradient_checkpointing,
+            every=every,
+            log_every=log_every,
+            sample_steps=sample_steps,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        with pixel_limit(max_pixels):
+            result = _run(train_adgen, config, out, overwrite)
+    except AdstageError as exc:
+        _usage_error(exc, out, overwrite)
+    _summary(result, "items", {"final": str(result.final), "failures": result.failures}, as_json)
+    if result.failures:
+        raise typer.Exit(1)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` → (width, height)."""
+    from adstage.errors import InputError
+
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"size: expected WIDTHxHEIGHT in pixels (e.g. 512x640), got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def _run(train: Any, config: Any, out: Path, overwrite: bool) -> Any:
