@@ -64,8 +64,7 @@ def main() -> int:
     observed = config["tolerance"]["observed"]
     inputs = load_file(PARITY / "inputs.safetensors")
     outputs = load_file(PARITY / "outputs.safetensors")
-    resampler = {k: config["resampler_config"][k] for k in RESAMPLER_KEYS}
-    model = build(config["unet_config_requested"], resampler)
+    model = build(config["unet_config_requested"], _resampler(config))
     model.load_state_dict(load_file(PARITY / "state_dict.safetensors"), strict=True)
     model.eval()
     rows: list[dict[str, Any]] = []
@@ -202,8 +201,87 @@ def _version(name: str) -> str:
 def training_rows(
     config: dict[str, Any], inputs: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]
 ) -> list[dict[str, Any]]:
-    """One released training step (filled in once the trainer exists)."""
-    return []
+    """One released training step (parity README §4): AdamW (lr 1e-5, wd 0.01) at a constant LR
+    on the released trainable set, the batch carrying the stored embeddings and latents."""
+    from adstage.generate.sampling import training_scheduler
+    from adstage.train.adgen import train_step
+
+    tol = config["tolerance"]["suggested_atol"]
+    observed = config["tolerance"]["observed"]
+    model = build(config["unet_config_requested"], _resampler(config))
+    model.load_state_dict(load_file(PARITY / "state_dict.safetensors"), strict=True)
+    model.train()
+    model.set_trainable()
+    named = list(model.trainable_parameters())
+    optimizer = torch.optim.AdamW(
+        [p for _, p in named], lr=1e-5, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8
+    )
+    constant = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    grads: dict[int, torch.Tensor] = {}
+    optimizer.register_step_pre_hook(
+        lambda *_: grads.update({id(p): p.grad.clone() for _, p in named if p.grad is not None})
+    )
+    record: dict[str, torch.Tensor] = {}
+    loss = train_step(
+        model,
+        optimizer,
+        training_scheduler(),
+        latents=inputs["train.latents"],
+        ref_latents=inputs["forward.ref_latents"],
+        mask_latent=inputs["train.mask_latent"],
+        text_embeds=inputs["forward.encoder_hidden_states"],
+        image_embeds=inputs["forward.clip_image_embeddings"],
+        noise=inputs["train.noise"],
+        timesteps=inputs["train.timesteps"],
+        lr_scheduler=constant,
+        record=record,
+    )
+    params = dict(model.named_parameters(remove_duplicate=False))
+    watched = [k.removeprefix("train.grad.") for k in outputs if k.startswith("train.grad.")]
+    grad_rel = max(
+        diff(grads[id(params[n])], outputs[f"train.grad.{n}"])
+        / float(outputs[f"train.grad.{n}"].abs().max())
+        for n in watched
+    )
+    after = max(diff(params[n].detach(), outputs[f"train.after_step.{n}"]) for n in watched)
+    no_grad = [n for n, p in named if id(p) not in grads]
+    skipped = config["training"]["trainable_without_grad_skipped_by_adamw"]
+    return [
+        row(
+            "train.model_pred",
+            diff(record["model_pred"], outputs["train.model_pred"]),
+            tol["train.model_pred"],
+            observed["fp64_vs_fp32.train.model_pred"],
+        ),
+        row(
+            "train.loss",
+            abs(float(loss) - float(outputs["train.loss"][0])),
+            tol["train.loss"],
+            observed["fp64_vs_fp32.train.loss"],
+        ),
+        row(
+            f"train.grad ({len(watched)} tensors, max relative)",
+            grad_rel,
+            tol["train.grad.* (relative to the tensor's max abs)"],
+            observed["fp64_vs_fp32.train.grad_max_rel_to_tensor_max"],
+        ),
+        row(
+            f"train.after_step ({len(watched)} tensors, max)",
+            after,
+            tol["train.after_step.* (or the update after-minus-before)"],
+            observed["fp64_vs_fp32.train.after_step_max"],
+        ),
+        row(
+            f"trainable tensors without a gradient ({len(no_grad)} vs the release's {len(skipped)})",
+            0.0 if no_grad == skipped else 1.0,
+            0.0,
+            None,
+        ),
+    ]
+
+
+def _resampler(config: dict[str, Any]) -> dict[str, int]:
+    return {k: config["resampler_config"][k] for k in RESAMPLER_KEYS}
 
 
 if __name__ == "__main__":

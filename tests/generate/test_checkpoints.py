@@ -292,3 +292,30 @@ def test_files_that_are_not_checkpoints(tmp_path: Path) -> None:
     (folder / CONFIG_NAME).write_text(json.dumps({"format": "something/9"}))
     with pytest.raises(InputError, match="format 'something/9', expected 'adstage-refadgen/1'"):
         load_refadgen(folder)
+
+
+def test_ip_adapter_image_proj_initialises_the_resampler(tmp_path):
+    """The .bin (torch pickle) and .safetensors IP-Adapter-Plus layouts; wrong shapes refused."""
+    from safetensors.torch import save_file
+
+    from adstage.generate.checkpoints import load_ip_adapter_resampler
+    from adstage.generate.refadgen import Resampler, ResamplerConfig
+
+    torch.manual_seed(5)
+    donor = Resampler(ResamplerConfig.for_unet(32, image_hidden_size=48))
+    weights = donor.state_dict()
+    binary, flat = tmp_path / "ip.bin", tmp_path / "ip.safetensors"
+    torch.save({"image_proj": weights, "ip_adapter": {}}, binary)
+    save_file({f"image_proj.{k}": v.contiguous() for k, v in weights.items()}, flat)
+    for path in (binary, flat):
+        model = build(parity.TINY_UNET, {"dim": 32, "embedding_dim": 48, "output_dim": 32})
+        load_ip_adapter_resampler(model, path)
+        assert all(torch.equal(model.proj.state_dict()[k], v) for k, v in weights.items())
+    other = build(parity.TINY_UNET, {"dim": 32, "embedding_dim": 64, "output_dim": 32})
+    with pytest.raises(InputError, match=r"does not fit .*proj_in\.weight"):
+        load_ip_adapter_resampler(other, binary)
+    with pytest.raises(InputError, match="no Resampler"):
+        load_ip_adapter_resampler(build(parity.TINY_UNET, None), binary)
+    (tmp_path / "junk.bin").write_bytes(b"not a pickle")
+    with pytest.raises(InputError, match="not an IP-Adapter file"):
+        load_ip_adapter_resampler(other, tmp_path / "junk.bin")

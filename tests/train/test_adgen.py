@@ -26,6 +26,7 @@ from adstage.train.adgen import (  # noqa: E402
     AdGenConfig,
     Base,
     draw_noise,
+    load_base,
     read_checkpoint,
     read_manifest,
     train_adgen,
@@ -392,3 +393,25 @@ def _unet_state(folder: Path) -> dict[str, torch.Tensor]:
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel.from_pretrained(folder / "unet").state_dict()
+
+
+def test_an_ip_adapter_file_initialises_the_resampler(manifest: Path, tmp_path: Path):
+    """--ip-adapter: the Resampler starts from the file's image_proj weights, as released."""
+    pytest.importorskip("transformers")
+    from adstage.generate.refadgen import Resampler, ResamplerConfig
+
+    folder = _tiny_sd15(tmp_path / "sd15")
+    torch.manual_seed(123)
+    donor = Resampler(ResamplerConfig.for_unet(32, image_hidden_size=48))
+    ip = tmp_path / "ip-adapter-plus_sd15.bin"
+    torch.save(
+        {"image_proj": donor.state_dict(), "ip_adapter": {"1.to_k_ip.weight": torch.ones(1)}}, ip
+    )
+    config = _config(manifest, tmp_path / "run", base=str(folder), steps=1, ip_adapter=str(ip))
+    base = load_base(config, device=torch.device("cpu"), dtype=torch.float32)
+    assert base.model.proj is not None
+    for key, value in donor.state_dict().items():
+        assert torch.equal(base.model.proj.state_dict()[key], value), key
+    tiny = _config(manifest, tmp_path / "tiny", steps=1, ip_adapter=str(ip))
+    with pytest.raises(InputError, match="no Resampler"):
+        load_base(tiny, device=torch.device("cpu"), dtype=torch.float32)

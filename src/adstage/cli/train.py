@@ -293,6 +293,15 @@ def adgen(
             show_default=False,
         ),
     ] = None,
+    ip_adapter: Annotated[
+        Path | None,
+        typer.Option(
+            "--ip-adapter",
+            help="IP-Adapter-Plus file (ip-adapter-plus_sd15.bin or .safetensors) whose "
+            "image_proj weights initialise the Resampler, as released (default: random).",
+            show_default=False,
+        ),
+    ] = None,
     mixed_precision: Annotated[
         str,
         typer.Option(
@@ -356,6 +365,7 @@ def adgen(
             warmup=warmup,
             trainable=trainable,
             image_encoder=None if image_encoder is None else str(image_encoder),
+            ip_adapter=None if ip_adapter is None else str(ip_adapter),
             mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing,
             every=every,

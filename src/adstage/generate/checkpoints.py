@@ -499,3 +499,46 @@ def _why(exc: BaseException) -> str:
     """An exception's type and first line, for an error message."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def load_ip_adapter_resampler(model: RefAdGen, path: str | os.PathLike[str]) -> None:
+    """Initialise ``model.proj`` from an IP-Adapter-Plus file's ``image_proj`` weights, as the
+    release starts training from ``ip-adapter-plus_sd15.bin`` (Ye et al. 2023).
+
+    ``path``: the ``.bin`` (a torch pickle ``{"image_proj": …, "ip_adapter": …}``, read with
+    ``weights_only=True``) or the ``.safetensors`` variant (keys ``image_proj.*``). The
+    ``ip_adapter`` (cross-attention) weights are not used: RefAdGen has no such layers. A model
+    without a Resampler, or weights of another shape, is an :class:`InputError`."""
+    p = Path(path).expanduser()
+    if model.proj is None:
+        raise InputError(
+            f"ip_adapter: {p}: this model has no Resampler (it needs a CLIP image encoder)"
+        )
+    if not p.is_file():
+        raise InputError(f"ip_adapter: {p} does not exist")
+    try:
+        if p.suffix == ".safetensors":
+            flat = load_file(p)
+            weights = {
+                k.removeprefix("image_proj."): v
+                for k, v in flat.items()
+                if k.startswith("image_proj.")
+            }
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+            image_proj = obj.get("image_proj") if isinstance(obj, dict) else None
+            weights = image_proj if isinstance(image_proj, dict) else {}
+    except Exception as exc:  # a truncated or foreign file: one clear message
+        raise InputError(f"ip_adapter: {p} is not an IP-Adapter file ({_why(exc)})") from exc
+    if not weights:
+        raise InputError(f"ip_adapter: {p} holds no image_proj weights")
+    expected = model.proj.state_dict()
+    problem = _mismatch(expected, weights)
+    if problem is not None:
+        raise InputError(
+            f"ip_adapter: {p} does not fit this model's Resampler ({model.proj.config}): {problem}"
+        )
+    with torch.no_grad():
+        for key, value in expected.items():
+            value.copy_(weights[key].to(value))
+    log.info("ip_adapter: Resampler initialised from %s", p)

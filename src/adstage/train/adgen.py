@@ -75,7 +75,12 @@ from numpy.typing import NDArray
 from adstage._torch import torch_threads
 from adstage.errors import AdstageError, InputError
 from adstage.generate.base import Autoencoder, PixelSpace
-from adstage.generate.checkpoints import CONFIG_NAME, load_refadgen, save_refadgen
+from adstage.generate.checkpoints import (
+    CONFIG_NAME,
+    load_ip_adapter_resampler,
+    load_refadgen,
+    save_refadgen,
+)
 from adstage.generate.components import CLIPImage
 from adstage.generate.components import load_base as load_components
 from adstage.generate.refadgen import RefAdGen, ResamplerConfig
@@ -146,6 +151,8 @@ class AdGenConfig:
     ``warmup``: None takes the recipe's. ``drop_*``: the conditioning dropout probabilities.
     ``trainable``: ``released``, ``all`` or ``auto`` (see the module doc). ``image_encoder``: a
     CLIP vision folder (default: the SD folder's ``image_encoder/`` when there is one).
+    ``ip_adapter``: an IP-Adapter-Plus file (``ip-adapter-plus_sd15.bin``) whose ``image_proj``
+    weights initialise the Resampler, as released (default: a random Resampler).
     ``sample_steps``, ``guidance``: the sample grids' DDIM steps and guidance scale.
     ``tiny_channels``, ``tiny_resolution``: a fresh tiny base's U-Net widths and nominal side.
     """
@@ -167,6 +174,7 @@ class AdGenConfig:
     drop_both: float = 0.05
     trainable: str = "auto"
     image_encoder: str | None = None
+    ip_adapter: str | None = None
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
     every: int = 500
@@ -418,6 +426,10 @@ class Base:
 def load_base(config: AdGenConfig, *, device: torch.device, dtype: torch.dtype) -> Base:
     """The model (fp32, on the CPU) and its encoders (frozen SD components in ``dtype`` on
     ``device``) for ``config.base`` (see the module doc, 2)."""
+    if config.ip_adapter is not None and (config.base == "tiny" or is_tiny_base(config.base)):
+        raise InputError(
+            "ip_adapter: a tiny base has no Resampler (no CLIP image encoder) to initialise"
+        )
     if config.base == "tiny" and not is_tiny_base("tiny"):  # a folder named tiny: the folder
         tiny = TinyConfig(
             resolution=config.tiny_resolution, block_out_channels=config.tiny_channels
@@ -467,6 +479,8 @@ def _load_sd(folder: Path, config: AdGenConfig, device: torch.device, dtype: tor
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the Resampler's initialisation
         model = RefAdGen.from_unet(unet, resampler=resampler)
+    if config.ip_adapter is not None:
+        load_ip_adapter_resampler(model, config.ip_adapter)
     multiple = parts.autoencoder.downscale * int(2 ** (len(unet.config.block_out_channels) - 1))
     return Base(
         "sd15", model, parts.text_encoder, parts.autoencoder, image_encoder, False, (512, 640),
