@@ -317,7 +317,7 @@ def main() -> int:
             "(U-Net blocks 32/64, Resampler 48 → 32), batch 2, 16×16 latents, AdamW lr 1e-5 "
             "over the released trainable set, gradients on",
         ],
-        "total_seconds": round(time.time() - started, 1),
+        "elapsed_s": round(time.time() - started, 1),
     }
     if tiny is None:
         result["train_step_tiny_todo"] = "src/adstage/train/adgen.py is absent: no step to time"
