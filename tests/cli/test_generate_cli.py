@@ -104,6 +104,7 @@ def test_the_same_seed_gives_the_same_file(files, tmp_path: Path) -> None:
         ({"--size": "wide"}, "error: --size: expected WIDTHxHEIGHT"),
         ({"--layout": "diagonal"}, "error: --layout: expected one of photo"),
         ({"--dtype": "float64"}, "error: --dtype: expected one of float32"),
+        ({"--scheduler": "euler"}, "error: --scheduler: expected one of auto, release"),
         ({"--base": "MISSING"}, "does not exist; expected a diffusers SD-1.5 folder"),
         ({"--base": "EMPTY"}, "is neither a diffusers SD-1.5 folder"),
         ({"--checkpoint": "MISSING"}, "error: checkpoint: "),

@@ -60,6 +60,9 @@ def test_two_tiny_steps(manifest: Path, tmp_path: Path) -> None:
         p.name for p in final.iterdir()
     }
     assert (out / "samples" / "step-0000002.png").is_file()
+    # a tiny model is trained from scratch on the training betas: it samples with them
+    meta = json.loads((final / "refadgen.json").read_text())
+    assert meta["inference_scheduler"] == "training"
     record = json.loads((out / "adstage-run.json").read_text())
     assert record["command"] == "train adgen" and record["summary"]["step"] == 2
     assert record["config"]["size"] == [32, 32] or record["config"]["size"] == (32, 32)

@@ -171,6 +171,32 @@ def test_load_pipeline_from_a_tiny_base_and_an_adstage_checkpoint(tiny_files, tm
     assert any(p.endswith("refadgen.safetensors") for p in sources["checkpoint"]["sha256"])
 
 
+def test_the_scheduler_is_the_checkpoints_unless_named(tiny_files, tmp_path) -> None:
+    """auto: what the trainer recorded in refadgen.json (training for a tiny model), else the
+    release's; a name overrides it; an unknown name is an InputError."""
+    import json
+
+    from adstage.generate.sampling import SCHEDULERS
+
+    base, ckpt = tiny_files
+    assert load_pipeline(base, ckpt).scheduler_name == "release"  # nothing recorded
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    for f in ckpt.iterdir():
+        (recorded / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((recorded / "refadgen.json").read_text())
+    (recorded / "refadgen.json").write_text(json.dumps(meta | {"inference_scheduler": "training"}))
+    pipe = load_pipeline(base, recorded)
+    assert pipe.scheduler_name == "training"
+    assert pipe.scheduler.config.rescale_betas_zero_snr and pipe.scheduler.config.clip_sample
+    assert pipe.scheduler.config.timestep_spacing == SCHEDULERS["training"]["timestep_spacing"]
+    ad = pipe(_product(), "a box", steps=2, size=SIZE)
+    assert ad.provenance["scheduler"] == "training"
+    assert load_pipeline(base, recorded, scheduler="release").scheduler_name == "release"
+    with pytest.raises(InputError, match="scheduler: expected auto or one of release, training"):
+        load_pipeline(base, ckpt, scheduler="euler")
+
+
 def test_missing_or_wrong_bases_and_checkpoints_are_input_errors(tiny_files, tmp_path) -> None:
     base, ckpt = tiny_files
     with pytest.raises(InputError, match=r"base: .* does not exist; expected a diffusers"):

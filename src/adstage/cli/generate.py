@@ -13,6 +13,7 @@ from adstage.cli._common import AsJson, MaxPixels, emit_json, err, out_option, p
 
 _LAYOUTS = ("photo", "center", "left", "right", "bottom")  # adstage.generate.pipeline.LAYOUTS
 _DTYPES = ("float32", "float16", "bfloat16")
+_SCHEDULERS = ("auto", "release", "training")  # adstage.generate.sampling.SCHEDULERS + auto
 
 
 def _usage(message: str) -> typer.Exit:
@@ -101,6 +102,14 @@ def generate(
     num_images: Annotated[
         int, typer.Option("--num-images", min=1, help="How many ads (one batch).")
     ] = 1,
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            help="DDIM schedule: release (the released inference scheduler), training (the "
+            "training betas: for models trained from scratch, e.g. tiny) or auto (what the "
+            "checkpoint's trainer recorded, else release)."
+        ),
+    ] = "auto",
     product_exact: Annotated[
         bool,
         typer.Option(
@@ -144,6 +153,8 @@ def generate(
         raise _usage(f"--layout: expected one of {', '.join(_LAYOUTS)}, got {layout!r}")
     if dtype not in _DTYPES:
         raise _usage(f"--dtype: expected one of {', '.join(_DTYPES)}, got {dtype!r}")
+    if scheduler not in _SCHEDULERS:
+        raise _usage(f"--scheduler: expected one of {', '.join(_SCHEDULERS)}, got {scheduler!r}")
     if not prompt.strip():
         raise _usage("--prompt: expected a non-empty text")
     width, height = _size(size)
@@ -163,6 +174,7 @@ def generate(
         "tokenizer": None if tokenizer is None else str(tokenizer),
         "mask": None if mask is None else str(mask),
         "layout": layout,
+        "scheduler": scheduler,
         "steps": steps,
         "guidance": guidance,
         "fusion_scale": fusion_scale,
@@ -186,6 +198,7 @@ def generate(
                 tokenizer=tokenizer,
                 device=device,
                 dtype=dtype,
+                scheduler=scheduler,
             )
             with _StepBar(steps) as bar:
                 ad = pipe(

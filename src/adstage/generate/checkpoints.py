@@ -139,6 +139,19 @@ def locate(path: str | os.PathLike[str]) -> tuple[Kind, Path]:
     return "release", p
 
 
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``refadgen.json`` of an adstage checkpoint (what the trainer recorded: the model's
+    config, ``trained``, ``inference_scheduler`` …); ``{}`` for a released DeepSpeed file."""
+    kind, where = locate(path)
+    if kind != "adstage":
+        return {}
+    try:
+        meta = json.loads((where / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"checkpoint: {where / CONFIG_NAME} is not readable JSON ({exc})") from exc
+    return meta if isinstance(meta, dict) else {}
+
+
 def checkpoint_kind(path: str | os.PathLike[str]) -> Kind:
     """``"adstage"`` or ``"release"``: the format of the checkpoint at ``path`` (see :func:`locate`)."""
     return locate(path)[0]

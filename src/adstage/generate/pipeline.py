@@ -45,10 +45,10 @@ from adstage.composite.align import render_mask
 from adstage.composite.blend import paste
 from adstage.errors import InputError
 from adstage.generate.base import Autoencoder, ImageEncoder, TextEncoder
-from adstage.generate.checkpoints import load_refadgen
+from adstage.generate.checkpoints import load_refadgen, read_metadata
 from adstage.generate.components import load_base
 from adstage.generate.refadgen import CONTEXT_RESAMPLER, RefAdGen
-from adstage.generate.sampling import inference_scheduler, mask_to_latent, sample
+from adstage.generate.sampling import SCHEDULERS, inference_scheduler, mask_to_latent, sample
 from adstage.io.images import ImageInput, read_image_rgba, read_mask
 from adstage.segment import segment
 from adstage.types import RGB, Cutout, Placement, as_alpha, as_rgb
@@ -302,6 +302,8 @@ class RefAdGenPipeline:
     scheduler: DDIMScheduler = field(default_factory=inference_scheduler)
     sources: dict[str, Any] = field(default_factory=dict)
     segmenter: str = "auto"
+    scheduler_name: str = "release"
+    """Which of :data:`~adstage.generate.sampling.SCHEDULERS` ``scheduler`` is (provenance)."""
 
     def __post_init__(self) -> None:
         if self.model.context == CONTEXT_RESAMPLER and self.image_encoder is None:
@@ -448,7 +450,7 @@ class RefAdGenPipeline:
             "mask": canvas.mask_source,
             "product_exact": product_exact,
             "reference_context": self.model.context,
-            "scheduler": "ddim",
+            "scheduler": self.scheduler_name,
             "backends": {
                 "text_encoder": getattr(
                     self.text_encoder, "name", type(self.text_encoder).__name__
@@ -500,6 +502,7 @@ def load_pipeline(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = "float32",
     segmenter: str = "auto",
+    scheduler: str = "auto",
 ) -> RefAdGenPipeline:
     """A :class:`RefAdGenPipeline` from a base and a RefAdGen checkpoint, offline.
 
@@ -508,9 +511,15 @@ def load_pipeline(
     ``checkpoint``: an adstage RefAdGen folder or a released DeepSpeed file
     (:func:`adstage.generate.checkpoints.load_refadgen`). ``image_encoder``: a CLIP image encoder
     folder, needed by a checkpoint with a Resampler unless the base has ``image_encoder/``.
-    ``dtype``: ``"float32"``, ``"float16"`` or ``"bfloat16"``. Every weight file is hashed
+    ``dtype``: ``"float32"``, ``"float16"`` or ``"bfloat16"``. ``scheduler``: a name in
+    :data:`~adstage.generate.sampling.SCHEDULERS`, or ``auto``: what the checkpoint's trainer
+    recorded (``training`` for a tiny model), else ``release``. Every weight file is hashed
     (sha256, once per process) into the results' provenance.
     """
+    if scheduler != "auto" and scheduler not in SCHEDULERS:
+        raise InputError(
+            f"scheduler: expected auto or one of {', '.join(SCHEDULERS)}, got {scheduler!r}"
+        )
     torch_dtype = _dtype(dtype)
     dev = _device(device)
     if not Path(checkpoint).expanduser().exists():
@@ -528,6 +537,10 @@ def load_pipeline(
         if ckpt.is_dir()
         else [ckpt]
     )
+    meta = read_metadata(checkpoint)
+    if scheduler == "auto":
+        scheduler = str(meta.get("inference_scheduler", "release"))
+        log.info("scheduler: %s (%s)", scheduler, "from the checkpoint" if meta else "as released")
     sources: dict[str, Any] = {
         "base": {
             "path": str(components.path),
@@ -546,8 +559,10 @@ def load_pipeline(
         autoencoder=components.autoencoder,
         text_encoder=components.text_encoder,
         image_encoder=components.image_encoder,
+        scheduler=inference_scheduler(scheduler),
         sources=sources,
         segmenter=segmenter,
+        scheduler_name=scheduler,
     )
 
 

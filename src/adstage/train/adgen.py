@@ -84,7 +84,12 @@ from adstage.generate.checkpoints import (
 from adstage.generate.components import CLIPImage
 from adstage.generate.components import load_base as load_components
 from adstage.generate.refadgen import RefAdGen, ResamplerConfig
-from adstage.generate.sampling import mask_to_latent, sample, training_scheduler
+from adstage.generate.sampling import (
+    inference_scheduler,
+    mask_to_latent,
+    sample,
+    training_scheduler,
+)
 from adstage.generate.tiny import (
     TinyConfig,
     TinyTextEncoder,
@@ -951,6 +956,7 @@ def _sample_grid(base: Base, items: Sequence[Loaded], config: AdGenConfig) -> RG
             reference_context=reference,
             steps=config.sample_steps,
             guidance=config.guidance,
+            scheduler=inference_scheduler(_scheduler_name(base)),
         )
         images = _to_uint8(base.autoencoder.decode(latents))
     model.train(was_training)
@@ -965,12 +971,20 @@ def _sample_grid(base: Base, items: Sequence[Loaded], config: AdGenConfig) -> RG
     return np.vstack(rows)
 
 
+def _scheduler_name(base: Base) -> str:
+    """The inference scheduler for ``base``'s model (:data:`~adstage.generate.sampling.SCHEDULERS`):
+    ``training`` for a tiny model (trained from scratch on the training scheduler's betas),
+    ``release`` for an SD-1.5 base."""
+    return "training" if base.tiny is not None else "release"
+
+
 def _save_final(base: Base, folder: Path, config: AdGenConfig, step: int) -> None:
     """``folder``: the model (:func:`save_refadgen`) and, for a tiny base, the tiny base files."""
     extra: dict[str, Any] = {
         "trained": {"step": step, "recipe": config.recipe, "data": config.data},
         "base": config.base,
         "base_kind": base.kind,
+        "inference_scheduler": _scheduler_name(base),
     }
     save_refadgen(base.model, folder, extra=extra)
     if base.tiny is not None:
