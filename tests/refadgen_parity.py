@@ -52,6 +52,25 @@ def model():
     return m.eval()
 
 
+def tiny_config() -> Any:
+    """The smallest tiny (pixel-space) configuration the pipeline and CLI tests run: 32 px,
+    U-Net widths 8/16, a one-layer text encoder."""
+    from adstage.generate.tiny import TinyConfig
+
+    return TinyConfig(
+        resolution=32,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        attention_head_dim=2,
+        norm_num_groups=4,
+        cross_attention_dim=16,
+        vocab_size=64,
+        max_tokens=8,
+        text_layers=1,
+        text_heads=2,
+    )
+
+
 TINY_UNET: dict[str, Any] = {
     "sample_size": 16,
     "in_channels": 4,

@@ -17,6 +17,8 @@ from adstage.io.images import read_image, write_image, write_mask
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+import refadgen_parity as parity  # noqa: E402
+
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -25,20 +27,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def files(tmp_path_factory) -> tuple[Path, Path, Path]:
     """A tiny base folder, an adstage checkpoint and an RGBA product (24 wide × 32 high)."""
     from adstage.generate.checkpoints import save_refadgen
-    from adstage.generate.tiny import TinyConfig, build_tiny, save_tiny_base
+    from adstage.generate.tiny import build_tiny, save_tiny_base
 
     root = tmp_path_factory.mktemp("gen-cli")
-    config = TinyConfig(
-        resolution=32,
-        block_out_channels=(8, 16),
-        attention_head_dim=2,
-        norm_num_groups=4,
-        cross_attention_dim=16,
-        vocab_size=64,
-        max_tokens=8,
-        text_layers=1,
-        text_heads=2,
-    )
+    config = parity.tiny_config()
     model, text = build_tiny(config, seed=0)
     save_tiny_base(root / "base", config, text)
     save_refadgen(model, root / "ckpt")

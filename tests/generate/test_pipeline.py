@@ -18,6 +18,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 import adstage  # noqa: E402
+import refadgen_parity as parity  # noqa: E402
 from adstage.errors import InputError  # noqa: E402
 from adstage.generate.checkpoints import save_refadgen  # noqa: E402
 from adstage.generate.components import base_kind, convert_single_file, load_base  # noqa: E402
@@ -34,18 +35,7 @@ from adstage.io.images import write_image, write_mask  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = TinyConfig(
-    resolution=32,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    attention_head_dim=2,
-    norm_num_groups=4,
-    cross_attention_dim=16,
-    vocab_size=64,
-    max_tokens=8,
-    text_layers=1,
-    text_heads=2,
-)
+TINY = parity.tiny_config()
 SIZE = (24, 32)  # (width, height)
 
 
