@@ -100,13 +100,21 @@ def test_the_same_seed_gives_the_same_file(files, tmp_path: Path) -> None:
         ({"--base": "MISSING"}, "does not exist; expected a diffusers SD-1.5 folder"),
         ({"--base": "EMPTY"}, "is neither a diffusers SD-1.5 folder"),
         ({"--checkpoint": "MISSING"}, "error: checkpoint: "),
+        ({"--checkpoint": "OTHERARCH"}, "keys of another shape"),
         ({"--mask": "SMALLMASK"}, "error: mask: is 16×16 (W×H) but the product is 24×32"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(files, tmp_path, change, message) -> None:
     (tmp_path / "empty").mkdir()
     write_mask(tmp_path / "small.png", np.ones((16, 16), bool))
+    from adstage.generate.checkpoints import save_refadgen
+    from adstage.generate.tiny import TinyConfig, build_tiny
+
+    if "OTHERARCH" in change.values():  # a checkpoint of another architecture (wider U-Net)
+        wider = TinyConfig(**(parity.tiny_config().as_dict() | {"block_out_channels": (8, 24)}))
+        save_refadgen(build_tiny(wider, seed=0)[0], tmp_path / "other")
     paths = {
+        "OTHERARCH": str(tmp_path / "other"),
         "MISSING": str(tmp_path / "missing"),
         "EMPTY": str(tmp_path / "empty"),
         "SMALLMASK": str(tmp_path / "small.png"),
