@@ -45,3 +45,20 @@ def test_atomic_path_leaves_the_target_untouched_when_the_writer_fails(tmp_path:
         subprocess.run([sys.executable, "-c", code], check=True)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["video.mp4"]
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's private 0600: 0666 less the umask (read at import), like any file the user
+    writes — a fresh process with umask 022 writes 0644."""
+    code = (
+        "import os, stat, sys; os.umask(0o022); "
+        "from adstage.io.atomic import atomic_write_text; "
+        "p = atomic_write_text(sys.argv[1], '{}'); print(oct(stat.S_IMODE(p.stat().st_mode)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "out.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "0o644"

@@ -16,13 +16,26 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    """The process's umask. Reading it means setting it and setting it straight back, which is
+    not thread-safe, so it is read once, when this module is imported."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def _replacing(target: Path, suffix: str) -> Iterator[tuple[int, str]]:
     """A new temporary file beside ``target`` (its descriptor and path): renamed over ``target``
-    when the block ends, removed if it raises. The block closes the descriptor."""
+    when the block ends, removed if it raises. The block closes the descriptor. The file gets
+    the mode an ordinary ``open`` would give it (0666 less the umask), not mkstemp's 0600."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     try:
+        os.chmod(tmp, _FILE_MODE)
         yield fd, tmp
         os.replace(tmp, target)
     except BaseException:
