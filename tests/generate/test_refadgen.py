@@ -176,3 +176,33 @@ def test_text_fallback_and_clear_errors():
         cache = m.reference(torch.randn(1, 4, 16, 16), text)
         with pytest.raises(InputError, match="batch"):
             m.denoise(torch.randn(2, 5, 16, 16), torch.tensor([1, 1]), torch.randn(2, 7, 32), cache)
+
+
+def test_without_the_mask_channel_the_unet_keeps_the_base_input():
+    """mask_channels=0: the paper's "without masks" ablation; the model input is the latents
+    alone and conv_in keeps the base's 4 channels."""
+
+    m = RefAdGen.from_unet(_tiny_unet(), resampler=None, mask_channels=0)
+    assert m.mask_channels == 0 and m.info.mask_channels == 0
+    assert m.unet.conv_in.weight.shape[1] == 4
+    x, mask = torch.randn(1, 4, 16, 16), torch.ones(1, 1, 16, 16)
+    assert m.model_input(x, mask) is x
+    released = RefAdGen.from_unet(_tiny_unet(), resampler=None)
+    assert released.mask_channels == 1 and released.model_input(x, mask).shape[1] == 5
+    with pytest.raises(InputError, match="mask_channels"):
+        RefAdGen.from_unet(_tiny_unet(), resampler=None, mask_channels=2)
+
+
+def test_a_maskless_checkpoint_round_trips(tmp_path):
+    from adstage.generate.checkpoints import load_refadgen, save_refadgen
+
+    m = build(parity.TINY_UNET, None, mask_channels=0).eval()
+    save_refadgen(m, tmp_path / "ckpt")
+    back = load_refadgen(tmp_path / "ckpt")
+    assert back.mask_channels == 0
+    x, t, text = torch.randn(1, 4, 16, 16), torch.tensor([5]), torch.randn(1, 7, 32)
+    with torch.no_grad():
+        cache = m.reference(x, text)
+        a = m.denoise(x, t, text, cache)
+        b = back.denoise(x, t, text, back.reference(x, text))
+    assert torch.equal(a, b)

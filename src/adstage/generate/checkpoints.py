@@ -216,11 +216,14 @@ def _describe(unet_config: Mapping[str, Any], resampler: Mapping[str, Any] | Non
     )
 
 
-def _build_empty(unet_config: Mapping[str, Any], resampler: Mapping[str, Any] | None) -> RefAdGen:
+def _build_empty(
+    unet_config: Mapping[str, Any], resampler: Mapping[str, Any] | None, mask_channels: int = 1
+) -> RefAdGen:
     """The model's structure on the meta device: no memory, no random initialisation."""
     try:
         with torch.device("meta"):
-            return build(dict(unet_config), None if resampler is None else dict(resampler))
+            shape = None if resampler is None else dict(resampler)
+            return build(dict(unet_config), shape, mask_channels=mask_channels)
     except (TypeError, ValueError, KeyError) as exc:
         raise InputError(
             f"unet_config/resampler: not a RefAdGen architecture diffusers can build ({exc})"
@@ -306,8 +309,11 @@ def _assign(
             )
     if dtype is None:
         dtype = state_dict["unet.conv_in.weight"].dtype
+    # copy=True: fresh allocations. A tensor sliced out of a safetensors file is not 64-byte
+    # aligned, and oneDNN's kernels round differently on unaligned weights (7e-7 on the tiny
+    # U-Net), so outputs after a reload would not be bit-identical without the copy.
     tensors = {
-        k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype)
+        k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype, copy=True)
         for k, v in state_dict.items()
         if k not in aliases
     }
@@ -408,7 +414,7 @@ def load_refadgen(
         info = meta["model"]
         config = unet_config if unet_config is not None else info["unet_config"]
         shape = info.get("resampler") if resampler == "infer" else resampler
-        model = _build_empty(config, shape)
+        model = _build_empty(config, shape, int(info.get("mask_channels", 1)))
         source = where / WEIGHTS_NAME
         hint = ""
         scale = meta.get("fusion_scale")

@@ -329,18 +329,23 @@ class RefAdGen(nn.Module):
         *,
         resampler: ResamplerConfig | None = None,
         fusion_scale: float = 1.0,
+        mask_channels: int = 1,
     ) -> RefAdGen:
         """Turn a base U-Net (taken over, not copied) into the dual U-Net, as the release does:
         the Reference U-Net a copy of the base with caching processors, the Generation U-Net the
         base with a zero mask channel and fusion modules whose ``to_k_ref``/``to_v_ref`` are
         copies of each layer's ``to_k``/``to_v``. ``resampler=None``: no Resampler, the text
-        fallback (:data:`CONTEXT_TEXT`)."""
+        fallback (:data:`CONTEXT_TEXT`). ``mask_channels=0``: no mask input (the paper's
+        "without masks" ablation, §4.4); 1 as released."""
+        if mask_channels not in (0, 1):
+            raise InputError(f"mask_channels: expected 0 or 1, got {mask_channels!r}")
         ref_unet = copy.deepcopy(base)
         cache: dict[str, torch.Tensor] = {}
         ref_unet.set_attn_processor(
             {name: CachingAttention(name, cache) for name in ref_unet.attn_processors}
         )
-        widen_conv_in(base)
+        if mask_channels:
+            widen_conv_in(base, mask_channels)
         processors: dict[str, Any] = {}
         for name in base.attn_processors:
             if name.endswith("attn1.processor"):
@@ -367,10 +372,20 @@ class RefAdGen(nn.Module):
         return CONTEXT_TEXT if self.proj is None else CONTEXT_RESAMPLER
 
     @property
+    def mask_channels(self) -> int:
+        """Input channels the Generation U-Net has beyond the latents: 1 (the mask) or 0."""
+        return int(self.unet.conv_in.in_channels - self.ref_unet.conv_in.in_channels)
+
+    @property
     def info(self) -> ModelInfo:
         config = {k: v for k, v in dict(self.ref_unet.config).items() if not k.startswith("_")}
         resampler = None if self.proj is None else asdict(self.proj.config)
-        return ModelInfo(unet_config=config, resampler=resampler)
+        return ModelInfo(unet_config=config, resampler=resampler, mask_channels=self.mask_channels)
+
+    def model_input(self, latents: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The Generation U-Net's input: ``cat([latents, mask], 1)`` as released, or the latents
+        alone for a model without a mask channel."""
+        return torch.cat([latents, mask], dim=1) if self.mask_channels else latents
 
     def fusion_modules(self) -> list[FusionAttention]:
         return [m for m in self.adapter_modules if isinstance(m, FusionAttention)]
@@ -475,13 +490,16 @@ def build(
     resampler: dict[str, Any] | None,
     *,
     fusion_scale: float = 1.0,
+    mask_channels: int = 1,
 ) -> RefAdGen:
     """A randomly initialised :class:`RefAdGen` from a U-Net config (diffusers'
-    ``UNet2DConditionModel`` keys, with the base's ``in_channels``) and a Resampler config."""
+    ``UNet2DConditionModel`` keys, with the base's ``in_channels``), a Resampler config and the
+    number of mask channels (1 as released, 0 for the "without masks" ablation)."""
     config = {k: v for k, v in unet_config.items() if not k.startswith("_")}
     base = UNet2DConditionModel(**config)
     return RefAdGen.from_unet(
         base,
         resampler=None if resampler is None else ResamplerConfig(**resampler),
         fusion_scale=fusion_scale,
+        mask_channels=mask_channels,
     )

@@ -123,7 +123,7 @@ def sample(
     for i, t in enumerate(scheduler.timesteps):
         x = torch.cat([latents] * 2) if guided else latents
         x = scheduler.scale_model_input(x, t)
-        unet_input = torch.cat([x, mask_batch], dim=1)
+        unet_input = model.model_input(x, mask_batch)
         out = model.denoise(unet_input, t, text_batch, cache)
         if guided:
             uncond, cond = out.chunk(2)
