@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from adstage._version import __version__
 from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
 from adstage.cli import convert as convert_cli
+from adstage.cli import dataset as dataset_cli
 from adstage.cli import generate as generate_cli
 from adstage.cli import train as train_cli
 from adstage.cli._common import internal_error, state
@@ -57,6 +58,7 @@ app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(train_cli.app, name="train")
 app.add_typer(convert_cli.app, name="convert")
+app.add_typer(dataset_cli.app, name="dataset")
 
 
 def _version(value: bool) -> None:

@@ -123,7 +123,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "text": ("text", "prompt", "caption"),
 }
 """Manifest columns: each role and the column names accepted for it (the first is canonical).
-``mask`` is optional."""
+``mask`` is optional. Two more columns are read when present: ``split`` (only ``train`` rows are
+used; the others are held out for evaluation) and ``variant`` (the augmented product variant of a
+triplet, as ``adstage dataset build`` writes; each variant is a training row of its own). Other
+columns (``augmentation``, ``triplet`` …) are ignored."""
 FAILURES = "failures.jsonl"
 ARCHITECTURE = ("base", "trainable", "tiny_channels")
 """Config keys that must match when resuming (they shape what is trained)."""
@@ -281,6 +284,7 @@ def _column(columns: Sequence[str], role: str, manifest: Path, *, required: bool
 
 
 def _rows(manifest: Path) -> list[dict[str, Any]]:
+    """Every row of a CSV or Parquet manifest as a dict (Parquet cells keep their types)."""
     if not manifest.is_file():
         raise InputError(f"data: {manifest} does not exist (expected a CSV or Parquet manifest)")
     if manifest.suffix.lower() in (".parquet", ".pq"):
@@ -304,19 +308,31 @@ def _rows(manifest: Path) -> list[dict[str, Any]]:
 
 def read_manifest(manifest: str | Path) -> tuple[list[Item], list[dict[str, Any]]]:
     """The usable rows of ``manifest`` and the failed ones (``{"path", "row", "error"}``): a
-    missing column is an :class:`InputError`; a row with an empty or missing file is a failure."""
+    missing column is an :class:`InputError`; a row with an empty or missing file is a failure.
+
+    With a ``split`` column only its ``train`` rows are read (``row`` still counts every row of
+    the file); a manifest without a ``train`` row is an :class:`InputError`."""
     path = Path(manifest).expanduser()
     rows = _rows(path)
     columns = list(rows[0]) if rows else []
     if not rows:
         raise InputError(f"data: {path} has no rows")
+    if "split" in columns:
+        splits = sorted({str(row.get("split")) for row in rows})
+        rows_kept = [(i, row) for i, row in enumerate(rows) if str(row.get("split")) == "train"]
+        if not rows_kept:
+            raise InputError(
+                f"data: {path} has no 'train' row in its split column (found: {', '.join(splits)})"
+            )
+    else:
+        rows_kept = list(enumerate(rows))
     names = {
         role: _column(columns, role, path, required=role != "mask")
         for role in ("ad", "product", "mask", "text")
     }
     root = path.parent
     items, failures = [], []
-    for i, row in enumerate(rows):
+    for i, row in rows_kept:
 
         def cell(role: str, row: dict[str, Any] = row) -> str:
             name = names[role]
