@@ -415,3 +415,28 @@ def test_an_ip_adapter_file_initialises_the_resampler(manifest: Path, tmp_path: 
     tiny = _config(manifest, tmp_path / "tiny", steps=1, ip_adapter=str(ip))
     with pytest.raises(InputError, match="no Resampler"):
         load_base(tiny, device=torch.device("cpu"), dtype=torch.float32)
+
+
+def test_the_papers_ablations_without_mask_and_without_augmentation(manifest: Path, tmp_path: Path):
+    """--no-mask-input trains a 4-channel (pixel space: 3-channel) Generation U-Net and the
+    final model keeps it; --originals-only keeps variant 0 rows and needs a variant column."""
+    result = train_adgen(_config(manifest, tmp_path / "nomask", steps=1, mask_input=False))
+    model = load_refadgen(result.final)
+    assert model.mask_channels == 0
+    assert model.unet.conv_in.in_channels == model.ref_unet.conv_in.in_channels == 3
+
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    variants = manifest.parent / "with-variants.csv"  # beside the files it names
+    with open(variants, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, [*rows[0], "variant"])
+        writer.writeheader()
+        for i, row in enumerate(rows):
+            writer.writerow({**row, "variant": i % 2})
+    kept, _ = read_manifest(variants, originals_only=True)
+    every, _ = read_manifest(variants)
+    assert {item.row for item in kept} == {i for i in range(len(rows)) if i % 2 == 0} & {
+        item.row for item in every
+    }
+    with pytest.raises(InputError, match="no 'variant' column"):
+        read_manifest(manifest, originals_only=True)

@@ -293,6 +293,22 @@ def adgen(
             show_default=False,
         ),
     ] = None,
+    mask_input: Annotated[
+        bool,
+        typer.Option(
+            "--mask-input/--no-mask-input",
+            help="Feed the product mask as a 5th input channel, as released; --no-mask-input is "
+            "the paper's 'without masks' ablation (a fresh model only).",
+        ),
+    ] = True,
+    originals_only: Annotated[
+        bool,
+        typer.Option(
+            "--originals-only",
+            help="Train on each triplet's own product only (variant 0 of an adstage dataset "
+            "build manifest): the paper's 'without dual augmentation' ablation.",
+        ),
+    ] = False,
     ip_adapter: Annotated[
         Path | None,
         typer.Option(
@@ -374,6 +390,8 @@ def adgen(
             seed=seed,
             device=device,
             threads=threads,
+            mask_input=mask_input,
+            originals_only=originals_only,
         )
         with pixel_limit(max_pixels):
             result = _run(train_adgen, config, out, overwrite)

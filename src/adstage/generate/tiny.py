@@ -200,15 +200,18 @@ class TinyTextEncoder(nn.Module):
 # --- the model and the tiny base folder ---------------------------------------------------------
 
 
-def build_tiny(config: TinyConfig, *, seed: int) -> tuple[RefAdGen, TinyTextEncoder]:
+def build_tiny(
+    config: TinyConfig, *, seed: int, mask_channels: int = 1
+) -> tuple[RefAdGen, TinyTextEncoder]:
     """A randomly initialised pixel-space :class:`RefAdGen` (no Resampler: the text fallback)
     and its text encoder, the same for the same ``seed``. torch's global random stream is left
-    as it was."""
+    as it was. ``mask_channels=0``: no mask input (the "without masks" ablation)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(**config.unet_config())
         text_encoder = TinyTextEncoder(config)
-        model = RefAdGen.from_unet(unet, resampler=None)  # its new layers draw (then copy)
+        # its new layers draw (then copy)
+        model = RefAdGen.from_unet(unet, resampler=None, mask_channels=mask_channels)
     return model, text_encoder
 
 

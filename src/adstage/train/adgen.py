@@ -128,7 +128,7 @@ used; the others are held out for evaluation) and ``variant`` (the augmented pro
 triplet, as ``adstage dataset build`` writes; each variant is a training row of its own). Other
 columns (``augmentation``, ``triplet`` …) are ignored."""
 FAILURES = "failures.jsonl"
-ARCHITECTURE = ("base", "trainable", "tiny_channels")
+ARCHITECTURE = ("base", "trainable", "tiny_channels", "mask_input")
 """Config keys that must match when resuming (they shape what is trained)."""
 FINAL = "final"
 
@@ -163,6 +163,9 @@ class AdGenConfig:
     weights initialise the Resampler, as released (default: a random Resampler).
     ``sample_steps``, ``guidance``: the sample grids' DDIM steps and guidance scale.
     ``tiny_channels``, ``tiny_resolution``: a fresh tiny base's U-Net widths and nominal side.
+    The paper's ablations (§4.4): ``mask_input=False`` trains a fresh model without the mask
+    channel (4-channel input); ``originals_only`` keeps only each triplet's variant 0 of an
+    ``adstage dataset build`` manifest (without dual augmentation).
     """
 
     data: str
@@ -196,6 +199,8 @@ class AdGenConfig:
     tiny_channels: tuple[int, ...] = (32, 64, 64)
     tiny_resolution: int = 64
     segmenter: str = "solid-background"
+    mask_input: bool = True
+    originals_only: bool = False
 
     def __post_init__(self) -> None:
         check_settings(self, ("batch_size", "every", "log_every", "keep", "sample_steps"))
@@ -306,12 +311,16 @@ def _rows(manifest: Path) -> list[dict[str, Any]]:
         raise InputError(f"data: {manifest} is not a readable CSV file ({exc})") from exc
 
 
-def read_manifest(manifest: str | Path) -> tuple[list[Item], list[dict[str, Any]]]:
+def read_manifest(
+    manifest: str | Path, *, originals_only: bool = False
+) -> tuple[list[Item], list[dict[str, Any]]]:
     """The usable rows of ``manifest`` and the failed ones (``{"path", "row", "error"}``): a
     missing column is an :class:`InputError`; a row with an empty or missing file is a failure.
 
     With a ``split`` column only its ``train`` rows are read (``row`` still counts every row of
-    the file); a manifest without a ``train`` row is an :class:`InputError`."""
+    the file); a manifest without a ``train`` row is an :class:`InputError`. ``originals_only``:
+    only the rows whose ``variant`` is 0 (each triplet's own product, no augmentation); it needs
+    a ``variant`` column."""
     path = Path(manifest).expanduser()
     rows = _rows(path)
     columns = list(rows[0]) if rows else []
@@ -326,6 +335,13 @@ def read_manifest(manifest: str | Path) -> tuple[list[Item], list[dict[str, Any]
             )
     else:
         rows_kept = list(enumerate(rows))
+    if originals_only:
+        if "variant" not in columns:
+            raise InputError(
+                f"data: {path} has no 'variant' column to keep the originals of "
+                "(adstage dataset build writes one)"
+            )
+        rows_kept = [(i, row) for i, row in rows_kept if str(row.get("variant")) == "0"]
     names = {
         role: _column(columns, role, path, required=role != "mask")
         for role in ("ad", "product", "mask", "text")
@@ -455,7 +471,7 @@ def load_base(config: AdGenConfig, *, device: torch.device, dtype: torch.dtype) 
         tiny = TinyConfig(
             resolution=config.tiny_resolution, block_out_channels=config.tiny_channels
         )
-        model, text = build_tiny(tiny, seed=config.seed)
+        model, text = build_tiny(tiny, seed=config.seed, mask_channels=int(config.mask_input))
         side = tiny.resolution
         return Base(
             "tiny", model, text, PixelSpace(), None, True, (side, side), tiny.multiple, tiny
@@ -464,7 +480,16 @@ def load_base(config: AdGenConfig, *, device: torch.device, dtype: torch.dtype) 
     if is_tiny_base(folder):
         base = load_tiny_base(folder)
         fresh = not (folder / CONFIG_NAME).is_file()
-        model = build_tiny(base.config, seed=config.seed)[0] if fresh else load_refadgen(folder)
+        model = (
+            build_tiny(base.config, seed=config.seed, mask_channels=int(config.mask_input))[0]
+            if fresh
+            else load_refadgen(folder)
+        )
+        if model.mask_channels != int(config.mask_input):
+            raise InputError(
+                f"mask_input: the model in {folder} has {model.mask_channels} mask channels; "
+                f"mask_input={config.mask_input} needs {int(config.mask_input)}"
+            )
         text = base.text_encoder
         side = base.config.resolution
         return Base(
@@ -499,7 +524,7 @@ def _load_sd(folder: Path, config: AdGenConfig, device: torch.device, dtype: tor
         log.info("base: no CLIP image encoder; the Reference U-Net's context is the text")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the Resampler's initialisation
-        model = RefAdGen.from_unet(unet, resampler=resampler)
+        model = RefAdGen.from_unet(unet, resampler=resampler, mask_channels=int(config.mask_input))
     if config.ip_adapter is not None:
         load_ip_adapter_resampler(model, config.ip_adapter)
     multiple = parts.autoencoder.downscale * int(2 ** (len(unet.config.block_out_channels) - 1))
@@ -593,13 +618,15 @@ def train_step(
     ``scheduler``: the *training* scheduler (:func:`~adstage.generate.sampling.training_scheduler`),
     whose ``add_noise`` makes the noisy latents; ``model``: a :class:`RefAdGen` (or its
     accelerate/DDP wrapper), called as released: ``model(text, cat([noisy, mask]), ref_latents,
-    image_embeds, t)``. The loss is the float32 mean MSE against ``noise``; then ``backward``
+    image_embeds, t)`` (the latents alone for a model without a mask channel). The loss is the float32 mean MSE against ``noise``; then ``backward``
     (default ``loss.backward()``; pass ``accelerator.backward``), ``optimizer.step()``,
     ``lr_scheduler.step()`` and ``optimizer.zero_grad()``. ``record`` receives
     ``noisy_latents``, ``unet_input`` and ``model_pred``.
     """
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    unet_input = torch.cat([noisy, mask_latent], dim=1)
+    core = getattr(model, "module", model)  # under accelerate/DDP: the wrapped RefAdGen
+    assert isinstance(core, RefAdGen)
+    unet_input = core.model_input(noisy, mask_latent)
     pred = model(text_embeds, unet_input, ref_latents, image_embeds, timesteps)
     loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
     if backward is None:
@@ -749,7 +776,7 @@ def _train(
     main = accelerator.is_main_process
 
     # 1. the manifest
-    items, failures = read_manifest(config.data)
+    items, failures = read_manifest(config.data, originals_only=config.originals_only)
     if main:
         _record_failures(out, failures, append=False)
     if not items:
