@@ -11,7 +11,7 @@ default backend, ``attributes``, writes a description from what is *known* about
 - the **background's** dominant colour names (up to two) and the **light level**: ``bright`` when
   the background's mean CIE L* is at least 65, ``dim`` below 40, ``softly lit`` between.
 
-Colour names come from :data:`PALETTE` (23 sRGB colours): every pixel of a region (subsampled to
+Colour names come from :data:`PALETTE` (25 sRGB colours): every pixel of a region (subsampled to
 at most 4,096) takes the name of the nearest palette colour in CIE Lab (ΔE76), and the most
 frequent names win. A solid colour therefore gets the name of the palette colour nearest to it.
 
@@ -56,6 +56,8 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (200, 30, 30),
     "dark red": (120, 20, 25),
     "pink": (235, 150, 170),
+    "dusty pink": (185, 130, 125),
+    "terracotta": (185, 95, 65),
     "orange": (235, 130, 40),
     "yellow": (240, 210, 50),
     "beige": (220, 200, 160),
