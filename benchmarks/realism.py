@@ -26,6 +26,12 @@ real crops of A's scenes vs. naive and staged crops of A's products, staged only
 and evaluated on half B; a critic fitted on all of it is saved to benchmarks/.cache (it is derived
 from the non-commercial photos, so it stays out of the repository).
 
+``--variants before,after,…`` (names in ``VARIANTS``) also re-composites each product's best
+candidate (same slot, same fill) with other compositing options and reports, per variant, the
+C2ST real vs staged on all products and on each half (A: to choose settings, B: to report), KID,
+and a cross-fitted critic score (a critic fitted on one half's real vs. naive and ``before``
+crops scores the other half's variant crops; paired per product against ``before``).
+
 Run with ``OPENBLAS_NUM_THREADS=1`` on a busy machine (the script sets it if unset): small LAPACK
 solves with several OpenBLAS threads crawl when the cores are shared.
 """
@@ -71,6 +77,21 @@ from adstage.types import Cutout, Placement
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.realism")
+
+VARIANTS: dict[str, dict] = {
+    "before": {"edges": "unmix", "light": 0.0, "shadow": 0.0},  # the defaults until issue 13/5
+    "edges": {"edges": "refine", "light": 0.0, "shadow": 0.0},
+    "shadow-0.3": {"edges": "unmix", "light": 0.0, "shadow": 0.3},
+    "shadow-0.6": {"edges": "unmix", "light": 0.0, "shadow": 0.6},
+    "light-0.5": {"edges": "unmix", "light": 0.5, "shadow": 0.0},
+    "light-1": {"edges": "unmix", "light": 1.0, "shadow": 0.0},
+    "edges+shadow-0.3": {"edges": "refine", "light": 0.0, "shadow": 0.3},
+    "edges+shadow-0.6": {"edges": "refine", "light": 0.0, "shadow": 0.6},
+    "edges+shadow-0.3+light-0.5": {"edges": "refine", "light": 0.5, "shadow": 0.3},
+    "product-exact": {"product_exact": True},
+    "after": {},  # the current defaults
+}
+"""Compositing variants for ``--variants`` (StageOptions fields; {} = the defaults)."""
 
 
 def build_catalog(data: Path, path: Path, input_size: int) -> Catalog:
@@ -120,6 +141,76 @@ def naive_paste(room: np.ndarray, cut: Cutout) -> tuple[np.ndarray, tuple[int, i
     return paste(room, cut.rgba, placement, despill_background=(255, 255, 255)), placement.box
 
 
+def compare_variants(
+    names: list[str],
+    crops: dict[str, list[np.ndarray]],
+    ids: dict[str, list[str]],
+    extractor,
+    f_real: np.ndarray,
+    f_naive: np.ndarray,
+    real_scene: list[str],
+    naive_half: np.ndarray,
+    real_half: np.ndarray,
+    features: str,
+    args: argparse.Namespace,
+) -> dict:
+    """Per variant: C2ST real vs variant on all products and on each half; KID (Inception);
+    the cross-fitted critic's mean score and its paired difference against ``before``."""
+    feats = {v: extractor(crops[v]) for v in names}
+    halves = {v: np.array([half_of(p, args.seed) for p in ids[v]]) for v in names}
+    common = {"features": features, "splits": args.splits, "seed": args.seed}
+    # Cross-fitted critic: fit on one half's real vs naive (+ "before" if compared), score the other.
+    scores: dict[str, np.ndarray] = {}
+    for v in names:
+        scores[v] = np.full(len(ids[v]), np.nan)
+    for fit_half, score_half in (("A", "B"), ("B", "A")):
+        fake = [f_naive[naive_half == fit_half]]
+        if "before" in names:
+            fake.append(feats["before"][halves["before"] == fit_half])
+        critic = RealismCritic.fit(
+            f_real[real_half == fit_half], np.concatenate(fake), features=features, seed=args.seed
+        )
+        for v in names:
+            sel = halves[v] == score_half
+            if sel.any():
+                scores[v][sel] = critic.score_features(feats[v][sel])
+    out: dict = {}
+    rng = np.random.default_rng(args.seed)
+    for v in names:
+        row: dict = {"options": VARIANTS[v], "n": len(ids[v])}
+        for part in ("all", "A", "B"):
+            sel = np.ones(len(ids[v]), bool) if part == "all" else halves[v] == part
+            r = c2st(
+                f_real, feats[v][sel], groups_real=real_scene,
+                groups_fake=np.array(ids[v])[sel], **common,
+            )  # fmt: skip
+            row[f"c2st_{part}"] = {
+                "accuracy": r.accuracy, "interval": list(r.interval), "n_fake": int(sel.sum())
+            }  # fmt: skip
+            s = scores[v][sel]
+            row[f"critic_{part}"] = float(np.mean(s))
+            if "before" in names and v != "before":
+                base = dict(zip(ids["before"], scores["before"], strict=True))
+                diff = np.array(
+                    [x - base[p] for x, p in zip(s, np.array(ids[v])[sel], strict=True)]
+                )
+                boot = [rng.choice(diff, len(diff)).mean() for _ in range(2000)]
+                row[f"critic_{part}_vs_before"] = {
+                    "mean": float(diff.mean()),
+                    "interval": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
+                }
+        if features == "inception-v3":
+            mean, std = kernel_inception_distance(f_real, feats[v], subset_size=100, subsets=100)
+            row["kid"] = {"kid": mean, "kid_std": std}
+        out[v] = row
+        log.info(
+            "variant %s (%s): C2ST all %.3f A %.3f B %.3f; critic A %.3f B %.3f",
+            v, features, row["c2st_all"]["accuracy"], row["c2st_A"]["accuracy"],
+            row["c2st_B"]["accuracy"], row["critic_A"], row["critic_B"],
+        )  # fmt: skip
+    return out
+
+
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties ½."""
     if not len(pos) or not len(neg):
@@ -144,13 +235,24 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the crops cached by an earlier run"
     )
+    parser.add_argument(
+        "--variants",
+        default="",
+        help=f"comma-separated compositing variants to compare ({', '.join(VARIANTS)})",
+    )
     args = parser.parse_args()
+    variant_names = [v for v in args.variants.split(",") if v]
+    unknown = set(variant_names) - set(VARIANTS)
+    if unknown:
+        parser.error(f"--variants: unknown {sorted(unknown)}; known: {', '.join(VARIANTS)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
     if data_missing(products_dir):
         return 0
     started = time.time()
     cache = ROOT / ".cache" / f"realism-crops-{args.products}-{args.seed}-{args.isnet_size}.npz"
+    variant_crops: dict[str, list[np.ndarray]] = {v: [] for v in variant_names}
+    variant_id: dict[str, list[str]] = {v: [] for v in variant_names}
     if args.reuse and cache.exists():
         log.info("crops from %s", cache)
         with np.load(cache) as data:
@@ -166,6 +268,11 @@ def main() -> int:
         ]
         picked = list(range(int(c["n_products"])))
         inpainter = str(c["inpainter"])
+        for v in variant_names:
+            if f"variant_{v}" not in c:
+                raise SystemExit(f"--reuse: variant {v} is not in {cache}; run without --reuse")
+            variant_crops[v] = list(c[f"variant_{v}"])
+            variant_id[v] = [str(p) for p in c[f"variant_{v}_id"]]
     else:
         catalog = build_catalog(
             args.data, ROOT / ".cache" / f"realism-catalog-{args.isnet_size}", args.isnet_size
@@ -194,6 +301,7 @@ def main() -> int:
         picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
         seg = SEGMENTERS.create(args.segmenter)
         options = StageOptions(keep_steps=False)
+        variant_options = {v: StageOptions(keep_steps=False, **VARIANTS[v]) for v in variant_names}
         naive, naive_id, staged, staged_id = [], [], [], []
         where = f"staged = true AND area_fraction >= {args.min_area}"
         candidates: list[dict] = []  # every staged candidate: crop, pipeline score, product, rank
@@ -222,6 +330,11 @@ def main() -> int:
                 except Exception as exc:  # a benchmark reports, it does not stop
                     log.warning("%s / %s: %s", path, match.id, exc)
             cands.sort(key=lambda c: -c.score)
+            for v, opts in variant_options.items():
+                if cands:  # the same slot and fill (the ranking ignores compositing)
+                    again = stage_candidate(cut, cands[0].match, opts)
+                    variant_crops[v].append(square_crop(again.image, again.placement))
+                    variant_id[v].append(path)
             for rank, cand in enumerate(cands):
                 crop = square_crop(cand.image, cand.placement)
                 candidates.append(
@@ -248,13 +361,15 @@ def main() -> int:
             cand_rank=np.asarray([c["rank"] for c in candidates]),
             n_products=len(picked),
             inpainter=inpainter,
+            **{f"variant_{v}": np.asarray(variant_crops[v]) for v in variant_names},
+            **{f"variant_{v}_id": np.asarray(variant_id[v]) for v in variant_names},
         )
 
     real_half = np.array([half_of(u, args.seed) for u in real_scene])
     naive_half = np.array([half_of(p, args.seed) for p in naive_id])
     staged_half = np.array([half_of(p, args.seed) for p in staged_id])
     cand_half = np.array([half_of(c["product"], args.seed) for c in candidates])
-    results: dict = {"c2st": {}, "kid": {}, "critic": {}}
+    results: dict = {"c2st": {}, "kid": {}, "critic": {}, "variants": {}}
     for name in args.features.split(","):
         t = time.time()
         extractor = crop_features(name)
@@ -297,6 +412,12 @@ def main() -> int:
                 results["kid"][label] = {
                     "kid": mean, "kid_std": std, "n_real": len(x), "n_fake": len(y)
                 }  # fmt: skip
+
+        if variant_names:
+            results["variants"][name] = compare_variants(
+                variant_names, variant_crops, variant_id, extractor, f_real, f_naive, real_scene,
+                naive_half, real_half, name, args,
+            )  # fmt: skip
 
         # Per-image critic: fit on half A, evaluate on half B.
         fit_fake = np.concatenate([f_naive[naive_half == "A"], f_staged[staged_half == "A"]])
@@ -362,7 +483,15 @@ def main() -> int:
             "staged": len(staged),
             "staged candidates": len(candidates),
         },
-        "stage_options": {"inpainter": inpainter, "k": 3, "retrieved": 12},
+        "stage_options": {
+            "inpainter": inpainter,
+            "k": 3,
+            "retrieved": 12,
+            "composite": {
+                f: getattr(StageOptions(), f)
+                for f in ("despill", "edges", "light", "harmonize", "shadow", "product_exact")
+            },
+        },
         **results,
         "human_agreement": None,
         "elapsed_s": round(time.time() - started, 1),

@@ -198,15 +198,23 @@ def main() -> int:
                     cv2.resize(naive, (299, 299), interpolation=cv2.INTER_AREA)
                 )
                 crops["naive paste"].append(square_crop(naive, placement.box))
-                # What the pipeline pastes: the despilled cut-out, scaled.
-                scaled = scale_cutout(despill(cut.rgba), placement)
-                x0, y0, x1, y1 = placement.box
+                # What the pipeline pastes with product_exact (the default light match changes
+                # the product's pixels by design): the despilled cut-out, scaled.
+                exact_candidate = stage_candidate(
+                    cut, best.match, StageOptions(inpainter=name, product_exact=True)
+                )
+                scaled = scale_cutout(despill(cut.rgba), exact_candidate.placement)
+                x0, y0, x1, y1 = exact_candidate.placement.box
                 core = (
                     cv2.erode((scaled[..., 3] == 255).astype(np.uint8), np.ones((3, 3), np.uint8))
                     > 0
                 )
                 exact.append(
-                    bool(np.array_equal(best.image[y0:y1, x0:x1][core], scaled[..., :3][core]))
+                    bool(
+                        np.array_equal(
+                            exact_candidate.image[y0:y1, x0:x1][core], scaled[..., :3][core]
+                        )
+                    )
                 )
         if n % 10 == 0:
             log.info("%d / %d products", n + 1, len(picked))

@@ -36,7 +36,16 @@ def _plain(n: int):
 
 def test_stage_returns_ranked_candidates_with_exact_product_pixels(catalog: Path) -> None:
     item = _plain(1)[0]
-    result = stage(item.image, catalog / "cat", mask=item.mask, k=3, segmenter="solid-background")
+    # The paper's copy-paste: exact product pixels, no shadow.
+    result = stage(
+        item.image,
+        catalog / "cat",
+        mask=item.mask,
+        k=3,
+        segmenter="solid-background",
+        product_exact=True,
+        shadow=0.0,
+    )
     assert 1 <= len(result.candidates) <= 3 and not result.errors
     scores = [c.score for c in result.candidates]
     assert scores == sorted(scores, reverse=True)
@@ -71,6 +80,50 @@ def test_stage_returns_ranked_candidates_with_exact_product_pixels(catalog: Path
     core = cv2.erode((scaled[..., 3] == 255).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     assert core.sum() > 100
     assert np.array_equal(best.image[y0:y1, x0:x1][core], scaled[..., :3][core])
+
+
+def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog: Path) -> None:
+    import cv2
+
+    opts = StageOptions()
+    assert (opts.despill, opts.edges, opts.light, opts.shadow) == (True, "refine", 0.5, 0.5)
+    assert (opts.harmonize, opts.product_exact) == (0.0, False)
+    item = _plain(1)[0]
+    args = {"mask": item.mask, "k": 1, "segmenter": "solid-background"}
+    default = stage(item.image, catalog / "cat", **args).candidates[0]
+    exact = stage(item.image, catalog / "cat", product_exact=True, **args).candidates[0]
+    plain = stage(item.image, catalog / "cat", product_exact=True, shadow=0.0, **args)
+    flat = plain.candidates[0]
+    comp = default.provenance["composite"]
+    assert comp["edges"] == "refine" and comp["shadow"] == 0.5 and not comp["product_exact"]
+    light = comp["light"]
+    assert light["strength"] == 0.5 and 0.6 <= light["exposure"] <= 1.1
+    assert light["gain"] == pytest.approx(
+        [light["exposure"] * g for g in light["white_balance"]], abs=1e-3
+    )
+    assert set(comp["seconds"]) == {"edges", "light", "shadow"}
+    assert exact.provenance["composite"]["light"] is None
+    assert exact.provenance["composite"]["edges"] == "unmix"
+    # The shadow only darkens the floor: product pixels stay those of the un-shadowed paste.
+    x0, y0, x1, y1 = exact.placement
+    assert exact.placement == flat.placement == default.placement
+    from adstage.composite.align import align
+    from adstage.composite.blend import scale_cutout
+
+    placement = align(plain.product.mask, flat.match.mask())
+    alpha = scale_cutout(plain.product.rgba, placement)[..., 3]
+    assert alpha.shape == (y1 - y0, x1 - x0)
+    core = cv2.erode((alpha == 255).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert np.array_equal(exact.image[y0:y1, x0:x1][core], flat.image[y0:y1, x0:x1][core])
+    darker = flat.image.astype(int) - exact.image.astype(int)
+    assert darker.min() >= 0 and darker.sum() > 0
+    assert not darker[: y0 + (y1 - y0) // 2].any()  # never above the product's middle
+    with pytest.raises(InputError, match="edges"):
+        StageOptions(edges="magic")
+    with pytest.raises(InputError, match="light"):
+        StageOptions(light=2.0)
+    with pytest.raises(InputError, match="product_exact"):
+        StageOptions(product_exact=True, harmonize=0.5)
 
 
 def test_formats_and_errors(catalog: Path) -> None:

@@ -33,9 +33,11 @@ from adstage.cli._common import (
     shadow_strength,
     top_k_option,
 )
+from adstage.composite.blend import EDGES
 from adstage.composite.formats import FORMATS as ASPECTS
 from adstage.inpaint.base import DEFAULT_INPAINTER
 from adstage.stage.outputs import FORMATS as CONTAINERS
+from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
 
 
 def stage(
@@ -72,7 +74,34 @@ def stage(
     segmenter: Segmenter = "auto",
     embedder: Annotated[str | None, embedder_option()] = None,
     harmonize: Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")] = 0.0,
-    shadow: Annotated[float, shadow_option(0.0)] = 0.0,
+    light: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Match exposure and white balance to the scene around the product, 0 (off) to "
+            f"1 (default {DEFAULT_LIGHT}); bounded gains, recorded in the manifest.",
+            show_default=False,
+        ),
+    ] = DEFAULT_LIGHT,
+    edges: Annotated[
+        str,
+        typer.Option(
+            "--edges",
+            help=f"Free the product's edge of the catalog white: {', '.join(EDGES)} "
+            f"(default {DEFAULT_EDGES}; ml needs pymatting).",
+            callback=accept_renamed(one_of("--edges", EDGES)),
+            show_default=False,
+        ),
+    ] = DEFAULT_EDGES,
+    product_exact: Annotated[
+        bool,
+        typer.Option(
+            "--product-exact",
+            help="Keep the product's opaque pixels as photographed (no --light; edges un-mixed).",
+        ),
+    ] = False,
+    shadow: Annotated[float, shadow_option(DEFAULT_SHADOW)] = DEFAULT_SHADOW,
     no_shadow: NoShadow = False,
     max_side: Annotated[
         int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
@@ -174,6 +203,9 @@ def stage(
             segmenter=segmenter,
             embedder=embedder,
             harmonize=harmonize,
+            light=light,
+            edges=edges,
+            product_exact=product_exact,
             shadow=shadow,
             max_side=max_side or None,
             realism=judge.score_image if judge is not None else None,

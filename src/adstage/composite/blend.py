@@ -1,27 +1,51 @@
-"""Paste a product cut-out into a scene: soft edges, optional despill, harmonisation and shadow.
+"""Paste a product cut-out into a scene: soft edges, edge decontamination, light and shadow.
 
 With every option off, the product's pixels are exactly those of the scaled cut-out wherever its
 alpha is 1; only the soft edge mixes product and scene (the paper's copy-paste, Ku et al., AdKDD
-2023, §5.3 step 3). Options:
+2023, §5.3 step 3). Options (all off in :func:`paste`; :class:`adstage.stage.pipeline.StageOptions`
+chooses the defaults of staging):
 
-- ``despill``: the edge pixels of a product shot on white are mixtures with white; un-mix them
-  (``F = (I − (1 − α)·B) / α`` with the studio background ``B``) so no white halo is pasted.
+- ``edges``: how the edge is freed of the studio background (``despill_background``, white) the
+  product was shot on, so no white fringe comes along (:func:`decontaminate`):
+
+  * ``"unmix"``: un-mix the soft edge, ``F = (I − (1 − α)·B) / α`` (changes only pixels with
+    α < 1);
+  * ``"refine"``: also re-estimate α in a thin band inside the edge from the product's own colour
+    there (propagated from the interior) and the known background — the matting equation with a
+    known background (Smith & Blinn, "Blue Screen Matting", 1996) — so edge pixels that a
+    segmenter called opaque but that are half white lose their white; then un-mix. Pixels deeper
+    than the band are never touched; where the product is itself close to the background colour
+    (white furniture) α is kept;
+  * ``"ml"``: pymatting's multilevel foreground estimation (Germer et al., "Fast Multi-Level
+    Foreground Estimation", ICPR 2020) on the cut-out at ≤ ``ML_MAX_SIDE`` pixels, for α < 1
+    (optional dependency; slower, and it cannot fix pixels the mask calls opaque).
+- ``light`` (0–1): exposure and white balance of the scene around the placement, as bounded gains
+  in linear light (:mod:`adstage.composite.light`).
 - ``harmonize`` (0–1): move the product's mean and spread of lightness and colour in Lab part of
   the way towards the scene around it (Reinhard et al., "Color Transfer between Images", 2001).
-- ``shadow`` (0–1): a soft contact shadow, an ellipse under the product's base blurred and
-  darkening the floor, since a product without one floats.
+- ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
+  shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
+  occlusion under its base, since a product without one floats.
 """
 
 from __future__ import annotations
 
-from typing import cast
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from adstage.errors import InputError
+from adstage.composite.light import LightMatch, apply_light, estimate_light
+from adstage.errors import BackendUnavailable, InputError
 from adstage.types import RGB, Placement, as_rgb
+
+EDGES: tuple[str, ...] = ("unmix", "refine", "ml")
+"""Edge decontamination methods (see the module docstring)."""
+ML_MAX_SIDE = 384
+"""``edges="ml"`` runs pymatting on the cut-out downscaled to this longer side (then upscaled)."""
 
 
 def _check_unit(value: float, name: str) -> float:
@@ -107,6 +131,292 @@ def contact_shadow(
     return shadow * strength * (1.0 - placed_alpha)
 
 
+def _band_px(shape: tuple[int, ...]) -> int:
+    """Width of the edge band that ``refine`` may re-estimate: 0.4 % of the cut-out's longer
+    side, at least 3 pixels (4 px on a 900² catalog photo)."""
+    return max(3, round(0.004 * max(shape[:2])))
+
+
+def _interior_colour(
+    colour: NDArray[np.float32], core: NDArray[np.bool_], want: NDArray[np.bool_], radius: int
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """The product's colour at the ``want`` pixels, propagated from the ``core`` pixels only
+    (normalised convolution with a box of half-width ``radius``, then 4× wider where the first
+    reaches no core pixel; box filters cost the same at any width), and which it reached."""
+    weight = core.astype(np.float32)
+    weighted = colour * weight[..., None]
+    out = np.zeros((int(want.sum()), 3), np.float32)
+    done = np.zeros(len(out), bool)
+    for r in (radius, 4 * radius):
+        size = (2 * r + 1, 2 * r + 1)
+        w = cast(NDArray[np.float32], cv2.blur(weight, size))[want]
+        c = cast(NDArray[np.float32], cv2.blur(weighted, size))[want]
+        ok = (w > 1e-3) & ~done
+        out[ok] = c[ok] / w[ok][:, None]
+        done |= ok
+        if done.all():
+            break
+    return out, done
+
+
+def decontaminate(
+    rgba: NDArray[np.uint8],
+    background: tuple[int, int, int] = (255, 255, 255),
+    *,
+    method: str = "refine",
+    band_px: int | None = None,
+) -> NDArray[np.uint8]:
+    """The cut-out ``rgba`` with its edge freed of the studio ``background`` colour (``method``:
+    one of :data:`EDGES`, see the module docstring). Pixels deeper inside the product than the
+    edge band (``band_px``, default :func:`_band_px`) are returned unchanged."""
+    if method not in EDGES:
+        raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {method!r}")
+    if method == "unmix":
+        return despill(rgba, background)
+    if method == "ml":
+        return _foreground_ml(rgba)
+    band_px = band_px if band_px is not None else _band_px(rgba.shape)
+    a = rgba[..., 3].astype(np.float32) / 255.0
+    hard = (a >= 0.5).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
+    core = cv2.erode(hard, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    band = (a > 0.5 / 255.0) & ~core
+    if not core.any() or not band.any():  # thinner than the band: un-mix only
+        return despill(rgba, background)
+    colour = rgba[..., :3].astype(np.float32) / 255.0
+    bg = np.asarray(background, np.float32) / 255.0
+    inner, reached = _interior_colour(colour, core, band, band_px + 1)
+    if not reached.all():  # soft pixels far from any core pixel: un-mixed only
+        out = despill(rgba, background)
+        ys, xs = np.nonzero(band)
+        band = np.zeros_like(band)
+        band[ys[reached], xs[reached]] = True
+        inner = inner[reached]
+    else:
+        out = rgba.copy()
+    pixels, alpha = colour[band], a[band]
+    # Known-background matting: the share of the product's own colour in the pixel, along the
+    # line from the background to that colour.
+    direction = inner - bg
+    norm2 = (direction**2).sum(1)
+    estimate = ((pixels - bg) * direction).sum(1) / np.maximum(norm2, 1e-6)
+    # Trust it only where the product's colour is far enough from the background's.
+    trust = np.clip((np.sqrt(norm2) - 0.1) / 0.2, 0.0, 1.0)
+    refined = np.minimum(alpha, trust * np.clip(estimate, 0.0, 1.0) + (1.0 - trust) * alpha)
+    unmixed = (pixels - (1.0 - refined[:, None]) * bg) / np.maximum(refined[:, None], 1e-3)
+    # Where little product is left, its un-mixed colour is noise: lean on the interior colour.
+    lean = np.clip((refined - 0.1) / 0.4, 0.0, 1.0)[:, None]
+    fg = np.clip(lean * unmixed + (1.0 - lean) * inner, 0.0, 1.0)
+    out[..., :3][band] = np.rint(fg * 255.0).astype(np.uint8)
+    out[..., 3][band] = np.rint(refined * 255.0).astype(np.uint8)
+    return out
+
+
+def _foreground_ml(rgba: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    try:
+        from pymatting import estimate_foreground_ml
+    except ImportError as exc:  # optional dependency
+        raise BackendUnavailable(
+            "edges='ml' needs pymatting (pip install 'adstage[matting]' or pip install pymatting)"
+        ) from exc
+    h, w = rgba.shape[:2]
+    a = rgba[..., 3].astype(np.float64) / 255.0
+    soft = (a > 0.5 / 255.0) & (a < 1.0)
+    if not soft.any():
+        return rgba
+    f = min(1.0, ML_MAX_SIDE / max(h, w))
+    image = rgba[..., :3].astype(np.float64) / 255.0
+    small = (max(1, round(w * f)), max(1, round(h * f)))
+    if f < 1.0:
+        image_s = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+        alpha_s = np.clip(cv2.resize(a, small, interpolation=cv2.INTER_AREA), 0.0, 1.0)
+    else:
+        image_s, alpha_s = image, a
+    fg = estimate_foreground_ml(image_s, alpha_s)
+    if f < 1.0:
+        fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = rgba.copy()
+    out[..., :3][soft] = np.clip(np.rint(fg[soft] * 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+def ground_shadow(
+    placed_alpha: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    strength: float,
+    *,
+    ambient: float = 0.6,
+    mask_product: bool = True,
+) -> NDArray[np.float32]:
+    """A scene-sized darkening map in [0, strength] for the product whose alpha, placed in the
+    scene, is ``placed_alpha`` (``H×W``) inside ``box``.
+
+    *Contact*: each column's lowest product pixel, weighted by how close it is to the base line
+    (a chair's legs touch the floor, its seat does not), spread a little sideways and a little
+    downwards — dark and sharp where the product meets the floor. *Ambient occlusion*: the
+    :func:`contact_shadow` ellipse under the base, wider and softer, at ``ambient`` × strength.
+    The map is 0 above the box's vertical middle and (``mask_product``) never darkens the
+    product itself.
+    """
+    h, w = placed_alpha.shape
+    x0, y0, x1, y1 = box
+    bw, bh = max(1, x1 - x0), max(1, y1 - y0)
+    inside = placed_alpha[y0:y1, x0:x1] >= 0.5
+    contact = np.zeros((h, w), np.float32)
+    cols = np.nonzero(inside.any(0))[0]
+    if cols.size:
+        lowest = bh - 1 - np.argmax(inside[::-1, cols], axis=0)  # per column, in box rows
+        gap = (bh - 1 - lowest).astype(np.float32)
+        weight = np.exp(-gap / max(2.0, 0.04 * bh))
+        contact[np.minimum(y0 + lowest, h - 1), x0 + cols] = weight
+        sx = max(1.0, 0.035 * bw)
+        sy = max(1.0, 0.02 * bw)
+        contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
+        peak = float(contact.max())
+        if peak > 0:
+            contact = np.minimum(contact / (0.5 * peak), 1.0)
+    ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
+    dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
+    dark[: min(h, y0 + bh // 2)] = 0.0
+    dark *= strength
+    if mask_product:
+        dark *= 1.0 - placed_alpha
+    out: NDArray[np.float32] = dark.astype(np.float32)
+    return out
+
+
+def _surroundings(
+    scene: RGB, alpha: NDArray[np.float32], box: tuple[int, int, int, int], grow: float
+) -> NDArray[np.uint8]:
+    """The scene's pixels around the product: its box grown by ``grow`` of its size on each
+    side, minus the product itself (``N×3``)."""
+    h, w = scene.shape[:2]
+    x0, y0, x1, y1 = box
+    gx, gy = max(4, round((x1 - x0) * grow)), max(4, round((y1 - y0) * grow))
+    ax0, ay0, ax1, ay1 = max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy)
+    ring = np.ones((ay1 - ay0, ax1 - ax0), bool)
+    ring[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = alpha == 0
+    step = max(1, round(np.sqrt(ring.size / 65536)))  # a regular sample of ≤ ~64k pixels
+    out: NDArray[np.uint8] = scene[ay0:ay1:step, ax0:ax1:step][ring[::step, ::step]]
+    return out
+
+
+@dataclass(frozen=True)
+class Composite:
+    """What :func:`composite` made: the ``image``, the ``light`` gains applied (``None``: off),
+    the ``edges`` method used (``None``: off), the ``shadow`` strength and time per step."""
+
+    image: RGB = field(repr=False)
+    light: LightMatch | None
+    edges: str | None
+    shadow: float
+    seconds: dict[str, float]
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "edges": self.edges,
+            "light": None if self.light is None else self.light.as_dict(),
+            "shadow": self.shadow,
+        }
+
+
+def composite(
+    scene: RGB,
+    rgba: NDArray[np.uint8],
+    placement: Placement,
+    *,
+    despill_background: tuple[int, int, int] | None = None,
+    edges: str = "unmix",
+    light: float = 0.0,
+    max_exposure: float = 1.1,
+    min_exposure: float = 0.6,
+    max_cast: float = 1.1,
+    harmonize: float = 0.0,
+    shadow: float = 0.0,
+) -> Composite:
+    """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
+
+    ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
+    with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shadow``:
+    strengths in [0, 1] (0: off); ``light`` gains are bounded by ``min_exposure`` /
+    ``max_exposure`` and, per channel, ``max_cast`` (:func:`adstage.composite.light.estimate_light`).
+    """
+    scene = as_rgb(scene, name="scene")
+    harmonize = _check_unit(harmonize, "harmonize")
+    shadow = _check_unit(shadow, "shadow")
+    light = _check_unit(light, "light")
+    if edges not in EDGES:
+        raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {edges!r}")
+    h, w = scene.shape[:2]
+    if placement.scene_size != (w, h):
+        raise InputError(
+            f"placement: made for a {placement.scene_size[0]}×{placement.scene_size[1]} scene, "
+            f"got a {w}×{h} one"
+        )
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    if despill_background is not None:
+        rgba = decontaminate(rgba, despill_background, method=edges)
+    seconds["edges"] = time.perf_counter() - t
+    scaled = scale_cutout(rgba, placement)
+    x0, y0, x1, y1 = placement.box
+    alpha = scaled[..., 3].astype(np.float32) / 255.0
+    product = scaled[..., :3]
+    t = time.perf_counter()
+    match = None
+    if light > 0:
+        match = estimate_light(
+            _surroundings(scene, alpha, placement.box, 0.5),
+            strength=light,
+            min_exposure=min_exposure,
+            max_exposure=max_exposure,
+            max_cast=max_cast,
+        )
+        product = apply_light(product, match)
+    if harmonize > 0:
+        product = _harmonize(
+            product, alpha, _surroundings(scene, alpha, placement.box, 0.25), harmonize
+        )
+    seconds["light"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out = scene.copy()
+    if shadow > 0:
+        # Only the rows and columns the shadow can reach (the box widened by its ellipse's
+        # blur), at a resolution where the box is about 160 pixels wide: the map is smooth.
+        pad = 4 + round(0.8 * (x1 - x0))
+        sx0, sx1 = max(0, x0 - pad), min(w, x1 + pad)
+        sy0, sy1 = y0, min(h, y1 + 4 + round(0.3 * (x1 - x0)))
+        f = min(1.0, 160.0 / max(1, x1 - x0))
+        lw, lh = max(1, round((sx1 - sx0) * f)), max(1, round((sy1 - sy0) * f))
+        local = np.zeros((sy1 - sy0, sx1 - sx0), np.float32)
+        local[: y1 - y0, x0 - sx0 : x1 - sx0] = alpha
+        small = cv2.resize(local, (lw, lh), interpolation=cv2.INTER_AREA) if f < 1 else local
+        sbox = (round((x0 - sx0) * f), 0, round((x1 - sx0) * f), round((y1 - y0) * f))
+        dark = ground_shadow(cast(NDArray[np.float32], small), sbox, shadow, mask_product=f == 1)
+        if f < 1:
+            # Back to full size; the product's own pixels stay unshaded at full resolution.
+            big = cv2.resize(dark, (sx1 - sx0, sy1 - sy0), interpolation=cv2.INTER_LINEAR)
+            dark = cast(NDArray[np.float32], big)
+            dark *= 1.0 - local
+        keep = (1.0 - dark)[..., None]
+        region = out[sy0:sy1, sx0:sx1].astype(np.float32) * keep
+        out[sy0:sy1, sx0:sx1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    seconds["shadow"] = time.perf_counter() - t
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    mixed = product.astype(np.float32) * alpha[..., None] + region * (1.0 - alpha[..., None])
+    blended = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    opaque = alpha >= 1.0
+    blended[opaque] = product[opaque]  # exact (lit) product pixels where the cut-out is opaque
+    out[y0:y1, x0:x1] = blended
+    return Composite(
+        image=out,
+        light=match,
+        edges=edges if despill_background is not None else None,
+        shadow=shadow,
+        seconds=seconds,
+    )
+
+
 def paste(
     scene: RGB,
     rgba: NDArray[np.uint8],
@@ -115,46 +425,19 @@ def paste(
     despill_background: tuple[int, int, int] | None = None,
     harmonize: float = 0.0,
     shadow: float = 0.0,
+    **options: Any,
 ) -> RGB:
-    """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
+    """:func:`composite`'s image (the same keyword options: ``edges``, ``light``, …).
 
     ``despill_background``: the colour the product was shot on, to un-mix from its soft edge
     (``None``: off). ``harmonize`` / ``shadow``: strengths in [0, 1] (0: off).
     """
-    scene = as_rgb(scene, name="scene")
-    harmonize = _check_unit(harmonize, "harmonize")
-    shadow = _check_unit(shadow, "shadow")
-    h, w = scene.shape[:2]
-    if placement.scene_size != (w, h):
-        raise InputError(
-            f"placement: made for a {placement.scene_size[0]}×{placement.scene_size[1]} scene, "
-            f"got a {w}×{h} one"
-        )
-    if despill_background is not None:
-        rgba = despill(rgba, despill_background)
-    scaled = scale_cutout(rgba, placement)
-    x0, y0, x1, y1 = placement.box
-    alpha = scaled[..., 3].astype(np.float32) / 255.0
-    product = scaled[..., :3]
-    if harmonize > 0:
-        # The scene around the product: its box grown by a quarter, minus the product itself.
-        gx, gy = max(4, (x1 - x0) // 4), max(4, (y1 - y0) // 4)
-        ax0, ay0, ax1, ay1 = max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy)
-        ring = np.ones((ay1 - ay0, ax1 - ax0), bool)
-        ring[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = alpha == 0
-        product = _harmonize(product, alpha, scene[ay0:ay1, ax0:ax1][ring], harmonize)
-    out = scene.copy()
-    if shadow > 0:
-        full_alpha = np.zeros((h, w), np.float32)
-        full_alpha[y0:y1, x0:x1] = alpha
-        dark = contact_shadow(full_alpha, placement.box, shadow)
-        out = np.clip(np.rint(out.astype(np.float32) * (1.0 - dark[..., None])), 0, 255).astype(
-            np.uint8
-        )
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    mixed = product.astype(np.float32) * alpha[..., None] + region * (1.0 - alpha[..., None])
-    blended = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-    opaque = alpha >= 1.0
-    blended[opaque] = product[opaque]  # exact product pixels where the cut-out is opaque
-    out[y0:y1, x0:x1] = blended
-    return out
+    return composite(
+        scene,
+        rgba,
+        placement,
+        despill_background=despill_background,
+        harmonize=harmonize,
+        shadow=shadow,
+        **options,
+    ).image

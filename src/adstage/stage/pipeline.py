@@ -11,8 +11,11 @@ Per candidate, here:
 2. the product's cut-out is aligned onto the slot (:mod:`adstage.composite.align`);
 3. the hole is the slot grown a little minus what the new product covers
    (:func:`adstage.inpaint.base.hole_for_paste`), and only that is inpainted, on a crop around it;
-4. the product is pasted with its soft edge (:mod:`adstage.composite.blend`), optionally brought
-   to an ad format (:mod:`adstage.composite.formats`);
+4. the product is pasted (:mod:`adstage.composite.blend`): its edge freed of the studio white
+   (``edges``), lit like the scene around it (``light``: bounded exposure and white-balance gains,
+   :mod:`adstage.composite.light`), over a contact shadow and ambient occlusion (``shadow``);
+   ``product_exact`` keeps every opaque product pixel as in the cut-out; optionally brought to an
+   ad format (:mod:`adstage.composite.formats`);
 5. candidates are ranked by a documented blend of retrieval similarity, hole coverage, the share
    of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`) — or, given a realism
    critic (``realism``, e.g. :class:`adstage.evaluate.realism.RealismCritic`'s ``score_image``),
@@ -37,7 +40,7 @@ from numpy.typing import NDArray
 
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align
-from adstage.composite.blend import paste, scale_cutout
+from adstage.composite.blend import EDGES, composite, scale_cutout
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, InputError
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
@@ -47,6 +50,10 @@ from adstage.segment.base import SEGMENTERS
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
 
 log = logging.getLogger(__name__)
+
+DEFAULT_EDGES = "refine"
+DEFAULT_LIGHT = 0.5
+DEFAULT_SHADOW = 0.5
 
 SCORE_WEIGHTS = {"similarity": 0.5, "coverage": 0.2, "kept": 0.2, "seam": 0.1}
 """How candidates are ranked: embedding similarity; share of the slot the product covers; share
@@ -69,8 +76,18 @@ class StageOptions:
     embedder: str | None = None
     dilate_px: int = 8
     despill: bool = True
+    """Free the product's edge of the white it was shot on (``edges`` says how)."""
+    edges: str = DEFAULT_EDGES
+    """One of :data:`adstage.composite.blend.EDGES`: ``unmix`` (soft pixels only), ``refine``
+    (also re-estimates alpha in a thin edge band; the default), ``ml`` (pymatting)."""
+    light: float = DEFAULT_LIGHT
+    """Strength in [0, 1] of the exposure / white-balance match to the scene (0: off)."""
     harmonize: float = 0.0
-    shadow: float = 0.0
+    shadow: float = DEFAULT_SHADOW
+    """Strength in [0, 1] of the contact shadow and ambient occlusion (0: off)."""
+    product_exact: bool = False
+    """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``harmonize``, and
+    edges only un-mixed where alpha < 1 (``edges="unmix"``)."""
     ad_format: str | None = None
     max_side: int | None = None
     keep_steps: bool = True
@@ -88,6 +105,14 @@ class StageOptions:
             raise InputError(f"max_side: expected at least 64 pixels or None, got {self.max_side}")
         if self.ad_format is not None:
             parse_ratio(self.ad_format)
+        if self.edges not in EDGES:
+            raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
+        for name in ("light", "harmonize", "shadow"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise InputError(f"{name}: expected a value in [0, 1], got {value!r}")
+        if self.product_exact and self.harmonize > 0:
+            raise InputError("harmonize: changes the product's pixels; not with product_exact")
         INPAINTERS.resolve(self.inpainter)  # unknown name → error listing the available ones
         if self.min_realism is not None:
             if self.realism is None:
@@ -182,14 +207,18 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     seconds["inpaint"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    final = paste(
+    exact = options.product_exact
+    pasted = composite(
         filled,
         cut.rgba,
         placement,
         despill_background=(255, 255, 255) if options.despill else None,
+        edges="unmix" if exact else options.edges,
+        light=0.0 if exact else options.light,
         harmonize=options.harmonize,
         shadow=options.shadow,
     )
+    final = pasted.image
     box = placement.box
     if options.ad_format:
         final, box = to_format(final, box, options.ad_format)
@@ -225,6 +254,11 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
             "scale": placement.scale,
             "hole_pixels": int(hole.sum()),
             "scene_size": [scene.shape[1], scene.shape[0]],
+            "composite": pasted.provenance()
+            | {
+                "product_exact": exact,
+                "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
+            },
         },
         steps=steps,
     )

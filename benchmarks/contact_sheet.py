@@ -1,0 +1,130 @@
+"""Contact sheets of staging before / after the compositing of issue 13, step 5, to look at.
+
+    python benchmarks/contact_sheet.py                 # 24 products, seed 2026
+    python benchmarks/contact_sheet.py --n 8 --seed 1
+
+Random IKEA products of ``../shared/data/ikea-sa-products`` (as ``benchmarks/realism.py`` picks
+them: ``numpy.random.default_rng(seed).choice`` over ``labels.csv``), each staged with
+``adstage.stage_product(..., k=3)`` into the realism benchmark's catalog
+(``benchmarks/.cache/realism-catalog-512``; run ``benchmarks/realism.py`` first) twice: *before*
+(the compositing defaults until step 5: edges un-mixed only, no light match, no shadow) and
+*after* (the current defaults). The best candidate is the same slot and fill both times (the
+ranking ignores compositing). Per product, in ``benchmarks/.cache/contact/`` (git-ignored: the
+photos are non-commercial and never enter the repository):
+
+* ``NN-full.png``: input | scene | before | after, at full size;
+* ``NN-crop.png``: the product's neighbourhood (1.5× its box) before | after, enlarged 2× when
+  small, to judge edges and shadows.
+
+Also writes ``benchmarks/.cache/contact/index.json`` (product, scene, box, light gains, seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from _common import DATA, data_missing
+from adstage import StageOptions, stage_product
+from adstage.io.images import read_image, write_image
+
+ROOT = Path(__file__).resolve().parent
+BEFORE = {"edges": "unmix", "light": 0.0, "shadow": 0.0}
+log = logging.getLogger("benchmarks.contact_sheet")
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    if image.shape[0] == height:
+        return image
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _row(images: list[np.ndarray], height: int, gap: int = 8) -> np.ndarray:
+    tiles = [_fit_height(im, height) for im in images]
+    spacer = np.full((height, gap, 3), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for tile in tiles:
+        parts += [tile, spacer]
+    return np.concatenate(parts[:-1], axis=1)
+
+
+def _crop(image: np.ndarray, box: tuple[int, int, int, int], factor: float = 1.5) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = factor * max(x1 - x0, y1 - y0) / 2
+    h, w = image.shape[:2]
+    a, b = max(0, round(cx - half)), min(w, round(cx + half))
+    c, d = max(0, round(cy - half)), min(h, round(cy + half))
+    out = image[c:d, a:b]
+    if max(out.shape[:2]) < 400:
+        out = cv2.resize(out, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")
+    parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "contact")
+    parser.add_argument("--n", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    products_dir = args.data / "ikea-sa-products"
+    if data_missing(products_dir):
+        return 0
+    if not args.catalog.is_dir():
+        print(f"skipped: no catalog at {args.catalog} (run benchmarks/realism.py first)")
+        return 0
+    with open(products_dir / "labels.csv", newline="") as handle:
+        products = list(csv.DictReader(handle))
+    rng = np.random.default_rng(args.seed)
+    picked = rng.choice(len(products), min(args.n, len(products)), replace=False)
+    args.out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for n, i in enumerate(picked):
+        path = products_dir / products[i]["path"]
+        try:
+            before = stage_product(path, args.catalog, k=3, options=StageOptions(**BEFORE))
+            after = stage_product(path, args.catalog, k=3)
+        except Exception as exc:  # a benchmark reports, it does not stop
+            log.warning("%02d %s: %s", n, path.name, exc)
+            index.append({"n": n, "product": path.name, "error": str(exc).splitlines()[0]})
+            continue
+        b, a = before.candidates[0], after.candidates[0]
+        assert a.match.id == b.match.id, "the ranking must not depend on compositing"
+        image = read_image(path)
+        scene = a.steps["scene"]
+        height = scene.shape[0]
+        write_image(args.out / f"{n:02d}-full.png", _row([image, scene, b.image, a.image], height))
+        crops = [_crop(b.image, b.placement), _crop(a.image, a.placement)]
+        write_image(args.out / f"{n:02d}-crop.png", _row(crops, crops[0].shape[0]))
+        index.append(
+            {
+                "n": n,
+                "product": path.name,
+                "scene": Path(a.match.uri).name,
+                "box": list(a.placement),
+                "composite": a.provenance["composite"],
+                "seconds": {k: round(v, 3) for k, v in a.seconds.items()},
+            }
+        )
+        log.info("%02d %s → %s", n, path.name, Path(a.match.uri).name)
+    (args.out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
+    print(f"wrote {len(index)} sheets to {args.out} ({time.strftime('%H:%M:%S')})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

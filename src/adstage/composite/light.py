@@ -1,0 +1,154 @@
+"""Light a pasted product like the scene around it: bounded exposure and white balance.
+
+A catalog photo is lit by a studio: even, neutral light, exposed so the background is white. The
+same product standing in a room gets the room's light where it stands: dimmer in a dark corner,
+warmer under tungsten. :func:`match_light` estimates that light from the scene around the
+placement and applies it to the product as per-channel gains in linear RGB, i.e. a change of
+exposure and white balance, never a change of contrast or texture (unlike ``harmonize``'s
+colour transfer):
+
+- the **local white** is the mean linear colour of the brightest tenth of the surroundings (a
+  white-patch estimate, less biased by a brown floor than grey-world);
+- **exposure**: the local white's luminance relative to the studio white (1.0), raised to
+  ``strength`` and bounded to ``[min_exposure, max_exposure]``;
+- **white balance**: the local white's chromaticity (its colour divided by its luminance),
+  raised to ``strength`` and bounded per channel to ``[1 / max_cast, max_cast]``;
+- the gains that were applied, and whether a bound was hit, are returned as a
+  :class:`LightMatch` for the candidate's provenance.
+
+White-patch and grey-world colour constancy: Land & McCann (1971); Buchsbaum (1980); gains in
+linear light as in von Kries adaptation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.errors import InputError
+
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+"""Rec. 709 luminance weights of linear RGB."""
+
+_TO_LINEAR = np.array(
+    [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in np.arange(256) / 255.0],
+    np.float32,
+)
+_LUT_SIZE = 4096
+_TO_SRGB = np.clip(
+    np.rint(
+        255.0
+        * np.array(
+            [
+                v * 12.92 if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+                for v in np.arange(_LUT_SIZE) / (_LUT_SIZE - 1)
+            ]
+        )
+    ),
+    0,
+    255,
+).astype(np.uint8)
+
+
+def to_linear(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """sRGB ``uint8`` → linear RGB in [0, 1] (float32, same shape)."""
+    out: NDArray[np.float32] = _TO_LINEAR[rgb]
+    return out
+
+
+def to_srgb(linear: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """Linear RGB (clipped to [0, 1]) → sRGB ``uint8`` through a 4096-entry table."""
+    index = np.rint(np.clip(linear, 0.0, 1.0) * (_LUT_SIZE - 1)).astype(np.intp)
+    out: NDArray[np.uint8] = _TO_SRGB[index]
+    return out
+
+
+@dataclass(frozen=True)
+class LightMatch:
+    """The gains :func:`match_light` applied (linear RGB, multiplied into the product's pixels).
+
+    ``gain`` = ``exposure`` × ``white_balance`` per channel. ``local_white``: the linear colour
+    estimated as the scene's white around the placement. ``bounded``: a limit was hit (the raw
+    estimate asked for more). ``strength``: the share of the estimate that was applied.
+    """
+
+    gain: tuple[float, float, float]
+    exposure: float
+    white_balance: tuple[float, float, float]
+    local_white: tuple[float, float, float]
+    bounded: bool
+    strength: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gain": [round(g, 4) for g in self.gain],
+            "exposure": round(self.exposure, 4),
+            "white_balance": [round(g, 4) for g in self.white_balance],
+            "local_white": [round(g, 4) for g in self.local_white],
+            "bounded": self.bounded,
+            "strength": self.strength,
+        }
+
+
+IDENTITY = LightMatch((1.0, 1.0, 1.0), 1.0, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), False, 0.0)
+
+
+def estimate_light(
+    around: NDArray[np.uint8],
+    *,
+    strength: float = 1.0,
+    min_exposure: float = 0.6,
+    max_exposure: float = 1.1,
+    max_cast: float = 1.1,
+    bright_share: float = 0.1,
+) -> LightMatch:
+    """The bounded gains that light a studio product like the scene pixels ``around`` (``N×3``
+    sRGB ``uint8``, the surroundings of the placement). Fewer than 16 pixels: the identity."""
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(f"strength: expected a value in [0, 1], got {strength}")
+    if not 0.0 < min_exposure <= 1.0 <= max_exposure:
+        raise InputError(
+            f"min_exposure / max_exposure: expected 0 < min <= 1 <= max, got "
+            f"{min_exposure} / {max_exposure}"
+        )
+    if max_cast < 1.0:
+        raise InputError(f"max_cast: expected a value >= 1, got {max_cast}")
+    pixels = np.asarray(around, np.uint8).reshape(-1, 3)
+    if strength == 0.0 or len(pixels) < 16:
+        return IDENTITY
+    pixels = pixels[:: max(1, len(pixels) // 65536)]  # a regular sample is plenty for a quantile
+    linear = to_linear(pixels)
+    luma = linear @ LUMA
+    cut = np.quantile(luma, 1.0 - bright_share)
+    white = linear[luma >= cut].mean(0)
+    white_luma = max(float(white @ LUMA), 1e-4)
+    raw_exposure = white_luma**strength
+    exposure = float(np.clip(raw_exposure, min_exposure, max_exposure))
+    raw_cast = (white / white_luma) ** strength
+    cast = np.clip(raw_cast, 1.0 / max_cast, max_cast)
+    # Renormalise so white balance keeps luminance (exposure carries it alone).
+    cast = cast / max(float(cast @ LUMA), 1e-4)
+    bounded = bool(exposure != raw_exposure or np.any(np.abs(cast - raw_cast) > 1e-3))
+    wb = tuple(float(c) for c in cast)
+    return LightMatch(
+        gain=(exposure * wb[0], exposure * wb[1], exposure * wb[2]),
+        exposure=exposure,
+        white_balance=(wb[0], wb[1], wb[2]),
+        local_white=(float(white[0]), float(white[1]), float(white[2])),
+        bounded=bounded,
+        strength=float(strength),
+    )
+
+
+def apply_light(product: NDArray[np.uint8], match: LightMatch) -> NDArray[np.uint8]:
+    """``product`` (``h×w×3`` sRGB ``uint8``) with ``match``'s gains applied in linear light."""
+    if match.gain == (1.0, 1.0, 1.0):
+        return product
+    # A per-channel gain is a per-channel map of the 256 levels: one table per channel.
+    table = to_srgb(_TO_LINEAR[:, None] * np.asarray(match.gain, np.float32)[None, :])
+    out = cv2.LUT(np.ascontiguousarray(product), table.reshape(256, 1, 3))
+    return cast(NDArray[np.uint8], out)  # cv2's stubs type every result as MatLike

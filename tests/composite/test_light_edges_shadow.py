@@ -1,0 +1,152 @@
+"""Edge decontamination, light matching and the ground shadow (issue 13, step 5)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from adstage.composite.blend import EDGES, composite, decontaminate, ground_shadow, paste
+from adstage.composite.light import apply_light, estimate_light, to_linear, to_srgb
+from adstage.errors import InputError
+from adstage.types import Placement
+
+PRODUCT = np.array([40, 60, 90], np.uint8)
+
+
+def _fringed(size: int = 120) -> np.ndarray:
+    """A dark product on white whose mask is 2 px too generous: its outer ring is called opaque
+    but is half white (what a segmenter leaves on a JPEG catalog photo), plus a soft ring."""
+    rng = np.random.default_rng(0)
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3] = 255
+    m = 10
+    inner = np.zeros((size, size), bool)
+    inner[m + 3 : size - m - 3, m + 3 : size - m - 3] = True
+    fringe = np.zeros((size, size), bool)
+    fringe[m + 1 : size - m - 1, m + 1 : size - m - 1] = True
+    fringe &= ~inner
+    soft = np.zeros((size, size), bool)
+    soft[m : size - m, m : size - m] = True
+    soft &= ~(inner | fringe)
+    noise = rng.integers(-8, 9, (size, size, 3))
+    colour = np.clip(PRODUCT.astype(int) + noise, 0, 255)
+    rgba[..., :3][inner] = colour[inner]
+    rgba[..., :3][fringe] = (0.5 * colour[fringe] + 0.5 * 255).astype(np.uint8)
+    rgba[..., 3][inner | fringe] = 255
+    rgba[..., :3][soft] = (0.25 * colour[soft] + 0.75 * 255).astype(np.uint8)
+    rgba[..., 3][soft] = 128
+    return rgba
+
+
+def _halo(image: np.ndarray, rgba: np.ndarray, offset: int, scene_level: float) -> float:
+    """Mean lightness of the pasted edge above both the product's and the scene's: a pixel no
+    mix of the two could give (a white fringe)."""
+    h, w = rgba.shape[:2]
+    hard = np.zeros(image.shape[:2], np.uint8)
+    hard[offset : offset + h, offset : offset + w] = rgba[..., 3] >= 128
+    kernel = np.ones((3, 3), np.uint8)
+    ring = (cv2.dilate(hard, kernel, iterations=2) > 0) & (
+        cv2.erode(hard, kernel, iterations=3) == 0
+    )
+    light = image.astype(np.float32).mean(2)
+    product = float(PRODUCT.mean()) + 8
+    return float(np.maximum(light[ring] - max(product, scene_level), 0).mean())
+
+
+def _place(rgba: np.ndarray, scene_size: int, offset: int) -> Placement:
+    h, w = rgba.shape[:2]
+    return Placement((offset, offset, offset + w, offset + h), 1.0, "test", (scene_size,) * 2)
+
+
+def test_refine_removes_the_white_fringe_that_unmix_leaves() -> None:
+    rgba = _fringed()
+    scene = np.full((160, 160, 3), 60, np.uint8)
+    placement = _place(rgba, 160, 20)
+    halos = {}
+    for edges in EDGES[:2]:
+        out = paste(scene, rgba, placement, despill_background=(255, 255, 255), edges=edges)
+        halos[edges] = _halo(out, rgba, 20, 60)
+    raw = _halo(paste(scene, rgba, placement), rgba, 20, 60)
+    assert raw > 20 and halos["unmix"] > 15  # unmix only fixes the soft ring
+    assert halos["refine"] < 2.0 < 0.1 * halos["unmix"]
+    fixed = decontaminate(rgba, method="refine", band_px=3)
+    deep = cv2.erode((rgba[..., 3] >= 128).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert np.array_equal(fixed[deep], rgba[deep])  # nothing changes deeper than the band
+
+
+def test_refine_keeps_a_white_product_on_white_opaque() -> None:
+    rgba = _fringed()
+    rgba[..., :3][rgba[..., 3] == 255] = 246  # white furniture: the edge cannot be told apart
+    fixed = decontaminate(rgba, method="refine")
+    opaque = rgba[..., 3] == 255
+    assert fixed[..., 3][opaque].min() >= 250
+    with pytest.raises(InputError, match="edges"):
+        decontaminate(rgba, method="magic")
+
+
+def test_ml_foreground_changes_only_soft_pixels() -> None:
+    pytest.importorskip("pymatting")
+    rgba = _fringed(64)
+    fixed = decontaminate(rgba, method="ml")
+    opaque = rgba[..., 3] == 255
+    assert np.array_equal(fixed[opaque], rgba[opaque])
+    soft = rgba[..., 3] == 128
+    # The soft ring's colour moves from the white mix towards the product's colour.
+    assert fixed[..., :3][soft].mean() < rgba[..., :3][soft].mean() - 30
+
+
+def test_light_gains_are_bounded_recorded_and_exact_when_off() -> None:
+    dark = np.full((500, 3), 20, np.uint8)
+    match = estimate_light(dark, strength=1.0, min_exposure=0.6)
+    assert match.exposure == pytest.approx(0.6) and match.bounded
+    orange = np.tile(np.array([[250, 150, 60]], np.uint8), (500, 1))
+    cast = estimate_light(orange, strength=1.0, max_cast=1.1)
+    assert cast.bounded
+    assert max(cast.white_balance) / min(cast.white_balance) <= 1.1 * 1.1 / 0.9 + 1e-6
+    assert cast.white_balance[0] > 1.0 > cast.white_balance[2]  # warmer light, warmer product
+    assert estimate_light(orange, strength=0.0).gain == (1.0, 1.0, 1.0)
+    grey = np.full((10, 10, 3), 128, np.uint8)
+    assert np.array_equal(apply_light(grey, estimate_light(orange, strength=0.0)), grey)
+    values = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(to_srgb(to_linear(values)), values)  # the tables round-trip
+    with pytest.raises(InputError, match="strength"):
+        estimate_light(dark, strength=1.5)
+
+
+def test_composite_records_the_light_it_applied() -> None:
+    rgba = _fringed()
+    scene = np.full((160, 160, 3), 90, np.uint8)
+    placement = _place(rgba, 160, 20)
+    lit = composite(scene, rgba, placement, light=1.0)
+    assert lit.light is not None and lit.light.exposure < 1.0
+    assert lit.provenance()["light"]["exposure"] == pytest.approx(lit.light.exposure, abs=1e-4)
+    opaque = (slice(40, 100), slice(40, 100))
+    assert lit.image[opaque].mean() < paste(scene, rgba, placement)[opaque].mean() - 3
+    plain = composite(scene, rgba, placement)
+    assert plain.light is None
+    assert np.array_equal(plain.image[opaque], rgba[20:80, 20:80, :3])
+    with pytest.raises(InputError, match="light"):
+        composite(scene, rgba, placement, light=-0.1)
+
+
+def test_shadow_darkens_below_and_at_the_feet_not_above() -> None:
+    # A table: a top and two legs standing on the floor.
+    rgba = np.zeros((60, 80, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[0:10, :, 3] = 255
+    rgba[10:60, 0:6, 3] = 255
+    rgba[10:60, 74:80, 3] = 255
+    scene = np.full((200, 200, 3), 200, np.uint8)
+    placement = Placement((60, 100, 140, 160), 1.0, "test", (200, 200))
+    shaded = paste(scene, rgba, placement, shadow=0.6)
+    diff = paste(scene, rgba, placement).astype(int) - shaded.astype(int)
+    assert diff.min() >= 0  # a shadow only darkens
+    assert not diff[:130].any()  # nothing above the box's vertical middle
+    assert diff[161, 63].max() > 40  # right under a leg
+    assert diff[161, 63].max() > diff[150, 100].max() + 10  # feet darker than under the middle
+    assert diff[165:, :40].max() == 0  # it stays near the product
+    alpha = np.zeros((200, 200), np.float32)
+    alpha[100:160, 60:140] = rgba[..., 3] / 255.0
+    dark = ground_shadow(alpha, placement.box, 0.6)
+    assert dark.max() <= 0.6 and not dark[alpha >= 1.0].any()
