@@ -30,17 +30,27 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SMALL = TinyConfig(resolution=32, block_out_channels=(16, 32, 32))
 
 
-def test_unet_config_is_pixel_space_with_attention_below_full_resolution():
+def test_unet_config_is_pixel_space_with_attention_at_the_lowest_levels():
+    """Attention (fusion and cross) only at the ``attention_levels`` lowest resolutions: by
+    default the lowest (16² at 64 px), the full resolution never."""
     config = TinyConfig().unet_config()
     assert config["in_channels"] == config["out_channels"] == 3
     assert config["cross_attention_dim"] == TinyConfig().cross_attention_dim
-    assert config["down_block_types"] == [
+    assert config["down_block_types"] == ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"]
+    assert config["up_block_types"] == ["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"]
+    two = TinyConfig(attention_levels=2).unet_config()
+    assert two["down_block_types"] == [
         "DownBlock2D",
         "CrossAttnDownBlock2D",
         "CrossAttnDownBlock2D",
     ]
-    assert config["up_block_types"] == ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]
     assert TinyConfig().multiple == 4
+    with pytest.raises(InputError, match="attention_levels"):
+        TinyConfig(attention_levels=3)
+    # a tiny-base.json written before attention_levels existed keeps its architecture
+    old = TinyConfig().as_dict()
+    del old["attention_levels"]
+    assert TinyConfig.from_dict(old).attention_levels == 2
 
 
 def test_bad_configs_are_input_errors():
