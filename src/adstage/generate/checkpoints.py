@@ -143,13 +143,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``refadgen.json`` of an adstage checkpoint (what the trainer recorded: the model's
     config, ``trained``, ``inference_scheduler`` …); ``{}`` for a released DeepSpeed file."""
     kind, where = locate(path)
-    if kind != "adstage":
-        return {}
-    try:
-        meta = json.loads((where / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"checkpoint: {where / CONFIG_NAME} is not readable JSON ({exc})") from exc
-    return meta if isinstance(meta, dict) else {}
+    return _read_meta(where) if kind == "adstage" else {}
 
 
 def checkpoint_kind(path: str | os.PathLike[str]) -> Kind:
@@ -363,8 +357,9 @@ def _load_trusted(path: Path) -> Any:
         raise InputError(f"checkpoint: {path} is not a torch checkpoint ({_why(exc)})") from exc
 
 
-def _read_adstage(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """An adstage checkpoint's ``refadgen.json``, checked: readable, this format, a model config."""
+    config_path = folder / CONFIG_NAME
     try:
         meta = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -374,6 +369,12 @@ def _read_adstage(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
         raise InputError(f"checkpoint: {config_path}: format {found!r}, expected {FORMAT!r}")
     if not isinstance(meta.get("model"), dict) or "unet_config" not in meta["model"]:
         raise InputError(f"checkpoint: {config_path} has no model.unet_config")
+    return meta
+
+
+def _read_adstage(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    meta = _read_meta(folder)
     if not weights_path.is_file():
         raise InputError(f"checkpoint: {weights_path} does not exist (beside {config_path})")
     try:

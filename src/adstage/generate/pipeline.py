@@ -45,7 +45,7 @@ from adstage.composite.align import render_mask
 from adstage.composite.blend import paste
 from adstage.errors import InputError
 from adstage.generate.base import Autoencoder, ImageEncoder, TextEncoder
-from adstage.generate.checkpoints import load_refadgen, read_metadata
+from adstage.generate.checkpoints import WEIGHTS_NAME, load_refadgen, locate, read_metadata
 from adstage.generate.components import load_base
 from adstage.generate.refadgen import CONTEXT_RESAMPLER, RefAdGen
 from adstage.generate.sampling import SCHEDULERS, inference_scheduler, mask_to_latent, sample
@@ -527,17 +527,14 @@ def load_pipeline(
     components = load_base(
         base, image_encoder=image_encoder, tokenizer=tokenizer, device=dev, dtype=torch_dtype
     )
-    model = load_refadgen(
-        checkpoint, unet_config=components.unet_config, device=dev, dtype=torch_dtype
-    )
+    # Located once: the file that loads is the one hashed (not every .pt of a training folder),
+    # and a folder of DeepSpeed checkpoints is searched once.
+    kind, where = locate(checkpoint)
+    model = load_refadgen(where, unet_config=components.unet_config, device=dev, dtype=torch_dtype)
     model.requires_grad_(False)
     ckpt = Path(checkpoint).expanduser()
-    ckpt_files = (
-        sorted(p for p in ckpt.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".pt"))
-        if ckpt.is_dir()
-        else [ckpt]
-    )
-    meta = read_metadata(checkpoint)
+    ckpt_files = [where / WEIGHTS_NAME] if kind == "adstage" else [where]
+    meta = read_metadata(where)
     if scheduler == "auto":
         scheduler = str(meta.get("inference_scheduler", "release"))
         log.info("scheduler: %s (%s)", scheduler, "from the checkpoint" if meta else "as released")
