@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,14 +30,12 @@ import torch
 from safetensors.torch import load_file
 
 from _common import ROOT
-from adstage.generate.refadgen import build
+from adstage.generate.refadgen import ResamplerConfig, build
 from adstage.generate.sampling import inference_scheduler, mask_to_latent, sample
 from adstage.provenance import versions
 
 PARITY = ROOT.parent.parent / "shared" / "refadgen-parity"
 OUT = ROOT / "results" / "refadgen_parity.json"
-RESAMPLER_KEYS = ("dim", "depth", "dim_head", "heads", "num_queries", "embedding_dim",
-                  "output_dim", "ff_mult")  # fmt: skip
 
 
 def diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -281,7 +280,7 @@ def training_rows(
 
 
 def _resampler(config: dict[str, Any]) -> dict[str, int]:
-    return {k: config["resampler_config"][k] for k in RESAMPLER_KEYS}
+    return {f.name: config["resampler_config"][f.name] for f in fields(ResamplerConfig)}
 
 
 if __name__ == "__main__":

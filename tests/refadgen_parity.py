@@ -4,6 +4,7 @@ on a tiny random configuration): loading them and building the matching model.""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,6 @@ from typing import Any
 import pytest
 
 PARITY = Path(__file__).resolve().parents[2] / "shared" / "refadgen-parity"
-RESAMPLER_KEYS = ("dim", "depth", "dim_head", "heads", "num_queries", "embedding_dim",
-                  "output_dim", "ff_mult")  # fmt: skip
 
 
 def need_parity() -> None:
@@ -36,7 +35,9 @@ def tensors(name: str) -> dict[str, Any]:
 
 
 def resampler_config() -> dict[str, int]:
-    return {k: config()["resampler_config"][k] for k in RESAMPLER_KEYS}
+    from adstage.generate.refadgen import ResamplerConfig
+
+    return {f.name: config()["resampler_config"][f.name] for f in fields(ResamplerConfig)}
 
 
 def atol(key: str) -> float:
