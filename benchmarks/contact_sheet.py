@@ -12,7 +12,7 @@ them: ``numpy.random.default_rng(seed).choice`` over ``labels.csv``), each stage
 ranking ignores compositing). Per product, in ``benchmarks/.cache/contact/`` (git-ignored: the
 photos are non-commercial and never enter the repository):
 
-* ``NN-full.png``: input | scene | before | after, at full size;
+* ``NN-full.png``: input | scene | removed | filled | before | after, at full size;
 * ``NN-crop.png``: the product's neighbourhood (1.5× its box) before | after, enlarged 2× when
   small, to judge edges and shadows.
 
@@ -105,9 +105,10 @@ def main() -> int:
         b, a = before.candidates[0], after.candidates[0]
         assert a.match.id == b.match.id, "the ranking must not depend on compositing"
         image = read_image(path)
-        scene = a.steps["scene"]
-        height = scene.shape[0]
-        write_image(args.out / f"{n:02d}-full.png", _row([image, scene, b.image, a.image], height))
+        steps = [a.steps[key] for key in ("scene", "removed", "filled")]
+        height = steps[0].shape[0]
+        row = _row([image, *steps, b.image, a.image], height)
+        write_image(args.out / f"{n:02d}-full.png", row)
         crops = [_crop(b.image, b.placement), _crop(a.image, a.placement)]
         write_image(args.out / f"{n:02d}-crop.png", _row(crops, crops[0].shape[0]))
         index.append(
