@@ -142,3 +142,15 @@ def test_help_lists_every_option() -> None:
         "--dtype", "--num-images", "--product-exact", "--image-encoder", "--tokenizer", "--json",
     ):  # fmt: skip
         assert option in result.stdout, option
+
+
+def test_the_clis_choices_are_the_librarys() -> None:
+    """cli/generate.py keeps its own tuples so that --help imports no diffusers: they must not
+    drift from the pipeline's layouts, dtypes and schedulers."""
+    from adstage.cli import generate as cli
+    from adstage.generate.pipeline import DTYPES, LAYOUTS
+    from adstage.generate.sampling import SCHEDULERS
+
+    assert set(cli._LAYOUTS) == set(LAYOUTS)
+    assert set(cli._DTYPES) == set(DTYPES)
+    assert set(cli._SCHEDULERS) == {"auto", *SCHEDULERS}
