@@ -27,7 +27,7 @@ test-all: $(STAMP) weights
 	$(BIN)/python -m pytest -q -m ""
 
 weights: $(STAMP)
-	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0 u2net u2netp
+	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0 u2net u2netp lpips-alex lpips-vgg
 
 ## IS-Net weights are AGPL-3.0: an optional download, its licence is printed.
 weights-isnet: $(STAMP)

