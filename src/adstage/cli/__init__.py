@@ -18,6 +18,7 @@ from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stag
 from adstage.cli import convert as convert_cli
 from adstage.cli import dataset as dataset_cli
 from adstage.cli import generate as generate_cli
+from adstage.cli import study as study_cli
 from adstage.cli import train as train_cli
 from adstage.cli._common import internal_error, state
 
@@ -59,6 +60,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(train_cli.app, name="train")
 app.add_typer(convert_cli.app, name="convert")
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(study_cli.app, name="study")
 
 
 def _version(value: bool) -> None:
