@@ -101,6 +101,40 @@ def test_product_exact_keeps_the_product_bit_identical(tiny_pipe) -> None:
     assert np.array_equal(ad.images[0][outside], plain.images[0][outside])
 
 
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to one level of uint8 rounding (batched float arithmetic may round differently)."""
+    return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
+
+
+def test_a_batch_gives_each_product_the_images_it_gets_alone(tiny_pipe) -> None:
+    other = _product()
+    other[8:26, 5:19, :3] = 255 - other[8:26, 5:19, :3]
+    products, prompts, seeds = (
+        [_product(), other, _product()],
+        ["a box", "a lamp", "a box"],
+        [3, 3, 9],
+    )
+    ads = tiny_pipe.batch(products, prompts, seeds=seeds, steps=3, size=SIZE, num_images=2)
+    assert len(ads) == 3
+    for ad, product, prompt, seed in zip(ads, products, prompts, seeds, strict=True):
+        alone = tiny_pipe(product, prompt, seed=seed, steps=3, size=SIZE, num_images=2)
+        assert all(_close(x, y) for x, y in zip(ad.images, alone.images, strict=True))
+        assert ad.provenance["seed"] == seed and ad.provenance["batch"] == 3
+        assert ad.provenance["prompt"] == prompt
+    # the same seed with another product or prompt is another picture, not a copy
+    assert not _close(ads[0].images[0], ads[1].images[0])
+    assert not _close(ads[0].images[0], ads[2].images[0])
+
+
+def test_a_batch_refuses_lists_that_do_not_line_up(tiny_pipe) -> None:
+    with pytest.raises(InputError, match=r"^batch: .*2 products, 1 prompts"):
+        tiny_pipe.batch([_product(), _product()], ["a box"], steps=1, size=SIZE)
+    with pytest.raises(InputError, match=r"^batch: .*0 products"):
+        tiny_pipe.batch([], [], steps=1, size=SIZE)
+    with pytest.raises(InputError, match=r"^batch: .*1 seeds"):
+        tiny_pipe.batch([_product()] * 2, ["a", "b"], seeds=[1], steps=1, size=SIZE)
+
+
 @pytest.mark.parametrize("layout", [name for name in LAYOUTS if name != "photo"])
 def test_layouts_place_the_product_inside_the_canvas(layout) -> None:
     canvas = product_canvas(_product(), size=(64, 48), layout=layout)
@@ -304,6 +338,10 @@ def test_a_diffusers_folder_loads_and_runs(sd_folder, tmp_path) -> None:
     assert ad.provenance["reference_context"] == "text"
     again = pipe(_product(32, 32), "a red box", steps=2, size=(32, 32), num_images=2)
     assert np.array_equal(ad.images[1], again.images[1])
+    # a batch draws each product's noise and VAE sample from its own generator, as alone
+    both = pipe.batch([_product(32, 32)] * 2, ["a blue box", "a red box"], seeds=[7, 42],
+                      steps=2, size=(32, 32), num_images=2)  # fmt: skip
+    assert all(_close(x, y) for x, y in zip(both[1].images, ad.images, strict=True))
     with pytest.raises(InputError, match=r"^size: 24×32 .* multiple of 16"):
         pipe(_product(32, 32), "a red box", steps=1, size=(24, 32))
 

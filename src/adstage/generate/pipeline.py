@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,7 +352,6 @@ class RefAdGenPipeline:
         null = null.to(device=self.device, dtype=self.dtype)
         return self.model.reference_context(null, None), self.model.reference_context(cond, None)
 
-    @torch.no_grad()
     def __call__(
         self,
         product: ImageInput,
@@ -378,40 +377,102 @@ class RefAdGenPipeline:
         ``fusion_scale``: λ of the fusion layers; ``product_exact``: paste the product's own
         pixels back inside its eroded mask; ``progress(done, total)``: called after each step.
         """
+        return self.batch(
+            [product],
+            [prompt],
+            masks=[mask],
+            seeds=[seed],
+            layout=layout,
+            negative_prompt=negative_prompt,
+            steps=steps,
+            guidance=guidance,
+            fusion_scale=fusion_scale,
+            size=size,
+            num_images=num_images,
+            product_exact=product_exact,
+            progress=progress,
+        )[0]
+
+    @torch.no_grad()
+    def batch(
+        self,
+        products: Sequence[ImageInput],
+        prompts: Sequence[str],
+        *,
+        masks: Sequence[ImageInput | NDArray[Any] | None] | None = None,
+        seeds: Sequence[int] | None = None,
+        layout: str = "photo",
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        steps: int = 30,
+        guidance: float = 7.5,
+        fusion_scale: float = 1.0,
+        size: tuple[int, int] = DEFAULT_SIZE,
+        num_images: int = 1,
+        product_exact: bool = False,
+        progress: Progress | None = None,
+    ) -> list[GeneratedAd]:
+        """One :class:`GeneratedAd` per product, all denoised together in one batch (catalog
+        work: one pass of the U-Nets per step instead of one per product).
+
+        ``prompts``, ``masks`` and ``seeds`` (default 42 each) go with ``products`` by position;
+        the other options are shared, as in :meth:`__call__`. Each product's noise (and VAE
+        sample) is drawn from its own generator seeded by its seed, so its images are those
+        ``self(product, prompt, seed=seed, …)`` gives alone (up to float rounding of batched
+        arithmetic).
+        """
         started = time.perf_counter()
-        prompt = _check_prompt(prompt)
+        k = len(products)
+        masks = [None] * k if masks is None else list(masks)
+        seeds = [42] * k if seeds is None else list(seeds)
+        if k == 0 or len(prompts) != k or len(masks) != k or len(seeds) != k:
+            raise InputError(
+                f"batch: expected one prompt, mask and seed per product and at least one "
+                f"product, got {k} products, {len(prompts)} prompts, {len(masks)} masks and "
+                f"{len(seeds)} seeds"
+            )
+        checked = [_check_prompt(p) for p in prompts]
         if not isinstance(negative_prompt, str):
             raise InputError(f"negative_prompt: expected a text, got {negative_prompt!r}")
         steps = _positive_int(steps, "steps")
         guidance = _non_negative(guidance, "guidance")
         fusion_scale = _non_negative(fusion_scale, "fusion_scale")
-        num_images = _positive_int(num_images, "num_images")
-        seed = _positive_int(seed, "seed", minimum=0)
+        n = _positive_int(num_images, "num_images")
+        seeds = [_positive_int(s, "seed", minimum=0) for s in seeds]
         width, height = _check_size(size, self.multiple)
-        canvas = product_canvas(
-            product, size=(width, height), mask=mask, layout=layout, segmenter=self.segmenter
-        )
+        canvases = [
+            product_canvas(p, size=(width, height), mask=m, layout=layout, segmenter=self.segmenter)
+            for p, m in zip(products, masks, strict=True)
+        ]
 
-        device, dtype, n = self.device, self.dtype, num_images
+        device, dtype = self.device, self.dtype
         self.model.set_fusion_scale(fusion_scale)
-        text = (self._text([negative_prompt] * n), self._text([prompt + PROMPT_SUFFIX] * n))
-        unit = torch.from_numpy(canvas.image).permute(2, 0, 1)[None].float() / 255.0
-        unit = unit.repeat(n, 1, 1, 1).to(device)
+        text = (
+            self._text([negative_prompt] * (k * n)),
+            self._text([p + PROMPT_SUFFIX for p in checked for _ in range(n)]),
+        )
+        units = [
+            torch.from_numpy(c.image).permute(2, 0, 1)[None].float().div(255.0).repeat(n, 1, 1, 1)
+            for c in canvases
+        ]
+        unit = torch.cat(units).to(device)
         context = self._reference_context(unit, text)
 
-        generator = torch.Generator("cpu").manual_seed(seed)
         f = self.autoencoder.downscale
         shape = (n, self.autoencoder.channels, height // f, width // f)
-        latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        latents = latents * self.scheduler.init_noise_sigma
-        images = (unit * 2 - 1).to(dtype=dtype)
-        if getattr(self.autoencoder, "stochastic", False):
-            ref_latents = self.autoencoder.encode(images, generator=generator)  # type: ignore[call-arg]
-        else:
-            ref_latents = self.autoencoder.encode(images)
-        pixel_mask = torch.from_numpy(canvas.mask.astype(np.float32))[None, None]
-        latent_mask = mask_to_latent(pixel_mask, (height // f, width // f))
-        latent_mask = latent_mask.repeat(n, 1, 1, 1).to(device=device, dtype=dtype)
+        noise, references, latent_masks = [], [], []
+        for canvas, item_unit, seed in zip(canvases, units, seeds, strict=True):
+            # per product, in the release's order: its noise, then its VAE sample
+            generator = torch.Generator("cpu").manual_seed(seed)
+            noise.append(randn_tensor(shape, generator=generator, device=device, dtype=dtype))
+            pixels_in = (item_unit.to(device) * 2 - 1).to(dtype=dtype)
+            if getattr(self.autoencoder, "stochastic", False):
+                references.append(self.autoencoder.encode(pixels_in, generator=generator))  # type: ignore[call-arg]
+            else:
+                references.append(self.autoencoder.encode(pixels_in))
+            pixel_mask = torch.from_numpy(canvas.mask.astype(np.float32))[None, None]
+            latent_mask = mask_to_latent(pixel_mask, (height // f, width // f))
+            latent_masks.append(latent_mask.repeat(n, 1, 1, 1).to(device=device, dtype=dtype))
+        latents = torch.cat(noise) * self.scheduler.init_noise_sigma
 
         def on_step(i: int, t: int, x: torch.Tensor, record: dict[str, torch.Tensor]) -> None:
             if progress is not None:
@@ -420,8 +481,8 @@ class RefAdGenPipeline:
         final = sample(
             self.model,
             latents=latents,
-            mask=latent_mask,
-            ref_latents=ref_latents.to(dtype=dtype),
+            mask=torch.cat(latent_masks),
+            ref_latents=torch.cat(references).to(dtype=dtype),
             text=text,
             reference_context=context,
             steps=steps,
@@ -432,45 +493,57 @@ class RefAdGenPipeline:
         decoded = self.autoencoder.decode(final)
         pixels = ((decoded.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         out = [np.ascontiguousarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
-        if product_exact:
-            out = [paste_exact(img, canvas) for img in out]
         seconds = time.perf_counter() - started
-        provenance = {
-            "model": "refadgen",
-            "prompt": prompt,
-            "text": prompt + PROMPT_SUFFIX,
-            "negative_prompt": negative_prompt,
-            "seed": seed,
-            "steps": steps,
-            "guidance": guidance,
-            "fusion_scale": fusion_scale,
-            "size": [width, height],
-            "num_images": n,
-            "layout": layout,
-            "mask": canvas.mask_source,
-            "product_exact": product_exact,
-            "reference_context": self.model.context,
-            "scheduler": self.scheduler_name,
-            "backends": {
-                "text_encoder": getattr(
-                    self.text_encoder, "name", type(self.text_encoder).__name__
-                ),
-                "autoencoder": self.autoencoder.name,
-                "image_encoder": None if self.image_encoder is None else self.image_encoder.name,
-            },
-            "device": str(device),
-            "dtype": str(dtype).removeprefix("torch."),
-            "seconds": round(seconds, 3),
-            **self.sources,
-        }
-        log.info("generated %d image(s) in %.2f s (%s)", n, seconds, self.model.context)
-        return GeneratedAd(
-            images=out,
-            mask=canvas.mask,
-            box=canvas.box,
-            product=canvas.image,
-            provenance=provenance,
-        )
+        results = []
+        for i, (canvas, prompt, seed) in enumerate(zip(canvases, checked, seeds, strict=True)):
+            images = out[i * n : (i + 1) * n]
+            if product_exact:
+                images = [paste_exact(img, canvas) for img in images]
+            provenance = {
+                "model": "refadgen",
+                "prompt": prompt,
+                "text": prompt + PROMPT_SUFFIX,
+                "negative_prompt": negative_prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "fusion_scale": fusion_scale,
+                "size": [width, height],
+                "num_images": n,
+                "layout": layout,
+                "mask": canvas.mask_source,
+                "product_exact": product_exact,
+                "reference_context": self.model.context,
+                "scheduler": self.scheduler_name,
+                "backends": {
+                    "text_encoder": getattr(
+                        self.text_encoder, "name", type(self.text_encoder).__name__
+                    ),
+                    "autoencoder": self.autoencoder.name,
+                    "image_encoder": None
+                    if self.image_encoder is None
+                    else self.image_encoder.name,
+                },
+                "device": str(device),
+                "dtype": str(dtype).removeprefix("torch."),
+                "seconds": round(seconds, 3),
+                "batch": k,
+                **self.sources,
+            }
+            results.append(
+                GeneratedAd(
+                    images=images,
+                    mask=canvas.mask,
+                    box=canvas.box,
+                    product=canvas.image,
+                    provenance=provenance,
+                )
+            )
+        log.info(
+            "generated %d image(s) of %d product(s) in %.2f s (%s)",
+            k * n, k, seconds, self.model.context,
+        )  # fmt: skip
+        return results
 
 
 def _dtype(dtype: str | torch.dtype) -> torch.dtype:
