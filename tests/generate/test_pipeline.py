@@ -217,6 +217,17 @@ def test_the_scheduler_is_the_checkpoints_unless_named(tiny_files, tmp_path) -> 
     ad = pipe(_product(), "a box", steps=2, size=SIZE)
     assert ad.provenance["scheduler"] == "training"
     assert load_pipeline(base, recorded, scheduler="release").scheduler_name == "release"
+    assert pipe.scheduler.config.prediction_type == "epsilon"  # nothing recorded: as released
+    (recorded / "refadgen.json").write_text(
+        json.dumps(meta | {"inference_scheduler": "training", "prediction_type": "v_prediction"})
+    )
+    v = load_pipeline(base, recorded)
+    assert v.scheduler.config.prediction_type == "v_prediction"
+    assert (
+        v(_product(), "a box", steps=2, size=SIZE).provenance["prediction_type"] == "v_prediction"
+    )
+    # another prediction type is another model: its images differ from the ε reading's
+    assert not np.array_equal(v(_product(), "a box", steps=2, size=SIZE).images[0], ad.images[0])
     with pytest.raises(InputError, match="scheduler: expected auto or one of release, training"):
         load_pipeline(base, ckpt, scheduler="euler")
 

@@ -18,7 +18,7 @@ pytest.importorskip("accelerate")
 import refadgen_parity as parity  # noqa: E402
 from adstage.errors import InputError  # noqa: E402
 from adstage.generate.base import PixelSpace  # noqa: E402
-from adstage.generate.checkpoints import load_refadgen  # noqa: E402
+from adstage.generate.checkpoints import load_refadgen, read_metadata  # noqa: E402
 from adstage.generate.sampling import training_scheduler  # noqa: E402
 from adstage.generate.tiny import TinyConfig, build_tiny, load_tiny_base  # noqa: E402
 from adstage.io.images import write_image, write_mask  # noqa: E402
@@ -137,7 +137,9 @@ def _tiny_base(config: TinyConfig) -> Base:
     return Base("tiny", model, text, PixelSpace(), None, True, (32, 32), config.multiple, config)
 
 
-def test_two_steps_lower_the_loss_on_a_fixed_batch():
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_two_steps_lower_the_loss_on_a_fixed_batch(prediction: str):
+    """The loss is the MSE against the noise (ε, as released) or against v = √ᾱ·ε − √(1−ᾱ)·x₀."""
     config = TinyConfig(resolution=32, block_out_channels=(16, 32, 32))
     base = _tiny_base(config)
     named = trainable(base, "all")
@@ -147,15 +149,21 @@ def test_two_steps_lower_the_loss_on_a_fixed_batch():
     ref = latents.clone()
     mask = (torch.rand(2, 1, 32, 32, generator=g) > 0.5).float()
     drawn = draw_noise(latents, noise_offset=0.05, generator=g)
-    scheduler = training_scheduler()
+    scheduler = training_scheduler(prediction)
     prompts = ["a blue vase on a table", "a chair"]
+    ab = scheduler.alphas_cumprod[drawn.timesteps].view(-1, 1, 1, 1)
+    target = (
+        drawn.noise
+        if prediction == "epsilon"
+        else ab.sqrt() * drawn.noise - (1 - ab).sqrt() * latents
+    )
 
     def loss_now() -> float:
         with torch.no_grad():
             noisy = scheduler.add_noise(latents, drawn.noise, drawn.timesteps)
             text = base.text_encoder(prompts)
             pred = base.model(text, torch.cat([noisy, mask], 1), ref, None, drawn.timesteps)
-            return float(torch.nn.functional.mse_loss(pred, drawn.noise))
+            return float(torch.nn.functional.mse_loss(pred, target))
 
     base.model.train()
     first = loss_now()
@@ -415,6 +423,17 @@ def test_an_ip_adapter_file_initialises_the_resampler(manifest: Path, tmp_path: 
     tiny = _config(manifest, tmp_path / "tiny", steps=1, ip_adapter=str(ip))
     with pytest.raises(InputError, match="no Resampler"):
         load_base(tiny, device=torch.device("cpu"), dtype=torch.float32)
+
+
+def test_a_tiny_model_learns_v_and_says_so(manifest: Path, tmp_path: Path):
+    """auto: a tiny model trains with v-prediction, recorded for the pipeline; epsilon when
+    asked; anything else is refused."""
+    v = train_adgen(_config(manifest, tmp_path / "v", steps=1))
+    assert read_metadata(v.final)["prediction_type"] == "v_prediction"
+    eps = train_adgen(_config(manifest, tmp_path / "eps", steps=1, prediction="epsilon"))
+    assert read_metadata(eps.final)["prediction_type"] == "epsilon"
+    with pytest.raises(InputError, match="prediction: expected auto or one of epsilon"):
+        AdGenConfig(data=str(manifest), out=str(tmp_path), steps=1, prediction="x0")
 
 
 def test_the_papers_ablations_without_mask_and_without_augmentation(manifest: Path, tmp_path: Path):

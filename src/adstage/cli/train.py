@@ -309,6 +309,15 @@ def adgen(
             "build manifest): the paper's 'without dual augmentation' ablation.",
         ),
     ] = False,
+    prediction: Annotated[
+        str,
+        typer.Option(
+            "--prediction",
+            help="What the U-Net learns: epsilon (the noise, as released), v_prediction, or "
+            "auto: v for a tiny model trained from scratch (the training scheduler's zero "
+            "terminal SNR makes epsilon degenerate there), epsilon for SD-1.5.",
+        ),
+    ] = "auto",
     ip_adapter: Annotated[
         Path | None,
         typer.Option(
@@ -392,6 +401,7 @@ def adgen(
             threads=threads,
             mask_input=mask_input,
             originals_only=originals_only,
+            prediction=prediction,
         )
         with pixel_limit(max_pixels):
             result = _run(train_adgen, config, out, overwrite)

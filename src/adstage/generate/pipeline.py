@@ -515,6 +515,7 @@ class RefAdGenPipeline:
                 "product_exact": product_exact,
                 "reference_context": self.model.context,
                 "scheduler": self.scheduler_name,
+                "prediction_type": self.scheduler.config.prediction_type,
                 "backends": {
                     "text_encoder": getattr(
                         self.text_encoder, "name", type(self.text_encoder).__name__
@@ -586,7 +587,8 @@ def load_pipeline(
     folder, needed by a checkpoint with a Resampler unless the base has ``image_encoder/``.
     ``dtype``: ``"float32"``, ``"float16"`` or ``"bfloat16"``. ``scheduler``: a name in
     :data:`~adstage.generate.sampling.SCHEDULERS`, or ``auto``: what the checkpoint's trainer
-    recorded (``training`` for a tiny model), else ``release``. Every weight file is hashed
+    recorded (``training`` for a tiny model), else ``release``. The prediction type (ε or v) is
+    the checkpoint's: what its trainer recorded, else ε as released. Every weight file is hashed
     (sha256, once per process) into the results' provenance.
     """
     if scheduler != "auto" and scheduler not in SCHEDULERS:
@@ -611,6 +613,8 @@ def load_pipeline(
     if scheduler == "auto":
         scheduler = str(meta.get("inference_scheduler", "release"))
         log.info("scheduler: %s (%s)", scheduler, "from the checkpoint" if meta else "as released")
+    # what the U-Net predicts is the model's, not a choice: what its trainer recorded, else ε
+    prediction = str(meta.get("prediction_type", "epsilon"))
     sources: dict[str, Any] = {
         "base": {
             "path": str(components.path),
@@ -629,7 +633,7 @@ def load_pipeline(
         autoencoder=components.autoencoder,
         text_encoder=components.text_encoder,
         image_encoder=components.image_encoder,
-        scheduler=inference_scheduler(scheduler),
+        scheduler=inference_scheduler(scheduler, prediction),
         sources=sources,
         segmenter=segmenter,
         scheduler_name=scheduler,

@@ -61,15 +61,36 @@ noise levels they never saw, and their samples diverge (measured on a tiny run: 
 where the images lie in [-1, 1])."""
 
 
-def inference_scheduler(name: str = "release") -> DDIMScheduler:
-    """A fresh DDIM scheduler from :data:`SCHEDULERS` (``release`` as released)."""
+PREDICTIONS = ("epsilon", "v_prediction")
+"""What the U-Net predicts. ``epsilon`` (the noise): as released, for SD-1.5 bases. ``v_prediction``
+(``v = √ᾱ·ε − √(1−ᾱ)·x₀``, Salimans & Ho 2022) for models trained from scratch: the training
+scheduler's zero terminal SNR makes ε-prediction degenerate at the noisiest steps (at ᾱ = 0 the
+noisy input *is* the noise, so predicting it says nothing about x₀), which is why Lin et al.
+("Common Diffusion Noise Schedules and Sample Steps are Flawed", WACV 2024, §3.2) pair zero
+terminal SNR with v-prediction. Measured here: a tiny ε-model trained 500 steps reconstructed x₀
+from t = 300 (MSE 0.05) but its 30-step samples from pure noise were noise (MSE to the ads 0.47,
+std 0.19)."""
+
+
+def _check_prediction(prediction: str) -> str:
+    if prediction not in PREDICTIONS:
+        raise InputError(
+            f"prediction: expected one of {', '.join(PREDICTIONS)}, got {prediction!r}"
+        )
+    return prediction
+
+
+def inference_scheduler(name: str = "release", prediction: str = "epsilon") -> DDIMScheduler:
+    """A fresh DDIM scheduler from :data:`SCHEDULERS` (``release`` as released) for a model
+    predicting ``prediction`` (:data:`PREDICTIONS`)."""
     if name not in SCHEDULERS:
         raise InputError(f"scheduler: expected one of {', '.join(SCHEDULERS)}, got {name!r}")
-    return DDIMScheduler(**SCHEDULERS[name])
+    return DDIMScheduler(**{**SCHEDULERS[name], "prediction_type": _check_prediction(prediction)})
 
 
-def training_scheduler() -> DDIMScheduler:
-    return DDIMScheduler(**TRAINING_SCHEDULER)
+def training_scheduler(prediction: str = "epsilon") -> DDIMScheduler:
+    """The released training scheduler (:data:`TRAINING_SCHEDULER`) for ``prediction``."""
+    return DDIMScheduler(**{**TRAINING_SCHEDULER, "prediction_type": _check_prediction(prediction)})
 
 
 def mask_to_latent(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

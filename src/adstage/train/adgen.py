@@ -85,6 +85,7 @@ from adstage.generate.components import CLIPImage
 from adstage.generate.components import load_base as load_components
 from adstage.generate.refadgen import RefAdGen, ResamplerConfig
 from adstage.generate.sampling import (
+    PREDICTIONS,
     inference_scheduler,
     mask_to_latent,
     sample,
@@ -165,7 +166,9 @@ class AdGenConfig:
     ``tiny_channels``, ``tiny_resolution``: a fresh tiny base's U-Net widths and nominal side.
     The paper's ablations (§4.4): ``mask_input=False`` trains a fresh model without the mask
     channel (4-channel input); ``originals_only`` keeps only each triplet's variant 0 of an
-    ``adstage dataset build`` manifest (without dual augmentation).
+    ``adstage dataset build`` manifest (without dual augmentation). ``prediction``: what the
+    U-Net learns: ``epsilon`` (as released), ``v_prediction``, or ``auto``: v for a tiny model
+    (trained from scratch), ε for SD-1.5 (:data:`~adstage.generate.sampling.PREDICTIONS`).
     """
 
     data: str
@@ -201,6 +204,7 @@ class AdGenConfig:
     segmenter: str = "solid-background"
     mask_input: bool = True
     originals_only: bool = False
+    prediction: str = "auto"
 
     def __post_init__(self) -> None:
         check_settings(self, ("batch_size", "every", "log_every", "keep", "sample_steps"))
@@ -231,6 +235,11 @@ class AdGenConfig:
         drops = (self.drop_image, self.drop_text, self.drop_both)
         if not all(0.0 <= p <= 1.0 for p in drops) or sum(drops) > 1.0:
             raise InputError(f"drop_*: expected probabilities summing to <= 1, got {drops}")
+        if self.prediction not in ("auto", *PREDICTIONS):
+            raise InputError(
+                f"prediction: expected auto or one of {', '.join(PREDICTIONS)}, "
+                f"got {self.prediction!r}"
+            )
         if self.trainable not in ("auto", "released", "all"):
             raise InputError(f"trainable: expected auto, released or all, got {self.trainable!r}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -621,14 +630,20 @@ def train_step(
     image_embeds, t)`` (the latents alone for a model without a mask channel). The loss is the float32 mean MSE against ``noise``; then ``backward``
     (default ``loss.backward()``; pass ``accelerator.backward``), ``optimizer.step()``,
     ``lr_scheduler.step()`` and ``optimizer.zero_grad()``. ``record`` receives
-    ``noisy_latents``, ``unet_input`` and ``model_pred``.
+    ``noisy_latents``, ``unet_input`` and ``model_pred``. A scheduler whose
+    ``config.prediction_type`` is ``v_prediction`` (the tiny configuration's, see
+    :data:`~adstage.generate.sampling.PREDICTIONS`) makes the target ``v`` instead of the noise.
     """
     noisy = scheduler.add_noise(latents, noise, timesteps)
     core = getattr(model, "module", model)  # under accelerate/DDP: the wrapped RefAdGen
     assert isinstance(core, RefAdGen)
     unet_input = core.model_input(noisy, mask_latent)
     pred = model(text_embeds, unet_input, ref_latents, image_embeds, timesteps)
-    loss = F.mse_loss(pred.float(), noise.float(), reduction="mean")
+    if scheduler.config.prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    loss = F.mse_loss(pred.float(), target.float(), reduction="mean")
     if backward is None:
         loss.backward()  # type: ignore[no-untyped-call]
     else:
@@ -834,7 +849,7 @@ def _train(
         last_epoch=step - 1,  # a resumed run's schedule continues where it stopped
     )
     wrapped, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
-    noise_scheduler = training_scheduler()
+    noise_scheduler = training_scheduler(_prediction(config, base))
     log.info(
         "adgen: %d rows (%d failed), base %s (%s), %dx%d, %d steps (%d per epoch), %d trainable "
         "tensors (%s values), %s LR with %d warm-up steps",
@@ -999,7 +1014,7 @@ def _sample_grid(base: Base, items: Sequence[Loaded], config: AdGenConfig) -> RG
             reference_context=reference,
             steps=config.sample_steps,
             guidance=config.guidance,
-            scheduler=inference_scheduler(_scheduler_name(base)),
+            scheduler=inference_scheduler(_scheduler_name(base), _prediction(config, base)),
         )
         images = _to_uint8(base.autoencoder.decode(latents))
     model.train(was_training)
@@ -1021,6 +1036,15 @@ def _scheduler_name(base: Base) -> str:
     return "training" if base.tiny is not None else "release"
 
 
+def _prediction(config: AdGenConfig, base: Base) -> str:
+    """What the model learns to predict: ``config.prediction``, or for ``auto``
+    ``v_prediction`` for a tiny model (trained from scratch on the zero-terminal-SNR training
+    betas) and ``epsilon`` (as released) for an SD-1.5 base."""
+    if config.prediction != "auto":
+        return config.prediction
+    return "v_prediction" if base.tiny is not None else "epsilon"
+
+
 def _save_final(base: Base, folder: Path, config: AdGenConfig, step: int) -> None:
     """``folder``: the model (:func:`save_refadgen`) and, for a tiny base, the tiny base files."""
     extra: dict[str, Any] = {
@@ -1028,6 +1052,7 @@ def _save_final(base: Base, folder: Path, config: AdGenConfig, step: int) -> Non
         "base": config.base,
         "base_kind": base.kind,
         "inference_scheduler": _scheduler_name(base),
+        "prediction_type": _prediction(config, base),
     }
     save_refadgen(base.model, folder, extra=extra)
     if base.tiny is not None:
