@@ -129,7 +129,7 @@ used; the others are held out for evaluation) and ``variant`` (the augmented pro
 triplet, as ``adstage dataset build`` writes; each variant is a training row of its own). Other
 columns (``augmentation``, ``triplet`` …) are ignored."""
 FAILURES = "failures.jsonl"
-ARCHITECTURE = ("base", "trainable", "tiny_channels", "mask_input")
+ARCHITECTURE = ("base", "trainable", "tiny_channels", "mask_input", "prediction")
 """Config keys that must match when resuming (they shape what is trained)."""
 FINAL = "final"
 

@@ -181,8 +181,11 @@ def resume_state(
         log.warning("resume: no checkpoint in %s, starting from step 0", out)
         return None
     state = read(latest, device=config.device)
+    fields = getattr(type(config), "__dataclass_fields__", {})
     for key in architecture:
-        saved, given = state["config"][key], getattr(config, key)
+        # a key the checkpoint's version did not have yet: it trained with that key's default
+        default = fields[key].default if key in fields else None
+        saved, given = state["config"].get(key, default), getattr(config, key)
         if saved != given:
             raise InputError(
                 f"{key}: the checkpoint {latest} was trained with {saved!r}, got {given!r}; "
