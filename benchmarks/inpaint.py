@@ -32,10 +32,12 @@ Every backend gets the image with its hole zeroed, so none can see the truth, th
 outside the hole bit-exact (checked).
 
 Per image and backend: PSNR and SSIM inside the hole and in the 10-px band (the hole pixels within
-10 px of its edge), a texture ratio (mean gradient magnitude of the fill over the truth's, inside
-the hole: 1 = as much detail as the truth, well below 1 = a smooth smear) and seconds. SSIM is
-scikit-image's ``structural_similarity`` (Wang et al. 2004: Gaussian window σ = 1.5, K1 = 0.01,
-K2 = 0.03, per RGB channel) computed over the whole image and averaged over the region's pixels.
+10 px of its edge, exact Euclidean distance), a texture ratio (mean gradient magnitude of the fill
+over the truth's, inside the hole: 1 = as much detail as the truth, well below 1 = a smooth smear)
+and seconds. PSNR, SSIM and the band are :mod:`adstage.evaluate.fidelity`'s (the implementation
+``adstage eval fidelity`` uses): SSIM after Wang et al. 2004 (Gaussian window σ = 1.5, K1 = 0.01,
+K2 = 0.03, per RGB channel), its map computed over the whole image (border reflected) and
+averaged over the region's pixels; ``boundary_band(hole, 10, side="inside")``.
 ``--fid`` adds FID and KID (Inception-V3 pool3, :mod:`adstage.evaluate.fid`) of each backend's
 results against the truths: ``whole`` images, and ``local``, the square around each hole's box
 grown by a quarter of its side on each side (:func:`local_box`). ``--paired A B`` adds the mean
@@ -67,6 +69,7 @@ import numpy as np
 
 from _common import DATA, data_missing
 from adstage.composite.align import align, render_mask
+from adstage.evaluate.fidelity import boundary_band, psnr, ssim_map
 from adstage.inpaint import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.io.atomic import atomic_write_bytes, atomic_write_text
 from adstage.io.images import read_image, read_mask
@@ -112,40 +115,13 @@ def parse_backend(spec: str) -> tuple[str, str, dict[str, Any]]:
 # metrics
 
 
-def band(hole: np.ndarray, width: int = BAND_PX) -> np.ndarray:
-    """Hole pixels within ``width`` px of the nearest known pixel."""
-    dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3)
-    return hole & (dist <= width)
-
-
-def psnr(a: np.ndarray, b: np.ndarray, region: np.ndarray) -> float:
-    err = np.mean((a.astype(np.float64) - b.astype(np.float64))[region] ** 2)
-    return float(10.0 * np.log10(255.0**2 / max(err, 1e-10)))
-
-
-def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from skimage.metrics import structural_similarity
-
-    _, full = structural_similarity(
-        a,
-        b,
-        channel_axis=2,
-        data_range=255,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        full=True,
-    )
-    return full.mean(axis=2)
-
-
 def gradient(image: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
 
 
 def scores(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> dict[str, float]:
-    ring = band(hole)
+    ring = boundary_band(hole, BAND_PX, side="inside")
     smap = ssim_map(result, truth)
     inner = cv2.erode(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     inner = inner if inner.any() else hole
@@ -467,8 +443,6 @@ def main() -> int:
     if "ns" not in [label for label, _, _ in backends]:
         backends.insert(0, parse_backend("ns"))
     started = time.time()
-    import skimage
-
     result: dict[str, Any] = {
         "benchmark": "inpaint",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -477,14 +451,16 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "opencv_threads": args.threads,
         },
-        "versions": versions() | {"scikit-image": skimage.__version__},
+        "versions": versions(),
         "command": " ".join(["python", "benchmarks/inpaint.py", *sys.argv[1:]]),
         "default_inpainter": DEFAULT_INPAINTER,
         "notes": [
             "PSNR (dB) and SSIM are means over images; 'band' = hole pixels within "
             f"{BAND_PX} px of the hole's edge",
-            "SSIM: skimage.metrics.structural_similarity, Gaussian σ=1.5, population "
-            "covariance, per channel, averaged over the region",
+            "SSIM: adstage.evaluate.fidelity.ssim_map (equal to "
+            "skimage.metrics.structural_similarity's full map, Gaussian σ=1.5, population "
+            "covariance), per channel, averaged over the region; band: "
+            "fidelity.boundary_band(hole, 10, side='inside'), exact Euclidean distance",
             "texture_ratio: mean Sobel gradient magnitude of the fill / of the truth inside the "
             "hole (eroded by 1 px); 1 = as detailed as the truth, ≪ 1 = smooth",
             "inpaint() crops each hole to its box grown by the default margin (half the longer "

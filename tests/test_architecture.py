@@ -52,7 +52,7 @@ LAYERS: dict[str, int] = {
 # Optional heavy frameworks and where they may be imported.
 ONLY_IN: dict[str, set[str]] = {
     "diffusers": {"generate", "train"},
-    "transformers": {"generate", "train"},
+    "transformers": {"generate", "train", "evaluate"},
     "accelerate": {"generate", "train"},
     "ray": {"batch"},
     "fastapi": {"serve"},

@@ -289,7 +289,7 @@ def test_resume_refuses_another_base(manifest: Path, tmp_path: Path):
     train_adgen(_config(manifest, tmp_path / "run", steps=1, every=5))
     with pytest.raises(InputError, match="tiny_channels"):
         train_adgen(_config(manifest, tmp_path / "run", tiny_channels=(8, 16, 16)))
-    with pytest.raises(InputError, match="prediction: .* trained with 'auto', got 'epsilon'"):
+    with pytest.raises(InputError, match=r"prediction: .* trained with 'auto', got 'epsilon'"):
         train_adgen(_config(manifest, tmp_path / "run", steps=2, prediction="epsilon"))
 
 
@@ -302,7 +302,7 @@ def test_a_checkpoint_from_before_a_setting_existed_resumes_with_its_default(
     state = torch.load(first.checkpoint, weights_only=False)
     del state["config"]["prediction"]
     torch.save(state, first.checkpoint)
-    with pytest.raises(InputError, match="prediction: .* trained with 'auto', got 'epsilon'"):
+    with pytest.raises(InputError, match=r"prediction: .* trained with 'auto', got 'epsilon'"):
         train_adgen(_config(manifest, tmp_path / "run", steps=2, prediction="epsilon"))
     assert train_adgen(_config(manifest, tmp_path / "run", steps=2)).step == 2
 

@@ -44,7 +44,7 @@ import os
 import pickle
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from adstage.errors import InputError
-from adstage.io.images import iter_image_paths, read_image, read_mask
+from adstage.evaluate.pairs import Pair, Pairing, pair_folders
+from adstage.io.images import read_image, read_mask
 from adstage.weights import resolve
 
 __all__ = [
@@ -458,72 +459,7 @@ def lpips(
 
 
 # ---------------------------------------------------------------------------------------------
-# Folders
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two images (and a mask) to compare, paired by ``name`` (their file stem)."""
-
-    name: str
-    a: Path
-    b: Path
-    mask: Path | None = None
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """How two folders paired: the pairs, and every file left without a partner (by name)."""
-
-    pairs: list[Pair]
-    only_a: list[str] = field(default_factory=list)
-    only_b: list[str] = field(default_factory=list)
-    no_mask: list[str] = field(default_factory=list)  # pairs not measured: no mask file
-
-    @property
-    def unpaired(self) -> dict[str, list[str]]:
-        return {"a": self.only_a, "b": self.only_b, "masks": self.no_mask}
-
-
-def _by_stem(folder: Path, label: str) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise InputError(f"{label}: {str(folder)!r} is not a folder")
-    found: dict[str, Path] = {}
-    for path in iter_image_paths(folder):
-        if path.stem in found:
-            raise InputError(
-                f"{label}: {found[path.stem].name} and {path.name} have one name; files pair by "
-                "their name without the suffix"
-            )
-        found[path.stem] = path
-    return found
-
-
-def pair_folders(
-    a_dir: str | os.PathLike[str],
-    b_dir: str | os.PathLike[str],
-    *,
-    masks: str | os.PathLike[str] | None = None,
-) -> Pairing:
-    """Pair the images of two folders by file name without the suffix (``x.png`` with
-    ``x.jpg``), and with ``masks`` a mask of the same name for each pair. Files without a partner
-    are listed, never dropped silently; two files of one name in a folder raise
-    :class:`InputError`."""
-    a = _by_stem(Path(a_dir), "a")
-    b = _by_stem(Path(b_dir), "b")
-    m = _by_stem(Path(masks), "masks") if masks is not None else None
-    pairs, no_mask = [], []
-    for name in sorted(a.keys() & b.keys()):
-        if m is not None and name not in m:
-            no_mask.append(name)
-            continue
-        pairs.append(Pair(name, a[name], b[name], m[name] if m is not None else None))
-    return Pairing(
-        pairs,
-        only_a=sorted(a[n].name for n in a.keys() - b.keys()),
-        only_b=sorted(b[n].name for n in b.keys() - a.keys()),
-        no_mask=no_mask,
-    )
+# Folders (paired by :mod:`adstage.evaluate.pairs`)
 
 
 @dataclass(frozen=True)
