@@ -1274,6 +1274,79 @@ def _refadgen_cost_summary(r: Json) -> str:
     )
 
 
+def _ci(s: Json | None, digits: int = 3) -> str:
+    if s is None:
+        return ""
+    lo, hi = s["ci95"]
+    return f"{num(s['mean'], digits)} [{num(lo, digits)}, {num(hi, digits)}]"
+
+
+def _kid(d: Json | None) -> str:
+    return "" if d is None or d["kid"] is None else pm(1e3 * d["kid"], 1e3 * d["kid_std"], 1)
+
+
+@snippet("refadgen_train.table", "refadgen_train")
+def _refadgen_train_table(r: Json) -> str:
+    rows = []
+    for row in r["rows"]:
+        t = row.get("training")
+        budget = "" if t is None else f"{t['step']:,} steps, {t['seconds'] / 3600:.2f} h"
+        loss = "" if t is None or t["loss_last"] is None else num(t["loss_last"], 3)
+        rows.append(
+            [
+                row["name"],
+                _kid(row["all"]),
+                _kid(row.get("real")),
+                _kid(row.get("synthetic")),
+                _ci(row["all"]["product_lpips"]),
+                _ci(row["all"]["placement_iou"]),
+                budget,
+                loss,
+            ]
+        )
+    header = ["model", "KID ×10³ all", "real", "synthetic", "product LPIPS (↓)",
+              "placement IoU (↑)", "training", "final loss"]  # fmt: skip
+    return table(header, rows, "lrrrrrrr")
+
+
+def _direction(c: Json) -> str:
+    """Whether ``a`` (the full model) beats ``b`` on each metric, in words."""
+    k, lp, iou = c["kid"], c["lpips"], c["iou"]
+    lo, hi = k["p2_5_97_5"]
+    kid = (
+        ("lower KID" if lo > 0 else "higher KID" if hi < 0 else "KID within noise")
+        + f" (Δ {num(1e3 * k['diff'], 1)} ×10⁻³, full lower in {pct(k['share_a_lower'], 0)} of halves)"
+    )
+    parts = [kid]
+    for name, d, better in (("product LPIPS", lp, -1), ("placement IoU", iou, 1)):
+        lo, hi = d["ci95"]
+        if lo > 0 or hi < 0:
+            wins = (d["diff"] * better) < 0
+            parts.append(f"{'better' if wins else 'worse'} {name} (Δ {num(-d['diff'], 3)})")
+        else:
+            parts.append(f"{name} within noise (Δ {num(-d['diff'], 3)})")
+    return "; ".join(parts)
+
+
+@snippet("refadgen_train.directions", "refadgen_train")
+def _refadgen_train_directions(r: Json) -> str:
+    lines = [f"- full vs {c['b']}: the full model has {_direction(c)}" for c in r["comparisons"]]
+    return "\n".join(lines)
+
+
+@snippet("refadgen_train.setup", "refadgen_train")
+def _refadgen_train_setup(r: Json) -> str:
+    s = r["settings"]
+    n = r["n_test_by_source"]
+    return (
+        f"{r['n_train_triplets']:,} training triplets (×5 variants), {r['n_test']} held out "
+        f"({n['real']} real photos, {n['synthetic']} synthetic items); {s['size']}×{s['size']} "
+        f"px, batch {s['batch_size']}, AdamW LR {s['lr']:g} after {s['warmup']} warm-up steps, "
+        f"one CPU thread per model; sampled with {s['sample_steps']} DDIM steps, guidance "
+        f"{s['guidance']:g}"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Weights (src/adstage/weights.py) and the benchmark runs themselves
 
