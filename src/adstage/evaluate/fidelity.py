@@ -68,8 +68,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import InputError
-from adstage.evaluate.pairs import Pair, Pairing, pair_folders
-from adstage.io.images import read_image, read_mask
+from adstage.evaluate.pairs import Pair, Pairing, pair_folders, read_same_size
 from adstage.types import THRESHOLD
 
 __all__ = [
@@ -546,14 +545,7 @@ def fidelity_paths(
     failed: dict[str, str] = {}
     for pair in progress(pairing.pairs) if progress else pairing.pairs:
         try:
-            x, y = read_image(pair.a), read_image(pair.b)
-            if x.shape != y.shape:
-                raise InputError(
-                    f"{pair.a} is {x.shape[0]}×{x.shape[1]} but {pair.b} is "
-                    f"{y.shape[0]}×{y.shape[1]} (H×W); fidelity compares images of one size "
-                    "and does not resize"
-                )
-            mask = None if pair.mask is None else read_mask(pair.mask, shape=x.shape[:2])
+            x, y, mask = read_same_size(pair, "fidelity")
             if mask is not None and not (mask >= THRESHOLD).any():
                 raise InputError(f"{pair.mask}: the mask is empty: nothing to measure")
             per_image[pair.name] = fidelity(x, y, mask=mask, band=band)

@@ -55,8 +55,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from adstage.errors import InputError
-from adstage.evaluate.pairs import Pair, Pairing, pair_folders
-from adstage.io.images import read_image, read_mask
+from adstage.evaluate.pairs import Pair, Pairing, pair_folders, read_same_size
 from adstage.weights import resolve
 
 __all__ = [
@@ -513,14 +512,7 @@ def lpips_paths(
     failed: dict[str, str] = {}
     for pair in progress(pairing.pairs) if progress else pairing.pairs:
         try:
-            x0, x1 = read_image(pair.a), read_image(pair.b)
-            if x0.shape != x1.shape:
-                raise InputError(
-                    f"{pair.a} is {x0.shape[0]}×{x0.shape[1]} but {pair.b} is "
-                    f"{x1.shape[0]}×{x1.shape[1]} (H×W); LPIPS compares images of one size "
-                    "and does not resize"
-                )
-            mask = None if pair.mask is None else read_mask(pair.mask, shape=x0.shape[:2])
+            x0, x1, mask = read_same_size(pair, "LPIPS")
             per_image[pair.name] = lpips(x0, x1, net=net, mask=mask, weights=weights, device=device)
         except (InputError, OSError) as exc:
             failed[pair.name] = str(exc)

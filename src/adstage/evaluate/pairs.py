@@ -9,10 +9,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adstage.errors import InputError
-from adstage.io.images import iter_image_paths
+import numpy as np
+from numpy.typing import NDArray
 
-__all__ = ["Pair", "Pairing", "pair_folders"]
+from adstage.errors import InputError
+from adstage.io.images import iter_image_paths, read_image, read_mask
+from adstage.types import RGB
+
+__all__ = ["Pair", "Pairing", "pair_folders", "read_same_size"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,17 @@ def pair_folders(
         no_mask=no_mask,
         no_b_mask=no_b_mask if bm is not None else None,
     )
+
+
+def read_same_size(pair: Pair, metric: str) -> tuple[RGB, RGB, NDArray[np.float32] | None]:
+    """``pair``'s two images and its mask (``None`` without one), for a metric that compares
+    images of one size: a size mismatch is an :class:`InputError` naming both files and
+    ``metric``, never a resize."""
+    a, b = read_image(pair.a), read_image(pair.b)
+    if a.shape != b.shape:
+        raise InputError(
+            f"{pair.a} is {a.shape[0]}×{a.shape[1]} but {pair.b} is {b.shape[0]}×{b.shape[1]} "
+            f"(H×W); {metric} compares images of one size and does not resize"
+        )
+    mask = None if pair.mask is None else read_mask(pair.mask, shape=a.shape[:2])
+    return a, b, mask
