@@ -9,7 +9,7 @@ runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -469,12 +469,11 @@ def lpips(
     Prints the mean over the measured pairs (lower = more alike); --json: the mean, the count,
     the backbone and the value of each pair.
     """
-    from adstage.errors import AdstageError
     from adstage.evaluate.lpips import lpips_paths
 
     pairing = _pairs(a_dir, b_dir, masks=masks)
-    try:
-        report = lpips_paths(
+    report = _measured(
+        lambda: lpips_paths(
             a_dir,
             b_dir,
             net=net,
@@ -482,11 +481,7 @@ def lpips(
             pairing=pairing,
             progress=lambda pairs: progress(pairs, len(pairs), "lpips", enabled=not as_json),
         )
-    except AdstageError as exc:
-        err.print(f"error: {exc}")
-        raise typer.Exit(1) from exc
-    for name, why in report.failed.items():
-        err.print(f"error: {name}: {why}")
+    )
     result = report.as_dict()
     if as_json:
         emit_json(result)
@@ -495,8 +490,7 @@ def lpips(
             f"LPIPS-{net} {report.mean:.4f} over {result['n']} pairs"
             + (f" (masked by {masks})" if masks else "")
         )
-    if report.failed or any(pairing.unpaired.values()) or report.mean is None:
-        raise typer.Exit(1)
+    _exit_unless_complete(report.failed, pairing, measured=report.mean is not None)
 
 
 @app.command("report")
@@ -853,6 +847,32 @@ def _pairs(
     return pairing
 
 
+def _print_failed(failed: dict[str, str]) -> None:
+    """One ``error:`` line per pair a folder metric could not measure, with the reason."""
+    for name, why in failed.items():
+        err.print(f"error: {name}: {why}")
+
+
+def _measured(measure: Callable[[], Any]) -> Any:
+    """``measure()`` (a folder metric's report): an :class:`AdstageError` it raises (missing
+    weights …) exits 1 with its message; the pairs it could not measure are printed."""
+    from adstage.errors import AdstageError
+
+    try:
+        report = measure()
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
+    _print_failed(report.failed)
+    return report
+
+
+def _exit_unless_complete(failed: dict[str, str], pairing: Any, *, measured: bool) -> None:
+    """Exit 1 when a pair failed, a file had no partner, or nothing was measured."""
+    if failed or any(pairing.unpaired.values()) or not measured:
+        raise typer.Exit(1)
+
+
 def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -898,8 +918,7 @@ def fidelity(
         pairing=pairing,
         progress=lambda pairs: progress(pairs, len(pairs), "fidelity", enabled=not as_json),
     )
-    for name, why in report.failed.items():
-        err.print(f"error: {name}: {why}")
+    _print_failed(report.failed)
     result = report.as_dict()
     if as_json:
         emit_json(result)
@@ -938,8 +957,7 @@ def fidelity(
                 for (key, _, digits), w in zip(shown, widths, strict=True)
             )
             typer.echo(" ".join([name.ljust(first), *cells]))
-    if report.failed or any(pairing.unpaired.values()) or not report.per_image:
-        raise typer.Exit(1)
+    _exit_unless_complete(report.failed, pairing, measured=bool(report.per_image))
 
 
 @app.command("mp-lpips")
@@ -972,7 +990,6 @@ def mp_lpips(
     values are not comparable with published MP-LPIPS numbers (the matcher is printed and in
     --json). Needs `adstage weights fetch lpips-alex`.
     """
-    from adstage.errors import AdstageError
     from adstage.evaluate.mp_lpips import mp_lpips_paths
 
     pairing = _pairs(
@@ -983,8 +1000,8 @@ def mp_lpips(
         names=("REF_DIR", "GEN_DIR"),
         b_masks_option="--gen-masks",
     )
-    try:
-        report = mp_lpips_paths(
+    report = _measured(
+        lambda: mp_lpips_paths(
             gen_dir,
             ref_dir,
             masks=masks,
@@ -992,11 +1009,7 @@ def mp_lpips(
             pairing=pairing,
             progress=lambda pairs: progress(pairs, len(pairs), "mp-lpips", enabled=not as_json),
         )
-    except AdstageError as exc:
-        err.print(f"error: {exc}")
-        raise typer.Exit(1) from exc
-    for name, why in report.failed.items():
-        err.print(f"error: {name}: {why}")
+    )
     result = report.as_dict()
     if as_json:
         emit_json(result)
@@ -1011,5 +1024,4 @@ def mp_lpips(
                 f"  {name.ljust(first)} {row['mp_lpips']:.4f}  "
                 f"({row['penalised']}/{row['points']} penalised)"
             )
-    if report.failed or any(pairing.unpaired.values()) or report.mean is None:
-        raise typer.Exit(1)
+    _exit_unless_complete(report.failed, pairing, measured=report.mean is not None)
