@@ -221,11 +221,6 @@ def product_crops(image: Any, mask: Any) -> Any:
     return np.asarray(cv2.resize(white, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
-def _iou(a: Any, b: Any) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def _summary(values: list[float]) -> dict[str, Any] | None:
     if not values:
         return None
@@ -265,6 +260,7 @@ class Scorer:
         not belong to the items (KID and FID only); ``kid=False``: the held-out ads themselves
         (their KID against themselves says nothing)."""
         from adstage.evaluate.fid import fid_report
+        from adstage.evaluate.fidelity import placement_iou
         from adstage.evaluate.lpips import lpips
         from adstage.segment import SEGMENTERS
 
@@ -281,7 +277,7 @@ class Scorer:
             )
             iou = np.array(
                 [
-                    _iou(self.segmenter(im).alpha >= 0.5, m)
+                    placement_iou(self.segmenter(im).alpha >= 0.5, m)
                     for im, m in zip(images, self.masks, strict=True)
                 ]
             )
