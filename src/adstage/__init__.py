@@ -86,7 +86,12 @@ def stage_product(
     array), else it is segmented. ``options``: every other setting (inpainter, segmenter, shadow,
     aspect …), see :class:`StageOptions`; ``k`` here overrides ``options.k``.
     """
-    fields = dataclasses.asdict(options) if options is not None else {}
+    # Shallow: dataclasses.asdict would turn the nested Screen into a dict.
+    fields = (
+        {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+        if options is not None
+        else {}
+    )
     fields["k"] = k
     store = catalog if isinstance(catalog, Catalog) else Path(catalog)
     return _stage(product, store, mask=mask, **fields)

@@ -432,7 +432,8 @@ def test_stage_animate_writes_a_video_per_candidate(tmp_path: Path) -> None:
         open_or_create(tmp_path / "cat", embedders=["classical"]),
         sources_from_csv(tmp_path / "syn" / "labels.csv")[0],
     )
-    product = next(item for item in (syn[i] for i in range(len(syn))) if not item.staged)
+    # Plain item 5: one the default screen stages (see tests/cli/conftest.py small_catalog).
+    product = [item for item in (syn[i] for i in range(len(syn))) if not item.staged][5]
     write_image(tmp_path / "products" / "p.png", product.image)
     out = tmp_path / "out"
     result = runner.invoke(

@@ -242,7 +242,7 @@ def test_eval_fid_on_a_stage_output_uses_its_candidates(
     staged = runner.invoke(
         app,
         ["stage", str(small_catalog / "products"), "-c", str(small_catalog / "cat"),
-         "-o", str(out), "-k", "2", "--inpainter", "ns"],
+         "-o", str(out), "-k", "2", "--inpainter", "ns", "--no-screen"],
     )  # fmt: skip
     assert staged.exit_code == 0, staged.stderr
     manifests = sorted(out.glob("*/manifest.json"))

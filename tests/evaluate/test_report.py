@@ -91,7 +91,8 @@ def _stage_runs(root: Path) -> tuple[Path, Path]:
         open_or_create(root / "cat", embedders=["classical"]),
         sources_from_csv(root / "syn" / "labels.csv")[0],
     )
-    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged][:2]
+    # Items the default screen stages (see tests/cli/conftest.py small_catalog).
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged][4:6]
     for item in plain:
         write_image(root / "products" / f"{item.id}.png", item.image)
     base = ["stage", str(root / "products"), "-c", str(root / "cat"), "-k", "2"]

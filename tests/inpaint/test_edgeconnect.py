@@ -291,6 +291,7 @@ def test_backend_inside_stage(checkpoint: Path, tmp_path: Path, monkeypatch) -> 
         segmenter="solid-background",
         inpainter="edgeconnect",
         inpainter_options={"checkpoint": str(checkpoint)},
+        screen=None,  # the slot as retrieved: this tests the inpainter, not the slot screen
     )
     assert len(result.candidates) == 1 and not result.errors
     best = result.candidates[0]
@@ -300,7 +301,7 @@ def test_backend_inside_stage(checkpoint: Path, tmp_path: Path, monkeypatch) -> 
     write_image(tmp_path / "products" / "p.png", item.image)
     args = ["stage", str(tmp_path / "products"), "-c", str(tmp_path / "cat")]
     args += ["-o", str(tmp_path / "out"), "-k", "1", "--inpainter", "edgeconnect", "--json"]
-    args += ["--segmenter", "solid-background"]
+    args += ["--segmenter", "solid-background", "--no-screen"]
     cli = CliRunner().invoke(app, args)
     assert cli.exit_code == 0, cli.stderr
     (record,) = [json.loads(line) for line in cli.stdout.splitlines()]  # one per product

@@ -30,8 +30,14 @@ def catalog(tmp_path_factory) -> Path:
     return root
 
 
+STAGEABLE = (2, 4, 5)
+"""Plain items of SYN that the default screen (adstage.stage.screen) finds slots for; items 1 and
+3 have no slot they would cover well here and are refused."""
+
+
 def _plain(n: int):
-    return [item for item in (SYN[i] for i in range(len(SYN))) if not item.staged][:n]
+    plain = [item for item in (SYN[i] for i in range(len(SYN))) if not item.staged]
+    return [plain[i] for i in STAGEABLE[:n]]
 
 
 def test_stage_returns_ranked_candidates_with_exact_product_pixels(catalog: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -187,6 +188,21 @@ class Catalog:
         """All rows, only the columns ``names``, as a pyarrow table (masks and vectors stay on disk
         unless asked for)."""
         return self.table.search().select(list(names)).limit(None).to_arrow()
+
+    def item_slots(self, item: str) -> list[Match]:
+        """Every slot of the catalog image ``item`` (the 16 hex digits of its sha256), as
+        matches with score 0: the objects of one scene."""
+        if not re.fullmatch(r"[0-9a-f]{16}", item):
+            raise InputError(f"item: expected 16 lowercase hex digits, got {item!r}")
+        rows = (
+            self.table.search()
+            .where(f"item = '{item}'")
+            .select(list(ROW_COLUMNS))
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+        return [match_from_row(row | {"score": 0.0}) for row in rows]
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add ``rows`` (every column of the schema, one vector per embedder) in one transaction:

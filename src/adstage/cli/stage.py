@@ -130,6 +130,22 @@ def stage(
             min=0.0, max=1.0, help="With --critic: refuse candidates it scores below this."
         ),
     ] = None,
+    screen: Annotated[
+        bool,
+        typer.Option(
+            "--screen/--no-screen",
+            help="Refuse slots that cannot look real (fragments, cut by the frame, giant, badly "
+            "covered, floating) before staging; --no-screen stages the top k as retrieved.",
+        ),
+    ] = True,
+    free_space: Annotated[
+        bool,
+        typer.Option(
+            "--free-space/--no-free-space",
+            help="When no slot passes the screen, stand the product beside a retrieved object "
+            "instead (nothing removed); --no-free-space fails the product.",
+        ),
+    ] = True,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,
@@ -181,6 +197,7 @@ def stage(
     from adstage.stage.outputs import manifest_path, write_staged
     from adstage.stage.pipeline import StageOptions
     from adstage.stage.pipeline import stage as run_stage
+    from adstage.stage.screen import Screen
 
     if not catalog.is_dir():
         err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
@@ -210,6 +227,8 @@ def stage(
             max_side=max_side or None,
             realism=judge.score_image if judge is not None else None,
             min_realism=min_realism,
+            screen=Screen() if screen else None,
+            free_space=free_space,
         )
         store = Catalog(catalog)
         if embedder is not None and embedder not in store.embedders:
@@ -224,6 +243,7 @@ def stage(
     paths = image_paths(inputs, recursive=recursive)
     config = dict(options.__dict__) | {
         "realism": None if judge is None else {"critic": str(critic), "features": judge.features},
+        "screen": None if options.screen is None else options.screen.as_dict(),
         "method": method,
         "catalog": str(catalog),
         "container": container,

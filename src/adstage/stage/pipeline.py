@@ -47,6 +47,9 @@ from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, 
 from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS
+from adstage.stage.freespace import place_beside
+from adstage.stage.screen import Screen, Verdict
+from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,9 @@ log = logging.getLogger(__name__)
 DEFAULT_EDGES = "refine"
 DEFAULT_LIGHT = 0.5
 DEFAULT_SHADOW = 0.5
+
+SCREEN_POOL = 20
+"""With a screen, at least this many slots are retrieved (``max(5k, SCREEN_POOL)``)."""
 
 SCORE_WEIGHTS = {"similarity": 0.5, "coverage": 0.2, "kept": 0.2, "seam": 0.1}
 """How candidates are ranked: embedding similarity; share of the slot the product covers; share
@@ -95,6 +101,15 @@ class StageOptions:
     """A critic: ``(staged image, product box) → probability real`` in [0, 1]; ranks candidates."""
     min_realism: float | None = None
     """Refuse candidates the critic scores below this (needs ``realism``)."""
+    screen: Screen | None = field(default_factory=Screen)
+    """Refuse retrieved slots that cannot look real (:mod:`adstage.stage.screen`: fragments, slots
+    cut by the frame, giant slots, slots the product covers badly, floating placements) before
+    staging; ``max(5k, 20)`` slots are retrieved so ``k`` can pass. ``None``: stage the top ``k``
+    as retrieved (the paper's behaviour)."""
+    free_space: bool = True
+    """When no slot passes the screen, stand the product beside a retrieved object instead, on its
+    base line and at its scale, removing nothing (:mod:`adstage.stage.freespace`); needs
+    ``screen``."""
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -246,6 +261,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
         placement=box,
         seconds=seconds,
         provenance={
+            "mode": "replace",
             "catalog_id": match.id,
             "slot": match.slot,
             "scene": match.uri,
@@ -301,7 +317,7 @@ def stage(
         image,
         store,
         mask=alpha,
-        k=opts.k,
+        k=opts.k if opts.screen is None else max(5 * opts.k, SCREEN_POOL),
         where=where,
         rerank=opts.rerank,
         embedder=opts.embedder,
@@ -314,6 +330,26 @@ def stage(
             + (f" matching {opts.where!r}" if opts.where else "")
             + " (ingest staged scenes first)"
         )
+    screened: dict[str, Any] = {}
+    if opts.screen is not None:
+        t = time.perf_counter()
+        matches, screened = screen_matches(cut, matches, opts)
+        refused = screened.pop("refused_matches")
+        seconds["screen"] = time.perf_counter() - t
+        if not matches and opts.free_space:
+            t = time.perf_counter()
+            beside = _stage_beside_any(cut, refused, store, opts, name)
+            seconds["free_space"] = time.perf_counter() - t
+            screened["free_space"] = len(beside)
+            if beside:
+                return _staged(cut, beside, [], seconds, backend, store, opts, screened)
+        if not matches:
+            raise AdstageError(
+                f"{name}: no retrieved slot can take this product and look real "
+                f"({screened['refused']} of {screened['retrieved']} refused: "
+                + ", ".join(f"{n} {reason}" for reason, n in screened["reasons"].items())
+                + f"; e.g. {screened['example']})"
+            )
     candidates, errors = [], []
     for match in matches:
         try:
@@ -323,6 +359,21 @@ def stage(
             errors.append({"catalog_id": match.id, "error": str(exc).splitlines()[0]})
     if not candidates:
         raise AdstageError(f"{name}: every candidate failed ({errors[0]['error']})")
+    return _staged(cut, candidates, errors, seconds, backend, store, opts, screened, name)
+
+
+def _staged(
+    cut: Cutout,
+    candidates: list[Candidate],
+    errors: list[dict[str, str]],
+    seconds: dict[str, float],
+    backend: str,
+    store: Catalog,
+    opts: StageOptions,
+    screened: dict[str, Any],
+    name: str = "product",
+) -> StagedProduct:
+    """The result: candidates ranked (by the critic, when one is given)."""
     candidates.sort(key=lambda c: -c.score)
     if opts.realism is not None:
         candidates = _judge_realism(name, candidates, errors, opts.realism, opts.min_realism)
@@ -337,10 +388,165 @@ def stage(
             "inpainter": opts.inpainter,
             "catalog": str(store.path),
             "options": {
-                k: v for k, v in opts.__dict__.items() if k not in ("inpainter_options", "realism")
+                k: v
+                for k, v in opts.__dict__.items()
+                if k not in ("inpainter_options", "realism", "screen")
             },
+            "screen": None if opts.screen is None else opts.screen.as_dict() | screened,
         },
     )
+
+
+FREE_SPACE_REASONS = ("uncovered",)
+"""Refusals after which a slot's object can still guide a free-space placement: a sound slot the
+product would cover badly. Fragments, giant slots and slots cut by the frame give no reliable base
+line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`)."""
+
+
+def _stage_beside_any(
+    cut: Cutout,
+    refused: list[tuple[Match, Verdict]],
+    store: Catalog,
+    opts: StageOptions,
+    name: str,
+) -> list[Candidate]:
+    """Up to ``opts.k`` free-space candidates beside the refused slots' objects, the most similar
+    object first (its likeness is what makes its scale a guide), at most one per scene."""
+    out: list[Candidate] = []
+    scenes: set[str] = set()
+    for match, verdict in sorted(refused, key=lambda mv: -mv[0].similarity):
+        if len(out) == opts.k:
+            break
+        if verdict.reason not in FREE_SPACE_REASONS or match.item in scenes:
+            continue
+        if not _alike_in_shape(cut, match):
+            continue
+        try:
+            cand = stage_beside(cut, match, store, opts)
+        except (AdstageError, OSError) as exc:
+            log.warning("%s: free-space candidate beside %s failed: %s", name, match.id, exc)
+            continue
+        if cand is not None:
+            out.append(cand)
+            scenes.add(match.item)
+    return out
+
+
+FREE_SPACE_MAX_ASPECT = 1.5
+"""A free-space anchor's box may be at most this much wider or narrower (width / height) than the
+product's: a wide table scaled to stand beside a chair would take the chair's width and shrink."""
+
+
+def _alike_in_shape(cut: Cutout, match: Match) -> bool:
+    """Whether the product's box and the slot's box have about the same aspect ratio."""
+    ph, pw = cut.mask.shape
+    x0, y0, x1, y1 = match.bbox
+    if min(ph, pw, x1 - x0, y1 - y0) <= 0:
+        return False
+    ratio = (pw / ph) / ((x1 - x0) / (y1 - y0))
+    return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
+
+
+def stage_beside(
+    cut: Cutout, match: Match, store: Catalog, options: StageOptions
+) -> Candidate | None:
+    """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
+    or inpainted; ``None`` when there is no free floor beside it."""
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    scene, slot = _scene(match, options.max_side)
+    size = (scene.shape[1], scene.shape[0])
+    occupied = []
+    for other in store.item_slots(match.item):
+        mask = other.mask()
+        if mask.shape != scene.shape[:2]:
+            mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        occupied.append(mask)
+    seconds["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    placement = place_beside(scene, cut.mask, slot, occupied, fit=options.fit)  # type: ignore[arg-type]
+    seconds["place"] = time.perf_counter() - t
+    if placement is None:
+        return None
+    t = time.perf_counter()
+    exact = options.product_exact
+    pasted = composite(
+        scene,
+        cut.rgba,
+        placement,
+        despill_background=(255, 255, 255) if options.despill else None,
+        edges="unmix" if exact else options.edges,
+        light=0.0 if exact else options.light,
+        harmonize=options.harmonize,
+        shadow=options.shadow,
+    )
+    final, box = pasted.image, placement.box
+    if options.ad_format:
+        final, box = to_format(final, box, options.ad_format)
+    seconds["composite"] = time.perf_counter() - t
+    components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
+    return Candidate(
+        image=final,
+        score=float(sum(SCORE_WEIGHTS[key] * value for key, value in components.items())),
+        components=components,
+        match=match,
+        placement=box,
+        seconds=seconds,
+        provenance={
+            "mode": "free-space",
+            "catalog_id": match.id,
+            "slot": match.slot,
+            "scene": match.uri,
+            "inpainter": None,
+            "fit": options.fit,
+            "scale": placement.scale,
+            "hole_pixels": 0,
+            "scene_size": [scene.shape[1], scene.shape[0]],
+            "composite": pasted.provenance()
+            | {
+                "product_exact": exact,
+                "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
+            },
+        },
+        steps={"scene": scene, "removed": scene, "filled": scene} if options.keep_steps else {},
+    )
+
+
+def screen_matches(
+    cut: Cutout, matches: list[Match], opts: StageOptions
+) -> tuple[list[Match], dict[str, Any]]:
+    """The first ``opts.k`` of ``matches`` (in order) that pass ``opts.screen``, and what was
+    refused: counts by reason, the first refusal's sentence and (``refused_matches``, not
+    JSON) each refused match with its verdict."""
+    assert opts.screen is not None
+    kept: list[Match] = []
+    refused: list[tuple[Match, Verdict]] = []
+    reasons: dict[str, int] = {}
+    example = ""
+    for match in matches:
+        if len(kept) == opts.k:
+            break
+        verdict = screen_slot(
+            cut.mask,
+            match.mask(),
+            opts.screen,
+            fit=opts.fit,  # type: ignore[arg-type]
+            stand=opts.stand,
+        )
+        if verdict.passed:
+            kept.append(match)
+            continue
+        assert verdict.reason is not None
+        refused.append((match, verdict))
+        reasons[verdict.reason] = reasons.get(verdict.reason, 0) + 1
+        example = example or f"{match.id}: {verdict.why}"
+    return kept, {
+        "retrieved": len(kept) + len(refused),
+        "refused": len(refused),
+        "reasons": reasons,
+        "example": example,
+        "refused_matches": refused,
+    }
 
 
 def _judge_realism(

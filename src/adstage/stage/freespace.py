@@ -1,0 +1,106 @@
+"""Free-space placement: the product stands beside a similar object, nothing is removed.
+
+When no retrieved slot passes the screen (:mod:`adstage.stage.screen`) — usually because the
+product's shape covers none of them well — painting an object out would leave more generated
+pixels than the copy-paste premise allows (Ku et al., AdKDD 2023, §5.3: only "small parts of the
+image" are generated). The alternative that generates nothing: keep the scene whole and stand the
+product on the floor *next to* the retrieved object, on the same base line (so on the same floor
+at the same depth) and at the scale the alignment would give it in that object's place (a similar
+object, retrieved for its likeness, so of a similar size in the room).
+
+:func:`place_beside` tries positions left and right of the slot, nearest first, and keeps the
+first where the product stays inside the frame (clear of its edges), overlaps none of the scene's
+other objects (the union of every slot mask of that scene, grown by a gap), and where the floor
+strip under its base looks like the floor under the slot's base (mean colour within
+``max_floor_delta`` in Lab, so the product does not end up on a wall, a window or another
+surface).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.composite.align import Fit, align
+from adstage.errors import InputError
+from adstage.types import RGB, Placement
+
+STEPS = 4
+"""Positions tried on each side: the slot's neighbour, then further out by half a product width."""
+
+
+def _strip_colour(scene: RGB, x0: int, x1: int, y: int, depth: int) -> NDArray[np.float32] | None:
+    h, w = scene.shape[:2]
+    y0, y1 = min(y, h - 1), min(h, y + depth)
+    x0, x1 = max(0, x0), min(w, x1)
+    if y1 <= y0 or x1 <= x0:
+        return None
+    lab = cv2.cvtColor(scene[y0:y1, x0:x1], cv2.COLOR_RGB2LAB).astype(np.float32)
+    return np.asarray(lab.reshape(-1, 3).mean(axis=0), np.float32)
+
+
+def place_beside(
+    scene: RGB,
+    product_mask: NDArray[np.bool_],
+    slot_mask: NDArray[np.bool_],
+    occupied: Sequence[NDArray[np.bool_]] | NDArray[np.bool_],
+    *,
+    fit: Fit = "footprint",
+    gap: float = 0.02,
+    frame: float = 0.01,
+    max_overlap: float = 0.01,
+    max_floor_delta: float = 18.0,
+) -> Placement | None:
+    """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
+
+    ``occupied``: the scene's object masks (every slot of the scene, the slot itself included),
+    scene-sized. ``gap``: clearance from other objects and from the slot, as a share of the
+    scene's width. ``max_overlap``: share of the product's box allowed over occupied pixels.
+    """
+    if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
+        raise InputError(
+            f"place_beside: the slot mask {slot_mask.shape} does not match the scene "
+            f"{scene.shape[:2]}"
+        )
+    h, w = slot_mask.shape
+    taken = np.zeros((h, w), bool)
+    for mask in [occupied] if isinstance(occupied, np.ndarray) else occupied:
+        if mask.shape != (h, w):
+            raise InputError(f"place_beside: an occupied mask is {mask.shape}, expected {(h, w)}")
+        taken |= mask
+    taken |= slot_mask
+    pad = max(1, round(gap * w))
+    grown = cv2.dilate(taken.astype(np.uint8), np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) > 0
+    integral = cv2.integral(grown.astype(np.uint8))
+
+    in_place = align(product_mask, slot_mask, fit=fit, stand=True)
+    x0, y0, x1, y1 = in_place.box
+    pw, ph = x1 - x0, y1 - y0
+    ys, xs = np.nonzero(slot_mask)
+    sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    floor = _strip_colour(scene, sx0, sx1, base, max(2, ph // 10))
+    margin_x, margin_y = round(frame * w), round(frame * h)
+    top = base - ph
+    if floor is None or top < margin_y or base > h - margin_y:
+        return None
+    offsets = []
+    for step in range(STEPS):
+        shift = pad + step * (pw // 2)
+        offsets += [sx1 + shift, sx0 - shift - pw]  # right of the slot, left of it
+    for bx0 in offsets:
+        bx1 = bx0 + pw
+        if bx0 < margin_x or bx1 > w - margin_x:
+            continue
+        busy = integral[base, bx1] - integral[top, bx1] - integral[base, bx0] + integral[top, bx0]
+        if busy > max_overlap * pw * ph:
+            continue
+        under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10))
+        if under is None or float(np.linalg.norm(under - floor)) > max_floor_delta:
+            continue
+        return Placement(
+            box=(bx0, top, bx1, base), scale=in_place.scale, fit=fit, scene_size=(w, h)
+        )
+    return None

@@ -1,0 +1,182 @@
+"""Screen a retrieved slot before staging into it: refuse slots that cannot look real.
+
+Copy-paste staging looks real because only "small parts of the image" are generated (Ku et al.,
+AdKDD 2023, §5.3). A blind study of adstage's earlier outputs (issue 13) traced what gave staged
+images away to the slot, not the paste: a saliency mask covering only pieces of the old object
+(its ghost or leftover parts stay), a slot cut by the frame (the product is pushed inside and
+floats, or fills the foreground at an absurd scale), a slot covering much of the room (a giant
+product), and a slot the new product covers badly (a lampshade over a bed: most of the bed is
+painted out, and the fill smears). Each is measurable from the masks alone, before any pixel is
+inpainted, so :func:`screen` runs on every retrieved slot and only those that pass are staged.
+
+Checks (thresholds in :class:`Screen`; each refusal names its reason and the measured value):
+
+- ``area``: the slot covers more than ``max_area`` of the scene (a giant product), or less than
+  ``min_area`` (a knob, a speck: the product would be a few pixels tall);
+- ``frame``: the slot's box touches the left, right or bottom edge of the scene (its extent and
+  its base line are unknown);
+- ``fragment``: the slot's solidity (area / convex-hull area) is below ``min_solidity``: the mask
+  is an outline or pieces of an object, and removing it leaves the rest behind;
+- ``uncovered``: more than ``max_uncovered`` of the old object (the slot's mask) is left
+  uncovered by the aligned product, around it or through its open parts, and must be painted
+  out (the margin grown around the slot is left out of the share, or thin objects would always
+  fail);
+- ``floating``: the aligned product's base is more than ``max_lift`` of the scene's height away
+  from the slot's base line (the alignment had to move it to keep it inside the scene).
+
+Everything is measured on the masks downscaled so the longer side is ``work_side`` pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.composite.align import Fit, align, render_mask
+from adstage.errors import InputError
+
+REASONS: tuple[str, ...] = ("area", "frame", "fragment", "uncovered", "floating")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Thresholds of :func:`screen` (see the module docstring)."""
+
+    max_area: float = 0.30
+    min_area: float = 0.005
+    frame_px: float = 0.01
+    """A box side within this share of the scene's width/height of an edge touches it."""
+    min_solidity: float = 0.25
+    max_uncovered: float = 0.5
+    max_lift: float = 0.02
+    work_side: int = 256
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_area",
+            "min_area",
+            "frame_px",
+            "min_solidity",
+            "max_uncovered",
+            "max_lift",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise InputError(f"screen {name}: expected a value in [0, 1], got {value!r}")
+        if self.work_side < 32:
+            raise InputError(f"screen work_side: expected at least 32, got {self.work_side}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`screen` found: ``passed``; the first failed check's ``reason`` (one of
+    :data:`REASONS`) and a sentence ``why``; every measured value in ``measures``."""
+
+    passed: bool
+    reason: str | None
+    why: str
+    measures: dict[str, float]
+
+
+def _shrink(mask: NDArray[np.bool_], side: int) -> NDArray[np.bool_]:
+    h, w = mask.shape
+    f = side / max(h, w)
+    if f >= 1.0:
+        return mask
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    small = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) >= 128
+    return small if small.any() else mask
+
+
+def solidity(mask: NDArray[np.bool_]) -> float:
+    """Area of ``mask`` over the area of the convex hull of its pixels (1 for a convex blob)."""
+    points = cv2.findNonZero(mask.astype(np.uint8))
+    if points is None:
+        return 0.0
+    hull = cv2.convexHull(points)
+    hull_area = float(cv2.contourArea(hull)) + 0.5 * float(cv2.arcLength(hull, True)) + 1.0
+    return min(1.0, float(mask.sum()) / hull_area)
+
+
+def screen(
+    product_mask: NDArray[np.bool_],
+    slot_mask: NDArray[np.bool_],
+    thresholds: Screen | None = None,
+    *,
+    fit: Fit = "footprint",
+    stand: bool = True,
+) -> Verdict:
+    """Whether the slot ``slot_mask`` (scene-sized, bool) can take the product ``product_mask``
+    (its cut-out's mask) and still look real."""
+    t = thresholds or Screen()
+    if product_mask.ndim != 2 or slot_mask.ndim != 2:
+        raise InputError("screen: expected 2-D product and slot masks")
+    if not product_mask.any() or not slot_mask.any():
+        raise InputError("screen: empty product or slot mask")
+    slot = _shrink(slot_mask, t.work_side)
+    h, w = slot.shape
+    ys, xs = np.nonzero(slot)
+    x0, x1, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    measures: dict[str, float] = {"area": float(slot.mean()), "solidity": solidity(slot)}
+    edges = {
+        "left": x0 <= t.frame_px * w,
+        "right": x1 >= w - t.frame_px * w,
+        "bottom": y1 >= h - t.frame_px * h,
+    }
+    measures["frame"] = float(sum(edges.values()))
+
+    placement = align(_shrink(product_mask, t.work_side), slot, fit=fit, stand=stand)
+    placed = render_mask(_shrink(product_mask, t.work_side), placement)
+    measures["uncovered"] = float((slot & ~placed).sum()) / float(slot.sum())
+    measures["lift"] = abs(placement.box[3] - y1) / h if stand else 0.0
+
+    checks: list[tuple[str, bool, str]] = [
+        (
+            "area",
+            measures["area"] < t.min_area,
+            f"the slot covers {measures['area']:.2%} of the scene (less than "
+            f"{t.min_area:.1%}): the product would be a few pixels tall",
+        ),
+        (
+            "area",
+            measures["area"] > t.max_area,
+            f"the slot covers {measures['area']:.0%} of the scene (more than "
+            f"{t.max_area:.0%}): the product would be giant",
+        ),
+        (
+            "frame",
+            measures["frame"] > 0,
+            "the slot is cut by the frame ("
+            + ", ".join(side for side, hit in edges.items() if hit)
+            + " edge): its extent and base line are unknown",
+        ),
+        (
+            "fragment",
+            measures["solidity"] < t.min_solidity,
+            f"the slot's mask is fragmented (solidity {measures['solidity']:.2f} < "
+            f"{t.min_solidity}): removing it would leave the rest of the object behind",
+        ),
+        (
+            "uncovered",
+            measures["uncovered"] > t.max_uncovered,
+            f"the product would leave {measures['uncovered']:.0%} of the old object uncovered "
+            f"(more than {t.max_uncovered:.0%}) to be painted out",
+        ),
+        (
+            "floating",
+            measures["lift"] > t.max_lift,
+            f"the product's base would be {measures['lift']:.0%} of the scene's height off the "
+            "slot's base line",
+        ),
+    ]
+    for reason, failed, why in checks:
+        if failed:
+            return Verdict(False, reason, why, measures)
+    return Verdict(True, None, "", measures)

@@ -1,0 +1,190 @@
+"""The slot screen (adstage.stage.screen): each refusal on a mask made to fail it, a good slot passes,
+and staging refuses, records and can switch it off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adstage.errors import AdstageError, InputError
+from adstage.stage.screen import REASONS, Screen, screen, solidity
+
+
+def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+PRODUCT = _box(100, 120, 10, 90, 10, 110)  # a 100×80 product (its own cut-out mask)
+
+
+def test_a_slot_the_product_covers_passes() -> None:
+    slot = _box(300, 400, 150, 230, 150, 250)  # 100×80, same shape
+    verdict = screen(PRODUCT, slot)
+    assert verdict.passed and verdict.reason is None
+    assert verdict.measures["uncovered"] < 0.05
+    assert verdict.measures["solidity"] > 0.9
+    assert verdict.measures["frame"] == 0 and verdict.measures["lift"] == 0
+
+
+@pytest.mark.parametrize(
+    ("slot", "reason", "words"),
+    [
+        (_box(300, 400, 20, 290, 20, 380), "area", "giant"),
+        (_box(300, 400, 150, 156, 150, 154), "area", "few pixels"),
+        (_box(300, 400, 150, 230, 0, 100), "frame", "left edge"),
+        (_box(300, 400, 150, 230, 300, 400), "frame", "right edge"),
+        (_box(300, 400, 200, 300, 150, 250), "frame", "bottom edge"),
+        # a tall, narrow slot: the wide product fits its width and leaves most of it uncovered
+        (_box(300, 400, 20, 280, 180, 220), "uncovered", "uncovered"),
+    ],
+)
+def test_each_refusal_names_its_reason(slot: np.ndarray, reason: str, words: str) -> None:
+    verdict = screen(PRODUCT, slot)
+    assert not verdict.passed and verdict.reason == reason and reason in REASONS
+    assert words in verdict.why
+
+
+def test_an_outline_is_a_fragment() -> None:
+    outline = _box(300, 400, 100, 240, 120, 280) & ~_box(300, 400, 104, 236, 124, 276)
+    assert solidity(outline) < 0.25 < solidity(_box(300, 400, 100, 240, 120, 280))
+    verdict = screen(PRODUCT, outline)
+    assert verdict.reason == "fragment" and "fragmented" in verdict.why
+    assert screen(PRODUCT, outline, Screen(min_solidity=0.0)).passed  # the threshold decides
+
+
+def test_a_product_pushed_off_the_base_line_floats() -> None:
+    # fit="width" makes the tall product taller than the scene allows above the slot's base: the
+    # alignment shifts it down, off the base line.
+    tall = _box(200, 60, 0, 200, 10, 50)
+    slot = _box(300, 400, 40, 120, 100, 300)
+    verdict = screen(tall, slot, Screen(max_uncovered=1.0, min_solidity=0.0), fit="width")
+    assert verdict.reason == "floating" and verdict.measures["lift"] > 0.02
+
+
+def test_thresholds_and_masks_are_checked() -> None:
+    with pytest.raises(InputError, match="max_area"):
+        Screen(max_area=1.5)
+    with pytest.raises(InputError, match="max_uncovered"):
+        Screen(max_uncovered=-0.1)
+    with pytest.raises(InputError, match="work_side"):
+        Screen(work_side=8)
+    with pytest.raises(InputError, match="empty"):
+        screen(PRODUCT, np.zeros((300, 400), bool))
+
+
+def test_stage_refuses_with_reasons_records_and_can_switch_off(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.stage.pipeline import stage
+
+    syn = SyntheticCatalog(12, seed=1, size=(128, 128))
+    write_catalog(syn, tmp_path / "syn")
+    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    # Item 0 has no slot it would cover well in this small catalog: refused, every reason counted.
+    with pytest.raises(AdstageError, match="no retrieved slot can take this product") as caught:
+        stage(plain[0].image, cat, mask=plain[0].mask, k=2, inpainter="telea", free_space=False)
+    assert "refused" in str(caught.value) and "e.g." in str(caught.value)
+    # Without the screen it is staged into the top slots as retrieved (the paper's behaviour).
+    loose = stage(plain[0].image, cat, mask=plain[0].mask, k=2, inpainter="telea", screen=None)
+    assert len(loose.candidates) == 2 and loose.provenance["screen"] is None
+    # A product the screen accepts: what was refused is recorded, and every candidate passes.
+    kept = stage(plain[5].image, cat, mask=plain[5].mask, k=2, inpainter="telea")
+    record = kept.provenance["screen"]
+    assert record["max_uncovered"] == Screen().max_uncovered
+    assert record["retrieved"] == len(kept.candidates) + record["refused"]
+    assert sum(record["reasons"].values()) == record["refused"]
+    for cand in kept.candidates:
+        assert screen(kept.product.mask, cand.match.mask()).passed
+
+
+# Free-space placement (adstage.stage.freespace)
+
+
+def _room() -> np.ndarray:
+    """A 300×400 room: plain wall above row 150, plain floor below it."""
+    scene = np.empty((300, 400, 3), np.uint8)
+    scene[:150] = (200, 190, 170)
+    scene[150:] = (120, 90, 60)
+    return scene
+
+
+def test_free_space_stands_the_product_beside_the_object_on_its_base_line() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    placement = place_beside(scene, PRODUCT, slot, [slot])
+    assert placement is not None
+    x0, y0, x1, y1 = placement.box
+    assert y1 == 240  # the slot's base line
+    assert x0 >= 250  # right of the slot, clear of it
+    assert (x1 - x0, y1 - y0) == (100, 80)  # the scale it would have in the slot's place
+    # Right blocked by another object: it goes left instead.
+    other = _box(300, 400, 150, 250, 255, 395)
+    left = place_beside(scene, PRODUCT, slot, [slot, other])
+    assert left is not None and left.box[2] <= 150
+    # Both sides blocked: no place.
+    both = other | _box(300, 400, 150, 250, 5, 145)
+    assert place_beside(scene, PRODUCT, slot, [slot, both]) is None
+
+
+def test_free_space_refuses_a_base_line_on_another_surface() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    scene[240:, 250:] = (30, 140, 200)  # right of the slot, under its base line: not the floor
+    scene[240:, :150] = (30, 140, 200)  # and left of it
+    slot = _box(300, 400, 160, 240, 150, 250)
+    assert place_beside(scene, PRODUCT, slot, [slot]) is None
+    with pytest.raises(InputError, match="does not match"):
+        place_beside(scene, PRODUCT, slot[:100], [slot])
+
+
+def test_stage_falls_back_to_free_space_and_removes_nothing(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.io.images import read_image
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.stage.pipeline import stage
+
+    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
+    write_catalog(syn, tmp_path / "syn")
+    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    item = plain[4]  # a floor lamp: no slot here it would cover well, free floor beside some
+    result = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert result.provenance["screen"]["free_space"] == len(result.candidates) >= 1
+    for cand in result.candidates:
+        assert cand.provenance["mode"] == "free-space" and cand.provenance["hole_pixels"] == 0
+        scene = read_image(cand.match.uri)
+        x0, y0, x1, y1 = cand.placement
+        outside = np.ones(scene.shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        # Nothing removed, nothing inpainted: every pixel outside the product's box is the
+        # scene's (the light match and shadow act only around the product, shadow is off here).
+        assert np.array_equal(cand.image[outside], scene[outside])
+        assert not (cand.match.mask() & ~outside).any()  # beside the object, never over it
+    with pytest.raises(AdstageError, match="no retrieved slot"):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", free_space=False)
+
+
+def test_a_free_space_anchor_must_be_alike_in_shape() -> None:
+    from adstage.stage.pipeline import _alike_in_shape
+    from adstage.types import Cutout, Match
+
+    image = np.full((100, 120, 3), 200, np.uint8)
+    wide = Cutout.from_alpha(image, _box(100, 120, 40, 60, 10, 110).astype(np.float32))  # 5:1
+
+    def slot(box: tuple[int, int, int, int]) -> Match:
+        return Match(
+            "a-0", "a", 0, "x.png", "", True, 0.0, 0.9, None, box, (0.0, 0.0), 0.1, (400, 300)
+        )
+
+    assert _alike_in_shape(wide, slot((0, 0, 200, 40)))  # also 5:1
+    assert not _alike_in_shape(wide, slot((0, 0, 40, 100)))  # a tall chair: not an anchor
