@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align
-from adstage.composite.blend import EDGES, composite, scale_cutout
+from adstage.composite.blend import EDGES, Composite, composite, scale_cutout
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, InputError
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
@@ -199,6 +199,29 @@ def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
     return scene, mask
 
 
+def _paste(
+    scene: RGB, cut: Cutout, placement: Placement, options: StageOptions
+) -> tuple[Composite, RGB, tuple[int, int, int, int]]:
+    """Composite the cut-out at ``placement`` with the options' edges, light and shadow
+    (``product_exact`` keeps its pixels), then bring it to the ad format: the composite, the
+    final image and the product's box in it."""
+    exact = options.product_exact
+    pasted = composite(
+        scene,
+        cut.rgba,
+        placement,
+        despill_background=(255, 255, 255) if options.despill else None,
+        edges="unmix" if exact else options.edges,
+        light=0.0 if exact else options.light,
+        harmonize=options.harmonize,
+        shadow=options.shadow,
+    )
+    final, box = pasted.image, placement.box
+    if options.ad_format:
+        final, box = to_format(final, box, options.ad_format)
+    return pasted, final, box
+
+
 def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candidate:
     """Stage the cut-out ``cut`` into the slot ``match`` (steps 2–5 above)."""
     seconds: dict[str, float] = {}
@@ -222,21 +245,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     seconds["inpaint"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    exact = options.product_exact
-    pasted = composite(
-        filled,
-        cut.rgba,
-        placement,
-        despill_background=(255, 255, 255) if options.despill else None,
-        edges="unmix" if exact else options.edges,
-        light=0.0 if exact else options.light,
-        harmonize=options.harmonize,
-        shadow=options.shadow,
-    )
-    final = pasted.image
-    box = placement.box
-    if options.ad_format:
-        final, box = to_format(final, box, options.ad_format)
+    pasted, final, box = _paste(filled, cut, placement, options)
     seconds["composite"] = time.perf_counter() - t
 
     slot_area = float(slot.sum())
@@ -272,7 +281,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {
-                "product_exact": exact,
+                "product_exact": options.product_exact,
                 "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
             },
         },
@@ -443,7 +452,7 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     x0, y0, x1, y1 = match.bbox
     if min(ph, pw, x1 - x0, y1 - y0) <= 0:
         return False
-    ratio = (pw / ph) / ((x1 - x0) / (y1 - y0))
+    ratio = (float(pw) / float(ph)) / (float(x1 - x0) / float(y1 - y0))
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
@@ -469,20 +478,7 @@ def stage_beside(
     if placement is None:
         return None
     t = time.perf_counter()
-    exact = options.product_exact
-    pasted = composite(
-        scene,
-        cut.rgba,
-        placement,
-        despill_background=(255, 255, 255) if options.despill else None,
-        edges="unmix" if exact else options.edges,
-        light=0.0 if exact else options.light,
-        harmonize=options.harmonize,
-        shadow=options.shadow,
-    )
-    final, box = pasted.image, placement.box
-    if options.ad_format:
-        final, box = to_format(final, box, options.ad_format)
+    pasted, final, box = _paste(scene, cut, placement, options)
     seconds["composite"] = time.perf_counter() - t
     components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
     return Candidate(
@@ -504,7 +500,7 @@ def stage_beside(
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {
-                "product_exact": exact,
+                "product_exact": options.product_exact,
                 "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
             },
         },
