@@ -5,7 +5,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adstage-installed
 
-.PHONY: demo test test-all test-data weights weights-isnet bench lint format clean
+.PHONY: demo test test-load test-all test-data weights weights-isnet bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 ## The full default test suite (no network, no licensed data, under 10 minutes on 2 cores).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## The service's full load test (32 clients × 200 requests; `make test` runs 32 × 40). CI runs it.
+test-load: $(STAMP)
+	ADSTAGE_LOAD_REQUESTS=200 $(BIN)/python -m pytest -q tests/serve/test_service_load.py
 
 ## Everything, including slow tests, real weights (fetched once into the cache) and ../shared/data.
 test-all: $(STAMP) weights

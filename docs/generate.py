@@ -991,6 +991,116 @@ def _realism_critic(r: Json) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Service and batch (benchmarks/service.py, benchmarks/batch.py)
+
+
+@snippet("service.load", "service")
+def _service_load(r: Json) -> str:
+    seg, setup, rss = r["segment"], r["setup"], r["rss"]
+    return (
+        f"{setup['clients']} concurrent clients × {setup['requests_per_client']} requests on "
+        f"`/v1/segment` ({thousands(seg['requests'])} requests): {seg['errors']} errors, "
+        f"p50 {seg['p50_ms']:.0f} ms, p95 {seg['p95_ms']:.0f} ms, "
+        f"{seg['throughput_rps']:.1f} requests/s on 2 busy cores, resident memory "
+        f"{rss['growth'] * 100:+.1f} % after warm-up; the service costs "
+        f"{times(r['ratios']['service_ms_per_request_over_direct_call'])} the same segmentation "
+        "called in-process"
+    )
+
+
+@snippet("batch.runs", "batch")
+def _batch_runs(r: Json) -> str:
+    rows = [
+        [
+            run["engine"],
+            run["workers"],
+            f"{run['done']} / {run['done'] + run['failed']}",
+            f"{run['items_per_second']:.2f}",
+            times(run["ratio_to_local_1"]),
+            f"{run['cpu_hours_per_million']:.0f}",
+            f"${run['usd_per_million_estimate']:.0f}",
+        ]
+        for run in r["runs"]
+    ]
+    return table(
+        [
+            "engine",
+            "workers",
+            "staged / products",
+            "products/s",
+            "vs local, 1 worker",
+            "CPU-hours per 1M (estimate)",
+            f"$ per 1M at ${r['price']['usd_per_vcpu_hour']}/vCPU-h (estimate)",
+        ],
+        rows,
+        "lrrrrrr",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Slot screen and free-space placement (benchmarks/screen.py)
+
+SCREEN_SETTINGS = ("no screen", "screen", "screen + free space")
+
+
+@snippet("screen.table", "screen")
+def _screen_table(r: Json) -> str:
+    def acc(features: str, key: str) -> str:
+        t = r["c2st"][features][key]
+        return f"{num(t['accuracy'], 3)} ({num(t['interval'][0], 2)}–{num(t['interval'][1], 2)})"
+
+    rows = []
+    cov = r["coverage"]
+    for setting in SCREEN_SETTINGS:
+        kid = r["kid"][setting]
+        away = f"{setting} vs real away from the frame"
+        rows.append(
+            [
+                f"**{setting}**" if setting == "screen + free space" else setting,
+                f"{cov['all'][setting]} / {cov['all']['products']}",
+                pct(cov["B"][f"{setting} (share)"], 0),
+                acc("inception-v3", f"{setting} all"),
+                acc("inception-v3", away),
+                acc("colour-gradient", f"{setting} all"),
+                acc("colour-gradient", away),
+                pm(kid["kid"], kid["kid_std"], 4),
+            ]
+        )
+    return table(
+        [
+            "staging",
+            "products with a candidate",
+            "… on half B",
+            "C2ST vs all real crops, Inception (95 %)",
+            "… vs real away from the frame",
+            "C2ST vs all real, colour-gradient",
+            "… vs real away from the frame",
+            "local KID",
+        ],
+        rows,
+        "lrrrrrrr",
+    )
+
+
+@snippet("screen.refusals", "screen")
+def _screen_refusals(r: Json) -> str:
+    total = sum(r["refusals"].values())
+    parts = [f"{name} {n} ({pct(n / total, 0)})" for name, n in r["refusals"].items()]
+    return f"{total} refused slots: " + ", ".join(parts)
+
+
+@snippet("screen.setup", "screen")
+def _screen_setup(r: Json) -> str:
+    ms = r["screen_ms_per_product"]
+    return (
+        f"{r['n_products']} IKEA products, {r['n_real']} real crops in {r['n_real_scenes']} "
+        f"scenes ({r['n_real_away_from_frame']} of them away from the frame), k = {r['k']} from "
+        f"the top {r['pool']} slots; screening costs "
+        f"{ms['median']:.0f} ms per product (median, p95 {ms['p95']:.0f} ms)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Inpainting (benchmarks/inpaint.py: classical backends; EdgeConnect experiment)
 
 INPAINT_SETS = {

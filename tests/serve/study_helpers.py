@@ -59,31 +59,31 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(db: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``adstage study serve db`` in a subprocess on a free port, up when this yields; killed
-    (SIGKILL) when the block ends if it is still running."""
+def served(
+    command: list[str], log: Path, env: dict[str, str] | None = None, *, timeout: float = 30.0
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``command --port PORT`` (a server with ``GET /healthz``) in a subprocess on a free loopback
+    port, up when this yields ``(process, url)``; SIGKILLed when the block ends if still running.
+    Its output goes to ``log``."""
     pytest.importorskip("uvicorn")
     import httpx
 
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "adstage.cli", "study", "serve", str(db), "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
+            [*command, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=environment
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
                 raise AssertionError(
                     f"the server exited with {process.returncode}: {log.read_text()}"
                 )
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise AssertionError(f"the server did not start: {log.read_text()}")
@@ -93,3 +93,34 @@ def running_server(db: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(db: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``adstage study serve db`` in a subprocess on a free port, up when this yields; killed
+    (SIGKILL) when the block ends if it is still running."""
+    with served([sys.executable, "-m", "adstage.cli", "study", "serve", str(db)], log) as up:
+        yield up
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_chromium() -> Any:
+    """Playwright's sync API, at a browser test module's top: skips the module without the serve
+    extra, Playwright or Debian's chromium, and fails it instead when ``ADSTAGE_REQUIRE_BROWSER``
+    is set (CI installs chromium: there the browser tests must run, not skip)."""
+    why = "the serve extra is not installed: pip install 'adstage[serve]'"
+    pytest.importorskip("fastapi", reason=why)
+    pytest.importorskip("uvicorn", reason=why)
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed: pip install playwright"
+    )
+    if not CHROMIUM.is_file() and os.environ.get("ADSTAGE_REQUIRE_BROWSER"):
+        pytest.fail(f"ADSTAGE_REQUIRE_BROWSER is set but {CHROMIUM} is missing", pytrace=False)
+    if not CHROMIUM.is_file():
+        pytest.skip(
+            f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium)",
+            allow_module_level=True,
+        )
+    return sync_api

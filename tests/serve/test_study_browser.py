@@ -16,33 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from study_helpers import write_csv
+from study_helpers import CHROMIUM, require_chromium, write_csv
 from typer.testing import CliRunner
 
 from adstage.cli import app
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.io.images import write_image
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "study-judging.png"
 
-pytest.importorskip(
-    "fastapi", reason="the serve extra is not installed: pip install 'adstage[serve]'"
-)
-pytest.importorskip(
-    "uvicorn", reason="the serve extra is not installed: pip install 'adstage[serve]'"
-)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed: pip install playwright"
-)
-if not CHROMIUM.is_file() and os.environ.get("ADSTAGE_REQUIRE_BROWSER"):
-    # CI (.ci/run) installs chromium and sets this: there the browser test must run, not skip
-    pytest.fail(f"ADSTAGE_REQUIRE_BROWSER is set but {CHROMIUM} is missing", pytrace=False)
-if not CHROMIUM.is_file():
-    pytest.skip(
-        f"no {CHROMIUM}: install Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
+sync_api = require_chromium()
 
 # The CSV column (0 = left, 1 = right) each judge picks; c1 is the attention check, whose real
 # photo is on the left. Majorities: left, left, left, right; κ = 1/9 (see test_study_stats).

@@ -15,9 +15,11 @@ from typer.core import TyperGroup
 
 from adstage._version import __version__
 from adstage.cli import animate, catalog, demo, evaluate, inpaint, segment, stage, triage, weights
+from adstage.cli import batch as batch_cli
 from adstage.cli import convert as convert_cli
 from adstage.cli import dataset as dataset_cli
 from adstage.cli import generate as generate_cli
+from adstage.cli import serve as serve_cli
 from adstage.cli import study as study_cli
 from adstage.cli import train as train_cli
 from adstage.cli._common import internal_error, state
@@ -55,12 +57,14 @@ app.command("inpaint")(inpaint.inpaint)
 app.command("stage")(stage.stage)
 app.command("animate", cls=animate.AnimateCommand)(animate.animate)
 app.command("generate")(generate_cli.generate)
+app.command("serve")(serve_cli.serve)
 app.add_typer(weights.app, name="weights")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(train_cli.app, name="train")
 app.add_typer(convert_cli.app, name="convert")
 app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(study_cli.app, name="study")
+app.add_typer(batch_cli.app, name="batch")
 
 
 def _version(value: bool) -> None:

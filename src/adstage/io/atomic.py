@@ -4,6 +4,8 @@ A reader (or a resumed batch run) therefore sees either the old file or the comp
 never a truncated file left by a crash. :func:`atomic_open` hands out an open file;
 :func:`atomic_path` hands out the temporary file's path, for a writer that opens the file itself
 (an external process such as ffmpeg, or a library that only takes a file name).
+:func:`write_synced` and :func:`fsync_dir` are the pieces for a writer that assembles a whole
+folder and renames it into place (the batch runner's item folders).
 """
 
 from __future__ import annotations
@@ -84,3 +86,24 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_synced(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` in place and fsync it; return the path. Not atomic by itself:
+    for files inside a staging folder that is then renamed into place whole."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync the folder ``path``, so the renames and new names in it survive a power loss; a
+    no-op where the file system does not let a folder be fsynced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

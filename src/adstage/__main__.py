@@ -1,0 +1,5 @@
+"""``python -m adstage``: the ``adstage`` command."""
+
+from adstage.cli import main
+
+main()

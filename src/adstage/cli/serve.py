@@ -1,0 +1,110 @@
+"""``adstage serve``: the staging service (HTTP API, job queue, web page) on uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adstage.cli._common import CatalogDir, err
+
+
+def serve(
+    catalog: CatalogDir,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="The address to listen on (not loopback: needs $ADSTAGE_API_KEY)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Job threads in this process (models are shared)."
+        ),
+    ] = 2,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work", help="Where job results go (default: a temporary folder removed at exit)."
+        ),
+    ] = None,
+    refadgen: Annotated[
+        Path | None,
+        typer.Option(
+            "--refadgen",
+            help="A RefAdGen checkpoint: enables POST /v1/generate (with --refadgen-base).",
+        ),
+    ] = None,
+    refadgen_base: Annotated[
+        Path | None,
+        typer.Option(
+            "--refadgen-base", help="The checkpoint's base (SD-1.5 folder or tiny base folder)."
+        ),
+    ] = None,
+    queue_size: Annotated[
+        int, typer.Option("--queue-size", min=1, help="Waiting jobs before 429.")
+    ] = 64,
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", min=0.01, help="Largest upload, in MB.")
+    ] = 20.0,
+    max_megapixels: Annotated[
+        float, typer.Option("--max-megapixels", min=0.001, help="Largest upload, in megapixels.")
+    ] = 40.0,
+    job_timeout: Annotated[
+        float, typer.Option("--job-timeout", min=1.0, help="Seconds a job may run.")
+    ] = 300.0,
+    sync_wait: Annotated[
+        float,
+        typer.Option(
+            "--sync-wait", min=0.0, max=60.0, help="Seconds a POST waits before answering 202."
+        ),
+    ] = 1.0,
+) -> None:
+    """Serve segment, stage, animate (and generate, with --refadgen) over HTTP, with a web page
+    at / and the OpenAPI page at /docs, until SIGTERM or Ctrl-C (graceful: running jobs get
+    time to finish). The API key, when set, comes from $ADSTAGE_API_KEY; it is required for a
+    host other than loopback. See docs/service.md."""
+    from adstage.errors import AdstageError, InputError
+
+    try:
+        from adstage.serve.app.app import serve as run
+        from adstage.serve.app.config import ServiceConfig
+    except ImportError as exc:
+        err.print(
+            f"error: adstage serve needs the serve extra: pip install 'adstage[serve]' ({exc})"
+        )
+        raise typer.Exit(1) from exc
+    try:
+        config = ServiceConfig.from_env(
+            catalog=catalog,
+            host=host,
+            work=work,
+            workers=workers,
+            queue_size=queue_size,
+            max_upload_bytes=round(max_upload_mb * 1024 * 1024),
+            max_pixels=round(max_megapixels * 1_000_000),
+            job_timeout=job_timeout,
+            sync_wait=sync_wait,
+            refadgen=refadgen,
+            refadgen_base=refadgen_base,
+        )
+    except InputError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    err.print(
+        f"serving {catalog} on http://{host}:{port} ({workers} workers"
+        + (", API key required" if config.api_key else "")
+        + (", RefAdGen on" if refadgen else "")
+        + "); SIGTERM or Ctrl-C stops"
+    )
+    try:
+        run(config, port=port)
+    except InputError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    except (AdstageError, OSError) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(1) from exc
