@@ -1,22 +1,23 @@
-"""Contact sheets of staging before / after the compositing of issue 13, step 5, to look at.
+"""Contact sheets of staging before / after the slot screen of issue 13, to look at.
 
     python benchmarks/contact_sheet.py                 # 24 products, seed 2026
     python benchmarks/contact_sheet.py --n 8 --seed 1
 
-Random IKEA products of ``../shared/data/ikea-sa-products`` (as ``benchmarks/realism.py`` picks
-them: ``numpy.random.default_rng(seed).choice`` over ``labels.csv``), each staged with
-``adstage.stage_product(..., k=3)`` into the realism benchmark's catalog
-(``benchmarks/.cache/realism-catalog-512``; run ``benchmarks/realism.py`` first) twice: *before*
-(the compositing defaults until step 5: edges un-mixed only, no light match, no shadow) and
-*after* (the current defaults). The best candidate is the same slot and fill both times (the
-ranking ignores compositing). Per product, in ``benchmarks/.cache/contact/`` (git-ignored: the
-photos are non-commercial and never enter the repository):
+Random IKEA products of ``../shared/data/ikea-sa-products`` (``numpy.random.default_rng(seed)
+.choice`` over ``labels.csv``), each staged with ``adstage.stage_product(..., k=3)`` into the
+realism benchmark's catalog (``benchmarks/.cache/realism-catalog-512``; run
+``benchmarks/realism.py`` or ``benchmarks/screen.py`` first) twice: *before* (``screen=None``:
+the top 3 slots as retrieved, the pipeline until the screen) and *after* (the current defaults:
+the slot screen, and free-space placement when no slot passes). Per product, in
+``benchmarks/.cache/contact/`` (git-ignored: the photos are non-commercial and never enter the
+repository):
 
-* ``NN-full.png``: input | scene | removed | filled | before | after, at full size;
+* ``NN-full.png``: input | before: removed (magenta) | before | after: scene | after: removed |
+  after: filled | after, each at full size;
 * ``NN-crop.png``: the product's neighbourhood (1.5× its box) before | after, enlarged 2× when
-  small, to judge edges and shadows.
+  small.
 
-Also writes ``benchmarks/.cache/contact/index.json`` (product, scene, box, light gains, seconds).
+Also writes ``benchmarks/.cache/contact/index.json`` (product, scene, mode, box, seconds).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from adstage import StageOptions, stage_product
 from adstage.io.images import read_image, write_image
 
 ROOT = Path(__file__).resolve().parent
-BEFORE = {"edges": "unmix", "light": 0.0, "shadow": 0.0}
+BEFORE = {"screen": None}
 log = logging.getLogger("benchmarks.contact_sheet")
 
 
@@ -103,11 +104,10 @@ def main() -> int:
             index.append({"n": n, "product": path.name, "error": str(exc).splitlines()[0]})
             continue
         b, a = before.candidates[0], after.candidates[0]
-        assert a.match.id == b.match.id, "the ranking must not depend on compositing"
         image = read_image(path)
         steps = [a.steps[key] for key in ("scene", "removed", "filled")]
         height = steps[0].shape[0]
-        row = _row([image, *steps, b.image, a.image], height)
+        row = _row([image, b.steps["removed"], b.image, *steps, a.image], height)
         write_image(args.out / f"{n:02d}-full.png", row)
         crops = [_crop(b.image, b.placement), _crop(a.image, a.placement)]
         write_image(args.out / f"{n:02d}-crop.png", _row(crops, crops[0].shape[0]))
@@ -116,6 +116,9 @@ def main() -> int:
                 "n": n,
                 "product": path.name,
                 "scene": Path(a.match.uri).name,
+                "scene_before": Path(b.match.uri).name,
+                "mode": a.provenance["mode"],
+                "screen": after.provenance["screen"],
                 "box": list(a.placement),
                 "composite": a.provenance["composite"],
                 "seconds": {k: round(v, 3) for k, v in a.seconds.items()},
