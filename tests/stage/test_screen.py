@@ -188,3 +188,30 @@ def test_a_free_space_anchor_must_be_alike_in_shape() -> None:
 
     assert _alike_in_shape(wide, slot((0, 0, 200, 40)))  # also 5:1
     assert not _alike_in_shape(wide, slot((0, 0, 40, 100)))  # a tall chair: not an anchor
+
+
+def test_stage_creates_its_segmenter_once_per_process(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.segment.base import SEGMENTERS
+    from adstage.stage import pipeline
+
+    syn = SyntheticCatalog(12, seed=1, size=(128, 128))
+    write_catalog(syn, tmp_path / "syn")
+    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    created: list[str] = []
+    real_create = SEGMENTERS.create
+
+    def counting(name: str, **kwargs):
+        created.append(name)
+        return real_create(name, **kwargs)
+
+    monkeypatch.setattr(SEGMENTERS, "create", counting)
+    pipeline.shared_segmenter.cache_clear()
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    for item in plain[4:6]:  # segmented (no mask given), twice
+        pipeline.stage(item.image, cat, k=1, inpainter="telea", segmenter="solid-background")
+    assert created == ["solid-background"]
+    pipeline.shared_segmenter.cache_clear()

@@ -26,6 +26,7 @@ Per candidate, here:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -46,7 +47,7 @@ from adstage.errors import AdstageError, InputError
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import retrieve
-from adstage.segment.base import SEGMENTERS
+from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.stage.freespace import place_beside
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
@@ -289,6 +290,13 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     )
 
 
+@functools.lru_cache(maxsize=8)
+def shared_segmenter(name: str) -> Segmenter:
+    """One segmenter per name for the process: its weights load once, not once per product
+    (a batch of a thousand products, or a server, calls :func:`stage` a thousand times)."""
+    return SEGMENTERS.create(name)
+
+
 def stage(
     product: Any,
     catalog: Catalog | str | os.PathLike[str],
@@ -311,7 +319,7 @@ def stage(
     t = time.perf_counter()
     image = load_rgb(product, name="product")
     if mask is None:
-        seg = SEGMENTERS.create(opts.segmenter)(image)
+        seg = shared_segmenter(opts.segmenter)(image)
         alpha, backend = seg.alpha, seg.provenance.get("auto", {}).get("chosen", seg.backend)
     else:
         alpha, backend = as_alpha(mask, image.shape[:2], name="mask"), "given"
