@@ -138,6 +138,22 @@ def stage(
             "covered, floating) before staging; --no-screen stages the top k as retrieved.",
         ),
     ] = True,
+    box: Annotated[
+        str | None,
+        typer.Option(
+            "--box",
+            help="x0,y0,x1,y1: segment only inside this box (a product photographed in the wild: "
+            "on a table, in a hand); one input image only.",
+        ),
+    ] = None,
+    check_cutout: Annotated[
+        bool,
+        typer.Option(
+            "--check-cutout/--no-check-cutout",
+            help="Refuse a photo off a studio backdrop whose cut-out is not one product on its own "
+            "(runs into two sides of the photo, falls apart, fills the photo).",
+        ),
+    ] = True,
     free_space: Annotated[
         bool,
         typer.Option(
@@ -229,6 +245,7 @@ def stage(
             min_realism=min_realism,
             screen=Screen() if screen else None,
             free_space=free_space,
+            check_cutout=check_cutout,
         )
         store = Catalog(catalog)
         if embedder is not None and embedder not in store.embedders:
@@ -241,7 +258,19 @@ def stage(
         raise typer.Exit(2) from exc
     check_where(store, where)
     paths = image_paths(inputs, recursive=recursive)
+    prompt = None
+    if box is not None:
+        from adstage.segment.prompt import parse_box
+
+        try:
+            if len(paths) != 1:
+                raise AdstageError(f"--box: needs exactly one input image, got {len(paths)}")
+            prompt = parse_box(box)
+        except AdstageError as exc:
+            err.print(f"error: {exc}")
+            raise typer.Exit(2) from exc
     config = dict(options.__dict__) | {
+        "box": box,
         "realism": None if judge is None else {"critic": str(critic), "features": judge.features},
         "screen": None if options.screen is None else options.screen.as_dict(),
         "method": method,
@@ -255,7 +284,7 @@ def stage(
 
     def one(path: Path, stem: str) -> dict[str, Any]:
         product = read_image(path, max_pixels=limit(max_pixels))
-        staged = run_stage(product, store, **options.__dict__)
+        staged = run_stage(product, store, box=prompt, **options.__dict__)
         videos = _animate(staged, out / stem, inpainter) if animate else []
         manifest = write_staged(
             staged,

@@ -48,6 +48,7 @@ from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, 
 from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
+from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
@@ -107,6 +108,11 @@ class StageOptions:
     cut by the frame, giant slots, slots the product covers badly, floating placements) before
     staging; ``max(5k, 20)`` slots are retrieved so ``k`` can pass. ``None``: stage the top ``k``
     as retrieved (the paper's behaviour)."""
+    check_cutout: bool = True
+    """Refuse a product photographed off a studio backdrop whose cut-out does not look like one
+    product on its own (it runs into two sides of the photo, falls apart into large pieces or
+    fills the photo: :func:`adstage.segment.prompt.check_cutout`); a ``box`` or a ``mask``
+    skips the check."""
     free_space: bool = True
     """When no slot passes the screen, stand the product beside a retrieved object instead, on its
     base line and at its scale, removing nothing (:mod:`adstage.stage.freespace`); needs
@@ -302,13 +308,17 @@ def stage(
     catalog: Catalog | str | os.PathLike[str],
     *,
     mask: Any = None,
+    box: tuple[int, int, int, int] | None = None,
     **options: Any,
 ) -> StagedProduct:
     """Stage ``product`` (path, PIL image or RGB array) with scenes from ``catalog`` (a
     :class:`~adstage.catalog.store.Catalog` or its folder, which must hold one; retrieval by
     :func:`adstage.retrieve.search.retrieve`). ``options``: the fields of :class:`StageOptions`.
+    ``mask``: the product's mask, else it is segmented — within ``box`` (``(x0, y0, x1, y1)``
+    pixels, :func:`adstage.segment.prompt.segment_in_box`) when one is given.
 
-    Raises :class:`InputError` when the product cannot be segmented, and
+    Raises :class:`InputError` when the product cannot be segmented (or its cut-out fails the
+    ``check_cutout`` test), and
     :class:`~adstage.errors.AdstageError` when the catalog has no staged slot to offer or every
     candidate failed; a single failed candidate is recorded in ``errors`` and the others kept.
     """
@@ -318,14 +328,30 @@ def stage(
     name = str(product) if isinstance(product, str | Path) else "product"
     t = time.perf_counter()
     image = load_rgb(product, name="product")
+    if mask is not None and box is not None:
+        raise InputError("box: give a mask or a box, not both")
     if mask is None:
-        seg = shared_segmenter(opts.segmenter)(image)
-        alpha, backend = seg.alpha, seg.provenance.get("auto", {}).get("chosen", seg.backend)
+        segmenter = shared_segmenter(opts.segmenter)
+        if box is None:
+            seg = segmenter(image)
+            alpha = seg.alpha
+        else:
+            alpha, seg = segment_in_box(image, box, segmenter)
+        backend = seg.provenance.get("auto", {}).get("chosen", seg.backend)
     else:
         alpha, backend = as_alpha(mask, image.shape[:2], name="mask"), "given"
     cut = Cutout.from_alpha(image, alpha, backend=backend)
     if cut.empty:
         raise InputError(f"{name}: no product found (segmentation by {backend} is empty)")
+    if opts.check_cutout and mask is None and box is None and backend != "solid-background":
+        # A photo off a studio backdrop: is the cut-out one product on its own?
+        verdict = check_cutout(alpha)
+        if not verdict.ok:
+            raise InputError(
+                f"{name}: the cut-out ({backend}) does not look like one product on its own: "
+                + "; ".join(verdict.reasons)
+                + " — give --box x0,y0,x1,y1 around the product, or a mask"
+            )
     seconds["segment"] = time.perf_counter() - t
 
     t = time.perf_counter()
