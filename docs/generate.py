@@ -1038,6 +1038,41 @@ def _batch_runs(r: Json) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The cut-out check for products in the wild (benchmarks/cutout_check.py)
+
+
+@snippet("cutout_check.table", "cutout_check")
+def _cutout_check_table(r: Json) -> str:
+    rows = []
+    for name, t in r["summary"].items():
+        bad = t["kept_below_0.5"] + t["refused_below_0.5"]
+        rows.append(
+            [
+                f"**{name}**" if name == "all" else name,
+                t["checked"],
+                f"{t['refused']} ({pct(t['refused'] / t['checked'], 0)})",
+                num(t["iou_kept_mean"], 3),
+                num(t["iou_refused_mean"], 3),
+                f"{t['refused_below_0.5']} of {bad}",
+                ", ".join(f"{k} {v}" for k, v in t["reasons"].items()),
+            ]
+        )
+    return table(
+        [
+            "photos",
+            "checked",
+            "refused",
+            "IoU of the kept cut-outs",
+            "IoU of the refused",
+            "bad cut-outs (IoU < 0.5) refused",
+            "reasons",
+        ],
+        rows,
+        "lrrrrrl",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Slot screen and free-space placement (benchmarks/screen.py)
 
 SCREEN_SETTINGS = ("no screen", "screen", "screen + free space")
