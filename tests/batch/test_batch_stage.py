@@ -221,3 +221,31 @@ def test_without_a_product_list_the_catalogs_unstaged_images_are_staged(tmp_path
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert len(list((tmp_path / "out").glob("items/*/*/manifest.json"))) == total
+
+
+def test_a_cutout_with_a_person_in_it_is_refused_and_the_run_goes_on(
+    shop: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Batch segments products itself (models once per worker): it applies stage's cut-out check
+    too (adstage.segment.prompt.check_cutout), unless switched off."""
+    import numpy as np
+
+    from adstage.batch import stage as batch_stage
+    from adstage.types import Segmentation
+
+    class Saliency:  # the product and someone holding it, out of the frame at left and bottom
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            alpha = np.zeros(image.shape[:2], np.float32)
+            h, w = alpha.shape
+            alpha[h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1.0
+            alpha[2 * h // 3 :, : w // 2] = 1.0
+            return Segmentation(alpha, "saliency")
+
+    monkeypatch.setattr(batch_stage.SEGMENTERS, "create", lambda name, **kw: Saliency())
+    items = [Item(path=str(p)) for p in sorted((shop / "products").glob("*.png"))[:2]]
+    refused = stage_batch(items, shop / "catalog", tmp_path / "a", **FAST)
+    assert (refused.done, refused.failed) == (0, 2)
+    for row in read_manifest(tmp_path / "a"):
+        assert "does not look like one product" in row["error"] and "2 sides" in row["error"]
+    kept = stage_batch(items, shop / "catalog", tmp_path / "b", check_cutout=False, **FAST)
+    assert kept.failed + kept.done == 2 and kept.done >= 1

@@ -88,7 +88,7 @@ def test_stage_refuses_a_cutout_with_a_person_and_stages_it_in_a_box(monkeypatch
             return Segmentation(np.ones(image.shape[:2], np.float32), "saliency")  # in a box
 
     monkeypatch.setattr(pipeline, "shared_segmenter", lambda name: Saliency())
-    with pytest.raises(InputError, match=r"does not look like one product.*--box"):
+    with pytest.raises(InputError, match=r"does not look like one product.*give a box"):
         pipeline.stage(item.image, cat, k=1, inpainter="telea")
     staged = pipeline.stage(item.image, cat, k=1, inpainter="telea", box=box)
     assert staged.product.bbox == box  # the box's content only, not the person

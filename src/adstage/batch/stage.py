@@ -29,7 +29,7 @@ from adstage.io.images import MaxPixels, read_image, read_mask
 from adstage.retrieve.base import load_embedder
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.stage.outputs import FORMATS, write_staged
-from adstage.stage.pipeline import StageOptions, stage
+from adstage.stage.pipeline import StageOptions, require_one_product, stage
 
 ITEMS = "items"
 
@@ -123,6 +123,8 @@ class StageWork(Work):
             seg = segmenter(image)
             alpha = seg.alpha
             backend = seg.provenance.get("auto", {}).get("chosen", seg.backend)
+            if self.options["check_cutout"]:
+                require_one_product(alpha, backend, item.path)
         options = {k: v for k, v in self.options.items() if k != "segmenter"}
         result = stage(image, store, mask=alpha, **options)
         result = dataclasses.replace(

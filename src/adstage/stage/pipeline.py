@@ -296,6 +296,22 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     )
 
 
+def require_one_product(alpha: NDArray[np.floating], backend: str, name: str = "product") -> None:
+    """Raise :class:`InputError` when ``backend`` (the segmenter that ran) cut ``alpha`` out of a
+    photo off a studio backdrop and it does not look like one product on its own
+    (:func:`adstage.segment.prompt.check_cutout`). Catalog shots (``solid-background``) and given
+    masks pass unchecked: a set of four chairs on white is one product."""
+    if backend in ("solid-background", "given"):
+        return
+    verdict = check_cutout(alpha)
+    if not verdict.ok:
+        raise InputError(
+            f"{name}: the cut-out ({backend}) does not look like one product on its own: "
+            + "; ".join(verdict.reasons)
+            + " — give a box (x0,y0,x1,y1) around the product, or a mask"
+        )
+
+
 @functools.lru_cache(maxsize=8)
 def shared_segmenter(name: str) -> Segmenter:
     """One segmenter per name for the process: its weights load once, not once per product
@@ -343,15 +359,8 @@ def stage(
     cut = Cutout.from_alpha(image, alpha, backend=backend)
     if cut.empty:
         raise InputError(f"{name}: no product found (segmentation by {backend} is empty)")
-    if opts.check_cutout and mask is None and box is None and backend != "solid-background":
-        # A photo off a studio backdrop: is the cut-out one product on its own?
-        verdict = check_cutout(alpha)
-        if not verdict.ok:
-            raise InputError(
-                f"{name}: the cut-out ({backend}) does not look like one product on its own: "
-                + "; ".join(verdict.reasons)
-                + " — give --box x0,y0,x1,y1 around the product, or a mask"
-            )
+    if opts.check_cutout and mask is None and box is None:
+        require_one_product(alpha, backend, name)
     seconds["segment"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -25,7 +25,7 @@ from adstage.io.images import read_image_rgba, read_mask, write_image, write_mas
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.serve.app.config import ServiceConfig
 from adstage.serve.app.jobs import JobContext
-from adstage.stage.pipeline import stage
+from adstage.stage.pipeline import require_one_product, stage
 from adstage.types import RGB, THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def stage_job(
     ctx.progress(0.05, "segmenting the product")
     alpha, seg_provenance = _alpha(inputs, backends, segmenter)
     _no_product(alpha, seg_provenance)
+    require_one_product(alpha, str(seg_provenance.get("segmenter", "")), "image")
     ctx.progress(0.2, f"staging into {k} retrieved scenes")
     staged = stage(
         inputs.rgb,
