@@ -39,10 +39,20 @@ from adstage.cli._common import (
     shadow_strength,
     top_k_option,
 )
-from adstage.composite.blend import EDGES
-from adstage.composite.formats import FORMATS as ASPECTS
+from adstage.cli._staging import (
+    Aspect,
+    CheckCutout,
+    Container,
+    Edges,
+    Fit,
+    FreeSpace,
+    Harmonize,
+    Light,
+    MaxSide,
+    ProductExact,
+    ScreenSlots,
+)
 from adstage.inpaint.base import DEFAULT_INPAINTER
-from adstage.stage.outputs import FORMATS as CONTAINERS
 from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
 
 app = typer.Typer(
@@ -162,60 +172,21 @@ def stage(
     chunk: Chunk = 10_000,
     top_k: Annotated[int, top_k_option("Candidates per product.", min=1)] = 3,
     inpainter: Inpainter = DEFAULT_INPAINTER,
-    aspect: Annotated[
-        str | None,
-        typer.Option(
-            "--aspect",
-            help=f"Ad aspect ratio W:H, e.g. {', '.join(ASPECTS)} (default: the scene's).",
-        ),
-    ] = None,
-    fit: Annotated[
-        str, typer.Option(help="Scale to the slot by footprint, height, width, area.")
-    ] = "footprint",
+    aspect: Aspect = None,
+    fit: Fit = "footprint",
     segmenter: Segmenter = "auto",
     embedder: Annotated[str | None, embedder_option()] = None,
-    harmonize: Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")] = 0.0,
-    light: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Exposure / white-balance match, 0 to 1.")
-    ] = DEFAULT_LIGHT,
-    edges: Annotated[
-        str,
-        typer.Option(
-            "--edges",
-            help=f"Free the product's edge of the catalog white: {', '.join(EDGES)}.",
-            callback=accept_renamed(one_of("--edges", EDGES)),
-        ),
-    ] = DEFAULT_EDGES,
-    product_exact: Annotated[
-        bool, typer.Option("--product-exact", help="Keep the product's opaque pixels as shot.")
-    ] = False,
+    harmonize: Harmonize = 0.0,
+    light: Light = DEFAULT_LIGHT,
+    edges: Edges = DEFAULT_EDGES,
+    product_exact: ProductExact = False,
     shadow: Annotated[float, shadow_option(DEFAULT_SHADOW)] = DEFAULT_SHADOW,
     no_shadow: NoShadow = False,
-    max_side: Annotated[
-        int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
-    ] = 0,
-    container: Annotated[
-        str,
-        typer.Option(
-            "--container",
-            help=f"Image file container: {', '.join(CONTAINERS)}.",
-            callback=accept_renamed(one_of("--container", CONTAINERS)),
-        ),
-    ] = "png",
-    screen: Annotated[
-        bool,
-        typer.Option(
-            "--screen/--no-screen",
-            help="Refuse slots that cannot look real before staging (as adstage stage).",
-        ),
-    ] = True,
-    free_space: Annotated[
-        bool,
-        typer.Option(
-            "--free-space/--no-free-space",
-            help="When no slot passes the screen, stand the product beside a retrieved object.",
-        ),
-    ] = True,
+    max_side: MaxSide = 0,
+    container: Container = "png",
+    screen: ScreenSlots = True,
+    free_space: FreeSpace = True,
+    check_cutout: CheckCutout = True,
     steps: Annotated[
         bool,
         typer.Option("--step-pictures", help="Also write the contact sheet's step-*.jpg pictures."),
@@ -262,6 +233,7 @@ def stage(
         "max_side": max_side or None,
         "screen": Screen() if screen else None,
         "free_space": free_space,
+        "check_cutout": check_cutout,
     }
     try:
         store = Catalog(catalog)

@@ -19,13 +19,11 @@ from adstage.cli._common import (
     Recursive,
     Resume,
     Segmenter,
-    accept_renamed,
     check_where,
     embedder_option,
     err,
     image_paths,
     limit,
-    one_of,
     out_option,
     renamed,
     run_batch,
@@ -33,10 +31,20 @@ from adstage.cli._common import (
     shadow_strength,
     top_k_option,
 )
-from adstage.composite.blend import EDGES
-from adstage.composite.formats import FORMATS as ASPECTS
+from adstage.cli._staging import (
+    Aspect,
+    CheckCutout,
+    Container,
+    Edges,
+    Fit,
+    FreeSpace,
+    Harmonize,
+    Light,
+    MaxSide,
+    ProductExact,
+    ScreenSlots,
+)
 from adstage.inpaint.base import DEFAULT_INPAINTER
-from adstage.stage.outputs import FORMATS as CONTAINERS
 from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
 
 
@@ -59,61 +67,19 @@ def stage(
     out: Annotated[Path, out_option("Output folder.")] = Path("staged"),
     top_k: Annotated[int, top_k_option("Candidates per product.", min=1)] = 3,
     inpainter: Inpainter = DEFAULT_INPAINTER,
-    aspect: Annotated[
-        str | None,
-        typer.Option(
-            "--aspect",
-            help=f"Ad aspect ratio W:H, e.g. {', '.join(ASPECTS)} (default: the scene's).",
-            callback=accept_renamed(),
-        ),
-    ] = None,
-    fit: Annotated[
-        str, typer.Option(help="Scale to the slot by footprint, height, width, area.")
-    ] = "footprint",
+    aspect: Aspect = None,
+    fit: Fit = "footprint",
     where: Annotated[str | None, typer.Option(help="Extra SQL filter on the catalog.")] = None,
     segmenter: Segmenter = "auto",
     embedder: Annotated[str | None, embedder_option()] = None,
-    harmonize: Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")] = 0.0,
-    light: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Match exposure and white balance to the scene around the product, 0 (off) to "
-            f"1 (default {DEFAULT_LIGHT}); bounded gains, recorded in the manifest.",
-            show_default=False,
-        ),
-    ] = DEFAULT_LIGHT,
-    edges: Annotated[
-        str,
-        typer.Option(
-            "--edges",
-            help=f"Free the product's edge of the catalog white: {', '.join(EDGES)} "
-            f"(default {DEFAULT_EDGES}; ml needs pymatting).",
-            callback=accept_renamed(one_of("--edges", EDGES)),
-            show_default=False,
-        ),
-    ] = DEFAULT_EDGES,
-    product_exact: Annotated[
-        bool,
-        typer.Option(
-            "--product-exact",
-            help="Keep the product's opaque pixels as photographed (no --light; edges un-mixed).",
-        ),
-    ] = False,
+    harmonize: Harmonize = 0.0,
+    light: Light = DEFAULT_LIGHT,
+    edges: Edges = DEFAULT_EDGES,
+    product_exact: ProductExact = False,
     shadow: Annotated[float, shadow_option(DEFAULT_SHADOW)] = DEFAULT_SHADOW,
     no_shadow: NoShadow = False,
-    max_side: Annotated[
-        int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
-    ] = 0,
-    container: Annotated[
-        str,
-        typer.Option(
-            "--container",
-            help=f"Image file container: {', '.join(CONTAINERS)}.",
-            callback=accept_renamed(one_of("--container", CONTAINERS)),
-        ),
-    ] = "png",
+    max_side: MaxSide = 0,
+    container: Container = "png",
     animate: Annotated[
         bool,
         typer.Option("--animate", help="Also write candidate-<i>.mp4: a 3 s parallax loop (sway)."),
@@ -130,14 +96,7 @@ def stage(
             min=0.0, max=1.0, help="With --critic: refuse candidates it scores below this."
         ),
     ] = None,
-    screen: Annotated[
-        bool,
-        typer.Option(
-            "--screen/--no-screen",
-            help="Refuse slots that cannot look real (fragments, cut by the frame, giant, badly "
-            "covered, floating) before staging; --no-screen stages the top k as retrieved.",
-        ),
-    ] = True,
+    screen: ScreenSlots = True,
     box: Annotated[
         str | None,
         typer.Option(
@@ -146,22 +105,8 @@ def stage(
             "on a table, in a hand); one input image only.",
         ),
     ] = None,
-    check_cutout: Annotated[
-        bool,
-        typer.Option(
-            "--check-cutout/--no-check-cutout",
-            help="Refuse a photo off a studio backdrop whose cut-out is not one product on its own "
-            "(runs into two sides of the photo, falls apart, fills the photo).",
-        ),
-    ] = True,
-    free_space: Annotated[
-        bool,
-        typer.Option(
-            "--free-space/--no-free-space",
-            help="When no slot passes the screen, stand the product beside a retrieved object "
-            "instead (nothing removed); --no-free-space fails the product.",
-        ),
-    ] = True,
+    check_cutout: CheckCutout = True,
+    free_space: FreeSpace = True,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,

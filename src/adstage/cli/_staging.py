@@ -1,0 +1,87 @@
+"""The staging options ``adstage stage`` and ``adstage batch stage`` share: one spelling, one
+meaning, one help text (:mod:`adstage.cli._common` holds those every verb shares)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from adstage.cli._common import accept_renamed, one_of
+from adstage.composite.blend import EDGES
+from adstage.composite.formats import FORMATS as ASPECTS
+from adstage.stage.outputs import FORMATS as CONTAINERS
+from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT
+
+Aspect = Annotated[
+    str | None,
+    typer.Option(
+        "--aspect",
+        help=f"Ad aspect ratio W:H, e.g. {', '.join(ASPECTS)} (default: the scene's).",
+        callback=accept_renamed(),
+    ),
+]
+Fit = Annotated[str, typer.Option(help="Scale to the slot by footprint, height, width, area.")]
+Harmonize = Annotated[float, typer.Option(min=0.0, max=1.0, help="Colour harmonisation.")]
+Light = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Match exposure and white balance to the scene around the product, 0 (off) to "
+        f"1 (default {DEFAULT_LIGHT}); bounded gains, recorded in the manifest.",
+        show_default=False,
+    ),
+]
+Edges = Annotated[
+    str,
+    typer.Option(
+        "--edges",
+        help=f"Free the product's edge of the catalog white: {', '.join(EDGES)} "
+        f"(default {DEFAULT_EDGES}; ml needs pymatting).",
+        callback=accept_renamed(one_of("--edges", EDGES)),
+        show_default=False,
+    ),
+]
+ProductExact = Annotated[
+    bool,
+    typer.Option(
+        "--product-exact",
+        help="Keep the product's opaque pixels as photographed (no --light; edges un-mixed).",
+    ),
+]
+MaxSide = Annotated[
+    int, typer.Option(min=0, help="Downscale scenes to this longer side (0: as they are).")
+]
+Container = Annotated[
+    str,
+    typer.Option(
+        "--container",
+        help=f"Image file container: {', '.join(CONTAINERS)}.",
+        callback=accept_renamed(one_of("--container", CONTAINERS)),
+    ),
+]
+ScreenSlots = Annotated[
+    bool,
+    typer.Option(
+        "--screen/--no-screen",
+        help="Refuse slots that cannot look real (fragments, cut by the frame, giant, badly "
+        "covered, floating) before staging; --no-screen stages the top k as retrieved.",
+    ),
+]
+FreeSpace = Annotated[
+    bool,
+    typer.Option(
+        "--free-space/--no-free-space",
+        help="When no slot passes the screen, stand the product beside a retrieved object "
+        "instead (nothing removed); --no-free-space fails the product.",
+    ),
+]
+CheckCutout = Annotated[
+    bool,
+    typer.Option(
+        "--check-cutout/--no-check-cutout",
+        help="Refuse a photo off a studio backdrop whose cut-out is not one product on its own "
+        "(runs into two sides of the photo, falls apart, fills the photo).",
+    ),
+]
