@@ -492,3 +492,36 @@ def test_eviction_removes_the_oldest_finished_job_not_the_oldest_created(tmp_pat
     assert store.get(slow.id) is slow and slow.folder.is_dir()
     assert store.get(fast.id) is None
     store.shutdown(1)
+
+
+def test_stage_takes_a_box_for_a_product_in_the_wild(make_client) -> None:
+    """A box restricts segmentation (adstage.segment.prompt.segment_in_box): the product's
+    cut-out lies inside it; a malformed box is a 422 naming the field."""
+    client = make_client()
+    data = product_png(client.app.state.backends.config.catalog)
+    picture = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    ys, xs = np.nonzero((picture < 240).any(axis=2))
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    box = (x0, y0, x1, (y0 + y1) // 2)  # the product's upper half only
+    response = client.post(
+        "/v1/stage",
+        params={"wait": 60},
+        files={"image": ("p.png", data, "image/png")},
+        data={"k": "1", "inpainter": "telea", "box": ",".join(map(str, box))},
+    )
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert record["state"] == "done", record
+    assert record["result"]["provenance"]["segmenter"]  # which backend ran in the box, named
+    product = Image.open(
+        io.BytesIO(client.get(f"/v1/jobs/{record['id']}/files/product.png").content)
+    )
+    assert product.size[0] <= box[2] - box[0] and product.size[1] <= box[3] - box[1]
+    whole = client.post(
+        "/v1/segment", params={"wait": 60}, files={"image": ("p.png", data, "image/png")}
+    ).json()
+    assert whole["result"]["bbox"][3] - whole["result"]["bbox"][1] > box[3] - box[1]
+    bad = client.post(
+        "/v1/stage", files={"image": ("p.png", data, "image/png")}, data={"box": "1,2,x,4"}
+    )
+    assert "box" in _error(bad, 422, "bad_input")["message"]

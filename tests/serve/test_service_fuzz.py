@@ -433,7 +433,7 @@ ROUTES: dict[str, tuple[dict[str, str], list[str]]] = {
     "/v1/segment": ({}, ["segmenter", "wait"]),
     "/v1/stage": (
         {"k": "1", "max_side": "64"},
-        ["k", "inpainter", "shadow", "ad_format", "max_side", "segmenter", "wait"],
+        ["k", "inpainter", "shadow", "ad_format", "max_side", "segmenter", "box", "wait"],
     ),
     "/v1/animate": (
         {"size": "32x32", "duration": "0.4", "fps": "5", "format": "gif"},

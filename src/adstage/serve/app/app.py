@@ -54,6 +54,7 @@ from adstage.animate import MOTIONS, VIDEO_FORMATS
 from adstage.errors import InputError
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS
 from adstage.segment.base import SEGMENTERS
+from adstage.segment.prompt import parse_box
 from adstage.serve.app.config import ServiceConfig
 from adstage.serve.app.jobs import (
     FILE_NAME,
@@ -564,6 +565,10 @@ def create_app(config: ServiceConfig, *, backends: Backends | None = None) -> Fa
         ad_format: Annotated[str | None, Form(max_length=12, description="W:H")] = None,
         max_side: Annotated[int, Form(ge=64, le=2048)] = 1024,
         segmenter: Segmenter = config.segmenter,
+        box: Annotated[
+            str | None,
+            Form(max_length=40, description="x0,y0,x1,y1: segment only inside (in the wild)"),
+        ] = None,
         wait: Wait = None,
     ) -> Response:
         """Stage the product into the catalog's most similar scenes: ranked candidates with their
@@ -571,6 +576,7 @@ def create_app(config: ServiceConfig, *, backends: Backends | None = None) -> Fa
         _choice(inpainter, INPAINTERS.names(), "inpainter")
         _choice(segmenter, SEGMENTERS.names(), "segmenter")
         ratio = _ratio(ad_format, "ad_format")
+        prompt = parse_box(box) if box else None  # checked against the image in the job
         run = partial(
             stage_job,
             backends=backends,
@@ -580,6 +586,7 @@ def create_app(config: ServiceConfig, *, backends: Backends | None = None) -> Fa
             shadow=shadow,
             ad_format=ratio,
             max_side=max_side,
+            box=prompt,
         )
         return await _answer(await _upload_job("stage", run, image), wait)
 

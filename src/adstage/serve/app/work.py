@@ -23,6 +23,7 @@ from adstage.catalog.store import Catalog
 from adstage.errors import InputError
 from adstage.io.images import read_image_rgba, read_mask, write_image, write_mask
 from adstage.segment.base import SEGMENTERS, Segmenter
+from adstage.segment.prompt import segment_in_box
 from adstage.serve.app.config import ServiceConfig
 from adstage.serve.app.jobs import JobContext
 from adstage.stage.pipeline import require_one_product, stage
@@ -97,9 +98,18 @@ def read_inputs(folder: Path, config: ServiceConfig) -> Inputs:
     return Inputs(np.rint(rgb).astype(np.uint8), alpha if has_alpha else None)
 
 
-def _alpha(inputs: Inputs, backends: Backends, segmenter: str) -> tuple[Any, dict[str, Any]]:
+def _alpha(
+    inputs: Inputs,
+    backends: Backends,
+    segmenter: str,
+    box: tuple[int, int, int, int] | None = None,
+) -> tuple[Any, dict[str, Any]]:
     if inputs.alpha is not None:
         return inputs.alpha, {"segmenter": "given", "requested": segmenter}
+    if box is not None:  # a product in the wild: only what is inside the box
+        alpha, seg = segment_in_box(inputs.rgb, box, backends.segmenter(segmenter))
+        chosen = seg.provenance.get("auto", {}).get("chosen", seg.backend)
+        return alpha, {"segmenter": chosen, "requested": segmenter, "box": list(box)}
     return backends.segment(inputs.rgb, segmenter)
 
 
@@ -168,14 +178,16 @@ def stage_job(
     shadow: float,
     ad_format: str | None,
     max_side: int,
+    box: tuple[int, int, int, int] | None = None,
 ) -> dict[str, Any]:
     """Ranked candidates (``candidate-I.png``), each with its pasted product's mask (for
     animation) and a contact sheet of the steps (``sheet-I.jpg``); the product's cut-out."""
     inputs = read_inputs(ctx.folder, backends.config)
     ctx.progress(0.05, "segmenting the product")
-    alpha, seg_provenance = _alpha(inputs, backends, segmenter)
+    alpha, seg_provenance = _alpha(inputs, backends, segmenter, box)
     _no_product(alpha, seg_provenance)
-    require_one_product(alpha, str(seg_provenance.get("segmenter", "")), "image")
+    if box is None:  # a box is the remedy the check asks for
+        require_one_product(alpha, str(seg_provenance.get("segmenter", "")), "image")
     ctx.progress(0.2, f"staging into {k} retrieved scenes")
     staged = stage(
         inputs.rgb,

@@ -157,6 +157,8 @@ async function stage() {
     form.append("k", $("#k").value);
     form.append("inpainter", $("#inpainter").value || "telea");
     form.append("shadow", $("#shadow").value);
+    const box = $("#box").value.trim();
+    if (box) { form.append("box", box); }
     const job = await submit("/v1/stage", form);
     const p = job.result.provenance;
     $("#provenance").textContent = `segmented by ${p.segmenter}, scenes retrieved by ${p.embedder}, holes filled by ${p.inpainter}`;
