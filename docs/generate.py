@@ -1117,6 +1117,18 @@ def _screen_table(r: Json) -> str:
     )
 
 
+@snippet("screen.latency", "screen_latency")
+def _screen_latency(r: Json) -> str:
+    a, b = r["summary"]["screen"], r["summary"]["no screen"]
+    return (
+        f"{a['median_s_per_candidate']:.2f} s per candidate with the screen (median of "
+        f"{a['n']} products, {r['refused_with_screen']} of {r['products']} refused; p90 "
+        f"{a['p90_s_per_candidate']:.2f} s) against "
+        f"{b['median_s_per_candidate']:.2f} s without it ({b['n']} products), "
+        f"{times(r['ratio_median_screen_over_no_screen'])} in the same run"
+    )
+
+
 @snippet("screen.refusals", "screen")
 def _screen_refusals(r: Json) -> str:
     total = sum(r["refusals"].values())
