@@ -429,12 +429,8 @@ class Batch:
             row = record | {
                 "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                 "traceback": "".join(traceback.format_exception(exc)),
-                "command": self.command,
-                "time": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            self.failures_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.failures_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            append_failure(self.failures_path, row, self.command)
 
     def summary(self) -> dict[str, int]:
         return {"done": self.done, "skipped": self.skipped, "failed": len(self.failed)}
@@ -442,6 +438,15 @@ class Batch:
     def exit(self) -> None:
         if self.failed:
             raise typer.Exit(1)
+
+
+def append_failure(failures: Path, row: dict[str, Any], command: str) -> None:
+    """Append ``row`` (with the command and the time) to the ``failures.jsonl`` at
+    ``failures`` at once, so a killed run keeps it."""
+    row = row | {"command": command, "time": datetime.now(UTC).isoformat(timespec="seconds")}
+    failures.parent.mkdir(parents=True, exist_ok=True)
+    with open(failures, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def unique_stem(path: Path, stems: dict[str, Path]) -> str:

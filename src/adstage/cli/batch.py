@@ -9,9 +9,7 @@ ETA on stderr and a summary; exit 1 if any item failed. See docs/batch.md.
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +25,7 @@ from adstage.cli._common import (
     Recursive,
     Segmenter,
     accept_renamed,
+    append_failure,
     check_where,
     embedder_option,
     emit_json,
@@ -119,12 +118,8 @@ class _Report:
                 "error": outcome.error,
                 "type": outcome.error_type,
                 "traceback": outcome.traceback,
-                "command": self.command,
-                "time": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            self.failures.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.failures, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            append_failure(self.failures, row, self.command)
         if self.as_json:
             record: dict[str, Any] = {"path": path, "status": status}
             if item.id:
