@@ -35,7 +35,7 @@ from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import write_image, write_mask
 from adstage.provenance import versions
-from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 
 RUNS = (("local", 1), ("local", 2), ("ray", 1), ("ray", 2))
 
@@ -44,18 +44,7 @@ def build(root: Path, n_products: int) -> Path:
     scenes = SyntheticCatalog(48, seed=7, size=(512, 512), staged_fraction=1.0)
     write_catalog(scenes, root / "scenes")
     store = open_or_create(root / "catalog", embedders=["classical"])
-    ingest(
-        store,
-        [
-            Source(
-                root / "scenes" / "images" / f"{row['id']}.png",
-                row["category"],
-                (root / "scenes" / "masks" / f"{row['id']}.png",),
-                staged=True,
-            )
-            for row in scenes.rows()
-        ],
-    )
+    ingest(store, sources_from_csv(root / "scenes" / "labels.csv")[0])
     lines = ["path,mask,category,id"]
     for item in SyntheticCatalog(n_products, seed=8, size=(384, 384), staged_fraction=0.0):
         write_image(root / "products" / f"{item.id}.png", item.image)

@@ -23,7 +23,7 @@ from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.demo import demo_embedder
 from adstage.errors import AdstageError
 from adstage.io.images import write_image
-from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import stage
 
 SIDE = 256
@@ -51,16 +51,7 @@ def main() -> int:
     write_catalog(scenes, work / "src")
     embedder, _ = demo_embedder()
     store = open_or_create(work / "cat", embedders=[embedder])
-    sources = [
-        Source(
-            work / "src" / "images" / f"{row['id']}.png",
-            row["category"],
-            (work / "src" / "masks" / f"{row['id']}.png",),
-            staged=True,
-        )
-        for row in scenes.rows()
-    ]
-    ingest(store, sources)
+    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
     gap = np.full((SIDE + 24, 8, 3), 255, np.uint8)
     rows = []

@@ -30,7 +30,7 @@ from adstage.io.gallery import Cell, Gallery
 from adstage.io.images import write_image, write_mask
 from adstage.provenance import write_run_record
 from adstage.retrieve.base import DEFAULT_EMBEDDER, pad_square
-from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.segment.base import SEGMENTERS
 from adstage.segment.triage import triage
 from adstage.stage.outputs import write_staged
@@ -208,15 +208,7 @@ def run_staging_demo(
     if Catalog.exists(catalog_dir) and embedder not in Catalog(catalog_dir).embedders:
         shutil.rmtree(catalog_dir)  # built by an earlier run with another embedder
     store = open_or_create(catalog_dir, embedders=[embedder])
-    sources = [  # from the rows: the scenes were drawn once, by write_catalog
-        Source(
-            out / "catalog-src" / "images" / f"{row['id']}.png",
-            row["category"],
-            (out / "catalog-src" / "masks" / f"{row['id']}.png",),
-            staged=True,
-        )
-        for row in scenes.rows()
-    ]
+    sources, _ = sources_from_csv(out / "catalog-src" / "labels.csv")  # as write_catalog drew them
     report = ingest(store, sources)
     products = SyntheticCatalog(4 * n_products, seed=seed + 1, size=(384, 384), staged_fraction=0.0)
     gallery = Gallery(

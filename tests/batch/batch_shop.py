@@ -13,7 +13,7 @@ import cv2
 from adstage.batch import read_manifest
 from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.io.images import write_image, write_mask
-from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 
 N_SCENES = 8
 N_PRODUCTS = 6
@@ -25,18 +25,7 @@ def build_catalog(root: Path, n: int = N_SCENES) -> Path:
     scenes = SyntheticCatalog(n, seed=7, size=SIZE, staged_fraction=1.0)
     write_catalog(scenes, root / "scenes")
     store = open_or_create(root / "catalog", embedders=["classical"])
-    ingest(
-        store,
-        [
-            Source(
-                root / "scenes" / "images" / f"{row['id']}.png",
-                row["category"],
-                (root / "scenes" / "masks" / f"{row['id']}.png",),
-                staged=True,
-            )
-            for row in scenes.rows()
-        ],
-    )
+    ingest(store, sources_from_csv(root / "scenes" / "labels.csv")[0])
     return root / "catalog"
 
 
