@@ -124,6 +124,27 @@ def build_catalog(data: Path, path: Path, input_size: int) -> Catalog:
     return catalog
 
 
+def real_crops(catalog: Catalog, min_area: float) -> tuple[list[np.ndarray], list[str], list[bool]]:
+    """Square crops around the catalog's slots covering at least ``min_area`` of their image (the
+    real objects of the scenes staging pastes into), each one's scene file name, and whether the
+    object touches the left, right or bottom edge of its photo (the slot screen's frame test)."""
+    crops: list[np.ndarray] = []
+    scenes: list[str] = []
+    at_frame: list[bool] = []
+    images: dict[str, np.ndarray] = {}
+    for row in catalog.columns(["uri", "bbox", "area_fraction", "width", "height"]).to_pylist():
+        if row["area_fraction"] < min_area:
+            continue
+        if row["uri"] not in images:
+            images[row["uri"]] = read_image(row["uri"])
+        crops.append(square_crop(images[row["uri"]], row["bbox"]))
+        scenes.append(Path(row["uri"]).name)
+        x0, _, x1, y1 = row["bbox"]
+        w, h = row["width"], row["height"]
+        at_frame.append(x0 <= 0.01 * w or x1 >= 0.99 * w or y1 >= 0.99 * h)
+    return crops, scenes, at_frame
+
+
 def half_of(key: str, seed: int) -> str:
     """``"A"`` or ``"B"``, a stable hash of the file name in ``key`` (so scenes and products split
     the same way in every run, wherever the data lives)."""
@@ -278,19 +299,7 @@ def main() -> int:
             args.data, ROOT / ".cache" / f"realism-catalog-{args.isnet_size}", args.isnet_size
         )
 
-        # Real crops: the catalog's slots (real objects in the scenes staging pastes into).
-        real: list[np.ndarray] = []
-        real_scene: list[str] = []
-        rows = catalog.columns(["uri", "bbox", "area_fraction"]).to_pylist()
-        images: dict[str, np.ndarray] = {}
-        for row in rows:
-            if row["area_fraction"] < args.min_area:
-                continue
-            if row["uri"] not in images:
-                images[row["uri"]] = read_image(row["uri"])
-            real.append(square_crop(images[row["uri"]], row["bbox"]))
-            real_scene.append(Path(row["uri"]).name)
-        images.clear()
+        real, real_scene, _ = real_crops(catalog, args.min_area)
         rooms = sorted((args.data / "ikea-room-scenes" / "images").iterdir())
         log.info("%d real crops from %d scenes", len(real), len(set(real_scene)))
 

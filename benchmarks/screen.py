@@ -59,7 +59,7 @@ from adstage.stage.pipeline import (
 )
 from adstage.stage.screen import Screen
 from adstage.types import Cutout
-from realism import build_catalog, half_of
+from realism import build_catalog, half_of, real_crops
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.screen")
@@ -85,21 +85,7 @@ def main() -> int:
     started = time.time()
     catalog = build_catalog(args.data, ROOT / ".cache" / "realism-catalog-512", 512)
 
-    real: list[np.ndarray] = []
-    real_scene: list[str] = []
-    images: dict[str, np.ndarray] = {}
-    real_at_frame: list[bool] = []
-    for row in catalog.columns(["uri", "bbox", "area_fraction", "width", "height"]).to_pylist():
-        if row["area_fraction"] < args.min_area:
-            continue
-        if row["uri"] not in images:
-            images[row["uri"]] = read_image(row["uri"])
-        real.append(square_crop(images[row["uri"]], row["bbox"]))
-        real_scene.append(Path(row["uri"]).name)
-        x0, _, x1, y1 = row["bbox"]
-        w, h = row["width"], row["height"]  # the screen's frame test, on the real object's box
-        real_at_frame.append(x0 <= 0.01 * w or x1 >= 0.99 * w or y1 >= 0.99 * h)
-    images.clear()
+    real, real_scene, real_at_frame = real_crops(catalog, args.min_area)
     away = ~np.array(real_at_frame)
 
     with open(products_dir / "labels.csv", newline="") as handle:
