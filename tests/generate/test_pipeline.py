@@ -32,6 +32,7 @@ from adstage.generate.pipeline import (  # noqa: E402
 from adstage.generate.refadgen import build  # noqa: E402
 from adstage.generate.tiny import TinyConfig, build_tiny, save_tiny_base  # noqa: E402
 from adstage.io.images import write_image, write_mask  # noqa: E402
+from tiny_clip import write_clip_tokenizer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -287,22 +288,6 @@ TEXT = {
 }
 
 
-def _write_tokenizer(folder: Path) -> int:
-    """A tiny CLIP BPE tokenizer: single letters, a few merges. Returns its vocabulary size."""
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    tokens = ["<|startoftext|>", "<|endoftext|>"]
-    tokens += list(letters) + [c + "</w>" for c in letters]
-    merges = ["b o", "bo x</w>", "r e", "re d</w>"]
-    tokens += ["bo", "box</w>", "re", "red</w>", ",</w>", ","]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps({"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
-    )
-    return len(tokens)
-
-
 def _tiny_components(vocab: int):
     from diffusers import AutoencoderKL
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -322,7 +307,7 @@ def sd_folder(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("sd")
     folder = root / "sd15"
-    vocab = _write_tokenizer(folder / "tokenizer")
+    vocab = write_clip_tokenizer(folder / "tokenizer")
     vae, text = _tiny_components(vocab)
     vae.save_pretrained(folder / "vae")
     text.save_pretrained(folder / "text_encoder")
@@ -402,7 +387,7 @@ def single_file(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
     from safetensors.torch import save_file
 
     root = tmp_path_factory.mktemp("single")
-    vocab = _write_tokenizer(root / "tokenizer")
+    vocab = write_clip_tokenizer(root / "tokenizer")
     vae, text = _tiny_components(vocab)
     ldm = _ldm_vae_keys(vae.state_dict())
     prefix = "cond_stage_model.transformer.text_model."
