@@ -226,11 +226,12 @@ def test_without_a_product_list_the_catalogs_unstaged_images_are_staged(tmp_path
 def test_a_cutout_with_a_person_in_it_is_refused_and_the_run_goes_on(
     shop: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    """Batch segments products itself (models once per worker): it applies stage's cut-out check
-    too (adstage.segment.prompt.check_cutout), unless switched off."""
+    """Batch stages products through stage(), so stage's cut-out check applies
+    (adstage.segment.prompt.check_cutout), unless switched off."""
     import numpy as np
 
-    from adstage.batch import stage as batch_stage
+    from adstage.segment.base import SEGMENTERS
+    from adstage.stage.pipeline import shared_segmenter
     from adstage.types import Segmentation
 
     class Saliency:  # the product and someone holding it, out of the frame at left and bottom
@@ -241,7 +242,8 @@ def test_a_cutout_with_a_person_in_it_is_refused_and_the_run_goes_on(
             alpha[2 * h // 3 :, : w // 2] = 1.0
             return Segmentation(alpha, "saliency")
 
-    monkeypatch.setattr(batch_stage.SEGMENTERS, "create", lambda name, **kw: Saliency())
+    monkeypatch.setattr(SEGMENTERS, "create", lambda name, **kw: Saliency())
+    shared_segmenter.cache_clear()  # stage() keeps one segmenter per name for the process
     items = [Item(path=str(p)) for p in sorted((shop / "products").glob("*.png"))[:2]]
     refused = stage_batch(items, shop / "catalog", tmp_path / "a", **FAST)
     assert (refused.done, refused.failed) == (0, 2)
@@ -249,3 +251,4 @@ def test_a_cutout_with_a_person_in_it_is_refused_and_the_run_goes_on(
         assert "does not look like one product" in row["error"] and "2 sides" in row["error"]
     kept = stage_batch(items, shop / "catalog", tmp_path / "b", check_cutout=False, **FAST)
     assert kept.failed + kept.done == 2 and kept.done >= 1
+    shared_segmenter.cache_clear()

@@ -27,9 +27,8 @@ from adstage.errors import InputError
 from adstage.io.atomic import fsync_dir, write_synced
 from adstage.io.images import MaxPixels, read_image, read_mask
 from adstage.retrieve.base import load_embedder
-from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.stage.outputs import FORMATS, write_staged
-from adstage.stage.pipeline import StageOptions, require_one_product, stage
+from adstage.stage.pipeline import StageOptions, shared_segmenter, stage
 
 ITEMS = "items"
 
@@ -79,7 +78,6 @@ class StageWork(Work):
         self.embedders = tuple(embedders)
         self.max_pixels = max_pixels
         self._store: Catalog | None = None
-        self._segmenter: Segmenter | None = None
 
     @classmethod
     def for_catalog(cls, catalog: str | os.PathLike[str], **kwargs: Any) -> StageWork:
@@ -96,41 +94,32 @@ class StageWork(Work):
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__ | {"_store": None, "_segmenter": None}
+        return self.__dict__ | {"_store": None}
 
     def setup(self) -> None:
+        """Open the catalog and load the models once for this process (stage() then finds the
+        segmenter in :func:`~adstage.stage.pipeline.shared_segmenter`'s cache)."""
         self._store = Catalog(self.catalog)
-        self._segmenter = SEGMENTERS.create(self.options["segmenter"])
+        shared_segmenter(self.options["segmenter"])
         load_embedder(self.options["embedder"] or self._store.embedders[0])
 
-    def _ready(self) -> tuple[Catalog, Segmenter]:
-        if self._store is None or self._segmenter is None:
+    def _ready(self) -> Catalog:
+        if self._store is None:
             self.setup()
-        if self._store is None or self._segmenter is None:  # pragma: no cover - setup sets them
+        if self._store is None:  # pragma: no cover - setup sets it
             raise RuntimeError("StageWork.setup did not open the catalog")
-        return self._store, self._segmenter
+        return self._store
 
     def run(self, task: Task) -> tuple[dict[str, bytes], dict[str, Any], Any]:
-        store, segmenter = self._ready()
+        store = self._ready()
         item = task.item
         if len(item.masks) > 1:
             raise InputError(f"{item.path}: a product takes one mask, got {len(item.masks)}")
         image = read_image(item.path, max_pixels=self.max_pixels)
+        mask = None
         if item.masks:
-            alpha = read_mask(item.masks[0], resize_to=image.shape[:2], max_pixels=self.max_pixels)
-            backend = "given"
-        else:  # segmented here, so the segmenter's models load once per worker
-            seg = segmenter(image)
-            alpha = seg.alpha
-            backend = seg.provenance.get("auto", {}).get("chosen", seg.backend)
-            if self.options["check_cutout"]:
-                require_one_product(alpha, backend, item.path)
-        options = {k: v for k, v in self.options.items() if k != "segmenter"}
-        result = stage(image, store, mask=alpha, **options)
-        result = dataclasses.replace(
-            result,
-            provenance=result.provenance | {"segmenter": backend},
-        )
+            mask = read_mask(item.masks[0], resize_to=image.shape[:2], max_pixels=self.max_pixels)
+        result = stage(image, store, mask=mask, **self.options)
         with tempfile.TemporaryDirectory(prefix="adstage-batch-") as tmp:
             manifest = write_staged(
                 result, Path(tmp), "item", source=item.path, image_format=self.container
