@@ -67,3 +67,24 @@ def test_bad_input() -> None:
         align(_product(), np.zeros((10, 10), bool))
     with pytest.raises(InputError, match="fit: expected one of"):
         align(_product(), _slot(), fit="stretch")  # type: ignore[arg-type]
+
+
+def test_a_small_shape_mask_aligns_like_the_full_mask() -> None:
+    """shape_mask crops and scales the product once; aligning it onto a slot gives the same
+    placement (within a pixel) and coverage (within a percent) as the full-size mask."""
+    from adstage.composite.align import shape_mask
+
+    product = np.zeros((1200, 900), bool)
+    product[100:1100, 200:700] = True
+    product[900:1100, 250:650] = False  # an opening between two legs
+    small = shape_mask(product, 256)
+    assert max(small.shape) == 256 and small.shape[1] < small.shape[0]
+    for slot_box in ((100, 60, 220, 300), (30, 10, 330, 180)):
+        slot = np.zeros((320, 400), bool)
+        x0, y0, x1, y1 = slot_box
+        slot[y0:y1, x0:x1] = True
+        full, fast = align(product, slot), align(small, slot)
+        assert np.abs(np.subtract(full.box, fast.box)).max() <= 1
+        assert abs(hole_coverage(product, slot) - hole_coverage(small, slot)) < 0.01
+    tiny = shape_mask(np.pad(np.ones((40, 30), bool), 5), 256)  # already small: only cropped
+    assert tiny.shape == (40, 30) and tiny.all()

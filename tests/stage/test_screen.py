@@ -96,10 +96,43 @@ def test_stage_refuses_with_reasons_records_and_can_switch_off(tmp_path) -> None
     kept = stage(plain[5].image, cat, mask=plain[5].mask, k=2, inpainter="telea")
     record = kept.provenance["screen"]
     assert record["max_uncovered"] == Screen().max_uncovered
-    assert record["retrieved"] == len(kept.candidates) + record["refused"]
+    assert record["retrieved"] == record["passed"] + record["refused"]
+    assert len(kept.candidates) == min(2, record["passed"])
     assert sum(record["reasons"].values()) == record["refused"]
     for cand in kept.candidates:
         assert screen(kept.product.mask, cand.match.mask()).passed
+
+
+def test_screen_matches_stages_the_slots_needing_least_fill() -> None:
+    """Of the first 2k slots that pass, the k the product leaves least uncovered are staged."""
+    from types import SimpleNamespace
+
+    from adstage.stage.pipeline import StageOptions, screen_matches
+    from adstage.types import Cutout
+
+    def slot(x0: int, x1: int, y0: int) -> np.ndarray:
+        mask = np.zeros((200, 200), bool)
+        mask[y0:150, x0:x1] = True
+        return mask
+
+    alpha = np.zeros((60, 40), np.float32)
+    alpha[5:55, 5:35] = 1.0
+    cut = Cutout.from_alpha(np.full((60, 40, 3), 200, np.uint8), alpha)
+    slots = {
+        "wide": slot(40, 110, 60),  # passes, but the product leaves much of it uncovered
+        "fits": slot(120, 150, 100),  # the product's shape: little left uncovered
+        "tiny": slot(10, 12, 148),  # refused (area)
+        "late": slot(50, 80, 100),  # fits as well, but retrieved after 2k slots passed
+    }
+    matches = [SimpleNamespace(id=name, mask=lambda m=mask: m) for name, mask in slots.items()]
+    options = StageOptions(k=1)
+    chosen, record = screen_matches(cut, matches, options)  # type: ignore[arg-type]
+    assert [m.id for m in chosen] == ["fits"]
+    assert record["passed"] == 2 and record["refused"] == 0 and record["retrieved"] == 2
+    # in retrieval order without the ranking, "wide" would have been staged: it comes first
+    wide = screen(cut.mask, slots["wide"]).measures["uncovered"]
+    fits = screen(cut.mask, slots["fits"]).measures["uncovered"]
+    assert screen(cut.mask, slots["wide"]).passed and wide > fits
 
 
 # Free-space placement (adstage.stage.freespace)

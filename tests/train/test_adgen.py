@@ -80,8 +80,12 @@ def test_one_step_matches_the_release():
         lr_scheduler=lr_scheduler,
         record=record,
     )
-    assert _max(record["noisy_latents"], outputs["train.noisy_latents"]) == 0.0
-    assert _max(record["unet_input"], outputs["train.unet_input_5ch"]) == 0.0
+    # add_noise is one multiply-add per element: equal up to float32 rounding, which depends on
+    # whether the CPU's vectorised kernel fuses it (FMA). Bit-equal on the machine the tensors
+    # were checked on; 2.4e-7 (one rounding step at these magnitudes) on another, 2026-12-02.
+    rounding = 1e-6
+    assert _max(record["noisy_latents"], outputs["train.noisy_latents"]) <= rounding
+    assert _max(record["unet_input"], outputs["train.unet_input_5ch"]) <= rounding
     assert _max(record["model_pred"], outputs["train.model_pred"]) <= parity.atol(
         "train.model_pred"
     )

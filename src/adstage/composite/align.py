@@ -105,6 +105,24 @@ def render_mask(product_mask: NDArray[Any], placement: Placement) -> NDArray[np.
     return canvas
 
 
+def shape_mask(mask: NDArray[Any], side: int = 256) -> NDArray[np.bool_]:
+    """``mask`` cropped to its box and scaled down so its longer side is at most ``side``: the same
+    shape for :func:`align` and :func:`hole_coverage` (they use only the product's shape; its box
+    and centre of mass are relative), and far cheaper to align onto many slots."""
+    binary = _binary(mask, "mask")
+    if not binary.any():
+        raise InputError("mask: empty (no product pixels)")
+    (x0, y0, x1, y1), _, _ = _stats(binary)
+    crop = binary[y0:y1, x0:x1]
+    factor = side / max(crop.shape)
+    if factor >= 1.0:
+        return np.ascontiguousarray(crop)
+    size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+    # any coverage counts: a thin part (a leg, a rail) must not vanish, or the product's box and
+    # base line would move
+    return cv2.resize(crop.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
+
+
 def hole_coverage(
     product_mask: NDArray[Any],
     slot_mask: NDArray[Any],

@@ -14,11 +14,18 @@ product covers.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
 from adstage.catalog.store import Catalog, decode_mask, match_from_row
-from adstage.composite.align import FITS, hole_coverage
+from adstage.composite.align import FITS, hole_coverage, shape_mask
 from adstage.errors import InputError
 from adstage.io.images import load_rgb
 from adstage.retrieve.base import load_embedder
@@ -30,6 +37,39 @@ DEFAULT_RERANK_WEIGHT = 0.3
 
 RERANK_MIN_CANDIDATES = 20
 """The re-rank orders the ``max(5·k, RERANK_MIN_CANDIDATES)`` nearest slots."""
+
+COVERAGE_SIDE = 128
+"""The re-rank measures coverage on slot masks of this longer side (:func:`hole_coverage`)."""
+
+
+_SLOTS: OrderedDict[tuple[str, str], NDArray[np.bool_]] = OrderedDict()
+_SLOTS_MAX = 2048
+_SLOTS_LOCK = threading.Lock()
+
+
+def _coverage_slot(row_id: str, mask_png: bytes) -> NDArray[np.bool_]:
+    """A slot's mask decoded and scaled to :data:`COVERAGE_SIDE`, as :func:`hole_coverage` would
+    scale it. Kept per process (least recently used first out, :data:`_SLOTS_MAX` masks of at most
+    128² bytes), keyed by the row's id and a digest of its mask: decoding is most of the re-rank's
+    cost, and a service or a batch worker re-ranks the same slots for many products."""
+    key = (row_id, hashlib.blake2b(mask_png, digest_size=16).hexdigest())
+    with _SLOTS_LOCK:
+        if key in _SLOTS:
+            _SLOTS.move_to_end(key)
+            return _SLOTS[key]
+    slot = decode_mask(mask_png, row_id)
+    h, w = slot.shape
+    factor = COVERAGE_SIDE / max(h, w)
+    if factor < 1.0:
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        small = cv2.resize(slot.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        slot = small if small.any() else slot
+    slot.setflags(write=False)
+    with _SLOTS_LOCK:
+        _SLOTS[key] = slot
+        while len(_SLOTS) > _SLOTS_MAX:
+            _SLOTS.popitem(last=False)
+    return slot
 
 
 def retrieve(
@@ -81,14 +121,15 @@ def retrieve(
     condition = "area_fraction > 0" + (f" AND ({where})" if where else "")
     fetch = max(5 * k, RERANK_MIN_CANDIDATES) if rerank else k
     rows = store.search(vector, k=fetch, embedder=name, where=condition)
+    shape = shape_mask(product) if rerank else product  # aligned onto every row: once, small
     matches = []
     for row in rows:
         if not rerank:
             matches.append(match_from_row(row))
             continue
         similarity = float(row["score"])
-        slot_mask = decode_mask(row["mask_png"], row["id"])
-        coverage = hole_coverage(product, slot_mask, fit=fit)  # type: ignore[arg-type]
+        slot_mask = _coverage_slot(str(row["id"]), bytes(row["mask_png"]))
+        coverage = hole_coverage(shape, slot_mask, fit=fit, work_size=COVERAGE_SIDE)  # type: ignore[arg-type]
         score = (1.0 - rerank_weight) * similarity + rerank_weight * coverage
         matches.append(match_from_row(row, score=score, similarity=similarity, coverage=coverage))
     matches.sort(key=lambda m: -m.score)

@@ -10,7 +10,9 @@ Per candidate, here:
 1. the slot's mask comes from the catalog (ingest segmented it, or it was given);
 2. the product's cut-out is aligned onto the slot (:mod:`adstage.composite.align`);
 3. the hole is the slot grown a little minus what the new product covers
-   (:func:`adstage.inpaint.base.hole_for_paste`), and only that is inpainted, on a crop around it;
+   (:func:`adstage.inpaint.base.hole_for_paste`): the part generated and seen. The inpainter fills
+   the whole grown slot, on a crop around it, so no pixel of the old object is context for it
+   (under the new product it is hidden; through the product's open parts it would be a ghost);
 4. the product is pasted (:mod:`adstage.composite.blend`): its edge freed of the studio white
    (``edges``), lit like the scene around it (``light``: bounded exposure and white-balance gains,
    :mod:`adstage.composite.light`), over a contact shadow and ambient occlusion (``shadow``);
@@ -40,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.catalog.store import Catalog
-from adstage.composite.align import FITS, align
+from adstage.composite.align import FITS, align, shape_mask
 from adstage.composite.blend import EDGES, Composite, composite, scale_cutout
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, InputError
@@ -245,10 +247,14 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     x0, y0, x1, y1 = placement.box
     placed[y0:y1, x0:x1] = scaled[..., 3] >= 128
     hole = hole_for_paste(slot, placed, dilate_px=options.dilate_px)
+    # Everything of the grown slot is unknown to the inpainter, under the new product too: the
+    # product's open parts and soft edge then show the room the fill continues, never the old
+    # object's pixels spread into the gap from under the product (its ghost through open shelves).
+    unknown = hole_for_paste(slot, np.zeros_like(slot), dilate_px=options.dilate_px)
     seconds["remove"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    filled = inpaint(scene, hole, backend=options.inpainter, **options.inpainter_options)
+    filled = inpaint(scene, unknown, backend=options.inpainter, **options.inpainter_options)
     seconds["inpaint"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -285,6 +291,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
             "fit": options.fit,
             "scale": placement.scale,
             "hole_pixels": int(hole.sum()),
+            "filled_pixels": int(unknown.sum()),
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {
@@ -554,34 +561,42 @@ def stage_beside(
 def screen_matches(
     cut: Cutout, matches: list[Match], opts: StageOptions
 ) -> tuple[list[Match], dict[str, Any]]:
-    """The first ``opts.k`` of ``matches`` (in order) that pass ``opts.screen``, and what was
-    refused: counts by reason, the first refusal's sentence and (``refused_matches``, not
-    JSON) each refused match with its verdict."""
+    """The ``opts.k`` slots to stage, and what was refused: counts by reason, the first refusal's
+    sentence and (``refused_matches``, not JSON) each refused match with its verdict.
+
+    ``matches`` are screened in retrieval order until ``2 · opts.k`` have passed; of those, the
+    ``opts.k`` whose old object the product leaves least uncovered are staged (ties keep the
+    retrieval order). Fills are what gives a staged image away, so among similar slots the one
+    needing the least of them goes first (Ku et al. §5.3: only "small parts of the image" are
+    generated)."""
     assert opts.screen is not None
-    kept: list[Match] = []
+    kept: list[tuple[Match, float]] = []
     refused: list[tuple[Match, Verdict]] = []
     reasons: dict[str, int] = {}
     example = ""
+    shape = shape_mask(cut.mask, opts.screen.work_side)  # screened against every slot: once
     for match in matches:
-        if len(kept) == opts.k:
+        if len(kept) == 2 * opts.k:
             break
         verdict = screen_slot(
-            cut.mask,
+            shape,
             match.mask(),
             opts.screen,
             fit=opts.fit,  # type: ignore[arg-type]
             stand=opts.stand,
         )
         if verdict.passed:
-            kept.append(match)
+            kept.append((match, verdict.measures["uncovered"]))
             continue
         assert verdict.reason is not None
         refused.append((match, verdict))
         reasons[verdict.reason] = reasons.get(verdict.reason, 0) + 1
         example = example or f"{match.id}: {verdict.why}"
-    return kept, {
+    chosen = [m for m, _ in sorted(kept, key=lambda pair: pair[1])[: opts.k]]
+    return chosen, {
         "retrieved": len(kept) + len(refused),
         "refused": len(refused),
+        "passed": len(kept),
         "reasons": reasons,
         "example": example,
         "refused_matches": refused,

@@ -1,0 +1,273 @@
+"""A blind pairwise study on the dev photos, in the acceptance test's protocol (issue 13).
+
+    python benchmarks/judge_study.py make --label default            # stage, write the pairs
+    python benchmarks/judge_study.py tally --label default A.json B.json C.json
+
+The acceptance test of issue 13 (and the AdKDD paper's expert test, Ku et al. 2023 §6.3) shows a
+judge two pictures and asks which is more natural: the staged image against a **real room photo**,
+and against a **naive paste** (the same cut-out, its longer side 40 % of the room's shorter side,
+centred on a random room, old furniture left in place; :func:`realism.naive_paste`). Three
+independent judges, blind, left/right randomised, majority vote.
+
+``make`` picks ``--n`` random IKEA products (``../shared/data/ikea-sa-products``, seeded), stages
+each with ``adstage.stage_product(..., k=3)`` (``--k``; the best candidate is judged, as
+``adstage stage`` ranks them) into the realism benchmark's catalog of the dev rooms
+(``benchmarks/.cache/realism-catalog-512``; ``benchmarks/realism.py`` builds it) and writes, to
+``benchmarks/.cache/judge/<label>/``:
+
+* ``pairs/pair-NN.png``: two pictures side by side, labelled A and B, each scaled to the same
+  height; the first half of the products are paired with a real room photo (a random dev room other
+  than the one staged into), the second half with their naive paste;
+* ``key.json``: which side is staged, kept out of ``pairs/`` (the judges see only ``pairs/``).
+
+A product that gets no candidate (the screen refuses every slot and no free space is found) is
+counted as such and gets no pair.
+
+``tally`` reads one answer file per judge (``{"pair-00": "A", ...}`` or ``{"pair-00": {"choice":
+"A", "why": "..."}, ...}``: the picture judged more natural), and writes ``benchmarks/results/judge_study.json`` (one entry per label): per
+comparison, the share of pairs whose majority chose the staged picture with its Wilson interval,
+the votes, and Fleiss' κ. The photos are non-commercial: nothing of them enters the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from _common import DATA, data_missing
+from adstage import StageOptions, stage_product
+from adstage.io.atomic import atomic_write_text
+from adstage.io.images import read_image, write_image
+from adstage.stage.screen import Screen
+from realism import naive_paste
+
+ROOT = Path(__file__).resolve().parent
+HEIGHT = 480
+log = logging.getLogger("benchmarks.judge_study")
+
+
+def _fit(image: np.ndarray, height: int = HEIGHT) -> np.ndarray:
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left`` (A) and ``right`` (B) at the same height, a white gap, a label bar above each."""
+    tiles = []
+    for name, image in (("A", left), ("B", right)):
+        tile = _fit(image)
+        bar = np.full((28, tile.shape[1], 3), 255, np.uint8)
+        cv2.putText(bar, name, (tile.shape[1] // 2 - 8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                    (0, 0, 0), 2, cv2.LINE_AA)  # fmt: skip
+        tiles.append(np.vstack([bar, tile]))
+    gap = np.full((tiles[0].shape[0], 24, 3), 255, np.uint8)
+    return np.hstack([tiles[0], gap, tiles[1]])
+
+
+def make(args: argparse.Namespace) -> int:
+    products_dir = args.data / "ikea-sa-products"
+    rooms_dir = args.data / "ikea-room-scenes" / "images"
+    if data_missing(products_dir) or data_missing(rooms_dir):
+        return 0
+    if not args.catalog.is_dir():
+        print(f"skipped: no catalog at {args.catalog} (run benchmarks/realism.py first)")
+        return 0
+    with open(products_dir / "labels.csv", newline="") as handle:
+        products = list(csv.DictReader(handle))
+    rooms = sorted(rooms_dir.iterdir())
+    rng = np.random.default_rng(args.seed)
+    picked = [int(i) for i in rng.choice(len(products), min(args.n, len(products)), replace=False)]
+    out = args.work / args.label
+    (out / "pairs").mkdir(parents=True, exist_ok=True)
+    (out / "staged").mkdir(parents=True, exist_ok=True)
+    options = None
+    if args.options:
+        given = json.loads(args.options)
+        if isinstance(given.get("screen"), dict):  # the screen's thresholds, as JSON
+            given["screen"] = Screen(**given["screen"])
+        options = StageOptions(**given)
+    key: dict[str, Any] = {
+        "label": args.label,
+        "options": args.options,
+        "k": args.k,
+        "seed": args.seed,
+        "pairs": {},
+        "none": [],
+    }
+    started = time.perf_counter()
+    for n, i in enumerate(picked):
+        path = products_dir / products[i]["path"]
+        comparison = "real" if n < len(picked) // 2 else "naive"
+        try:
+            staged = stage_product(path, args.catalog, k=args.k, options=options)
+        except Exception as exc:  # a benchmark reports, it does not stop
+            log.warning("%02d %s: %s", n, path.name, exc)
+            key["none"].append({"n": n, "product": path.name, "why": str(exc).splitlines()[0]})
+            continue
+        if not staged.candidates:
+            key["none"].append({"n": n, "product": path.name, "why": "no candidate"})
+            continue
+        best = staged.candidates[0]
+        write_image(out / "staged" / f"{n:02d}.png", best.image)
+        scene = Path(best.match.uri).name
+        others = [r for r in rooms if r.name != scene]
+        room = read_image(others[int(rng.integers(len(others)))])
+        # the real photo itself, or the same cut-out pasted naively into it
+        other = room if comparison == "real" else naive_paste(room, staged.product)[0]
+        staged_left = bool(rng.integers(2))
+        pair = side_by_side(best.image, other) if staged_left else side_by_side(other, best.image)
+        name = f"pair-{n:02d}"
+        write_image(out / "pairs" / f"{name}.png", pair)
+        key["pairs"][name] = {
+            "comparison": comparison,
+            "staged": "A" if staged_left else "B",
+            "product": path.name,
+            "scene": scene,
+            "mode": best.provenance.get("mode"),
+        }
+        log.info("%s %s (%s) → %s", name, path.name, comparison, scene)
+    key["seconds"] = time.perf_counter() - started
+    atomic_write_text(out / "key.json", json.dumps(key, indent=1) + "\n")
+    print(f"wrote {len(key['pairs'])} pairs to {out / 'pairs'} ({len(key['none'])} without one)")
+    return 0
+
+
+def _changed_share(x: np.ndarray, y: np.ndarray) -> float:
+    """The share of pixels where two same-size images differ by more than 8 grey levels."""
+    return float((np.abs(x.astype(np.int16) - y).max(axis=2) > 8).mean())
+
+
+def ab(args: argparse.Namespace) -> int:
+    """Pairs of two variants' staged images of the same products (``--label`` vs ``--against``,
+    both made by ``make`` with the same ``--n`` and ``--seed``), sides randomised."""
+    a, b = args.work / args.label / "staged", args.work / args.against / "staged"
+    out = args.work / f"{args.label}-vs-{args.against}"
+    (out / "pairs").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    key: dict[str, Any] = {"label": out.name, "options": None, "pairs": {}, "none": []}
+    both = []
+    for path in sorted(a.glob("*.png")):
+        other = b / path.name
+        if not other.is_file():
+            key["none"].append({"n": int(path.stem), "why": f"no {args.against} image"})
+            continue
+        x, y = read_image(path), read_image(other)
+        if x.shape == y.shape and _changed_share(x, y) < 0.0005:
+            key["none"].append({"n": int(path.stem), "why": "the same image"})
+            continue
+        both.append((path, x, y))
+    # balanced sides: --label's image is A in half of the pairs (a position bias cancels out)
+    firsts = rng.permutation([i < (len(both) + 1) // 2 for i in range(len(both))])
+    for (path, x, y), first in zip(both, firsts, strict=True):
+        name = f"pair-{path.stem}"
+        write_image(
+            out / "pairs" / f"{name}.png", side_by_side(x, y) if first else side_by_side(y, x)
+        )
+        # "staged" is the side showing --label's image: the tally counts its wins
+        key["pairs"][name] = {"comparison": "ab", "staged": "A" if first else "B"}
+    atomic_write_text(out / "key.json", json.dumps(key, indent=1) + "\n")
+    print(f"wrote {len(key['pairs'])} pairs to {out / 'pairs'}")
+    return 0
+
+
+def _choice(answer: Any) -> str:
+    """``"A"``/``"B"`` from an answer: the letter, or ``{"choice": letter, "why": ...}``."""
+    if isinstance(answer, dict):
+        answer = answer.get("choice")
+    return str(answer or "").strip().upper()
+
+
+def tally(args: argparse.Namespace) -> int:
+    from adstage.serve.study.stats import fleiss_kappa, majority, rate
+
+    out = args.work / args.label
+    key = json.loads((out / "key.json").read_text())
+    answers = [json.loads(Path(p).read_text()) for p in args.answers]
+    result: dict[str, Any] = {
+        "label": args.label,
+        "options": key["options"],
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "judges": len(answers),
+        "answers": [str(p) for p in args.answers],
+        "seed": key.get("seed"),
+        "k": key.get("k"),
+        "products": len(key["pairs"]) + len(key["none"]),
+        "without_candidate": len(key["none"]),
+        "comparisons": {},
+    }
+    for comparison in ("real", "naive", "ab"):
+        names = sorted(n for n, p in key["pairs"].items() if p["comparison"] == comparison)
+        table, wins, per_pair = [], 0, {}
+        for name in names:
+            staged = key["pairs"][name]["staged"]
+            votes = [_choice(a.get(name)) for a in answers]
+            if any(v not in ("A", "B") for v in votes):
+                raise SystemExit(f"{name}: every judge must answer A or B, got {votes}")
+            counts = [sum(v == staged for v in votes), sum(v != staged for v in votes)]
+            table.append(counts)
+            wins += majority(counts) == 0
+            per_pair[name] = {
+                "staged_votes": counts[0],
+                **key["pairs"][name],
+                "why": [a[name].get("why") for a in answers if isinstance(a.get(name), dict)],
+            }
+        if not names:
+            continue
+        result["comparisons"][comparison] = {
+            "pairs": len(names),
+            "staged_preferred": rate(wins, len(names)),
+            "staged_votes": rate(sum(c[0] for c in table), sum(sum(c) for c in table)),
+            "fleiss_kappa": fleiss_kappa(table) if table else None,
+            "per_pair": per_pair,
+        }
+    path = ROOT / "results" / "judge_study.json"
+    stored = json.loads(path.read_text()) if path.is_file() else {"benchmark": "judge_study"}
+    stored |= {
+        "date": result["date"],
+        "command": "python benchmarks/judge_study.py make|ab|tally …",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    stored.setdefault("runs", {})[args.label] = result
+    atomic_write_text(path, json.dumps(stored, indent=1, ensure_ascii=False) + "\n")
+    for comparison, c in result["comparisons"].items():
+        s = c["staged_preferred"]
+        print(
+            f"{args.label} vs {comparison}: staged preferred {s['k']}/{s['n']}, κ {c['fleiss_kappa']}"
+        )
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("phase", choices=("make", "ab", "tally"))
+    parser.add_argument("answers", nargs="*", help="tally: one JSON answer file per judge")
+    parser.add_argument("--label", required=True, help="the variant's name (a folder per label)")
+    parser.add_argument("--against", default="", help="ab: the other variant's label")
+    parser.add_argument("--options", default="", help="StageOptions as JSON (default: defaults)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")
+    parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "judge")
+    parser.add_argument("--n", type=int, default=40, help="products: half vs real, half vs naive")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--k", type=int, default=3, help="candidates staged; the best is judged")
+    args = parser.parse_intermixed_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    return {"make": make, "ab": ab, "tally": tally}[args.phase](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
