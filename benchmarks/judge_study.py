@@ -236,7 +236,7 @@ def tally(args: argparse.Namespace) -> int:
     stored = json.loads(path.read_text()) if path.is_file() else {"benchmark": "judge_study"}
     stored |= {
         "date": result["date"],
-        "command": "python benchmarks/judge_study.py make|ab|tally …",
+        "command": "python benchmarks/judge_study.py make, ab and tally (see its docstring)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }
     stored.setdefault("runs", {})[args.label] = result

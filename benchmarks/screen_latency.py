@@ -41,6 +41,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "screen_latency.json")
     args = parser.parse_args()
     products_dir = DATA / "ikea-sa-products"
     if data_missing(products_dir):
@@ -92,7 +93,7 @@ def main() -> int:
         / summary["no screen"]["median_s_per_candidate"],
         "budget_s_per_candidate": 1.0,
     }
-    atomic_write_text(ROOT / "results" / "screen_latency.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -1129,6 +1129,59 @@ def _screen_latency(r: Json) -> str:
     )
 
 
+JUDGE_RUNS = {
+    "seed13-old-k1": ("A (choosing)", "before (afc4a07), k = 1"),
+    "fillall-vs-old": ("A (choosing)", "fill the whole slot vs before ¹"),
+    "fillall-ns-vs-fillall": ("A (choosing)", "… `ns` fills vs `hybrid` ¹ (not kept)"),
+    "rank-vs-fillall": ("A (choosing)", "least-uncovered slot first vs retrieval order ¹"),
+    "rank-d16-vs-rank": ("A (choosing)", "slot grown by 16 px vs 8 px ¹ (not kept)"),
+    "A-wall-vs-A-nowall": ("A (choosing)", "refuse slots high on the wall vs not (not kept)"),
+    "A-wall-sh08-vs-A-wall": ("A (choosing)", "contact shadow 0.8 vs 0.5 (not kept)"),
+    "final-old": ("**B (report)**", "before (afc4a07)"),
+    "final-new": ("**B (report)**", "**after**"),
+    "final-new-vs-final-old": ("**B (report)**", "**after vs before**"),
+}
+"""The blind-study runs shown, in order: (product set, what was compared)."""
+
+
+@snippet("judge.table", "judge_study")
+def _judge_table(r: Json) -> str:
+    rows = []
+    for label, (products, what) in JUDGE_RUNS.items():
+        run = r["runs"].get(label)
+        if run is None:
+            continue
+        for comparison, c in run["comparisons"].items():
+            s = c["staged_preferred"]
+            against = {"real": "a real room photo", "naive": "a naive paste"}.get(comparison, "")
+            lo, hi = s["ci"]
+            rows.append(
+                [
+                    products,
+                    what,
+                    against or "the other variant",
+                    f"{s['k']} / {s['n']} ({pct(s['rate'], 0)}; {pct(lo, 0)}–{pct(hi, 0)})",
+                    num(c["fleiss_kappa"], 2),
+                ]
+            )
+    return table(
+        ["products", "staging", "against", "preferred by the majority (95 % Wilson)", "Fleiss κ"],
+        rows,
+        "lllrr",
+    )
+
+
+@snippet("judge.candidates", "judge_study")
+def _judge_candidates(r: Json) -> str:
+    parts = []
+    for label in ("final-old", "final-new"):
+        run = r["runs"].get(label)
+        if run is not None:
+            got = run["products"] - run["without_candidate"]
+            parts.append(f"{JUDGE_RUNS[label][1].strip('*')}: {got} of {run['products']}")
+    return "products of set B with a candidate: " + "; ".join(parts)
+
+
 @snippet("screen.refusals", "screen")
 def _screen_refusals(r: Json) -> str:
     total = sum(r["refusals"].values())
