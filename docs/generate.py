@@ -1137,6 +1137,7 @@ JUDGE_RUNS = {
     "rank-d16-vs-rank": ("A (choosing)", "slot grown by 16 px vs 8 px ¹ (not kept)"),
     "A-wall-vs-A-nowall": ("A (choosing)", "refuse slots high on the wall vs not (not kept)"),
     "A-wall-sh08-vs-A-wall": ("A (choosing)", "contact shadow 0.8 vs 0.5 (not kept)"),
+    "A-solid-vs-A-now": ("A (choosing)", "openings closed with the photo's own pixels (not kept)"),
     "final-old": ("**B (report)**", "before (afc4a07)"),
     "final-new": ("**B (report)**", "**after**"),
     "final-new-vs-final-old": ("**B (report)**", "**after vs before**"),
