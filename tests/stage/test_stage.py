@@ -212,6 +212,8 @@ def test_the_fill_never_sees_the_old_object_through_an_open_product(tmp_path: Pa
     """A product with an opening (a frame) replaces a red box on a grey wall: the opening shows
     the wall the fill continues, not the red of the old object under the product (Ku et al.
     §5.3; the ghosts through open shelving the judges of issue 13 named)."""
+    import dataclasses
+
     import cv2
 
     from adstage.io.images import write_image
@@ -243,3 +245,9 @@ def test_the_fill_never_sees_the_old_object_through_an_open_product(tmp_path: Pa
     # grey wall (150, 150, 150), not the old object's red
     assert np.abs(opening - 150).max() < 12, opening.reshape(-1, 3).mean(axis=0)
     assert cand.provenance["filled_pixels"] > cand.provenance["hole_pixels"]
+    # fill="gap" (before): the old object under the product is context, and shows through
+    gap = stage_candidate(cut, match, dataclasses.replace(options, fill="gap"))
+    shown = gap.image[y0 + 30 : y0 + 90, x0 + 30 : x0 + 70].astype(np.int16)
+    assert shown[..., 0].mean() > 200 and shown[..., 1].mean() < 80  # red
+    with pytest.raises(InputError, match="fill"):
+        StageOptions(fill="everything")

@@ -65,6 +65,9 @@ DEFAULT_SHADOW = 0.5
 SCREEN_POOL = 20
 """With a screen, at least this many slots are retrieved (``max(5k, SCREEN_POOL)``)."""
 
+FILLS: tuple[str, ...] = ("slot", "gap")
+"""The values of :attr:`StageOptions.fill`."""
+
 SCORE_WEIGHTS = {"similarity": 0.5, "coverage": 0.2, "kept": 0.2, "seam": 0.1}
 """How candidates are ranked: embedding similarity; share of the slot the product covers; share
 of the product's neighbourhood that is real rather than generated (``kept``); and a seam proxy,
@@ -85,6 +88,11 @@ class StageOptions:
     segmenter: str = "auto"
     embedder: str | None = None
     dilate_px: int = 8
+    fill: str = "slot"
+    """What the inpainter is asked to fill: ``"slot"``, the whole grown slot (no pixel of the old
+    object is context for it: nothing of it shows through the new product's open parts), or
+    ``"gap"``, only what the new product leaves uncovered (the old object under the product is
+    context; the behaviour before issue 13's judged study)."""
     despill: bool = True
     """Free the product's edge of the white it was shot on (``edges`` says how)."""
     edges: str = DEFAULT_EDGES
@@ -125,6 +133,8 @@ class StageOptions:
             raise InputError(f"k: expected an integer >= 1, got {self.k!r}")
         if self.fit not in FITS:
             raise InputError(f"fit: expected one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.fill not in FILLS:
+            raise InputError(f"fill: expected one of {', '.join(FILLS)}, got {self.fill!r}")
         if self.max_side is not None and self.max_side < 64:
             raise InputError(f"max_side: expected at least 64 pixels or None, got {self.max_side}")
         if self.ad_format is not None:
@@ -250,7 +260,11 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     # Everything of the grown slot is unknown to the inpainter, under the new product too: the
     # product's open parts and soft edge then show the room the fill continues, never the old
     # object's pixels spread into the gap from under the product (its ghost through open shelves).
-    unknown = hole_for_paste(slot, np.zeros_like(slot), dilate_px=options.dilate_px)
+    unknown = (
+        hole_for_paste(slot, np.zeros_like(slot), dilate_px=options.dilate_px)
+        if options.fill == "slot"
+        else hole
+    )
     seconds["remove"] = time.perf_counter() - t
 
     t = time.perf_counter()
