@@ -18,28 +18,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-from adstage.demo import demo_embedder
+from _figures import demo_rooms, sheet, tile
+from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError
 from adstage.io.images import write_image
-from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import StageOptions, stage, stage_candidate
-
-SIDE = 256
-
-
-def _tile(image: np.ndarray, label: str) -> np.ndarray:
-    h, w = image.shape[:2]
-    f = SIDE / max(h, w)
-    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    tile = np.full((SIDE + 24, SIDE, 3), 255, np.uint8)
-    y, x = (SIDE - small.shape[0]) // 2 + 24, (SIDE - small.shape[1]) // 2
-    tile[y : y + small.shape[0], x : x + small.shape[1]] = small
-    cv2.putText(tile, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
-    return tile
 
 
 def _around(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -56,13 +41,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=4)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="adstage-fill-figure-"))
-    scenes = SyntheticCatalog(48, seed=8, size=(512, 512), staged_fraction=1.0)
-    write_catalog(scenes, work / "src")
-    embedder, _ = demo_embedder()
-    store = open_or_create(work / "cat", embedders=[embedder])
-    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
+    store = demo_rooms(work)
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
-    gap = np.full((SIDE + 24, 8, 3), 255, np.uint8)
     scored = []
     for item in products[: args.products]:
         try:
@@ -78,21 +58,15 @@ def main() -> int:
         changed = float((np.abs(a.astype(np.int16) - b).max(axis=2) > 12).mean())
         scored.append((changed, item, b, a))
     scored.sort(key=lambda t: -t[0])
-    rows = []
-    for changed, item, before, after in scored[: args.rows]:
-        tiles = [
-            _tile(item.image, item.category.split(" > ")[-1]),
-            _tile(before, "before: gap filled"),
-            _tile(after, f"after: slot filled ({changed:.0%} differ)"),
+    rows = [
+        [
+            tile(item.image, item.category.split(" > ")[-1]),
+            tile(before, "before: gap filled"),
+            tile(after, f"after: slot filled ({changed:.0%} differ)"),
         ]
-        parts: list[np.ndarray] = []
-        for tile in tiles:
-            parts += [tile, gap]
-        rows.append(np.concatenate(parts[:-1], axis=1))
-    sheet = np.concatenate(
-        [np.concatenate([r, np.full((8, r.shape[1], 3), 255, np.uint8)]) for r in rows]
-    )
-    write_image(args.out, sheet)
+        for changed, item, before, after in scored[: args.rows]
+    ]
+    write_image(args.out, sheet(rows))
     print(f"wrote {args.out} ({len(rows)} rows of {len(scored)} products staged by replacement)")
     return 0
 

@@ -16,28 +16,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-from adstage.demo import demo_embedder
+from _figures import SIDE, demo_rooms, sheet, tile
+from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError
 from adstage.io.images import write_image
-from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import stage
-
-SIDE = 256
-
-
-def _tile(image: np.ndarray, label: str) -> np.ndarray:
-    h, w = image.shape[:2]
-    f = SIDE / max(h, w)
-    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    tile = np.full((SIDE + 24, SIDE, 3), 255, np.uint8)
-    y, x = (SIDE - small.shape[0]) // 2 + 24, (SIDE - small.shape[1]) // 2
-    tile[y : y + small.shape[0], x : x + small.shape[1]] = small
-    cv2.putText(tile, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
-    return tile
 
 
 def main() -> int:
@@ -47,14 +32,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="adstage-screen-figure-"))
-    scenes = SyntheticCatalog(48, seed=8, size=(512, 512), staged_fraction=1.0)
-    write_catalog(scenes, work / "src")
-    embedder, _ = demo_embedder()
-    store = open_or_create(work / "cat", embedders=[embedder])
-    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
+    store = demo_rooms(work)
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
-    gap = np.full((SIDE + 24, 8, 3), 255, np.uint8)
-    rows = []
+    rows: list[list[np.ndarray]] = []
     for item in products[: args.products]:
         before = stage(item.image, store, mask=item.mask, k=3, screen=None).candidates[0]
         try:
@@ -62,7 +42,7 @@ def main() -> int:
         except AdstageError as exc:  # refused: every slot failed the screen, no free floor
             blank = np.full((SIDE, SIDE, 3), 235, np.uint8)
             reason = str(exc).split("refused: ")[-1].split(";")[0]
-            tiles_after = [_tile(blank, "after: refused"), _tile(blank, reason[:34])]
+            tiles_after = [tile(blank, "after: refused"), tile(blank, reason[:34])]
         else:
             if before.match.id == after.match.id:
                 continue
@@ -70,25 +50,20 @@ def main() -> int:
                 "after: removed" if after.provenance["mode"] == "replace" else "after: free space"
             )
             tiles_after = [
-                _tile(after.steps["removed"], label),
-                _tile(after.image, "after: staged"),
+                tile(after.steps["removed"], label),
+                tile(after.image, "after: staged"),
             ]
-        tiles = [
-            _tile(item.image, item.category.split(" > ")[-1]),
-            _tile(before.steps["removed"], "before: removed (magenta)"),
-            _tile(before.image, "before: staged"),
-            *tiles_after,
-        ]
-        parts: list[np.ndarray] = []
-        for tile in tiles:
-            parts += [tile, gap]
-        rows.append(np.concatenate(parts[:-1], axis=1))
+        rows.append(
+            [
+                tile(item.image, item.category.split(" > ")[-1]),
+                tile(before.steps["removed"], "before: removed (magenta)"),
+                tile(before.image, "before: staged"),
+                *tiles_after,
+            ]
+        )
         if len(rows) == args.rows:
             break
-    sheet = np.concatenate(
-        [np.concatenate([r, np.full((8, r.shape[1], 3), 255, np.uint8)]) for r in rows]
-    )
-    write_image(args.out, sheet)
+    write_image(args.out, sheet(rows))
     print(f"wrote {args.out} ({len(rows)} rows)")
     return 0
 

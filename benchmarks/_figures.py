@@ -1,0 +1,52 @@
+"""What the docs' synthetic before/after figures share (``screen_figure.py``,
+``fill_figure.py``): the demo's catalog of synthetic rooms and labelled tiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from adstage.catalog.store import Catalog
+from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.demo import demo_embedder
+from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+
+SIDE = 256
+
+
+def demo_rooms(work: Path) -> Catalog:
+    """``adstage demo``'s catalog: 48 staged synthetic rooms at 512², ingested in ``work/cat`` with
+    the demo's embedder (Inception-V3 when its weights are installed, else the classical one)."""
+    scenes = SyntheticCatalog(48, seed=8, size=(512, 512), staged_fraction=1.0)
+    write_catalog(scenes, work / "src")
+    embedder, _ = demo_embedder()
+    store = open_or_create(work / "cat", embedders=[embedder])
+    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
+    return store
+
+
+def tile(image: np.ndarray, label: str) -> np.ndarray:
+    """``image`` fitted into a ``SIDE``² white tile under a one-line ``label``."""
+    h, w = image.shape[:2]
+    f = SIDE / max(h, w)
+    small = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    out = np.full((SIDE + 24, SIDE, 3), 255, np.uint8)
+    y, x = (SIDE - small.shape[0]) // 2 + 24, (SIDE - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    cv2.putText(out, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
+    return out
+
+
+def sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
+    """Rows of tiles, 8 px of white between tiles and between rows."""
+    joined = []
+    for tiles in rows:
+        gap = np.full((tiles[0].shape[0], 8, 3), 255, np.uint8)
+        parts: list[np.ndarray] = []
+        for t in tiles:
+            parts += [t, gap]
+        row = np.concatenate(parts[:-1], axis=1)
+        joined += [row, np.full((8, row.shape[1], 3), 255, np.uint8)]
+    return np.concatenate(joined)
