@@ -1,5 +1,6 @@
-"""What the docs' synthetic before/after figures share (``screen_figure.py``,
-``fill_figure.py``): the demo's catalog of synthetic rooms and labelled tiles."""
+"""What the benchmarks' pictures share: the demo's catalog of synthetic rooms and labelled tiles
+(``screen_figure.py``, ``fill_figure.py``), images fitted to a height (``contact_sheet.py``,
+``judge_study.py``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def tile(image: np.ndarray, label: str) -> np.ndarray:
     out[y : y + small.shape[0], x : x + small.shape[1]] = small
     cv2.putText(out, label, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (20, 20, 20), 1, cv2.LINE_AA)
     return out
+
+
+def fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``image`` resized to ``height`` pixels, its aspect kept."""
+    if image.shape[0] == height:
+        return image
+    width = max(1, round(image.shape[1] * height / image.shape[0]))
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def sheet(rows: list[list[np.ndarray]]) -> np.ndarray:

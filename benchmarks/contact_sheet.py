@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from _common import DATA, data_missing
+from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.images import read_image, write_image
 
@@ -42,15 +43,8 @@ BEFORE = {"screen": None}
 log = logging.getLogger("benchmarks.contact_sheet")
 
 
-def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
-    if image.shape[0] == height:
-        return image
-    width = max(1, round(image.shape[1] * height / image.shape[0]))
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
 def _row(images: list[np.ndarray], height: int, gap: int = 8) -> np.ndarray:
-    tiles = [_fit_height(im, height) for im in images]
+    tiles = [fit_height(im, height) for im in images]
     spacer = np.full((height, gap, 3), 255, np.uint8)
     parts: list[np.ndarray] = []
     for tile in tiles:

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from _common import DATA, data_missing
+from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
@@ -58,16 +59,11 @@ HEIGHT = 480
 log = logging.getLogger("benchmarks.judge_study")
 
 
-def _fit(image: np.ndarray, height: int = HEIGHT) -> np.ndarray:
-    width = max(1, round(image.shape[1] * height / image.shape[0]))
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``left`` (A) and ``right`` (B) at the same height, a white gap, a label bar above each."""
     tiles = []
     for name, image in (("A", left), ("B", right)):
-        tile = _fit(image)
+        tile = fit_height(image, HEIGHT)
         bar = np.full((28, tile.shape[1], 3), 255, np.uint8)
         cv2.putText(bar, name, (tile.shape[1] // 2 - 8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
                     (0, 0, 0), 2, cv2.LINE_AA)  # fmt: skip

@@ -123,6 +123,21 @@ def shape_mask(mask: NDArray[Any], side: int = 256) -> NDArray[np.bool_]:
     return cv2.resize(crop.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 0
 
 
+def work_slot(slot_mask: NDArray[Any], work_size: int) -> NDArray[np.bool_]:
+    """``slot_mask`` (the scene's size) scaled so its longer side is at most ``work_size``, any
+    coverage counting; the full-size mask when the scaled one would be empty. What
+    :func:`hole_coverage` measures on."""
+    slot = _binary(slot_mask, "slot_mask")
+    h, w = slot.shape
+    factor = work_size / max(h, w)
+    if factor < 1.0:
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        small = cv2.resize(slot.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        if small.any():
+            return small
+    return slot
+
+
 def hole_coverage(
     product_mask: NDArray[Any],
     slot_mask: NDArray[Any],
@@ -139,14 +154,7 @@ def hole_coverage(
     if work_size < 16:
         raise InputError(f"work_size: expected at least 16, got {work_size}")
     product = _binary(product_mask, "product_mask")
-    slot = _binary(slot_mask, "slot_mask")
-    h, w = slot.shape
-    factor = work_size / max(h, w)
-    if factor < 1.0:
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        slot = cv2.resize(slot.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-        if not slot.any():
-            slot = _binary(slot_mask, "slot_mask")
+    slot = work_slot(slot_mask, work_size)
     if not slot.any():
         raise InputError("slot_mask: empty (no slot to place the product in)")
     placement = align(product, slot, fit=fit, stand=stand)

@@ -20,12 +20,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from adstage.catalog.store import Catalog, decode_mask, match_from_row
-from adstage.composite.align import FITS, hole_coverage, shape_mask
+from adstage.composite.align import FITS, hole_coverage, shape_mask, work_slot
 from adstage.errors import InputError
 from adstage.io.images import load_rgb
 from adstage.retrieve.base import load_embedder
@@ -48,22 +47,17 @@ _SLOTS_LOCK = threading.Lock()
 
 
 def _coverage_slot(row_id: str, mask_png: bytes) -> NDArray[np.bool_]:
-    """A slot's mask decoded and scaled to :data:`COVERAGE_SIDE`, as :func:`hole_coverage` would
-    scale it. Kept per process (least recently used first out, :data:`_SLOTS_MAX` masks of at most
-    128² bytes), keyed by the row's id and a digest of its mask: decoding is most of the re-rank's
-    cost, and a service or a batch worker re-ranks the same slots for many products."""
+    """A slot's mask decoded and scaled to :data:`COVERAGE_SIDE` (:func:`work_slot`, as
+    :func:`hole_coverage` scales it). Kept per process (least recently used first out,
+    :data:`_SLOTS_MAX` masks of at most 128² bytes), keyed by the row's id and a digest of its
+    mask: decoding is most of the re-rank's cost, and a service or a batch worker re-ranks the same
+    slots for many products."""
     key = (row_id, hashlib.blake2b(mask_png, digest_size=16).hexdigest())
     with _SLOTS_LOCK:
         if key in _SLOTS:
             _SLOTS.move_to_end(key)
             return _SLOTS[key]
-    slot = decode_mask(mask_png, row_id)
-    h, w = slot.shape
-    factor = COVERAGE_SIDE / max(h, w)
-    if factor < 1.0:
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        small = cv2.resize(slot.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
-        slot = small if small.any() else slot
+    slot = work_slot(decode_mask(mask_png, row_id), COVERAGE_SIDE)
     slot.setflags(write=False)
     with _SLOTS_LOCK:
         _SLOTS[key] = slot
