@@ -3,6 +3,8 @@ it is not on the machine (benchmarks are scripts: ``python benchmarks/NAME.py``)
 
 from __future__ import annotations
 
+import argparse
+import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -16,3 +18,29 @@ def data_missing(path: Path) -> bool:
         return False
     print(f"skipped: {path} not found (the licensed development data is not on this machine)")
     return True
+
+
+def command(
+    script: str,
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    skip: tuple[str, ...] = ("out",),
+) -> str:
+    """``python benchmarks/SCRIPT`` with every option that differs from its default, as typed
+    (the command a result's JSON records, so that it reproduces the run); ``skip``: options
+    (by ``dest``) that do not change the result."""
+    words = [f"python benchmarks/{script}"]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help" or action.dest in skip:
+            continue
+        value = getattr(args, action.dest)
+        if value == action.default:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreConstAction):  # store_true / store_false
+            words.append(flag)
+        elif isinstance(value, list):
+            words += [flag, *(shlex.quote(str(v)) for v in value)]
+        else:
+            words += [flag, shlex.quote(str(value))]
+    return " ".join(words)

@@ -72,6 +72,17 @@ def test_two_tiny_steps(manifest: Path, tmp_path: Path) -> None:
     assert json.loads(again.stdout)["step"] == 2
 
 
+def test_speed_options_reach_the_trainer(manifest: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "adgen", "--base", "tiny", "-d", str(manifest), "-o", str(out)]
+    args += ["--steps", "1", "--batch-size", "2", "--size", "32x32", "--sample-steps", "2"]
+    args += ["--recipe", "release", "--warmup", "0", "--mixed-precision", "bf16"]
+    result = runner.invoke(app, [*args, "--channels-last", "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((out / "adstage-run.json").read_text())["config"]
+    assert config["mixed_precision"] == "bf16" and config["channels_last"] is True
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -112,7 +123,7 @@ def test_help_documents_every_option() -> None:
     assert result.exit_code == 0
     flat = " ".join(result.stdout.split())
     for option in ("--base", "--recipe", "--steps", "--epochs", "--batch-size", "--lr", "--size",
-                   "--noise-offset", "--warmup", "--mixed-precision", "--gradient-checkpointing",
+                   "--noise-offset", "--warmup", "--mixed-precision", "--gradient-checkpointing", "--channels-last",
                    "--every", "--seed", "--device", "--overwrite", "--json"):  # fmt: skip
         assert option in flat, option
     assert "2,000 warm-up" in flat and "no epoch limit" in flat

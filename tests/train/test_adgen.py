@@ -445,6 +445,50 @@ def test_an_ip_adapter_file_initialises_the_resampler(manifest: Path, tmp_path: 
         load_base(tiny, device=torch.device("cpu"), dtype=torch.float32)
 
 
+def test_bf16_autocast_and_channels_last_train_on_a_cpu(manifest: Path, tmp_path: Path):
+    """bf16 on a CPU is autocast around the model's forward: the first step's loss (same
+    weights, batch and noise) moves by bf16 rounding, the weights stay float32. NHWC keeps the
+    weights in channels-last order (the checkpoint keeps it) and changes float32 rounding only.
+    fp16 on a CPU is refused."""
+
+    def run(name: str, **kw) -> tuple[dict[str, torch.Tensor], float]:
+        logs: list[dict] = []
+        config = _config(manifest, tmp_path / name, every=2, **kw)
+        result = train_adgen(config, on_log=logs.append)
+        return _weights(result.checkpoint), float(logs[0]["loss"])
+
+    (plain, loss), (bf16, loss_bf16) = run("fp32"), run("bf16", mixed_precision="bf16")
+    nhwc, loss_nhwc = run("nhwc", channels_last=True)
+    assert list(plain) == list(bf16) == list(nhwc)
+    assert all(v.dtype == torch.float32 for v in bf16.values())
+    assert 1e-5 < abs(loss_bf16 - loss) / loss < 5e-2, (loss, loss_bf16)
+    assert abs(loss_nhwc - loss) / loss < 1e-5
+    conv = nhwc["unet.conv_in.weight"]
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert plain["unet.conv_in.weight"].is_contiguous()
+    assert max(_max(plain[n], nhwc[n]) for n in plain) < 1e-5
+    with pytest.raises(InputError, match="fp16 needs a CUDA device"):
+        _config(manifest, tmp_path / "fp16", mixed_precision="fp16")
+
+
+def test_resume_says_when_a_speed_setting_changes(manifest: Path, tmp_path: Path, caplog):
+    """Precision and memory layout may change on resume (they change rounding, not the model),
+    and the log says from which step."""
+    train_adgen(_config(manifest, tmp_path / "run", steps=1, every=5))
+    with caplog.at_level("WARNING", logger="adstage.train.adgen"):
+        resumed = train_adgen(
+            _config(manifest, tmp_path / "run", mixed_precision="bf16", channels_last=True),
+            resume=True,
+        )
+    assert resumed.step == 2
+    said = [r.getMessage() for r in caplog.records if "from here on" in r.getMessage()]
+    assert said == [
+        "resume: mixed_precision was 'no' until step 1, 'bf16' from here on",
+        "resume: channels_last was False until step 1, True from here on",
+    ]
+    assert read_checkpoint(resumed.checkpoint)["config"]["channels_last"] is True
+
+
 def test_a_tiny_model_learns_v_and_says_so(manifest: Path, tmp_path: Path):
     """auto: a tiny model trains with v-prediction, recorded for the pipeline; epsilon when
     asked; anything else is refused."""

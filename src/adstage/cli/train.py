@@ -330,13 +330,22 @@ def adgen(
     mixed_precision: Annotated[
         str,
         typer.Option(
-            "--mixed-precision", help="no, fp16 or bf16 (CUDA only; a CPU trains in fp32)."
+            "--mixed-precision",
+            help="no, fp16 (CUDA) or bf16: autocast, weights and optimiser in float32 (on a "
+            "CPU with AMX or AVX-512 BF16 it is faster: benchmarks/adgen_step.py).",
         ),
     ] = "no",
     gradient_checkpointing: Annotated[
         bool,
         typer.Option(
             "--gradient-checkpointing", help="Recompute activations in the backward pass."
+        ),
+    ] = False,
+    channels_last: Annotated[
+        bool,
+        typer.Option(
+            "--channels-last",
+            help="Keep the U-Nets' tensors in NHWC (oneDNN's faster convolutions on a CPU).",
         ),
     ] = False,
     every: Annotated[
@@ -393,6 +402,7 @@ def adgen(
             ip_adapter=None if ip_adapter is None else str(ip_adapter),
             mixed_precision=mixed_precision,
             gradient_checkpointing=gradient_checkpointing,
+            channels_last=channels_last,
             every=every,
             log_every=log_every,
             sample_steps=sample_steps,

@@ -163,6 +163,11 @@ class AdGenConfig:
     ``ip_adapter``: an IP-Adapter-Plus file (``ip-adapter-plus_sd15.bin``) whose ``image_proj``
     weights initialise the Resampler, as released (default: a random Resampler).
     ``sample_steps``, ``guidance``: the sample grids' DDIM steps and guidance scale.
+    ``mixed_precision``: ``no``, ``fp16`` (CUDA) or ``bf16``: autocast around the model's forward
+    (accelerate's on a GPU, :class:`CpuAutocast` on a CPU); weights, optimiser and loss stay
+    float32. A tiny base's pixels stay float32 whatever the precision (there is no frozen
+    encoder to run in it); an SD-1.5 base's frozen VAE and encoders run in it, as released.
+    ``channels_last``: the U-Nets in NHWC memory order (a CPU's faster convolutions).
     ``tiny_channels``, ``tiny_resolution``: a fresh tiny base's U-Net widths and nominal side.
     The paper's ablations (§4.4): ``mask_input=False`` trains a fresh model without the mask
     channel (4-channel input); ``originals_only`` keeps only each triplet's variant 0 of an
@@ -191,6 +196,7 @@ class AdGenConfig:
     ip_adapter: str | None = None
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
+    channels_last: bool = False
     every: int = 500
     log_every: int = 10
     sample_steps: int = 20
@@ -246,10 +252,10 @@ class AdGenConfig:
             raise InputError(
                 f"mixed_precision: expected no, fp16 or bf16, got {self.mixed_precision!r}"
             )
-        if self.mixed_precision != "no" and self.device == "cpu":
+        if self.mixed_precision == "fp16" and self.device == "cpu":
             raise InputError(
-                f"mixed_precision: {self.mixed_precision} needs a CUDA device; a CPU trains in "
-                "fp32 (--mixed-precision no)"
+                "mixed_precision: fp16 needs a CUDA device; a CPU trains in fp32 "
+                "(--mixed-precision no) or under bf16 autocast (--mixed-precision bf16)"
             )
         if not self.guidance >= 1.0:
             raise InputError(f"guidance: expected a number >= 1, got {self.guidance!r}")
@@ -625,9 +631,10 @@ def train_step(
     """One released training step; returns the loss (detached).
 
     ``scheduler``: the *training* scheduler (:func:`~adstage.generate.sampling.training_scheduler`),
-    whose ``add_noise`` makes the noisy latents; ``model``: a :class:`RefAdGen` (or its
-    accelerate/DDP wrapper), called as released: ``model(text, cat([noisy, mask]), ref_latents,
-    image_embeds, t)`` (the latents alone for a model without a mask channel). The loss is the float32 mean MSE against ``noise``; then ``backward``
+    whose ``add_noise`` makes the noisy latents; ``model``: a :class:`RefAdGen`, or it wrapped by
+    accelerate/DDP and/or :class:`CpuAutocast`, called as released: ``model(text, cat([noisy,
+    mask]), ref_latents, image_embeds, t)`` (the latents alone for a model without a mask
+    channel). The loss is the float32 mean MSE against ``noise``; then ``backward``
     (default ``loss.backward()``; pass ``accelerator.backward``), ``optimizer.step()``,
     ``lr_scheduler.step()`` and ``optimizer.zero_grad()``. ``record`` receives
     ``noisy_latents``, ``unet_input`` and ``model_pred``. A scheduler whose
@@ -635,7 +642,9 @@ def train_step(
     :data:`~adstage.generate.sampling.PREDICTIONS`) makes the target ``v`` instead of the noise.
     """
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    core = getattr(model, "module", model)  # under accelerate/DDP: the wrapped RefAdGen
+    core: object = model
+    while isinstance(core, torch.nn.Module) and hasattr(core, "module"):
+        core = core.module  # under DDP and/or CpuAutocast: the wrapped RefAdGen
     assert isinstance(core, RefAdGen)
     unet_input = core.model_input(noisy, mask_latent)
     pred = model(text_embeds, unet_input, ref_latents, image_embeds, timesteps)
@@ -786,7 +795,21 @@ def _train(
     state = resume_state(
         config, resume=resume, read=read_checkpoint, architecture=ARCHITECTURE, log=log
     )
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.device == "cpu")
+    if state is not None:
+        for key in ("mixed_precision", "channels_last"):  # speed settings: allowed, but said
+            saved = state["config"].get(key, AdGenConfig.__dataclass_fields__[key].default)
+            if saved != getattr(config, key):
+                log.warning(
+                    "resume: %s was %r until step %d, %r from here on", key, saved,
+                    int(state.get("step", 0)), getattr(config, key),
+                )  # fmt: skip
+    cpu_bf16 = config.mixed_precision == "bf16" and config.device == "cpu"
+    # accelerate's state is one per process and refuses another precision once set, so on a
+    # CPU bf16 is our own autocast (CpuAutocast) and accelerate runs in float32
+    accelerator = Accelerator(
+        mixed_precision="no" if cpu_bf16 else config.mixed_precision,
+        cpu=config.device == "cpu",
+    )
     device = accelerator.device
     main = accelerator.is_main_process
 
@@ -805,7 +828,10 @@ def _train(
         config.mixed_precision
     ]
     base = load_base(config, device=device, dtype=weight_dtype)
-    base.dtype = weight_dtype
+    # the frozen SD encoders run in the mixed-precision dtype, as released; a tiny base has
+    # none (pixels in, pixels out), so its inputs stay float32 and only the autocast around
+    # the model's forward computes in bf16/fp16
+    base.dtype = torch.float32 if base.kind == "tiny" else weight_dtype
     base.model.to(device)
     if isinstance(base.text_encoder, TinyTextEncoder):
         base.text_encoder.to(device)
@@ -823,6 +849,8 @@ def _train(
     if config.gradient_checkpointing:
         model.unet.enable_gradient_checkpointing()
         model.ref_unet.enable_gradient_checkpointing()
+    if config.channels_last:  # NHWC: oneDNN's faster convolution layout on a CPU
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = torch.optim.AdamW(
         [p for _, p in named],
         lr=config.lr,
@@ -849,6 +877,8 @@ def _train(
         last_epoch=step - 1,  # a resumed run's schedule continues where it stopped
     )
     wrapped, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+    if cpu_bf16:
+        wrapped = CpuAutocast(wrapped)
     noise_scheduler = training_scheduler(_prediction(config, base))
     log.info(
         "adgen: %d rows (%d failed), base %s (%s), %dx%d, %d steps (%d per epoch), %d trainable "
@@ -933,6 +963,20 @@ def _train(
         final=final,
         failures=len(failures) + len(bad),
     )
+
+
+class CpuAutocast(torch.nn.Module):
+    """``module``'s forward under bf16 autocast on a CPU, its output back in float32 (what
+    accelerate does on a GPU); :func:`train_step` finds the model as ``.module``, as under DDP."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out: torch.Tensor = self.module(*args, **kwargs)
+        return out.float()
 
 
 class _Loader:
