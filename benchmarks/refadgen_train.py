@@ -14,7 +14,8 @@ rate, seed):
    ``../shared/data`` is on the machine, its real photos with a given product mask (COCO scenes,
    GrabCut) and the IKEA room photos (product = U²-Net's salient object); 5 variants per triplet,
    split train/test by the builder's hash (variants of one photo never straddle it).
-2. **Models** (``adstage train adgen --base tiny``, one CPU thread each, ``--parallel`` at once;
+2. **Models** (``adstage train adgen --base tiny``, one CPU thread each, ``--parallel`` at once,
+   bf16 autocast and NHWC unless ``--mixed-precision no`` / ``--no-channels-last``;
    a re-run resumes from each run's last checkpoint): ``full`` (mask channel + dual
    augmentation), ``no-mask`` (``--no-mask-input``, 4-channel input), ``no-aug``
    (``--originals-only``: each triplet's own product only).
@@ -36,6 +37,10 @@ rate, seed):
      segmenter on the real held-out ads gives its ceiling.
    - Reference row ``product on white`` (the input itself, no scene): LPIPS 0 and high IoU by
      construction, a poor KID: what a model that ignores the scene would score.
+   - **Reference probe** (:func:`reference_probe`, no sampling): the model's clean-image estimate
+     from a noised held-out ad (t = 500, 900), its error inside the product mask with the item's
+     own product as the reference against a white one and another item's: does the model use
+     the product at all?
 
 Everything is reported overall and per source (``real`` photos, ``synthetic`` items). The sample
 grid committed to ``docs/images`` shows synthetic test items only: the real photos are
@@ -60,12 +65,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from _common import DATA  # noqa: E402
+from _common import DATA, command  # noqa: E402
+from adstage.provenance import versions  # noqa: E402
 
 log = logging.getLogger("benchmarks.refadgen_train")
 
 SIZE = 64
-DEFAULT_STEPS = 1000
+DEFAULT_STEPS = 2000
 """Training steps per model (batch 8): the same budget for each."""
 MODELS: dict[str, list[str]] = {
     "full": [],
@@ -115,7 +121,8 @@ def _train_cmd(args: argparse.Namespace, ds: Path, name: str) -> list[str]:
         "--recipe", "release", "--steps", str(args.steps), "--batch-size", str(args.batch_size),
         "--lr", str(args.lr), "--warmup", str(args.warmup), "--size", f"{SIZE}x{SIZE}",
         "--threads", "1", "--seed", "0", "--every", str(args.every), "--log-every", "25",
-        "--json", *MODELS[name],
+        "--mixed-precision", args.mixed_precision, "--json", *MODELS[name],
+        *(["--channels-last"] if args.channels_last else []),
     ]  # fmt: skip
 
 
@@ -155,24 +162,28 @@ def _trained_step(run: Path) -> int:
 
 def _training_record(run: Path) -> dict[str, Any]:
     """Steps, seconds and the loss curve of one run (the trainer logs one step's loss every
-    25 steps to stderr, ``train.err``; ``loss_last`` is the mean of the last 8 of them)."""
+    25 steps to stderr, ``train.err``; ``loss_last`` is the mean of the last 8 of them). A run
+    stopped and resumed from an earlier checkpoint logs some steps twice: the last log of a step
+    counts, and steps past the trained one (logged before a stop, then not kept) do not."""
     import ast
 
-    losses: list[tuple[int, float]] = []
+    trained = _trained_step(run)
+    by_step: dict[int, float] = {}
     err = run / "train.err"
     for line in err.read_text().splitlines() if err.is_file() else []:
         if "{'step'" not in line:
             continue
         record = ast.literal_eval(line[line.index("{'step'") :])
-        if "loss" in record:
-            losses.append((int(record["step"]), float(record["loss"])))
+        if "loss" in record and int(record["step"]) <= trained:
+            by_step[int(record["step"])] = float(record["loss"])
+    losses = sorted(by_step.items())
     seconds = None  # the trainer's --json summary: its training seconds, resumed runs included
     out = run / "train.jsonl"
     for line in out.read_text().splitlines() if out.is_file() else []:
         if line.startswith("{") and "train_seconds" in line:
             seconds = json.loads(line)["train_seconds"]
     return {
-        "step": _trained_step(run),
+        "step": trained,
         "seconds": seconds,
         "loss_first": losses[0][1] if losses else None,
         "loss_last": float(np.mean([v for _, v in losses[-8:]])) if losses else None,
@@ -367,6 +378,92 @@ def generate_all(
     return images, (time.perf_counter() - started) / max(len(rows), 1)
 
 
+PROBE_T = (500, 900)
+"""Noise levels of the reference probe (of the training scheduler's 1,000; 999 is pure noise)."""
+
+
+def reference_probe(
+    run: Path, rows: list[dict[str, Any]], ads: list[Any], products: list[Any], masks: list[Any]
+) -> dict[str, Any]:
+    """Does the model use the product it is given? Each held-out ad is noised to ``t`` (the same
+    noise, seeded by the item) and the model's estimate of the clean ad is compared with the ad
+    inside the product mask (mean squared error, pixels in [-1, 1]) under three references: the
+    item's own product; a plain white image (no product at all); the next item's product (a
+    product, but another one, elsewhere in the frame). A model that ignores the reference scores
+    the same under all three; one that copies it does best with its own. No sampling: this sees
+    learning that 30 DDIM steps may not yet turn into a picture. Reported for all items and per
+    source (``real``, ``synthetic``): the mean error under each reference, and each control's
+    paired excess over the own product with a normal 95 % interval."""
+    import torch
+
+    from adstage.generate.checkpoints import load_refadgen, read_metadata
+    from adstage.generate.sampling import mask_to_latent, training_scheduler
+    from adstage.generate.tiny import load_tiny_base
+
+    final = run / "final"
+    model = load_refadgen(final).eval()
+    text_encoder = load_tiny_base(final).text_encoder.eval()
+    scheduler = training_scheduler(str(read_metadata(final)["prediction_type"]))
+    v = scheduler.config.prediction_type == "v_prediction"
+    bar = scheduler.alphas_cumprod
+
+    def pixels(images: list[Any]) -> Any:
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    n = len(rows)
+    white = np.full_like(products[0], 255)
+    references = {
+        "own": products,
+        "white": [white] * n,
+        "other": [products[(i + 1) % n] for i in range(n)],
+    }
+    err = {t: {k: np.zeros(n) for k in references} for t in PROBE_T}
+    with torch.no_grad():
+        for lo in range(0, n, BATCH):
+            hi = min(lo + BATCH, n)
+            x0 = pixels(ads[lo:hi])
+            inside = torch.from_numpy(np.stack(masks[lo:hi]))[:, None].float()
+            mask = mask_to_latent(inside, (SIZE, SIZE))
+            text = text_encoder([str(r["text"]) for r in rows[lo:hi]])
+            noise = torch.stack(
+                [torch.randn(x0.shape[1:], generator=torch.Generator().manual_seed(i))
+                 for i in range(lo, hi)]
+            )  # fmt: skip
+            for t in PROBE_T:
+                steps = torch.full((hi - lo,), t, dtype=torch.long)
+                noisy = scheduler.add_noise(x0, noise, steps)
+                a, b = bar[t].sqrt(), (1 - bar[t]).sqrt()
+                for which, refs in references.items():
+                    pred = model(
+                        text, model.model_input(noisy, mask), pixels(refs[lo:hi]), None, steps
+                    )
+                    # the clean-image estimate: x0 = a·x_t − b·v (v-prediction), (x_t − b·ε)/a (ε)
+                    est = a * noisy - b * pred if v else (noisy - b * pred) / a
+                    sq = ((est.clamp(-1, 1) - x0) ** 2).mean(1, keepdim=True)
+                    per = (sq * inside).sum((1, 2, 3)) / inside.sum((1, 2, 3)).clamp(min=1)
+                    err[t][which][lo:hi] = per.numpy()
+    kinds = np.array([_source_kind(r) for r in rows])
+    out: dict[str, Any] = {}
+    for t, e in err.items():
+        out[str(t)] = {}
+        for kind in ("all", "real", "synthetic"):
+            keep = np.ones(n, bool) if kind == "all" else kinds == kind
+            if keep.sum() < 4:
+                continue
+            entry: dict[str, Any] = {"n": int(keep.sum())}
+            entry |= {f"mse_{k}": float(e[k][keep].mean()) for k in references}
+            for control in ("white", "other"):
+                d = e[control][keep] - e["own"][keep]
+                half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+                entry[f"excess_{control}"] = {
+                    "mean": float(d.mean()),
+                    "ci95": [float(d.mean() - half), float(d.mean() + half)],
+                    "share_own_better": float((d > 0).mean()),
+                }
+            out[str(t)][kind] = entry
+    return out
+
+
 def _save_cache(path: Path, images: list[Any], seconds: float) -> None:
     from adstage.io.atomic import atomic_path
 
@@ -422,6 +519,9 @@ def evaluate(args: argparse.Namespace, ds: Path) -> dict[str, Any]:
                 "seconds_per_image": per_image,
                 "training": _training_record(run),
             }
+            if lam == LAMBDAS[0]:
+                row["reference_probe"] = reference_probe(run, rows, ads, products, masks)
+                log.info("%s: reference probe %s", name, row["reference_probe"])
             results.append(row)
     comparisons = [
         score.compare(a, b)
@@ -478,7 +578,7 @@ def grid(
                 im = generated[name][i]
             big = cv2.resize(im, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
             cells.append(np.pad(big, ((2, 2), (2, 2), (0, 0)), constant_values=255))
-        columns.append(_label(np.vstack(cells), name.replace("λ", "l")))
+        columns.append(_label(np.vstack(cells), name.replace("λ", "lambda")))  # no λ in Hershey
     return np.hstack(columns)
 
 
@@ -520,7 +620,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--every", type=int, default=250, help="checkpoint every N steps")
-    parser.add_argument("--parallel", type=int, default=2, help="trainings at once")
+    parser.add_argument("--parallel", type=int, default=3, help="trainings at once")
+    parser.add_argument(
+        "--mixed-precision", choices=("no", "bf16"), default="bf16",
+        help="bf16: autocast around the U-Nets (faster on a CPU with AMX or AVX-512 BF16)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="keep the U-Nets' tensors in NCHW (default: NHWC, --channels-last)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads when evaluating")
     parser.add_argument("--sample-steps", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=7.5)
@@ -543,9 +653,11 @@ def main() -> None:
         result = {
             "benchmark": "refadgen_train",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": "python benchmarks/refadgen_train.py"
-            + ("" if args.steps == DEFAULT_STEPS else f" --steps {args.steps}"),
+            "command": command(
+                "refadgen_train.py", parser, args, skip=("phase", "work", "out", "figure")
+            ),
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "versions": versions(),
             "settings": {
                 "size": SIZE,
                 "steps": args.steps,
@@ -554,6 +666,9 @@ def main() -> None:
                 "warmup": args.warmup,
                 "recipe": "release (constant LR after warm-up)",
                 "threads_per_training": 1,
+                "parallel_trainings": args.parallel,
+                "mixed_precision": args.mixed_precision,
+                "channels_last": args.channels_last,
                 "sample_steps": args.sample_steps,
                 "guidance": args.guidance,
                 "negative_prompt": "",

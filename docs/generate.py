@@ -1501,7 +1501,12 @@ def _refadgen_train_table(r: Json) -> str:
     rows = []
     for row in r["rows"]:
         t = row.get("training")
-        budget = "" if t is None else f"{t['step']:,} steps, {t['seconds'] / 3600:.2f} h"
+        budget = (
+            ""
+            if t is None
+            else f"{t['step']:,} steps, {t['seconds'] / 3600:.2f} h, "
+            f"{_cpu_hours(r, t['seconds']):.2f} CPU-h"
+        )
         loss = "" if t is None or t["loss_last"] is None else num(t["loss_last"], 3)
         rows.append(
             [
@@ -1521,28 +1526,189 @@ def _refadgen_train_table(r: Json) -> str:
 
 
 def _direction(c: Json) -> str:
-    """Whether ``a`` (the full model) beats ``b`` on each metric, in words."""
+    """How ``a`` compares with ``b`` on each metric, in words (``c`` holds ``b − a``)."""
     k, lp, iou = c["kid"], c["lpips"], c["iou"]
     lo, hi = k["p2_5_97_5"]
+    size = f"{num(abs(1e3 * k['diff']), 1)} ×10⁻³"
     kid = (
-        ("lower KID" if lo > 0 else "higher KID" if hi < 0 else "KID within noise")
-        + f" (Δ {num(1e3 * k['diff'], 1)} ×10⁻³, full lower in {pct(k['share_a_lower'], 0)} of halves)"
-    )
+        f"lower KID by {size}" if lo > 0 else f"higher KID by {size}" if hi < 0
+        else f"KID within noise (b − a {num(1e3 * k['diff'], 1)} ×10⁻³)"
+    ) + f", a lower in {pct(k['share_a_lower'], 0)} of halves"  # fmt: skip
     parts = [kid]
     for name, d, better in (("product LPIPS", lp, -1), ("placement IoU", iou, 1)):
         lo, hi = d["ci95"]
         if lo > 0 or hi < 0:
             wins = (d["diff"] * better) < 0
-            parts.append(f"{'better' if wins else 'worse'} {name} (Δ {num(-d['diff'], 3)})")
+            parts.append(f"{'better' if wins else 'worse'} {name} by {num(abs(d['diff']), 3)}")
         else:
-            parts.append(f"{name} within noise (Δ {num(-d['diff'], 3)})")
+            parts.append(f"{name} within noise (b − a {num(d['diff'], 3)})")
     return "; ".join(parts)
 
 
 @snippet("refadgen_train.directions", "refadgen_train")
 def _refadgen_train_directions(r: Json) -> str:
-    lines = [f"- full vs {c['b']}: the full model has {_direction(c)}" for c in r["comparisons"]]
+    lines = [f"- {c['a']} (a) vs {c['b']} (b): a has {_direction(c)}" for c in r["comparisons"]]
     return "\n".join(lines)
+
+
+@snippet("refadgen_train.probe", "refadgen_train")
+def _refadgen_train_probe(r: Json) -> str:
+    probes = [
+        (row["model"], row["reference_probe"]) for row in r["rows"] if "reference_probe" in row
+    ]
+    if not probes:
+        raise KeyError("refadgen_train.json has no reference_probe (re-run its eval phase)")
+    steps = sorted(probes[0][1], key=int)
+
+    def excess(d: Json) -> str:
+        lo, hi = d["ci95"]
+        return f"{num(1e3 * d['mean'], 1)} [{num(1e3 * lo, 1)}, {num(1e3 * hi, 1)}]"
+
+    rows = []
+    for model, probe in probes:
+        for kind in ("all", "real", "synthetic"):
+            if kind not in probe[steps[0]]:
+                continue
+            cells = [model if kind == "all" else "", f"{kind} ({probe[steps[0]][kind]['n']})"]
+            for t in steps:
+                d = probe[t][kind]
+                cells += [
+                    " / ".join(num(1e3 * d[f"mse_{k}"], 1) for k in ("own", "white", "other")),
+                    excess(d["excess_white"]),
+                    excess(d["excess_other"]),
+                ]
+            rows.append(cells)
+    header = ["model", "items"]
+    for t in steps:
+        header += [f"t = {t}: MSE ×10³ own / white / other", "white − own", "other − own"]
+    return table(header, rows, "ll" + "rrr" * len(steps))
+
+
+@snippet("refadgen_train.loss", "refadgen_train", "refadgen_train_1000_fp32")
+def _refadgen_train_loss(r: Json, old: Json) -> str:
+    """The logged losses (one batch every 25 steps) of the same steps in the earlier float32 run
+    and this one, per model. Both runs draw the same batches, noise and timesteps (same seed,
+    data and constant learning rate), so the per-step differences are paired."""
+    same = ("batch_size", "lr", "warmup", "recipe", "size")
+    if any(r["settings"][k] != old["settings"][k] for k in same) or (
+        r["n_train_triplets"] != old["n_train_triplets"]
+    ):
+        raise KeyError(f"refadgen_train: the runs differ in their data or one of {same}")
+
+    def curve(run: Json, model: str) -> dict[int, float]:
+        row = next((x for x in run["rows"] if x.get("model") == model), None)
+        if row is None:
+            raise KeyError(f"refadgen_train: no {model!r} row")
+        return {int(s): float(v) for s, v in row["training"]["loss_curve"]}
+
+    rows = []
+    for model in ("full", "no-mask", "no-aug"):
+        a, b = curve(old, model), curve(r, model)
+        warmup = r["settings"]["warmup"]
+        shared = [s for s in sorted(a) if s in b and s > warmup]
+        d = [b[s] - a[s] for s in shared]
+        mean, sd = statistics.fmean(d), statistics.stdev(d)
+        half = 1.96 * sd / math.sqrt(len(d))
+        rows.append(
+            [
+                model,
+                f"{shared[0]}–{shared[-1]} ({len(shared)})",
+                num(statistics.fmean(a[s] for s in shared), 4),
+                num(statistics.fmean(b[s] for s in shared), 4),
+                f"{num(mean, 4)} [{num(mean - half, 4)}, {num(mean + half, 4)}]",
+                pct(sum(x < 0 for x in d) / len(d), 0),
+            ]
+        )
+    new = _precision(r["settings"]).lstrip(", ") or "float32"
+    header = ["model", "logged steps compared", f"loss, {_precision(old['settings']).lstrip(', ') or 'float32'}",
+              f"loss, {new}", "difference [95 %]", f"{new} lower"]  # fmt: skip
+    return table(header, rows, "llrrrr")
+
+
+def _cpu_hours(r: Json, seconds: float) -> float:
+    """CPU-hours of one training that ran ``seconds`` of wall time beside the others: its threads,
+    or its share of the machine's cores when the trainings at once need more than there are."""
+    s = r["settings"]
+    threads, parallel = s["threads_per_training"], s.get("parallel_trainings", 1)
+    cpus = r["machine"].get("cpus")
+    share = threads if not cpus else min(threads, cpus / parallel)  # unknown cores: all threads
+    return seconds * share / 3600
+
+
+def _trained_cpu_hours(run: Json) -> float:
+    """CPU-hours of a run's trainings (one row per model: its λ = 1 row)."""
+    trained = [x["training"] for x in run["rows"] if x.get("fusion_scale") == 1.0]
+    if any(t["seconds"] is None for t in trained):
+        raise KeyError(f"{run['benchmark']}: a training without its seconds")
+    return sum(_cpu_hours(run, t["seconds"]) for t in trained)
+
+
+@snippet("refadgen_train.budget", "refadgen_train", "refadgen_train_1000_fp32")
+def _refadgen_train_budget(r: Json, old: Json) -> str:
+    return (
+        f"{_trained_cpu_hours(r):.1f} CPU-hours for the three models of this run and "
+        f"{_trained_cpu_hours(old):.1f} for the 1,000-step float32 run before it"
+    )
+
+
+@snippet("refadgen_train.budget_total", "refadgen_train", "refadgen_train_1000_fp32")
+def _refadgen_train_budget_total(r: Json, old: Json) -> str:
+    return f"{_trained_cpu_hours(r) + _trained_cpu_hours(old):.1f}"
+
+
+@snippet(
+    "refadgen_train.steps", "refadgen_train_1000_fp32", "refadgen_train_2000", "refadgen_train"
+)
+def _refadgen_train_steps(*runs: Json) -> str:
+    """Each model (λ = 1) after each run: the float32 1,000-step run, then the 2,000-step
+    evaluation of the models this run trained on, then this run (once, if it is that same
+    evaluation)."""
+    runs = tuple({run["date"]: run for run in runs}.values())
+    rows = []
+    for model in ("full", "no-mask", "no-aug"):
+        for run in runs:
+            row = next(x for x in run["rows"] if x.get("model") == model and x["fusion_scale"] == 1)
+            t = row["training"]
+            rows.append(
+                [
+                    model if run is runs[0] else "",
+                    f"{t['step']:,}{_precision(run['settings']) or ', float32'}",
+                    _kid(row["all"]),
+                    _kid(row["real"]),
+                    _kid(row["synthetic"]),
+                    _ci(row["all"]["product_lpips"]),
+                    _ci(row["all"]["placement_iou"]),
+                    num(t["loss_last"], 3),
+                ]
+            )
+    header = ["model", "steps", "KID ×10³ all", "real", "synthetic", "product LPIPS (↓)",
+              "placement IoU (↑)", "final loss"]  # fmt: skip
+    return table(header, rows, "llrrrrrr")
+
+
+@snippet("adgen_step.speed", "adgen_step")
+def _adgen_step_speed(r: Json) -> str:
+    v = r["variants"]
+    base = v[r["baseline"]]["median_s"]
+    parts = [
+        f"{name.replace('channels_last', 'NHWC')} {num(v[name]['median_s'], 2)} s "
+        f"({num(v[name]['speedup_vs_fp32'], 2)}×)"
+        for name in v
+        if name != r["baseline"]
+    ]
+    s = r["settings"]
+    return (
+        f"a {s['size']}-px batch-{s['batch']} step on {s['threads']} "
+        f"thread{'s' if s['threads'] != 1 else ''} took "
+        f"{num(base, 2)} s in float32, " + ", ".join(parts) + f" (medians of {s['rounds']} rounds)"
+    )
+
+
+def _precision(settings: Json) -> str:
+    bf16 = settings.get("mixed_precision", "no") == "bf16"
+    nhwc = settings.get("channels_last", False)
+    parts = ["bf16 autocast" if bf16 else "", "NHWC" if nhwc else ""]
+    return "".join(f", {p}" for p in parts if p)
 
 
 @snippet("refadgen_train.setup", "refadgen_train")
@@ -1553,7 +1719,8 @@ def _refadgen_train_setup(r: Json) -> str:
         f"{r['n_train_triplets']:,} training triplets (×5 variants), {r['n_test']} held out "
         f"({n['real']} real photos, {n['synthetic']} synthetic items); {s['size']}×{s['size']} "
         f"px, batch {s['batch_size']}, AdamW LR {s['lr']:g} after {s['warmup']} warm-up steps, "
-        f"one CPU thread per model; sampled with {s['sample_steps']} DDIM steps, guidance "
+        f"one CPU thread per model{_precision(s)}; sampled with {s['sample_steps']} DDIM "
+        f"steps, guidance "
         f"{s['guidance']:g}"
     )
 
