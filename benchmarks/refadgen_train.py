@@ -399,6 +399,7 @@ def reference_probe(
     from adstage.generate.checkpoints import load_refadgen, read_metadata
     from adstage.generate.sampling import mask_to_latent, training_scheduler
     from adstage.generate.tiny import load_tiny_base
+    from adstage.train.adgen import pixel_batch
 
     final = run / "final"
     model = load_refadgen(final).eval()
@@ -406,9 +407,6 @@ def reference_probe(
     scheduler = training_scheduler(str(read_metadata(final)["prediction_type"]))
     v = scheduler.config.prediction_type == "v_prediction"
     bar = scheduler.alphas_cumprod
-
-    def pixels(images: list[Any]) -> Any:
-        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
     n = len(rows)
     white = np.full_like(products[0], 255)
@@ -421,7 +419,7 @@ def reference_probe(
     with torch.no_grad():
         for lo in range(0, n, BATCH):
             hi = min(lo + BATCH, n)
-            x0 = pixels(ads[lo:hi])
+            x0 = pixel_batch(ads[lo:hi])
             inside = torch.from_numpy(np.stack(masks[lo:hi]))[:, None].float()
             mask = mask_to_latent(inside, (SIZE, SIZE))
             text = text_encoder([str(r["text"]) for r in rows[lo:hi]])
@@ -435,7 +433,7 @@ def reference_probe(
                 a, b = bar[t].sqrt(), (1 - bar[t]).sqrt()
                 for which, refs in references.items():
                     pred = model(
-                        text, model.model_input(noisy, mask), pixels(refs[lo:hi]), None, steps
+                        text, model.model_input(noisy, mask), pixel_batch(refs[lo:hi]), None, steps
                     )
                     # the clean-image estimate: x0 = a·x_t − b·v (v-prediction), (x_t − b·ε)/a (ε)
                     est = a * noisy - b * pred if v else (noisy - b * pred) / a

@@ -441,7 +441,7 @@ class Reader:
         return Loaded(ad, product, mask, item.text)
 
 
-def _pixels(images: Sequence[RGB]) -> torch.Tensor:
+def pixel_batch(images: Sequence[RGB]) -> torch.Tensor:
     """uint8 ``H×W×3`` images → ``[B, 3, H, W]`` float in [-1, 1]."""
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
@@ -705,8 +705,8 @@ def encode_batch(
     ad first), the mask at latent size (binary, nearest), the text embeddings (``""`` where the
     text is dropped), and the CLIP hidden states of the product (zeroed input where the image is
     dropped) when the model has a Resampler."""
-    ad = _pixels([it.ad for it in items]).to(device, base.dtype)
-    product = _pixels([it.product for it in items]).to(device, base.dtype)
+    ad = pixel_batch([it.ad for it in items]).to(device, base.dtype)
+    product = pixel_batch([it.product for it in items]).to(device, base.dtype)
     mask = torch.from_numpy(np.stack([it.mask for it in items]))[:, None].to(device)
     with torch.no_grad():
         latents = base.autoencoder.encode(ad).float()
