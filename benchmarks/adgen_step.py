@@ -96,7 +96,7 @@ def main() -> None:
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{n} {s[-1]:.2f} s" for n, s in seconds.items()), flush=True)  # fmt: skip
     base = float(np.median(seconds["fp32"]))
-    flags = [f for f in ("amx_bf16", "avx512_bf16") if _cpu_flag(f)]
+    flags = _cpu_flags(("amx_bf16", "avx512_bf16"))
     result = {
         "benchmark": "adgen_step",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -120,11 +120,13 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def _cpu_flag(flag: str) -> bool:
+def _cpu_flags(names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` that /proc/cpuinfo lists (none where there is no such file)."""
     try:
-        return flag in Path("/proc/cpuinfo").read_text().split()
+        present = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
-        return False
+        return []
+    return [name for name in names if name in present]
 
 
 if __name__ == "__main__":
