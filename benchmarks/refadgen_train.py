@@ -71,7 +71,7 @@ from adstage.provenance import versions  # noqa: E402
 log = logging.getLogger("benchmarks.refadgen_train")
 
 SIZE = 64
-DEFAULT_STEPS = 2000
+DEFAULT_STEPS = 3250
 """Training steps per model (batch 8): the same budget for each."""
 MODELS: dict[str, list[str]] = {
     "full": [],
