@@ -1533,7 +1533,7 @@ def _direction(c: Json) -> str:
     kid = (
         f"lower KID by {size}" if lo > 0 else f"higher KID by {size}" if hi < 0
         else f"KID within noise (b − a {num(1e3 * k['diff'], 1)} ×10⁻³)"
-    ) + f", a lower in {pct(k['share_a_lower'], 0)} of halves"  # fmt: skip
+    ) + f", a lower in {pct(k['share_a_lower'], 1)} of halves"  # fmt: skip
     parts = [kid]
     for name, d, better in (("product LPIPS", lp, -1), ("placement IoU", iou, 1)):
         lo, hi = d["ci95"]
