@@ -85,3 +85,21 @@ CheckCutout = Annotated[
         "(runs into two sides of the photo, falls apart, fills the photo).",
     ),
 ]
+ProductKind = Annotated[
+    str | None,
+    typer.Option(
+        "--kind",
+        help="What the products are: a category or a catalog product type (e.g. pouffe, "
+        '"chest of 3 drawers"). Floor-standing kinds get a size and support check against the '
+        "scene; furniture parts (knobs, legs, doors) are refused; unrecognised text checks nothing.",
+    ),
+]
+
+
+def warn_unknown_kind(kind: str | None) -> None:
+    """Say on stderr when ``--kind`` names nothing :func:`adstage.stage.scale.kind_of` knows."""
+    from adstage.cli._common import err
+    from adstage.stage.scale import kind_of
+
+    if kind is not None and kind_of(kind) is None:
+        err.print(f"note: --kind {kind!r} names no known kind: sizes are not checked")

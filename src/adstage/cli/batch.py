@@ -49,7 +49,9 @@ from adstage.cli._staging import (
     Light,
     MaxSide,
     ProductExact,
+    ProductKind,
     ScreenSlots,
+    warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
 from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
@@ -181,6 +183,7 @@ def stage(
     container: Container = "png",
     screen: ScreenSlots = True,
     free_space: FreeSpace = True,
+    kind: ProductKind = None,
     check_cutout: CheckCutout = True,
     steps: Annotated[
         bool,
@@ -228,6 +231,7 @@ def stage(
         "max_side": max_side or None,
         "screen": Screen() if screen else None,
         "free_space": free_space,
+        "kind": kind,
         "check_cutout": check_cutout,
     }
     try:
@@ -246,6 +250,7 @@ def stage(
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
     check_where(store, where)
+    warn_unknown_kind(kind)
     config = options | {
         "screen": None if options["screen"] is None else options["screen"].as_dict(),
         "catalog": str(catalog),

@@ -42,7 +42,9 @@ from adstage.cli._staging import (
     Light,
     MaxSide,
     ProductExact,
+    ProductKind,
     ScreenSlots,
+    warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
 from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
@@ -107,6 +109,7 @@ def stage(
     ] = None,
     check_cutout: CheckCutout = True,
     free_space: FreeSpace = True,
+    kind: ProductKind = None,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,
@@ -190,6 +193,7 @@ def stage(
             min_realism=min_realism,
             screen=Screen() if screen else None,
             free_space=free_space,
+            kind=kind,
             check_cutout=check_cutout,
         )
         store = Catalog(catalog)
@@ -202,6 +206,7 @@ def stage(
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
     check_where(store, where)
+    warn_unknown_kind(kind)
     paths = image_paths(inputs, recursive=recursive)
     prompt = None
     if box is not None:

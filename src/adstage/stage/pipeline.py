@@ -52,6 +52,8 @@ from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
+from adstage.stage.scale import Kind, kind_of
+from adstage.stage.scale import check as check_scale
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -127,6 +129,16 @@ class StageOptions:
     """When no slot passes the screen, stand the product beside a retrieved object instead, on its
     base line and at its scale, removing nothing (:mod:`adstage.stage.freespace`); needs
     ``screen``."""
+    kind: str | None = None
+    """What the product is: a category hint or a catalog's product type ("pouffe", "chest of 3
+    drawers"), read by :func:`adstage.stage.scale.kind_of`. A kind that stands on the floor
+    turns on the screen's ``support`` and ``scale`` checks; a furniture part (a knob, a leg, a
+    door) is refused; an unrecognised text checks nothing (the provenance says so)."""
+
+    @property
+    def product_kind(self) -> Kind | None:
+        """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown)."""
+        return kind_of(self.kind)
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -153,6 +165,8 @@ class StageOptions:
                 raise InputError("min_realism: needs a realism critic (realism=...)")
             if not 0.0 <= self.min_realism <= 1.0:
                 raise InputError(f"min_realism: expected a value in [0, 1], got {self.min_realism}")
+        if self.kind is not None and not isinstance(self.kind, str):
+            raise InputError(f"kind: expected text, got {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -363,6 +377,12 @@ def stage(
     store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     seconds: dict[str, float] = {}
     name = str(product) if isinstance(product, str | Path) else "product"
+    kind = opts.product_kind
+    if kind is not None and kind.support == "part":
+        raise InputError(
+            f"{name}: kind {opts.kind!r} reads as a {kind.name}, a part of furniture, not a "
+            "product to stage in a room (give no kind to stage it anyway)"
+        )
     t = time.perf_counter()
     image = load_rgb(product, name="product")
     if mask is not None and box is not None:
@@ -466,6 +486,7 @@ def _staged(
                 if k not in ("inpainter_options", "realism", "screen")
             },
             "screen": None if opts.screen is None else opts.screen.as_dict() | screened,
+            "kind": _kind_record(opts),
         },
     )
 
@@ -541,6 +562,12 @@ def stage_beside(
     seconds["place"] = time.perf_counter() - t
     if placement is None:
         return None
+    camera = options.screen.camera if options.screen is not None else None
+    top, base = placement.box[1] / scene.shape[0], placement.box[3] / scene.shape[0]
+    scaled = check_scale(options.product_kind, max(0.0, min(top, base)), min(1.0, base), camera)
+    if scaled.reason is not None:
+        log.info("free space beside %s refused: %s", match.id, scaled.why)
+        return None
     t = time.perf_counter()
     pasted, final, box = _paste(scene, cut, placement, options)
     seconds["composite"] = time.perf_counter() - t
@@ -589,6 +616,7 @@ def screen_matches(
     reasons: dict[str, int] = {}
     example = ""
     shape = shape_mask(cut.mask, opts.screen.work_side)  # screened against every slot: once
+    kind = opts.product_kind
     for match in matches:
         if len(kept) == 2 * opts.k:
             break
@@ -598,6 +626,7 @@ def screen_matches(
             opts.screen,
             fit=opts.fit,  # type: ignore[arg-type]
             stand=opts.stand,
+            kind=kind,
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
@@ -614,6 +643,18 @@ def screen_matches(
         "reasons": reasons,
         "example": example,
         "refused_matches": refused,
+    }
+
+
+def _kind_record(opts: StageOptions) -> dict[str, Any] | None:
+    """What the product's kind text was read as, and whether the screen checked its size."""
+    if opts.kind is None:
+        return None
+    kind = opts.product_kind
+    return {
+        "text": opts.kind,
+        "read_as": None if kind is None else kind.as_dict(),
+        "size_checked": kind is not None and kind.support == "floor" and opts.screen is not None,
     }
 
 

@@ -22,14 +22,17 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   out (the margin grown around the slot is left out of the share, or thin objects would always
   fail);
 - ``floating``: the aligned product's base is more than ``max_lift`` of the scene's height away
-  from the slot's base line (the alignment had to move it to keep it inside the scene).
+  from the slot's base line (the alignment had to move it to keep it inside the scene);
+- ``support`` and ``scale``, only when the product's kind is known
+  (:mod:`adstage.stage.scale`): a product that stands on the floor would stand above eye level,
+  or its size would be implausible for its kind under ``camera``'s prior.
 
 Everything is measured on the masks downscaled so the longer side is ``work_side`` pixels.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import cv2
@@ -38,8 +41,18 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
+from adstage.stage.scale import Camera, Kind
+from adstage.stage.scale import check as check_scale
 
-REASONS: tuple[str, ...] = ("area", "frame", "fragment", "uncovered", "floating")
+REASONS: tuple[str, ...] = (
+    "area",
+    "frame",
+    "fragment",
+    "uncovered",
+    "floating",
+    "support",
+    "scale",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,8 @@ class Screen:
     max_uncovered: float = 0.5
     max_lift: float = 0.02
     work_side: int = 256
+    camera: Camera = field(default_factory=Camera)
+    """The camera prior of the ``support`` and ``scale`` checks (:mod:`adstage.stage.scale`)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -112,9 +127,11 @@ def screen(
     *,
     fit: Fit = "footprint",
     stand: bool = True,
+    kind: Kind | None = None,
 ) -> Verdict:
     """Whether the slot ``slot_mask`` (scene-sized, bool) can take the product ``product_mask``
-    (its cut-out's mask) and still look real."""
+    (its cut-out's mask) and still look real; ``kind``: the product's kind, for the ``support``
+    and ``scale`` checks (``None``: not checked)."""
     t = thresholds or Screen()
     if product_mask.ndim != 2 or slot_mask.ndim != 2:
         raise InputError("screen: expected 2-D product and slot masks")
@@ -136,6 +153,9 @@ def screen(
     placed = render_mask(_shrink(product_mask, t.work_side), placement)
     measures["uncovered"] = float((slot & ~placed).sum()) / float(slot.sum())
     measures["lift"] = abs(placement.box[3] - y1) / h if stand else 0.0
+    top, base = max(0.0, placement.box[1] / h), min(1.0, placement.box[3] / h)
+    scaled = check_scale(kind, min(top, base), base, t.camera)
+    measures |= scaled.measures
 
     checks: list[tuple[str, bool, str]] = [
         (
@@ -175,6 +195,8 @@ def screen(
             f"the product's base would be {measures['lift']:.0%} of the scene's height off the "
             "slot's base line",
         ),
+        ("support", scaled.reason == "support", scaled.why),
+        ("scale", scaled.reason == "scale", scaled.why),
     ]
     for reason, failed, why in checks:
         if failed:

@@ -1,0 +1,222 @@
+"""Is the staged product of a plausible size, and does it stand on the floor? Single-view metrology
+with a camera prior.
+
+A blind study of adstage's outputs (issue 13) named products "at an absurd scale": copy-paste
+staging gives the product the size of the object it replaces, so a pouf replacing an armchair is
+staged at armchair size, a furniture bracket at chair size, a sofa on a wall shelf. The product's
+*kind* (a category hint, or a catalog's product type such as "chest of 3 drawers") says how tall
+it can be and what it stands on; the scene says how tall a placement is, up to the camera.
+
+For an object standing on the floor, seen by a level pinhole camera at eye height ``e`` whose
+horizon is image row ``y_h``, an object whose base is at row ``y_b`` and top at row ``y_t`` is
+``H = e · (y_b − y_t) / (y_b − y_h)`` tall (Hoiem, Efros & Hebert, "Putting Objects in
+Perspective", CVPR 2006, eq. 1; rows grow downwards). The horizon and eye height of a catalog
+photo are unknown, so :class:`Camera` bounds them (a prior for photos taken level, as interior
+photos are: horizon between 30 % and 65 % of the height from the top, eye height 70–170 cm),
+and :func:`implied_height` returns the interval of heights the placement can mean. A placement is
+refused only when that whole interval lies outside the kind's heights by more than
+``tolerance``: the check catches gross errors, not subtle ones.
+
+Two refusals, for kinds that stand on the floor (``support == "floor"``):
+
+- ``support``: the product's base is above the highest plausible horizon — above eye level, so
+  on a wall or on top of tall furniture, not on the floor;
+- ``scale``: the heights the placement can mean are all far above (a giant) or far below (a
+  toy) the kind's heights.
+
+Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
+not checked (their base height is unknown); furniture *parts* (knobs, handles, legs, doors,
+shelves, cushions: ``part``) are not staged at all (:func:`kind_of`, and ``stage`` refuses them).
+
+The heights are broad assumptions from typical furniture dimensions (a dining chair 75–105 cm, a
+coffee table 30–55 cm, a wardrobe 150–240 cm), not measurements; they are in :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from adstage.errors import InputError
+
+SUPPORTS = ("floor", "top", "wall", "part", "any")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of product: its ``name``, the heights it comes in (cm) and what it stands on
+    (one of :data:`SUPPORTS`)."""
+
+    name: str
+    low_cm: float
+    high_cm: float
+    support: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _k(name: str, low: float, high: float, support: str = "floor") -> Kind:
+    return Kind(name, low, high, support)
+
+
+_PART = "part"
+KINDS: tuple[tuple[str, Kind], ...] = (
+    # parts named by two words first: "table top" is not a table, "drawer front" not a drawer unit
+    (r"\b(table|desk|glass) ?top\b", _k("top panel", 0, 0, _PART)),
+    (r"\bdrawer (front|frame|runner)s?\b|\bdoor ?drawer front\b", _k("drawer part", 0, 0, _PART)),
+    (r"\bunderframe\b|\bslatted bed ?base\b|\bdrill template\b", _k("part", 0, 0, _PART)),
+    (r"\bcross brace\b|\b(connection|corner) fittings?\b", _k("fitting", 0, 0, _PART)),
+    (r"\bcushions?\b|\bchair pad\b|\bcovers?\b", _k("cushion or cover", 0, 0, _PART)),
+    (r"\bheight extension\b|\bextension unit\b", _k("part", 0, 0, _PART)),
+    (r"\bbed (canopy|tent)\b|\bunderbed\b|\b(extra|glass) shelf\b", _k("part", 0, 0, _PART)),
+    # furniture, most specific first
+    (r"\b(bunk|loft) bed\b", _k("bunk or loft bed", 140, 210)),
+    (r"\bsofa ?bed\b|\bsofa\b|\bcouch\b|\bchaise longue\b", _k("sofa", 60, 110)),
+    (r"\bday ?bed\b", _k("day bed", 50, 110)),
+    (r"\bcot\b|\bcrib\b", _k("cot", 70, 105)),
+    (r"\bbed\b", _k("bed", 25, 140)),
+    (r"\barmchair\b", _k("armchair", 60, 115)),
+    (r"\bbar ?stool\b", _k("bar stool", 60, 115)),
+    (r"\bstep ?stool\b", _k("step stool", 20, 60)),
+    (r"\bpouff?e?\b|\bfootstool\b|\bottoman\b", _k("pouf", 25, 55)),
+    (r"\bstool\b", _k("stool", 25, 80)),
+    (r"\bchairs?\b", _k("chair", 45, 110)),
+    (r"\btv ?(bench|unit)\b", _k("TV bench", 30, 75)),
+    (r"\bwork ?bench\b", _k("work bench", 70, 110)),
+    (r"\bbench\b", _k("bench", 35, 95)),
+    (r"\bwardrobe\b|\bclothes rail\b", _k("wardrobe", 140, 240)),
+    (r"\bchest of \d* ?drawers\b|\bdrawer unit\b", _k("chest of drawers", 40, 150)),
+    (r"\bsideboard\b|\bside unit\b|\bbuffet\b", _k("sideboard", 55, 120)),
+    (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
+    (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, "wall")),
+    (r"\blamp\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle", _k("decor", 0, 0, "top")),
+    (r"\bcoffee table\b", _k("coffee table", 28, 55)),
+    (r"\b(bedside|side|nest of|storage|children'?s) tables?\b", _k("side table", 30, 80)),
+    (r"\bdressing table\b|\bdesk\b|\blaptop table\b", _k("desk", 65, 160)),
+    (r"\btables?\b", _k("table", 55, 110)),
+    (
+        r"\bbox\b|\bbasket\b|\bcase\b|\bmattress\b|\bcanopy\b|\btent\b|\bnet\b",
+        _k("other", 0, 0, "any"),
+    ),
+    (r"\bwall\b|\bwall[- ]mounted\b", _k("wall unit", 0, 0, "wall")),
+    (
+        r"\bbookcase\b|\bshelving unit\b|\bshelves\b|\bsections?\b|\bstorage\b",
+        _k("shelving", 30, 240),
+    ),
+    (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230)),
+    (r"\btrolley\b", _k("trolley", 55, 110)),
+    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, "wall")),
+    # parts named by one word
+    (
+        r"\bknobs?\b|\bhandles?\b|\bhinges?\b|\blegs?\b|\bcastors?\b|\bbrackets?\b|\bfoot\b|"
+        r"\bposts?\b|\bhooks?\b|\brails?\b|\bdoors?\b|\bpanels?\b|\bplinth\b|\binserts?\b|"
+        r"\bheadboard\b",
+        _k("furniture part", 0, 0, _PART),
+    ),
+)
+"""Patterns (on the lower-cased kind text, first match wins) and the kind each names. A
+product's head noun comes first in catalog types ("cabinet with 2 drawers", "frame with
+baskets"), so :func:`kind_of` matches the text before "with" first, then the whole text."""
+
+_TAIL = re.compile(r"\s(with|w|and|for|on)\s|\+")
+
+
+def kind_of(text: str | None) -> Kind | None:
+    """The :class:`Kind` a category hint or catalog product type names, or ``None``."""
+    if text is None:
+        return None
+    words = re.sub(r"[^a-z0-9' ]+", " ", str(text).lower().replace("&", " and ")).strip()
+    words = re.sub(r"\s+", " ", words)
+    if not words:
+        return None
+    head = _TAIL.split(words, maxsplit=1)[0].strip()
+    for part in (head, words):
+        for pattern, kind in KINDS:
+            if re.search(pattern, part):
+                return kind
+    return None
+
+
+@dataclass(frozen=True)
+class Camera:
+    """The prior on a catalog photo's camera: the horizon's row as a share of the height from the
+    top, and the eye height in cm; ``tolerance``: how far outside its kind's heights a placement
+    must be, by factor, to be refused."""
+
+    horizon: tuple[float, float] = (0.30, 0.65)
+    eye_cm: tuple[float, float] = (70.0, 170.0)
+    tolerance: float = 1.25
+
+    def __post_init__(self) -> None:
+        lo, hi = self.horizon
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise InputError(f"camera horizon: expected 0 <= low <= high <= 1, got {self.horizon}")
+        e0, e1 = self.eye_cm
+        if not 0.0 < e0 <= e1:
+            raise InputError(f"camera eye_cm: expected 0 < low <= high, got {self.eye_cm}")
+        if not self.tolerance >= 1.0:
+            raise InputError(f"camera tolerance: expected at least 1, got {self.tolerance}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def implied_height(top: float, base: float, camera: Camera) -> tuple[float, float]:
+    """The heights (cm, low and high) an object standing on the floor from row ``base`` up to row
+    ``top`` (shares of the image height from the top) can have under ``camera``'s prior;
+    ``(inf, inf)`` when its base is above every horizon the prior allows (it cannot stand on the
+    floor), ``high`` is ``inf`` when the base may be at or above the horizon."""
+    if not 0.0 <= top <= base:
+        raise InputError(f"implied_height: expected 0 <= top <= base, got top {top}, base {base}")
+    (h0, h1), (e0, e1) = camera.horizon, camera.eye_cm
+    size = base - top
+    if base <= h0:
+        return math.inf, math.inf
+    low = e0 * size / (base - h0)
+    high = e1 * size / (base - h1) if base > h1 else math.inf
+    return low, high
+
+
+@dataclass(frozen=True)
+class ScaleVerdict:
+    """What :func:`check` found: ``reason`` is ``None``, ``"support"`` or ``"scale"``; ``why``
+    a sentence; ``measures`` the implied heights (cm)."""
+
+    reason: str | None
+    why: str
+    measures: dict[str, float]
+
+
+def check(kind: Kind | None, top: float, base: float, camera: Camera | None = None) -> ScaleVerdict:
+    """Whether a placement from row ``base`` up to row ``top`` (shares of the scene's height) is
+    a plausible size and support for a product of ``kind`` (see the module docstring)."""
+    cam = camera or Camera()
+    if kind is None or kind.support != "floor":
+        return ScaleVerdict(None, "", {})
+    low, high = implied_height(top, base, cam)
+    measures = {"implied_low_cm": low, "implied_high_cm": high}
+    if math.isinf(low):
+        return ScaleVerdict(
+            "support",
+            f"a {kind.name} stands on the floor, but its base would be at {base:.0%} of the "
+            f"scene's height, above eye level (the horizon is at most {cam.horizon[0]:.0%} down)",
+            measures,
+        )
+    if low > kind.high_cm * cam.tolerance:
+        return ScaleVerdict(
+            "scale",
+            f"a {kind.name} is at most {kind.high_cm:.0f} cm tall, but here it would be at least "
+            f"{low:.0f} cm",
+            measures,
+        )
+    if high < kind.low_cm / cam.tolerance:
+        return ScaleVerdict(
+            "scale",
+            f"a {kind.name} is at least {kind.low_cm:.0f} cm tall, but here it would be at most "
+            f"{high:.0f} cm",
+            measures,
+        )
+    return ScaleVerdict(None, "", measures)

@@ -1,0 +1,142 @@
+"""A product's kind and its size and support in the scene (adstage.stage.scale): catalog product
+types read as kinds, the metrology on a pinhole camera, each refusal, and staging with a kind."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from adstage.errors import InputError
+from adstage.stage.scale import KINDS, SUPPORTS, Camera, check, implied_height, kind_of
+from adstage.stage.screen import Screen, screen
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "support"),
+    [
+        ("Pouffe", "pouf", "floor"),
+        ("chest of 3 drawers", "chest of drawers", "floor"),
+        ("Table and 4 chairs", "table", "floor"),  # the head noun decides
+        ("glass door cabinet", "cabinet", "floor"),
+        ("bookcase with glass doors", "shelving", "floor"),
+        ("ottoman bed", "bed", "floor"),
+        ("coffee table outdoor", "coffee table", "floor"),
+        ("TV bench with doors and drawers", "TV bench", "floor"),
+        ("table top", "top panel", "part"),  # not a table
+        ("drawer front", "drawer part", "part"),
+        ("Knob", "furniture part", "part"),
+        ("2 legs and 2 castors", "furniture part", "part"),
+        ("glass door", "furniture part", "part"),
+        ("chair cushion outdoor", "cushion or cover", "part"),
+        ("wall mounted shelving unit", "wall unit", "wall"),
+        ("table lamp", "decor", "top"),
+        ("storage box", "other", "any"),
+    ],
+)
+def test_catalog_product_types_read_as_kinds(text: str, name: str, support: str) -> None:
+    kind = kind_of(text)
+    assert kind is not None and (kind.name, kind.support) == (name, support)
+
+
+def test_unknown_text_is_no_kind_and_every_kind_is_sane() -> None:
+    assert (
+        kind_of(None) is None and kind_of("") is None and kind_of("active sitstand support") is None
+    )
+    for _, kind in KINDS:
+        assert kind.support in SUPPORTS
+        if kind.support == "floor":
+            assert 0 < kind.low_cm < kind.high_cm
+
+
+def test_implied_height_inverts_a_pinhole_camera() -> None:
+    """An object of height H at distance Z, seen by a level camera at eye height e with focal f and
+    horizon row y_h, spans rows y_h + f·(e − H)/Z (top) to y_h + f·e/Z (base)."""
+    f, y_h, rows = 800.0, 420.0, 1000.0
+    for e, height, z in ((120.0, 45.0, 300.0), (150.0, 200.0, 450.0), (90.0, 80.0, 250.0)):
+        top, base = y_h + f * (e - height) / z, y_h + f * e / z
+        exact = Camera(horizon=(y_h / rows, y_h / rows), eye_cm=(e, e))
+        low, high = implied_height(top / rows, base / rows, exact)
+        assert low == pytest.approx(height) and high == pytest.approx(height)
+        # a prior that contains the true camera gives an interval around the true height
+        low, high = implied_height(top / rows, base / rows, Camera())
+        assert low < height < high
+
+
+def test_each_refusal_and_what_passes() -> None:
+    chair, pouf = kind_of("chair"), kind_of("pouffe")
+    # base above the highest horizon the prior allows: not on the floor
+    up = check(chair, 0.05, 0.25)
+    assert up.reason == "support" and "above eye level" in up.why
+    assert math.isinf(up.measures["implied_low_cm"])
+    # a pouf from 20 % to 95 % of the height: at least 70·0.75/0.65 ≈ 81 cm > 55 · 1.25
+    giant = check(pouf, 0.20, 0.95)
+    assert giant.reason == "scale" and "at most 55 cm" in giant.why
+    assert giant.measures["implied_low_cm"] > 55 * 1.25
+    # a chair a sliver tall on the floor: at most 170·0.02/0.33 ≈ 10 cm < 45 / 1.25
+    tiny = check(chair, 0.96, 0.98)
+    assert tiny.reason == "scale" and "at least 45 cm" in tiny.why
+    # a chair from 55 % to 90 %: 70·0.35/0.6 ≈ 41 to 170·0.35/0.25 = 238 cm holds 45-110
+    fine = check(chair, 0.55, 0.90)
+    assert fine.reason is None and fine.measures["implied_low_cm"] < 45 < 110
+    # kinds that do not stand on the floor, and unknown ones, are not checked
+    assert check(kind_of("table lamp"), 0.05, 0.25).reason is None
+    assert check(None, 0.05, 0.25).reason is None
+    assert check(chair, 0.05, 0.25, Camera(horizon=(0.0, 0.6))).reason is None  # a looser prior
+
+
+def test_camera_and_rows_are_checked() -> None:
+    with pytest.raises(InputError, match="horizon"):
+        Camera(horizon=(0.7, 0.3))
+    with pytest.raises(InputError, match="eye_cm"):
+        Camera(eye_cm=(0.0, 100.0))
+    with pytest.raises(InputError, match="tolerance"):
+        Camera(tolerance=0.5)
+    with pytest.raises(InputError, match="top"):
+        implied_height(0.8, 0.4, Camera())
+
+
+def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_the_screen_refuses_a_floor_product_on_a_wall_slot() -> None:
+    product = _box(100, 80, 5, 95, 5, 75)
+    shelf = _box(300, 400, 25, 70, 160, 195)  # high on the wall: base at 23 % of the height
+    assert screen(product, shelf).passed  # no kind: not checked (the paper's behaviour)
+    verdict = screen(product, shelf, kind=kind_of("armchair"))
+    assert not verdict.passed and verdict.reason == "support"
+    assert screen(product, shelf, kind=kind_of("vase")).passed  # it may stand on a shelf
+    floor = _box(300, 400, 170, 270, 160, 240)
+    assert screen(product, floor, kind=kind_of("armchair")).passed
+    assert Screen().as_dict()["camera"]["horizon"] == (0.30, 0.65)
+
+
+def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.stage.pipeline import stage
+
+    syn = SyntheticCatalog(12, seed=1, size=(128, 128))
+    write_catalog(syn, tmp_path / "syn")
+    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    item = next(it for it in (syn[i] for i in range(len(syn))) if not it.staged)
+    with pytest.raises(InputError, match="part of furniture"):
+        stage(item.image, cat, mask=item.mask, k=1, inpainter="telea", kind="door knob")
+    staged = stage(
+        item.image, cat, mask=item.mask, k=1, inpainter="telea", screen=None, kind="side table"
+    )
+    record = staged.provenance["kind"]
+    assert record["text"] == "side table" and record["read_as"]["name"] == "side table"
+    assert record["size_checked"] is False  # no screen, no check
+    unknown = stage(
+        item.image, cat, mask=item.mask, k=1, inpainter="telea", screen=None, kind="xyz"
+    )
+    assert unknown.provenance["kind"]["read_as"] is None
+    with pytest.raises(InputError, match="kind"):
+        stage(item.image, cat, mask=item.mask, k=1, kind=3)
