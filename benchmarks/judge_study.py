@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -82,6 +83,10 @@ def make(args: argparse.Namespace) -> int:
         return 0
     with open(products_dir / "labels.csv", newline="") as handle:
         products = list(csv.DictReader(handle))
+    types: dict[str, str] = {}
+    if args.kinds:
+        with open(products_dir / "metadata.csv", newline="") as handle:
+            types = {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
     rooms = sorted(rooms_dir.iterdir())
     rng = np.random.default_rng(args.seed)
     picked = [int(i) for i in rng.choice(len(products), min(args.n, len(products)), replace=False)]
@@ -99,6 +104,7 @@ def make(args: argparse.Namespace) -> int:
         "options": args.options,
         "k": args.k,
         "seed": args.seed,
+        "kinds": args.kinds,
         "pairs": {},
         "none": [],
     }
@@ -106,8 +112,12 @@ def make(args: argparse.Namespace) -> int:
     for n, i in enumerate(picked):
         path = products_dir / products[i]["path"]
         comparison = "real" if n < len(picked) // 2 else "naive"
+        given_kind = options
+        if args.kinds:
+            kind = types.get(products[i]["path"])
+            given_kind = dataclasses.replace(options or StageOptions(), kind=kind)
         try:
-            staged = stage_product(path, args.catalog, k=args.k, options=options)
+            staged = stage_product(path, args.catalog, k=args.k, options=given_kind)
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)
             key["none"].append({"n": n, "product": path.name, "why": str(exc).splitlines()[0]})
@@ -259,6 +269,11 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "judge")
     parser.add_argument("--n", type=int, default=40, help="products: half vs real, half vs naive")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="make: give each product its catalog product type (metadata.csv) as kind",
+    )
     parser.add_argument("--k", type=int, default=3, help="candidates staged; the best is judged")
     args = parser.parse_intermixed_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

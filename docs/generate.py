@@ -1202,6 +1202,33 @@ def _screen_setup(r: Json) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Product kind: size and support (benchmarks/scale_screen.py)
+
+
+@snippet("scale_screen.summary", "scale_screen")
+def _scale_screen_summary(r: Json) -> str:
+    k, slot = r["kinds"], r["with_a_slot"]
+    reasons = r["reasons"]["with kind"]
+    prior = r["prior_on_catalog_objects"]
+    return (
+        f"{r['settings']['products']} random IKEA products (seed {r['settings']['seed']}), each "
+        f"with its catalog product type as the kind: {k.get('floor', 0)} read as floor-standing "
+        f"furniture, {k.get('part', 0)} as furniture parts, {k.get('wall', 0)} as wall items, "
+        f"{k.get('any', 0) + k.get('top', 0)} as other kinds that are not checked, "
+        f"{k.get('unknown', 0)} not recognised. The {r['refused_as_part']} parts are refused; "
+        f"without a kind {r['parts_with_a_slot_without_kind']} of them would have been staged. "
+        f"For the floor-standing products the screen refused {reasons.get('support', 0)} "
+        f"retrieved slots as `support` and {reasons.get('scale', 0)} as `scale`; "
+        f"{slot['with kind']['floor']} of {r['floor_kinds']} still have a slot (without a kind: "
+        f"{slot['without kind']['floor']}), and the slot staged first changed for "
+        f"{r['first_slot_changed']['floor']} of them. On the catalog's own "
+        f"{prior['objects']} objects the prior flags {prior['base_above_highest_horizon']} as "
+        f"standing above eye level, {prior['implied_over_3m']} as over 3 m tall and "
+        f"{prior['implied_under_10cm']} as under 10 cm"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Inpainting (benchmarks/inpaint.py: classical backends; EdgeConnect experiment)
 
 INPAINT_SETS = {
