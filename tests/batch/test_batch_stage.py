@@ -252,3 +252,28 @@ def test_a_cutout_with_a_person_in_it_is_refused_and_the_run_goes_on(
     kept = stage_batch(items, shop / "catalog", tmp_path / "b", check_cutout=False, **FAST)
     assert kept.failed + kept.done == 2 and kept.done >= 1
     shared_segmenter.cache_clear()
+
+
+def test_a_lists_kind_column_refuses_parts_and_the_run_goes_on(shop: Path, tmp_path: Path) -> None:
+    """A list's ``kind`` (or ``product_type``) column is each product's kind for stage(): a
+    furniture part fails with its reason, the others are staged, and a changed kind is new work."""
+    with open(shop / "products.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0]["kind"] = "door knob"
+    for row in rows[1:]:
+        row["kind"] = ""
+    listed = shop / "kinds.csv"
+    with open(listed, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    items = list(iter_items(listed))
+    assert items[0].kind == "door knob" and not items[1].kind
+    plain = list(iter_items(shop / "products.csv"))
+    assert input_hash(items[0]) != input_hash(plain[0]) and input_hash(items[1]) == input_hash(
+        plain[1]
+    )
+    summary = stage_batch(items, shop / "catalog", tmp_path / "out", **FAST)
+    assert summary.done + summary.failed == N_PRODUCTS and summary.failed >= 1
+    failed = [r for r in read_manifest(tmp_path / "out") if r["status"] != "done"]
+    assert any("part of furniture" in r["error"] for r in failed)

@@ -3,8 +3,9 @@
 Nothing here holds the whole list: a folder is walked with :func:`os.scandir` (in directory
 order), a CSV read row by row and a Parquet file batch by batch, so a list of a million products
 costs the memory of one batch. Tables have a ``path`` column (relative paths are relative to the
-table's folder) and optional ``mask`` (or ``mask_path``), ``category``, ``id`` and ``staged``
-columns. Consecutive rows of one path are one item with several masks (an ingest's room with one
+table's folder) and optional ``mask`` (or ``mask_path``), ``category``, ``id``, ``staged`` and
+``kind`` (or ``product_type``: what the product is, for staging's size checks, see
+:mod:`adstage.stage.scale`) columns. Consecutive rows of one path are one item with several masks (an ingest's room with one
 mask per product). A row without a path is an item with an ``error``: recorded as failed, never
 sent to a worker.
 """
@@ -46,6 +47,7 @@ class Item:
     staged: bool | None = None
     ref: str = ""
     error: str = ""
+    kind: str = ""
 
 
 def iter_items(source: str | os.PathLike[str], *, recursive: bool = False) -> Iterator[Item]:
@@ -133,7 +135,8 @@ def _parquet_rows(path: Path) -> Iterator[Item]:
     names = table.schema_arrow.names
     if "path" not in names:
         raise InputError(f"{path}: expected a 'path' column, got {names}")
-    wanted = [c for c in ("path", "mask", "mask_path", "category", "id", "staged") if c in names]
+    columns = ("path", "mask", "mask_path", "category", "id", "staged", "kind", "product_type")
+    wanted = [c for c in columns if c in names]
     n = 0
     for batch in table.iter_batches(batch_size=_CHUNK, columns=wanted):
         for row in batch.to_pylist():
@@ -164,6 +167,7 @@ def _item(base: Path, ref: str, row: dict[str, Any]) -> Item:
         id=_text(row.get("id")),
         staged=None if staged_text == "" else staged_text in ("1", "true"),
         ref=ref,
+        kind=_text(row.get("kind")) or _text(row.get("product_type")),
     )
 
 
@@ -184,9 +188,12 @@ def _merged(items: Iterable[Item]) -> Iterator[Item]:
 def input_hash(item: Item) -> tuple[str, str]:
     """``(input hash, image sha256)`` of ``item``: the image's sha256, or with masks the sha256 of
     the image's and each mask's sha256 — content only, so a renamed file keeps its hash. Raises
-    ``OSError`` when a file cannot be read."""
+    ``OSError`` when a file cannot be read. A ``kind`` is part of the input: a product whose kind
+    changed is staged again."""
     image = sha256_file(item.path)
-    if not item.masks:
+    if not item.masks and not item.kind:
         return image, image
     parts = [image, *(sha256_file(mask) for mask in item.masks)]
+    if item.kind:
+        parts.append("kind=" + item.kind)
     return sha256_bytes(":".join(parts).encode()), image

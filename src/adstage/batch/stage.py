@@ -119,7 +119,8 @@ class StageWork(Work):
         mask = None
         if item.masks:
             mask = read_mask(item.masks[0], resize_to=image.shape[:2], max_pixels=self.max_pixels)
-        result = stage(image, store, mask=mask, **self.options)
+        options = self.options if not item.kind else self.options | {"kind": item.kind}
+        result = stage(image, store, mask=mask, **options)
         with tempfile.TemporaryDirectory(prefix="adstage-batch-") as tmp:
             manifest = write_staged(
                 result, Path(tmp), "item", source=item.path, image_format=self.container
