@@ -2,6 +2,7 @@
 
     python benchmarks/contact_sheet.py                 # 24 products, seed 2026
     python benchmarks/contact_sheet.py --n 8 --seed 1
+    python benchmarks/contact_sheet.py --kinds         # *after* with each product's type as kind
 
 Random IKEA products of ``../shared/data/ikea-sa-products`` (``numpy.random.default_rng(seed)
 .choice`` over ``labels.csv``), each staged with ``adstage.stage_product(..., k=3)`` into the
@@ -74,6 +75,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "contact")
     parser.add_argument("--n", type=int, default=24)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="stage *after* with each product's catalog product type (metadata.csv) as kind",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
@@ -84,6 +90,10 @@ def main() -> int:
         return 0
     with open(products_dir / "labels.csv", newline="") as handle:
         products = list(csv.DictReader(handle))
+    types: dict[str, str] = {}
+    if args.kinds:
+        with open(products_dir / "metadata.csv", newline="") as handle:
+            types = {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
     rng = np.random.default_rng(args.seed)
     picked = rng.choice(len(products), min(args.n, len(products)), replace=False)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +102,8 @@ def main() -> int:
         path = products_dir / products[i]["path"]
         try:
             before = stage_product(path, args.catalog, k=3, options=StageOptions(**BEFORE))
-            after = stage_product(path, args.catalog, k=3)
+            kind = types.get(products[i]["path"]) if args.kinds else None
+            after = stage_product(path, args.catalog, k=3, options=StageOptions(kind=kind))
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)
             index.append({"n": n, "product": path.name, "error": str(exc).splitlines()[0]})

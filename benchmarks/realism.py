@@ -94,21 +94,26 @@ VARIANTS: dict[str, dict] = {
 """Compositing variants for ``--variants`` (StageOptions fields; {} = the defaults)."""
 
 
-def build_catalog(data: Path, path: Path, input_size: int) -> Catalog:
+def build_catalog(data: Path, path: Path, input_size: int, room_types: bool = False) -> Catalog:
     """The staging catalog's scenes (``benchmarks/staging.py``), with the rooms' slots from IS-Net
     at ``input_size`` (cached masks: 512² is ~4× faster than 1024² on a shared CPU) and the
-    home-furnishing COCO photos with their own masks."""
+    home-furnishing COCO photos with their own masks. The rooms' category is ``"room"``, or with
+    ``room_types`` their room type from ``labels.csv`` ("Bedroom", "Outdoor", …)."""
     masks = ROOT / ".cache" / f"realism-room-masks-{input_size}"
     isnet = ISNet(input_size=input_size)
     sources = []
     rooms = sorted((data / "ikea-room-scenes" / "images").iterdir())
+    types: dict[str, str] = {}
+    if room_types:
+        with open(data / "ikea-room-scenes" / "labels.csv", newline="") as handle:
+            types = {Path(row["path"]).name: row["category"] for row in csv.DictReader(handle)}
     for i, room in enumerate(rooms):
         mask = masks / f"{room.stem}.png"
         if not mask.exists():
             write_mask(mask, isnet(read_image(room)).alpha >= 0.5)
             if i % 20 == 0:
                 log.info("room masks: %d / %d", i + 1, len(rooms))
-        sources.append(Source(room, "room", (mask,), True))
+        sources.append(Source(room, types.get(room.name, "room"), (mask,), True))
     coco = data / "coco-mval-objects"
     with open(coco / "metadata.csv", newline="") as handle:
         for row in csv.DictReader(handle):

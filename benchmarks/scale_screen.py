@@ -7,8 +7,9 @@ benchmarks/results/scale_screen.json.
 
 Random IKEA products of ``../shared/data/ikea-sa-products`` (seeded), each with its catalog
 product type (``metadata.csv``) as ``kind``, retrieved into the realism benchmark's catalog of
-the dev rooms (``benchmarks/realism.py`` builds it in ``benchmarks/.cache/realism-catalog-512``)
-and screened twice by ``adstage.stage.pipeline.screen_matches``: without a kind (what ``adstage
+the dev rooms with each room's type as its category (``realism.build_catalog(...,
+room_types=True)``, built in ``benchmarks/.cache/realism-catalog-512-typed`` on the first run from
+the cached IS-Net masks) and screened twice by ``adstage.stage.pipeline.screen_matches``: without a kind (what ``adstage
 stage`` does when none is given) and with it. Reported: how the product types read
 (floor / part / top / wall / unknown), how many products are refused as furniture parts, the
 refusals by reason, how many products keep a slot, and how often the slot staged first changes.
@@ -118,7 +119,9 @@ def main() -> int:
     if data_missing(products_dir):
         return 0
     started = time.time()
-    catalog = build_catalog(args.data, ROOT / ".cache" / "realism-catalog-512", 512)
+    catalog = build_catalog(
+        args.data, ROOT / ".cache" / "realism-catalog-512-typed", 512, room_types=True
+    )
     with open(products_dir / "metadata.csv", newline="") as handle:
         products = list(csv.DictReader(handle))
     rng = np.random.default_rng(args.seed)

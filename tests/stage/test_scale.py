@@ -140,3 +140,43 @@ def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
     assert unknown.provenance["kind"]["read_as"] is None
     with pytest.raises(InputError, match="kind"):
         stage(item.image, cat, mask=item.mask, k=1, kind=3)
+
+
+def test_indoor_kinds_are_not_staged_in_outdoor_scenes() -> None:
+    from types import SimpleNamespace
+
+    from adstage.stage.pipeline import StageOptions, screen_matches
+    from adstage.stage.scale import check_setting, scene_setting
+    from adstage.types import Cutout
+
+    assert [kind_of(t).setting for t in ("bed frame", "chair outdoor", "cabinet in/outdoor")] == [  # type: ignore[union-attr]
+        "indoor",
+        "outdoor",
+        "any",
+    ]
+    assert kind_of("knob").setting == "any"  # type: ignore[union-attr]
+    assert [scene_setting(c) for c in ("Outdoor", "Bedroom", "COCO > outdoor > bench")] == [
+        "outdoor",
+        "indoor",
+        "outdoor",
+    ]
+    assert scene_setting("room") is None and scene_setting("COCO > furniture > chair") is None
+    assert "outdoor scene" in check_setting(kind_of("bed frame"), "Outdoor")
+    assert check_setting(kind_of("chair outdoor"), "Bedroom") == ""  # garden chairs may go indoors
+    assert check_setting(kind_of("bed frame"), "room") == ""  # unknown setting: not refused
+    assert check_setting(None, "Outdoor") == ""
+
+    slot = np.zeros((200, 200), bool)
+    slot[60:150, 80:140] = True
+    alpha = np.zeros((100, 70), np.float32)
+    alpha[5:95, 5:65] = 1.0
+    cut = Cutout.from_alpha(np.full((100, 70, 3), 200, np.uint8), alpha)
+    matches = [
+        SimpleNamespace(id="garden", category="Outdoor", mask=lambda: slot),
+        SimpleNamespace(id="bedroom", category="Bedroom", mask=lambda: slot),
+    ]
+    chosen, record = screen_matches(cut, matches, StageOptions(k=2, kind="bed"))  # type: ignore[arg-type]
+    assert [m.id for m in chosen] == ["bedroom"] and record["reasons"] == {"setting": 1}
+    assert "outdoor scene" in record["example"]
+    chosen, _ = screen_matches(cut, matches, StageOptions(k=2))  # type: ignore[arg-type]
+    assert [m.id for m in chosen] == ["garden", "bedroom"]

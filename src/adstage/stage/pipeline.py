@@ -52,7 +52,7 @@ from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
-from adstage.stage.scale import Kind, kind_of
+from adstage.stage.scale import Kind, check_setting, kind_of
 from adstage.stage.scale import check as check_scale
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
@@ -620,13 +620,18 @@ def screen_matches(
     for match in matches:
         if len(kept) == 2 * opts.k:
             break
-        verdict = screen_slot(
-            shape,
-            match.mask(),
-            opts.screen,
-            fit=opts.fit,  # type: ignore[arg-type]
-            stand=opts.stand,
-            kind=kind,
+        misplaced = check_setting(kind, match.category) if kind is not None else ""
+        verdict = (
+            Verdict(False, "setting", misplaced, {})
+            if misplaced
+            else screen_slot(
+                shape,
+                match.mask(),
+                opts.screen,
+                fit=opts.fit,  # type: ignore[arg-type]
+                stand=opts.stand,
+                kind=kind,
+            )
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))

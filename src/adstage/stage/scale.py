@@ -24,6 +24,10 @@ Two refusals, for kinds that stand on the floor (``support == "floor"``):
 - ``scale``: the heights the placement can mean are all far above (a giant) or far below (a
   toy) the kind's heights.
 
+And one for indoor kinds (furniture whose kind text does not say outdoor), from the scene's
+catalog category (:func:`scene_setting`): ``setting``, an indoor product in an outdoor scene (a
+bed in a garden, a TV bench in a park).
+
 Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
 not checked (their base height is unknown); furniture *parts* (knobs, handles, legs, doors,
 shelves, cushions: ``part``) are not staged at all (:func:`kind_of`, and ``stage`` refuses them).
@@ -36,23 +40,25 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from adstage.errors import InputError
 
 SUPPORTS = ("floor", "top", "wall", "part", "any")
+SETTINGS = ("indoor", "outdoor", "any")
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of product: its ``name``, the heights it comes in (cm) and what it stands on
-    (one of :data:`SUPPORTS`)."""
+    """A kind of product: its ``name``, the heights it comes in (cm), what it stands on (one of
+    :data:`SUPPORTS`) and where (``setting``, one of :data:`SETTINGS`)."""
 
     name: str
     low_cm: float
     high_cm: float
     support: str
+    setting: str = "any"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,20 +130,61 @@ baskets"), so :func:`kind_of` matches the text before "with" first, then the who
 _TAIL = re.compile(r"\s(with|w|and|for|on)\s|\+")
 
 
+_BOTH = re.compile(r"\bin ?outdoor\b|\bindoor ?(and|or)? ?outdoor\b")
+_OUTDOOR = re.compile(r"\boutdoors?\b|\bgarden\b|\bpatio\b|\bbalcony\b|\bterrace\b|\bpark\b")
+_INDOOR = re.compile(
+    r"\bindoor\b|\bbed ?room\b|\bliving ?room\b|\bdining\b|\bkitchen\b|\bbath ?room\b|"
+    r"\b(home )?office\b|\bhallway\b|\blaundry\b|\bchildren\b|\bnursery\b|\bstudy\b"
+)
+
+
+def _words(text: str) -> str:
+    words = re.sub(r"[^a-z0-9' ]+", " ", str(text).lower().replace("&", " and ")).strip()
+    return re.sub(r"\s+", " ", words)
+
+
 def kind_of(text: str | None) -> Kind | None:
-    """The :class:`Kind` a category hint or catalog product type names, or ``None``."""
+    """The :class:`Kind` a category hint or catalog product type names, or ``None``. Furniture
+    that stands is ``indoor`` unless the text says outdoor ("chair outdoor": ``outdoor``;
+    "cabinet in/outdoor": ``any``)."""
     if text is None:
         return None
-    words = re.sub(r"[^a-z0-9' ]+", " ", str(text).lower().replace("&", " and ")).strip()
-    words = re.sub(r"\s+", " ", words)
+    words = _words(text)
     if not words:
         return None
     head = _TAIL.split(words, maxsplit=1)[0].strip()
     for part in (head, words):
         for pattern, kind in KINDS:
             if re.search(pattern, part):
-                return kind
+                if kind.support not in ("floor", "top"):
+                    return kind
+                if _BOTH.search(words):
+                    return replace(kind, setting="any")
+                return replace(kind, setting="outdoor" if _OUTDOOR.search(words) else "indoor")
     return None
+
+
+def scene_setting(category: str | None) -> str | None:
+    """``"indoor"`` or ``"outdoor"`` when a scene's catalog category says so ("Bedroom",
+    "Outdoor", "COCO > outdoor > bench"), else ``None`` (unknown: "room", "COCO > furniture >
+    chair")."""
+    if not category:
+        return None
+    words = _words(category)
+    if _OUTDOOR.search(words):
+        return "outdoor"
+    if _INDOOR.search(words):
+        return "indoor"
+    return None
+
+
+def check_setting(kind: Kind | None, category: str | None) -> str:
+    """Why a product of ``kind`` does not belong in a scene of catalog ``category``, or ``""``:
+    indoor furniture (a bed, a TV bench) is not staged in a garden or a park. Outdoor furniture
+    may stand indoors (a balcony set in a conservatory), so that way round is not refused."""
+    if kind is None or kind.setting != "indoor" or scene_setting(category) != "outdoor":
+        return ""
+    return f"an indoor {kind.name} does not belong in an outdoor scene (category {category!r})"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   from the slot's base line (the alignment had to move it to keep it inside the scene);
 - ``support`` and ``scale``, only when the product's kind is known
   (:mod:`adstage.stage.scale`): a product that stands on the floor would stand above eye level,
-  or its size would be implausible for its kind under ``camera``'s prior.
+  or its size would be implausible for its kind under ``camera``'s prior;
+- ``setting`` (checked by :func:`adstage.stage.pipeline.screen_matches`, from the slot's catalog
+  category): an indoor product in an outdoor scene.
 
 Everything is measured on the masks downscaled so the longer side is ``work_side`` pixels.
 """
@@ -52,6 +54,7 @@ REASONS: tuple[str, ...] = (
     "floating",
     "support",
     "scale",
+    "setting",
 )
 
 
