@@ -4,6 +4,7 @@ it is not on the machine (benchmarks are scripts: ``python benchmarks/NAME.py``)
 from __future__ import annotations
 
 import argparse
+import csv
 import shlex
 from pathlib import Path
 
@@ -18,6 +19,13 @@ def data_missing(path: Path) -> bool:
         return False
     print(f"skipped: {path} not found (the licensed development data is not on this machine)")
     return True
+
+
+def product_types(products_dir: Path) -> dict[str, str]:
+    """The catalog product type (``metadata.csv``'s ``product_type``) of each IKEA product, by its
+    ``path`` in ``labels.csv``: what ``--kinds`` passes to staging as each product's kind."""
+    with open(products_dir / "metadata.csv", newline="") as handle:
+        return {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
 
 
 def command(

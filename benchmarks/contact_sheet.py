@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from _common import DATA, data_missing
+from _common import DATA, data_missing, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.images import read_image, write_image
@@ -90,10 +90,7 @@ def main() -> int:
         return 0
     with open(products_dir / "labels.csv", newline="") as handle:
         products = list(csv.DictReader(handle))
-    types: dict[str, str] = {}
-    if args.kinds:
-        with open(products_dir / "metadata.csv", newline="") as handle:
-            types = {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
+    types = product_types(products_dir) if args.kinds else {}
     rng = np.random.default_rng(args.seed)
     picked = rng.choice(len(products), min(args.n, len(products)), replace=False)
     args.out.mkdir(parents=True, exist_ok=True)

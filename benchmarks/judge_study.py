@@ -47,7 +47,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from _common import DATA, data_missing
+from _common import DATA, data_missing, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.atomic import atomic_write_text
@@ -83,10 +83,7 @@ def make(args: argparse.Namespace) -> int:
         return 0
     with open(products_dir / "labels.csv", newline="") as handle:
         products = list(csv.DictReader(handle))
-    types: dict[str, str] = {}
-    if args.kinds:
-        with open(products_dir / "metadata.csv", newline="") as handle:
-            types = {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
+    types = product_types(products_dir) if args.kinds else {}
     rooms = sorted(rooms_dir.iterdir())
     rng = np.random.default_rng(args.seed)
     picked = [int(i) for i in rng.choice(len(products), min(args.n, len(products)), replace=False)]

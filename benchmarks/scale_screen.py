@@ -165,18 +165,26 @@ def main() -> int:
                 parts_written += 1
             continue
         chosen = {}
+        why: dict[str, str] = {}
         for label, opts in (
             ("without kind", plain),
             ("with kind", dataclasses.replace(plain, kind=item["product_type"])),
         ):
             kept, record = screen_matches(cut, matches, opts)
-            record.pop("refused_matches")
+            why = {m.id: v.reason for m, v in record.pop("refused_matches")}
             reasons[label].update(record["reasons"])
-            row[label] = {"kept": len(kept), "first": kept[0].id if kept else None}
-            chosen[label] = kept[0] if kept else None
+            first = kept[0] if kept else None
+            row[label] = {
+                "kept": len(kept),
+                "first": None if first is None else first.id,
+                "first_category": None if first is None else first.category,
+            }
+            chosen[label] = first
         before, after = chosen["without kind"], chosen["with kind"]
         changed = (before.id if before else None) != (after.id if after else None)
         row["first_changed"] = changed
+        if changed and before is not None:  # why the kind moved it: the old slot's refusal
+            row["first_changed_because"] = why.get(before.id) or "reordered"
         if changed and written < args.sheets:
             cands = [None if m is None else stage_candidate(cut, m, plain) for m in (before, after)]
             _sheet(cut, *cands, sheets / f"{written:02d}-{Path(item['path']).stem[:60]}.png")
@@ -221,6 +229,11 @@ def main() -> int:
         "first_slot_changed": {
             "all": sum(r["first_changed"] for r in staged),
             "floor": sum(r["first_changed"] for r in floor),
+            "because": dict(
+                Counter(
+                    r["first_changed_because"] for r in staged if r.get("first_changed_because")
+                )
+            ),
         },
         "prior_on_catalog_objects": prior_check(catalog, plain.screen.camera, args.min_area),
         "rows": rows,

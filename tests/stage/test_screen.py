@@ -124,7 +124,10 @@ def test_screen_matches_stages_the_slots_needing_least_fill() -> None:
         "tiny": slot(10, 12, 148),  # refused (area)
         "late": slot(50, 80, 100),  # fits as well, but retrieved after 2k slots passed
     }
-    matches = [SimpleNamespace(id=name, mask=lambda m=mask: m) for name, mask in slots.items()]
+    matches = [
+        SimpleNamespace(id=name, category="room", mask=lambda m=mask: m)
+        for name, mask in slots.items()
+    ]
     options = StageOptions(k=1)
     chosen, record = screen_matches(cut, matches, options)  # type: ignore[arg-type]
     assert [m.id for m in chosen] == ["fits"]
@@ -205,6 +208,17 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(tmp_path) -> None:
         assert not (cand.match.mask() & ~outside).any()  # beside the object, never over it
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", free_space=False)
+    # A free-space placement gets the kind's size check too: under a camera prior whose eye is
+    # 10 m up, every placement means a giant floor lamp, and none is made.
+    from adstage.stage.scale import Camera
+
+    giant = Screen(camera=Camera(horizon=(0.0, 0.0), eye_cm=(1000.0, 1000.0)))
+    unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
+    assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check
+    with pytest.raises(AdstageError, match="no retrieved slot"):
+        stage(
+            item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant, kind="floor lamp"
+        )
 
 
 def test_a_free_space_anchor_must_be_alike_in_shape() -> None:

@@ -251,3 +251,24 @@ def test_the_fill_never_sees_the_old_object_through_an_open_product(tmp_path: Pa
     assert shown[..., 0].mean() > 200 and shown[..., 1].mean() < 80  # red
     with pytest.raises(InputError, match="fill"):
         StageOptions(fill="everything")
+
+
+def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
+    catalog: Path, tmp_path: Path
+) -> None:
+    from adstage.io.images import write_image
+
+    products = tmp_path / "products"
+    products.mkdir()
+    item = _plain(1)[0]
+    write_image(products / f"{item.id}.png", item.image)
+    base = ["stage", str(products), "-c", str(catalog / "cat"), "-k", "1", "--json"]
+    part = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--kind", "door knob"])
+    assert part.exit_code == 1 and "part or accessory" in part.stdout
+    unknown = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "b"), "--kind", "xyzzy"])
+    assert "names no known kind" in unknown.stderr
+    checked = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "c"), "--kind", "side table"])
+    assert checked.exit_code == 0, checked.stderr
+    manifest = json.loads((tmp_path / "c" / item.id / "manifest.json").read_text())
+    kind = manifest["provenance"]["kind"]
+    assert kind["read_as"]["name"] == "side table" and kind["size_checked"] is True

@@ -52,8 +52,7 @@ from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
-from adstage.stage.scale import Kind, check_setting, kind_of
-from adstage.stage.scale import check as check_scale
+from adstage.stage.scale import Kind, check_box, check_setting, kind_of
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -135,7 +134,7 @@ class StageOptions:
     turns on the screen's ``support`` and ``scale`` checks; a furniture part (a knob, a leg, a
     door) is refused; an unrecognised text checks nothing (the provenance says so)."""
 
-    @property
+    @functools.cached_property
     def product_kind(self) -> Kind | None:
         """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown)."""
         return kind_of(self.kind)
@@ -380,8 +379,8 @@ def stage(
     kind = opts.product_kind
     if kind is not None and kind.support == "part":
         raise InputError(
-            f"{name}: kind {opts.kind!r} reads as a {kind.name}, a part of furniture, not a "
-            "product to stage in a room (give no kind to stage it anyway)"
+            f"{name}: kind {opts.kind!r} reads as a part or accessory of furniture, not a "
+            "product that stands in a room on its own (give no kind to stage it anyway)"
         )
     t = time.perf_counter()
     image = load_rgb(product, name="product")
@@ -563,8 +562,7 @@ def stage_beside(
     if placement is None:
         return None
     camera = options.screen.camera if options.screen is not None else None
-    top, base = placement.box[1] / scene.shape[0], placement.box[3] / scene.shape[0]
-    scaled = check_scale(options.product_kind, max(0.0, min(top, base)), min(1.0, base), camera)
+    scaled = check_box(options.product_kind, placement.box, scene.shape[0], camera)
     if scaled.reason is not None:
         log.info("free space beside %s refused: %s", match.id, scaled.why)
         return None
@@ -620,7 +618,7 @@ def screen_matches(
     for match in matches:
         if len(kept) == 2 * opts.k:
             break
-        misplaced = check_setting(kind, match.category) if kind is not None else ""
+        misplaced = check_setting(kind, match.category)
         verdict = (
             Verdict(False, "setting", misplaced, {})
             if misplaced

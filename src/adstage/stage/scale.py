@@ -47,6 +47,7 @@ from adstage.errors import InputError
 
 SUPPORTS = ("floor", "top", "wall", "part", "any")
 SETTINGS = ("indoor", "outdoor", "any")
+FLOOR, TOP, WALL, PART, ANY = SUPPORTS
 
 
 @dataclass(frozen=True)
@@ -64,70 +65,122 @@ class Kind:
         return asdict(self)
 
 
-def _k(name: str, low: float, high: float, support: str = "floor") -> Kind:
+def _k(name: str, low: float, high: float, support: str = FLOOR) -> Kind:
     return Kind(name, low, high, support)
 
 
-_PART = "part"
+PART_NOUNS = frozenset(
+    [
+        "knob",
+        "handle",
+        "hinge",
+        "leg",
+        "foot",
+        "feet",
+        "castor",
+        "caster",
+        "bracket",
+        "post",
+        "hook",
+        "rail",
+        "door",
+        "panel",
+        "plinth",
+        "insert",
+        "headboard",
+        "slat",
+        "top",
+        "front",
+        "runner",
+        "fitting",
+        "brace",
+        "template",
+        "underframe",
+        "canopy",
+        "tent",
+        "cushion",
+        "pad",
+        "mat",
+        "rug",
+        "curtain",
+        "curtains",
+        "blind",
+    ]
+)
+"""A product type whose head phrase ends in one of these nouns (or their plural) is a part or an
+accessory of furniture, not something that stands in a room on its own: "table legs", "cabinet
+door", "bench top", "bed canopy", "chair cushion"."""
+
 KINDS: tuple[tuple[str, Kind], ...] = (
-    # parts named by two words first: "table top" is not a table, "drawer front" not a drawer unit
-    (r"\b(table|desk|glass) ?top\b", _k("top panel", 0, 0, _PART)),
-    (r"\bdrawer (front|frame|runner)s?\b|\bdoor ?drawer front\b", _k("drawer part", 0, 0, _PART)),
-    (r"\bunderframe\b|\bslatted bed ?base\b|\bdrill template\b", _k("part", 0, 0, _PART)),
-    (r"\bcross brace\b|\b(connection|corner) fittings?\b", _k("fitting", 0, 0, _PART)),
-    (r"\bcushions?\b|\bchair pad\b|\bcovers?\b", _k("cushion or cover", 0, 0, _PART)),
-    (r"\bheight extension\b|\bextension unit\b", _k("part", 0, 0, _PART)),
-    (r"\bbed (canopy|tent)\b|\bunderbed\b|\b(extra|glass) shelf\b", _k("part", 0, 0, _PART)),
+    # parts whose head does not end in a part noun
+    (
+        r"\bdrawer (front|frame|runner)s?\b|\bunderbed\b|\bslatted bed ?base\b",
+        _k("part", 0, 0, PART),
+    ),
+    (r"\b(extra|glass) shelf\b|\bheight extension\b|\bextension unit\b", _k("part", 0, 0, PART)),
+    (r"\bdrill template\b|\bcross brace\b|\bfittings?\b", _k("part", 0, 0, PART)),
+    # hung on a wall or from the ceiling: a "wall cabinet" or a "wall-mounted desk" does not stand
+    (r"\bwall\b|\bmirror cabinet\b", _k("wall unit", 0, 0, WALL)),
+    (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, WALL)),
+    # other things that do not stand on the floor by themselves
+    (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bmattress\b|\bnet\b", _k("other", 0, 0, ANY)),
+    (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
+    (
+        r"\blamps?\b|\blampshade\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle",
+        _k("decor", 0, 0, TOP),
+    ),
     # furniture, most specific first
     (r"\b(bunk|loft) bed\b", _k("bunk or loft bed", 140, 210)),
-    (r"\bsofa ?bed\b|\bsofa\b|\bcouch\b|\bchaise longue\b", _k("sofa", 60, 110)),
+    (r"\bsofa ?bed\b|\bsofas?\b|\bcouch\b|\bloveseat\b|\bchaise longue\b", _k("sofa", 60, 110)),
     (r"\bday ?bed\b", _k("day bed", 50, 110)),
     (r"\bcot\b|\bcrib\b", _k("cot", 70, 105)),
     (r"\bbed\b", _k("bed", 25, 140)),
-    (r"\barmchair\b", _k("armchair", 60, 115)),
+    (r"\barmchair\b|\brecliner\b", _k("armchair", 60, 115)),
+    (r"\bhigh ?chair\b", _k("high chair", 70, 115)),
     (r"\bbar ?stool\b", _k("bar stool", 60, 115)),
     (r"\bstep ?stool\b", _k("step stool", 20, 60)),
-    (r"\bpouff?e?\b|\bfootstool\b|\bottoman\b", _k("pouf", 25, 55)),
+    (r"\bpouff?e?\b|\bfoot ?stool\b|\bfoot ?rest\b|\bottoman\b", _k("pouf", 25, 55)),
     (r"\bstool\b", _k("stool", 25, 80)),
     (r"\bchairs?\b", _k("chair", 45, 110)),
-    (r"\btv ?(bench|unit)\b", _k("TV bench", 30, 75)),
+    (r"\btv ?(bench|unit|stand)\b", _k("TV bench", 30, 75)),
     (r"\bwork ?bench\b", _k("work bench", 70, 110)),
     (r"\bbench\b", _k("bench", 35, 95)),
     (r"\bwardrobe\b|\bclothes rail\b", _k("wardrobe", 140, 240)),
-    (r"\bchest of \d* ?drawers\b|\bdrawer unit\b", _k("chest of drawers", 40, 150)),
+    (r"\bchest of \d* ?drawers\b|\bdrawer unit\b|\bdresser\b", _k("chest of drawers", 40, 150)),
     (r"\bsideboard\b|\bside unit\b|\bbuffet\b", _k("sideboard", 55, 120)),
-    (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
-    (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, "wall")),
-    (r"\blamp\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle", _k("decor", 0, 0, "top")),
     (r"\bcoffee table\b", _k("coffee table", 28, 55)),
-    (r"\b(bedside|side|nest of|storage|children'?s) tables?\b", _k("side table", 30, 80)),
+    (
+        r"\b(bedside|side|nest of|storage|children'?s) tables?\b|\bnight ?stand\b",
+        _k("side table", 30, 80),
+    ),
     (r"\bdressing table\b|\bdesk\b|\blaptop table\b", _k("desk", 65, 160)),
     (r"\btables?\b", _k("table", 55, 110)),
     (
-        r"\bbox\b|\bbasket\b|\bcase\b|\bmattress\b|\bcanopy\b|\btent\b|\bnet\b",
-        _k("other", 0, 0, "any"),
-    ),
-    (r"\bwall\b|\bwall[- ]mounted\b", _k("wall unit", 0, 0, "wall")),
-    (
-        r"\bbookcase\b|\bshelving unit\b|\bshelves\b|\bsections?\b|\bstorage\b",
+        r"\bbook ?(case|shelf)\b|\bshelving unit\b|\bshel(f|ving) unit\b|\bshelves\b|"
+        r"\bladder shelf\b|\bsections?\b|\bstorage\b",
         _k("shelving", 30, 240),
     ),
     (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230)),
     (r"\btrolley\b", _k("trolley", 55, 110)),
-    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, "wall")),
-    # parts named by one word
-    (
-        r"\bknobs?\b|\bhandles?\b|\bhinges?\b|\blegs?\b|\bcastors?\b|\bbrackets?\b|\bfoot\b|"
-        r"\bposts?\b|\bhooks?\b|\brails?\b|\bdoors?\b|\bpanels?\b|\bplinth\b|\binserts?\b|"
-        r"\bheadboard\b",
-        _k("furniture part", 0, 0, _PART),
-    ),
+    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, WALL)),
 )
-"""Patterns (on the lower-cased kind text, first match wins) and the kind each names. A
-product's head noun comes first in catalog types ("cabinet with 2 drawers", "frame with
-baskets"), so :func:`kind_of` matches the text before "with" first, then the whole text."""
+"""Patterns (on the lower-cased kind text, first match wins) and the kind each names, after the
+part test of :data:`PART_NOUNS`. A product's head comes first in catalog types ("cabinet with 2
+drawers", "frame with baskets"), so :func:`kind_of` reads the text before "with" first, then the
+whole text."""
 
 _TAIL = re.compile(r"\s(with|w|and|for|on)\s|\+")
+
+
+def _is_part(head: str) -> bool:
+    """Whether the head phrase ends in a part noun ("table legs", "cabinet door")."""
+    words = re.sub(r"\b(in ?)?outdoors?\b|\bindoor\b", " ", head).split()  # "cushion outdoor"
+    if not words:
+        return False
+    if words[-2:] in (["clothes", "rail"], ["clothes", "rails"]):  # it stands on its own
+        return False
+    last = words[-1]
+    return last in PART_NOUNS or (last.endswith("s") and last[:-1] in PART_NOUNS)
 
 
 _BOTH = re.compile(r"\bin ?outdoor\b|\bindoor ?(and|or)? ?outdoor\b")
@@ -153,15 +206,20 @@ def kind_of(text: str | None) -> Kind | None:
     if not words:
         return None
     head = _TAIL.split(words, maxsplit=1)[0].strip()
-    for part in (head, words):
+    if _is_part(head):
+        return _ACCESSORY
+    for phrase in (head, words):
         for pattern, kind in KINDS:
-            if re.search(pattern, part):
-                if kind.support not in ("floor", "top"):
+            if re.search(pattern, phrase):
+                if kind.support != FLOOR:
                     return kind
                 if _BOTH.search(words):
-                    return replace(kind, setting="any")
+                    return replace(kind, setting=ANY)
                 return replace(kind, setting="outdoor" if _OUTDOOR.search(words) else "indoor")
     return None
+
+
+_ACCESSORY = _k("part or accessory", 0, 0, PART)
 
 
 def scene_setting(category: str | None) -> str | None:
@@ -227,6 +285,16 @@ def implied_height(top: float, base: float, camera: Camera) -> tuple[float, floa
     return low, high
 
 
+def check_box(
+    kind: Kind | None, box: tuple[float, float, float, float], height: float, camera: Camera | None
+) -> ScaleVerdict:
+    """:func:`check` of a placement's box ``(x0, y0, x1, y1)`` in an image ``height`` pixels
+    tall (rows clipped to the image)."""
+    base = min(1.0, max(0.0, box[3] / height))
+    top = min(base, max(0.0, box[1] / height))
+    return check(kind, top, base, camera)
+
+
 @dataclass(frozen=True)
 class ScaleVerdict:
     """What :func:`check` found: ``reason`` is ``None``, ``"support"`` or ``"scale"``; ``why``
@@ -248,8 +316,9 @@ def check(kind: Kind | None, top: float, base: float, camera: Camera | None = No
     if math.isinf(low):
         return ScaleVerdict(
             "support",
-            f"a {kind.name} stands on the floor, but its base would be at {base:.0%} of the "
-            f"scene's height, above eye level (the horizon is at most {cam.horizon[0]:.0%} down)",
+            f"a {kind.name} stands on the floor, but its base would be {base:.0%} of the scene's "
+            f"height from the top, above eye level (a level camera's horizon is at least "
+            f"{cam.horizon[0]:.0%} down)",
             measures,
         )
     if low > kind.high_cm * cam.tolerance:

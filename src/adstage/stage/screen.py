@@ -43,8 +43,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import Camera, Kind
-from adstage.stage.scale import check as check_scale
+from adstage.stage.scale import Camera, Kind, check_box
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -87,6 +86,10 @@ class Screen:
                 raise InputError(f"screen {name}: expected a value in [0, 1], got {value!r}")
         if self.work_side < 32:
             raise InputError(f"screen work_side: expected at least 32, got {self.work_side}")
+        if isinstance(self.camera, dict):  # as read back from as_dict() / JSON
+            object.__setattr__(self, "camera", Camera(**self.camera))
+        if not isinstance(self.camera, Camera):
+            raise InputError(f"screen camera: expected a Camera, got {self.camera!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,8 +159,7 @@ def screen(
     placed = render_mask(_shrink(product_mask, t.work_side), placement)
     measures["uncovered"] = float((slot & ~placed).sum()) / float(slot.sum())
     measures["lift"] = abs(placement.box[3] - y1) / h if stand else 0.0
-    top, base = max(0.0, placement.box[1] / h), min(1.0, placement.box[3] / h)
-    scaled = check_scale(kind, min(top, base), base, t.camera)
+    scaled = check_box(kind, placement.box, h, t.camera)
     measures |= scaled.measures
 
     checks: list[tuple[str, bool, str]] = [
