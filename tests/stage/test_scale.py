@@ -211,3 +211,12 @@ def test_a_screen_read_back_from_json_keeps_its_camera() -> None:
     assert isinstance(again.camera, Camera) and again.camera.tolerance == 2.0
     with pytest.raises(InputError, match="camera"):
         Screen(camera="level")  # type: ignore[arg-type]
+
+
+def test_a_kind_names_a_known_support_and_setting() -> None:
+    from adstage.stage.scale import Kind
+
+    with pytest.raises(InputError, match="support"):
+        Kind("shelf", 10, 20, "ceiling")
+    with pytest.raises(InputError, match="setting"):
+        Kind("chair", 45, 110, "floor", "moon")

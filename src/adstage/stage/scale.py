@@ -10,7 +10,7 @@ it can be and what it stands on; the scene says how tall a placement is, up to t
 For an object standing on the floor, seen by a level pinhole camera at eye height ``e`` whose
 horizon is image row ``y_h``, an object whose base is at row ``y_b`` and top at row ``y_t`` is
 ``H = e · (y_b − y_t) / (y_b − y_h)`` tall (Hoiem, Efros & Hebert, "Putting Objects in
-Perspective", CVPR 2006, eq. 1; rows grow downwards). The horizon and eye height of a catalog
+Perspective", CVPR 2006; rows grow downwards). The horizon and eye height of a catalog
 photo are unknown, so :class:`Camera` bounds them (a prior for photos taken level, as interior
 photos are: horizon between 30 % and 65 % of the height from the top, eye height 70–170 cm),
 and :func:`implied_height` returns the interval of heights the placement can mean. A placement is
@@ -29,11 +29,12 @@ catalog category (:func:`scene_setting`): ``setting``, an indoor product in an o
 bed in a garden, a TV bench in a park).
 
 Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
-not checked (their base height is unknown); furniture *parts* (knobs, handles, legs, doors,
-shelves, cushions: ``part``) are not staged at all (:func:`kind_of`, and ``stage`` refuses them).
+not checked (their base height is unknown); parts and accessories (a type whose head ends in one
+of :data:`PART_NOUNS`: "table legs", "cabinet door", "chair cushion") are not staged at all
+(``stage`` refuses them).
 
-The heights are broad assumptions from typical furniture dimensions (a dining chair 75–105 cm, a
-coffee table 30–55 cm, a wardrobe 150–240 cm), not measurements; they are in :data:`KINDS`.
+The heights are broad assumptions from typical furniture dimensions (a chair 45–110 cm, a coffee
+table 28–55 cm, a wardrobe 140–240 cm), not measurements; they are in :data:`KINDS`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class Kind:
     high_cm: float
     support: str
     setting: str = "any"
+
+    def __post_init__(self) -> None:
+        if self.support not in SUPPORTS or self.setting not in SETTINGS:
+            raise InputError(
+                f"kind {self.name!r}: support {self.support!r} must be one of {SUPPORTS} and "
+                f"setting {self.setting!r} one of {SETTINGS}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
