@@ -29,6 +29,7 @@ PART = ("part or accessory", "part")
         ("Bed frame with storage", ("bed", "floor")),
         ("coffee table outdoor", ("coffee table", "floor")),
         ("TV bench with doors and drawers", ("TV bench", "floor")),
+        ("TV storage combination/glass doors", ("shelving", "floor")),  # "/" as "with"
         ("Sofa cover", ("sofa", "floor")),  # its photo shows the covered sofa
         ("Nightstand", ("side table", "floor")),
         # parts and accessories: the head ends in a part noun

@@ -210,10 +210,12 @@ def kind_of(text: str | None) -> Kind | None:
     "cabinet in/outdoor": ``any``)."""
     if text is None:
         return None
+    # "combination/glass doors" means "with glass doors" (but "in/outdoor" is one word)
+    text = re.sub(r"in\s*/\s*outdoor", "inoutdoor", str(text), flags=re.IGNORECASE)
     words = _words(text)
     if not words:
         return None
-    head = _TAIL.split(words, maxsplit=1)[0].strip()
+    head = _TAIL.split(_words(text.replace("/", " with ")), maxsplit=1)[0].strip()
     if _is_part(head):
         return _ACCESSORY
     for phrase in (head, words):
