@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -83,3 +86,15 @@ def write_labelled_photos(
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+def ingest_synthetic(syn: Any, root: Path) -> Any:
+    """Write the synthetic catalog ``syn`` to ``root/syn`` and ingest it, with the classical
+    embedder, into the catalog ``root/cat`` (needs lancedb), which it returns."""
+    from adstage.datasets.synthetic import write_catalog
+    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+
+    write_catalog(syn, root / "syn")
+    cat = open_or_create(root / "cat", embedders=["classical"])
+    ingest(cat, sources_from_csv(root / "syn" / "labels.csv")[0])
+    return cat

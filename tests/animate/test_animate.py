@@ -24,9 +24,10 @@ from adstage.animate import (
     write_video,
 )
 from adstage.cli import app
-from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import InputError
 from adstage.io.images import write_image, write_mask
+from scenes import ingest_synthetic
 
 runner = CliRunner()
 
@@ -424,14 +425,9 @@ def test_animation_page_shows_each_video_next_to_its_still(tmp_path: Path) -> No
 def test_stage_animate_writes_a_video_per_candidate(tmp_path: Path) -> None:
     pytest.importorskip("lancedb")
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    ingest(
-        open_or_create(tmp_path / "cat", embedders=["classical"]),
-        sources_from_csv(tmp_path / "syn" / "labels.csv")[0],
-    )
+    ingest_synthetic(syn, tmp_path)
     # Plain item 5: one the default screen stages (see tests/cli/conftest.py small_catalog).
     product = [item for item in (syn[i] for i in range(len(syn))) if not item.staged][5]
     write_image(tmp_path / "products" / "p.png", product.image)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from adstage.batch import Item, iter_items, read_manifest, stage_batch
 from adstage.batch.items import count_items, input_hash
 from adstage.cli import app
+from scenes import ingest_synthetic
 
 runner = CliRunner()
 
@@ -200,13 +201,10 @@ def test_overwrite_killed_mid_swap_leaves_no_done_row_on_a_missing_folder(
 
 def test_without_a_product_list_the_catalogs_unstaged_images_are_staged(tmp_path: Path) -> None:
     from adstage.batch.items import catalog_items
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.datasets.synthetic import SyntheticCatalog
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    ingest_synthetic(syn, tmp_path)
     total, items = catalog_items(tmp_path / "cat")
     plain = sorted(
         str(tmp_path / "syn" / "images" / f"{item.id}.png") for item in syn if not item.staged

@@ -37,6 +37,7 @@ from adstage.inpaint.masks import (
     object_mask,
 )
 from adstage.models.features import TinyFeatures
+from scenes import ingest_synthetic
 
 # --------------------------------------------------------------------------------------------
 # edges
@@ -271,17 +272,12 @@ def test_backend_inside_stage(checkpoint: Path, tmp_path: Path, monkeypatch) -> 
     from typer.testing import CliRunner
 
     from adstage.cli import app
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.io.images import write_image
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(10, seed=1, size=(96, 96))
-    write_catalog(syn, tmp_path / "syn")
-    ingest(
-        open_or_create(tmp_path / "cat", embedders=["classical"]),
-        sources_from_csv(tmp_path / "syn" / "labels.csv")[0],
-    )
+    ingest_synthetic(syn, tmp_path)
     item = next(i for i in syn if not i.staged)
     result = stage(
         item.image,

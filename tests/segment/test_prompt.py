@@ -9,6 +9,7 @@ import pytest
 from adstage.errors import InputError
 from adstage.segment.prompt import check_cutout, parse_box, segment_in_box
 from adstage.types import Segmentation
+from scenes import ingest_synthetic
 
 
 def _mask(h: int = 200, w: int = 300) -> np.ndarray:
@@ -64,14 +65,11 @@ def test_the_box_limits_the_segmenter_to_the_product() -> None:
 
 def test_stage_refuses_a_cutout_with_a_person_and_stages_it_in_a_box(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage import pipeline
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    cat = ingest_synthetic(syn, tmp_path)
     item = [i for i in (syn[j] for j in range(len(syn))) if not i.staged][5]
     product = item.mask.astype(bool)
     ys, xs = np.nonzero(product)

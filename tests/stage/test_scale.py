@@ -11,6 +11,7 @@ import pytest
 from adstage.errors import InputError
 from adstage.stage.scale import KINDS, SUPPORTS, Camera, check, implied_height, kind_of
 from adstage.stage.screen import Screen, screen
+from scenes import ingest_synthetic
 
 PART = ("part or accessory", "part")
 
@@ -140,14 +141,11 @@ def test_the_screen_refuses_a_floor_product_on_a_wall_slot() -> None:
 
 def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    cat = ingest_synthetic(syn, tmp_path)
     item = next(it for it in (syn[i] for i in range(len(syn))) if not it.staged)
     with pytest.raises(InputError, match="part or accessory"):
         stage(item.image, cat, mask=item.mask, k=1, inpainter="telea", kind="door knob")

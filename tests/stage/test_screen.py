@@ -8,6 +8,7 @@ import pytest
 
 from adstage.errors import AdstageError, InputError
 from adstage.stage.screen import REASONS, Screen, screen, solidity
+from scenes import ingest_synthetic
 
 
 def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -76,14 +77,11 @@ def test_thresholds_and_masks_are_checked() -> None:
 
 def test_stage_refuses_with_reasons_records_and_can_switch_off(tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    cat = ingest_synthetic(syn, tmp_path)
     plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
     # Item 0 has no slot it would cover well in this small catalog: refused, every reason counted.
     with pytest.raises(AdstageError, match="no retrieved slot can take this product") as caught:
@@ -183,15 +181,12 @@ def test_free_space_refuses_a_base_line_on_another_surface() -> None:
 
 def test_stage_falls_back_to_free_space_and_removes_nothing(tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.io.images import read_image
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    cat = ingest_synthetic(syn, tmp_path)
     plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
     item = plain[4]  # a floor lamp: no slot here it would cover well, free floor beside some
     result = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
@@ -239,15 +234,12 @@ def test_a_free_space_anchor_must_be_alike_in_shape() -> None:
 
 def test_stage_creates_its_segmenter_once_per_process(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.segment.base import SEGMENTERS
     from adstage.stage import pipeline
 
     syn = SyntheticCatalog(12, seed=1, size=(128, 128))
-    write_catalog(syn, tmp_path / "syn")
-    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(tmp_path / "syn" / "labels.csv")[0])
+    cat = ingest_synthetic(syn, tmp_path)
     created: list[str] = []
     real_create = SEGMENTERS.create
 

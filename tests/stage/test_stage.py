@@ -13,10 +13,10 @@ pytest.importorskip("lancedb")
 from typer.testing import CliRunner
 
 from adstage.cli import app
-from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
+from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError, InputError
-from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import SCORE_WEIGHTS, StageOptions, stage
+from scenes import ingest_synthetic
 
 SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
 
@@ -24,9 +24,7 @@ SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("stage")
-    write_catalog(SYN, root / "syn")
-    cat = open_or_create(root / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(root / "syn" / "labels.csv")[0])
+    ingest_synthetic(SYN, root)
     return root
 
 
