@@ -136,6 +136,8 @@ def test_the_screen_refuses_a_floor_product_on_a_wall_slot() -> None:
     assert screen(product, shelf, kind=kind_of("vase")).passed  # it may stand on a shelf
     floor = _box(300, 400, 170, 270, 160, 240)
     assert screen(product, floor, kind=kind_of("armchair")).passed
+    garden = screen(product, floor, kind=kind_of("armchair"), category="Outdoor")
+    assert garden.reason == "setting" and "outdoor scene" in garden.why
     assert Screen().as_dict()["camera"]["horizon"] == (0.30, 0.65)
 
 

@@ -4,9 +4,9 @@ Nothing here holds the whole list: a folder is walked with :func:`os.scandir` (i
 order), a CSV read row by row and a Parquet file batch by batch, so a list of a million products
 costs the memory of one batch. Tables have a ``path`` column (relative paths are relative to the
 table's folder) and optional ``mask`` (or ``mask_path``), ``category``, ``id``, ``staged`` and
-``kind`` (or ``product_type``: what the product is, for staging's size checks, see
-:mod:`adstage.stage.scale`) columns. Consecutive rows of one path are one item with several masks (an ingest's room with one
-mask per product). A row without a path is an item with an ``error``: recorded as failed, never
+``kind`` (or ``product_type``: what the product is, for staging's checks, see
+:mod:`adstage.stage.scale`) columns. Consecutive rows of one path are one item with several
+masks (an ingest's room with one mask per product). A row without a path is an item with an ``error``: recorded as failed, never
 sent to a worker.
 """
 

@@ -52,7 +52,7 @@ from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
-from adstage.stage.scale import Kind, check_box, check_setting, kind_of
+from adstage.stage.scale import FLOOR, PART, Kind, check_box, kind_of
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -131,8 +131,9 @@ class StageOptions:
     kind: str | None = None
     """What the product is: a category hint or a catalog's product type ("pouffe", "chest of 3
     drawers"), read by :func:`adstage.stage.scale.kind_of`. A kind that stands on the floor
-    turns on the screen's ``support`` and ``scale`` checks; a furniture part (a knob, a leg, a
-    door) is refused; an unrecognised text checks nothing (the provenance says so)."""
+    turns on the screen's ``support``, ``scale`` and ``setting`` checks; a part or accessory (a
+    knob, a leg, a door) is refused; an unrecognised text checks nothing (the provenance says
+    so)."""
 
     @functools.cached_property
     def product_kind(self) -> Kind | None:
@@ -377,7 +378,7 @@ def stage(
     seconds: dict[str, float] = {}
     name = str(product) if isinstance(product, str | Path) else "product"
     kind = opts.product_kind
-    if kind is not None and kind.support == "part":
+    if kind is not None and kind.support == PART:
         raise InputError(
             f"{name}: kind {opts.kind!r} reads as a part or accessory of furniture, not a "
             "product that stands in a room on its own (give no kind to stage it anyway)"
@@ -618,18 +619,14 @@ def screen_matches(
     for match in matches:
         if len(kept) == 2 * opts.k:
             break
-        misplaced = check_setting(kind, match.category)
-        verdict = (
-            Verdict(False, "setting", misplaced, {})
-            if misplaced
-            else screen_slot(
-                shape,
-                match.mask(),
-                opts.screen,
-                fit=opts.fit,  # type: ignore[arg-type]
-                stand=opts.stand,
-                kind=kind,
-            )
+        verdict = screen_slot(
+            shape,
+            match.mask(),
+            opts.screen,
+            fit=opts.fit,  # type: ignore[arg-type]
+            stand=opts.stand,
+            kind=kind,
+            category=match.category,
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
@@ -657,7 +654,7 @@ def _kind_record(opts: StageOptions) -> dict[str, Any] | None:
     return {
         "text": opts.kind,
         "read_as": None if kind is None else kind.as_dict(),
-        "size_checked": kind is not None and kind.support == "floor" and opts.screen is not None,
+        "size_checked": kind is not None and kind.support == FLOOR and opts.screen is not None,
     }
 
 

@@ -319,7 +319,7 @@ def check(kind: Kind | None, top: float, base: float, camera: Camera | None = No
     """Whether a placement from row ``base`` up to row ``top`` (shares of the scene's height) is
     a plausible size and support for a product of ``kind`` (see the module docstring)."""
     cam = camera or Camera()
-    if kind is None or kind.support != "floor":
+    if kind is None or kind.support != FLOOR:
         return ScaleVerdict(None, "", {})
     low, high = implied_height(top, base, cam)
     measures = {"implied_low_cm": low, "implied_high_cm": high}

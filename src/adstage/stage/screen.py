@@ -26,8 +26,8 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
 - ``support`` and ``scale``, only when the product's kind is known
   (:mod:`adstage.stage.scale`): a product that stands on the floor would stand above eye level,
   or its size would be implausible for its kind under ``camera``'s prior;
-- ``setting`` (checked by :func:`adstage.stage.pipeline.screen_matches`, from the slot's catalog
-  category): an indoor product in an outdoor scene.
+- ``setting``, only when the product's kind and the slot's catalog category are known: an indoor
+  product in an outdoor scene (checked first, before any mask work).
 
 Everything is measured on the masks downscaled so the longer side is ``work_side`` pixels.
 """
@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import Camera, Kind, check_box
+from adstage.stage.scale import Camera, Kind, check_box, check_setting
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -134,15 +134,20 @@ def screen(
     fit: Fit = "footprint",
     stand: bool = True,
     kind: Kind | None = None,
+    category: str | None = None,
 ) -> Verdict:
     """Whether the slot ``slot_mask`` (scene-sized, bool) can take the product ``product_mask``
-    (its cut-out's mask) and still look real; ``kind``: the product's kind, for the ``support``
-    and ``scale`` checks (``None``: not checked)."""
+    (its cut-out's mask) and still look real; ``kind``: the product's kind, for the ``support``,
+    ``scale`` and ``setting`` checks (``None``: not checked); ``category``: the slot's catalog
+    category, for ``setting``."""
     t = thresholds or Screen()
     if product_mask.ndim != 2 or slot_mask.ndim != 2:
         raise InputError("screen: expected 2-D product and slot masks")
     if not product_mask.any() or not slot_mask.any():
         raise InputError("screen: empty product or slot mask")
+    misplaced = check_setting(kind, category)
+    if misplaced:
+        return Verdict(False, "setting", misplaced, {})
     slot = _shrink(slot_mask, t.work_side)
     h, w = slot.shape
     ys, xs = np.nonzero(slot)
