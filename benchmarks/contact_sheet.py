@@ -99,7 +99,7 @@ def main() -> int:
         path = products_dir / products[i]["path"]
         try:
             before = stage_product(path, args.catalog, k=3, options=StageOptions(**BEFORE))
-            kind = types.get(products[i]["path"]) if args.kinds else None
+            kind = types.get(products[i]["path"])  # None without --kinds: types is empty
             after = stage_product(path, args.catalog, k=3, options=StageOptions(kind=kind))
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)

@@ -109,12 +109,10 @@ def make(args: argparse.Namespace) -> int:
     for n, i in enumerate(picked):
         path = products_dir / products[i]["path"]
         comparison = "real" if n < len(picked) // 2 else "naive"
-        given_kind = options
-        if args.kinds:
-            kind = types.get(products[i]["path"])
-            given_kind = dataclasses.replace(options or StageOptions(), kind=kind)
+        kind = types.get(products[i]["path"])  # None without --kinds: types is empty
+        given = dataclasses.replace(options or StageOptions(), kind=kind) if kind else options
         try:
-            staged = stage_product(path, args.catalog, k=args.k, options=given_kind)
+            staged = stage_product(path, args.catalog, k=args.k, options=given)
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)
             key["none"].append({"n": n, "product": path.name, "why": str(exc).splitlines()[0]})
