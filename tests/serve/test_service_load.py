@@ -4,7 +4,7 @@ on its own keep-alive connection. Every request must get a 200, and the server's
 (``VmRSS``) must grow by less than 10 % from after the warm-up to the end. Latencies are printed,
 never asserted (benchmarks/service.py records them).
 
-By default each client sends 40 requests after 10 of warm-up, to keep the suite fast on two
+By default each client sends 20 requests after 10 of warm-up, to keep the suite fast on two
 cores; ``ADSTAGE_LOAD_REQUESTS=200`` runs the full 32 × 200 of the benchmark.
 """
 
@@ -23,7 +23,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 CLIENTS = 32
-REQUESTS = int(os.environ.get("ADSTAGE_LOAD_REQUESTS", "40"))
+REQUESTS = int(os.environ.get("ADSTAGE_LOAD_REQUESTS", "20"))
 WARM_UP = 10
 
 
