@@ -1233,6 +1233,29 @@ def _scale_screen_summary(r: Json) -> str:
     )
 
 
+@snippet("horizon.summary", "horizon")
+def _horizon_summary(r: Json) -> str:
+    sc, ob = r["scenes"], r["objects"]["base_above_highest_horizon"]
+    rows = sc["kept_rows"]
+    reasons = {label: r["reasons"][label] for label in ("horizon off", "horizon on")}
+    return (
+        f"of the {sc['n']} dev room photos, the lines of {sc['estimated']} give an estimate and "
+        f"{sc['kept']} are kept (clear enough, inside the prior); their rows are "
+        f"{rows['p10']:.2f}–{rows['p90']:.2f} of the height from the top (10th–90th percentile, "
+        f"median {rows['p50']:.2f}); {sc['ms_median']:.0f} ms per photo (median). Of the "
+        f"catalog's {r['objects']['objects']} real objects, {ob['estimate']} have their base "
+        f"above the highest horizon allowed with the estimates ({ob['prior']} with the prior "
+        f"alone). For {r['floor_products']} floor-standing products (seed "
+        f"{r['settings']['seed']}) the screen refused {reasons['horizon on'].get('support', 0)} "
+        f"slots as `support` and {reasons['horizon on'].get('scale', 0)} as `scale` with the "
+        f"horizon ({reasons['horizon off'].get('support', 0)} and "
+        f"{reasons['horizon off'].get('scale', 0)} without); "
+        f"{r['with_a_slot']['horizon on']} keep a slot (without: "
+        f"{r['with_a_slot']['horizon off']}), and the slot staged first changed for "
+        f"{r['first_slot_changed']['n']}"
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Inpainting (benchmarks/inpaint.py: classical backends; EdgeConnect experiment)
 

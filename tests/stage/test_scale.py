@@ -4,6 +4,7 @@ types read as kinds, the metrology on a pinhole camera, each refusal, and stagin
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,6 +48,8 @@ PART = ("part or accessory", "part")
         ("chair cushion outdoor", PART),
         ("Bed canopy", PART),
         ("Door mat", PART),
+        ("Padded seat cover for junior chair", ("part", "part")),
+        ("Floor protector", PART),
         ("adjustable clothes rail", ("wardrobe", "floor")),
         # hung, or standing on other furniture: no floor check
         ("wall mounted shelving unit", ("wall unit", "wall")),
@@ -55,6 +58,7 @@ PART = ("part or accessory", "part")
         ("Pendant lamp", ("ceiling lamp", "wall")),
         ("table lamp", ("decor", "top")),
         ("Plant pot", ("decor", "top")),
+        ("Laptop stand", ("decor", "top")),
         ("storage box", ("other", "any")),
         ("Bed storage box", ("other", "any")),
     ],
@@ -165,7 +169,7 @@ def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
         stage(item.image, cat, mask=item.mask, k=1, kind=3)
 
 
-def test_indoor_kinds_are_not_staged_in_outdoor_scenes() -> None:
+def test_indoor_kinds_are_not_staged_in_outdoor_scenes(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from adstage.stage.pipeline import StageOptions, screen_matches
@@ -194,9 +198,13 @@ def test_indoor_kinds_are_not_staged_in_outdoor_scenes() -> None:
     alpha = np.zeros((100, 70), np.float32)
     alpha[5:95, 5:65] = 1.0
     cut = Cutout.from_alpha(np.full((100, 70, 3), 200, np.uint8), alpha)
+    from adstage.io.images import write_image
+
+    scene = str(tmp_path / "scene.png")  # a flat photo: no horizon, the prior stands
+    write_image(scene, np.full((200, 200, 3), 128, np.uint8))
     matches = [
-        SimpleNamespace(id="garden", category="Outdoor", mask=lambda: slot),
-        SimpleNamespace(id="bedroom", category="Bedroom", mask=lambda: slot),
+        SimpleNamespace(id="garden", category="Outdoor", mask=lambda: slot, uri=scene),
+        SimpleNamespace(id="bedroom", category="Bedroom", mask=lambda: slot, uri=scene),
     ]
     chosen, record = screen_matches(cut, matches, StageOptions(k=2, kind="bed"))  # type: ignore[arg-type]
     assert [m.id for m in chosen] == ["bedroom"] and record["reasons"] == {"setting": 1}

@@ -52,7 +52,8 @@ from adstage.retrieve.search import retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
-from adstage.stage.scale import FLOOR, PART, Kind, check_box, kind_of
+from adstage.stage.horizon import scene_camera
+from adstage.stage.scale import FLOOR, PART, Camera, Kind, check_box, kind_of
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -562,7 +563,7 @@ def stage_beside(
     seconds["place"] = time.perf_counter() - t
     if placement is None:
         return None
-    camera = options.screen.camera if options.screen is not None else None
+    camera = scene_camera_for(options, match.uri)
     scaled = check_box(options.product_kind, placement.box, scene.shape[0], camera)
     if scaled.reason is not None:
         log.info("free space beside %s refused: %s", match.id, scaled.why)
@@ -627,6 +628,7 @@ def screen_matches(
             stand=opts.stand,
             kind=kind,
             category=match.category,
+            camera=lambda m=match: scene_camera_for(opts, m.uri),  # type: ignore[misc]
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
@@ -644,6 +646,18 @@ def screen_matches(
         "example": example,
         "refused_matches": refused,
     }
+
+
+def scene_camera_for(opts: StageOptions, uri: str) -> Camera | None:
+    """The camera the size and support checks use in the scene ``uri``: the screen's prior,
+    narrowed by the scene's estimated horizon (:func:`adstage.stage.horizon.scene_camera`) when
+    the product's kind stands on the floor and the screen's ``horizon`` is on."""
+    if opts.screen is None:
+        return None
+    kind = opts.product_kind
+    if not opts.screen.horizon or kind is None or kind.support != FLOOR:
+        return opts.screen.camera
+    return scene_camera(uri, opts.screen.camera)
 
 
 def _kind_record(opts: StageOptions) -> dict[str, Any] | None:

@@ -113,11 +113,13 @@ PART_NOUNS = frozenset(
         "curtain",
         "curtains",
         "blind",
+        "protector",
     ]
 )
 """A product type whose head phrase ends in one of these nouns (or their plural) is a part or an
 accessory of furniture, not something that stands in a room on its own: "table legs", "cabinet
-door", "bench top", "bed canopy", "chair cushion"."""
+door", "bench top", "bed canopy", "chair cushion", "floor protector". (A "sofa cover" is not
+one: its catalog photo shows the covered sofa.)"""
 
 KINDS: tuple[tuple[str, Kind], ...] = (
     # parts whose head does not end in a part noun
@@ -127,6 +129,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     ),
     (r"\b(extra|glass) shelf\b|\bheight extension\b|\bextension unit\b", _k("part", 0, 0, PART)),
     (r"\bdrill template\b|\bcross brace\b|\bfittings?\b", _k("part", 0, 0, PART)),
+    (r"\bseat (cover|pad)\b", _k("part", 0, 0, PART)),  # a chair's pad, photographed alone
     # hung on a wall or from the ceiling: a "wall cabinet" or a "wall-mounted desk" does not stand
     (r"\bwall\b|\bmirror cabinet\b", _k("wall unit", 0, 0, WALL)),
     (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, WALL)),
@@ -134,7 +137,8 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bmattress\b|\bnet\b", _k("other", 0, 0, ANY)),
     (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
     (
-        r"\blamps?\b|\blampshade\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle",
+        r"\blamps?\b|\blampshade\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle|"
+        r"\blaptop (stand|support)\b",
         _k("decor", 0, 0, TOP),
     ),
     # furniture, most specific first

@@ -25,7 +25,8 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   from the slot's base line (the alignment had to move it to keep it inside the scene);
 - ``support`` and ``scale``, only when the product's kind is known
   (:mod:`adstage.stage.scale`): a product that stands on the floor would stand above eye level,
-  or its size would be implausible for its kind under ``camera``'s prior;
+  or its size would be implausible for its kind under ``camera``'s prior, narrowed by the
+  scene's horizon when ``horizon`` is on and its lines give one (:mod:`adstage.stage.horizon`);
 - ``setting``, only when the product's kind and the slot's catalog category are known: an indoor
   product in an outdoor scene (checked first, before any mask work).
 
@@ -34,6 +35,7 @@ Everything is measured on the masks downscaled so the longer side is ``work_side
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,7 +45,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import Camera, Kind, check_box, check_setting
+from adstage.stage.scale import FLOOR, Camera, Kind, check_box, check_setting
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -71,6 +73,11 @@ class Screen:
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
     """The camera prior of the ``support`` and ``scale`` checks (:mod:`adstage.stage.scale`)."""
+    horizon: bool = False
+    """For a floor-standing kind, estimate each scene's horizon from its lines and narrow
+    ``camera``'s horizon range to it (:mod:`adstage.stage.horizon`; the prior stands when the
+    lines do not agree or the estimate falls outside it). Off by default: on the dev photos it
+    changed no product's first slot (``benchmarks/horizon.py``)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -135,11 +142,14 @@ def screen(
     stand: bool = True,
     kind: Kind | None = None,
     category: str | None = None,
+    camera: Camera | Callable[[], Camera | None] | None = None,
 ) -> Verdict:
     """Whether the slot ``slot_mask`` (scene-sized, bool) can take the product ``product_mask``
     (its cut-out's mask) and still look real; ``kind``: the product's kind, for the ``support``,
     ``scale`` and ``setting`` checks (``None``: not checked); ``category``: the slot's catalog
-    category, for ``setting``."""
+    category, for ``setting``; ``camera``: the scene's camera for ``support`` and ``scale``, or a
+    function giving it, called only when those checks are reached (``None``: the thresholds'
+    prior)."""
     t = thresholds or Screen()
     if product_mask.ndim != 2 or slot_mask.ndim != 2:
         raise InputError("screen: expected 2-D product and slot masks")
@@ -164,8 +174,6 @@ def screen(
     placed = render_mask(_shrink(product_mask, t.work_side), placement)
     measures["uncovered"] = float((slot & ~placed).sum()) / float(slot.sum())
     measures["lift"] = abs(placement.box[3] - y1) / h if stand else 0.0
-    scaled = check_box(kind, placement.box, h, t.camera)
-    measures |= scaled.measures
 
     checks: list[tuple[str, bool, str]] = [
         (
@@ -205,10 +213,16 @@ def screen(
             f"the product's base would be {measures['lift']:.0%} of the scene's height off the "
             "slot's base line",
         ),
-        ("support", scaled.reason == "support", scaled.why),
-        ("scale", scaled.reason == "scale", scaled.why),
     ]
     for reason, failed, why in checks:
         if failed:
             return Verdict(False, reason, why, measures)
+    if kind is None or kind.support != FLOOR:
+        return Verdict(True, None, "", measures)
+    # the size checks last: the scene's camera may have to be estimated from its pixels
+    cam = (camera() if callable(camera) else camera) or t.camera
+    scaled = check_box(kind, placement.box, h, cam)
+    measures |= scaled.measures | {"horizon_low": cam.horizon[0], "horizon_high": cam.horizon[1]}
+    if scaled.reason is not None:
+        return Verdict(False, scaled.reason, scaled.why, measures)
     return Verdict(True, None, "", measures)
