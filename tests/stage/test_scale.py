@@ -50,6 +50,8 @@ PART = ("part or accessory", "part")
         ("Door mat", PART),
         ("Padded seat cover for junior chair", ("part", "part")),
         ("Floor protector", PART),
+        ("Smart lock", PART),
+        ("Storage unit with smart lock", ("shelving", "floor")),
         ("adjustable clothes rail", ("wardrobe", "floor")),
         # hung, or standing on other furniture: no floor check
         ("wall mounted shelving unit", ("wall unit", "wall")),

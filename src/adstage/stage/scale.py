@@ -114,6 +114,7 @@ PART_NOUNS = frozenset(
         "curtains",
         "blind",
         "protector",
+        "lock",
     ]
 )
 """A product type whose head phrase ends in one of these nouns (or their plural) is a part or an
