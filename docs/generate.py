@@ -1141,6 +1141,8 @@ JUDGE_RUNS = {
     "final-old": ("**B (report)**", "before (afc4a07)"),
     "final-new": ("**B (report)**", "**after**"),
     "final-new-vs-final-old": ("**B (report)**", "**after vs before**"),
+    "A-kinds": ("A (choosing)", "with the products' kinds ²"),
+    "C-kinds": ("**C (report)**", "**with the products' kinds ²**"),
 }
 """The blind-study runs shown, in order: (product set, what was compared)."""
 
@@ -1175,12 +1177,15 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new"):
+    for label in ("final-old", "final-new", "C-kinds"):
         run = r["runs"].get(label)
         if run is not None:
             got = run["products"] - run["without_candidate"]
-            parts.append(f"{JUDGE_RUNS[label][1].strip('*')}: {got} of {run['products']}")
-    return "products of set B with a candidate: " + "; ".join(parts)
+            what = JUDGE_RUNS[label][1].strip("*² ")
+            parts.append(
+                f"set {JUDGE_RUNS[label][0].strip('*')[0]}, {what}: {got} of {run['products']}"
+            )
+    return "products with a candidate: " + "; ".join(parts)
 
 
 @snippet("screen.refusals", "screen")
