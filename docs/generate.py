@@ -1188,6 +1188,22 @@ def _judge_candidates(r: Json) -> str:
     return "products with a candidate: " + "; ".join(parts)
 
 
+@snippet("judge.readme", "judge_study")
+def _judge_readme(r: Json) -> str:
+    run = r["runs"]["C-kinds"]
+    real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
+
+    def share(c: Json) -> str:
+        s = c["staged_preferred"]
+        return f"{s['k']} of {s['n']} pairs ({pct(s['rate'], 0)})"
+
+    return (
+        f"the staged image was preferred to a naive paste in {share(naive)} and to a real room "
+        f"photo in {share(real)}; {run['products'] - run['without_candidate']} of "
+        f"{run['products']} products got a candidate"
+    )
+
+
 @snippet("screen.refusals", "screen")
 def _screen_refusals(r: Json) -> str:
     total = sum(r["refusals"].values())
