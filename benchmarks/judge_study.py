@@ -206,6 +206,11 @@ def tally(args: argparse.Namespace) -> int:
         "k": key.get("k"),
         "products": len(key["pairs"]) + len(key["none"]),
         "without_candidate": len(key["none"]),
+        # why: refused as a part or accessory (its kind), or no slot and no free space
+        "refused_as_part": sum("part or accessory" in n["why"] for n in key["none"]),
+        "without_candidate_why": [
+            {"product": n.get("product"), "why": n["why"][-240:]} for n in key["none"]
+        ],
         "comparisons": {},
     }
     for comparison in ("real", "naive", "ab"):

@@ -1130,30 +1130,35 @@ def _screen_latency(r: Json) -> str:
 
 
 JUDGE_RUNS = {
-    "seed13-old-k1": ("A (choosing)", "before (afc4a07), k = 1"),
-    "fillall-vs-old": ("A (choosing)", "fill the whole slot vs before ¹"),
-    "fillall-ns-vs-fillall": ("A (choosing)", "… `ns` fills vs `hybrid` ¹ (not kept)"),
-    "rank-vs-fillall": ("A (choosing)", "least-uncovered slot first vs retrieval order ¹"),
-    "rank-d16-vs-rank": ("A (choosing)", "slot grown by 16 px vs 8 px ¹ (not kept)"),
-    "A-wall-vs-A-nowall": ("A (choosing)", "refuse slots high on the wall vs not (not kept)"),
-    "A-wall-sh08-vs-A-wall": ("A (choosing)", "contact shadow 0.8 vs 0.5 (not kept)"),
-    "A-solid-vs-A-now": ("A (choosing)", "openings closed with the photo's own pixels (not kept)"),
-    "final-old": ("**B (report)**", "before (afc4a07)"),
-    "final-new": ("**B (report)**", "**after**"),
-    "final-new-vs-final-old": ("**B (report)**", "**after vs before**"),
-    "A-kinds": ("A (choosing)", "with the products' kinds ²"),
-    "C-kinds": ("**C (report)**", "**with the products' kinds ²**"),
+    "seed13-old-k1": ("A", "before (afc4a07), k = 1"),
+    "fillall-vs-old": ("A", "fill the whole slot vs before ¹"),
+    "fillall-ns-vs-fillall": ("A", "… `ns` fills vs `hybrid` ¹ (not kept)"),
+    "rank-vs-fillall": ("A", "least-uncovered slot first vs retrieval order ¹"),
+    "rank-d16-vs-rank": ("A", "slot grown by 16 px vs 8 px ¹ (not kept)"),
+    "A-wall-vs-A-nowall": ("A", "refuse slots high on the wall vs not (not kept)"),
+    "A-wall-sh08-vs-A-wall": ("A", "contact shadow 0.8 vs 0.5 (not kept)"),
+    "A-solid-vs-A-now": ("A", "openings closed with the photo's own pixels (not kept)"),
+    "final-old": ("B", "before (afc4a07)"),
+    "final-new": ("B", "after"),
+    "final-new-vs-final-old": ("B", "after vs before"),
+    "A-kinds": ("A", "with the products' kinds ²"),
+    "A-kinds-shade-vs-A-kinds": ("A", "… the scene's light gradient on the product (not kept) ²"),
+    "C-kinds": ("C", "with the products' kinds ²"),
 }
-"""The blind-study runs shown, in order: (product set, what was compared)."""
+"""The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
+comparison with its own panel) and what was compared."""
+REPORT_SETS = ("B", "C")
 
 
 @snippet("judge.table", "judge_study")
 def _judge_table(r: Json) -> str:
     rows = []
-    for label, (products, what) in JUDGE_RUNS.items():
+    for label, (letter, what) in JUDGE_RUNS.items():
         run = r["runs"].get(label)
         if run is None:
             continue
+        products = f"**{letter} (report)**" if letter in REPORT_SETS else f"{letter} (choosing)"
+        what = f"**{what}**" if letter in REPORT_SETS else what
         for comparison, c in run["comparisons"].items():
             s = c["staged_preferred"]
             against = {"real": "a real room photo", "naive": "a naive paste"}.get(comparison, "")
@@ -1179,12 +1184,14 @@ def _judge_candidates(r: Json) -> str:
     parts = []
     for label in ("final-old", "final-new", "C-kinds"):
         run = r["runs"].get(label)
-        if run is not None:
-            got = run["products"] - run["without_candidate"]
-            what = JUDGE_RUNS[label][1].strip("*² ")
-            parts.append(
-                f"set {JUDGE_RUNS[label][0].strip('*')[0]}, {what}: {got} of {run['products']}"
-            )
+        if run is None:
+            continue
+        letter, what = JUDGE_RUNS[label]
+        got = run["products"] - run["without_candidate"]
+        part = f"set {letter}, {what.rstrip(' ²')}: {got} of {run['products']}"
+        if run.get("refused_as_part"):
+            part += f" ({run['refused_as_part']} refused as parts or accessories)"
+        parts.append(part)
     return "products with a candidate: " + "; ".join(parts)
 
 
@@ -1200,7 +1207,8 @@ def _judge_readme(r: Json) -> str:
     return (
         f"the staged image was preferred to a naive paste in {share(naive)} and to a real room "
         f"photo in {share(real)}; {run['products'] - run['without_candidate']} of "
-        f"{run['products']} products got a candidate"
+        f"{run['products']} products got a candidate ({run['refused_as_part']} were refused as "
+        "furniture parts or accessories)"
     )
 
 

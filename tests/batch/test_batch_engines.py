@@ -76,7 +76,7 @@ def _rows(out: Path) -> int:
         return 0
 
 
-KILLS = int(os.environ.get("ADSTAGE_BATCH_KILLS", "2"))
+KILLS = max(1, int(os.environ.get("ADSTAGE_BATCH_KILLS", "2")))
 """Kills of :func:`test_killed_repeatedly_then_finished`: 2 in ``make test`` (each costs a
 process start), 5 in ``make test-load``, which ``.ci/run`` also runs."""
 

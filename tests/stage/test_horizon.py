@@ -68,9 +68,42 @@ def test_camera_for_narrows_the_prior_only_with_a_clear_estimate_inside_it() -> 
     assert hz.camera_for(clear, prior).horizon == pytest.approx((0.49, 0.61))
     assert hz.camera_for(hz.Horizon(0.55, 0.1, 100, 30), prior) == prior  # not clear
     assert hz.camera_for(hz.Horizon(0.85, 0.5, 100, 30), prior) == prior  # outside the prior
+    assert hz.camera_for(hz.Horizon(0.68, 0.5, 100, 30), prior) == prior  # just outside
     assert hz.camera_for(None, prior) == prior
     edge = hz.camera_for(hz.Horizon(0.62, 0.5, 100, 30), prior)
     assert edge.horizon == pytest.approx((0.56, 0.65))  # clipped to the prior
+
+
+def test_an_unreadable_scene_keeps_the_prior_and_a_changed_file_is_estimated_again(
+    tmp_path: Path,
+) -> None:
+    from adstage.io.images import write_image
+
+    assert hz.scene_camera(str(tmp_path / "missing.png"), Camera()) == Camera()
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert hz.scene_camera(str(tmp_path / "broken.png"), Camera()) == Camera()
+    room = tmp_path / "room.png"
+    write_image(room, render_room(0.6))
+    assert hz.scene_camera(str(room), Camera()).horizon[0] > 0.5
+    write_image(room, np.full((480, 640, 3), 128, np.uint8))  # no lines: the prior
+    import os
+
+    os.utime(room, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    assert hz.scene_camera(str(room), Camera()) == Camera()
+
+
+def test_the_scenes_camera_is_asked_for_only_after_the_mask_checks_pass() -> None:
+    def never() -> Camera:
+        raise AssertionError("the camera was asked for")
+
+    slot = np.zeros((480, 640), bool)
+    slot[200:202, 300:302] = True  # a speck: refused as area before any size check
+    product = np.ones((50, 40), bool)
+    verdict = screen(product, slot, kind=kind_of("chest of drawers"), camera=never)
+    assert verdict.reason == "area"
+    slot[150:300, 250:390] = True
+    with pytest.raises(AssertionError, match="asked for"):
+        screen(product, slot, kind=kind_of("chest of drawers"), camera=never)
 
 
 def test_a_wall_slot_passes_with_the_prior_but_not_under_the_scenes_horizon(

@@ -4,7 +4,6 @@ types read as kinds, the metrology on a pinhole camera, each refusal, and stagin
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +50,7 @@ PART = ("part or accessory", "part")
         ("Padded seat cover for junior chair", ("part", "part")),
         ("Floor protector", PART),
         ("Smart lock", PART),
+        ("Pair of armrests", PART),
         ("Storage unit with smart lock", ("shelving", "floor")),
         ("adjustable clothes rail", ("wardrobe", "floor")),
         # hung, or standing on other furniture: no floor check
@@ -171,7 +171,7 @@ def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
         stage(item.image, cat, mask=item.mask, k=1, kind=3)
 
 
-def test_indoor_kinds_are_not_staged_in_outdoor_scenes(tmp_path: Path) -> None:
+def test_indoor_kinds_are_not_staged_in_outdoor_scenes() -> None:
     from types import SimpleNamespace
 
     from adstage.stage.pipeline import StageOptions, screen_matches
@@ -194,19 +194,23 @@ def test_indoor_kinds_are_not_staged_in_outdoor_scenes(tmp_path: Path) -> None:
     assert check_setting(kind_of("chair outdoor"), "Bedroom") == ""  # garden chairs may go indoors
     assert check_setting(kind_of("bed frame"), "room") == ""  # unknown setting: not refused
     assert check_setting(None, "Outdoor") == ""
+    # rooms a kind is not staged in: a bed in a kitchen, a sofa in a laundry, not the reverse
+    assert "does not belong in this room" in check_setting(kind_of("bed frame"), "Kitchen")
+    assert "does not belong in this room" in check_setting(kind_of("Day bed"), "Dining")
+    assert "does not belong in this room" in check_setting(kind_of("3-seat sofa"), "Laundry")
+    assert check_setting(kind_of("3-seat sofa"), "Dining") == ""  # open-plan living and dining
+    assert check_setting(kind_of("bed frame"), "Living Room") == ""
+    assert check_setting(kind_of("chair"), "Kitchen") == ""
+    assert check_setting(kind_of("sofa outdoor"), "Kitchen") == ""
 
     slot = np.zeros((200, 200), bool)
     slot[60:150, 80:140] = True
     alpha = np.zeros((100, 70), np.float32)
     alpha[5:95, 5:65] = 1.0
     cut = Cutout.from_alpha(np.full((100, 70, 3), 200, np.uint8), alpha)
-    from adstage.io.images import write_image
-
-    scene = str(tmp_path / "scene.png")  # a flat photo: no horizon, the prior stands
-    write_image(scene, np.full((200, 200, 3), 128, np.uint8))
-    matches = [
-        SimpleNamespace(id="garden", category="Outdoor", mask=lambda: slot, uri=scene),
-        SimpleNamespace(id="bedroom", category="Bedroom", mask=lambda: slot, uri=scene),
+    matches = [  # the horizon is off by default: the scene file is never read
+        SimpleNamespace(id="garden", category="Outdoor", mask=lambda: slot, uri="unused"),
+        SimpleNamespace(id="bedroom", category="Bedroom", mask=lambda: slot, uri="unused"),
     ]
     chosen, record = screen_matches(cut, matches, StageOptions(k=2, kind="bed"))  # type: ignore[arg-type]
     assert [m.id for m in chosen] == ["bedroom"] and record["reasons"] == {"setting": 1}

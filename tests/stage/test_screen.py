@@ -123,7 +123,7 @@ def test_screen_matches_stages_the_slots_needing_least_fill() -> None:
         "late": slot(50, 80, 100),  # fits as well, but retrieved after 2k slots passed
     }
     matches = [
-        SimpleNamespace(id=name, category="room", mask=lambda m=mask: m)
+        SimpleNamespace(id=name, category="room", mask=lambda m=mask: m, uri="unused")
         for name, mask in slots.items()
     ]
     options = StageOptions(k=1)

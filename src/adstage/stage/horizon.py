@@ -24,8 +24,8 @@ vanishing points from line segments in the manner of Košecká & Zhang (ECCV 200
    counted is twice the lesser of the two sides'. The best candidate's row is the horizon, and
    ``share`` its support over all segments'.
 
-:func:`camera_for` keeps an estimate only when its ``share`` is at least :data:`MIN_SHARE` and it
-lies inside the prior's range (an estimate outside it is more likely wrong than the prior), and
+:func:`camera_for` keeps an estimate only when its ``share`` is at least :data:`MIN_SHARE` and its
+row lies inside the prior's range (an estimate outside it is more likely wrong than the prior), and
 narrows the prior's horizon range to the estimate ± :data:`SPREAD`. :func:`scene_camera` does so
 for a scene file, cached per file. ``benchmarks/horizon.py`` measures it on the dev rooms.
 """
@@ -33,7 +33,9 @@ for a scene file, cached per file. ``benchmarks/horizon.py`` measures it on the 
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -41,9 +43,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from adstage.errors import InputError
+from adstage.errors import AdstageError, InputError
 from adstage.io.images import read_image
 from adstage.stage.scale import Camera
+
+log = logging.getLogger(__name__)
 
 WORK_SIDE = 512
 """Lines are detected on the photo scaled so its longer side is this many pixels."""
@@ -53,10 +57,12 @@ VERTICAL_DEG = 70.0
 """Segments steeper than this (degrees from the image's horizontal) are the room's verticals."""
 FLAT_DEG = 2.0
 """Segments flatter than this are parallel to the image (or on the horizon) and fit any row."""
-ROWS = (-0.25, 1.25)
+CANDIDATE_ROWS = (-0.25, 1.25)
 """Candidate points outside these rows (share of the height from the top) are not tried."""
 CANDIDATES = 3000
 """At most this many candidate points are tried (those of the longest pairs)."""
+PARALLEL_DEG = 2.0
+"""Pairs of segments closer than this to parallel give no candidate (they meet anywhere)."""
 INLIER_DEG = 1.5
 """A segment points at a candidate when its direction is within this many degrees."""
 MIN_INLIERS = 4
@@ -136,14 +142,14 @@ def estimate_horizon(rgb: NDArray[np.uint8]) -> Horizon | None:
     i, j = np.triu_indices(n, 1)
     cross = d[i, 0] * d[j, 1] - d[i, 1] * d[j, 0]
     sine = np.abs(cross) / (length[i] * length[j])
-    ok = sine > math.sin(math.radians(2.0))  # near-parallel pairs meet anywhere
+    ok = sine > math.sin(math.radians(PARALLEL_DEG))
     i, j, cross = i[ok], j[ok], cross[ok]
     delta = p[j] - p[i]
     t_i = (delta[:, 0] * d[j, 1] - delta[:, 1] * d[j, 0]) / cross
     t_j = (delta[:, 0] * d[i, 1] - delta[:, 1] * d[i, 0]) / cross
     vp = p[i] + t_i[:, None] * d[i]
     row = vp[:, 1] / height
-    ok = _beyond(t_i) & _beyond(t_j) & (row > ROWS[0]) & (row < ROWS[1])
+    ok = _beyond(t_i) & _beyond(t_j) & (row > CANDIDATE_ROWS[0]) & (row < CANDIDATE_ROWS[1])
     vp, pair_weight = vp[ok], (length[i] * length[j])[ok]
     if len(vp) == 0:
         return None
@@ -166,34 +172,33 @@ def estimate_horizon(rgb: NDArray[np.uint8]) -> Horizon | None:
 
 
 def camera_for(horizon: Horizon | None, prior: Camera) -> Camera:
-    """``prior`` with its horizon range narrowed to ``horizon.row ± SPREAD`` when ``horizon`` is
-    an estimate clear enough to keep (:data:`MIN_SHARE`) and inside the prior's range; else
-    ``prior`` itself (an estimate outside the prior is more likely wrong than the prior)."""
+    """``prior`` with its horizon range narrowed to ``horizon.row ± SPREAD`` (clipped to the
+    prior's range) when ``horizon`` is an estimate clear enough to keep (:data:`MIN_SHARE`)
+    whose row lies inside the prior's range; else ``prior`` itself (an estimate outside the prior
+    is more likely wrong than the prior)."""
     if horizon is None or horizon.share < MIN_SHARE:
         return prior
-    lo = max(prior.horizon[0], horizon.row - SPREAD)
-    hi = min(prior.horizon[1], horizon.row + SPREAD)
-    if lo > hi:
+    lo, hi = prior.horizon
+    if not lo <= horizon.row <= hi:
         return prior
-    return replace(prior, horizon=(lo, hi))
+    return replace(prior, horizon=(max(lo, horizon.row - SPREAD), min(hi, horizon.row + SPREAD)))
 
 
 @functools.lru_cache(maxsize=256)
-def _scene_horizon(uri: str, max_side: int) -> Horizon | None:
-    image = read_image(uri)
-    h, w = image.shape[:2]
-    if max(h, w) > max_side:
-        f = max_side / max(h, w)
-        image = cast(
-            NDArray[np.uint8],
-            cv2.resize(
-                image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
-            ),
-        )
-    return estimate_horizon(image)
+def _file_horizon(uri: str, mtime_ns: int, size: int) -> Horizon | None:
+    """:func:`estimate_horizon` of the file ``uri``, cached per path, modification time and size
+    (a file changed at the same path is estimated again)."""
+    return estimate_horizon(read_image(uri))
 
 
 def scene_camera(uri: str, prior: Camera) -> Camera:
     """The camera of the scene file ``uri``: ``prior`` narrowed by its estimated horizon
-    (:func:`camera_for`); estimates are cached per file for the process."""
-    return camera_for(_scene_horizon(uri, WORK_SIDE), prior)
+    (:func:`camera_for`); estimates are cached per file for the process. A file that cannot be
+    read gets the prior (staging it fails later, with its own error)."""
+    try:
+        stat = os.stat(uri)
+        horizon = _file_horizon(uri, stat.st_mtime_ns, stat.st_size)
+    except (OSError, AdstageError) as exc:
+        log.warning("%s: no horizon estimate (%s); the prior stands", uri, exc)
+        return prior
+    return camera_for(horizon, prior)

@@ -628,7 +628,7 @@ def screen_matches(
             stand=opts.stand,
             kind=kind,
             category=match.category,
-            camera=lambda m=match: scene_camera_for(opts, m.uri),  # type: ignore[misc]
+            camera=functools.partial(scene_camera_for, opts, match.uri),
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))

@@ -24,9 +24,9 @@ Two refusals, for kinds that stand on the floor (``support == "floor"``):
 - ``scale``: the heights the placement can mean are all far above (a giant) or far below (a
   toy) the kind's heights.
 
-And one for indoor kinds (furniture whose kind text does not say outdoor), from the scene's
-catalog category (:func:`scene_setting`): ``setting``, an indoor product in an outdoor scene (a
-bed in a garden, a TV bench in a park).
+And one from the scene's catalog category (:func:`check_setting`): ``setting``, an indoor product
+in an outdoor scene (a bed in a garden, a TV bench in a park), or a kind in a room it is not
+found in (:data:`NOT_IN_ROOMS`: a bed in a kitchen, a sofa in a laundry).
 
 Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
 not checked (their base height is unknown); parts and accessories (a type whose head ends in one
@@ -115,6 +115,7 @@ PART_NOUNS = frozenset(
         "blind",
         "protector",
         "lock",
+        "armrest",
     ]
 )
 """A product type whose head phrase ends in one of these nouns (or their plural) is a part or an
@@ -130,7 +131,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     ),
     (r"\b(extra|glass) shelf\b|\bheight extension\b|\bextension unit\b", _k("part", 0, 0, PART)),
     (r"\bdrill template\b|\bcross brace\b|\bfittings?\b", _k("part", 0, 0, PART)),
-    (r"\bseat (cover|pad)\b", _k("part", 0, 0, PART)),  # a chair's pad, photographed alone
+    (r"\bseat cover\b", _k("part", 0, 0, PART)),  # a chair's pad, photographed alone
     # hung on a wall or from the ceiling: a "wall cabinet" or a "wall-mounted desk" does not stand
     (r"\bwall\b|\bmirror cabinet\b", _k("wall unit", 0, 0, WALL)),
     (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, WALL)),
@@ -251,13 +252,35 @@ def scene_setting(category: str | None) -> str | None:
     return None
 
 
+_WET_ROOMS = r"\bkitchen\b|\blaundry\b|\bbath ?room\b"
+NOT_IN_ROOMS: dict[str, re.Pattern[str]] = {
+    name: re.compile(rooms)
+    for names, rooms in (
+        (("bed", "bunk or loft bed", "cot", "day bed"), _WET_ROOMS + r"|\bdining\b|\bhallway\b"),
+        (("sofa", "armchair", "coffee table", "TV bench", "wardrobe"), _WET_ROOMS),
+    )
+    for name in names
+}
+"""Kinds (by name) and the rooms, as words of a scene's catalog category, they are not staged
+in. Deliberately short: only pairs a shopper would find absurd (a bed in a kitchen, a dining
+room or a hallway; a sofa, a wardrobe or a TV bench in a kitchen, a laundry or a bathroom); a
+bed in a living room or a home office and a sofa in a dining room are IKEA staples and stay
+allowed."""
+
+
 def check_setting(kind: Kind | None, category: str | None) -> str:
     """Why a product of ``kind`` does not belong in a scene of catalog ``category``, or ``""``:
-    indoor furniture (a bed, a TV bench) is not staged in a garden or a park. Outdoor furniture
-    may stand indoors (a balcony set in a conservatory), so that way round is not refused."""
-    if kind is None or kind.setting != "indoor" or scene_setting(category) != "outdoor":
+    indoor furniture (a bed, a TV bench) is not staged in a garden or a park, and a kind of
+    :data:`NOT_IN_ROOMS` not in those rooms. Outdoor furniture may stand indoors (a balcony set in
+    a conservatory), so that way round is not refused."""
+    if kind is None or not category:
         return ""
-    return f"an indoor {kind.name} does not belong in an outdoor scene (category {category!r})"
+    if kind.setting == "indoor" and scene_setting(category) == "outdoor":
+        return f"an indoor {kind.name} does not belong in an outdoor scene (category {category!r})"
+    rooms = NOT_IN_ROOMS.get(kind.name)
+    if rooms is not None and kind.setting != "outdoor" and rooms.search(_words(category)):
+        return f"a {kind.name} does not belong in this room (category {category!r})"
+    return ""
 
 
 @dataclass(frozen=True)
