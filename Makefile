@@ -22,11 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## The long variants CI runs after `make test`: the service's full load test (32 clients × 200
-## requests; `make test` runs 32 × 20) and a batch run killed 5 times (`make test`: twice).
+## The long variants CI runs after `make test` (marker `long`): the service's load test with
+## 32 clients × 200 requests, Ray's engine, and a batch run killed 5 times (`make test`: twice).
 test-load: $(STAMP)
-	ADSTAGE_LOAD_REQUESTS=200 ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q \
-	  tests/serve/test_service_load.py \
+	ADSTAGE_LOAD_REQUESTS=200 ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q -m long \
+	  tests/serve/test_service_load.py tests/batch/test_batch_engines.py
+	ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q \
 	  tests/batch/test_batch_engines.py::test_killed_repeatedly_then_finished
 
 ## Everything, including slow tests, real weights (fetched once into the cache) and ../shared/data.

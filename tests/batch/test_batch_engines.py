@@ -119,7 +119,7 @@ def test_killed_repeatedly_then_finished(shop: Path, tmp_path: Path) -> None:
     assert f"0 done, {n} skipped" in again.stdout
 
 
-def test_local_processes_and_ray_write_what_the_driver_writes(shop: Path, tmp_path: Path) -> None:
+def test_local_processes_write_what_the_driver_writes(shop: Path, tmp_path: Path) -> None:
     items = list(iter_items(shop / "products.csv"))
     one = stage_batch(items, shop / "catalog", tmp_path / "one", **FAST)
     two = stage_batch(items, shop / "catalog", tmp_path / "two", workers=2, **FAST)
@@ -129,10 +129,17 @@ def test_local_processes_and_ray_write_what_the_driver_writes(shop: Path, tmp_pa
     assert _snapshot(tmp_path / "two") == reference
     check_outputs(tmp_path / "two")
 
+
+@pytest.mark.long  # Ray's start-up takes about 15 s: `make test-load`, which CI runs
+def test_ray_writes_what_the_driver_writes(shop: Path, tmp_path: Path) -> None:
     try:
         import ray.data  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"ray is not importable ({exc}); pip install 'adstage[batch]'")
+    items = list(iter_items(shop / "products.csv"))
+    one = stage_batch(items, shop / "catalog", tmp_path / "one", **FAST)
+    reference = _snapshot(tmp_path / "one")
+    assert len(reference) == N_PRODUCTS and one.done >= 1
     on_ray = stage_batch(items, shop / "catalog", tmp_path / "ray", engine="ray", workers=2, **FAST)
     assert (on_ray.done, on_ray.failed) == (one.done, one.failed)
     assert _snapshot(tmp_path / "ray") == reference

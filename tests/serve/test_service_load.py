@@ -4,8 +4,9 @@ on its own keep-alive connection. Every request must get a 200, and the server's
 (``VmRSS``) must grow by less than 10 % from after the warm-up to the end. Latencies are printed,
 never asserted (benchmarks/service.py records them).
 
-By default each client sends 20 requests after 10 of warm-up, to keep the suite fast on two
-cores; ``ADSTAGE_LOAD_REQUESTS=200`` runs the full 32 × 200 of the benchmark.
+Marked ``long``: ``make test`` leaves it out, ``make test-load`` (which CI runs) sets
+``ADSTAGE_LOAD_REQUESTS=200`` and runs the full 32 × 200 of the benchmark (default here: 20 per
+client, after 10 of warm-up).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from test_service_helpers import catalog, encode, product_on_white, running_service
 
 from adstage.serve.app.load import multipart, rss_bytes, run_load
+
+pytestmark = pytest.mark.long
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
