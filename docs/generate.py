@@ -1143,7 +1143,9 @@ JUDGE_RUNS = {
     "final-new-vs-final-old": ("B", "after vs before"),
     "A-kinds": ("A", "with the products' kinds ²"),
     "A-kinds-shade-vs-A-kinds": ("A", "… the scene's light gradient on the product (not kept) ²"),
+    "A-pref30-vs-A-now": ("A", "… slots leaving ≤ 30 % uncovered preferred vs not ³"),
     "C-kinds": ("C", "with the products' kinds ²"),
+    "C-pref30-vs-C-now": ("C", "slots leaving ≤ 30 % uncovered preferred vs not ³"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""

@@ -135,6 +135,17 @@ def test_screen_matches_stages_the_slots_needing_least_fill() -> None:
     fits = screen(cut.mask, slots["fits"]).measures["uncovered"]
     assert screen(cut.mask, slots["wide"]).passed and wide > fits
 
+    # preferring slots that leave at most 0.15 uncovered: screening goes on past "wide" and
+    # "fits" until 2k preferred slots pass (here: the list ends), and "late" is reached
+    late = screen(cut.mask, slots["late"]).measures["uncovered"]
+    assert wide > 0.15 >= max(fits, late), (wide, fits, late)
+    prefer = StageOptions(k=2, screen=Screen(prefer_uncovered=0.15))
+    chosen, record = screen_matches(cut, matches, prefer)  # type: ignore[arg-type]
+    assert sorted(m.id for m in chosen) == ["fits", "late"]
+    assert record["retrieved"] == 4 and sorted(record["preferred"]) == ["fits", "late"]
+    chosen, record = screen_matches(cut, matches[:1], prefer)  # type: ignore[arg-type]
+    assert [m.id for m in chosen] == ["wide"] and record["preferred"] == []  # the fallback
+
 
 # Free-space placement (adstage.stage.freespace)
 
@@ -254,3 +265,29 @@ def test_stage_creates_its_segmenter_once_per_process(monkeypatch, tmp_path) -> 
         pipeline.stage(item.image, cat, k=1, inpainter="telea", segmenter="solid-background")
     assert created == ["solid-background"]
     pipeline.shared_segmenter.cache_clear()
+
+
+def test_candidates_in_preferred_slots_rank_first() -> None:
+    """A candidate whose slot the screen preferred (little of the old object left to paint out)
+    ranks before a higher-scoring one whose slot was only admitted."""
+    from types import SimpleNamespace
+
+    from adstage.stage.pipeline import Candidate, StageOptions, _staged
+
+    def candidate(slot: str, score: float) -> Candidate:
+        return Candidate(
+            image=np.zeros((4, 4, 3), np.uint8), score=score, components={},
+            match=SimpleNamespace(id=slot), placement=(0, 0, 1, 1), seconds={}, provenance={},
+        )  # type: ignore[arg-type]  # fmt: skip
+
+    store = SimpleNamespace(path="catalog", embedders=["classical"])
+    ranked = _staged(
+        None, [candidate("admitted", 0.9), candidate("preferred", 0.5)], [], {}, "given",
+        store, StageOptions(), {"preferred": ["preferred"]},
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert [c.match.id for c in ranked.candidates] == ["preferred", "admitted"]
+    by_score = _staged(
+        None, [candidate("a", 0.5), candidate("b", 0.9)], [], {}, "given", store,
+        StageOptions(), {"preferred": []},
+    )  # type: ignore[arg-type]  # fmt: skip
+    assert [c.match.id for c in by_score.candidates] == ["b", "a"]

@@ -467,8 +467,10 @@ def _staged(
     screened: dict[str, Any],
     name: str = "product",
 ) -> StagedProduct:
-    """The result: candidates ranked (by the critic, when one is given)."""
-    candidates.sort(key=lambda c: -c.score)
+    """The result: candidates ranked by score, those in the screen's ``preferred`` slots first
+    (or by the critic, when one is given)."""
+    preferred = set(screened.get("preferred", ()))
+    candidates.sort(key=lambda c: (c.match.id not in preferred, -c.score))
     if opts.realism is not None:
         candidates = _judge_realism(name, candidates, errors, opts.realism, opts.min_realism)
     return StagedProduct(
@@ -605,9 +607,11 @@ def screen_matches(
     """The ``opts.k`` slots to stage, and what was refused: counts by reason, the first refusal's
     sentence and (``refused_matches``, not JSON) each refused match with its verdict.
 
-    ``matches`` are screened in retrieval order until ``2 · opts.k`` have passed; of those, the
-    ``opts.k`` whose old object the product leaves least uncovered are staged (ties keep the
-    retrieval order). Fills are what gives a staged image away, so among similar slots the one
+    ``matches`` are screened in retrieval order until ``2 · opts.k`` have passed leaving at most
+    the screen's ``prefer_uncovered`` of the old object uncovered (or the list ends). Of all that
+    passed, the ``opts.k`` whose old object the product leaves least uncovered are staged (ties
+    keep the retrieval order); the record's ``preferred`` names those within
+    ``prefer_uncovered``, which :func:`stage` ranks before the others. Fills are what gives a staged image away, so among similar slots the one
     needing the least of them goes first (Ku et al. §5.3: only "small parts of the image" are
     generated)."""
     assert opts.screen is not None
@@ -617,8 +621,9 @@ def screen_matches(
     example = ""
     shape = shape_mask(cut.mask, opts.screen.work_side)  # screened against every slot: once
     kind = opts.product_kind
+    preferred = 0  # passed slots within the screen's prefer_uncovered
     for match in matches:
-        if len(kept) == 2 * opts.k:
+        if preferred == 2 * opts.k:
             break
         verdict = screen_slot(
             shape,
@@ -632,16 +637,19 @@ def screen_matches(
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
+            preferred += verdict.measures["uncovered"] <= opts.screen.prefer_uncovered
             continue
         assert verdict.reason is not None
         refused.append((match, verdict))
         reasons[verdict.reason] = reasons.get(verdict.reason, 0) + 1
         example = example or f"{match.id}: {verdict.why}"
-    chosen = [m for m, _ in sorted(kept, key=lambda pair: pair[1])[: opts.k]]
+    ranked = sorted(kept, key=lambda pair: pair[1])[: opts.k]
+    chosen = [m for m, _ in ranked]
     return chosen, {
         "retrieved": len(kept) + len(refused),
         "refused": len(refused),
         "passed": len(kept),
+        "preferred": [m.id for m, u in ranked if u <= opts.screen.prefer_uncovered],
         "reasons": reasons,
         "example": example,
         "refused_matches": refused,

@@ -28,7 +28,8 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   or its size would be implausible for its kind under ``camera``'s prior, narrowed by the
   scene's horizon when ``horizon`` is on and its lines give one (:mod:`adstage.stage.horizon`);
 - ``setting``, only when the product's kind and the slot's catalog category are known: an indoor
-  product in an outdoor scene (checked first, before any mask work).
+  product in an outdoor scene, or a kind in a room it is not staged in (a bed in a kitchen:
+  :data:`adstage.stage.scale.NOT_IN_ROOMS`); checked first, before any mask work.
 
 Everything is measured on the masks downscaled so the longer side is ``work_side`` pixels.
 """
@@ -69,6 +70,10 @@ class Screen:
     """A box side within this share of the scene's width/height of an edge touches it."""
     min_solidity: float = 0.25
     max_uncovered: float = 0.5
+    prefer_uncovered: float = 0.3
+    """Slots leaving at most this share of the old object uncovered are preferred: screening goes
+    on down the retrieved list until ``2k`` of them pass, and their candidates rank before the
+    others (which ``max_uncovered`` still admits)."""
     max_lift: float = 0.02
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
@@ -86,6 +91,7 @@ class Screen:
             "frame_px",
             "min_solidity",
             "max_uncovered",
+            "prefer_uncovered",
             "max_lift",
         ):
             value = getattr(self, name)
