@@ -611,9 +611,9 @@ def screen_matches(
     the screen's ``prefer_uncovered`` of the old object uncovered (or the list ends). Of all that
     passed, the ``opts.k`` whose old object the product leaves least uncovered are staged (ties
     keep the retrieval order); the record's ``preferred`` names those within
-    ``prefer_uncovered``, which :func:`stage` ranks before the others. Fills are what gives a staged image away, so among similar slots the one
-    needing the least of them goes first (Ku et al. §5.3: only "small parts of the image" are
-    generated)."""
+    ``prefer_uncovered``, which :func:`stage` ranks before the others. Fills are what gives a
+    staged image away, so among similar slots the one needing the least of them goes first (Ku
+    et al. §5.3: only "small parts of the image" are generated)."""
     assert opts.screen is not None
     kept: list[tuple[Match, float]] = []
     refused: list[tuple[Match, Verdict]] = []
