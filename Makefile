@@ -25,7 +25,7 @@ test: $(STAMP)
 ## The long variants CI runs after `make test` (marker `long`): the service's load test with
 ## 32 clients × 200 requests, Ray's engine, and a batch run killed 5 times (`make test`: twice).
 test-load: $(STAMP)
-	ADSTAGE_LOAD_REQUESTS=200 ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q -m long \
+	ADSTAGE_LOAD_REQUESTS=200 $(BIN)/python -m pytest -q -m long \
 	  tests/serve/test_service_load.py tests/batch/test_batch_engines.py
 	ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q \
 	  tests/batch/test_batch_engines.py::test_killed_repeatedly_then_finished

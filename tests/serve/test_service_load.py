@@ -19,8 +19,6 @@ from test_service_helpers import catalog, encode, product_on_white, running_serv
 
 from adstage.serve.app.load import multipart, rss_bytes, run_load
 
-pytestmark = pytest.mark.long
-
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
@@ -30,6 +28,7 @@ REQUESTS = int(os.environ.get("ADSTAGE_LOAD_REQUESTS", "20"))
 WARM_UP = 10
 
 
+@pytest.mark.long
 def test_32_clients_get_no_errors_and_memory_stays_flat(tmp_path_factory, tmp_path: Path) -> None:
     cat = catalog(tmp_path_factory)
     body, content_type = multipart(

@@ -145,6 +145,10 @@ def test_screen_matches_stages_the_slots_needing_least_fill() -> None:
     assert record["retrieved"] == 4 and sorted(record["preferred"]) == ["fits", "late"]
     chosen, record = screen_matches(cut, matches[:1], prefer)  # type: ignore[arg-type]
     assert [m.id for m in chosen] == ["wide"] and record["preferred"] == []  # the fallback
+    # k = 1: the default stops once 2 slots passed ("wide", "fits"); preferring goes on to "late"
+    assert screen_matches(cut, matches, StageOptions(k=1))[1]["retrieved"] == 2  # type: ignore[arg-type]
+    one = StageOptions(k=1, screen=Screen(prefer_uncovered=0.15))
+    assert screen_matches(cut, matches, one)[1]["retrieved"] == 4  # type: ignore[arg-type]
 
 
 # Free-space placement (adstage.stage.freespace)
@@ -278,16 +282,16 @@ def test_candidates_in_preferred_slots_rank_first() -> None:
         return Candidate(
             image=np.zeros((4, 4, 3), np.uint8), score=score, components={},
             match=SimpleNamespace(id=slot), placement=(0, 0, 1, 1), seconds={}, provenance={},
-        )  # type: ignore[arg-type]  # fmt: skip
+        )  # fmt: skip
 
     store = SimpleNamespace(path="catalog", embedders=["classical"])
     ranked = _staged(
         None, [candidate("admitted", 0.9), candidate("preferred", 0.5)], [], {}, "given",
         store, StageOptions(), {"preferred": ["preferred"]},
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
     assert [c.match.id for c in ranked.candidates] == ["preferred", "admitted"]
     by_score = _staged(
         None, [candidate("a", 0.5), candidate("b", 0.9)], [], {}, "given", store,
         StageOptions(), {"preferred": []},
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
     assert [c.match.id for c in by_score.candidates] == ["b", "a"]

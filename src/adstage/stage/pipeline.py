@@ -19,7 +19,8 @@ Per candidate, here:
    ``product_exact`` keeps every opaque product pixel as in the cut-out; optionally brought to an
    ad format (:mod:`adstage.composite.formats`);
 5. candidates are ranked by a documented blend of retrieval similarity, hole coverage, the share
-   of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`) — or, given a realism
+   of generated pixels and a seam-realism proxy (:data:`SCORE_WEIGHTS`), those whose slot the
+   screen preferred (little of the old object to paint out) first — or, given a realism
    critic (``realism``, e.g. :class:`adstage.evaluate.realism.RealismCritic`'s ``score_image``),
    by the critic's probability that the crop around the product is a real photograph, refusing
    candidates below ``min_realism`` (recorded in ``errors`` with the score).
@@ -610,8 +611,10 @@ def screen_matches(
     ``matches`` are screened in retrieval order until ``2 · opts.k`` have passed leaving at most
     the screen's ``prefer_uncovered`` of the old object uncovered (or the list ends). Of all that
     passed, the ``opts.k`` whose old object the product leaves least uncovered are staged (ties
-    keep the retrieval order); the record's ``preferred`` names those within
-    ``prefer_uncovered``, which :func:`stage` ranks before the others. Fills are what gives a
+    keep the retrieval order), so with fewer than ``opts.k`` preferred slots the rest are the
+    least-uncovered of all screened, wherever they were retrieved; the record's ``preferred``
+    names those within ``prefer_uncovered``, which :func:`stage` ranks before the others (a
+    ``realism`` critic re-ranks them all). Fills are what gives a
     staged image away, so among similar slots the one needing the least of them goes first (Ku
     et al. §5.3: only "small parts of the image" are generated)."""
     assert opts.screen is not None
@@ -621,9 +624,9 @@ def screen_matches(
     example = ""
     shape = shape_mask(cut.mask, opts.screen.work_side)  # screened against every slot: once
     kind = opts.product_kind
-    preferred = 0  # passed slots within the screen's prefer_uncovered
+    n_preferred = 0  # passed slots within the screen's prefer_uncovered
     for match in matches:
-        if preferred == 2 * opts.k:
+        if n_preferred == 2 * opts.k:
             break
         verdict = screen_slot(
             shape,
@@ -637,7 +640,7 @@ def screen_matches(
         )
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
-            preferred += verdict.measures["uncovered"] <= opts.screen.prefer_uncovered
+            n_preferred += verdict.measures["uncovered"] <= opts.screen.prefer_uncovered
             continue
         assert verdict.reason is not None
         refused.append((match, verdict))

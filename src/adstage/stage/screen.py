@@ -73,7 +73,8 @@ class Screen:
     prefer_uncovered: float = 0.3
     """Slots leaving at most this share of the old object uncovered are preferred: screening goes
     on down the retrieved list until ``2k`` of them pass, and their candidates rank before the
-    others (which ``max_uncovered`` still admits)."""
+    others (which ``max_uncovered`` still admits). A value at or above ``max_uncovered`` turns
+    the preference off."""
     max_lift: float = 0.02
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
