@@ -49,15 +49,12 @@ from _figures import fit_height
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
 from adstage.provenance import versions
-from adstage.retrieve.search import retrieve
-from adstage.segment import SEGMENTERS
 from adstage.stage import horizon as hz
 from adstage.stage.pipeline import SCREEN_POOL, StageOptions, screen_matches, stage_candidate
-from adstage.stage.scale import Camera, kind_of
+from adstage.stage.scale import Camera, Kind
 from adstage.stage.screen import Screen
-from adstage.types import Cutout
 from realism import build_catalog
-from scale_screen import _sheet
+from scale_screen import _sheet, retrieved_products
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.horizon")
@@ -145,7 +142,6 @@ def main() -> int:
         products = list(csv.DictReader(handle))
     rng = np.random.default_rng(args.seed)
     picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
-    seg = SEGMENTERS.create("auto")
     off = StageOptions(keep_steps=False)  # the default: horizon off
     on = dataclasses.replace(off, screen=Screen(horizon=True))
     pool = max(5 * off.k, SCREEN_POOL)
@@ -153,17 +149,14 @@ def main() -> int:
     reasons: dict[str, Counter[str]] = {"horizon off": Counter(), "horizon on": Counter()}
     rows: list[dict] = []
     written = 0
-    for n, index in enumerate(picked):
-        item = products[index]
-        kind = kind_of(item["product_type"])
-        if kind is None or kind.support != "floor":
-            continue  # the horizon is used for floor-standing kinds only
-        image = read_image(products_dir / item["path"])
-        alpha = seg(image).alpha
-        cut = Cutout.from_alpha(image, alpha)
-        if cut.empty:
+
+    def floor(kind: Kind | None) -> bool:  # the horizon is used for floor-standing kinds only
+        return kind is not None and kind.support == "floor"
+
+    found = retrieved_products(products_dir, catalog, products, picked, pool, where, floor)
+    for n, item, _, cut, matches in found:
+        if matches is None:
             continue
-        matches = retrieve(image, catalog, mask=alpha, k=pool, where=where, rerank=True)
         row: dict = {"product": item["path"], "product_type": item["product_type"]}
         chosen = {}
         why: dict[str, str | None] = {}

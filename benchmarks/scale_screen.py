@@ -88,6 +88,28 @@ def prior_check(catalog, camera: Camera, min_area: float) -> dict:  # type: igno
     }
 
 
+def retrieved_products(  # type: ignore[no-untyped-def]
+    products_dir: Path, catalog, products: list[dict], picked, pool: int, where: str, wanted=None
+):
+    """For each picked product (a ``metadata.csv`` row) whose kind ``wanted`` accepts (``None``:
+    all): ``(n, item, kind, cut, matches)``, its cut-out by ``auto`` segmentation and the ``pool``
+    slots retrieved for it with the shape-aware re-rank; ``matches`` is ``None`` when the cut-out
+    is empty. What ``scale_screen.py`` and ``horizon.py`` screen."""
+    seg = SEGMENTERS.create("auto")
+    for n, index in enumerate(picked):
+        item = products[index]
+        kind = kind_of(item["product_type"])
+        if wanted is not None and not wanted(kind):
+            continue
+        image = read_image(products_dir / item["path"])
+        alpha = seg(image).alpha
+        cut = Cutout.from_alpha(image, alpha)
+        matches = None
+        if not cut.empty:
+            matches = retrieve(image, catalog, mask=alpha, k=pool, where=where, rerank=True)
+        yield n, item, kind, cut, matches
+
+
 def _sheet(cut: Cutout, before, after, path: Path) -> None:  # type: ignore[no-untyped-def]
     height = 360
     rgba = cut.rgba.astype(np.float32)
@@ -126,7 +148,6 @@ def main() -> int:
         products = list(csv.DictReader(handle))
     rng = np.random.default_rng(args.seed)
     picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
-    seg = SEGMENTERS.create("auto")
     plain = StageOptions(keep_steps=False)
     assert plain.screen is not None
     pool = max(5 * plain.k, SCREEN_POOL)
@@ -136,9 +157,8 @@ def main() -> int:
     rows: list[dict] = []
     sheets = ROOT / ".cache" / "scale"
     written = parts_written = 0
-    for n, index in enumerate(picked):
-        item = products[index]
-        kind = kind_of(item["product_type"])
+    found = retrieved_products(products_dir, catalog, products, picked, pool, where)
+    for n, item, kind, cut, matches in found:
         support[kind.support if kind else "unknown"] += 1
         row: dict = {
             "product": item["path"],
@@ -148,13 +168,9 @@ def main() -> int:
         }
         rows.append(row)
         part = kind is not None and kind.support == "part"
-        image = read_image(products_dir / item["path"])
-        alpha = seg(image).alpha
-        cut = Cutout.from_alpha(image, alpha)
-        if cut.empty:
+        if matches is None:
             row["error"] = "empty segmentation"
             continue
-        matches = retrieve(image, catalog, mask=alpha, k=pool, where=where, rerank=True)
         if part:  # refused by stage before anything else; what it would have got without a kind
             kept, _ = screen_matches(cut, matches, plain)
             row["refused_as_part"] = True
