@@ -29,8 +29,6 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse
-import csv
 import dataclasses
 import json
 import logging
@@ -44,7 +42,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from _common import DATA, data_missing
 from _figures import fit_height
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
@@ -53,8 +50,7 @@ from adstage.stage import horizon as hz
 from adstage.stage.pipeline import SCREEN_POOL, StageOptions, screen_matches, stage_candidate
 from adstage.stage.scale import Camera, Kind
 from adstage.stage.screen import Screen
-from realism import build_catalog
-from scale_screen import _sheet, retrieved_products
+from scale_screen import _sheet, arguments, retrieved_products, typed_catalog_and_sample
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("benchmarks.horizon")
@@ -114,34 +110,18 @@ def objects_check(catalog, scenes: dict[str, dict], min_area: float, sheets: Pat
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "horizon.json")
-    parser.add_argument("--products", type=int, default=200)
-    parser.add_argument("--min-area", type=float, default=0.01)
-    parser.add_argument("--sheets", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    products_dir = args.data / "ikea-sa-products"
-    if data_missing(products_dir):
-        return 0
+    args = arguments(__doc__, "horizon.json")
     started = time.time()
-    catalog = build_catalog(
-        args.data, ROOT / ".cache" / "realism-catalog-512-typed", 512, room_types=True
-    )
+    setup = typed_catalog_and_sample(args)
+    if setup is None:
+        return 0
+    products_dir, catalog, products, picked = setup
     sheets = ROOT / ".cache" / "horizon"
     uris = sorted(set(catalog.columns(["uri"]).column("uri").to_pylist()))
     scenes, ms = estimates(uris)
     log.info("estimated %d scenes", len(scenes))
     objects = objects_check(catalog, scenes, args.min_area, sheets)
 
-    with open(products_dir / "metadata.csv", newline="") as handle:
-        products = list(csv.DictReader(handle))
-    rng = np.random.default_rng(args.seed)
-    picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
     off = StageOptions(keep_steps=False)  # the default: horizon off
     on = dataclasses.replace(off, screen=Screen(horizon=True))
     pool = max(5 * off.k, SCREEN_POOL)

@@ -88,6 +88,40 @@ def prior_check(catalog, camera: Camera, min_area: float) -> dict:  # type: igno
     }
 
 
+def arguments(doc: str | None, result: str) -> argparse.Namespace:
+    """The options ``scale_screen.py`` and ``horizon.py`` share (``result``: the JSON's name in
+    ``benchmarks/results/``), parsed, with logging to stderr set up."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / result)
+    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--min-area", type=float, default=0.01)
+    parser.add_argument("--sheets", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    return args
+
+
+def typed_catalog_and_sample(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The dev rooms' catalog with their room types (built on the first run), and ``--products``
+    random IKEA products (``--seed``): ``(products_dir, catalog, products, picked)``, or ``None``
+    when the data is not on this machine."""
+    products_dir = args.data / "ikea-sa-products"
+    if data_missing(products_dir):
+        return None
+    catalog = build_catalog(
+        args.data, ROOT / ".cache" / "realism-catalog-512-typed", 512, room_types=True
+    )
+    with open(products_dir / "metadata.csv", newline="") as handle:
+        products = list(csv.DictReader(handle))
+    rng = np.random.default_rng(args.seed)
+    picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
+    return products_dir, catalog, products, picked
+
+
 def retrieved_products(  # type: ignore[no-untyped-def]
     products_dir: Path, catalog, products: list[dict], picked, pool: int, where: str, wanted=None
 ):
@@ -126,28 +160,12 @@ def _sheet(cut: Cutout, before, after, path: Path) -> None:  # type: ignore[no-u
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "scale_screen.json")
-    parser.add_argument("--products", type=int, default=200)
-    parser.add_argument("--min-area", type=float, default=0.01)
-    parser.add_argument("--sheets", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    products_dir = args.data / "ikea-sa-products"
-    if data_missing(products_dir):
-        return 0
+    args = arguments(__doc__, "scale_screen.json")
     started = time.time()
-    catalog = build_catalog(
-        args.data, ROOT / ".cache" / "realism-catalog-512-typed", 512, room_types=True
-    )
-    with open(products_dir / "metadata.csv", newline="") as handle:
-        products = list(csv.DictReader(handle))
-    rng = np.random.default_rng(args.seed)
-    picked = sorted(rng.choice(len(products), min(args.products, len(products)), replace=False))
+    setup = typed_catalog_and_sample(args)
+    if setup is None:
+        return 0
+    products_dir, catalog, products, picked = setup
     plain = StageOptions(keep_steps=False)
     assert plain.screen is not None
     pool = max(5 * plain.k, SCREEN_POOL)
