@@ -1146,6 +1146,7 @@ JUDGE_RUNS = {
     "A-pref30-vs-A-now": ("A", "… slots leaving ≤ 30 % uncovered preferred vs not ³"),
     "C-kinds": ("C", "with the products' kinds ²"),
     "C-pref30-vs-C-now": ("C", "slots leaving ≤ 30 % uncovered preferred vs not ³"),
+    "A-sh2-vs-A-s14": ("A", "… shade under the body and a cast shadow vs not ⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
@@ -1261,6 +1262,17 @@ def _scale_screen_summary(r: Json) -> str:
         f"{prior['objects']} objects the prior flags {prior['base_above_highest_horizon']} as "
         f"standing above eye level, {prior['implied_over_3m']} as over 3 m tall and "
         f"{prior['implied_under_10cm']} as under 10 cm"
+    )
+
+
+@snippet("shadow.cost", "shadow_cost")
+def _shadow_cost(r: Json) -> str:
+    m, side = r["median_ms"], r["light_side"]
+    return (
+        f"{m['after']:.0f} ms against {m['before']:.0f} ms without the two (median of "
+        f"{r['products']} products at 1024 px, {r['ratio_after_over_before']:.2f}×; "
+        f"`{r['command']}`); the light's side is found in {side['found']} of the "
+        f"{side['rooms']} dev rooms ({side['left_of_centre']} left of centre)"
     )
 
 

@@ -6,8 +6,16 @@ import cv2
 import numpy as np
 import pytest
 
-from adstage.composite.blend import EDGES, composite, decontaminate, ground_shadow, paste
-from adstage.composite.light import apply_light, estimate_light, to_linear, to_srgb
+from adstage.composite.blend import (
+    EDGES,
+    cast_lean,
+    cast_shadow,
+    composite,
+    decontaminate,
+    ground_shadow,
+    paste,
+)
+from adstage.composite.light import apply_light, estimate_light, light_side, to_linear, to_srgb
 from adstage.errors import InputError
 from adstage.types import Placement
 
@@ -150,3 +158,96 @@ def test_shadow_darkens_below_and_at_the_feet_not_above() -> None:
     alpha[100:160, 60:140] = rgba[..., 3] / 255.0
     dark = ground_shadow(alpha, placement.box, 0.6)
     assert dark.max() <= 0.6 and not dark[alpha >= 1.0].any()
+
+
+def _room_with_window(window: tuple[int, int] | None) -> np.ndarray:
+    """A mid-grey room 300×200 with a clipped white window spanning the given columns."""
+    scene = np.full((200, 300, 3), 120, np.uint8)
+    scene[140:] = 90  # a darker floor
+    if window is not None:
+        scene[20:100, window[0] : window[1]] = 255
+    return scene
+
+
+def test_light_side_finds_a_window_and_refuses_an_even_room() -> None:
+    left, right = light_side(_room_with_window((10, 60))), light_side(_room_with_window((240, 290)))
+    assert left is not None and left < -0.6
+    assert right is not None and right > 0.6
+    assert light_side(_room_with_window(None)) is None  # nothing bright
+    even = _room_with_window(None)
+    even[20:100:10] = 255  # bright stripes right across: no side
+    assert light_side(even) is None
+
+
+def test_cast_lean_points_away_from_the_light() -> None:
+    box = (130, 60, 170, 140)  # in the middle of a 300-wide scene
+    assert cast_lean(-0.8, box, 300) > 0.3  # light at the left: the shadow leans right
+    assert cast_lean(0.8, box, 300) < -0.3
+    assert cast_lean(None, box, 300) == 0.0
+    assert abs(cast_lean(-1.0, (280, 0, 300, 10), 300)) <= 0.6  # bounded
+
+
+def test_cast_shadow_lies_behind_the_base_and_leans() -> None:
+    alpha = np.zeros((200, 300), np.float32)
+    alpha[60:140, 130:170] = 1.0  # a tall box standing on row 139
+    box = (130, 60, 170, 140)
+    straight = cast_shadow(alpha, box, lean=0.0)
+    leant = cast_shadow(alpha, box, lean=0.5)
+    assert straight.max() <= 1.0 and straight.min() >= 0.0
+    assert straight[100:150, 150].max() > 0.5  # on the floor right behind the base
+    assert straight[:100].max() < 0.05  # not up the whole height: foreshortened to about 1/4
+    # Leaning right: 20 rows up the shadow is shifted right by about 10 pixels.
+    row = 139 - round(0.25 * 40)
+    assert leant[row, 175:185].mean() > straight[row, 175:185].mean() + 0.1
+    assert leant[row, 115:125].mean() < straight[row, 115:125].mean()
+
+
+def test_composite_casts_a_shadow_away_from_the_window_and_records_it() -> None:
+    rgba = np.zeros((80, 40, 4), np.uint8)
+    rgba[..., :3] = 60
+    rgba[..., 3] = 255
+    placement = Placement((130, 60, 170, 140), 1.0, "test", (300, 200))
+    scene = _room_with_window((10, 60))  # light at the left
+    plain = composite(scene, rgba, placement, shadow=0.5)
+    thrown = composite(scene, rgba, placement, shadow=0.5, cast_opacity=0.5)
+    assert plain.cast is None and plain.provenance()["cast"] is None
+    assert thrown.cast is not None and thrown.cast["lean"] > 0 and thrown.cast["light_x"] < 0
+    diff = plain.image.astype(int) - thrown.image.astype(int)
+    assert diff.min() >= 0  # it only darkens
+    assert (thrown.image[60:140, 130:170] == plain.image[60:140, 130:170]).all()  # not the product
+    right, left = diff[115:140, 170:190].mean(), diff[115:140, 110:130].mean()
+    assert right > 2 * left and right > 3  # beside the product, on the side away from the light
+    assert (
+        composite(scene, rgba, placement, cast_opacity=0.5).image
+        == composite(scene, rgba, placement).image
+    ).all()  # no shadow at all: no cast shadow either
+    with pytest.raises(InputError, match="cast_opacity"):
+        composite(scene, rgba, placement, shadow=0.5, cast_opacity=1.5)
+
+
+def _on_legs(body_rows: int) -> np.ndarray:
+    """An 80×60 grey product: a body of ``body_rows`` rows on two legs reaching row 59."""
+    rgba = np.zeros((60, 80, 4), np.uint8)
+    rgba[..., :3] = 120
+    rgba[:body_rows, :, 3] = 255
+    rgba[:, 0:6, 3] = 255
+    rgba[:, 74:80, 3] = 255
+    return rgba
+
+
+def test_under_shadow_darkens_a_low_gap_not_a_tall_one() -> None:
+    scene = np.full((200, 200, 3), 200, np.uint8)
+    placement = Placement((60, 100, 140, 160), 1.0, "test", (200, 200))
+    for rows, low in ((52, True), (10, False)):  # a sofa's 8-row gap; a table's 50
+        rgba = _on_legs(rows)
+        plain = composite(scene, rgba, placement, shadow=0.5)
+        shaded = composite(scene, rgba, placement, shadow=0.5, under_opacity=1.0)
+        assert shaded.under == 1.0 and plain.under == 0.0
+        diff = plain.image.astype(int) - shaded.image.astype(int)
+        assert diff.min() >= 0
+        gap = diff[100 + rows + 2 : 158, 80:120].mean()  # under the body, between the legs
+        if low:
+            assert gap > 20  # over the contact shadow and ambient occlusion already there
+        else:
+            assert gap < 3
+        assert (shaded.image[100:160, 60:66] == plain.image[100:160, 60:66]).all()  # the leg

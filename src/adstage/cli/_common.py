@@ -258,12 +258,18 @@ MaxPixels = Annotated[
 NoShadow = Annotated[bool, typer.Option("--no-shadow", help="No shadow: --shadow 0.")]
 
 
-def shadow_option(default: float) -> Any:
+def shadow_option(default: float, *, staging: bool = True) -> Any:
+    more = (
+        "; with a shadow, the floor under the product's body is shaded and a soft shadow is "
+        "cast behind it (none with --no-shadow)"
+        if staging
+        else ""
+    )
     return typer.Option(
         "--shadow",
         min=0.0,
         max=1.0,
-        help=f"Contact-shadow strength, 0 (none) to 1 (default {default}).",
+        help=f"Contact-shadow strength, 0 (none) to 1 (default {default}){more}.",
         show_default=False,
     )
 

@@ -107,7 +107,7 @@ def animate(
         ),
     ] = None,
     easing: Annotated[str, typer.Option(help=f"{', '.join(EASINGS)}.")] = "sine",
-    shadow: Annotated[float, shadow_option(SHADOW_STRENGTH)] = SHADOW_STRENGTH,
+    shadow: Annotated[float, shadow_option(SHADOW_STRENGTH, staging=False)] = SHADOW_STRENGTH,
     no_shadow: NoShadow = False,
     inpainter: Inpainter = DEFAULT_INPAINTER,
     segmenter: Annotated[str, segmenter_option("Segmenter when no --mask is given")] = "auto",

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from adstage.composite.light import LightMatch, apply_light, estimate_light
+from adstage.composite.light import LightMatch, apply_light, estimate_light, light_side
 from adstage.errors import BackendUnavailable, InputError
 from adstage.types import RGB, Placement, as_rgb
 
@@ -240,6 +240,55 @@ def _foreground_ml(rgba: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return out
 
 
+CAST_DEPTH = 0.25
+"""How far back a cast shadow reaches, per unit of the product's height, in image rows: a floor
+seen from eye height is foreshortened to about a quarter."""
+CAST_MAX_LEAN = 0.6
+"""The largest sideways lean of a cast shadow, per unit of height (about 30° from straight back)."""
+
+
+def cast_lean(light_x: float | None, box: tuple[int, int, int, int], width: int) -> float:
+    """The sideways lean of a product's cast shadow: away from the light at ``light_x`` (-1 the
+    scene's left edge, 1 its right; :func:`adstage.composite.light.light_side`), more the further
+    the product stands from it, at most :data:`CAST_MAX_LEAN`; 0 when the light is unknown."""
+    if light_x is None:
+        return 0.0
+    centre = (box[0] + box[2]) / max(1, width) - 1.0  # -1 … 1 like light_x
+    return float(np.clip(0.8 * (centre - light_x), -CAST_MAX_LEAN, CAST_MAX_LEAN))
+
+
+def cast_shadow(
+    placed_alpha: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    *,
+    lean: float = 0.0,
+    depth: float = CAST_DEPTH,
+) -> NDArray[np.float32]:
+    """The silhouette in ``placed_alpha`` (``H×W``, the product in ``box``) laid on the floor
+    behind it, as a map in [0, 1]: the pixel ``t`` rows above the box's base moves to
+    ``(x + lean · t, base − depth · t)`` (an affine shear onto the floor plane), blurred more and
+    fading the further it falls from the base, as a shadow does away from its contact (penumbra
+    grows with distance from the occluder)."""
+    h, w = placed_alpha.shape
+    x0, y0, x1, y1 = box
+    bw, bh = max(1, x1 - x0), max(1, y1 - y0)
+    base = float(y1 - 1)
+    solid = (placed_alpha >= 0.5).astype(np.float32)
+    shear = np.array([[1.0, -lean, lean * base], [0.0, depth, base * (1.0 - depth)]], np.float32)
+    laid = cv2.warpAffine(solid, shear, (w, h), flags=cv2.INTER_LINEAR)
+    near = cv2.GaussianBlur(laid, (0, 0), max(1.0, 0.015 * bw))
+    far = cv2.GaussianBlur(laid, (0, 0), max(1.0, 0.07 * bw))
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    t = np.clip((base - rows) / max(1.0, depth * bh), 0.0, 1.0)
+    out: NDArray[np.float32] = ((1.0 - t) * near + t * far) * (1.0 - 0.6 * t)
+    return out.astype(np.float32)
+
+
+UNDER_GAP = 0.3
+"""The floor under a product's body is shaded fully when the gap is nil, not at all when it is
+this share of the product's height or more (see :func:`ground_shadow`)."""
+
+
 def ground_shadow(
     placed_alpha: NDArray[np.float32],
     box: tuple[int, int, int, int],
@@ -247,9 +296,14 @@ def ground_shadow(
     *,
     ambient: float = 0.6,
     mask_product: bool = True,
+    cast_opacity: float = 0.0,
+    lean: float = 0.0,
+    depth: float = CAST_DEPTH,
+    under_opacity: float = 0.0,
 ) -> NDArray[np.float32]:
-    """A scene-sized darkening map in [0, strength] for the product whose alpha, placed in the
-    scene, is ``placed_alpha`` (``H×W``) inside ``box``.
+    """A scene-sized darkening map in [0, 1] for the product whose alpha, placed in the scene, is
+    ``placed_alpha`` (``H×W``) inside ``box``: contact and ambient occlusion at ``strength``, the
+    shade under its body at ``under_opacity`` and its cast shadow at ``cast_opacity``.
 
     *Contact*: each column's lowest product pixel, weighted by how close it is to the base line
     (a chair's legs touch the floor, its seat does not), spread a little sideways and a little
@@ -257,12 +311,23 @@ def ground_shadow(
     :func:`contact_shadow` ellipse under the base, wider and softer, at ``ambient`` × strength.
     The map is 0 above the box's vertical middle and (``mask_product``) never darkens the
     product itself.
+
+    *Cast shadow* (``cast_opacity`` > 0): the silhouette laid on the floor away from the
+    light, as a soft, low sun or window would throw it (:func:`cast_shadow`): a point ``t`` above
+    the base falls ``lean · t`` to the side and ``depth · t`` back (up the image, foreshortened).
+
+    *Under the body* (``under_opacity`` > 0): the floor seen below the product and above its
+    base line — between a sofa's or a chest's legs — is in the product's own shadow: it hides
+    the sky of ceiling and lamps above it. Each such column is darkened by ``under_opacity`` ×
+    ``1 − gap / (UNDER_GAP · height)``, so a low gap goes dark and a table's tall one, through
+    which the room behind is seen, stays as it is.
     """
     h, w = placed_alpha.shape
     x0, y0, x1, y1 = box
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     inside = placed_alpha[y0:y1, x0:x1] >= 0.5
     contact = np.zeros((h, w), np.float32)
+    under = np.zeros((h, w), np.float32)
     cols = np.nonzero(inside.any(0))[0]
     if cols.size:
         lowest = bh - 1 - np.argmax(inside[::-1, cols], axis=0)  # per column, in box rows
@@ -275,10 +340,20 @@ def ground_shadow(
         peak = float(contact.max())
         if peak > 0:
             contact = np.minimum(contact / (0.5 * peak), 1.0)
+        if under_opacity > 0:
+            below = np.arange(bh)[:, None] > lowest[None, :]  # under each column's body
+            lifted = np.clip(1.0 - gap / (UNDER_GAP * bh), 0.0, 1.0) * under_opacity
+            shade = np.zeros((h, w), np.float32)
+            shade[y0:y1, x0 + cols] = below * lifted[None, :]
+            under = cast(NDArray[np.float32], cv2.GaussianBlur(shade, (0, 0), max(1.0, 0.01 * bw)))
     ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
     dark[: min(h, y0 + bh // 2)] = 0.0
     dark *= strength
+    dark = 1.0 - (1.0 - dark) * (1.0 - under)
+    if cast_opacity > 0:
+        thrown = cast_shadow(placed_alpha, box, lean=lean, depth=depth)
+        dark = 1.0 - (1.0 - dark) * (1.0 - cast_opacity * thrown)
     if mask_product:
         dark *= 1.0 - placed_alpha
     out: NDArray[np.float32] = dark.astype(np.float32)
@@ -311,12 +386,19 @@ class Composite:
     edges: str | None
     shadow: float
     seconds: dict[str, float]
+    cast: dict[str, Any] | None = None
+    """The cast shadow: its opacity, lean and the light's side it was leant from (``None``:
+    none)."""
+    under: float = 0.0
+    """The opacity of the shade under the product's body (0: none)."""
 
     def provenance(self) -> dict[str, Any]:
         return {
             "edges": self.edges,
             "light": None if self.light is None else self.light.as_dict(),
             "shadow": self.shadow,
+            "cast": self.cast,
+            "under": self.under,
         }
 
 
@@ -333,18 +415,25 @@ def composite(
     max_cast: float = 1.1,
     harmonize: float = 0.0,
     shadow: float = 0.0,
+    cast_opacity: float = 0.0,
+    under_opacity: float = 0.0,
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
     ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
     with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shadow``:
-    strengths in [0, 1] (0: off); ``light`` gains are bounded by ``min_exposure`` /
+    strengths in [0, 1] (0: off); ``cast_opacity``, in [0, 1], the opacity of a cast shadow added to the
+    ``shadow`` (its lean from :func:`adstage.composite.light.light_side`); ``under_opacity``, in [0, 1], the
+    shade under the product's body (both: :func:`ground_shadow`, and only with ``shadow``);
+    ``light`` gains are bounded by ``min_exposure`` /
     ``max_exposure`` and, per channel, ``max_cast`` (:func:`adstage.composite.light.estimate_light`).
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")
     shadow = _check_unit(shadow, "shadow")
     light = _check_unit(light, "light")
+    cast_opacity = _check_unit(cast_opacity, "cast_opacity")
+    under_opacity = _check_unit(under_opacity, "under_opacity")
     if edges not in EDGES:
         raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {edges!r}")
     h, w = scene.shape[:2]
@@ -380,10 +469,18 @@ def composite(
     seconds["light"] = time.perf_counter() - t
     t = time.perf_counter()
     out = scene.copy()
+    thrown: dict[str, Any] | None = None
+    lean = 0.0
+    if shadow > 0 and cast_opacity > 0:
+        light_x = light_side(scene)
+        lean = cast_lean(light_x, placement.box, w)
+        thrown = {"opacity": cast_opacity, "lean": round(lean, 3), "light_x": light_x}
     if shadow > 0:
-        # Only the rows and columns the shadow can reach (the box widened by its ellipse's
-        # blur), at a resolution where the box is about 160 pixels wide: the map is smooth.
-        pad = 4 + round(0.8 * (x1 - x0))
+        # Only the rows and columns the shadow can reach (the box widened by its ellipse's blur
+        # and the cast shadow's lean), at a resolution where the box is about 160 pixels wide:
+        # the map is smooth.
+        reach = 0 if thrown is None else abs(lean) * (y1 - y0) + 0.25 * (x1 - x0)
+        pad = 4 + round(max(0.8 * (x1 - x0), reach))
         sx0, sx1 = max(0, x0 - pad), min(w, x1 + pad)
         sy0, sy1 = y0, min(h, y1 + 4 + round(0.3 * (x1 - x0)))
         f = min(1.0, 160.0 / max(1, x1 - x0))
@@ -392,7 +489,15 @@ def composite(
         local[: y1 - y0, x0 - sx0 : x1 - sx0] = alpha
         small = cv2.resize(local, (lw, lh), interpolation=cv2.INTER_AREA) if f < 1 else local
         sbox = (round((x0 - sx0) * f), 0, round((x1 - sx0) * f), round((y1 - y0) * f))
-        dark = ground_shadow(cast(NDArray[np.float32], small), sbox, shadow, mask_product=f == 1)
+        dark = ground_shadow(
+            cast(NDArray[np.float32], small),
+            sbox,
+            shadow,
+            mask_product=f == 1,
+            cast_opacity=0.0 if thrown is None else cast_opacity,
+            lean=lean,
+            under_opacity=under_opacity,
+        )
         if f < 1:
             # Back to full size; the product's own pixels stay unshaded at full resolution.
             big = cv2.resize(dark, (sx1 - sx0, sy1 - sy0), interpolation=cv2.INTER_LINEAR)
@@ -414,6 +519,8 @@ def composite(
         edges=edges if despill_background is not None else None,
         shadow=shadow,
         seconds=seconds,
+        cast=thrown,
+        under=under_opacity if shadow > 0 else 0.0,
     )
 
 

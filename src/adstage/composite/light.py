@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from adstage.errors import InputError
+from adstage.types import RGB, as_rgb
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 """Rec. 709 luminance weights of linear RGB."""
@@ -152,3 +153,42 @@ def apply_light(product: NDArray[np.uint8], match: LightMatch) -> NDArray[np.uin
     table = to_srgb(_TO_LINEAR[:, None] * np.asarray(match.gain, np.float32)[None, :])
     out = cv2.LUT(np.ascontiguousarray(product), table.reshape(256, 1, 3))
     return cast(NDArray[np.uint8], out)  # cv2's stubs type every result as MatLike
+
+
+LIGHT_TOP = 0.7
+""":func:`light_side` looks for the light in the top share of the scene's rows (windows, lamps);
+the floor below may hold white furniture or bright reflections."""
+LIGHT_MIN_SHARE = 0.01
+"""…needs its bright pixels to cover at least this share of those rows…"""
+LIGHT_MAX_SPREAD = 0.25
+"""…and to lie together: the standard deviation of their columns, as a share of the width, at
+most this (a room lit evenly or with white walls all round has no side)."""
+
+
+def light_side(scene: RGB) -> float | None:
+    """Where the scene's main light is, across the image: -1 at the left edge, 1 at the right
+    edge; ``None`` when no light source can be told apart.
+
+    The light is taken to be the brightest pixels in the top :data:`LIGHT_TOP` of the scene, in
+    linear luminance at least 0.8 and at least 0.9 × the 99th percentile there: a window or a
+    lamp, which in a photograph of a room is clipped or close to it. The estimate is their mean
+    column; it is refused when they are too few (:data:`LIGHT_MIN_SHARE`) or spread across the
+    image (:data:`LIGHT_MAX_SPREAD`). It says nothing about depth (a window behind the camera
+    looks the same as none); :func:`adstage.composite.blend.ground_shadow` uses it only for the
+    sideways lean of a cast shadow. A heuristic of ours: the scene's shading and the shadows of
+    its objects would say more, but need its geometry.
+    """
+    scene = as_rgb(scene, name="scene")
+    h, w = scene.shape[:2]
+    small_w = min(w, 128)
+    small_h = max(2, round(small_w * h / w))
+    small = cast(RGB, cv2.resize(scene, (small_w, small_h), interpolation=cv2.INTER_AREA))
+    luma = to_linear(small) @ LUMA
+    top = luma[: max(1, round(LIGHT_TOP * small_h))]
+    bright = top >= max(0.8, 0.9 * float(np.percentile(top, 99)))
+    if bright.mean() < LIGHT_MIN_SHARE:
+        return None
+    cols = np.nonzero(bright)[1].astype(np.float64) / max(1, small_w - 1)
+    if float(cols.std()) > LIGHT_MAX_SPREAD:
+        return None
+    return float(2.0 * cols.mean() - 1.0)

@@ -15,7 +15,9 @@ Per candidate, here:
    (under the new product it is hidden; through the product's open parts it would be a ghost);
 4. the product is pasted (:mod:`adstage.composite.blend`): its edge freed of the studio white
    (``edges``), lit like the scene around it (``light``: bounded exposure and white-balance gains,
-   :mod:`adstage.composite.light`), over a contact shadow and ambient occlusion (``shadow``);
+   :mod:`adstage.composite.light`), over a contact shadow and ambient occlusion (``shadow``),
+   the shade of its body on the floor between its legs (``under_shadow``) and a soft shadow cast
+   behind it, leant away from the scene's light (``cast_shadow``);
    ``product_exact`` keeps every opaque product pixel as in the cut-out; optionally brought to an
    ad format (:mod:`adstage.composite.formats`);
 5. candidates are ranked by a documented blend of retrieval similarity, hole coverage, the share
@@ -64,6 +66,8 @@ log = logging.getLogger(__name__)
 DEFAULT_EDGES = "refine"
 DEFAULT_LIGHT = 0.5
 DEFAULT_SHADOW = 0.5
+DEFAULT_CAST_SHADOW = 0.5
+DEFAULT_UNDER_SHADOW = 0.6
 
 SCREEN_POOL = 20
 """With a screen, at least this many slots are retrieved (``max(5k, SCREEN_POOL)``)."""
@@ -106,6 +110,13 @@ class StageOptions:
     harmonize: float = 0.0
     shadow: float = DEFAULT_SHADOW
     """Strength in [0, 1] of the contact shadow and ambient occlusion (0: off)."""
+    cast_shadow: float = DEFAULT_CAST_SHADOW
+    """Opacity in [0, 1] of a soft shadow cast on the floor behind the product, leant away from
+    the scene's light (:func:`adstage.composite.blend.cast_shadow`; 0: none). Only
+    with a ``shadow``."""
+    under_shadow: float = DEFAULT_UNDER_SHADOW
+    """Opacity in [0, 1] of the shade on the floor under the product's body, between its legs
+    (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``harmonize``, and
     edges only un-mixed where alpha < 1 (``edges="unmix"``)."""
@@ -155,7 +166,7 @@ class StageOptions:
             parse_ratio(self.ad_format)
         if self.edges not in EDGES:
             raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
-        for name in ("light", "harmonize", "shadow"):
+        for name in ("light", "harmonize", "shadow", "cast_shadow", "under_shadow"):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise InputError(f"{name}: expected a value in [0, 1], got {value!r}")
@@ -250,6 +261,8 @@ def _paste(
         light=0.0 if exact else options.light,
         harmonize=options.harmonize,
         shadow=options.shadow,
+        cast_opacity=options.cast_shadow,
+        under_opacity=options.under_shadow,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
