@@ -20,6 +20,9 @@ each with ``adstage.stage_product(..., k=3)`` (``--k``; the best candidate is ju
   than the one staged into), the second half with their naive paste;
 * ``key.json``: which side is staged, kept out of ``pairs/`` (the judges see only ``pairs/``).
 
+``--exclude-seeds 13,14,15`` leaves out the products those seeds picked, for a set of products
+no earlier set judged.
+
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.
 
@@ -86,7 +89,15 @@ def make(args: argparse.Namespace) -> int:
     types = product_types(products_dir) if args.kinds else {}
     rooms = sorted(rooms_dir.iterdir())
     rng = np.random.default_rng(args.seed)
-    picked = [int(i) for i in rng.choice(len(products), min(args.n, len(products)), replace=False)]
+    used: set[int] = set()
+    for seed in args.exclude_seeds:  # the products those seeds picked (with the same --n)
+        earlier = np.random.default_rng(seed).choice(
+            len(products), min(args.n, len(products)), False
+        )
+        used |= {int(i) for i in earlier}
+    pool = [i for i in range(len(products)) if i not in used]
+    drawn = rng.choice(len(pool), min(args.n, len(pool)), replace=False)
+    picked = [pool[int(i)] for i in drawn]
     out = args.work / args.label
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     (out / "staged").mkdir(parents=True, exist_ok=True)
@@ -101,6 +112,7 @@ def make(args: argparse.Namespace) -> int:
         "options": args.options,
         "k": args.k,
         "seed": args.seed,
+        "exclude_seeds": args.exclude_seeds,
         "kinds": args.kinds,
         "pairs": {},
         "none": [],
@@ -269,6 +281,12 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "judge")
     parser.add_argument("--n", type=int, default=40, help="products: half vs real, half vs naive")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--exclude-seeds",
+        type=lambda text: [int(x) for x in text.split(",") if x],
+        default=[],
+        help="make: leave out the products these seeds picked (comma-separated), e.g. 13,14,15",
+    )
     parser.add_argument(
         "--kinds",
         action="store_true",
