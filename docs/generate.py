@@ -1147,10 +1147,11 @@ JUDGE_RUNS = {
     "C-kinds": ("C", "with the products' kinds ²"),
     "C-pref30-vs-C-now": ("C", "slots leaving ≤ 30 % uncovered preferred vs not ³"),
     "A-sh2-vs-A-s14": ("A", "… shade under the body and a cast shadow vs not ⁴"),
+    "D-kinds": ("D", "with the products' kinds and the new shadows ⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C")
+REPORT_SETS = ("B", "C", "D")
 
 
 @snippet("judge.table", "judge_study")
@@ -1185,13 +1186,13 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new", "C-kinds"):
+    for label in ("final-old", "final-new", "C-kinds", "D-kinds"):
         run = r["runs"].get(label)
         if run is None:
             continue
         letter, what = JUDGE_RUNS[label]
         got = run["products"] - run["without_candidate"]
-        part = f"set {letter}, {what.rstrip(' ²')}: {got} of {run['products']}"
+        part = f"set {letter}, {what.rstrip(' ²⁵')}: {got} of {run['products']}"
         if run.get("refused_as_part"):
             part += f" ({run['refused_as_part']} refused as parts or accessories)"
         parts.append(part)
@@ -1200,12 +1201,16 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["C-kinds"]
+    run = r["runs"]["D-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
         s = c["staged_preferred"]
-        return f"{s['k']} of {s['n']} pairs ({pct(s['rate'], 0)})"
+        lo, hi = s["ci"]
+        return (
+            f"{s['k']} of {s['n']} pairs ({pct(s['rate'], 0)}; 95 % interval "
+            f"{pct(lo, 0)}–{pct(hi, 0)})"
+        )
 
     return (
         f"the staged image was preferred to a naive paste in {share(naive)} and to a real room "
