@@ -250,3 +250,30 @@ def test_hole_for_paste_validates_its_inputs() -> None:
         hole_for_paste(slot, np.zeros((50, 61), bool))
     with pytest.raises(InputError, match="dilate_px: expected an int >= 0, got -1"):
         hole_for_paste(slot, slot, dilate_px=-1)
+
+
+def test_patchmatch_band_keeps_sources_in_the_targets_rows() -> None:
+    # A tiling of one random 16-px tile: every patch has exact copies in every row of tiles, so
+    # nothing but the band decides which rows the matches come from.
+    from adstage.inpaint.patchmatch import _Field, _project, _pyramid, _random_sources
+
+    tile = np.random.default_rng(0).integers(0, 256, (16, 16, 3))
+    image = np.tile(tile, (12, 12, 1)).astype(np.float32)  # 192×192
+    hole = np.zeros((192, 192), bool)
+    hole[80:112, 80:112] = True
+    clean = np.where(hole[:, :, None], 0, image).astype(np.float32)
+    spread = {}
+    for band in (None, 0.1):
+        level = _pyramid(clean, hole, 3, 256)[0]  # one level, full size
+        rng = np.random.default_rng(1)
+        sy, sx = _random_sources(level, level.ty.size, rng)
+        field_ = _Field(level, sy, sx, _project(level.image, 7, 4), band)
+        desc = _project(np.where(hole[:, :, None], image, clean).astype(np.float32), 7, 4)
+        for _ in range(4):  # against the truth's descriptors: exact copies exist everywhere
+            field_.retarget(desc)
+            field_.iterate(rng, 192)
+        spread[band] = float(np.median(np.abs(field_.sy - level.ty)))
+    assert spread[0.1] <= 0.1 * 192  # within the band (19 rows)
+    assert spread[None] > 2 * spread[0.1]  # without it, matches come from anywhere
+    with pytest.raises(InputError, match="band"):
+        PatchMatch(band=0.0)

@@ -212,10 +212,15 @@ def _project(image: F32, p: int, detail: int) -> F32:
 class _Field:
     """The NNF of one level: source centre ``(sy, sx)`` and distance ``d`` per target patch."""
 
-    def __init__(self, level: _Level, sy: I32, sx: I32, source_desc: F32) -> None:
+    def __init__(
+        self, level: _Level, sy: I32, sx: I32, source_desc: F32, band: float | None = None
+    ) -> None:
         self.level = level
         self.sy, self.sx = sy, sx
         self.sdesc = source_desc
+        # Row band (see PatchMatch.band): in this level's rows, and the cost of leaving it.
+        self.band = None if band is None else max(1.0, band * level.shape[0])
+        self.pen: float | None = None
         self.tdesc: F32 = np.empty((0, 0), np.float32)
         self.d: F32 = np.full(sy.shape, np.inf, np.float32)
         h, w = level.shape
@@ -232,7 +237,20 @@ class _Field:
         """New target descriptors (after a vote): distances of the current matches again."""
         level = self.level
         self.tdesc = np.ascontiguousarray(target_desc[level.ty * level.shape[1] + level.tx])
+        if self.band is not None and self.pen is None:
+            self.pen = self._random_distance()
         self.d = self._dist(self.sy, self.sx)
+
+    def _random_distance(self) -> float:
+        """The median distance between target patches and evenly spread source patches: what a
+        patch picked at random costs, the unit of the row band's penalty."""
+        n = min(self.tdesc.shape[0], 2048)
+        if n == 0 or self.level.sources.size == 0:
+            return 0.0
+        targets = np.linspace(0, self.tdesc.shape[0] - 1, n).astype(np.intp)
+        picks = self.level.sources[np.linspace(0, self.level.sources.size - 1, n).astype(np.intp)]
+        diff = self.tdesc[targets] - self.sdesc[picks]
+        return float(np.median(np.einsum("ij,ij->i", diff, diff)))
 
     def _dist(self, cy: I32, cx: I32) -> F32:
         h, w = self.level.shape
@@ -241,6 +259,9 @@ class _Field:
         ok = inside & self.level.valid.ravel()[flat]
         diff = self.tdesc - self.sdesc[flat]
         d: F32 = np.einsum("ij,ij->i", diff, diff)
+        if self.band is not None and self.pen:
+            excess = np.maximum(np.abs(cy - self.level.ty) - np.float32(self.band), 0.0)
+            d = d + np.float32(self.pen) * (excess / np.float32(self.band)) ** 2
         d[~ok] = np.inf
         return d
 
@@ -337,6 +358,7 @@ class _Schedule:
     min_side: int
     em_side: int | None
     seed: int
+    band: float | None = None
 
 
 def _complete(image: RGB, hole: Hole, cfg: _Schedule) -> F32:
@@ -369,7 +391,7 @@ def _complete(image: RGB, hole: Hole, cfg: _Schedule) -> F32:
         if field_ is not None:
             sy, sx = _upsample(field_.map_y, field_.map_x, 1, level, rng)
             level.image = _vote(level, sy, sx, None)
-        field_ = _Field(level, sy, sx, _project(level.image, p, cfg.detail))
+        field_ = _Field(level, sy, sx, _project(level.image, p, cfg.detail), cfg.band)
         for _ in range(cfg.em_iters * 2 if index == len(levels) - 1 else cfg.em_iters):
             field_.retarget(_project(level.image, p, cfg.detail))
             field_.iterate(rng, max(level.shape))
@@ -422,6 +444,13 @@ class PatchMatch:
     levels: more texture, more freedom to bring in distant content). ``em_side``: fast mode — EM
     only on levels whose longer side is at most this many pixels, then one vote at full
     resolution (``None``: EM on every level). ``seed``: same inputs and seed, same output.
+    ``band``: prefer source patches from the target's own rows: a source more than ``band`` ×
+    the crop's height above or below its target costs, on top of its distance, a random
+    patch's distance times the square of how many bands further it lies (``None``: off). In a
+    photo of a room, rows stand for depth on the floor and height on the walls, so a patch from
+    the same rows is of the same surface at the same scale; a patch of a poster far above does
+    not belong in the floor. A soft stand-in for the plane guidance of Huang et al., "Image
+    completion using planar structure guidance", SIGGRAPH 2014, which needs the planes.
     """
 
     patch_size: int = 7
@@ -430,17 +459,26 @@ class PatchMatch:
     min_side: int = 32
     em_side: int | None = None
     seed: int = 0
+    band: float | None = None
     name: str = field(default="patchmatch", init=False)
 
     def __post_init__(self) -> None:
         _check_common(self.patch_size, self.detail, self.em_iters, self.min_side, self.seed)
         if self.em_side is not None:
             _check_int("em_side", self.em_side, 16, 1 << 16)
+        if self.band is not None:
+            _check_number("band", self.band, 0, 1, closed=False)
 
     def complete(self, image: RGB, hole: Hole) -> F32:
         """The completed crop as float32 RGB, unrounded (for blending)."""
         schedule = _Schedule(
-            self.patch_size, self.detail, self.em_iters, self.min_side, self.em_side, self.seed
+            self.patch_size,
+            self.detail,
+            self.em_iters,
+            self.min_side,
+            self.em_side,
+            self.seed,
+            self.band,
         )
         return _complete(image, hole, schedule)
 
@@ -457,7 +495,8 @@ class Hybrid:
     ``a = clip((t - inner) / ramp, 0, 1)``: NS alone within ``inner`` px of the edge, PatchMatch
     alone beyond ``inner + ramp``. A hole no thicker than ``2·inner`` is NS only and costs what
     NS costs. ``radius``: NS's neighbourhood; ``em_side``, ``patch_size``, ``min_side``,
-    ``seed``: the PatchMatch fill's (see :class:`PatchMatch`; here EM stops at ``em_side`` px).
+    ``seed``, ``band``: the PatchMatch fill's (see :class:`PatchMatch`; here EM stops at
+    ``em_side`` px).
     """
 
     inner: float = 8.0
@@ -467,6 +506,7 @@ class Hybrid:
     patch_size: int = 7
     min_side: int = 32
     seed: int = 0
+    band: float | None = None
     name: str = field(default="hybrid", init=False)
 
     def __post_init__(self) -> None:
@@ -481,6 +521,7 @@ class Hybrid:
             min_side=self.min_side,
             em_side=self.em_side,
             seed=self.seed,
+            band=self.band,
         )
 
     def __call__(self, image: RGB, hole: Hole) -> RGB:
