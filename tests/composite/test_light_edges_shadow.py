@@ -251,3 +251,23 @@ def test_under_shadow_darkens_a_low_gap_not_a_tall_one() -> None:
         else:
             assert gap < 3
         assert (shaded.image[100:160, 60:66] == plain.image[100:160, 60:66]).all()  # the leg
+
+
+def test_under_shadow_follows_each_pieces_own_floor_line() -> None:
+    # A set of two pieces: one further back (its legs end higher up the picture) and one in front.
+    from adstage.composite.blend import _under_body
+
+    alpha = np.zeros((60, 100), bool)
+    alpha[38:43, 0:41] = True  # the back piece's seat...
+    alpha[38:49, 0:4] = alpha[38:49, 37:41] = True  # ...on legs ending at row 48
+    alpha[45:52, 60:100] = True  # the front piece's seat...
+    alpha[45:60, 60:64] = alpha[45:60, 96:100] = True  # ...on legs on the base line
+    lowest = np.where(alpha.any(0), 59 - np.argmax(alpha[::-1], axis=0), -1)
+    shade = _under_body(lowest, 60)
+    assert shade[44:48, 10:30].min() > 0.5  # under the back piece's seat, above its floor line
+    assert shade[50:60, 0:41].max() == 0.0  # the floor in front of the back piece is not under it
+    assert shade[53:59, 70:90].min() > 0.5  # under the front piece
+    assert shade.max() <= 1.0 and shade[alpha].max() == 0.0  # never on the product
+    flat = np.zeros((60, 100), bool)
+    flat[20:60, :] = True  # a chest standing flat on the floor: nothing under it
+    assert _under_body(59 - np.argmax(flat[::-1], axis=0), 60).max() == 0.0

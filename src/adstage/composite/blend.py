@@ -289,6 +289,45 @@ UNDER_GAP = 0.3
 this share of the product's height or more (see :func:`ground_shadow`)."""
 
 
+def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
+    """The shade under a product's body, ``bh × bw`` in [0, 1], from each box column's lowest
+    product row ``lowest`` (``bw`` of them; -1 where the column holds no product).
+
+    The floor line under the body is drawn between the product's *contacts*: the columns whose
+    lowest pixel lies in the box's lower half, is (within 2 % of the height) the lowest within
+    8 % of the width on either side, and lies clearly (2 %) below the highest lowest pixel
+    there — a leg's tip beside the body's underside; a flat underside has none. The line runs
+    straight from each contact to the next. A column between two contacts is shaded from its
+    body's underside down to the line, by ``1 − gap / (UNDER_GAP · bh)`` (``gap``: the rows
+    between); columns outside the outermost contacts are not. A sofa's contacts are its legs
+    on the base line; in a dining set, a chair further back stands higher in the picture and
+    has its own contacts, so the floor in front of it is not taken for the floor under it."""
+    bw = len(lowest)
+    out = np.zeros((bh, bw), np.float32)
+    has = lowest >= 0
+    reach, tol = max(3, round(0.08 * bw)), 0.02 * bh
+    windows = np.lib.stride_tricks.sliding_window_view
+    low = windows(np.pad(np.where(has, lowest, -1), reach, constant_values=-1), 2 * reach + 1)
+    high = windows(np.pad(np.where(has, lowest, bh), reach, constant_values=bh), 2 * reach + 1)
+    contact = (
+        has
+        & (lowest >= low.max(axis=1) - tol)
+        & (lowest >= high.min(axis=1) + tol)
+        & (lowest >= bh // 2)
+    )
+    if contact.sum() < 2:
+        return out
+    at = np.nonzero(contact)[0]
+    columns = np.arange(bw)
+    ground = np.interp(columns, at, lowest[at].astype(np.float64))
+    between = has & (columns >= at.min()) & (columns <= at.max())
+    gap = np.maximum(ground - lowest, 0.0)
+    lifted = np.where(between, np.clip(1.0 - gap / (UNDER_GAP * bh), 0.0, 1.0), 0.0)
+    rows = np.arange(bh)[:, None]
+    out[:] = ((rows > lowest[None, :]) & (rows <= ground[None, :])) * lifted[None, :]
+    return out
+
+
 def ground_shadow(
     placed_alpha: NDArray[np.float32],
     box: tuple[int, int, int, int],
@@ -341,10 +380,10 @@ def ground_shadow(
         if peak > 0:
             contact = np.minimum(contact / (0.5 * peak), 1.0)
         if under_opacity > 0:
-            below = np.arange(bh)[:, None] > lowest[None, :]  # under each column's body
-            lifted = np.clip(1.0 - gap / (UNDER_GAP * bh), 0.0, 1.0) * under_opacity
             shade = np.zeros((h, w), np.float32)
-            shade[y0:y1, x0 + cols] = below * lifted[None, :]
+            by_column = np.full(bw, -1, np.intp)
+            by_column[cols] = lowest
+            shade[y0:y1, x0 : x0 + bw] = _under_body(by_column, bh) * under_opacity
             under = cast(NDArray[np.float32], cv2.GaussianBlur(shade, (0, 0), max(1.0, 0.01 * bw)))
     ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
