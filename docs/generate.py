@@ -1147,6 +1147,7 @@ JUDGE_RUNS = {
     "C-kinds": ("C", "with the products' kinds ²"),
     "C-pref30-vs-C-now": ("C", "slots leaving ≤ 30 % uncovered preferred vs not ³"),
     "A-sh2-vs-A-s14": ("A", "… shade under the body and a cast shadow vs not ⁴"),
+    "A-sh3-vs-A-s14": ("A", "… the same, the shade between the contacts, vs not ⁴"),
     "A-band-vs-A-sh2": ("A", "… fill sources kept to their rows (`band` 0.2) vs not (not kept) ⁶"),
     "D-kinds": ("D", "with the products' kinds and the new shadows ⁵"),
 }
