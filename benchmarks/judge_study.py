@@ -215,6 +215,7 @@ def tally(args: argparse.Namespace) -> int:
         "judges": len(answers),
         "answers": [str(p) for p in args.answers],
         "seed": key.get("seed"),
+        "exclude_seeds": key.get("exclude_seeds", []),
         "k": key.get("k"),
         "products": len(key["pairs"]) + len(key["none"]),
         "without_candidate": len(key["none"]),
@@ -285,7 +286,8 @@ def main() -> int:
         "--exclude-seeds",
         type=lambda text: [int(x) for x in text.split(",") if x],
         default=[],
-        help="make: leave out the products these seeds picked (comma-separated), e.g. 13,14,15",
+        help="make: leave out the products these seeds picked (comma-separated), e.g. 13,14,15; "
+        "the earlier sets must have used the same --n and the same labels.csv",
     )
     parser.add_argument(
         "--kinds",

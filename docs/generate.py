@@ -1194,7 +1194,8 @@ def _judge_candidates(r: Json) -> str:
             continue
         letter, what = JUDGE_RUNS[label]
         got = run["products"] - run["without_candidate"]
-        part = f"set {letter}, {what.rstrip(' ²⁵')}: {got} of {run['products']}"
+        what = re.sub(r"\s*[⁰¹²³⁴⁵⁶⁷⁸⁹]+$", "", what)  # the footnote mark
+        part = f"set {letter}, {what}: {got} of {run['products']}"
         if run.get("refused_as_part"):
             part += f" ({run['refused_as_part']} refused as parts or accessories)"
         parts.append(part)

@@ -8,6 +8,7 @@ import pytest
 
 from adstage.composite.blend import (
     EDGES,
+    _under_body,
     cast_lean,
     cast_shadow,
     composite,
@@ -255,8 +256,6 @@ def test_under_shadow_darkens_a_low_gap_not_a_tall_one() -> None:
 
 def test_under_shadow_follows_each_pieces_own_floor_line() -> None:
     # A set of two pieces: one further back (its legs end higher up the picture) and one in front.
-    from adstage.composite.blend import _under_body
-
     alpha = np.zeros((60, 100), bool)
     alpha[38:43, 0:41] = True  # the back piece's seat...
     alpha[38:49, 0:4] = alpha[38:49, 37:41] = True  # ...on legs ending at row 48
@@ -271,3 +270,28 @@ def test_under_shadow_follows_each_pieces_own_floor_line() -> None:
     flat = np.zeros((60, 100), bool)
     flat[20:60, :] = True  # a chest standing flat on the floor: nothing under it
     assert _under_body(59 - np.argmax(flat[::-1], axis=0), 60).max() == 0.0
+
+
+@pytest.mark.parametrize("width", [40, 320])  # full resolution; the map computed smaller
+def test_composite_shadows_match_the_full_frame_map(width: int) -> None:
+    # A tall product, leaning shadow: the region composite() computes the map in must hold all
+    # of it, and at reduced resolution it must stay close to the full-size map.
+    scene = _room_with_window((10, 60))
+    scene = cv2.resize(scene, (900, 600), interpolation=cv2.INTER_NEAREST)
+    rgba = _on_legs(52)
+    rgba = cv2.resize(rgba, (width, 360), interpolation=cv2.INTER_NEAREST)
+    box = (560, 200, 560 + width, 560)
+    placement = Placement(box, 1.0, "test", (900, 600))
+    made = composite(scene, rgba, placement, shadow=0.5, cast_opacity=0.5, under_opacity=0.6)
+    assert made.cast is not None and made.cast["lean"] > 0.3
+    alpha = np.zeros((600, 900), np.float32)
+    alpha[200:560, 560 : 560 + width] = rgba[..., 3] / 255.0
+    dark = ground_shadow(
+        alpha, box, 0.5, cast_opacity=0.5, lean=made.cast["lean"], under_opacity=0.6
+    )
+    want = np.clip(np.rint(scene.astype(np.float32) * (1.0 - dark)[..., None]), 0, 255)
+    outside = alpha == 0
+    diff = np.abs(made.image.astype(int) - want.astype(int))[outside]
+    assert dark[:, 560 + width :].max() > 0.1  # the shadow leans out beside the product
+    assert diff.max() <= (1 if width <= 160 else 12)
+    assert diff.mean() <= (0.01 if width <= 160 else 0.5)

@@ -8,7 +8,14 @@ import pytest
 from adstage.errors import InputError, UnknownName
 from adstage.inpaint import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.inpaint.base import _boxes
-from adstage.inpaint.patchmatch import Hybrid, PatchMatch
+from adstage.inpaint.patchmatch import (
+    Hybrid,
+    PatchMatch,
+    _Field,
+    _project,
+    _pyramid,
+    _random_sources,
+)
 
 BACKENDS = ["ns", "telea", "patchmatch", "hybrid"]
 H, W = 96, 128
@@ -255,8 +262,6 @@ def test_hole_for_paste_validates_its_inputs() -> None:
 def test_patchmatch_band_keeps_sources_in_the_targets_rows() -> None:
     # A tiling of one random 16-px tile: every patch has exact copies in every row of tiles, so
     # nothing but the band decides which rows the matches come from.
-    from adstage.inpaint.patchmatch import _Field, _project, _pyramid, _random_sources
-
     tile = np.random.default_rng(0).integers(0, 256, (16, 16, 3))
     image = np.tile(tile, (12, 12, 1)).astype(np.float32)  # 192×192
     hole = np.zeros((192, 192), bool)
@@ -275,5 +280,10 @@ def test_patchmatch_band_keeps_sources_in_the_targets_rows() -> None:
         spread[band] = float(np.median(np.abs(field_.sy - level.ty)))
     assert spread[0.1] <= 0.1 * 192  # within the band (19 rows)
     assert spread[None] > 2 * spread[0.1]  # without it, matches come from anywhere
+    # The option reaches the search through the backends' own calls.
+    photo = image.astype(np.uint8)
+    for backend in ("patchmatch", "hybrid"):
+        banded = inpaint(photo, hole, backend=backend, band=0.1)
+        assert not np.array_equal(banded, inpaint(photo, hole, backend=backend)), backend
     with pytest.raises(InputError, match="band"):
         PatchMatch(band=0.0)

@@ -106,6 +106,15 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
         [light["exposure"] * g for g in light["white_balance"]], abs=1e-3
     )
     assert set(comp["seconds"]) == {"edges", "light", "shadow"}
+    # The shade under the body and the cast shadow are on by default and recorded; not without
+    # a shadow, and turning them off changes the picture (only darker with them).
+    assert (opts.cast_shadow, opts.under_shadow) == (0.5, 0.6)
+    assert comp["under"] == 0.6 and comp["cast"]["opacity"] == 0.5
+    assert plain.candidates[0].provenance["composite"]["cast"] is None
+    assert plain.candidates[0].provenance["composite"]["under"] == 0.0
+    before = stage(item.image, catalog / "cat", cast_shadow=0.0, under_shadow=0.0, **args)
+    lighter = default.image.astype(int) - before.candidates[0].image.astype(int)
+    assert lighter.max() <= 0 and lighter.min() < 0
     assert exact.provenance["composite"]["light"] is None
     assert exact.provenance["composite"]["edges"] == "unmix"
     # The shadow only darkens the floor: product pixels stay those of the un-shadowed paste.
@@ -126,6 +135,8 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
         StageOptions(edges="magic")
     with pytest.raises(InputError, match="light"):
         StageOptions(light=2.0)
+    with pytest.raises(InputError, match="cast_shadow"):
+        StageOptions(cast_shadow=1.5)
     with pytest.raises(InputError, match="product_exact"):
         StageOptions(product_exact=True, harmonize=0.5)
 

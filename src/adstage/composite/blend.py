@@ -25,7 +25,9 @@ chooses the defaults of staging):
   the way towards the scene around it (Reinhard et al., "Color Transfer between Images", 2001).
 - ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
   shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
-  occlusion under its base, since a product without one floats.
+  occlusion under its base, since a product without one floats; with it, ``under_opacity``
+  shades the floor under the product's body (between its legs) and ``cast_opacity`` lays a
+  soft shadow of its silhouette on the floor behind it (:func:`cast_shadow`).
 """
 
 from __future__ import annotations
@@ -257,6 +259,14 @@ def cast_lean(light_x: float | None, box: tuple[int, int, int, int], width: int)
     return float(np.clip(0.8 * (centre - light_x), -CAST_MAX_LEAN, CAST_MAX_LEAN))
 
 
+def floor_shear(ground: float, lean: float, depth: float) -> NDArray[np.float64]:
+    """The affine map (2×3) that lays a silhouette standing on the row ``ground`` down on the
+    floor behind it: the point ``t`` rows above the ground moves to ``(x + lean · t, ground −
+    depth · t)``. A planar projection faked in the image, for a light above and behind the
+    viewer's side; used by :func:`cast_shadow` and the synthetic scenes' shadows."""
+    return np.array([[1.0, -lean, lean * ground], [0.0, depth, (1.0 - depth) * ground]])
+
+
 def cast_shadow(
     placed_alpha: NDArray[np.float32],
     box: tuple[int, int, int, int],
@@ -274,7 +284,7 @@ def cast_shadow(
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     base = float(y1 - 1)
     solid = (placed_alpha >= 0.5).astype(np.float32)
-    shear = np.array([[1.0, -lean, lean * base], [0.0, depth, base * (1.0 - depth)]], np.float32)
+    shear = floor_shear(base, lean, depth).astype(np.float32)
     laid = cv2.warpAffine(solid, shear, (w, h), flags=cv2.INTER_LINEAR)
     near = cv2.GaussianBlur(laid, (0, 0), max(1.0, 0.015 * bw))
     far = cv2.GaussianBlur(laid, (0, 0), max(1.0, 0.07 * bw))
@@ -383,7 +393,9 @@ def ground_shadow(
             shade = np.zeros((h, w), np.float32)
             by_column = np.full(bw, -1, np.intp)
             by_column[cols] = lowest
-            shade[y0:y1, x0 : x0 + bw] = _under_body(by_column, bh) * under_opacity
+            region = shade[y0 : y0 + bh, x0 : x0 + bw]  # smaller where the box leaves the map
+            rh, rw = region.shape
+            region[:] = _under_body(by_column, bh)[:rh, :rw] * under_opacity
             under = cast(NDArray[np.float32], cv2.GaussianBlur(shade, (0, 0), max(1.0, 0.01 * bw)))
     ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
@@ -461,11 +473,12 @@ def composite(
 
     ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
     with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shadow``:
-    strengths in [0, 1] (0: off); ``cast_opacity``, in [0, 1], the opacity of a cast shadow added to the
-    ``shadow`` (its lean from :func:`adstage.composite.light.light_side`); ``under_opacity``, in [0, 1], the
-    shade under the product's body (both: :func:`ground_shadow`, and only with ``shadow``);
-    ``light`` gains are bounded by ``min_exposure`` /
-    ``max_exposure`` and, per channel, ``max_cast`` (:func:`adstage.composite.light.estimate_light`).
+    strengths in [0, 1] (0: off). ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
+    opacities of the cast shadow (leant away from
+    :func:`adstage.composite.light.light_side`) and of the shade under the product's body, both
+    drawn only with a ``shadow`` (:func:`ground_shadow`). ``light`` gains are bounded by
+    ``min_exposure`` / ``max_exposure`` and, per channel, ``max_cast``
+    (:func:`adstage.composite.light.estimate_light`).
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")

@@ -260,8 +260,11 @@ class _Field:
         diff = self.tdesc - self.sdesc[flat]
         d: F32 = np.einsum("ij,ij->i", diff, diff)
         if self.band is not None and self.pen:
-            excess = np.maximum(np.abs(cy - self.level.ty) - np.float32(self.band), 0.0)
-            d = d + np.float32(self.pen) * (excess / np.float32(self.band)) ** 2
+            rows = np.abs(cy - self.level.ty).astype(np.float32)
+            excess = np.maximum(rows - np.float32(self.band), np.float32(0.0)) / np.float32(
+                self.band
+            )
+            d = (d + np.float32(self.pen) * excess * excess).astype(np.float32)
         d[~ok] = np.inf
         return d
 
@@ -446,7 +449,8 @@ class PatchMatch:
     resolution (``None``: EM on every level). ``seed``: same inputs and seed, same output.
     ``band``: prefer source patches from the target's own rows: a source more than ``band`` ×
     the crop's height above or below its target costs, on top of its distance, a random
-    patch's distance times the square of how many bands further it lies (``None``: off). In a
+    patch's distance times the square of how many bands further it lies (``None``: off); the
+    penalised distance also weighs the match's vote, so a far match counts for less. In a
     photo of a room, rows stand for depth on the floor and height on the walls, so a patch from
     the same rows is of the same surface at the same scale; a patch of a poster far above does
     not belong in the floor. A soft stand-in for the plane guidance of Huang et al., "Image

@@ -11,6 +11,7 @@ from typing import cast
 import cv2
 import numpy as np
 
+from adstage.composite.blend import floor_shear
 from adstage.datasets.synthetic.canvas import F32, _Canvas, _View
 from adstage.datasets.synthetic.model import _Model
 
@@ -71,7 +72,7 @@ def _cast_shadow(c: _Canvas, ground: float, shear: float, squash: float) -> _Reg
     """The layer's silhouette laid down on the floor behind it (a fake planar projection)."""
     if c.box is None:
         return None
-    M = np.array([[1.0, -shear, shear * ground], [0.0, squash, (1.0 - squash) * ground]])
+    M = floor_shear(ground, shear, squash)
     bx0, by0, bx1, by1 = c.box
     corners = np.array([[bx0, by0, 1.0], [bx1, by0, 1.0], [bx0, by1, 1.0], [bx1, by1, 1.0]]) @ M.T
     sigma = 1.2 + 0.006 * c.w
