@@ -1149,6 +1149,10 @@ JUDGE_RUNS = {
     "A-sh2-vs-A-s14": ("A", "… shade under the body and a cast shadow vs not ⁴"),
     "A-sh3-vs-A-s14": ("A", "… the same, the shade between the contacts, vs not ⁴"),
     "A-band-vs-A-sh2": ("A", "… fill sources kept to their rows (`band` 0.2) vs not (not kept) ⁶"),
+    "A-1024-vs-A-sh3": (
+        "A",
+        "… rooms' slots segmented at 1024² (ingest's default) vs 512² (not kept) ⁷",
+    ),
     "D-kinds": ("D", "with the products' kinds and the new shadows ⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
