@@ -366,10 +366,10 @@ def ground_shadow(
     the base falls ``lean · t`` to the side and ``depth · t`` back (up the image, foreshortened).
 
     *Under the body* (``under_opacity`` > 0): the floor seen below the product and above its
-    base line — between a sofa's or a chest's legs — is in the product's own shadow: it hides
-    the sky of ceiling and lamps above it. Each such column is darkened by ``under_opacity`` ×
-    ``1 − gap / (UNDER_GAP · height)``, so a low gap goes dark and a table's tall one, through
-    which the room behind is seen, stays as it is.
+    floor line — between a sofa's or a chest's legs — is in the product's own shadow, hidden
+    from the ceiling and lamps above. It is darkened by ``under_opacity`` × ``1 − gap /
+    (UNDER_GAP · height)`` (:func:`_under_body`), so a low gap goes dark and a table's tall one,
+    through which the room behind is seen, stays as it is.
     """
     h, w = placed_alpha.shape
     x0, y0, x1, y1 = box
