@@ -53,6 +53,13 @@ PART = ("part or accessory", "part")
         ("Pair of armrests", PART),
         ("Storage unit with smart lock", ("shelving", "floor")),
         ("adjustable clothes rail", ("wardrobe", "floor")),
+        # a frame holding baskets, shelves or rails stands on the floor; "frame" alone hangs
+        ("Frame with mesh baskets", ("shelving", "floor")),
+        ("Frame with clothes rail", ("shelving", "floor")),
+        ("Framewire basketstop shelf", ("shelving", "floor")),  # dev data: "/" lost
+        ("3 sectionsshelves", ("shelving", "floor")),
+        ("Frame", ("wall item or frame", "wall")),
+        ("Drawer frame", ("part", "part")),
         # hung, or standing on other furniture: no floor check
         ("wall mounted shelving unit", ("wall unit", "wall")),
         ("Wall-mounted desk", ("wall unit", "wall")),

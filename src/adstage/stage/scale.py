@@ -123,6 +123,8 @@ accessory of furniture, not something that stands in a room on its own: "table l
 door", "bench top", "bed canopy", "chair cushion", "floor protector". (A "sofa cover" is not
 one: its catalog photo shows the covered sofa.)"""
 
+_SHELVING = _k("shelving", 30, 240)
+
 KINDS: tuple[tuple[str, Kind], ...] = (
     # parts whose head does not end in a part noun
     (
@@ -172,7 +174,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (
         r"\bbook ?(case|shelf)\b|\bshelving unit\b|\bshel(f|ving) unit\b|\bshelves\b|"
         r"\bladder shelf\b|\bsections?\b|\bstorage\b",
-        _k("shelving", 30, 240),
+        _SHELVING,
     ),
     (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230)),
     (r"\btrolley\b", _k("trolley", 55, 110)),
@@ -184,6 +186,15 @@ drawers", "frame with baskets"), so :func:`kind_of` reads the text before "with"
 whole text."""
 
 _TAIL = re.compile(r"\s(with|w|and|for|on)\s|\+")
+
+_STORAGE_FRAME = re.compile(
+    r"\bframes?(?: with| w)? ?(?:mesh|wire)? ?(?:baskets?|shel(?:f|ves)|clothes ?rails?|drawers?)"
+    r"|\b\d? ?sections? ?shel"
+)
+"""A frame that holds baskets, shelves, rails or drawers is a storage frame standing on the floor
+(a shelving unit), though "frame" alone reads as a picture or mirror frame. Also matches the dev
+data's types whose "/" was lost ("Frame/wire baskets" → "framewire baskets", "3
+sections/shelves" → "3 sectionsshelves")."""
 
 
 def _is_part(head: str) -> bool:
@@ -224,15 +235,22 @@ def kind_of(text: str | None) -> Kind | None:
     head = _TAIL.split(_words(text.replace("/", " with ")), maxsplit=1)[0].strip()
     if _is_part(head):
         return _ACCESSORY
+    if _STORAGE_FRAME.search(words):
+        return _placed(_SHELVING, words)
     for phrase in (head, words):
         for pattern, kind in KINDS:
             if re.search(pattern, phrase):
-                if kind.support != FLOOR:
-                    return kind
-                if _BOTH.search(words):
-                    return replace(kind, setting=ANY)
-                return replace(kind, setting="outdoor" if _OUTDOOR.search(words) else "indoor")
+                return _placed(kind, words)
     return None
+
+
+def _placed(kind: Kind, words: str) -> Kind:
+    """``kind`` with the setting its text says (floor-standing kinds only)."""
+    if kind.support != FLOOR:
+        return kind
+    if _BOTH.search(words):
+        return replace(kind, setting=ANY)
+    return replace(kind, setting="outdoor" if _OUTDOOR.search(words) else "indoor")
 
 
 _ACCESSORY = _k("part or accessory", 0, 0, PART)
