@@ -1154,10 +1154,11 @@ JUDGE_RUNS = {
         "… rooms' slots segmented at 1024² (ingest's default) vs 512² (not kept) ⁷",
     ),
     "D-kinds": ("D", "with the products' kinds and the new shadows ⁵"),
+    "E-kinds": ("E", "the same, with the shade between the contacts ⁸"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D")
+REPORT_SETS = ("B", "C", "D", "E")
 
 
 @snippet("judge.table", "judge_study")
@@ -1192,7 +1193,7 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new", "C-kinds", "D-kinds"):
+    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds"):
         run = r["runs"].get(label)
         if run is None:
             continue
@@ -1208,7 +1209,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["D-kinds"]
+    run = r["runs"]["E-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

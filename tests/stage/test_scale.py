@@ -58,6 +58,7 @@ PART = ("part or accessory", "part")
         ("Frame with clothes rail", ("shelving", "floor")),
         ("Framewire basketstop shelf", ("shelving", "floor")),  # dev data: "/" lost
         ("3 sectionsshelves", ("shelving", "floor")),
+        ("Framewire basketsclothes rails", ("shelving", "floor")),  # not a rail: a part
         ("Frame", ("wall item or frame", "wall")),
         ("Drawer frame", ("part", "part")),
         # hung, or standing on other furniture: no floor check

@@ -233,10 +233,10 @@ def kind_of(text: str | None) -> Kind | None:
     if not words:
         return None
     head = _TAIL.split(_words(text.replace("/", " with ")), maxsplit=1)[0].strip()
+    if _STORAGE_FRAME.search(words):  # before the parts: "frame/wire baskets/clothes rails"
+        return _placed(_SHELVING, words)
     if _is_part(head):
         return _ACCESSORY
-    if _STORAGE_FRAME.search(words):
-        return _placed(_SHELVING, words)
     for phrase in (head, words):
         for pattern, kind in KINDS:
             if re.search(pattern, phrase):
