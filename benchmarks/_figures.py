@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,7 +13,9 @@ import numpy as np
 from adstage.catalog.store import Catalog
 from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.demo import demo_embedder
+from adstage.errors import AdstageError
 from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+from adstage.stage.pipeline import StageOptions, stage, stage_candidate
 
 SIDE = 256
 
@@ -59,3 +62,36 @@ def sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
         row = np.concatenate(parts[:-1], axis=1)
         joined += [row, np.full((8, row.shape[1], 3), 255, np.uint8)]
     return np.concatenate(joined)
+
+
+def around(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``image`` cropped to ``box`` grown by a quarter of its size on each side."""
+    x0, y0, x1, y1 = box
+    mx, my = (x1 - x0) // 4, (y1 - y0) // 4
+    h, w = image.shape[:2]
+    return image[max(0, y0 - my) : min(h, y1 + my), max(0, x0 - mx) : min(w, x1 + mx)]
+
+
+def before_after(
+    store: Catalog, n_products: int, before: StageOptions, level: int
+) -> list[tuple[float, Any, np.ndarray, np.ndarray]]:
+    """For each of ``n_products`` synthetic products (seed 9) staged by replacement with the
+    defaults: the share of pixels around it that change by more than ``level`` grey levels when
+    its best candidate is staged again into the same slot with ``before``, the product, and the
+    two crops (before, after) — largest change first."""
+    products = SyntheticCatalog(4 * n_products, seed=9, size=(384, 384), staged_fraction=0.0)
+    scored = []
+    for item in products[:n_products]:
+        try:
+            staged = stage(item.image, store, mask=item.mask, k=3)
+        except AdstageError:
+            continue
+        after = staged.candidates[0]
+        if after.provenance["mode"] != "replace":
+            continue
+        again = stage_candidate(staged.product, after.match, before)
+        a, b = around(after.image, after.placement), around(again.image, again.placement)
+        changed = float((np.abs(a.astype(np.int16) - b).max(axis=2) > level).mean())
+        scored.append((changed, item, b, a))
+    scored.sort(key=lambda t: -t[0])
+    return scored

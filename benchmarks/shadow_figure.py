@@ -15,24 +15,12 @@ columns: the product | before | after, each cropped to that neighbourhood.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from _figures import demo_rooms, sheet, tile
-from adstage.datasets.synthetic import SyntheticCatalog
-from adstage.errors import AdstageError
+from _figures import before_after, demo_rooms, sheet, tile
 from adstage.io.images import write_image
-from adstage.stage.pipeline import StageOptions, stage, stage_candidate
-
-
-def _around(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    mx, my = (x1 - x0) // 4, (y1 - y0) // 4
-    h, w = image.shape[:2]
-    return image[max(0, y0 - my) : min(h, y1 + my), max(0, x0 - mx) : min(w, x1 + mx)]
+from adstage.stage.pipeline import StageOptions
 
 
 def main() -> int:
@@ -43,22 +31,12 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="adstage-shadow-figure-"))
     store = demo_rooms(work)
-    products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
-    scored = []
-    for item in products[: args.products]:
-        try:
-            staged = stage(item.image, store, mask=item.mask, k=3)
-        except AdstageError:
-            continue
-        after = staged.candidates[0]
-        if after.provenance["mode"] != "replace":
-            continue
-        options = dataclasses.replace(StageOptions(k=3), cast_shadow=0.0, under_shadow=0.0)
-        before = stage_candidate(staged.product, after.match, options)
-        a, b = _around(after.image, after.placement), _around(before.image, before.placement)
-        changed = float((np.abs(a.astype(np.int16) - b).max(axis=2) > 6).mean())
-        scored.append((changed, item, b, a))
-    scored.sort(key=lambda t: -t[0])
+    scored = before_after(
+        store,
+        args.products,
+        StageOptions(k=3, cast_shadow=0.0, under_shadow=0.0),
+        6,
+    )
     rows = [
         [
             tile(item.image, item.category.split(" > ")[-1]),
