@@ -14,6 +14,7 @@ from adstage.catalog.store import Catalog
 from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
 from adstage.demo import demo_embedder
 from adstage.errors import AdstageError
+from adstage.io.images import write_image
 from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
 from adstage.stage.pipeline import StageOptions, stage, stage_candidate
 
@@ -95,3 +96,24 @@ def before_after(
         scored.append((changed, item, b, a))
     scored.sort(key=lambda t: -t[0])
     return scored
+
+
+def write_before_after(
+    out: Path,
+    scored: list[tuple[float, Any, np.ndarray, np.ndarray]],
+    rows: int,
+    before: str,
+    after: str,
+) -> None:
+    """The figure of :func:`before_after`'s first ``rows`` results: product | before | after,
+    labelled ``before`` and ``after`` (the share of changed pixels appended)."""
+    tiles = [
+        [
+            tile(item.image, item.category.split(" > ")[-1]),
+            tile(b, before),
+            tile(a, f"{after} ({changed:.0%} differ)"),
+        ]
+        for changed, item, b, a in scored[:rows]
+    ]
+    write_image(out, sheet(tiles))
+    print(f"wrote {out} ({len(tiles)} rows of {len(scored)} products staged by replacement)")

@@ -17,8 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _figures import before_after, demo_rooms, sheet, tile
-from adstage.io.images import write_image
+from _figures import before_after, demo_rooms, write_before_after
 from adstage.stage.pipeline import StageOptions
 
 
@@ -31,16 +30,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="adstage-fill-figure-"))
     store = demo_rooms(work)
     scored = before_after(store, args.products, StageOptions(k=3, fill="gap"), 12)
-    rows = [
-        [
-            tile(item.image, item.category.split(" > ")[-1]),
-            tile(before, "before: gap filled"),
-            tile(after, f"after: slot filled ({changed:.0%} differ)"),
-        ]
-        for changed, item, before, after in scored[: args.rows]
-    ]
-    write_image(args.out, sheet(rows))
-    print(f"wrote {args.out} ({len(rows)} rows of {len(scored)} products staged by replacement)")
+    write_before_after(args.out, scored, args.rows, "before: gap filled", "after: slot filled")
     return 0
 
 

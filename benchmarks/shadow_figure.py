@@ -18,8 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _figures import before_after, demo_rooms, sheet, tile
-from adstage.io.images import write_image
+from _figures import before_after, demo_rooms, write_before_after
 from adstage.stage.pipeline import StageOptions
 
 
@@ -37,16 +36,9 @@ def main() -> int:
         StageOptions(k=3, cast_shadow=0.0, under_shadow=0.0),
         6,
     )
-    rows = [
-        [
-            tile(item.image, item.category.split(" > ")[-1]),
-            tile(before, "before: contact shadow"),
-            tile(after, f"after: + under, cast ({changed:.0%} differ)"),
-        ]
-        for changed, item, before, after in scored[: args.rows]
-    ]
-    write_image(args.out, sheet(rows))
-    print(f"wrote {args.out} ({len(rows)} rows of {len(scored)} products staged by replacement)")
+    write_before_after(
+        args.out, scored, args.rows, "before: contact shadow", "after: + under, cast"
+    )
     return 0
 
 
