@@ -16,7 +16,16 @@ from adstage.composite.blend import (
     ground_shadow,
     paste,
 )
-from adstage.composite.light import apply_light, estimate_light, light_side, to_linear, to_srgb
+from adstage.composite.light import (
+    SHADE_BASE,
+    SHADE_MAX_SIDE,
+    apply_light,
+    estimate_light,
+    light_side,
+    shade_product,
+    to_linear,
+    to_srgb,
+)
 from adstage.errors import InputError
 from adstage.types import Placement
 
@@ -295,3 +304,47 @@ def test_composite_shadows_match_the_full_frame_map(width: int) -> None:
     assert dark[:, 560 + width :].max() > 0.1  # the shadow leans out beside the product
     assert diff.max() <= (1 if width <= 160 else 12)
     assert diff.mean() <= (0.01 if width <= 160 else 0.5)
+
+
+def test_shade_follows_the_scenes_light_across_and_darkens_the_base() -> None:
+    scene = np.full((100, 200, 3), 60, np.uint8)
+    scene[:, 100:] = 200  # dim on the left, bright on the right
+    product = np.full((40, 40, 3), 128, np.uint8)
+    box = (80, 30, 120, 70)  # straddles the change: a dim band left, a bright one right
+    shaded, record = shade_product(product, scene, box, 1.0)
+    assert record.side == SHADE_MAX_SIDE  # the log ratio is far beyond the bound
+    assert shaded[:10, -3:].mean() > shaded[:10, :3].mean() + 15  # the lit side is brighter
+    assert abs(int(shaded[:10, 20].mean()) - 128) <= 2  # the middle of the top half is kept
+    assert shaded[-1, 20].mean() < shaded[0, 20].mean() - 10  # the base is darker than the top
+    flipped, record = shade_product(product, scene[:, ::-1].copy(), box, 1.0)
+    assert record.side == -SHADE_MAX_SIDE and flipped[:10, :3].mean() > flipped[:10, -3:].mean()
+
+
+def test_shade_without_a_side_or_strength() -> None:
+    product = np.full((40, 40, 3), 128, np.uint8)
+    even = np.full((100, 200, 3), 150, np.uint8)
+    shaded, record = shade_product(product, even, (80, 30, 120, 70), 0.5)
+    assert record.side == 0.0 and record.base == 0.5 * SHADE_BASE
+    assert np.abs(shaded[:, :3].astype(int) - shaded[:, -3:]).max() <= 1  # no gradient across
+    at_frame = np.zeros((100, 200, 3), np.uint8)
+    at_frame[:, 40:] = 255  # no band left of a box at the frame: no side, whatever the right
+    assert shade_product(product, at_frame, (0, 30, 40, 70), 1.0)[1].side == 0.0
+    same, record = shade_product(product, even, (80, 30, 120, 70), 0.0)
+    assert same is product and record.base == 0.0
+    with pytest.raises(InputError, match="shade"):
+        shade_product(product, even, (80, 30, 121, 70), 1.0)
+    with pytest.raises(InputError, match="shade"):
+        shade_product(product, even, (80, 30, 120, 70), 1.5)
+
+
+def test_composite_records_the_shading() -> None:
+    scene = np.full((100, 200, 3), 60, np.uint8)
+    scene[:, 100:] = 200
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[...] = (128, 128, 128, 255)
+    placement = Placement(box=(80, 30, 120, 70), scale=1.0, fit="box", scene_size=(200, 100))
+    plain = composite(scene, rgba, placement)
+    shaded = composite(scene, rgba, placement, shade=1.0)
+    assert plain.provenance()["shade"] is None
+    assert shaded.provenance()["shade"]["side"] == pytest.approx(SHADE_MAX_SIDE)
+    assert shaded.image[35, 117].mean() > plain.image[35, 117].mean() + 5

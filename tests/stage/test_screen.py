@@ -194,10 +194,11 @@ def test_free_space_refuses_a_base_line_on_another_surface() -> None:
         place_beside(scene, PRODUCT, slot[:100], [slot])
 
 
-def test_stage_falls_back_to_free_space_and_removes_nothing(tmp_path) -> None:
+def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
     from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.io.images import read_image
+    from adstage.stage import pipeline
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
@@ -218,6 +219,20 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(tmp_path) -> None:
         assert not (cand.match.mask() & ~outside).any()  # beside the object, never over it
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", free_space=False)
+    # The synthetic scenes hold one slot each: the scene's salient objects count as taken floor
+    # too (the provenance says whether the saliency model ran); all salient, no free floor.
+    seen = {cand.provenance["occupied"] for cand in result.candidates}
+    assert seen <= {"catalog mask and u2net saliency", "catalog mask only (u2net unavailable)"}
+    monkeypatch.setattr(pipeline, "_salient", lambda scene: np.ones(scene.shape[:2], bool))
+    with pytest.raises(AdstageError, match="no retrieved slot"):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea")
+    monkeypatch.setattr(pipeline, "_salient", lambda scene: np.zeros(scene.shape[:2], bool))
+    clear = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert [c.match.id for c in clear.candidates] == [c.match.id for c in result.candidates]
+    assert {c.provenance["occupied"] for c in clear.candidates} == {
+        "catalog mask and u2net saliency"
+    }
+    monkeypatch.undo()
     # A free-space placement gets the kind's size check too: under a camera prior whose eye is
     # 10 m up, every placement means a giant floor lamp, and none is made.
     from adstage.stage.scale import Camera

@@ -23,6 +23,9 @@ chooses the defaults of staging):
   in linear light (:mod:`adstage.composite.light`).
 - ``harmonize`` (0–1): move the product's mean and spread of lightness and colour in Lab part of
   the way towards the scene around it (Reinhard et al., "Color Transfer between Images", 2001).
+- ``shade`` (0–1): shade the evenly lit studio product as the room lights it there: brighter
+  towards the side the scene is brighter on, darker towards its base
+  (:func:`adstage.composite.light.shade_product`).
 - ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
   shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
   occlusion under its base, since a product without one floats; with it, ``under_opacity``
@@ -40,7 +43,14 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from adstage.composite.light import LightMatch, apply_light, estimate_light, light_side
+from adstage.composite.light import (
+    LightMatch,
+    Shading,
+    apply_light,
+    estimate_light,
+    light_side,
+    shade_product,
+)
 from adstage.errors import BackendUnavailable, InputError
 from adstage.types import RGB, Placement, as_rgb
 
@@ -442,6 +452,8 @@ class Composite:
     none)."""
     under: float = 0.0
     """The opacity of the shade under the product's body (0: none)."""
+    shading: Shading | None = None
+    """The gradients shading the product (``None``: off)."""
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -450,6 +462,7 @@ class Composite:
             "shadow": self.shadow,
             "cast": self.cast,
             "under": self.under,
+            "shade": None if self.shading is None else self.shading.as_dict(),
         }
 
 
@@ -465,6 +478,7 @@ def composite(
     min_exposure: float = 0.6,
     max_cast: float = 1.1,
     harmonize: float = 0.0,
+    shade: float = 0.0,
     shadow: float = 0.0,
     cast_opacity: float = 0.0,
     under_opacity: float = 0.0,
@@ -472,8 +486,8 @@ def composite(
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
     ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
-    with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shadow``:
-    strengths in [0, 1] (0: off). ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
+    with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shade``,
+    ``shadow``: strengths in [0, 1] (0: off). ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
     opacities of the cast shadow (leant away from
     :func:`adstage.composite.light.light_side`) and of the shade under the product's body, both
     drawn only with a ``shadow`` (:func:`ground_shadow`). ``light`` gains are bounded by
@@ -486,6 +500,7 @@ def composite(
     light = _check_unit(light, "light")
     cast_opacity = _check_unit(cast_opacity, "cast_opacity")
     under_opacity = _check_unit(under_opacity, "under_opacity")
+    shade = _check_unit(shade, "shade")
     if edges not in EDGES:
         raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {edges!r}")
     h, w = scene.shape[:2]
@@ -518,6 +533,9 @@ def composite(
         product = _harmonize(
             product, alpha, _surroundings(scene, alpha, placement.box, 0.25), harmonize
         )
+    shading = None
+    if shade > 0:
+        product, shading = shade_product(product, scene, placement.box, shade)
     seconds["light"] = time.perf_counter() - t
     t = time.perf_counter()
     out = scene.copy()
@@ -573,6 +591,7 @@ def composite(
         seconds=seconds,
         cast=thrown,
         under=under_opacity if shadow > 0 else 0.0,
+        shading=shading,
     )
 
 

@@ -48,7 +48,7 @@ from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align, shape_mask
 from adstage.composite.blend import EDGES, Composite, composite, scale_cutout
 from adstage.composite.formats import parse_ratio, to_format
-from adstage.errors import AdstageError, InputError
+from adstage.errors import AdstageError, BackendUnavailable, InputError, WeightsNotFound
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import retrieve
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EDGES = "refine"
 DEFAULT_LIGHT = 0.5
 DEFAULT_SHADOW = 0.5
+DEFAULT_SHADE = 0.0
 DEFAULT_CAST_SHADOW = 0.5
 DEFAULT_UNDER_SHADOW = 0.6
 
@@ -108,6 +109,10 @@ class StageOptions:
     light: float = DEFAULT_LIGHT
     """Strength in [0, 1] of the exposure / white-balance match to the scene (0: off)."""
     harmonize: float = 0.0
+    shade: float = DEFAULT_SHADE
+    """Strength in [0, 1] of the shading the room would give the evenly lit studio product:
+    brighter towards the side the scene is brighter on, darker towards its base
+    (:func:`adstage.composite.light.shade_product`; 0: off)."""
     shadow: float = DEFAULT_SHADOW
     """Strength in [0, 1] of the contact shadow and ambient occlusion (0: off)."""
     cast_shadow: float = DEFAULT_CAST_SHADOW
@@ -118,8 +123,8 @@ class StageOptions:
     """Opacity in [0, 1] of the shade on the floor under the product's body, between its legs
     (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
     product_exact: bool = False
-    """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``harmonize``, and
-    edges only un-mixed where alpha < 1 (``edges="unmix"``)."""
+    """Keep every opaque product pixel as in the cut-out: no ``light``, ``shade`` nor
+    ``harmonize``, and edges only un-mixed where alpha < 1 (``edges="unmix"``)."""
     ad_format: str | None = None
     max_side: int | None = None
     keep_steps: bool = True
@@ -166,7 +171,7 @@ class StageOptions:
             parse_ratio(self.ad_format)
         if self.edges not in EDGES:
             raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
-        for name in ("light", "harmonize", "shadow", "cast_shadow", "under_shadow"):
+        for name in ("light", "harmonize", "shade", "shadow", "cast_shadow", "under_shadow"):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise InputError(f"{name}: expected a value in [0, 1], got {value!r}")
@@ -260,6 +265,7 @@ def _paste(
         edges="unmix" if exact else options.edges,
         light=0.0 if exact else options.light,
         harmonize=options.harmonize,
+        shade=0.0 if exact else options.shade,
         shadow=options.shadow,
         cast_opacity=options.cast_shadow,
         under_opacity=options.under_shadow,
@@ -558,22 +564,53 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
+FREE_SPACE_SALIENCY = "u2net"
+"""The segmenter whose salient pixels also count as taken floor in a scene the catalog holds one
+slot of (a photo ingested with one object mask knows nothing of the rest: free space beside a
+chair landed on a cat lying next to it)."""
+
+
+def _salient(scene: RGB) -> NDArray[np.bool_] | None:
+    """The scene's salient objects by :data:`FREE_SPACE_SALIENCY` (``None``, logged, when its
+    weights are not installed)."""
+    try:
+        return shared_segmenter(FREE_SPACE_SALIENCY)(scene).mask
+    except (BackendUnavailable, WeightsNotFound) as exc:
+        log.warning(
+            "free space: no %s saliency (%s)", FREE_SPACE_SALIENCY, str(exc).splitlines()[0]
+        )
+        return None
+
+
 def stage_beside(
     cut: Cutout, match: Match, store: Catalog, options: StageOptions
 ) -> Candidate | None:
     """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
-    or inpainted; ``None`` when there is no free floor beside it."""
+    or inpainted; ``None`` when there is no free floor beside it. Taken floor: every catalog slot
+    of the scene, and, when the catalog holds only this one, the scene's salient objects
+    (:data:`FREE_SPACE_SALIENCY`; the provenance's ``occupied`` says which)."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
     size = (scene.shape[1], scene.shape[0])
     occupied = []
-    for other in store.item_slots(match.item):
+    slots = store.item_slots(match.item)
+    for other in slots:
         mask = other.mask()
         if mask.shape != scene.shape[:2]:
             mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         occupied.append(mask)
     seconds["load"] = time.perf_counter() - t
+    seen = "catalog masks"
+    if len(slots) <= 1:
+        t = time.perf_counter()
+        salient = _salient(scene)
+        seconds["saliency"] = time.perf_counter() - t
+        if salient is not None:
+            occupied.append(salient)
+            seen = f"catalog mask and {FREE_SPACE_SALIENCY} saliency"
+        else:
+            seen = f"catalog mask only ({FREE_SPACE_SALIENCY} unavailable)"
     t = time.perf_counter()
     placement = place_beside(scene, cut.mask, slot, occupied, fit=options.fit)  # type: ignore[arg-type]
     seconds["place"] = time.perf_counter() - t
@@ -604,6 +641,7 @@ def stage_beside(
             "fit": options.fit,
             "scale": placement.scale,
             "hole_pixels": 0,
+            "occupied": seen,
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {
