@@ -68,10 +68,11 @@ from adstage.evaluate.realism import (
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_mask
 from adstage.provenance import versions
-from adstage.retrieve.ingest import Source, ingest, open_or_create
+from adstage.retrieve.ingest import GIVEN_MIN_AREA, Source, ingest, open_or_create
 from adstage.retrieve.search import retrieve
 from adstage.segment import SEGMENTERS
 from adstage.segment.isnet import ISNet
+from adstage.segment.slots import refine_slots, split_slots
 from adstage.stage.pipeline import StageOptions, stage_candidate
 from adstage.types import Cutout, Placement
 
@@ -94,11 +95,15 @@ VARIANTS: dict[str, dict] = {
 """Compositing variants for ``--variants`` (StageOptions fields; {} = the defaults)."""
 
 
-def build_catalog(data: Path, path: Path, input_size: int, room_types: bool = False) -> Catalog:
+def build_catalog(
+    data: Path, path: Path, input_size: int, room_types: bool = False, refine: bool = False
+) -> Catalog:
     """The staging catalog's scenes (``benchmarks/staging.py``), with the rooms' slots from IS-Net
     at ``input_size`` (cached masks: 512² is ~4× faster than 1024² on a shared CPU) and the
     home-furnishing COCO photos with their own masks. The rooms' category is ``"room"``, or with
-    ``room_types`` their room type from ``labels.csv`` ("Bedroom", "Outdoor", …)."""
+    ``room_types`` their room type from ``labels.csv`` ("Bedroom", "Outdoor", …). ``refine``:
+    each room slot of at least 0.5 % of the image completed or dropped by
+    :func:`adstage.segment.slots.refine_slots` (IS-Net again on its surroundings)."""
     masks = ROOT / ".cache" / f"realism-room-masks-{input_size}"
     isnet = ISNet(input_size=input_size)
     sources = []
@@ -107,13 +112,26 @@ def build_catalog(data: Path, path: Path, input_size: int, room_types: bool = Fa
     if room_types:
         with open(data / "ikea-room-scenes" / "labels.csv", newline="") as handle:
             types = {Path(row["path"]).name: row["category"] for row in csv.DictReader(handle)}
+    dropped = 0
     for i, room in enumerate(rooms):
         mask = masks / f"{room.stem}.png"
         if not mask.exists():
             write_mask(mask, isnet(read_image(room)).alpha >= 0.5)
             if i % 20 == 0:
                 log.info("room masks: %d / %d", i + 1, len(rooms))
-        sources.append(Source(room, types.get(room.name, "room"), (mask,), True))
+        given: tuple[Path, ...] = (mask,)
+        if refine:
+            given, lost = refined_slots(
+                room, mask, isnet, ROOT / ".cache" / f"{masks.name}-refined"
+            )
+            dropped += lost
+            if i % 20 == 0:
+                log.info(
+                    "refined slots: %d / %d rooms, %d slots dropped", i + 1, len(rooms), dropped
+                )
+            if not given:
+                continue
+        sources.append(Source(room, types.get(room.name, "room"), given, True))
     coco = data / "coco-mval-objects"
     with open(coco / "metadata.csv", newline="") as handle:
         for row in csv.DictReader(handle):
@@ -127,6 +145,34 @@ def build_catalog(data: Path, path: Path, input_size: int, room_types: bool = Fa
     report = ingest(catalog, sources, work_side=None)
     log.info("catalog: %s, %d slots", report.as_dict(), len(catalog))
     return catalog
+
+
+def refined_slots(
+    room: Path, mask: Path, isnet: ISNet, folder: Path
+) -> tuple[tuple[Path, ...], int]:
+    """The room's slots (``mask`` split like ``ingest`` splits a given mask), those of at least
+    0.5 % of the image refined by :func:`refine_slots`, one mask file each in ``folder`` (cached;
+    a ``.dropped`` file per room counts the slots dropped): ``(mask files, dropped)``."""
+    done = folder / f"{room.stem}.dropped"
+    if done.exists():
+        return tuple(sorted(folder.glob(f"{room.stem}--*.png"))), int(done.read_text())
+    image = read_image(room)
+    whole = read_image(mask)
+    alpha = (whole[..., 0] if whole.ndim == 3 else whole).astype(np.float32) / 255.0
+    slots = split_slots(alpha, staged=True, min_area=GIVEN_MIN_AREA)
+    big = [s for s in slots if float((s >= 0.5).mean()) >= 0.005]
+    small = [s for s in slots if float((s >= 0.5).mean()) < 0.005]
+    refined = refine_slots(image, big, isnet)
+    kept = [a for a, _ in refined if a is not None] + small
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, slot in enumerate(kept):
+        out = folder / f"{room.stem}--{n:02d}.png"
+        write_mask(out, slot >= 0.5)
+        paths.append(out)
+    lost = sum(a is None for a, _ in refined)
+    atomic_write_text(done, f"{lost}\n")
+    return tuple(paths), lost
 
 
 def real_crops(catalog: Catalog, min_area: float) -> tuple[list[np.ndarray], list[str], list[bool]]:

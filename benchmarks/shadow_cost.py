@@ -1,14 +1,17 @@
 """What the shade under the body and the cast shadow cost when compositing; writes
-benchmarks/results/shadow_cost.json.
+benchmarks/results/shadow_cost.json. With ``--compare shade``, what shading the product
+(``StageOptions.shade``) costs; writes benchmarks/results/shade_cost.json.
 
-    python benchmarks/shadow_cost.py            # 20 products, 1024-px-wide rooms
+    python benchmarks/shadow_cost.py                    # 20 products, 1024-px-wide rooms
+    python benchmarks/shadow_cost.py --compare shade
 
 ``adstage.composite.blend.composite`` of a product cut-out (IKEA catalog photos, a seeded sample;
 segmented on their white backdrop) into a dev room (1024 px wide), standing at the bottom centre
 at 45 % of the room's height, with the staging defaults of edges, light and shadow: once with
 ``cast_opacity`` and ``under_opacity`` at 0 (the baseline: the shadows before) and once at the
 staging defaults (``StageOptions.cast_shadow``, ``under_shadow``), alternating per product so
-machine load hits both alike. Reports the median milliseconds of each and their ratio, and for
+machine load hits both alike (``--compare shade``: both with those shadows, ``shade`` at 0 and at
+its default). Reports the median milliseconds of each and their ratio, and for
 how many of the dev rooms :func:`adstage.composite.light.light_side` finds the light's side.
 """
 
@@ -43,8 +46,14 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per product and variant")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "shadow_cost.json")
+    parser.add_argument("--compare", choices=("shadows", "shade"), default="shadows")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: results/<compare>_cost.json"
+    )
     args = parser.parse_args()
+    out = args.out or ROOT / "results" / (
+        "shadow_cost.json" if args.compare == "shadows" else "shade_cost.json"
+    )
     products_dir, rooms_dir = (
         DATA / "ikea-sa-products" / "images",
         DATA / "ikea-room-scenes" / "images",
@@ -56,10 +65,16 @@ def main() -> int:
     rooms = sorted(rooms_dir.glob("*.jpg"))
     chosen = rng.choice(len(products), args.n, replace=False)
     defaults = StageOptions()
-    variants = {
-        "before": {"cast_opacity": 0.0, "under_opacity": 0.0},
-        "after": {"cast_opacity": defaults.cast_shadow, "under_opacity": defaults.under_shadow},
+    shadows = {"cast_opacity": defaults.cast_shadow, "under_opacity": defaults.under_shadow}
+    variants: dict[str, dict[str, float]] = {
+        "before": {"cast_opacity": 0.0, "under_opacity": 0.0, "shade": 0.0},
+        "after": shadows | {"shade": 0.0},
     }
+    if args.compare == "shade":
+        variants = {
+            "before": shadows | {"shade": 0.0},
+            "after": shadows | {"shade": defaults.shade},
+        }
     ms: dict[str, list[float]] = {name: [] for name in variants}
     for i, index in enumerate(chosen):
         image = load_rgb(products[index])
@@ -114,10 +129,10 @@ def main() -> int:
             "left_of_centre": sum(side < 0 for side in found),
         },
     }
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(
         f"composite: before {median['before']:.0f} ms, after {median['after']:.0f} ms "
-        f"({result['ratio_after_over_before']:.2f}x); wrote {args.out}"
+        f"({result['ratio_after_over_before']:.2f}x); wrote {out}"
     )
     return 0
 

@@ -1155,6 +1155,21 @@ JUDGE_RUNS = {
     ),
     "D-kinds": ("D", "with the products' kinds and the new shadows ⁵"),
     "E-kinds": ("E", "the same, with the shade between the contacts ⁸"),
+    "A-shade-vs-A-base": (
+        "A",
+        "… product shaded, its light's side from the scene beside it (not kept) ⁹",
+    ),
+    "A-shade2-vs-A-base2": (
+        "A",
+        "… product shaded towards the scene's light, darker at its base ⁹",
+    ),
+    "A-light-vs-A-base": ("A", "… light match 1 vs 0.5 (not kept) ⁹"),
+    "A-light0-vs-A-base2": ("A", "… light match 0 vs 0.5 (not kept) ⁹"),
+    "A-lift-vs-A-base3": ("A", "… the product's blacks lifted to the scene's (not kept) ⁹"),
+    "A-refined-vs-A-base2": (
+        "A",
+        "… rooms' slots completed or dropped by a second look (not kept) ¹⁰",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
@@ -1286,6 +1301,16 @@ def _shadow_cost(r: Json) -> str:
         f"{r['products']} products at 1024 px, {r['ratio_after_over_before']:.2f}×; "
         f"`{r['command']}`); the light's side is found in {side['found']} of the "
         f"{side['rooms']} dev rooms ({side['left_of_centre']} left of centre)"
+    )
+
+
+@snippet("shade.cost", "shade_cost")
+def _shade_cost(r: Json) -> str:
+    m = r["median_ms"]
+    return (
+        f"{m['after']:.0f} ms against {m['before']:.0f} ms without it (median of "
+        f"{r['products']} products at 1024 px, {r['ratio_after_over_before']:.2f}×; "
+        f"`{r['command']}`)"
     )
 
 

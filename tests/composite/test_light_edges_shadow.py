@@ -17,10 +17,12 @@ from adstage.composite.blend import (
     paste,
 )
 from adstage.composite.light import (
+    LIFT_MAX,
     SHADE_BASE,
     SHADE_MAX_SIDE,
     apply_light,
     estimate_light,
+    lift_blacks,
     light_side,
     shade_product,
     to_linear,
@@ -306,45 +308,72 @@ def test_composite_shadows_match_the_full_frame_map(width: int) -> None:
     assert diff.mean() <= (0.01 if width <= 160 else 0.5)
 
 
-def test_shade_follows_the_scenes_light_across_and_darkens_the_base() -> None:
-    scene = np.full((100, 200, 3), 60, np.uint8)
-    scene[:, 100:] = 200  # dim on the left, bright on the right
+def test_shade_lights_the_side_facing_the_light_and_darkens_the_base() -> None:
     product = np.full((40, 40, 3), 128, np.uint8)
-    box = (80, 30, 120, 70)  # straddles the change: a dim band left, a bright one right
-    shaded, record = shade_product(product, scene, box, 1.0)
-    assert record.side == SHADE_MAX_SIDE  # the log ratio is far beyond the bound
+    box = (80, 30, 120, 70)  # centred in a 200-wide scene
+    shaded, record = shade_product(product, box, 200, 1.0, 1.0)  # the light at the right edge
+    assert record.side == pytest.approx(SHADE_MAX_SIDE)
     assert shaded[:10, -3:].mean() > shaded[:10, :3].mean() + 15  # the lit side is brighter
     assert abs(int(shaded[:10, 20].mean()) - 128) <= 2  # the middle of the top half is kept
     assert shaded[-1, 20].mean() < shaded[0, 20].mean() - 10  # the base is darker than the top
-    flipped, record = shade_product(product, scene[:, ::-1].copy(), box, 1.0)
-    assert record.side == -SHADE_MAX_SIDE and flipped[:10, :3].mean() > flipped[:10, -3:].mean()
+    left, record = shade_product(product, box, 200, -0.5, 1.0)  # a window left of it
+    assert record.side == pytest.approx(-0.5 * SHADE_MAX_SIDE)
+    assert left[:10, :3].mean() > left[:10, -3:].mean() + 5
+    # the light beyond the product on the same side: the product right of a window at the left
+    right_of = shade_product(product, (160, 30, 200, 70), 200, 0.2, 1.0)[1]
+    assert right_of.side < 0  # the window (at 60 % of the width) is left of the product
 
 
-def test_shade_without_a_side_or_strength() -> None:
+def test_shade_without_a_light_or_strength() -> None:
     product = np.full((40, 40, 3), 128, np.uint8)
-    even = np.full((100, 200, 3), 150, np.uint8)
-    shaded, record = shade_product(product, even, (80, 30, 120, 70), 0.5)
+    shaded, record = shade_product(product, (80, 30, 120, 70), 200, None, 0.5)
     assert record.side == 0.0 and record.base == 0.5 * SHADE_BASE
     assert np.abs(shaded[:, :3].astype(int) - shaded[:, -3:]).max() <= 1  # no gradient across
-    at_frame = np.zeros((100, 200, 3), np.uint8)
-    at_frame[:, 40:] = 255  # no band left of a box at the frame: no side, whatever the right
-    assert shade_product(product, at_frame, (0, 30, 40, 70), 1.0)[1].side == 0.0
-    same, record = shade_product(product, even, (80, 30, 120, 70), 0.0)
+    same, record = shade_product(product, (80, 30, 120, 70), 200, 1.0, 0.0)
     assert same is product and record.base == 0.0
     with pytest.raises(InputError, match="shade"):
-        shade_product(product, even, (80, 30, 121, 70), 1.0)
+        shade_product(product, (80, 30, 121, 70), 200, None, 1.0)
     with pytest.raises(InputError, match="shade"):
-        shade_product(product, even, (80, 30, 120, 70), 1.5)
+        shade_product(product, (80, 30, 120, 70), 200, None, 1.5)
 
 
 def test_composite_records_the_shading() -> None:
-    scene = np.full((100, 200, 3), 60, np.uint8)
-    scene[:, 100:] = 200
+    scene = np.full((100, 300, 3), 90, np.uint8)
+    scene[5:60, 250:290] = 255  # a window at the top right
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[...] = (128, 128, 128, 255)
-    placement = Placement(box=(80, 30, 120, 70), scale=1.0, fit="box", scene_size=(200, 100))
+    placement = Placement(box=(80, 50, 120, 90), scale=1.0, fit="box", scene_size=(300, 100))
     plain = composite(scene, rgba, placement)
     shaded = composite(scene, rgba, placement, shade=1.0)
     assert plain.provenance()["shade"] is None
-    assert shaded.provenance()["shade"]["side"] == pytest.approx(SHADE_MAX_SIDE)
-    assert shaded.image[35, 117].mean() > plain.image[35, 117].mean() + 5
+    assert shaded.provenance()["shade"]["side"] > 0.5 * SHADE_MAX_SIDE  # lit from the right
+    assert shaded.image[55, 117].mean() > shaded.image[55, 82].mean() + 5
+
+
+def test_lift_raises_the_products_blacks_to_the_scenes_and_keeps_its_whites() -> None:
+    product = np.zeros((20, 20, 3), np.uint8)
+    product[:, 10:] = 255  # half black, half white
+    alpha = np.ones((20, 20), np.float32)
+    hazy = np.full((400, 3), 60, np.uint8)  # a scene whose darkest pixels are grey 60
+    lifted, lift = lift_blacks(product, alpha, hazy, 1.0)
+    assert 0.03 < lift <= LIFT_MAX  # grey 60 is about 0.045 in linear light
+    assert 50 <= int(lifted[0, 0, 0]) <= 62 and int(lifted[0, -1, 0]) == 255
+    half = lift_blacks(product, alpha, hazy, 0.5)[1]
+    assert half == pytest.approx(0.5 * lift, abs=1e-6)
+    assert lift_blacks(product, alpha, np.full((400, 3), 250, np.uint8), 1.0)[1] == LIFT_MAX
+    deep = np.zeros((400, 3), np.uint8)  # a scene as dark as the product: nothing to lift
+    same, none = lift_blacks(product, alpha, deep, 1.0)
+    assert none == 0.0 and same is product
+    assert lift_blacks(product, alpha, hazy, 0.0) == (product, 0.0)
+    with pytest.raises(InputError, match="lift"):
+        lift_blacks(product, alpha, hazy, 2.0)
+
+
+def test_composite_records_the_lift() -> None:
+    scene = np.full((100, 200, 3), 70, np.uint8)
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., 3] = 255  # a black product
+    placement = Placement(box=(80, 30, 120, 70), scale=1.0, fit="box", scene_size=(200, 100))
+    assert composite(scene, rgba, placement).provenance()["lift"] == 0.0
+    lifted = composite(scene, rgba, placement, lift=1.0)
+    assert lifted.provenance()["lift"] > 0.0 and lifted.image[50, 100].min() > 40

@@ -11,7 +11,7 @@ from adstage.cli._common import accept_renamed, one_of
 from adstage.composite.blend import EDGES
 from adstage.composite.formats import FORMATS as ASPECTS
 from adstage.stage.outputs import FORMATS as CONTAINERS
-from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT
+from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADE
 
 Aspect = Annotated[
     str | None,
@@ -33,6 +33,16 @@ Light = Annotated[
         show_default=False,
     ),
 ]
+Shade = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Shade the evenly lit product as the room lights it: brighter on the side facing "
+        f"the scene's light, darker towards its base, 0 (off) to 1 (default {DEFAULT_SHADE}).",
+        show_default=False,
+    ),
+]
 Edges = Annotated[
     str,
     typer.Option(
@@ -47,7 +57,8 @@ ProductExact = Annotated[
     bool,
     typer.Option(
         "--product-exact",
-        help="Keep the product's opaque pixels as photographed (no --light; edges un-mixed).",
+        help="Keep the product's opaque pixels as photographed (no --light, no --shade; edges "
+        "un-mixed).",
     ),
 ]
 MaxSide = Annotated[

@@ -51,10 +51,11 @@ from adstage.cli._staging import (
     ProductExact,
     ProductKind,
     ScreenSlots,
+    Shade,
     warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
-from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
+from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADE, DEFAULT_SHADOW
 
 app = typer.Typer(
     help="Resumable batch jobs (staging, ingest) on local processes or Ray.",
@@ -175,6 +176,7 @@ def stage(
     embedder: Annotated[str | None, embedder_option()] = None,
     harmonize: Harmonize = 0.0,
     light: Light = DEFAULT_LIGHT,
+    shade: Shade = DEFAULT_SHADE,
     edges: Edges = DEFAULT_EDGES,
     product_exact: ProductExact = False,
     shadow: Annotated[float, shadow_option(DEFAULT_SHADOW)] = DEFAULT_SHADOW,
@@ -225,6 +227,7 @@ def stage(
         "embedder": embedder,
         "harmonize": harmonize,
         "light": light,
+        "shade": shade,
         "edges": edges,
         "product_exact": product_exact,
         "shadow": shadow_strength(shadow, no_shadow),

@@ -44,10 +44,11 @@ from adstage.cli._staging import (
     ProductExact,
     ProductKind,
     ScreenSlots,
+    Shade,
     warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
-from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADOW
+from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADE, DEFAULT_SHADOW
 
 
 def stage(
@@ -76,6 +77,7 @@ def stage(
     embedder: Annotated[str | None, embedder_option()] = None,
     harmonize: Harmonize = 0.0,
     light: Light = DEFAULT_LIGHT,
+    shade: Shade = DEFAULT_SHADE,
     edges: Edges = DEFAULT_EDGES,
     product_exact: ProductExact = False,
     shadow: Annotated[float, shadow_option(DEFAULT_SHADOW)] = DEFAULT_SHADOW,
@@ -185,6 +187,7 @@ def stage(
             embedder=embedder,
             harmonize=harmonize,
             light=light,
+            shade=shade,
             edges=edges,
             product_exact=product_exact,
             shadow=shadow,

@@ -24,7 +24,7 @@ chooses the defaults of staging):
 - ``harmonize`` (0–1): move the product's mean and spread of lightness and colour in Lab part of
   the way towards the scene around it (Reinhard et al., "Color Transfer between Images", 2001).
 - ``shade`` (0–1): shade the evenly lit studio product as the room lights it there: brighter
-  towards the side the scene is brighter on, darker towards its base
+  on the side facing the scene's light (a window), darker towards its base
   (:func:`adstage.composite.light.shade_product`).
 - ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
   shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
@@ -48,6 +48,7 @@ from adstage.composite.light import (
     Shading,
     apply_light,
     estimate_light,
+    lift_blacks,
     light_side,
     shade_product,
 )
@@ -454,6 +455,8 @@ class Composite:
     """The opacity of the shade under the product's body (0: none)."""
     shading: Shading | None = None
     """The gradients shading the product (``None``: off)."""
+    lift: float = 0.0
+    """How much the product's black level was raised (linear light; 0: not at all)."""
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -463,6 +466,7 @@ class Composite:
             "cast": self.cast,
             "under": self.under,
             "shade": None if self.shading is None else self.shading.as_dict(),
+            "lift": round(self.lift, 4),
         }
 
 
@@ -479,6 +483,7 @@ def composite(
     max_cast: float = 1.1,
     harmonize: float = 0.0,
     shade: float = 0.0,
+    lift: float = 0.0,
     shadow: float = 0.0,
     cast_opacity: float = 0.0,
     under_opacity: float = 0.0,
@@ -501,6 +506,7 @@ def composite(
     cast_opacity = _check_unit(cast_opacity, "cast_opacity")
     under_opacity = _check_unit(under_opacity, "under_opacity")
     shade = _check_unit(shade, "shade")
+    lift = _check_unit(lift, "lift")
     if edges not in EDGES:
         raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {edges!r}")
     h, w = scene.shape[:2]
@@ -533,16 +539,20 @@ def composite(
         product = _harmonize(
             product, alpha, _surroundings(scene, alpha, placement.box, 0.25), harmonize
         )
+    lifted = 0.0
+    if lift > 0:
+        around = _surroundings(scene, alpha, placement.box, 0.5)
+        product, lifted = lift_blacks(product, alpha, around, lift)
+    light_x = light_side(scene) if shade > 0 or (shadow > 0 and cast_opacity > 0) else None
     shading = None
     if shade > 0:
-        product, shading = shade_product(product, scene, placement.box, shade)
+        product, shading = shade_product(product, placement.box, w, light_x, shade)
     seconds["light"] = time.perf_counter() - t
     t = time.perf_counter()
     out = scene.copy()
     thrown: dict[str, Any] | None = None
     lean = 0.0
     if shadow > 0 and cast_opacity > 0:
-        light_x = light_side(scene)
         lean = cast_lean(light_x, placement.box, w)
         thrown = {"opacity": cast_opacity, "lean": round(lean, 3), "light_x": light_x}
     if shadow > 0:
@@ -592,6 +602,7 @@ def composite(
         cast=thrown,
         under=under_opacity if shadow > 0 else 0.0,
         shading=shading,
+        lift=lifted,
     )
 
 

@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EDGES = "refine"
 DEFAULT_LIGHT = 0.5
 DEFAULT_SHADOW = 0.5
-DEFAULT_SHADE = 0.0
+DEFAULT_SHADE = 1.0
 DEFAULT_CAST_SHADOW = 0.5
 DEFAULT_UNDER_SHADOW = 0.6
 
@@ -111,8 +111,11 @@ class StageOptions:
     harmonize: float = 0.0
     shade: float = DEFAULT_SHADE
     """Strength in [0, 1] of the shading the room would give the evenly lit studio product:
-    brighter towards the side the scene is brighter on, darker towards its base
+    brighter on the side facing the scene's light, darker towards its base
     (:func:`adstage.composite.light.shade_product`; 0: off)."""
+    lift: float = 0.0
+    """Strength in [0, 1] of raising the product's black level to the scene's around it
+    (:func:`adstage.composite.light.lift_blacks`; 0: off)."""
     shadow: float = DEFAULT_SHADOW
     """Strength in [0, 1] of the contact shadow and ambient occlusion (0: off)."""
     cast_shadow: float = DEFAULT_CAST_SHADOW
@@ -171,7 +174,15 @@ class StageOptions:
             parse_ratio(self.ad_format)
         if self.edges not in EDGES:
             raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
-        for name in ("light", "harmonize", "shade", "shadow", "cast_shadow", "under_shadow"):
+        for name in (
+            "light",
+            "harmonize",
+            "shade",
+            "lift",
+            "shadow",
+            "cast_shadow",
+            "under_shadow",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise InputError(f"{name}: expected a value in [0, 1], got {value!r}")
@@ -266,6 +277,7 @@ def _paste(
         light=0.0 if exact else options.light,
         harmonize=options.harmonize,
         shade=0.0 if exact else options.shade,
+        lift=0.0 if exact else options.lift,
         shadow=options.shadow,
         cast_opacity=options.cast_shadow,
         under_opacity=options.under_shadow,
