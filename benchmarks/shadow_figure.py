@@ -1,15 +1,17 @@
-"""The docs' before/after figure of the shade under the body and the cast shadow, from synthetic
-data only.
+"""The docs' before/after figures of the shade under the body and the cast shadow, and of the
+product's shading, from synthetic data only.
 
     python benchmarks/shadow_figure.py --out docs/images/shadow-before-after.jpg
+    python benchmarks/shadow_figure.py --compare shade --out docs/images/shade-before-after.jpg
 
 The demo's catalog (``adstage demo``'s synthetic rooms: 48 staged scenes, 512², Inception-V3 when
 its weights are installed, else the classical embedder) and synthetic products. Each product's
 best candidate with the default options (after) is composited again into the same slot with the
 same fill and ``cast_shadow`` and ``under_shadow`` at 0 (before: the contact shadow and ambient
-occlusion only). Rows: the ``--rows`` products whose two results differ most around the product
-(the share of pixels in its box grown by a quarter that changed by more than 6 grey levels);
-columns: the product | before | after, each cropped to that neighbourhood.
+occlusion only), or with ``--compare shade``, ``shade`` at 0 (before: the product lit evenly).
+Rows: the ``--rows`` products whose two results differ most around the product (the share of
+pixels in its box grown by a quarter that changed by more than 6 grey levels); columns: the
+product | before | after, each cropped to that neighbourhood.
 """
 
 from __future__ import annotations
@@ -21,24 +23,28 @@ from pathlib import Path
 from _figures import before_after, demo_rooms, write_before_after
 from adstage.stage.pipeline import StageOptions
 
+COMPARE = {
+    "shadows": (
+        StageOptions(k=3, cast_shadow=0.0, under_shadow=0.0),
+        "before: contact shadow",
+        "after: + under, cast",
+    ),
+    "shade": (StageOptions(k=3, shade=0.0), "before: lit evenly", "after: shaded"),
+}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--compare", choices=tuple(COMPARE), default="shadows")
     parser.add_argument("--out", type=Path, default=Path("docs/images/shadow-before-after.jpg"))
     parser.add_argument("--products", type=int, default=24, help="products tried")
     parser.add_argument("--rows", type=int, default=4)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="adstage-shadow-figure-"))
     store = demo_rooms(work)
-    scored = before_after(
-        store,
-        args.products,
-        StageOptions(k=3, cast_shadow=0.0, under_shadow=0.0),
-        6,
-    )
-    write_before_after(
-        args.out, scored, args.rows, "before: contact shadow", "after: + under, cast"
-    )
+    before, left, right = COMPARE[args.compare]
+    scored = before_after(store, args.products, before, 6)
+    write_before_after(args.out, scored, args.rows, left, right)
     return 0
 
 
