@@ -1170,10 +1170,11 @@ JUDGE_RUNS = {
         "A",
         "… rooms' slots completed or dropped by a second look (not kept) ¹⁰",
     ),
+    "F-kinds": ("F", "the same, the product shaded, free space kept off salient objects ¹¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E")
+REPORT_SETS = ("B", "C", "D", "E", "F")
 
 
 @snippet("judge.table", "judge_study")
@@ -1208,7 +1209,7 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds"):
+    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds", "F-kinds"):
         run = r["runs"].get(label)
         if run is None:
             continue
@@ -1224,7 +1225,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["E-kinds"]
+    run = r["runs"]["F-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

@@ -32,6 +32,8 @@ PART = ("part or accessory", "part")
         ("TV bench with doors and drawers", ("TV bench", "floor")),
         ("TV storage combination/glass doors", ("shelving", "floor")),  # "/" as "with"
         ("Sofa cover", ("sofa", "floor")),  # its photo shows the covered sofa
+        ("Cover for recliner", ("armchair", "floor")),  # so does a recliner's
+        ("Cover for chair with armrests", ("chair", "floor")),  # a chair's, not the armrests'
         ("Nightstand", ("side table", "floor")),
         # parts and accessories: the head ends in a part noun
         ("table top", PART),
@@ -48,6 +50,8 @@ PART = ("part or accessory", "part")
         ("Bed canopy", PART),
         ("Door mat", PART),
         ("Padded seat cover for junior chair", ("part", "part")),
+        ("Cover for seat cushion", PART),  # a cushion's cover: an accessory of an accessory
+        ("Cover for headrest", PART),
         ("Floor protector", PART),
         ("Smart lock", PART),
         ("Pair of armrests", PART),

@@ -116,12 +116,14 @@ PART_NOUNS = frozenset(
         "protector",
         "lock",
         "armrest",
+        "headrest",
     ]
 )
 """A product type whose head phrase ends in one of these nouns (or their plural) is a part or an
 accessory of furniture, not something that stands in a room on its own: "table legs", "cabinet
-door", "bench top", "bed canopy", "chair cushion", "floor protector". (A "sofa cover" is not
-one: its catalog photo shows the covered sofa.)"""
+door", "bench top", "bed canopy", "chair cushion", "floor protector"; so is a cover for one ("cover
+for seat cushion"). (A "sofa cover" or a "cover for recliner" is not: its catalog photo shows the
+covered sofa or recliner.)"""
 
 _SHELVING = _k("shelving", 30, 240)
 
@@ -236,6 +238,9 @@ def kind_of(text: str | None) -> Kind | None:
     if _STORAGE_FRAME.search(words):  # before the parts: "frame/wire baskets/clothes rails"
         return _placed(_SHELVING, words)
     if _is_part(head):
+        return _ACCESSORY
+    covered = re.match(r"covers? for (.+)", words)  # "cover for seat cushion": a cushion's cover
+    if covered and _is_part(_TAIL.split(" " + covered.group(1), maxsplit=1)[0].strip()):
         return _ACCESSORY
     for phrase in (head, words):
         for pattern, kind in KINDS:
