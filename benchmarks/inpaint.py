@@ -403,7 +403,14 @@ def main() -> int:
     parser.add_argument(
         "--backends",
         nargs="+",
-        default=["ns", "telea", "patchmatch", "patchmatch:em_side=128", "hybrid"],
+        default=[
+            "ns",
+            "telea",
+            "patchmatch",
+            "patchmatch:em_side=128",
+            "hybrid:em_side=128",
+            "hybrid",
+        ],
     )
     parser.add_argument("--rooms", type=int, default=30, help="room scenes to use")
     parser.add_argument(
