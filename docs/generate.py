@@ -1171,6 +1171,8 @@ JUDGE_RUNS = {
         "… rooms' slots completed or dropped by a second look (not kept) ¹⁰",
     ),
     "F-kinds": ("F", "the same, the product shaded, free space kept off salient objects ¹¹"),
+    "A-em512-vs-A-base3": ("A", "… fills' EM up to 512 px vs 128 (not kept: twice the time) ⁹"),
+    "A-em256-vs-A-base3": ("A", "… fills' EM up to 256 px vs 128 ⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
