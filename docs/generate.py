@@ -1173,10 +1173,11 @@ JUDGE_RUNS = {
     "F-kinds": ("F", "the same, the product shaded, free space kept off salient objects ¹¹"),
     "A-em512-vs-A-base3": ("A", "… fills' EM up to 512 px vs 128 (not kept: twice the time) ⁹"),
     "A-em256-vs-A-base3": ("A", "… fills' EM up to 256 px vs 128 ⁹"),
+    "G-kinds": ("G", "the same, fills' EM up to 256 px ¹²"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
 comparison with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G")
 
 
 @snippet("judge.table", "judge_study")
@@ -1211,7 +1212,7 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds", "F-kinds"):
+    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds", "F-kinds", "G-kinds"):
         run = r["runs"].get(label)
         if run is None:
             continue
@@ -1227,7 +1228,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["F-kinds"]
+    run = r["runs"]["G-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
