@@ -1175,8 +1175,8 @@ JUDGE_RUNS = {
     "A-em256-vs-A-base3": ("A", "… fills' EM up to 256 px vs 128 ⁹"),
     "G-kinds": ("G", "the same, fills' EM up to 256 px ¹²"),
 }
-"""The blind-study runs shown, in order: the product set (A: choosing; B and C: reporting, each
-comparison with its own panel) and what was compared."""
+"""The blind-study runs shown, in order: the product set (A: choosing; the letters in
+:data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
 REPORT_SETS = ("B", "C", "D", "E", "F", "G")
 
 

@@ -319,9 +319,18 @@ def test_shade_lights_the_side_facing_the_light_and_darkens_the_base() -> None:
     left, record = shade_product(product, box, 200, -0.5, 1.0)  # a window left of it
     assert record.side == pytest.approx(-0.5 * SHADE_MAX_SIDE)
     assert left[:10, :3].mean() > left[:10, -3:].mean() + 5
-    # the light beyond the product on the same side: the product right of a window at the left
+    half, record = shade_product(product, box, 200, -0.5, 0.5)  # half the strength: half the log
+    assert record.side == pytest.approx(-0.25 * SHADE_MAX_SIDE)
+    assert record.base == pytest.approx(0.5 * SHADE_BASE)
+    assert (
+        0
+        < half[:10, :3].mean() - half[:10, -3:].mean()
+        < left[:10, :3].mean() - left[:10, -3:].mean()
+    )
+    # a window right of the scene's centre (at 60 % of its width) but left of a product at the
+    # right edge: the product's left side is the lit one
     right_of = shade_product(product, (160, 30, 200, 70), 200, 0.2, 1.0)[1]
-    assert right_of.side < 0  # the window (at 60 % of the width) is left of the product
+    assert right_of.side < 0
 
 
 def test_shade_without_a_light_or_strength() -> None:
@@ -329,12 +338,16 @@ def test_shade_without_a_light_or_strength() -> None:
     shaded, record = shade_product(product, (80, 30, 120, 70), 200, None, 0.5)
     assert record.side == 0.0 and record.base == 0.5 * SHADE_BASE
     assert np.abs(shaded[:, :3].astype(int) - shaded[:, -3:]).max() <= 1  # no gradient across
+    hung, record = shade_product(product, (80, 30, 120, 70), 200, None, 1.0, base=False)
+    assert record.base == 0.0 and np.array_equal(hung, product)  # a wall item: no floor below
     same, record = shade_product(product, (80, 30, 120, 70), 200, 1.0, 0.0)
     assert same is product and record.base == 0.0
     with pytest.raises(InputError, match="shade"):
         shade_product(product, (80, 30, 121, 70), 200, None, 1.0)
     with pytest.raises(InputError, match="shade"):
         shade_product(product, (80, 30, 120, 70), 200, None, 1.5)
+    with pytest.raises(InputError, match="h×w×3"):
+        shade_product(product[..., 0], (80, 30, 120, 70), 200, None, 1.0)
 
 
 def test_composite_records_the_shading() -> None:
@@ -367,6 +380,8 @@ def test_lift_raises_the_products_blacks_to_the_scenes_and_keeps_its_whites() ->
     assert lift_blacks(product, alpha, hazy, 0.0) == (product, 0.0)
     with pytest.raises(InputError, match="lift"):
         lift_blacks(product, alpha, hazy, 2.0)
+    with pytest.raises(InputError, match="alpha"):
+        lift_blacks(product, alpha[:10], hazy, 1.0)
 
 
 def test_composite_records_the_lift() -> None:

@@ -87,3 +87,16 @@ def test_refine_slots_drops_a_slot_whose_object_runs_out_of_its_surroundings() -
     assert why == "" and edge is not None and edge[35:78, :30].min() == 1.0
     with pytest.raises(InputError, match="slot 0"):
         refine_slots(image, [np.zeros((10, 10), np.float32)], _sees_red)
+
+
+def test_refine_slots_refuses_a_segmenter_that_answers_another_size() -> None:
+    image = _painted([(45, 35, 86, 78)])
+
+    def wrong(crop: np.ndarray) -> Segmentation:
+        return Segmentation(np.zeros((8, 8), np.float32), "test")
+
+    with pytest.raises(InputError, match="8, 8"):
+        refine_slots(image, [_slot(50, 40, 80, 78)], wrong)
+    # a slot one pixel wide still gets surroundings: it is not dropped for touching its crop
+    [(thin, why)] = refine_slots(_painted([(60, 40, 61, 78)]), [_slot(60, 40, 61, 78)], _sees_red)
+    assert why == "" and thin is not None

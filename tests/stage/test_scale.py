@@ -34,6 +34,7 @@ PART = ("part or accessory", "part")
         ("Sofa cover", ("sofa", "floor")),  # its photo shows the covered sofa
         ("Cover for recliner", ("armchair", "floor")),  # so does a recliner's
         ("Cover for chair with armrests", ("chair", "floor")),  # a chair's, not the armrests'
+        ("Cover for chair/armrests", ("chair", "floor")),
         ("Nightstand", ("side table", "floor")),
         # parts and accessories: the head ends in a part noun
         ("table top", PART),

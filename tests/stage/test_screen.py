@@ -223,15 +223,25 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     # too (the provenance says whether the saliency model ran); all salient, no free floor.
     seen = {cand.provenance["occupied"] for cand in result.candidates}
     assert seen <= {"catalog mask and u2net saliency", "catalog mask only (u2net unavailable)"}
-    monkeypatch.setattr(pipeline, "_salient", lambda scene: np.ones(scene.shape[:2], bool))
+    monkeypatch.setattr(pipeline, "_salient", lambda uri, scene: np.ones(scene.shape[:2], bool))
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea")
-    monkeypatch.setattr(pipeline, "_salient", lambda scene: np.zeros(scene.shape[:2], bool))
+    monkeypatch.setattr(pipeline, "_salient", lambda uri, scene: np.zeros(scene.shape[:2], bool))
     clear = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
     assert [c.match.id for c in clear.candidates] == [c.match.id for c in result.candidates]
     assert {c.provenance["occupied"] for c in clear.candidates} == {
         "catalog mask and u2net saliency"
     }
+
+    # A scene the catalog holds several slots of: its masks alone, no saliency run.
+    def no_saliency(uri: str, scene: np.ndarray) -> None:
+        raise AssertionError("saliency run for a scene with several slots")
+
+    monkeypatch.setattr(pipeline, "_salient", no_saliency)
+    real_slots = type(cat).item_slots
+    monkeypatch.setattr(type(cat), "item_slots", lambda self, item: 2 * real_slots(self, item))
+    several = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert {c.provenance["occupied"] for c in several.candidates} == {"catalog masks"}
     monkeypatch.undo()
     # A free-space placement gets the kind's size check too: under a camera prior whose eye is
     # 10 m up, every placement means a giant floor lamp, and none is made.

@@ -117,6 +117,12 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     assert lighter.max() <= 0 and lighter.min() < 0
     assert exact.provenance["composite"]["light"] is None
     assert exact.provenance["composite"]["edges"] == "unmix"
+    # The product is shaded by default (its base darker); not when exact, nor at its base when
+    # it hangs on a wall.
+    assert comp["shade"]["strength"] == 1.0 and comp["shade"]["base"] > 0
+    assert exact.provenance["composite"]["shade"] is None
+    hung = stage(item.image, catalog / "cat", kind="mirror", **args).candidates[0]
+    assert hung.provenance["composite"]["shade"]["base"] == 0.0
     # The shadow only darkens the floor: product pixels stay those of the un-shadowed paste.
     x0, y0, x1, y1 = exact.placement
     assert exact.placement == flat.placement == default.placement
@@ -139,6 +145,9 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
         StageOptions(cast_shadow=1.5)
     with pytest.raises(InputError, match="product_exact"):
         StageOptions(product_exact=True, harmonize=0.5)
+    with pytest.raises(InputError, match=r"lift.*product_exact"):
+        StageOptions(product_exact=True, lift=0.5)
+    assert StageOptions(product_exact=True).shade == 1.0  # on by default, turned off in staging
 
 
 def test_formats_and_errors(catalog: Path) -> None:

@@ -24,8 +24,10 @@ chooses the defaults of staging):
 - ``harmonize`` (0–1): move the product's mean and spread of lightness and colour in Lab part of
   the way towards the scene around it (Reinhard et al., "Color Transfer between Images", 2001).
 - ``shade`` (0–1): shade the evenly lit studio product as the room lights it there: brighter
-  on the side facing the scene's light (a window), darker towards its base
-  (:func:`adstage.composite.light.shade_product`).
+  on the side facing the scene's light (a window), darker towards its base unless
+  ``shade_base`` is false (:func:`adstage.composite.light.shade_product`).
+- ``lift`` (0–1): raise the product's black level towards the scene's around it
+  (:func:`adstage.composite.light.lift_blacks`).
 - ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
   shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
   occlusion under its base, since a product without one floats; with it, ``under_opacity``
@@ -51,6 +53,7 @@ from adstage.composite.light import (
     lift_blacks,
     light_side,
     shade_product,
+    towards_light,
 )
 from adstage.errors import BackendUnavailable, InputError
 from adstage.types import RGB, Placement, as_rgb
@@ -264,10 +267,8 @@ def cast_lean(light_x: float | None, box: tuple[int, int, int, int], width: int)
     """The sideways lean of a product's cast shadow: away from the light at ``light_x`` (-1 the
     scene's left edge, 1 its right; :func:`adstage.composite.light.light_side`), more the further
     the product stands from it, at most :data:`CAST_MAX_LEAN`; 0 when the light is unknown."""
-    if light_x is None:
-        return 0.0
-    centre = (box[0] + box[2]) / max(1, width) - 1.0  # -1 … 1 like light_x
-    return float(np.clip(0.8 * (centre - light_x), -CAST_MAX_LEAN, CAST_MAX_LEAN))
+    lean = -0.8 * towards_light(light_x, box, width)
+    return float(np.clip(lean, -CAST_MAX_LEAN, CAST_MAX_LEAN))
 
 
 def floor_shear(ground: float, lean: float, depth: float) -> NDArray[np.float64]:
@@ -483,6 +484,7 @@ def composite(
     max_cast: float = 1.1,
     harmonize: float = 0.0,
     shade: float = 0.0,
+    shade_base: bool = True,
     lift: float = 0.0,
     shadow: float = 0.0,
     cast_opacity: float = 0.0,
@@ -492,7 +494,8 @@ def composite(
 
     ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
     with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shade``,
-    ``shadow``: strengths in [0, 1] (0: off). ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
+    ``lift``, ``shadow``: strengths in [0, 1] (0: off); ``shade_base``: whether ``shade`` also
+    darkens the product towards its base. ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
     opacities of the cast shadow (leant away from
     :func:`adstage.composite.light.light_side`) and of the shade under the product's body, both
     drawn only with a ``shadow`` (:func:`ground_shadow`). ``light`` gains are bounded by
@@ -546,7 +549,7 @@ def composite(
     light_x = light_side(scene) if shade > 0 or (shadow > 0 and cast_opacity > 0) else None
     shading = None
     if shade > 0:
-        product, shading = shade_product(product, placement.box, w, light_x, shade)
+        product, shading = shade_product(product, placement.box, w, light_x, shade, base=shade_base)
     seconds["light"] = time.perf_counter() - t
     t = time.perf_counter()
     out = scene.copy()

@@ -18,6 +18,10 @@ colour transfer):
 
 White-patch and grey-world colour constancy: Land & McCann (1971); Buchsbaum (1980); gains in
 linear light as in von Kries adaptation.
+
+Also here: :func:`light_side`, where the scene's main light is across the image;
+:func:`shade_product`, the product brighter on the side facing it and darker towards its base;
+and :func:`lift_blacks`, the product's black level raised towards the scene's (off by default).
 """
 
 from __future__ import annotations
@@ -174,8 +178,9 @@ def light_side(scene: RGB) -> float | None:
     lamp, which in a photograph of a room is clipped or close to it. The estimate is their mean
     column; it is refused when they are too few (:data:`LIGHT_MIN_SHARE`) or spread across the
     image (:data:`LIGHT_MAX_SPREAD`). It says nothing about depth (a window behind the camera
-    looks the same as none); :func:`adstage.composite.blend.ground_shadow` uses it only for the
-    sideways lean of a cast shadow. A heuristic of ours: the scene's shading and the shadows of
+    looks the same as none); :func:`adstage.composite.blend.ground_shadow` uses it for the
+    sideways lean of a cast shadow and :func:`shade_product` for the side it brightens (both
+    through :func:`towards_light`). A heuristic of ours: the scene's shading and the shadows of
     its objects would say more, but need its geometry.
     """
     scene = as_rgb(scene, name="scene")
@@ -194,6 +199,16 @@ def light_side(scene: RGB) -> float | None:
     return float(2.0 * cols.mean() - 1.0)
 
 
+def towards_light(light_x: float | None, box: tuple[int, int, int, int], width: int) -> float:
+    """How far the light at ``light_x`` (:func:`light_side`: -1 the scene's left edge, 1 its
+    right) lies right of the centre of ``box`` in a scene ``width`` pixels wide, in half scene
+    widths (negative: left of it); 0 when the light is unknown."""
+    if light_x is None:
+        return 0.0
+    centre = (box[0] + box[2]) / max(1, width) - 1.0  # -1 … 1 like light_x
+    return float(light_x - centre)
+
+
 SHADE_MAX_SIDE = 0.35
 """:func:`shade_product`: the largest light falloff across the product, as a log ratio of its
 lit side to its other side (0.35: about 1.4 ×, ±17 % from the middle at strength 1)."""
@@ -204,8 +219,8 @@ SHADE_BASE = 0.25
 @dataclass(frozen=True)
 class Shading:
     """What :func:`shade_product` applied: the log ratio of the light on the product's right /
-    left side (``side``; 0: no gradient across), the darkening at its base (``base``) and
-    ``strength``."""
+    left side (``side``; 0: no gradient across), the darkening at its base (``base``), both as
+    applied at ``strength``."""
 
     side: float
     base: float
@@ -221,6 +236,8 @@ def shade_product(
     width: int,
     light_x: float | None,
     strength: float,
+    *,
+    base: bool = True,
 ) -> tuple[NDArray[np.uint8], Shading]:
     """``product`` (the scaled cut-out's RGB, ``box``-sized, in a scene ``width`` pixels wide)
     shaded as the room lights it there.
@@ -236,28 +253,28 @@ def shade_product(
       box's centre to the scene's light (:func:`light_side`, ``light_x``) in half scene widths:
       the side facing the window is the brighter one; no light found (``None``): no gradient;
     - down: ``1 − strength · SHADE_BASE · max(0, 2v − 1)²``, ``v`` the row's position (0 top,
-      1 base): the lower half darkens smoothly, by ``SHADE_BASE`` at the base.
+      1 base): the lower half darkens smoothly, by ``SHADE_BASE`` at the base; not with ``base``
+      false (a product hung on a wall is not near the floor).
     """
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"shade: expected a strength in [0, 1], got {strength}")
+    if product.ndim != 3 or product.shape[2] != 3:
+        raise InputError(f"shade: expected an h×w×3 product, got shape {product.shape}")
     x0, y0, x1, y1 = box
     bh, bw = product.shape[:2]
     if (y1 - y0, x1 - x0) != (bh, bw):
         raise InputError(f"shade: the product is {bw}×{bh}, its box {x1 - x0}×{y1 - y0}")
     if strength == 0.0 or bh == 0 or bw == 0:
         return product, Shading(0.0, 0.0, float(strength))
-    side = 0.0
-    if light_x is not None:
-        light_col = (light_x + 1.0) / 2.0 * width
-        towards = float(np.clip((light_col - (x0 + x1) / 2.0) / (0.5 * width), -1.0, 1.0))
-        side = SHADE_MAX_SIDE * towards
+    side = SHADE_MAX_SIDE * float(np.clip(towards_light(light_x, box, width), -1.0, 1.0))
     u = (np.arange(bw, dtype=np.float32) + 0.5) / bw
     v = (np.arange(bh, dtype=np.float32) + 0.5) / bh
     across = np.exp(strength * side * (u - 0.5)).astype(np.float32)
-    down = 1.0 - strength * SHADE_BASE * np.clip(2.0 * v - 1.0, 0.0, None) ** 2
+    darkest = strength * SHADE_BASE if base else 0.0
+    down = 1.0 - darkest * np.clip(2.0 * v - 1.0, 0.0, None) ** 2
     gain = down[:, None, None] * across[None, :, None]
     out = to_srgb(to_linear(product) * gain)
-    return out, Shading(side, strength * SHADE_BASE, float(strength))
+    return out, Shading(strength * side, darkest, float(strength))
 
 
 LIFT_MAX = 0.05
@@ -280,6 +297,8 @@ def lift_blacks(
     product's darkest parts reach the scene's, its whites stay."""
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"lift: expected a strength in [0, 1], got {strength}")
+    if alpha.shape != product.shape[:2]:
+        raise InputError(f"lift: alpha is {alpha.shape}, the product {product.shape[:2]}")
     inside = product[alpha >= 0.5]
     pixels = np.asarray(around, np.uint8).reshape(-1, 3)
     if strength == 0.0 or len(inside) < 16 or len(pixels) < 16:

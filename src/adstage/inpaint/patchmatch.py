@@ -508,7 +508,8 @@ class Hybrid:
     radius: float = 3.0
     em_side: int = 256
     """EM up to 256 px: blind judges preferred its fills to 128 px's in 17 of 17 staged rooms
-    (docs/staging.md, "Fills refined at a finer scale"), at about 0.08 s more per 1024-px fill."""
+    (docs/staging.md, "Fills refined at a finer scale"); on 512² holes it costs 2–3× the time
+    of 128 px (``benchmarks/results/inpaint.json``)."""
     patch_size: int = 7
     min_side: int = 32
     seed: int = 0

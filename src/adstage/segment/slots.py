@@ -109,9 +109,14 @@ def refine_slots(
             out.append((np.asarray(alpha, np.float32), ""))
             continue
         x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-        gx, gy = round(REFINE_GROW * (x1 - x0)), round(REFINE_GROW * (y1 - y0))
+        gx, gy = max(2, round(REFINE_GROW * (x1 - x0))), max(2, round(REFINE_GROW * (y1 - y0)))
         cx0, cy0, cx1, cy1 = max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy)
         found = segmenter(np.ascontiguousarray(image[cy0:cy1, cx0:cx1])).mask
+        if found.shape != (cy1 - cy0, cx1 - cx0):
+            raise InputError(
+                f"refine_slots: the segmenter gave a {found.shape} mask for a "
+                f"{(cy1 - cy0, cx1 - cx0)} crop"
+            )
         count, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
         own = core[cy0:cy1, cx0:cx1]
         added = np.zeros_like(own)

@@ -30,6 +30,7 @@ Per candidate, here:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import logging
@@ -56,7 +57,7 @@ from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
 from adstage.stage.horizon import scene_camera
-from adstage.stage.scale import FLOOR, PART, Camera, Kind, check_box, kind_of
+from adstage.stage.scale import FLOOR, PART, WALL, Camera, Kind, check_box, kind_of
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -126,8 +127,9 @@ class StageOptions:
     """Opacity in [0, 1] of the shade on the floor under the product's body, between its legs
     (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
     product_exact: bool = False
-    """Keep every opaque product pixel as in the cut-out: no ``light``, ``shade`` nor
-    ``harmonize``, and edges only un-mixed where alpha < 1 (``edges="unmix"``)."""
+    """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
+    default, turned off), no ``harmonize`` nor ``lift`` (an error to ask for), and edges only
+    un-mixed where alpha < 1 (``edges="unmix"``)."""
     ad_format: str | None = None
     max_side: int | None = None
     keep_steps: bool = True
@@ -186,8 +188,9 @@ class StageOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise InputError(f"{name}: expected a value in [0, 1], got {value!r}")
-        if self.product_exact and self.harmonize > 0:
-            raise InputError("harmonize: changes the product's pixels; not with product_exact")
+        for name in ("harmonize", "lift"):  # off by default: asking for them is a conflict
+            if self.product_exact and getattr(self, name) > 0:
+                raise InputError(f"{name}: changes the product's pixels; not with product_exact")
         INPAINTERS.resolve(self.inpainter)  # unknown name → error listing the available ones
         if self.min_realism is not None:
             if self.realism is None:
@@ -277,7 +280,8 @@ def _paste(
         light=0.0 if exact else options.light,
         harmonize=options.harmonize,
         shade=0.0 if exact else options.shade,
-        lift=0.0 if exact else options.lift,
+        shade_base=options.product_kind is None or options.product_kind.support != WALL,
+        lift=options.lift,
         shadow=options.shadow,
         cast_opacity=options.cast_shadow,
         under_opacity=options.under_shadow,
@@ -582,16 +586,38 @@ slot of (a photo ingested with one object mask knows nothing of the rest: free s
 chair landed on a cat lying next to it)."""
 
 
-def _salient(scene: RGB) -> NDArray[np.bool_] | None:
-    """The scene's salient objects by :data:`FREE_SPACE_SALIENCY` (``None``, logged, when its
-    weights are not installed)."""
+_SALIENT: collections.OrderedDict[tuple[str, int, int], NDArray[np.bool_] | None] = (
+    collections.OrderedDict()
+)
+_SALIENT_SCENES = 16
+"""The salient masks of this many scenes are kept: a batch stands many products beside the
+objects of the same few single-slot scenes."""
+_SALIENCY_WARNED: list[bool] = []  # the missing weights are logged once per process
+
+
+def _salient(uri: str, scene: RGB) -> NDArray[np.bool_] | None:
+    """The salient objects of the scene ``uri`` (loaded as ``scene``) by
+    :data:`FREE_SPACE_SALIENCY`; ``None`` when its weights are not installed (logged once)."""
+    key = (uri, int(scene.shape[0]), int(scene.shape[1]))
+    if key in _SALIENT:
+        _SALIENT.move_to_end(key)
+        return _SALIENT[key]
+    mask: NDArray[np.bool_] | None
     try:
-        return shared_segmenter(FREE_SPACE_SALIENCY)(scene).mask
+        mask = shared_segmenter(FREE_SPACE_SALIENCY)(scene).mask
     except (BackendUnavailable, WeightsNotFound) as exc:
-        log.warning(
-            "free space: no %s saliency (%s)", FREE_SPACE_SALIENCY, str(exc).splitlines()[0]
-        )
-        return None
+        if not _SALIENCY_WARNED:
+            log.warning(
+                "free space: no %s saliency (%s)",
+                FREE_SPACE_SALIENCY,
+                str(exc).partition("\n")[0],
+            )
+            _SALIENCY_WARNED.append(True)
+        mask = None
+    _SALIENT[key] = mask
+    while len(_SALIENT) > _SALIENT_SCENES:
+        _SALIENT.popitem(last=False)
+    return mask
 
 
 def stage_beside(
@@ -613,26 +639,38 @@ def stage_beside(
             mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         occupied.append(mask)
     seconds["load"] = time.perf_counter() - t
+    camera = scene_camera_for(options, match.uri)
+
+    def beside() -> Placement | None:
+        t = time.perf_counter()
+        found = place_beside(scene, cut.mask, slot, occupied, fit=options.fit)  # type: ignore[arg-type]
+        seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
+        if found is None:
+            return None
+        scaled = check_box(options.product_kind, found.box, scene.shape[0], camera)
+        if scaled.reason is not None:
+            log.info("free space beside %s refused: %s", match.id, scaled.why)
+            return None
+        return found
+
+    # The catalog's masks first: more taken floor only removes places, so saliency (a second
+    # model run) is needed only when they leave one.
+    placement = beside()
+    if placement is None:
+        return None
     seen = "catalog masks"
     if len(slots) <= 1:
         t = time.perf_counter()
-        salient = _salient(scene)
+        salient = _salient(match.uri, scene)
         seconds["saliency"] = time.perf_counter() - t
-        if salient is not None:
+        if salient is None:
+            seen = f"catalog mask only ({FREE_SPACE_SALIENCY} unavailable)"
+        else:
             occupied.append(salient)
             seen = f"catalog mask and {FREE_SPACE_SALIENCY} saliency"
-        else:
-            seen = f"catalog mask only ({FREE_SPACE_SALIENCY} unavailable)"
-    t = time.perf_counter()
-    placement = place_beside(scene, cut.mask, slot, occupied, fit=options.fit)  # type: ignore[arg-type]
-    seconds["place"] = time.perf_counter() - t
-    if placement is None:
-        return None
-    camera = scene_camera_for(options, match.uri)
-    scaled = check_box(options.product_kind, placement.box, scene.shape[0], camera)
-    if scaled.reason is not None:
-        log.info("free space beside %s refused: %s", match.id, scaled.why)
-        return None
+            placement = beside()
+            if placement is None:
+                return None
     t = time.perf_counter()
     pasted, final, box = _paste(scene, cut, placement, options)
     seconds["composite"] = time.perf_counter() - t

@@ -239,7 +239,8 @@ def kind_of(text: str | None) -> Kind | None:
         return _placed(_SHELVING, words)
     if _is_part(head):
         return _ACCESSORY
-    covered = re.match(r"covers? for (.+)", words)  # "cover for seat cushion": a cushion's cover
+    # "cover for seat cushion": a cushion's cover; "cover for chair/armrests" a chair's
+    covered = re.match(r"covers? for (.+)", _words(text.replace("/", " with ")))
     if covered and _is_part(_TAIL.split(" " + covered.group(1), maxsplit=1)[0].strip()):
         return _ACCESSORY
     for phrase in (head, words):
