@@ -1174,6 +1174,7 @@ JUDGE_RUNS = {
     "A-em512-vs-A-base3": ("A", "… fills' EM up to 512 px vs 128 (not kept: twice the time) ⁹"),
     "A-em256-vs-A-base3": ("A", "… fills' EM up to 256 px vs 128 ⁹"),
     "G-kinds": ("G", "the same, fills' EM up to 256 px ¹²"),
+    "A-crease2-vs-A-base5": ("A", "… a thin dark crease where the product meets the floor ⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

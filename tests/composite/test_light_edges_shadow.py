@@ -392,3 +392,18 @@ def test_composite_records_the_lift() -> None:
     assert composite(scene, rgba, placement).provenance()["lift"] == 0.0
     lifted = composite(scene, rgba, placement, lift=1.0)
     assert lifted.provenance()["lift"] > 0.0 and lifted.image[50, 100].min() > 40
+
+
+def test_crease_is_a_thin_dark_line_where_the_product_meets_the_floor() -> None:
+    alpha = np.zeros((200, 300), np.float32)
+    alpha[60:140, 130:170] = 1.0  # a box standing on row 139
+    box = (130, 60, 170, 140)
+    soft = ground_shadow(alpha, box, 0.5)
+    creased = ground_shadow(alpha, box, 0.5, crease=0.6)
+    extra = creased - soft
+    assert extra.min() >= -1e-6  # it only darkens
+    assert extra[140:143, 140:160].mean() > 0.1  # right under the base
+    assert extra[150:, :].max() < 0.05  # a line, not a band: nothing 10 rows further down
+    assert not extra[60:140, 130:170].any()  # never on the product itself
+    assert extra[:136].max() < 1e-3  # and only a few rows high beside its corners
+    assert creased[140, 150] <= 1.0

@@ -109,10 +109,13 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     # The shade under the body and the cast shadow are on by default and recorded; not without
     # a shadow, and turning them off changes the picture (only darker with them).
     assert (opts.cast_shadow, opts.under_shadow) == (0.5, 0.6)
-    assert comp["under"] == 0.6 and comp["cast"]["opacity"] == 0.5
+    assert comp["under"] == 0.6 and comp["cast"]["opacity"] == 0.5 and comp["crease"] == 0.6
     assert plain.candidates[0].provenance["composite"]["cast"] is None
     assert plain.candidates[0].provenance["composite"]["under"] == 0.0
-    before = stage(item.image, catalog / "cat", cast_shadow=0.0, under_shadow=0.0, **args)
+    assert plain.candidates[0].provenance["composite"]["crease"] == 0.0
+    before = stage(
+        item.image, catalog / "cat", cast_shadow=0.0, under_shadow=0.0, crease=0.0, **args
+    )
     lighter = default.image.astype(int) - before.candidates[0].image.astype(int)
     assert lighter.max() <= 0 and lighter.min() < 0
     assert exact.provenance["composite"]["light"] is None

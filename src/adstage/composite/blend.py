@@ -31,8 +31,9 @@ chooses the defaults of staging):
 - ``shadow`` (0–1): darkening of the floor under the product (:func:`ground_shadow`): a contact
   shadow where the silhouette's lowest points touch the floor and a broader, softer ambient
   occlusion under its base, since a product without one floats; with it, ``under_opacity``
-  shades the floor under the product's body (between its legs) and ``cast_opacity`` lays a
-  soft shadow of its silhouette on the floor behind it (:func:`cast_shadow`).
+  shades the floor under the product's body (between its legs), ``cast_opacity`` lays a
+  soft shadow of its silhouette on the floor behind it (:func:`cast_shadow`) and ``crease``
+  draws the thin dark line where it meets the floor.
 """
 
 from __future__ import annotations
@@ -361,6 +362,7 @@ def ground_shadow(
     lean: float = 0.0,
     depth: float = CAST_DEPTH,
     under_opacity: float = 0.0,
+    crease: float = 0.0,
 ) -> NDArray[np.float32]:
     """A scene-sized darkening map in [0, 1] for the product whose alpha, placed in the scene, is
     ``placed_alpha`` (``H×W``) inside ``box``: contact and ambient occlusion at ``strength``, the
@@ -377,6 +379,10 @@ def ground_shadow(
     light, as a soft, low sun or window would throw it (:func:`cast_shadow`): a point ``t`` above
     the base falls ``lean · t`` to the side and ``depth · t`` back (up the image, foreshortened).
 
+    *Crease* (``crease`` > 0): the same contact points blurred only a little (0.8 % of the
+    width across, one pixel down) at opacity ``crease``, not scaled by ``strength``: the thin,
+    dark line of occlusion where a product meets the floor, without which it seems to hover.
+
     *Under the body* (``under_opacity`` > 0): the floor seen below the product and above its
     floor line — between a sofa's or a chest's legs — is in the product's own shadow, hidden
     from the ceiling and lamps above. It is darkened by ``under_opacity`` × ``1 − gap /
@@ -389,12 +395,18 @@ def ground_shadow(
     inside = placed_alpha[y0:y1, x0:x1] >= 0.5
     contact = np.zeros((h, w), np.float32)
     under = np.zeros((h, w), np.float32)
+    line = np.zeros((h, w), np.float32)
     cols = np.nonzero(inside.any(0))[0]
     if cols.size:
         lowest = bh - 1 - np.argmax(inside[::-1, cols], axis=0)  # per column, in box rows
         gap = (bh - 1 - lowest).astype(np.float32)
         weight = np.exp(-gap / max(2.0, 0.04 * bh))
         contact[np.minimum(y0 + lowest, h - 1), x0 + cols] = weight
+        if crease > 0:
+            # the occlusion crease where the product meets the floor: thin and dark
+            line = cv2.GaussianBlur(contact, (0, 0), max(1.0, 0.008 * bw), sigmaY=1.0)
+            top = float(line.max())
+            line = np.minimum(line / (0.5 * top), 1.0) * crease if top > 0 else line
         sx = max(1.0, 0.035 * bw)
         sy = max(1.0, 0.02 * bw)
         contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
@@ -413,7 +425,7 @@ def ground_shadow(
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
     dark[: min(h, y0 + bh // 2)] = 0.0
     dark *= strength
-    dark = 1.0 - (1.0 - dark) * (1.0 - under)
+    dark = 1.0 - (1.0 - dark) * (1.0 - under) * (1.0 - line)
     if cast_opacity > 0:
         thrown = cast_shadow(placed_alpha, box, lean=lean, depth=depth)
         dark = 1.0 - (1.0 - dark) * (1.0 - cast_opacity * thrown)
@@ -454,6 +466,8 @@ class Composite:
     none)."""
     under: float = 0.0
     """The opacity of the shade under the product's body (0: none)."""
+    crease: float = 0.0
+    """The opacity of the dark line where the product meets the floor (0: none)."""
     shading: Shading | None = None
     """The gradients shading the product (``None``: off)."""
     lift: float = 0.0
@@ -466,6 +480,7 @@ class Composite:
             "shadow": self.shadow,
             "cast": self.cast,
             "under": self.under,
+            "crease": self.crease,
             "shade": None if self.shading is None else self.shading.as_dict(),
             "lift": round(self.lift, 4),
         }
@@ -489,16 +504,18 @@ def composite(
     shadow: float = 0.0,
     cast_opacity: float = 0.0,
     under_opacity: float = 0.0,
+    crease: float = 0.0,
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
     ``despill_background``: the colour the product was shot on; its soft edge is decontaminated
     with ``edges`` (one of :data:`EDGES`; ``None``: off). ``light``, ``harmonize``, ``shade``,
     ``lift``, ``shadow``: strengths in [0, 1] (0: off); ``shade_base``: whether ``shade`` also
-    darkens the product towards its base. ``cast_opacity`` and ``under_opacity``, in [0, 1]: the
-    opacities of the cast shadow (leant away from
-    :func:`adstage.composite.light.light_side`) and of the shade under the product's body, both
-    drawn only with a ``shadow`` (:func:`ground_shadow`). ``light`` gains are bounded by
+    darkens the product towards its base. ``cast_opacity``, ``under_opacity`` and ``crease``, in
+    [0, 1]: the opacities of the cast shadow (leant away from
+    :func:`adstage.composite.light.light_side`), of the shade under the product's body and of
+    the dark line where it meets the floor, all drawn only with a ``shadow``
+    (:func:`ground_shadow`). ``light`` gains are bounded by
     ``min_exposure`` / ``max_exposure`` and, per channel, ``max_cast``
     (:func:`adstage.composite.light.estimate_light`).
     """
@@ -508,6 +525,7 @@ def composite(
     light = _check_unit(light, "light")
     cast_opacity = _check_unit(cast_opacity, "cast_opacity")
     under_opacity = _check_unit(under_opacity, "under_opacity")
+    crease = _check_unit(crease, "crease")
     shade = _check_unit(shade, "shade")
     lift = _check_unit(lift, "lift")
     if edges not in EDGES:
@@ -580,6 +598,7 @@ def composite(
             cast_opacity=0.0 if thrown is None else cast_opacity,
             lean=lean,
             under_opacity=under_opacity,
+            crease=crease,
         )
         if f < 1:
             # Back to full size; the product's own pixels stay unshaded at full resolution.
@@ -604,6 +623,7 @@ def composite(
         seconds=seconds,
         cast=thrown,
         under=under_opacity if shadow > 0 else 0.0,
+        crease=crease if shadow > 0 else 0.0,
         shading=shading,
         lift=lifted,
     )

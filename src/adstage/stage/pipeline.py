@@ -70,6 +70,7 @@ DEFAULT_SHADOW = 0.5
 DEFAULT_SHADE = 1.0
 DEFAULT_CAST_SHADOW = 0.5
 DEFAULT_UNDER_SHADOW = 0.6
+DEFAULT_CREASE = 0.6
 
 SCREEN_POOL = 20
 """With a screen, at least this many slots are retrieved (``max(5k, SCREEN_POOL)``)."""
@@ -125,6 +126,9 @@ class StageOptions:
     with a ``shadow``."""
     under_shadow: float = DEFAULT_UNDER_SHADOW
     """Opacity in [0, 1] of the shade on the floor under the product's body, between its legs
+    (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
+    crease: float = DEFAULT_CREASE
+    """Opacity in [0, 1] of the thin, dark line of occlusion where the product meets the floor
     (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
@@ -184,6 +188,7 @@ class StageOptions:
             "shadow",
             "cast_shadow",
             "under_shadow",
+            "crease",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
@@ -285,6 +290,7 @@ def _paste(
         shadow=options.shadow,
         cast_opacity=options.cast_shadow,
         under_opacity=options.under_shadow,
+        crease=options.crease,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
