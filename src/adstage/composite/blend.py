@@ -404,9 +404,10 @@ def ground_shadow(
         contact[np.minimum(y0 + lowest, h - 1), x0 + cols] = weight
         if crease > 0:
             # the occlusion crease where the product meets the floor: thin and dark
-            line = cv2.GaussianBlur(contact, (0, 0), max(1.0, 0.008 * bw), sigmaY=1.0)
-            top = float(line.max())
-            line = np.minimum(line / (0.5 * top), 1.0) * crease if top > 0 else line
+            thin = cv2.GaussianBlur(contact, (0, 0), max(1.0, 0.008 * bw), sigmaY=1.0)
+            top = float(thin.max())
+            if top > 0:
+                line = (np.minimum(thin / (0.5 * top), 1.0) * crease).astype(np.float32)
         sx = max(1.0, 0.035 * bw)
         sy = max(1.0, 0.02 * bw)
         contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
