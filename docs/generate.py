@@ -1175,10 +1175,11 @@ JUDGE_RUNS = {
     "A-em256-vs-A-base3": ("A", "… fills' EM up to 256 px vs 128 ⁹"),
     "G-kinds": ("G", "the same, fills' EM up to 256 px ¹²"),
     "A-crease2-vs-A-base5": ("A", "… a thin dark crease where the product meets the floor ⁹"),
+    "H-kinds": ("H", "the same, with the crease ¹³"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H")
 
 
 @snippet("judge.table", "judge_study")
@@ -1213,7 +1214,16 @@ def _judge_table(r: Json) -> str:
 @snippet("judge.candidates", "judge_study")
 def _judge_candidates(r: Json) -> str:
     parts = []
-    for label in ("final-old", "final-new", "C-kinds", "D-kinds", "E-kinds", "F-kinds", "G-kinds"):
+    for label in (
+        "final-old",
+        "final-new",
+        "C-kinds",
+        "D-kinds",
+        "E-kinds",
+        "F-kinds",
+        "G-kinds",
+        "H-kinds",
+    ):
         run = r["runs"].get(label)
         if run is None:
             continue
@@ -1229,7 +1239,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["G-kinds"]
+    run = r["runs"]["H-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
