@@ -1176,6 +1176,8 @@ JUDGE_RUNS = {
     "G-kinds": ("G", "the same, fills' EM up to 256 px ¹²"),
     "A-crease2-vs-A-base5": ("A", "… a thin dark crease where the product meets the floor ⁹"),
     "H-kinds": ("H", "the same, with the crease ¹³"),
+    "A-shadeX-vs-A-base6": ("A", "… stronger shading (0.6, 40 %) vs 0.35, 25 % ⁹"),
+    "A-shadeY-vs-A-shadeX": ("A", "… stronger still (0.9, 55 %) vs 0.6, 40 % ⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
