@@ -1178,10 +1178,11 @@ JUDGE_RUNS = {
     "H-kinds": ("H", "the same, with the crease ¹³"),
     "A-shadeX-vs-A-base6": ("A", "… stronger shading (0.6, 40 %) vs 0.35, 25 % ⁹"),
     "A-shadeY-vs-A-shadeX": ("A", "… stronger still (0.9, 55 %) vs 0.6, 40 % ⁹"),
+    "I-kinds": ("I", "the same, with the stronger shading ¹⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I")
 
 
 @snippet("judge.table", "judge_study")
@@ -1225,6 +1226,7 @@ def _judge_candidates(r: Json) -> str:
         "F-kinds",
         "G-kinds",
         "H-kinds",
+        "I-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1241,7 +1243,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["H-kinds"]
+    run = r["runs"]["I-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
