@@ -66,7 +66,7 @@ from adstage.evaluate.realism import (
     square_crop,
 )
 from adstage.io.atomic import atomic_write_text
-from adstage.io.images import read_image, write_mask
+from adstage.io.images import read_image, read_mask, write_mask
 from adstage.provenance import versions
 from adstage.retrieve.ingest import GIVEN_MIN_AREA, Source, ingest, open_or_create
 from adstage.retrieve.search import retrieve
@@ -74,6 +74,7 @@ from adstage.segment import SEGMENTERS
 from adstage.segment.isnet import ISNet
 from adstage.segment.slots import refine_slots, split_slots
 from adstage.stage.pipeline import StageOptions, stage_candidate
+from adstage.stage.screen import Screen
 from adstage.types import Cutout, Placement
 
 ROOT = Path(__file__).resolve().parent
@@ -157,11 +158,10 @@ def refined_slots(
     if done.exists():
         return tuple(sorted(folder.glob(f"{room.stem}--*.png"))), int(done.read_text())
     image = read_image(room)
-    whole = read_image(mask)
-    alpha = (whole[..., 0] if whole.ndim == 3 else whole).astype(np.float32) / 255.0
-    slots = split_slots(alpha, staged=True, min_area=GIVEN_MIN_AREA)
-    big = [s for s in slots if float((s >= 0.5).mean()) >= 0.005]
-    small = [s for s in slots if float((s >= 0.5).mean()) < 0.005]
+    slots = split_slots(read_mask(mask), staged=True, min_area=GIVEN_MIN_AREA)
+    big, small = [], []
+    for slot in slots:  # the screen refuses slots smaller than its min_area: left as they are
+        (big if float((slot >= 0.5).mean()) >= Screen().min_area else small).append(slot)
     refined = refine_slots(image, big, isnet)
     kept = [a for a, _ in refined if a is not None] + small
     folder.mkdir(parents=True, exist_ok=True)

@@ -234,14 +234,15 @@ def kind_of(text: str | None) -> Kind | None:
     words = _words(text)
     if not words:
         return None
-    head = _TAIL.split(_words(text.replace("/", " with ")), maxsplit=1)[0].strip()
+    with_words = _words(text.replace("/", " with "))
+    head = _TAIL.split(with_words, maxsplit=1)[0].strip()
     if _STORAGE_FRAME.search(words):  # before the parts: "frame/wire baskets/clothes rails"
         return _placed(_SHELVING, words)
     if _is_part(head):
         return _ACCESSORY
     # "cover for seat cushion": a cushion's cover; "cover for chair/armrests" a chair's
-    covered = re.match(r"covers? for (.+)", _words(text.replace("/", " with ")))
-    if covered and _is_part(_TAIL.split(" " + covered.group(1), maxsplit=1)[0].strip()):
+    covered = re.match(r"covers? for (.+)", with_words)
+    if covered and _is_part(_TAIL.split(covered.group(1), maxsplit=1)[0]):
         return _ACCESSORY
     for phrase in (head, words):
         for pattern, kind in KINDS:
