@@ -1179,6 +1179,11 @@ JUDGE_RUNS = {
     "A-shadeX-vs-A-base6": ("A", "… stronger shading (0.6, 40 %) vs 0.35, 25 % ⁹"),
     "A-shadeY-vs-A-shadeX": ("A", "… stronger still (0.9, 55 %) vs 0.6, 40 % ⁹"),
     "I-kinds": ("I", "the same, with the stronger shading ¹⁴"),
+    "A-back-vs-A-base7": ("A", "… a shade on the wall around storage (not kept) ⁹"),
+    "A-unshadow-vs-A-base7": ("A", "… the old object's shadow removed with it (not kept) ⁹"),
+    "A-dil4-vs-A-base7": ("A", "… slot grown by 4 px vs 8 px ⁹"),
+    "A-dil2-vs-A-dil4": ("A", "… slot grown by 2 px vs 4 px ⁹"),
+    "A-dil0-vs-A-dil2": ("A", "… slot not grown vs 2 px (not kept) ⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -71,6 +71,7 @@ DEFAULT_SHADE = 1.0
 DEFAULT_CAST_SHADOW = 0.5
 DEFAULT_UNDER_SHADOW = 0.6
 DEFAULT_CREASE = 0.6
+DEFAULT_DILATE_PX = 2
 
 SCREEN_POOL = 20
 """With a screen, at least this many slots are retrieved (``max(5k, SCREEN_POOL)``)."""
@@ -97,7 +98,11 @@ class StageOptions:
     where: str | None = None
     segmenter: str = "auto"
     embedder: str | None = None
-    dilate_px: int = 8
+    dilate_px: int = DEFAULT_DILATE_PX
+    """How far the old object's slot is grown before it is removed (its anti-aliased edge, the
+    mask's error), in pixels of the scene. Every pixel grown is a pixel the fill makes up: blind
+    judges preferred 4 px to 8 in 15 of 21 changed pictures, 2 px to 4 in 15 of 21, and 2 px to
+    0 (the old object's outline left) in 15 of 22 (docs/staging.md, "A tighter hole")."""
     fill: str = "slot"
     """What the inpainter is asked to fill: ``"slot"``, the whole grown slot (no pixel of the old
     object is context for it: nothing of it shows through the new product's open parts), or
