@@ -1184,10 +1184,11 @@ JUDGE_RUNS = {
     "A-dil4-vs-A-base7": ("A", "… slot grown by 4 px vs 8 px ⁹"),
     "A-dil2-vs-A-dil4": ("A", "… slot grown by 2 px vs 4 px ⁹"),
     "A-dil0-vs-A-dil2": ("A", "… slot not grown vs 2 px (not kept) ⁹"),
+    "J-kinds": ("J", "the same, the slot grown by 2 px ¹⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J")
 
 
 @snippet("judge.table", "judge_study")
@@ -1232,6 +1233,7 @@ def _judge_candidates(r: Json) -> str:
         "G-kinds",
         "H-kinds",
         "I-kinds",
+        "J-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1248,7 +1250,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["I-kinds"]
+    run = r["runs"]["J-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
