@@ -3,12 +3,14 @@ product's shading, from synthetic data only.
 
     python benchmarks/shadow_figure.py --out docs/images/shadow-before-after.jpg
     python benchmarks/shadow_figure.py --compare shade --out docs/images/shade-before-after.jpg
+    python benchmarks/shadow_figure.py --compare hole --out docs/images/hole-before-after.jpg
 
 The demo's catalog (``adstage demo``'s synthetic rooms: 48 staged scenes, 512², Inception-V3 when
 its weights are installed, else the classical embedder) and synthetic products. Each product's
 best candidate with the default options (after) is composited again into the same slot with the
 same fill and ``cast_shadow`` and ``under_shadow`` at 0 (before: the contact shadow and ambient
-occlusion only), or with ``--compare shade``, ``shade`` at 0 (before: the product lit evenly).
+occlusion only), with ``--compare shade``, ``shade`` at 0 (before: the product lit evenly), or
+with ``--compare hole``, the slot grown by 8 px before removal instead of the default 2.
 Rows: the ``--rows`` products whose two results differ most around the product (the share of
 pixels in its box grown by a quarter that changed by more than 6 grey levels); columns: the
 product | before | after, each cropped to that neighbourhood.
@@ -30,6 +32,7 @@ COMPARE = {
         "after: + under, cast",
     ),
     "shade": (StageOptions(k=3, shade=0.0), "before: lit evenly", "after: shaded"),
+    "hole": (StageOptions(k=3, dilate_px=8), "before: slot grown 8 px", "after: 2 px"),
 }
 
 
