@@ -4,7 +4,7 @@
         "EdgeConnect + WBL=edgeconnect:checkpoint=RUN" --out docs/images/inpaint-comparison.jpg
 
 Each row is a staged scene of :class:`adstage.datasets.synthetic.SyntheticCatalog` whose product
-was removed: the hole is the product's mask dilated by 6 px, as a removed product's slot is. The
+was removed: the hole is the product's mask dilated by 6 px (staging grows a slot by 2 px). The
 columns are the scene with the hole in magenta, each backend's fill (labelled), and the truth: the
 scene as drawn, product included, since a synthetic scene without its product was never drawn.
 """

@@ -1,5 +1,5 @@
-"""The docs' before/after figures of the shade under the body and the cast shadow, and of the
-product's shading, from synthetic data only.
+"""The docs' before/after figures of the shade under the body and the cast shadow, of the
+product's shading and of the hole's margin, from synthetic data only.
 
     python benchmarks/shadow_figure.py --out docs/images/shadow-before-after.jpg
     python benchmarks/shadow_figure.py --compare shade --out docs/images/shade-before-after.jpg
@@ -10,7 +10,8 @@ its weights are installed, else the classical embedder) and synthetic products. 
 best candidate with the default options (after) is composited again into the same slot with the
 same fill and ``cast_shadow`` and ``under_shadow`` at 0 (before: the contact shadow and ambient
 occlusion only), with ``--compare shade``, ``shade`` at 0 (before: the product lit evenly), or
-with ``--compare hole``, the slot grown by 8 px before removal instead of the default 2.
+with ``--compare hole``, the slot grown by 8 px before removal instead of the default
+(``DEFAULT_DILATE_PX``).
 Rows: the ``--rows`` products whose two results differ most around the product (the share of
 pixels in its box grown by a quarter that changed by more than 6 grey levels); columns: the
 product | before | after, each cropped to that neighbourhood.
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from _figures import before_after, demo_rooms, write_before_after
-from adstage.stage.pipeline import StageOptions
+from adstage.stage.pipeline import DEFAULT_DILATE_PX, StageOptions
 
 COMPARE = {
     "shadows": (
@@ -32,7 +33,11 @@ COMPARE = {
         "after: + under, cast",
     ),
     "shade": (StageOptions(k=3, shade=0.0), "before: lit evenly", "after: shaded"),
-    "hole": (StageOptions(k=3, dilate_px=8), "before: slot grown 8 px", "after: 2 px"),
+    "hole": (
+        StageOptions(k=3, dilate_px=8),
+        "before: slot grown 8 px",
+        f"after: {DEFAULT_DILATE_PX} px",
+    ),
 }
 
 

@@ -1184,6 +1184,7 @@ JUDGE_RUNS = {
     "A-dil4-vs-A-base7": ("A", "… slot grown by 4 px vs 8 px ⁹"),
     "A-dil2-vs-A-dil4": ("A", "… slot grown by 2 px vs 4 px ⁹"),
     "A-dil0-vs-A-dil2": ("A", "… slot not grown vs 2 px (not kept) ⁹"),
+    "A-dil2-vs-A-base7": ("A", "… slot grown by 2 px vs 8 px, directly ⁹"),
     "A-inner4-vs-A-dil2": ("A", "… fills' smooth rim 4 px, ramp 4 vs 8 and 8 (not kept) ⁹"),
     "A-inner16-vs-A-dil2": ("A", "… fills' smooth rim 16 px, ramp 8 vs 8 and 8 (not kept) ⁹"),
     "J-kinds": ("J", "the same, the slot grown by 2 px ¹⁵"),

@@ -192,7 +192,9 @@ def hole_for_paste(
     """What must be generated when a product replaces the product of a slot (Ku et al. §5.3).
 
     The removed product's mask ``slot_mask`` is grown by ``dilate_px`` (its anti-aliased edge,
-    segmentation error, a contact shadow), then the pasted product's mask ``product_mask``
+    segmentation error; staging passes :attr:`adstage.stage.pipeline.StageOptions.dilate_px`,
+    2 px, which blind judges preferred to this generic 8, and the inpainting benchmarks use
+    8), then the pasted product's mask ``product_mask``
     (scene-sized, e.g. from :func:`adstage.composite.align.render_mask`) is taken away, shrunk
     by ``margin_px`` so the fill reaches a little under the new product's soft edge.
     Masks: bool, uint8 (255 = set) or float in [0, 1], both ``H×W`` of the scene.
