@@ -1187,6 +1187,10 @@ JUDGE_RUNS = {
     "A-dil2-vs-A-base7": ("A", "… slot grown by 2 px vs 8 px, directly ⁹"),
     "A-inner4-vs-A-dil2": ("A", "… fills' smooth rim 4 px, ramp 4 vs 8 and 8 (not kept) ⁹"),
     "A-inner16-vs-A-dil2": ("A", "… fills' smooth rim 16 px, ramp 8 vs 8 and 8 (not kept) ⁹"),
+    "A-band2-vs-A-dil2": (
+        "A",
+        "… fill sources kept to their rows (`band` 0.2), 2-px hole (not kept) ⁹",
+    ),
     "J-kinds": ("J", "the same, the slot grown by 2 px ¹⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
