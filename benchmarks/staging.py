@@ -203,8 +203,11 @@ def main() -> int:
                 exact_candidate = stage_candidate(
                     cut, best.match, StageOptions(inpainter=name, product_exact=True)
                 )
-                scaled = scale_cutout(despill(cut.rgba), exact_candidate.placement)
-                x0, y0, x1, y1 = exact_candidate.placement.box
+                # the candidate records only its box; its placement is the pipeline's alignment
+                aligned = align(cut.mask, best.match.mask(), fit="footprint", stand=True)
+                assert aligned.box == exact_candidate.placement
+                scaled = scale_cutout(despill(cut.rgba), aligned)
+                x0, y0, x1, y1 = aligned.box
                 core = (
                     cv2.erode((scaled[..., 3] == 255).astype(np.uint8), np.ones((3, 3), np.uint8))
                     > 0
