@@ -2,6 +2,7 @@
 
     python benchmarks/judge_study.py make --label default            # stage, write the pairs
     python benchmarks/judge_study.py tally --label default A.json B.json C.json
+    python benchmarks/judge_study.py real --label default --mode free-space  # every picture vs real
 
 The acceptance test of issue 13 (and the AdKDD paper's expert test, Ku et al. 2023 §6.3) shows a
 judge two pictures and asks which is more natural: the staged image against a **real room photo**,
@@ -20,8 +21,12 @@ each with ``adstage.stage_product(..., k=3)`` (``--k``; the best candidate is ju
   than the one staged into), the second half with their naive paste;
 * ``key.json``: which side is staged, kept out of ``pairs/`` (the judges see only ``pairs/``).
 
-``--exclude-seeds 13,14,15`` leaves out the products those seeds picked, for a set of products
-no earlier set judged.
+``--exclude-seeds 13,14,15`` leaves out the products those seeds' draws picked from the whole
+list; a set that was itself made with exclusions drew from what was left, so only
+``--exclude-labels F-kinds,G-kinds`` (the products named in those sets' ``key.json``) leaves out
+exactly what an earlier set judged. (Report sets E–J were made with ``--exclude-seeds`` alone and
+share up to 7 of 40 products with each other; none shares a product with set A, seed 13, which
+was drawn without exclusions.)
 
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.
@@ -95,6 +100,12 @@ def make(args: argparse.Namespace) -> int:
             len(products), min(args.n, len(products)), False
         )
         used |= {int(i) for i in earlier}
+    by_name = {Path(row["path"]).name: i for i, row in enumerate(products)}
+    for label in args.exclude_labels:  # the products an earlier set really judged
+        earlier_key = json.loads((args.work / label / "key.json").read_text())
+        named = [p["product"] for p in earlier_key["pairs"].values()]
+        named += [n["product"] for n in earlier_key["none"] if "product" in n]
+        used |= {by_name[name] for name in named if name in by_name}
     pool = [i for i in range(len(products)) if i not in used]
     drawn = rng.choice(len(pool), min(args.n, len(pool)), replace=False)
     picked = [pool[int(i)] for i in drawn]
@@ -113,6 +124,7 @@ def make(args: argparse.Namespace) -> int:
         "k": args.k,
         "seed": args.seed,
         "exclude_seeds": args.exclude_seeds,
+        "exclude_labels": args.exclude_labels,
         "kinds": args.kinds,
         "pairs": {},
         "none": [],
@@ -195,6 +207,36 @@ def ab(args: argparse.Namespace) -> int:
     return 0
 
 
+def real(args: argparse.Namespace) -> int:
+    """Pairs of ``--label``'s staged images (all of them, or only those whose candidate's mode
+    is ``--mode``) against a random dev room photo other than the scene staged into: the
+    real-photo comparison for every picture of a variant, not only the first half's."""
+    src = args.work / args.label
+    key_in = json.loads((src / "key.json").read_text())
+    rooms_dir = args.data / "ikea-room-scenes" / "images"
+    if data_missing(rooms_dir):
+        return 0
+    rooms = sorted(rooms_dir.iterdir())
+    rng = np.random.default_rng(args.seed)
+    label = f"{args.label}-real" + (f"-{args.mode}" if args.mode else "")
+    out = args.work / label
+    (out / "pairs").mkdir(parents=True, exist_ok=True)
+    key: dict[str, Any] = {"label": label, "options": key_in["options"], "pairs": {}, "none": []}
+    for name, pair in sorted(key_in["pairs"].items()):
+        if args.mode and pair.get("mode") != args.mode:
+            continue
+        staged = read_image(src / "staged" / f"{name.removeprefix('pair-')}.png")
+        others = [r for r in rooms if r.name != pair["scene"]]
+        room = read_image(others[int(rng.integers(len(others)))])
+        staged_left = bool(rng.integers(2))
+        image = side_by_side(staged, room) if staged_left else side_by_side(room, staged)
+        write_image(out / "pairs" / f"{name}.png", image)
+        key["pairs"][name] = pair | {"comparison": "real", "staged": "A" if staged_left else "B"}
+    atomic_write_text(out / "key.json", json.dumps(key, indent=1) + "\n")
+    print(f"wrote {len(key['pairs'])} pairs to {out / 'pairs'}")
+    return 0
+
+
 def _choice(answer: Any) -> str:
     """``"A"``/``"B"`` from an answer: the letter, or ``{"choice": letter, "why": ...}``."""
     if isinstance(answer, dict):
@@ -272,10 +314,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("phase", choices=("make", "ab", "tally"))
+    parser.add_argument("phase", choices=("make", "ab", "real", "tally"))
     parser.add_argument("answers", nargs="*", help="tally: one JSON answer file per judge")
     parser.add_argument("--label", required=True, help="the variant's name (a folder per label)")
     parser.add_argument("--against", default="", help="ab: the other variant's label")
+    parser.add_argument("--mode", default="", help="real: only candidates of this mode")
     parser.add_argument("--options", default="", help="StageOptions as JSON (default: defaults)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")
@@ -290,6 +333,13 @@ def main() -> int:
         "the earlier sets must have used the same --n and the same labels.csv",
     )
     parser.add_argument(
+        "--exclude-labels",
+        type=lambda text: [x for x in text.split(",") if x],
+        default=[],
+        help="make: leave out the products the sets with these labels judged (their key.json): "
+        "exact, where --exclude-seeds replays only a seed's draw without its own exclusions",
+    )
+    parser.add_argument(
         "--kinds",
         action="store_true",
         help="make: give each product its catalog product type (metadata.csv) as kind",
@@ -297,7 +347,7 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=3, help="candidates staged; the best is judged")
     args = parser.parse_intermixed_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    return {"make": make, "ab": ab, "tally": tally}[args.phase](args)
+    return {"make": make, "ab": ab, "real": real, "tally": tally}[args.phase](args)
 
 
 if __name__ == "__main__":

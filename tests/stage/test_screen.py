@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from adstage.errors import AdstageError, InputError
+from adstage.stage.scale import Camera
 from adstage.stage.screen import REASONS, Screen, screen, solidity
 from scenes import ingest_synthetic
 
@@ -245,7 +246,6 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     monkeypatch.undo()
     # A free-space placement gets the kind's size check too: under a camera prior whose eye is
     # 10 m up, every placement means a giant floor lamp, and none is made.
-    from adstage.stage.scale import Camera
 
     giant = Screen(camera=Camera(horizon=(0.0, 0.0), eye_cm=(1000.0, 1000.0)))
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
@@ -254,6 +254,61 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
         stage(
             item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant, kind="floor lamp"
         )
+
+
+def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    # A tall unit on both sides whose base (row 199) is well above the slot's base line (240):
+    # it stands farther back, so the product may stand in front of it ...
+    back = _box(300, 400, 100, 200, 5, 145) | _box(300, 400, 100, 200, 255, 395)
+    placement = place_beside(scene, PRODUCT, slot, [slot, back])
+    assert placement is not None and placement.box[3] == 240
+    # ... but not when every occupied pixel counts, nor in front of an object on the same line.
+    assert place_beside(scene, PRODUCT, slot, [slot, back], behind=None) is None
+    level = _box(300, 400, 150, 240, 5, 145) | _box(300, 400, 150, 240, 255, 395)
+    assert place_beside(scene, PRODUCT, slot, [slot, level]) is None
+    with pytest.raises(InputError, match="empty"):
+        place_beside(scene, PRODUCT, np.zeros_like(slot), [slot])
+
+
+def test_a_free_space_anchor_must_stand_on_the_floor() -> None:
+    from adstage.stage.pipeline import StageOptions, _on_the_floor
+    from adstage.types import Match
+
+    def slot(base: int) -> Match:
+        box = (10, base - 50, 60, base)
+        return Match(
+            "a-0", "a", 0, "x.png", "", True, 0.0, 0.9, None, box, (0.0, 0.0), 0.1, (400, 300)
+        )
+
+    # The prior's horizon is 30-65 % down: a base at 40 % may be a wall cabinet's, at 80 % not.
+    assert not _on_the_floor(slot(120), StageOptions())
+    assert _on_the_floor(slot(240), StageOptions())
+    low = Screen(camera=Camera(horizon=(0.1, 0.3)))
+    assert _on_the_floor(slot(120), StageOptions(screen=low))
+
+
+def test_free_space_first_by_default_ranks_free_space_before_replacements(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.stage.pipeline import stage
+
+    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
+    cat = ingest_synthetic(syn, tmp_path)
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    item = plain[2]  # a slot passes the screen, and there is free floor beside some objects
+    usual = stage(
+        item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0, free_space_first=False
+    )
+    assert [c.provenance["mode"] for c in usual.candidates] == ["replace"] * 3
+    first = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    modes = [c.provenance["mode"] for c in first.candidates]
+    assert len(modes) == 3 and modes[0] == "free-space" and "replace" in modes
+    assert modes == sorted(modes)  # "free-space" < "replace": every free-space one first
+    assert first.provenance["screen"]["free_space"] == modes.count("free-space")
 
 
 def test_a_free_space_anchor_must_be_alike_in_shape() -> None:

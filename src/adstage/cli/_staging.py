@@ -88,6 +88,15 @@ FreeSpace = Annotated[
         "instead (nothing removed); --no-free-space fails the product.",
     ),
 ]
+FreeSpaceFirst = Annotated[
+    bool,
+    typer.Option(
+        "--free-space-first/--replace-first",
+        help="Stand the product beside a retrieved object (nothing removed, nothing painted) "
+        "first when there is free floor there, before replacing an object; --replace-first "
+        "tries free space only when no slot passes the screen.",
+    ),
+]
 CheckCutout = Annotated[
     bool,
     typer.Option(

@@ -45,6 +45,7 @@ from adstage.cli._staging import (
     Edges,
     Fit,
     FreeSpace,
+    FreeSpaceFirst,
     Harmonize,
     Light,
     MaxSide,
@@ -185,6 +186,7 @@ def stage(
     container: Container = "png",
     screen: ScreenSlots = True,
     free_space: FreeSpace = True,
+    free_space_first: FreeSpaceFirst = True,
     kind: ProductKind = None,
     check_cutout: CheckCutout = True,
     steps: Annotated[
@@ -234,6 +236,7 @@ def stage(
         "max_side": max_side or None,
         "screen": Screen() if screen else None,
         "free_space": free_space,
+        "free_space_first": free_space_first,
         "kind": kind,
         "check_cutout": check_cutout,
     }

@@ -38,6 +38,7 @@ from adstage.cli._staging import (
     Edges,
     Fit,
     FreeSpace,
+    FreeSpaceFirst,
     Harmonize,
     Light,
     MaxSide,
@@ -111,6 +112,7 @@ def stage(
     ] = None,
     check_cutout: CheckCutout = True,
     free_space: FreeSpace = True,
+    free_space_first: FreeSpaceFirst = True,
     kind: ProductKind = None,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
@@ -196,6 +198,7 @@ def stage(
             min_realism=min_realism,
             screen=Screen() if screen else None,
             free_space=free_space,
+            free_space_first=free_space_first,
             kind=kind,
             check_cutout=check_cutout,
         )

@@ -42,6 +42,17 @@ def _strip_colour(scene: RGB, x0: int, x1: int, y: int, depth: int) -> NDArray[n
     return np.asarray(lab.reshape(-1, 3).mean(axis=0), np.float32)
 
 
+def _not_behind(mask: NDArray[np.bool_], row: float) -> NDArray[np.bool_]:
+    """The connected parts of ``mask`` whose lowest row is at or below ``row`` (nearer the
+    camera than an object standing on that row, or level with it)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    lowest = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] - 1
+    keep = lowest >= row
+    keep[0] = False  # the background
+    out: NDArray[np.bool_] = keep[labels]
+    return out
+
+
 def place_beside(
     scene: RGB,
     product_mask: NDArray[np.bool_],
@@ -53,12 +64,17 @@ def place_beside(
     frame: float = 0.01,
     max_overlap: float = 0.01,
     max_floor_delta: float = 18.0,
+    behind: float | None = 0.03,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
     ``occupied``: the scene's object masks (every slot of the scene, the slot itself included),
     scene-sized. ``gap``: clearance from other objects and from the slot, as a share of the
     scene's width. ``max_overlap``: share of the product's box allowed over occupied pixels.
+    ``behind``: an occupied object (a connected part of a mask) whose lowest row is more than
+    this share of the scene's height above the product's base stands farther from the camera,
+    so the product may hide part of it, as a chair in front of a bookcase does; ``None``: every
+    occupied pixel is taken.
     """
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
@@ -66,12 +82,15 @@ def place_beside(
             f"{scene.shape[:2]}"
         )
     h, w = slot_mask.shape
-    taken = np.zeros((h, w), bool)
+    if not slot_mask.any():
+        raise InputError("place_beside: the slot mask is empty")
+    ys, xs = np.nonzero(slot_mask)
+    sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    taken = slot_mask.copy()
     for mask in [occupied] if isinstance(occupied, np.ndarray) else occupied:
         if mask.shape != (h, w):
             raise InputError(f"place_beside: an occupied mask is {mask.shape}, expected {(h, w)}")
-        taken |= mask
-    taken |= slot_mask
+        taken |= mask if behind is None else _not_behind(mask, base - behind * h)
     pad = max(1, round(gap * w))
     grown = cv2.dilate(taken.astype(np.uint8), np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) > 0
     integral = cv2.integral(grown.astype(np.uint8))
@@ -79,8 +98,6 @@ def place_beside(
     in_place = align(product_mask, slot_mask, fit=fit, stand=True)
     x0, y0, x1, y1 = in_place.box
     pw, ph = x1 - x0, y1 - y0
-    ys, xs = np.nonzero(slot_mask)
-    sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
     floor = _strip_colour(scene, sx0, sx1, base, max(2, ph // 10))
     margin_x, margin_y = round(frame * w), round(frame * h)
     top = base - ph
