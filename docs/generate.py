@@ -1192,10 +1192,15 @@ JUDGE_RUNS = {
         "… fill sources kept to their rows (`band` 0.2), 2-px hole (not kept) ⁹",
     ),
     "J-kinds": ("J", "the same, the slot grown by 2 px ¹⁵"),
+    "A-dil2-real": ("A", "… every picture (2-px hole) vs a real photo ¹⁶"),
+    "A-ff4-real-free-space": ("A", "… free space first: its free-space pictures vs a real photo ¹⁶"),
+    "A-ff4-vs-A-dil2": ("A", "… free space first vs replacement first ¹⁶"),
+    "S113-ff4-vs-S113-base": ("A2", "free space first vs replacement first ¹⁶"),
+    "K-kinds": ("K", "the same, free space first ¹⁷"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K")
 
 
 @snippet("judge.table", "judge_study")
@@ -1241,6 +1246,7 @@ def _judge_candidates(r: Json) -> str:
         "H-kinds",
         "I-kinds",
         "J-kinds",
+        "K-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1257,7 +1263,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["J-kinds"]
+    run = r["runs"]["K-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
