@@ -284,11 +284,14 @@ def test_a_free_space_anchor_must_stand_on_the_floor() -> None:
             "a-0", "a", 0, "x.png", "", True, 0.0, 0.9, None, box, (0.0, 0.0), 0.1, (400, 300)
         )
 
-    # The prior's horizon is 30-65 % down: a base at 40 % may be a wall cabinet's, at 80 % not.
+    # A base 40 % down may be a wall cabinet's, 80 % down a basket's on a bench; 90 % is floor.
     assert not _on_the_floor(slot(120), StageOptions())
-    assert _on_the_floor(slot(240), StageOptions())
-    low = Screen(camera=Camera(horizon=(0.1, 0.3)))
-    assert _on_the_floor(slot(120), StageOptions(screen=low))
+    assert not _on_the_floor(slot(240), StageOptions())
+    assert _on_the_floor(slot(270), StageOptions())
+    # ... and below every horizon the camera prior allows, when that is lower still.
+    assert not _on_the_floor(
+        slot(270), StageOptions(screen=Screen(camera=Camera(horizon=(0.5, 0.95))))
+    )
 
 
 def test_free_space_first_by_default_ranks_free_space_before_replacements(tmp_path) -> None:
@@ -299,7 +302,7 @@ def test_free_space_first_by_default_ranks_free_space_before_replacements(tmp_pa
     syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
     cat = ingest_synthetic(syn, tmp_path)
     plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
-    item = plain[2]  # a slot passes the screen, and there is free floor beside some objects
+    item = plain[7]  # a slot passes the screen, and there is free floor beside some objects
     usual = stage(
         item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0, free_space_first=False
     )
