@@ -1193,7 +1193,10 @@ JUDGE_RUNS = {
     ),
     "J-kinds": ("J", "the same, the slot grown by 2 px ¹⁵"),
     "A-dil2-real": ("A", "… every picture (2-px hole) vs a real photo ¹⁶"),
-    "A-ff4-real-free-space": ("A", "… free space first: its free-space pictures vs a real photo ¹⁶"),
+    "A-ff4-real-free-space": (
+        "A",
+        "… free space first: its free-space pictures vs a real photo ¹⁶",
+    ),
     "A-ff4-vs-A-dil2": ("A", "… free space first vs replacement first ¹⁶"),
     "S113-ff4-vs-S113-base": ("A2", "free space first vs replacement first ¹⁶"),
     "K-kinds": ("K", "the same, free space first ¹⁷"),
