@@ -1200,10 +1200,13 @@ JUDGE_RUNS = {
     "A-ff4-vs-A-dil2": ("A", "… free space first vs replacement first ¹⁶"),
     "S113-ff4-vs-S113-base": ("A2", "free space first vs replacement first ¹⁶"),
     "K-kinds": ("K", "the same, free space first ¹⁷"),
+    "A-ff7-vs-A-ff4": ("A", "… free-space anchors at least 85 % down vs 65 % ¹⁶"),
+    "S113-ff7-vs-S113-ff4": ("A2", "free-space anchors at least 85 % down vs 65 % ¹⁶"),
+    "L-kinds": ("L", "the same, free-space anchors at least 85 % down ¹⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L")
 
 
 @snippet("judge.table", "judge_study")
@@ -1250,6 +1253,7 @@ def _judge_candidates(r: Json) -> str:
         "I-kinds",
         "J-kinds",
         "K-kinds",
+        "L-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1266,7 +1270,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["K-kinds"]
+    run = r["runs"]["L-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
