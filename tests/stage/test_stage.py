@@ -108,8 +108,8 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     assert set(comp["seconds"]) == {"edges", "light", "shadow"}
     # The shade under the body and the cast shadow are on by default and recorded; not without
     # a shadow, and turning them off changes the picture (only darker with them).
-    assert (opts.cast_shadow, opts.under_shadow) == (0.5, 0.6)
-    assert comp["under"] == 0.6 and comp["cast"]["opacity"] == 0.5 and comp["crease"] == 0.6
+    assert (opts.cast_shadow, opts.under_shadow) == (0.5, 1.0)
+    assert comp["under"] == 1.0 and comp["cast"]["opacity"] == 0.5 and comp["crease"] == 0.6
     assert plain.candidates[0].provenance["composite"]["cast"] is None
     assert plain.candidates[0].provenance["composite"]["under"] == 0.0
     assert plain.candidates[0].provenance["composite"]["crease"] == 0.0
