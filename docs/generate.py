@@ -1204,6 +1204,7 @@ JUDGE_RUNS = {
     "S113-ff7-vs-S113-ff4": ("A2", "free-space anchors at least 85 % down vs 65 % ¹⁶"),
     "L-kinds": ("L", "the same, free-space anchors at least 85 % down ¹⁹"),
     "A-und10-vs-A-ff7": ("A", "… shade under the body 1.0 vs 0.6 ¹⁶"),
+    "A-gap50-vs-A-und10b": ("A", "… … reaching gaps of 0.5 vs 0.3 of the height ¹⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -307,7 +307,7 @@ def cast_shadow(
     return out.astype(np.float32)
 
 
-UNDER_GAP = 0.3
+UNDER_GAP = 0.5
 """The floor under a product's body is shaded fully when the gap is nil, not at all when it is
 this share of the product's height or more (see :func:`ground_shadow`)."""
 
