@@ -1205,6 +1205,11 @@ JUDGE_RUNS = {
     "L-kinds": ("L", "the same, free-space anchors at least 85 % down ¹⁹"),
     "A-und10-vs-A-ff7": ("A", "… shade under the body 1.0 vs 0.6 ¹⁶"),
     "A-gap50-vs-A-und10b": ("A", "… … reaching gaps of 0.5 vs 0.3 of the height ¹⁶"),
+    "A-sh08-vs-A-und10b": ("A", "… contact shadow 0.8 vs 0.5 ¹⁶"),
+    "A-cast08-vs-A-und10b": ("A", "… cast shadow 0.8 vs 0.5 ¹⁶"),
+    "A-gap80-vs-A-base8": ("A", "… … reaching gaps of 0.8 vs 0.5 (not kept) ¹⁶"),
+    "A-sc88-vs-A-base8": ("A", "… contact and cast shadow 0.8 vs 0.5, both ¹⁶"),
+    "A-sc11-vs-A-sc88": ("A", "… contact and cast shadow 1.0 vs 0.8 (not kept) ¹⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

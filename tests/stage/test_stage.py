@@ -90,7 +90,7 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     import cv2
 
     opts = StageOptions()
-    assert (opts.despill, opts.edges, opts.light, opts.shadow) == (True, "refine", 0.5, 0.5)
+    assert (opts.despill, opts.edges, opts.light, opts.shadow) == (True, "refine", 0.5, 0.8)
     assert (opts.harmonize, opts.product_exact) == (0.0, False)
     item = _plain(1)[0]
     args = {"mask": item.mask, "k": 1, "segmenter": "solid-background"}
@@ -99,7 +99,7 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     plain = stage(item.image, catalog / "cat", product_exact=True, shadow=0.0, **args)
     flat = plain.candidates[0]
     comp = default.provenance["composite"]
-    assert comp["edges"] == "refine" and comp["shadow"] == 0.5 and not comp["product_exact"]
+    assert comp["edges"] == "refine" and comp["shadow"] == 0.8 and not comp["product_exact"]
     light = comp["light"]
     assert light["strength"] == 0.5 and 0.6 <= light["exposure"] <= 1.1
     assert light["gain"] == pytest.approx(
@@ -108,8 +108,8 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     assert set(comp["seconds"]) == {"edges", "light", "shadow"}
     # The shade under the body and the cast shadow are on by default and recorded; not without
     # a shadow, and turning them off changes the picture (only darker with them).
-    assert (opts.cast_shadow, opts.under_shadow) == (0.5, 1.0)
-    assert comp["under"] == 1.0 and comp["cast"]["opacity"] == 0.5 and comp["crease"] == 0.6
+    assert (opts.cast_shadow, opts.under_shadow) == (0.8, 1.0)
+    assert comp["under"] == 1.0 and comp["cast"]["opacity"] == 0.8 and comp["crease"] == 0.6
     assert plain.candidates[0].provenance["composite"]["cast"] is None
     assert plain.candidates[0].provenance["composite"]["under"] == 0.0
     assert plain.candidates[0].provenance["composite"]["crease"] == 0.0
