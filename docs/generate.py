@@ -1210,6 +1210,7 @@ JUDGE_RUNS = {
     "A-gap80-vs-A-base8": ("A", "… … reaching gaps of 0.8 vs 0.5 (not kept) ¹⁶"),
     "A-sc88-vs-A-base8": ("A", "… contact and cast shadow 0.8 vs 0.5, both ¹⁶"),
     "A-sc11-vs-A-sc88": ("A", "… contact and cast shadow 1.0 vs 0.8 (not kept) ¹⁶"),
+    "A-knee10-vs-A-base9": ("A", "… contact shadow full only at its peak (not kept) ¹⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

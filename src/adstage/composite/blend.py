@@ -307,6 +307,10 @@ def cast_shadow(
     return out.astype(np.float32)
 
 
+CONTACT_KNEE = 0.5
+"""The blurred contact map is full strength from this share of its peak up (see
+:func:`ground_shadow`): a base standing on the floor along its length is dark all along."""
+
 UNDER_GAP = 0.5
 """The floor under a product's body is shaded fully when the gap is nil, not at all when it is
 this share of the product's height or more (see :func:`ground_shadow`)."""
@@ -413,7 +417,7 @@ def ground_shadow(
         contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
         peak = float(contact.max())
         if peak > 0:
-            contact = np.minimum(contact / (0.5 * peak), 1.0)
+            contact = np.minimum(contact / (CONTACT_KNEE * peak), 1.0)
         if under_opacity > 0:
             shade = np.zeros((h, w), np.float32)
             by_column = np.full(bw, -1, np.intp)
