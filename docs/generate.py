@@ -1211,10 +1211,12 @@ JUDGE_RUNS = {
     "A-sc88-vs-A-base8": ("A", "… contact and cast shadow 0.8 vs 0.5, both ¹⁶"),
     "A-sc11-vs-A-sc88": ("A", "… contact and cast shadow 1.0 vs 0.8 (not kept) ¹⁶"),
     "A-knee10-vs-A-base9": ("A", "… contact shadow full only at its peak (not kept) ¹⁶"),
+    "M-kinds": ("M", "the same, stronger shadows ²⁰"),
+    "M-kinds-vs-M-oldsh": ("M", "the same, stronger shadows vs the shadows before ²⁰"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M")
 
 
 @snippet("judge.table", "judge_study")
@@ -1262,6 +1264,7 @@ def _judge_candidates(r: Json) -> str:
         "J-kinds",
         "K-kinds",
         "L-kinds",
+        "M-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1278,7 +1281,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["L-kinds"]
+    run = r["runs"]["M-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

@@ -84,8 +84,9 @@ FreeSpace = Annotated[
     bool,
     typer.Option(
         "--free-space/--no-free-space",
-        help="When no slot passes the screen, stand the product beside a retrieved object "
-        "instead (nothing removed); --no-free-space fails the product.",
+        help="Stand the product beside a retrieved object where there is free floor (nothing "
+        "removed): first, or only when no slot passes the screen (--replace-first); "
+        "--no-free-space never does, and fails a product no slot passes.",
     ),
 ]
 FreeSpaceFirst = Annotated[

@@ -527,17 +527,18 @@ def _staged(
     screened: dict[str, Any],
     name: str = "product",
 ) -> StagedProduct:
-    """The result: candidates ranked by score, those in the screen's ``preferred`` slots first
-    (or by the critic, when one is given)."""
+    """The result: candidates ranked by score, free-space ones first (``free_space_first``),
+    replacements in the screen's ``preferred`` slots before the other replacements (or all by
+    the critic, when one is given). A free-space candidate's slot is its anchor, which it does
+    not fill, so the preference (for little to paint out) does not apply to it."""
     preferred = set(screened.get("preferred", ()))
     first = opts.free_space_first
-    candidates.sort(
-        key=lambda c: (
-            first and c.provenance.get("mode") != "free-space",
-            c.match.id not in preferred,
-            -c.score,
-        )
-    )
+
+    def key(c: Candidate) -> tuple[bool, bool, float]:
+        beside = c.provenance.get("mode") == "free-space"
+        return (first and not beside, not beside and c.match.id not in preferred, -c.score)
+
+    candidates.sort(key=key)
     if opts.realism is not None:
         candidates = _judge_realism(name, candidates, errors, opts.realism, opts.min_realism)
     return StagedProduct(
