@@ -246,7 +246,6 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     monkeypatch.undo()
     # A free-space placement gets the kind's size check too: under a camera prior whose eye is
     # 10 m up, every placement means a giant floor lamp, and none is made.
-
     giant = Screen(camera=Camera(horizon=(0.0, 0.0), eye_cm=(1000.0, 1000.0)))
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
     assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check

@@ -158,12 +158,12 @@ class StageOptions:
     fills the photo: :func:`adstage.segment.prompt.check_cutout`); a ``box`` or a ``mask``
     skips the check."""
     free_space: bool = True
-    """When no slot passes the screen, stand the product beside a retrieved object instead, on its
-    base line and at its scale, removing nothing (:mod:`adstage.stage.freespace`); needs
-    ``screen``."""
+    """Stand the product beside a retrieved object, on its base line and at its scale, removing
+    nothing (:mod:`adstage.stage.freespace`): first (``free_space_first``) or when no slot passes
+    the screen; needs ``screen``."""
     free_space_first: bool = True
-    """Try free space beside every screened slot's object first, passed slots included, and rank
-    those candidates before the replacements (which fill the rest of ``k``): nothing is painted
+    """Try free space first, beside the objects of the ``k`` slots the screen chose and of those it
+    refused as ``uncovered``, and rank those candidates before the replacements (which fill the rest of ``k``): nothing is painted
     out, so no fill can smear (judged blind: preferred to the replacement first in 11 of 15
     changed pictures, docs/staging.md). ``False``: free space only when no slot passes. Needs
     ``screen`` and ``free_space``."""
@@ -487,9 +487,7 @@ def stage(
         seconds["screen"] = time.perf_counter() - t
         if opts.free_space and (not matches or opts.free_space_first):
             t = time.perf_counter()
-            # passed slots are sound anchors too (free space first); refused ones only for
-            # FREE_SPACE_REASONS
-            anchors = refused + [(m, None) for m in matches]
+            anchors = refused + [(m, None) for m in matches]  # None: passed the screen
             beside = _stage_beside_any(cut, anchors, store, opts, name)
             seconds["free_space"] = time.perf_counter() - t
             screened["free_space"] = len(beside)
@@ -570,16 +568,18 @@ line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASP
 
 def _stage_beside_any(
     cut: Cutout,
-    refused: list[tuple[Match, Verdict | None]],
+    anchors: list[tuple[Match, Verdict | None]],
     store: Catalog,
     opts: StageOptions,
     name: str,
 ) -> list[Candidate]:
-    """Up to ``opts.k`` free-space candidates beside the refused slots' objects, the most similar
-    object first (its likeness is what makes its scale a guide), at most one per scene."""
+    """Up to ``opts.k`` free-space candidates beside the ``anchors``' objects (slots with their
+    screen verdict: ``None`` for a slot that passed; refused ones only for
+    :data:`FREE_SPACE_REASONS`), the most similar object first (its likeness is what makes its
+    scale a guide), at most one per scene."""
     out: list[Candidate] = []
     scenes: set[str] = set()
-    for match, verdict in sorted(refused, key=lambda mv: -mv[0].similarity):
+    for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
         if len(out) == opts.k:
             break
         sound = verdict is None or verdict.reason in FREE_SPACE_REASONS  # passed, or uncovered
