@@ -81,6 +81,26 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.hstack([tiles[0], gap, tiles[1]])
 
 
+def judged_products(work: Path, label: str) -> list[str]:
+    """The product file names an earlier set ``label`` staged: from its ``key.json`` in ``work``,
+    or, when that folder is gone (a fresh checkout), from its tallied run in
+    ``benchmarks/results/judge_study.json`` (every judged pair's product and every product
+    without a candidate). A label found in neither is an error: excluding nothing would
+    silently reuse products."""
+    key = work / label / "key.json"
+    if key.exists():
+        earlier = json.loads(key.read_text())
+        named = [p["product"] for p in earlier["pairs"].values()]
+        return named + [n["product"] for n in earlier["none"] if "product" in n]
+    results = ROOT / "results" / "judge_study.json"
+    runs = json.loads(results.read_text())["runs"] if results.exists() else {}
+    if label not in runs or "comparisons" not in runs[label]:
+        raise SystemExit(f"--exclude-labels: no {key} and no tallied set {label!r} in {results}")
+    run = runs[label]
+    named = [p["product"] for c in run["comparisons"].values() for p in c["per_pair"].values()]
+    return named + [n["product"] for n in run["without_candidate_why"]]
+
+
 def make(args: argparse.Namespace) -> int:
     products_dir = args.data / "ikea-sa-products"
     rooms_dir = args.data / "ikea-room-scenes" / "images"
@@ -102,10 +122,7 @@ def make(args: argparse.Namespace) -> int:
         used |= {int(i) for i in earlier}
     by_name = {Path(row["path"]).name: i for i, row in enumerate(products)}
     for label in args.exclude_labels:  # the products an earlier set really judged
-        earlier_key = json.loads((args.work / label / "key.json").read_text())
-        named = [p["product"] for p in earlier_key["pairs"].values()]
-        named += [n["product"] for n in earlier_key["none"] if "product" in n]
-        used |= {by_name[name] for name in named if name in by_name}
+        used |= {by_name[name] for name in judged_products(args.work, label) if name in by_name}
     pool = [i for i in range(len(products)) if i not in used]
     drawn = rng.choice(len(pool), min(args.n, len(pool)), replace=False)
     picked = [pool[int(i)] for i in drawn]

@@ -14,16 +14,20 @@ from adstage.composite.blend import (
     composite,
     decontaminate,
     ground_shadow,
+    inner_shade,
     paste,
 )
 from adstage.composite.light import (
     LIFT_MAX,
     SHADE_BASE,
     SHADE_MAX_SIDE,
+    SOFT_FROM,
+    SOFT_MIN,
     apply_light,
     estimate_light,
     lift_blacks,
     light_side,
+    room_softness,
     shade_product,
     to_linear,
     to_srgb,
@@ -407,3 +411,62 @@ def test_crease_is_a_thin_dark_line_where_the_product_meets_the_floor() -> None:
     assert not extra[60:140, 130:170].any()  # never on the product itself
     assert extra[:136].max() < 1e-3  # and only a few rows high beside its corners
     assert creased[140, 150] <= 1.0
+
+
+def test_inner_shade_darkens_enclosed_openings_only() -> None:
+    # An open shelf: a frame with a shelf across, two enclosed compartments; beside it a table
+    # whose space between the legs is open to the floor (the box's bottom edge).
+    alpha = np.zeros((80, 120), np.float32)
+    alpha[0:6, 0:60] = alpha[74:80, 0:60] = alpha[37:43, 0:60] = 1.0  # top, bottom, shelf
+    alpha[:, 0:6] = alpha[:, 54:60] = 1.0  # sides
+    alpha[0:10, 70:120] = 1.0  # the table's top...
+    alpha[:, 70:76] = alpha[:, 114:120] = 1.0  # ...and legs
+    shade = inner_shade(alpha, 0.5)
+    assert shade.shape == alpha.shape and shade.max() <= 0.5 + 1e-6
+    assert shade[10:34, 10:50].min() > 0.2  # inside both compartments
+    assert shade[47:70, 10:50].min() > 0.2
+    assert shade[8:12, 30].max() > shade[20, 30]  # darker near the shelf above than mid-way
+    assert shade[12:80, 78:112].max() == 0.0  # under the table: open to the floor
+    assert inner_shade(alpha, 0.0).max() == 0.0
+    assert inner_shade(np.ones((20, 20), np.float32), 1.0).max() == 0.0  # no opening
+
+
+def test_composite_inner_shade_darkens_what_is_seen_through_the_opening() -> None:
+    scene = np.full((100, 100, 3), 200, np.uint8)
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., :3] = 90
+    rgba[:, :, 3] = 255
+    rgba[8:32, 8:32, 3] = 0  # a window through a frame
+    placement = Placement((30, 30, 70, 70), 1.0, "test", (100, 100))
+    plain = composite(scene, rgba, placement)
+    shaded = composite(scene, rgba, placement, inner=0.6)
+    assert shaded.inner == 0.6 and shaded.provenance()["inner"] == 0.6
+    seen = (slice(40, 60), slice(40, 60))  # through the window
+    assert plain.image[seen].min() == 200
+    assert shaded.image[seen].max() < 170
+    assert (shaded.image[:30] == plain.image[:30]).all()  # nothing outside the product's box
+    assert (shaded.image[30:70, 30:38] == plain.image[30:70, 30:38]).all()  # the frame itself
+    with pytest.raises(InputError, match="inner"):
+        composite(scene, rgba, placement, inner=1.5)
+
+
+def test_room_softness_lightens_shadows_only_in_a_room_without_dark_floor() -> None:
+    bright = np.full((200, 300, 3), 235, np.uint8)
+    bright[100:] = 215  # a pale floor, nothing dark on it
+    deep = bright.copy()
+    deep[150:170, 100:200] = 20  # a dark shadow under furniture
+    soft, ratio = room_softness(bright)
+    assert ratio > 0.8 and soft == SOFT_MIN
+    kept, deep_ratio = room_softness(deep)
+    assert deep_ratio < SOFT_FROM and kept == 1.0
+    assert room_softness(np.zeros((50, 50, 3), np.uint8)) == (1.0, 0.0)
+    rgba = _on_legs(10)
+    placement = Placement((110, 60, 190, 120), 1.0, "test", (300, 200))
+    hard = composite(bright, rgba, placement, shadow=0.8, cast_opacity=0.8)
+    light = composite(bright, rgba, placement, shadow=0.8, cast_opacity=0.8, soften=True)
+    assert hard.soften is None and light.soften == SOFT_MIN
+    drop_hard = bright.astype(int) - hard.image.astype(int)
+    drop_light = bright.astype(int) - light.image.astype(int)
+    below = (slice(118, 130), slice(110, 190))  # the floor at the product's base
+    assert drop_hard[below].max() > 20
+    assert abs(drop_light[below].sum() / drop_hard[below].sum() - SOFT_MIN) < 0.1

@@ -269,6 +269,14 @@ def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:
     assert place_beside(scene, PRODUCT, slot, [slot, back], behind=None) is None
     level = _box(300, 400, 150, 240, 5, 145) | _box(300, 400, 150, 240, 255, 395)
     assert place_beside(scene, PRODUCT, slot, [slot, level]) is None
+    # ``max_hidden``: the product hides at most that share of any object farther back. The
+    # placement above covers part of the right-hand unit: a generous share keeps it, a share
+    # below what any place would hide refuses them all.
+    x0, _, x1, _ = placement.box
+    hidden = back[100:200, x0:x1].sum() / back[100:200, 255:395].sum()
+    assert 0.3 < hidden < 1.0
+    assert place_beside(scene, PRODUCT, slot, [slot, back], max_hidden=0.99) == placement
+    assert place_beside(scene, PRODUCT, slot, [slot, back], max_hidden=0.2) is None
     with pytest.raises(InputError, match="empty"):
         place_beside(scene, PRODUCT, np.zeros_like(slot), [slot])
 
@@ -293,9 +301,12 @@ def test_a_free_space_anchor_must_stand_on_the_floor() -> None:
     )
 
 
-def test_free_space_first_by_default_ranks_free_space_before_replacements(tmp_path) -> None:
+def test_free_space_first_by_default_ranks_free_space_before_replacements(
+    monkeypatch, tmp_path
+) -> None:
     pytest.importorskip("lancedb")
     from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.stage import pipeline
     from adstage.stage.pipeline import stage
 
     syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
@@ -306,11 +317,53 @@ def test_free_space_first_by_default_ranks_free_space_before_replacements(tmp_pa
         item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0, free_space_first=False
     )
     assert [c.provenance["mode"] for c in usual.candidates] == ["replace"] * 3
+    passed: set[str] = set()
+    real = pipeline._stage_beside_any
+
+    def spy(cut, anchors, store, opts, name):  # type: ignore[no-untyped-def]
+        passed.update(match.id for match, verdict in anchors if verdict is None)
+        return real(cut, anchors, store, opts, name)
+
+    monkeypatch.setattr(pipeline, "_stage_beside_any", spy)
     first = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
     modes = [c.provenance["mode"] for c in first.candidates]
     assert len(modes) == 3 and modes[0] == "free-space" and "replace" in modes
     assert modes == sorted(modes)  # "free-space" < "replace": every free-space one first
     assert first.provenance["screen"]["free_space"] == modes.count("free-space")
+    # The slots that passed the screen are offered as free-space anchors too (verdict None), not
+    # only the refused ones: the replacements' slots are among them.
+    replaced = {c.match.id for c in first.candidates if c.provenance["mode"] == "replace"}
+    assert replaced and replaced <= passed
+
+
+def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _stage_beside_any
+    from adstage.stage.screen import Verdict
+    from adstage.types import Match
+
+    def slot(item: str, similarity: float) -> Match:
+        return Match(
+            f"{item}-0", item, 0, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
+            (0.0, 0.0), 0.1, (400, 300),
+        )  # fmt: skip
+
+    tried: list[str] = []
+
+    def beside(cut, match, store, opts):  # type: ignore[no-untyped-def]
+        tried.append(match.item)
+        return match.item  # stands for a candidate
+
+    monkeypatch.setattr(pipeline, "stage_beside", beside)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
+    anchors = [
+        (slot("passed", 0.9), None),
+        (slot("uncovered", 0.8), Verdict(False, "uncovered", "", {})),
+        (slot("frame", 0.95), Verdict(False, "frame", "", {})),
+    ]
+    out = _stage_beside_any(None, anchors, None, StageOptions(k=3), "p")  # type: ignore[arg-type]
+    assert tried == ["passed", "uncovered"] and out == ["passed", "uncovered"]
 
 
 def test_a_free_space_anchor_must_be_alike_in_shape() -> None:

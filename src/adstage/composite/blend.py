@@ -53,6 +53,7 @@ from adstage.composite.light import (
     estimate_light,
     lift_blacks,
     light_side,
+    room_softness,
     shade_product,
     towards_light,
 )
@@ -311,6 +312,9 @@ CONTACT_KNEE = 0.5
 """The blurred contact map is full strength from this share of its peak up (see
 :func:`ground_shadow`): a base standing on the floor along its length is dark all along."""
 
+CONTACT_SPREAD = 0.035
+"""The contact shadow's sideways blur (a Gaussian's σ) as a share of the product's width."""
+
 UNDER_GAP = 0.5
 """The floor under a product's body is shaded fully when the gap is nil, not at all when it is
 this share of the product's height or more (see :func:`ground_shadow`)."""
@@ -412,7 +416,7 @@ def ground_shadow(
             top = float(thin.max())
             if top > 0:
                 line = (np.minimum(thin / (0.5 * top), 1.0) * crease).astype(np.float32)
-        sx = max(1.0, 0.035 * bw)
+        sx = max(1.0, CONTACT_SPREAD * bw)
         sy = max(1.0, 0.02 * bw)
         contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
         peak = float(contact.max())
@@ -438,6 +442,46 @@ def ground_shadow(
         dark *= 1.0 - placed_alpha
     out: NDArray[np.float32] = dark.astype(np.float32)
     return out
+
+
+INNER_REACH = 0.04
+"""The shade inside a product's openings (:func:`inner_shade`) is full within about this share of
+the product's width of its solid parts and half as dark further in."""
+
+
+def inner_shade(alpha: NDArray[np.float32], opacity: float) -> NDArray[np.float32]:
+    """A darkening map in [0, ``opacity``], ``alpha``-sized (the product's own box), over its
+    *openings*: the see-through pixels the product encloses on every side (the compartments of
+    an open shelf, a drawer frame's window), not those open to the box's edge (the floor between
+    a table's legs, which :func:`ground_shadow` shades).
+
+    Seen through an opening is the back of the product's own interior, or the wall just behind
+    it, in the shade of the shelves and sides around it (ambient occlusion): darker near the
+    solid parts (full ``opacity`` within about :data:`INNER_REACH` of the width) and half as
+    dark in the middle of a wide opening. In a replacement it is also what keeps the fill behind
+    the product — made up, and the judges' "ghosting through open shelves" — from showing at
+    full brightness."""
+    h, w = alpha.shape
+    out = np.zeros((h, w), np.float32)
+    if opacity <= 0 or h < 3 or w < 3:
+        return out
+    solid = alpha >= 0.5
+    n, labels = cv2.connectedComponents((~solid).astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return out
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    enclosed = np.ones(n, bool)
+    enclosed[edge] = False
+    enclosed[0] = False  # the solid pixels
+    holes = enclosed[labels]
+    if not holes.any():
+        return out
+    sigma = max(1.0, INNER_REACH * w)
+    near = cv2.GaussianBlur(solid.astype(np.float32), (0, 0), sigma)
+    shade = opacity * (0.5 + 0.5 * np.minimum(near / 0.5, 1.0))
+    out[holes] = shade[holes]
+    soft = cast(NDArray[np.float32], cv2.GaussianBlur(out, (0, 0), 1.0))  # no hard rim inside
+    return np.where(holes | (alpha > 0), soft, 0.0).astype(np.float32)
 
 
 def _surroundings(
@@ -473,6 +517,11 @@ class Composite:
     """The opacity of the shade under the product's body (0: none)."""
     crease: float = 0.0
     """The opacity of the dark line where the product meets the floor (0: none)."""
+    inner: float = 0.0
+    """The opacity of the shade inside the product's openings (0: none)."""
+    soften: float | None = None
+    """The factor the shadows' opacity was scaled by for a room with soft shadows (``None``:
+    not asked for)."""
     shading: Shading | None = None
     """The gradients shading the product (``None``: off)."""
     lift: float = 0.0
@@ -486,6 +535,8 @@ class Composite:
             "cast": self.cast,
             "under": self.under,
             "crease": self.crease,
+            "inner": self.inner,
+            "soften": None if self.soften is None else round(self.soften, 4),
             "shade": None if self.shading is None else self.shading.as_dict(),
             "lift": round(self.lift, 4),
         }
@@ -510,6 +561,8 @@ def composite(
     cast_opacity: float = 0.0,
     under_opacity: float = 0.0,
     crease: float = 0.0,
+    inner: float = 0.0,
+    soften: bool = False,
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
@@ -522,7 +575,10 @@ def composite(
     the dark line where it meets the floor, all drawn only with a ``shadow``
     (:func:`ground_shadow`). ``light`` gains are bounded by
     ``min_exposure`` / ``max_exposure`` and, per channel, ``max_cast``
-    (:func:`adstage.composite.light.estimate_light`).
+    (:func:`adstage.composite.light.estimate_light`). ``inner``, in [0, 1]: the opacity of the
+    shade inside the product's openings (:func:`inner_shade`; independent of ``shadow``).
+    ``soften``: every shadow's opacity scaled down in a room whose own shadows are soft
+    (:func:`adstage.composite.light.room_softness`).
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")
@@ -531,6 +587,7 @@ def composite(
     cast_opacity = _check_unit(cast_opacity, "cast_opacity")
     under_opacity = _check_unit(under_opacity, "under_opacity")
     crease = _check_unit(crease, "crease")
+    inner = _check_unit(inner, "inner")
     shade = _check_unit(shade, "shade")
     lift = _check_unit(lift, "lift")
     if edges not in EDGES:
@@ -542,6 +599,7 @@ def composite(
             f"got a {w}×{h} one"
         )
     seconds: dict[str, float] = {}
+    softness = 1.0
     t = time.perf_counter()
     if despill_background is not None:
         rgba = decontaminate(rgba, despill_background, method=edges)
@@ -610,11 +668,16 @@ def composite(
             big = cv2.resize(dark, (sx1 - sx0, sy1 - sy0), interpolation=cv2.INTER_LINEAR)
             dark = cast(NDArray[np.float32], big)
             dark *= 1.0 - local
+        if soften:
+            softness, _ = room_softness(scene)
+            dark *= softness
         keep = (1.0 - dark)[..., None]
         region = out[sy0:sy1, sx0:sx1].astype(np.float32) * keep
         out[sy0:sy1, sx0:sx1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
     seconds["shadow"] = time.perf_counter() - t
     region = out[y0:y1, x0:x1].astype(np.float32)
+    if inner > 0:
+        region *= (1.0 - inner_shade(alpha, inner))[..., None]
     mixed = product.astype(np.float32) * alpha[..., None] + region * (1.0 - alpha[..., None])
     blended = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
     opaque = alpha >= 1.0
@@ -629,6 +692,8 @@ def composite(
         cast=thrown,
         under=under_opacity if shadow > 0 else 0.0,
         crease=crease if shadow > 0 else 0.0,
+        inner=inner,
+        soften=softness if soften and shadow > 0 else None,
         shading=shading,
         lift=lifted,
     )

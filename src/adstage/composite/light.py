@@ -280,6 +280,42 @@ def shade_product(
     return out, Shading(strength * side, darkest, float(strength))
 
 
+SOFT_FROM = 0.12
+""":func:`room_softness`: rooms whose floor-half shadow ratio is at most this keep the shadows at
+full opacity (about the 75th percentile of the 215 dev rooms: 5th percentile / median of the
+lower half's linear luminance, 0.02 at the 5th percentile of rooms, 0.07 at the median, 0.23 at
+the 95th)…"""
+SOFT_SLOPE = 1.5
+"""…above it the opacity falls by this much per unit of ratio…"""
+SOFT_MIN = 0.5
+"""…down to this share (a high-key room of white floor and walls, lit by daylight from all
+sides, in which the furniture's own shadows are faint)."""
+
+
+def room_softness(scene: RGB) -> tuple[float, float]:
+    """How soft the room's shadows are, from its own pixels: ``(factor, ratio)``. ``ratio`` is
+    the 5th percentile of the linear luminance of the scene's lower half (the floor and what
+    stands on it) over its median: near 0 where something casts a deep shadow or is dark, high
+    in a high-key room lit from all sides. ``factor`` in [:data:`SOFT_MIN`, 1] scales the
+    opacity of a pasted product's shadows (1 − :data:`SOFT_SLOPE` · (ratio −
+    :data:`SOFT_FROM`)), so a product does not cast a shadow darker than any in the room (the
+    judges: "a shadow far too dark for the bright room"). A heuristic of ours: a dark object
+    in the lower half counts as shadow, so it only ever lightens shadows in rooms with no dark
+    pixels at all."""
+    scene = as_rgb(scene, name="scene")
+    h, w = scene.shape[:2]
+    small_w = min(w, 256)
+    small_h = max(2, round(small_w * h / w))
+    small = cast(RGB, cv2.resize(scene, (small_w, small_h), interpolation=cv2.INTER_AREA))
+    luma = to_linear(small[small_h // 2 :]) @ LUMA
+    median = float(np.median(luma))
+    if median <= 1e-4:
+        return 1.0, 0.0
+    ratio = float(np.percentile(luma, 5)) / median
+    factor = float(np.clip(1.0 - SOFT_SLOPE * (ratio - SOFT_FROM), SOFT_MIN, 1.0))
+    return factor, ratio
+
+
 LIFT_MAX = 0.05
 """:func:`lift_blacks` raises the product's black level by at most this much (linear light:
 sRGB 0 → about 63)."""

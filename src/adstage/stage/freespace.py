@@ -53,6 +53,21 @@ def _not_behind(mask: NDArray[np.bool_], row: float) -> NDArray[np.bool_]:
     return out
 
 
+def _hides(
+    labels: NDArray[np.int32],
+    sizes: NDArray[np.int64],
+    box: tuple[int, int, int, int],
+    most: float | None,
+) -> bool:
+    """Whether ``box`` covers more than ``most`` of any labelled object (label 0: none)."""
+    if most is None:
+        return False
+    x0, y0, x1, y1 = box
+    inside = np.bincount(labels[max(0, y0) : y1, max(0, x0) : x1].ravel(), minlength=len(sizes))
+    share = inside[1:] / np.maximum(sizes[1:], 1)
+    return bool((share > most).any())
+
+
 def place_beside(
     scene: RGB,
     product_mask: NDArray[np.bool_],
@@ -65,6 +80,7 @@ def place_beside(
     max_overlap: float = 0.01,
     max_floor_delta: float = 18.0,
     behind: float | None = 0.03,
+    max_hidden: float | None = None,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -74,7 +90,8 @@ def place_beside(
     ``behind``: an occupied object (a connected part of a mask) whose lowest row is more than
     this share of the scene's height above the product's base stands farther from the camera,
     so the product may hide part of it, as a chair in front of a bookcase does; ``None``: every
-    occupied pixel is taken.
+    occupied pixel is taken. ``max_hidden``: the largest share of such an object (its pixels)
+    the product's box may cover (a chair in front of a TV bench hides most of it); ``None``: any.
     """
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
@@ -87,10 +104,17 @@ def place_beside(
     ys, xs = np.nonzero(slot_mask)
     sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
     taken = slot_mask.copy()
+    farther: list[tuple[NDArray[np.int32], NDArray[np.int64]]] = []  # labels, pixels per label
     for mask in [occupied] if isinstance(occupied, np.ndarray) else occupied:
         if mask.shape != (h, w):
             raise InputError(f"place_beside: an occupied mask is {mask.shape}, expected {(h, w)}")
-        taken |= mask if behind is None else _not_behind(mask, base - behind * h)
+        near = mask if behind is None else _not_behind(mask, base - behind * h)
+        taken |= near
+        if max_hidden is not None and behind is not None:
+            n, labels = cv2.connectedComponents((mask & ~near).astype(np.uint8), connectivity=8)
+            if n > 1:
+                ids = np.asarray(labels, np.int32)
+                farther.append((ids, np.bincount(ids.ravel(), minlength=n)))
     pad = max(1, round(gap * w))
     grown = cv2.dilate(taken.astype(np.uint8), np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) > 0
     integral = cv2.integral(grown.astype(np.uint8))
@@ -113,6 +137,10 @@ def place_beside(
             continue
         busy = integral[base, bx1] - integral[top, bx1] - integral[base, bx0] + integral[top, bx0]
         if busy > max_overlap * pw * ph:
+            continue
+        if any(
+            _hides(labels, sizes, (bx0, top, bx1, base), max_hidden) for labels, sizes in farther
+        ):
             continue
         under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10))
         if under is None or float(np.linalg.norm(under - floor)) > max_floor_delta:

@@ -71,6 +71,7 @@ DEFAULT_SHADE = 1.0
 DEFAULT_CAST_SHADOW = 0.8
 DEFAULT_UNDER_SHADOW = 1.0
 DEFAULT_CREASE = 0.6
+DEFAULT_INNER_SHADOW = 0.0
 DEFAULT_DILATE_PX = 2
 
 SCREEN_POOL = 20
@@ -136,6 +137,12 @@ class StageOptions:
     crease: float = DEFAULT_CREASE
     """Opacity in [0, 1] of the thin, dark line of occlusion where the product meets the floor
     (:func:`adstage.composite.blend.ground_shadow`; 0: none). Only with a ``shadow``."""
+    inner_shadow: float = DEFAULT_INNER_SHADOW
+    """Opacity in [0, 1] of the shade inside the product's openings, the compartments of an open
+    shelf or a frame's window (:func:`adstage.composite.blend.inner_shade`; 0: none)."""
+    soften_shadows: bool = False
+    """Scale every shadow's opacity down in a room whose own shadows are soft (a high-key room lit
+    from all sides; :func:`adstage.composite.light.room_softness`)."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
     default, turned off), no ``harmonize`` nor ``lift`` (an error to ask for), and edges only
@@ -201,6 +208,7 @@ class StageOptions:
             "cast_shadow",
             "under_shadow",
             "crease",
+            "inner_shadow",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
@@ -303,6 +311,8 @@ def _paste(
         cast_opacity=options.cast_shadow,
         under_opacity=options.under_shadow,
         crease=options.crease,
+        inner=options.inner_shadow,
+        soften=options.soften_shadows,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
@@ -622,6 +632,11 @@ def _on_the_floor(match: Match, opts: StageOptions) -> bool:
     return match.bbox[3] / height >= max(FREE_SPACE_MIN_BASE, camera.horizon[1])
 
 
+FREE_SPACE_MAX_HIDDEN: float | None = None
+"""A free-space product may hide at most this share of any object standing farther back
+(:func:`adstage.stage.freespace.place_beside`'s ``max_hidden``; ``None``: any share)."""
+
+
 FREE_SPACE_MAX_ASPECT = 1.5
 """A free-space anchor's box may be at most this much wider or narrower (width / height) than the
 product's: a wide table scaled to stand beside a chair would take the chair's width and shrink."""
@@ -700,7 +715,14 @@ def stage_beside(
 
     def beside() -> Placement | None:
         t = time.perf_counter()
-        found = place_beside(scene, cut.mask, slot, occupied, fit=options.fit)  # type: ignore[arg-type]
+        found = place_beside(
+            scene,
+            cut.mask,
+            slot,
+            occupied,
+            fit=options.fit,  # type: ignore[arg-type]
+            max_hidden=FREE_SPACE_MAX_HIDDEN,
+        )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
             return None
