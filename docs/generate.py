@@ -1213,6 +1213,18 @@ JUDGE_RUNS = {
     "A-knee10-vs-A-base9": ("A", "… contact shadow full only at its peak (not kept) ¹⁶"),
     "M-kinds": ("M", "the same, stronger shadows ²⁰"),
     "M-kinds-vs-M-oldsh": ("M", "the same, stronger shadows vs the shadows before ²⁰"),
+    "A-inner5-vs-A-base": ("A", "… the product's openings shaded inside (not kept) ²¹"),
+    "A2-inner5-vs-A2-base": ("A2", "the product's openings shaded inside (not kept) ²¹"),
+    "A-soft-vs-A-base": ("A", "… shadows softened in high-key rooms (not kept) ²¹"),
+    "A2-soft-vs-A2-base": ("A2", "shadows softened in high-key rooms (not kept) ²¹"),
+    "A-hid25-vs-A-base": ("A", "… free space hides ≤ 25 % of an object behind (not kept) ²¹"),
+    "A2-hid25-vs-A2-base": ("A2", "free space hides ≤ 25 % of an object behind (not kept) ²¹"),
+    "A-leg50-vs-A-base": ("A", "… legs' contact no darker than half a base's (not kept) ²¹"),
+    "A2-leg50-vs-A2-base": ("A2", "legs' contact no darker than half a base's (not kept) ²¹"),
+    "A-spr15-vs-A-base": ("A", "… contact shadow blurred 1.5 % vs 3.5 % (not kept) ²¹"),
+    "A2-spr15-vs-A2-base": ("A2", "contact shadow blurred 1.5 % vs 3.5 % (not kept) ²¹"),
+    "A-thin4-vs-A-base": ("A", "… thin feet get a tight contact shadow ²¹"),
+    "A2-thin4-vs-A2-base": ("A2", "thin feet get a tight contact shadow ²¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -470,3 +470,30 @@ def test_room_softness_lightens_shadows_only_in_a_room_without_dark_floor() -> N
     below = (slice(118, 130), slice(110, 190))  # the floor at the product's base
     assert drop_hard[below].max() > 20
     assert abs(drop_light[below].sum() / drop_hard[below].sum() - SOFT_MIN) < 0.1
+
+
+def test_a_thin_foot_gets_a_tight_contact_shadow_a_base_a_wide_one(monkeypatch) -> None:
+    from adstage.composite import blend
+
+    # A 300-px-wide table on two 6-px legs (2 % of its width), and a chest on a plinth.
+    legs = np.zeros((200, 300), np.float32)
+    legs[:40, :] = 1.0
+    legs[:, 20:26] = legs[:, 274:280] = 1.0
+    plinth = np.zeros((200, 300), np.float32)
+    plinth[:, :] = 1.0
+
+    def shadow(alpha: np.ndarray, thin: float) -> np.ndarray:
+        monkeypatch.setattr(blend, "CONTACT_THIN_RUN", thin)
+        padded = np.zeros((260, 400), np.float32)
+        padded[:200, 50:350] = alpha
+        return ground_shadow(padded, (50, 0, 350, 200), 1.0, ambient=0.0)
+
+    assert blend.CONTACT_THIN_RUN > 0.02  # on by default: a 2 % leg is thin
+    tight, wide = shadow(legs, blend.CONTACT_THIN_RUN), shadow(legs, 0.0)
+    foot = 50 + 23  # the left leg's centre column
+    row = 202  # just below the floor line
+    assert tight[row, foot] > 0.5 and wide[row, foot] > 0.5  # dark at the foot either way
+    beside = foot + 12  # 12 px (4 % of the width) beside the leg's centre
+    assert wide[row, beside] > 0.8 and tight[row, beside] < 0.1
+    # A base along the floor is no foot: its contact shadow is the same either way.
+    assert np.allclose(shadow(plinth, blend.CONTACT_THIN_RUN), shadow(plinth, 0.0))

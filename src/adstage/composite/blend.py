@@ -315,9 +315,40 @@ CONTACT_KNEE = 0.5
 CONTACT_SPREAD = 0.035
 """The contact shadow's sideways blur (a Gaussian's σ) as a share of the product's width."""
 
+CONTACT_THIN_RUN = 0.04
+"""A foot narrower than this share of the product's width (a leg's tip) gets a tighter contact
+shadow (:data:`CONTACT_THIN_SPREAD`) than a base along the floor (0: every foot the same)."""
+CONTACT_THIN_SPREAD = 0.012
+"""…its sideways blur (σ) as a share of the product's width."""
+
+CONTACT_EVERY_FOOT = False
+"""Every foot (:func:`_contacts`: a leg's tip) gets the full contact weight, not only those on
+the box's base line: a chair's back legs end higher in the picture but stand on the floor too."""
+
 UNDER_GAP = 0.5
 """The floor under a product's body is shaded fully when the gap is nil, not at all when it is
 this share of the product's height or more (see :func:`ground_shadow`)."""
+
+
+def _contacts(lowest: NDArray[np.intp], bh: int) -> NDArray[np.bool_]:
+    """The box columns where the product touches the floor, from each column's lowest product
+    row ``lowest`` (-1: none) in a box ``bh`` rows tall: the lowest pixel lies in the box's lower
+    half, is (within 2 % of the height) the lowest within 8 % of the width on either side, and
+    lies clearly (2 %) below the highest lowest pixel there — a leg's tip beside the body's
+    underside (a flat underside has none)."""
+    bw = len(lowest)
+    has = lowest >= 0
+    reach, tol = max(3, round(0.08 * bw)), 0.02 * bh
+    windows = np.lib.stride_tricks.sliding_window_view
+    low = windows(np.pad(np.where(has, lowest, -1), reach, constant_values=-1), 2 * reach + 1)
+    high = windows(np.pad(np.where(has, lowest, bh), reach, constant_values=bh), 2 * reach + 1)
+    out: NDArray[np.bool_] = (
+        has
+        & (lowest >= low.max(axis=1) - tol)
+        & (lowest >= high.min(axis=1) + tol)
+        & (lowest >= bh // 2)
+    )
+    return out
 
 
 def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
@@ -336,16 +367,7 @@ def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
     bw = len(lowest)
     out = np.zeros((bh, bw), np.float32)
     has = lowest >= 0
-    reach, tol = max(3, round(0.08 * bw)), 0.02 * bh
-    windows = np.lib.stride_tricks.sliding_window_view
-    low = windows(np.pad(np.where(has, lowest, -1), reach, constant_values=-1), 2 * reach + 1)
-    high = windows(np.pad(np.where(has, lowest, bh), reach, constant_values=bh), 2 * reach + 1)
-    contact = (
-        has
-        & (lowest >= low.max(axis=1) - tol)
-        & (lowest >= high.min(axis=1) + tol)
-        & (lowest >= bh // 2)
-    )
+    contact = _contacts(lowest, bh)
     if contact.sum() < 2:
         return out
     at = np.nonzero(contact)[0]
@@ -357,6 +379,36 @@ def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
     rows = np.arange(bh)[:, None]
     out[:] = ((rows > lowest[None, :]) & (rows <= ground[None, :])) * lifted[None, :]
     return out
+
+
+def _thin_feet(
+    contact: NDArray[np.float32],
+    x0: int,
+    cols: NDArray[np.intp],
+    weight: NDArray[np.float32],
+    bw: int,
+) -> NDArray[np.float32] | None:
+    """The contact points of thin feet, taken out of ``contact`` (changed in place) into a map of
+    their own, or ``None`` (:data:`CONTACT_THIN_RUN` off, or no thin foot). A foot is a run of
+    adjacent box columns whose contact ``weight`` is over 0.3; it is thin when narrower than
+    :data:`CONTACT_THIN_RUN` of the box's width ``bw`` (a table's leg, not a chest's plinth)."""
+    if CONTACT_THIN_RUN <= 0 or cols.size == 0:
+        return None
+    strong = np.zeros(bw, np.int8)
+    strong[cols] = weight > 0.3
+    edges = np.diff(np.concatenate([[0], strong, [0]]))
+    thin = np.zeros(bw, bool)
+    for start, end in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+        if end - start < CONTACT_THIN_RUN * bw:
+            thin[start:end] = True
+    if not thin.any():
+        return None
+    columns = x0 + np.nonzero(thin)[0]
+    columns = columns[columns < contact.shape[1]]
+    feet = np.zeros_like(contact)
+    feet[:, columns] = contact[:, columns]
+    contact[:, columns] = 0.0
+    return feet
 
 
 def ground_shadow(
@@ -409,6 +461,10 @@ def ground_shadow(
         lowest = bh - 1 - np.argmax(inside[::-1, cols], axis=0)  # per column, in box rows
         gap = (bh - 1 - lowest).astype(np.float32)
         weight = np.exp(-gap / max(2.0, 0.04 * bh))
+        if CONTACT_EVERY_FOOT:
+            by_column = np.full(bw, -1, np.intp)
+            by_column[cols] = lowest
+            weight = np.maximum(weight, _contacts(by_column, bh)[cols].astype(np.float32))
         contact[np.minimum(y0 + lowest, h - 1), x0 + cols] = weight
         if crease > 0:
             # the occlusion crease where the product meets the floor: thin and dark
@@ -418,7 +474,11 @@ def ground_shadow(
                 line = (np.minimum(thin / (0.5 * top), 1.0) * crease).astype(np.float32)
         sx = max(1.0, CONTACT_SPREAD * bw)
         sy = max(1.0, 0.02 * bw)
+        feet = _thin_feet(contact, x0, cols, weight, bw)
         contact = cast(NDArray[np.float32], cv2.GaussianBlur(contact, (0, 0), sx, sigmaY=sy))
+        if feet is not None:
+            tight = max(1.0, CONTACT_THIN_SPREAD * bw)
+            contact += cv2.GaussianBlur(feet, (0, 0), tight, sigmaY=max(1.0, 0.5 * sy))
         peak = float(contact.max())
         if peak > 0:
             contact = np.minimum(contact / (CONTACT_KNEE * peak), 1.0)
