@@ -1225,6 +1225,10 @@ JUDGE_RUNS = {
     "A2-spr15-vs-A2-base": ("A2", "contact shadow blurred 1.5 % vs 3.5 % (not kept) ²¹"),
     "A-thin4-vs-A-base": ("A", "… thin feet get a tight contact shadow ²¹"),
     "A2-thin4-vs-A2-base": ("A2", "thin feet get a tight contact shadow ²¹"),
+    "A-foot2-vs-A-thin4": ("A", "… … every foot, a plinth's notches too (not kept) ²¹"),
+    "A2-foot2-vs-A2-thin4": ("A2", "… every foot, a plinth's notches too (not kept) ²¹"),
+    "A-foot3-vs-A-thin4": ("A", "… … every foot with a clear gap above it ²¹"),
+    "A2-foot3-vs-A2-thin4": ("A2", "… every foot with a clear gap above it ²¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

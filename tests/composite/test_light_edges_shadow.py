@@ -497,3 +497,34 @@ def test_a_thin_foot_gets_a_tight_contact_shadow_a_base_a_wide_one(monkeypatch) 
     assert wide[row, beside] > 0.8 and tight[row, beside] < 0.1
     # A base along the floor is no foot: its contact shadow is the same either way.
     assert np.allclose(shadow(plinth, blend.CONTACT_THIN_RUN), shadow(plinth, 0.0))
+
+
+def test_every_foot_gets_a_contact_shadow_not_a_plinths_bumps(monkeypatch) -> None:
+    from adstage.composite import blend
+
+    # A chair seen from the side: front legs to the base line, back legs ending 20 rows higher
+    # (farther back), under a seat 60 rows up.
+    chair = np.zeros((200, 300), np.float32)
+    chair[:140, :] = 1.0
+    chair[:, 20:26] = chair[:, 274:280] = 1.0  # the front legs, on the base line
+    chair[:180, 100:106] = chair[:180, 194:200] = 1.0  # the back legs, 20 rows higher
+    # A chest seen at an angle: its plinth's lower edge rises 15 rows from left to right (farther
+    # back), with shallow 6-row (3 %) notches every 20 columns.
+    chest = np.zeros((200, 300), np.float32)
+    for x in range(300):
+        chest[: 200 - x // 20, x] = 1.0
+        if x % 20 < 10:
+            chest[194 - x // 20 :, x] = 0.0
+
+    def shadow(alpha: np.ndarray, every: bool) -> np.ndarray:
+        monkeypatch.setattr(blend, "CONTACT_EVERY_FOOT", every)
+        padded = np.zeros((260, 400), np.float32)
+        padded[:200, 50:350] = alpha
+        return ground_shadow(padded, (50, 0, 350, 200), 1.0, ambient=0.0)
+
+    assert blend.CONTACT_EVERY_FOOT  # on by default
+    back = (181, 50 + 103)  # just under a back leg's tip
+    assert shadow(chair, True)[back] > 0.5 > shadow(chair, False)[back] + 0.2
+    assert np.allclose(shadow(chest, True), shadow(chest, False))  # notches make no feet
+    monkeypatch.setattr(blend, "FOOT_CLEAR", 0.02)  # with a shallower underside they would
+    assert not np.allclose(shadow(chest, True), shadow(chest, False), atol=0.05)
