@@ -1229,10 +1229,12 @@ JUDGE_RUNS = {
     "A2-foot2-vs-A2-thin4": ("A2", "… every foot, a plinth's notches too (not kept) ²¹"),
     "A-foot3-vs-A-thin4": ("A", "… … every foot with a clear gap above it ²¹"),
     "A2-foot3-vs-A2-thin4": ("A2", "… every foot with a clear gap above it ²¹"),
+    "N-kinds": ("N", "the same, a tight contact shadow at every foot ²²"),
+    "N-kinds-vs-N-oldfoot": ("N", "the same, the feet's contact shadows vs before ²²"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N")
 
 
 @snippet("judge.table", "judge_study")
@@ -1281,6 +1283,7 @@ def _judge_candidates(r: Json) -> str:
         "K-kinds",
         "L-kinds",
         "M-kinds",
+        "N-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1297,7 +1300,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["M-kinds"]
+    run = r["runs"]["N-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
