@@ -23,7 +23,8 @@ each with ``adstage.stage_product(..., k=3)`` (``--k``; the best candidate is ju
 
 ``--exclude-seeds 13,14,15`` leaves out the products those seeds' draws picked from the whole
 list; a set that was itself made with exclusions drew from what was left, so only
-``--exclude-labels F-kinds,G-kinds`` (the products named in those sets' ``key.json``) leaves out
+``--exclude-labels F-kinds,G-kinds`` (the products named in those sets' ``key.json``, or, when
+the folder is gone, in their tallied runs in ``benchmarks/results/judge_study.json``) leaves out
 exactly what an earlier set judged. (Report sets E–J were made with ``--exclude-seeds`` alone and
 share up to 7 of 40 products with each other; none shares a product with set A, seed 13, which
 was drawn without exclusions.)
@@ -90,6 +91,8 @@ def judged_products(work: Path, label: str) -> list[str]:
     key = work / label / "key.json"
     if key.exists():
         earlier = json.loads(key.read_text())
+        if any("product" not in p for p in earlier["pairs"].values()):
+            raise SystemExit(f"--exclude-labels: {key} is an A/B round's; name a set made by make")
         named = [p["product"] for p in earlier["pairs"].values()]
         return named + [n["product"] for n in earlier["none"] if "product" in n]
     results = ROOT / "results" / "judge_study.json"
@@ -97,8 +100,16 @@ def judged_products(work: Path, label: str) -> list[str]:
     if label not in runs or "comparisons" not in runs[label]:
         raise SystemExit(f"--exclude-labels: no {key} and no tallied set {label!r} in {results}")
     run = runs[label]
-    named = [p["product"] for c in run["comparisons"].values() for p in c["per_pair"].values()]
-    return named + [n["product"] for n in run["without_candidate_why"]]
+    named = [p.get("product") for c in run["comparisons"].values() for p in c["per_pair"].values()]
+    none = run.get("without_candidate_why", [])
+    named += [n.get("product") for n in none]
+    if not named or None in named or len(none) != run.get("without_candidate", 0):
+        # an A/B round, or an old run that did not name its products without a candidate
+        raise SystemExit(
+            f"--exclude-labels: {label!r} in {results} does not name its products; make that "
+            f"set again into {work} (its draw depends only on its seed and exclusions)"
+        )
+    return [str(name) for name in named]
 
 
 def make(args: argparse.Namespace) -> int:
@@ -353,8 +364,9 @@ def main() -> int:
         "--exclude-labels",
         type=lambda text: [x for x in text.split(",") if x],
         default=[],
-        help="make: leave out the products the sets with these labels judged (their key.json): "
-        "exact, where --exclude-seeds replays only a seed's draw without its own exclusions",
+        help="make: leave out the products the sets with these labels judged (their key.json, "
+        "else their tallied run in results/judge_study.json): exact, where --exclude-seeds "
+        "replays only a seed's draw without its own exclusions",
     )
     parser.add_argument(
         "--kinds",

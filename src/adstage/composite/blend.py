@@ -439,8 +439,12 @@ def ground_shadow(
     shade under its body at ``under_opacity`` and its cast shadow at ``cast_opacity``.
 
     *Contact*: each column's lowest product pixel, weighted by how close it is to the base line
-    (a chair's legs touch the floor, its seat does not), spread a little sideways and a little
-    downwards — dark and sharp where the product meets the floor. *Ambient occlusion*: the
+    (a chair's legs touch the floor, its seat does not) and in full at every foot
+    (:data:`CONTACT_EVERY_FOOT`: a back leg ends higher up but stands on the floor too), spread a
+    little sideways and a little downwards — dark and sharp where the product meets the floor;
+    a thin foot's contact is spread less sideways (:data:`CONTACT_THIN_RUN`), so a table leg
+    gets a tight dark spot, not a blob. The map is scaled to its peak, so where a thin foot's
+    tight spot is the darkest point a base beside it is a little lighter. *Ambient occlusion*: the
     :func:`contact_shadow` ellipse under the base, wider and softer, at ``ambient`` × strength.
     The map is 0 above the box's vertical middle and (``mask_product``) never darkens the
     product itself.
@@ -471,9 +475,9 @@ def ground_shadow(
         lowest = bh - 1 - np.argmax(inside[::-1, cols], axis=0)  # per column, in box rows
         gap = (bh - 1 - lowest).astype(np.float32)
         weight = np.exp(-gap / max(2.0, 0.04 * bh))
+        by_column = np.full(bw, -1, np.intp)  # each box column's lowest product row
+        by_column[cols] = lowest
         if CONTACT_EVERY_FOOT:
-            by_column = np.full(bw, -1, np.intp)
-            by_column[cols] = lowest
             tips = _contacts(by_column, bh, clear=FOOT_CLEAR)[cols]
             weight = np.maximum(weight, tips.astype(np.float32))
         contact[np.minimum(y0 + lowest, h - 1), x0 + cols] = weight
@@ -495,8 +499,6 @@ def ground_shadow(
             contact = np.minimum(contact / (CONTACT_KNEE * peak), 1.0)
         if under_opacity > 0:
             shade = np.zeros((h, w), np.float32)
-            by_column = np.full(bw, -1, np.intp)
-            by_column[cols] = lowest
             region = shade[y0 : y0 + bh, x0 : x0 + bw]  # smaller where the box leaves the map
             rh, rw = region.shape
             region[:] = _under_body(by_column, bh)[:rh, :rw] * under_opacity

@@ -91,7 +91,8 @@ def place_beside(
     this share of the scene's height above the product's base stands farther from the camera,
     so the product may hide part of it, as a chair in front of a bookcase does; ``None``: every
     occupied pixel is taken. ``max_hidden``: the largest share of such an object (its pixels)
-    the product's box may cover (a chair in front of a TV bench hides most of it); ``None``: any.
+    the product's box may cover (a chair in front of a TV bench hides most of it); ``None``: any
+    (and with ``behind`` ``None`` nothing stands behind, so it has no effect).
     """
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(

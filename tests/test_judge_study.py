@@ -1,0 +1,52 @@
+"""benchmarks/judge_study.py: which products an earlier set staged (``--exclude-labels``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def judge_study(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("judge_study", ROOT / "benchmarks/judge_study.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "judge_study", module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "ROOT", tmp_path)  # results/judge_study.json under tmp_path
+    return module
+
+
+def test_exclude_labels_reads_key_json_then_the_tallied_run(judge_study, tmp_path) -> None:
+    work = tmp_path / "judge"
+    (work / "S").mkdir(parents=True)
+    key = {"pairs": {"pair-00": {"product": "a.jpg"}}, "none": [{"product": "b.jpg"}, {}]}
+    (work / "S" / "key.json").write_text(json.dumps(key))
+    assert judge_study.judged_products(work, "S") == ["a.jpg", "b.jpg"]
+
+    # The folder gone: the tallied run names every judged pair's product and those without one.
+    (tmp_path / "results").mkdir()
+    run = {
+        "comparisons": {"real": {"per_pair": {"pair-00": {"product": "c.jpg"}}}},
+        "without_candidate": 1,
+        "without_candidate_why": [{"product": "d.jpg", "why": "a part"}],
+    }
+    ab = {"comparisons": {"ab": {"per_pair": {"pair-00": {"staged_votes": 2}}}}}
+    old = dict(run, without_candidate=2)  # one product without a candidate is not named
+    runs = {"T": run, "T-vs-S": ab, "U": old}
+    (tmp_path / "results" / "judge_study.json").write_text(json.dumps({"runs": runs}))
+    assert judge_study.judged_products(work, "T") == ["c.jpg", "d.jpg"]
+    for label in ("T-vs-S", "U", "missing"):  # excluding nothing would reuse products: an error
+        with pytest.raises(SystemExit, match="--exclude-labels"):
+            judge_study.judged_products(work, label)
+    (work / "V").mkdir()
+    (work / "V" / "key.json").write_text(json.dumps({"pairs": {"pair-00": {}}, "none": []}))
+    with pytest.raises(SystemExit, match="A/B"):
+        judge_study.judged_products(work, "V")
