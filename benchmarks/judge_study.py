@@ -82,6 +82,39 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.hstack([tiles[0], gap, tiles[1]])
 
 
+CONSTANTS = {
+    "adstage.composite.blend": (
+        "CONTACT_KNEE",
+        "CONTACT_SPREAD",
+        "CONTACT_THIN_RUN",
+        "CONTACT_THIN_SPREAD",
+        "CONTACT_EVERY_FOOT",
+        "FOOT_CLEAR",
+        "UNDER_GAP",
+    ),
+    "adstage.stage.pipeline": (
+        "FREE_SPACE_MIN_BASE",
+        "FREE_SPACE_MAX_ASPECT",
+        "FREE_SPACE_MAX_HIDDEN",
+    ),
+}
+"""Module constants the judged rounds varied (a wrapper sets them before this script runs):
+``make`` records their values in ``key.json`` and ``tally`` in the result, so a label says what
+it staged with, not only its ``--options``."""
+
+
+def module_constants() -> dict[str, Any]:
+    """The current values of :data:`CONSTANTS` (``module.NAME``)."""
+    import importlib
+
+    out: dict[str, Any] = {}
+    for module_name, names in CONSTANTS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            out[f"{module_name.rsplit('.', 1)[-1]}.{name}"] = getattr(module, name)
+    return out
+
+
 def judged_products(work: Path, label: str) -> list[str]:
     """The product file names an earlier set ``label`` staged: from its ``key.json`` in ``work``,
     or, when that folder is gone (a fresh checkout), from its tallied run in
@@ -149,6 +182,7 @@ def make(args: argparse.Namespace) -> int:
     key: dict[str, Any] = {
         "label": args.label,
         "options": args.options,
+        "constants": module_constants(),
         "k": args.k,
         "seed": args.seed,
         "exclude_seeds": args.exclude_seeds,
@@ -281,6 +315,7 @@ def tally(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "label": args.label,
         "options": key["options"],
+        "constants": key.get("constants"),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "judges": len(answers),
         "answers": [str(p) for p in args.answers],

@@ -50,3 +50,12 @@ def test_exclude_labels_reads_key_json_then_the_tallied_run(judge_study, tmp_pat
     (work / "V" / "key.json").write_text(json.dumps({"pairs": {"pair-00": {}}, "none": []}))
     with pytest.raises(SystemExit, match="A/B"):
         judge_study.judged_products(work, "V")
+
+
+def test_a_made_set_records_the_module_constants_it_staged_with(judge_study, monkeypatch) -> None:
+    from adstage.composite import blend
+
+    recorded = judge_study.module_constants()
+    assert recorded["blend.CONTACT_EVERY_FOOT"] is blend.CONTACT_EVERY_FOOT
+    monkeypatch.setattr(blend, "FOOT_CLEAR", 0.02)  # as a wrapper varying it would
+    assert judge_study.module_constants()["blend.FOOT_CLEAR"] == 0.02
