@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import importlib
 import json
 import logging
 import os
@@ -105,8 +106,6 @@ it staged with, not only its ``--options``."""
 
 def module_constants() -> dict[str, Any]:
     """The current values of :data:`CONSTANTS` (``module.NAME``)."""
-    import importlib
-
     out: dict[str, Any] = {}
     for module_name, names in CONSTANTS.items():
         module = importlib.import_module(module_name)

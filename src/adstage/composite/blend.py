@@ -413,8 +413,7 @@ def _thin_feet(
             thin[start:end] = True
     if not thin.any():
         return None
-    columns = x0 + np.nonzero(thin)[0]
-    columns = columns[columns < contact.shape[1]]
+    columns = x0 + np.nonzero(thin)[0]  # inside the map: ``cols`` come from the clipped box
     feet = np.zeros_like(contact)
     feet[:, columns] = contact[:, columns]
     contact[:, columns] = 0.0
