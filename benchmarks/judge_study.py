@@ -92,7 +92,13 @@ CONSTANTS = {
         "CONTACT_EVERY_FOOT",
         "FOOT_CLEAR",
         "UNDER_GAP",
+        "OCCLUSION_AMBIENT",
+        "OCCLUSION_KEY",
+        "OCCLUSION_CONTACT",
+        "OCCLUSION_LINEAR",
+        "OCCLUSION_UNDER",
     ),
+    "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.stage.pipeline": (
         "FREE_SPACE_MIN_BASE",
         "FREE_SPACE_MAX_ASPECT",

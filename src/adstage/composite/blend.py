@@ -57,6 +57,7 @@ from adstage.composite.light import (
     shade_product,
     towards_light,
 )
+from adstage.composite.occlusion import occlusion_shadow
 from adstage.errors import BackendUnavailable, InputError
 from adstage.types import RGB, Placement, as_rgb
 
@@ -516,6 +517,81 @@ def ground_shadow(
     return out
 
 
+SHADOW_MODELS: tuple[str, ...] = ("layers", "occlusion")
+"""How the floor's darkening is made: ``"layers"``, drawn shapes (:func:`ground_shadow`);
+``"occlusion"``, rendered from a box-like stand-in for the product
+(:func:`occlusion_ground`, :mod:`adstage.composite.occlusion`)."""
+
+OCCLUSION_AMBIENT = 1.0
+"""``"occlusion"``: the share of the floor's light that comes from all over the room (ambient),
+per unit of ``shadow``…"""
+OCCLUSION_KEY = 0.4
+"""…the share that comes from the key light, per unit of ``cast_opacity`` (the two are lost in
+linear light where the stand-in hides them, at most all of it)…"""
+OCCLUSION_CONTACT = 0.4
+"""…and the contact shadow's (:func:`ground_shadow` without its ellipse) per unit of
+``shadow``: the stand-in is computed coarsely, so the darkening right at the feet is drawn."""
+OCCLUSION_LINEAR = True
+"""…whether the rendered light loss is taken in linear light (physically; lighter on screen) or
+as a factor on the sRGB values like the drawn shadows…"""
+OCCLUSION_UNDER = 0.0
+"""…and the drawn shade under the body's (:func:`_under_body`), per unit of ``under_opacity``
+(0: the stand-in's ambient occlusion alone shades the floor between the legs)."""
+
+
+def occlusion_ground(
+    placed_alpha: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    strength: float,
+    *,
+    cast_opacity: float = 0.0,
+    towards: float = 0.0,
+    under_opacity: float = 0.0,
+    crease: float = 0.0,
+    mask_product: bool = True,
+) -> NDArray[np.float32]:
+    """Like :func:`ground_shadow`, but the ambient occlusion, the shade under the body and the
+    cast shadow are rendered from a stand-in for the product
+    (:func:`adstage.composite.occlusion.occlusion_shadow`: ambient at :data:`OCCLUSION_AMBIENT`
+    × ``strength``, a soft key light ``towards`` the product's right at :data:`OCCLUSION_KEY` ×
+    ``cast_opacity``), over the contact shadow at :data:`OCCLUSION_CONTACT` × ``strength`` and
+    the ``crease`` (and the drawn shade under the body at :data:`OCCLUSION_UNDER` ×
+    ``under_opacity``). Its floor line runs through the product's contacts (:func:`_contacts`)."""
+    h = placed_alpha.shape[0]
+    x0, y0, x1, y1 = box
+    bh = max(1, y1 - y0)
+    inside = placed_alpha[y0:y1, x0:x1] >= 0.5
+    by_column = np.full(inside.shape[1], -1, np.intp)
+    cols = np.nonzero(inside.any(0))[0]
+    by_column[cols] = inside.shape[0] - 1 - np.argmax(inside[::-1, cols], axis=0)
+    contacts = _contacts(by_column, bh) if cols.size else np.zeros(0, bool)
+    rendered = occlusion_shadow(
+        placed_alpha,
+        box,
+        contacts,
+        ambient=OCCLUSION_AMBIENT * strength,
+        key=OCCLUSION_KEY * cast_opacity,
+        towards=towards,
+    )
+    rendered[: min(h, y0 + bh // 2)] = 0.0
+    if OCCLUSION_LINEAR:  # light lost in linear light, as a factor on sRGB values
+        rendered = 1.0 - np.power(1.0 - rendered, 1.0 / 2.2)
+    drawn = ground_shadow(
+        placed_alpha,
+        box,
+        OCCLUSION_CONTACT * strength,
+        ambient=0.0,
+        mask_product=mask_product,
+        crease=crease,
+        under_opacity=OCCLUSION_UNDER * under_opacity,
+    )
+    dark = 1.0 - (1.0 - rendered) * (1.0 - drawn)
+    if mask_product:
+        dark *= 1.0 - placed_alpha
+    out: NDArray[np.float32] = dark.astype(np.float32)
+    return out
+
+
 INNER_REACH = 0.04
 """The shade inside a product's openings (:func:`inner_shade`) is full within about this share of
 the product's width of its solid parts and half as dark further in."""
@@ -635,6 +711,7 @@ def composite(
     crease: float = 0.0,
     inner: float = 0.0,
     soften: bool = False,
+    shadow_model: str = "layers",
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
@@ -650,7 +727,8 @@ def composite(
     (:func:`adstage.composite.light.estimate_light`). ``inner``, in [0, 1]: the opacity of the
     shade inside the product's openings (:func:`inner_shade`; independent of ``shadow``).
     ``soften``: every shadow's opacity scaled down in a room whose own shadows are soft
-    (:func:`adstage.composite.light.room_softness`).
+    (:func:`adstage.composite.light.room_softness`). ``shadow_model``: one of
+    :data:`SHADOW_MODELS`.
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")
@@ -664,6 +742,10 @@ def composite(
     lift = _check_unit(lift, "lift")
     if edges not in EDGES:
         raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {edges!r}")
+    if shadow_model not in SHADOW_MODELS:
+        raise InputError(
+            f"shadow_model: expected one of {', '.join(SHADOW_MODELS)}, got {shadow_model!r}"
+        )
     h, w = scene.shape[:2]
     if placement.scene_size != (w, h):
         raise InputError(
@@ -725,16 +807,28 @@ def composite(
         local[: y1 - y0, x0 - sx0 : x1 - sx0] = alpha
         small = cv2.resize(local, (lw, lh), interpolation=cv2.INTER_AREA) if f < 1 else local
         sbox = (round((x0 - sx0) * f), 0, round((x1 - sx0) * f), round((y1 - y0) * f))
-        dark = ground_shadow(
-            cast(NDArray[np.float32], small),
-            sbox,
-            shadow,
-            mask_product=f == 1,
-            cast_opacity=0.0 if thrown is None else cast_opacity,
-            lean=lean,
-            under_opacity=under_opacity,
-            crease=crease,
-        )
+        if shadow_model == "occlusion":
+            dark = occlusion_ground(
+                cast(NDArray[np.float32], small),
+                sbox,
+                shadow,
+                cast_opacity=0.0 if thrown is None else cast_opacity,
+                towards=float(np.clip(towards_light(light_x, placement.box, w), -1.0, 1.0)),
+                under_opacity=under_opacity,
+                crease=crease,
+                mask_product=f == 1,
+            )
+        else:
+            dark = ground_shadow(
+                cast(NDArray[np.float32], small),
+                sbox,
+                shadow,
+                mask_product=f == 1,
+                cast_opacity=0.0 if thrown is None else cast_opacity,
+                lean=lean,
+                under_opacity=under_opacity,
+                crease=crease,
+            )
         if f < 1:
             # Back to full size; the product's own pixels stay unshaded at full resolution.
             big = cv2.resize(dark, (sx1 - sx0, sy1 - sy0), interpolation=cv2.INTER_LINEAR)

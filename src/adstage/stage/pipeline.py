@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align, shape_mask
-from adstage.composite.blend import EDGES, Composite, composite, scale_cutout
+from adstage.composite.blend import EDGES, SHADOW_MODELS, Composite, composite, scale_cutout
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, BackendUnavailable, InputError, WeightsNotFound
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
@@ -143,6 +143,10 @@ class StageOptions:
     soften_shadows: bool = False
     """Scale every shadow's opacity down in a room whose own shadows are soft (a high-key room lit
     from all sides; :func:`adstage.composite.light.room_softness`)."""
+    shadow_model: str = "layers"
+    """How the shadows are made (:data:`adstage.composite.blend.SHADOW_MODELS`): ``"layers"``,
+    drawn shapes; ``"occlusion"``, rendered from a box-like stand-in for the product
+    (:mod:`adstage.composite.occlusion`)."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
     default, turned off), no ``harmonize`` nor ``lift`` (an error to ask for), and edges only
@@ -199,6 +203,11 @@ class StageOptions:
             parse_ratio(self.ad_format)
         if self.edges not in EDGES:
             raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
+        if self.shadow_model not in SHADOW_MODELS:
+            raise InputError(
+                f"shadow_model: expected one of {', '.join(SHADOW_MODELS)}, "
+                f"got {self.shadow_model!r}"
+            )
         for name in (
             "light",
             "harmonize",
@@ -313,6 +322,7 @@ def _paste(
         crease=options.crease,
         inner=options.inner_shadow,
         soften=options.soften_shadows,
+        shadow_model=options.shadow_model,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
