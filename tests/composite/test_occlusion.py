@@ -109,3 +109,34 @@ def test_the_shadow_model_is_checked() -> None:
     )
     assert not np.array_equal(drawn.image, rendered.image)
     assert rendered.image[BOX[3] + 2, 200].max() < 200  # the floor in front is darkened
+
+
+def test_the_shadow_fades_out_before_the_maps_edges_and_reaches_only_so_far() -> None:
+    box = np.zeros((H, W), np.float32)
+    x0, y0, x1, y1 = BOX
+    box[y0:y1, x0:x1] = 1.0
+    dark = _render(box)
+    # a shadow cut by the map's bounds would leave a seam in the picture
+    assert dark[:, 0].max() == 0.0 and dark[:, -1].max() == 0.0 and dark[-1].max() == 0.0
+    assert dark[: (y0 + y1) // 2].max() == 0.0  # nothing above the product's middle
+    # ambient occlusion has a radius: far in front of the base, nothing is left
+    assert dark[y1 + 70, (x0 + x1) // 2] < 0.02 < dark[y1 + 5, (x0 + x1) // 2]
+
+
+def test_the_drawn_shade_under_the_body_is_not_stacked_on_the_rendered_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adstage.composite.blend as blend
+
+    alpha = _table(12)
+    x0, _, x1, y1 = BOX
+    spot = (y1 - 4, (x0 + x1) // 2)
+    monkeypatch.setattr(blend, "OCCLUSION_LINEAR", False)
+    monkeypatch.setattr(blend, "OCCLUSION_CONTACT", 0.0)
+    monkeypatch.setattr(blend, "OCCLUSION_UNDER", 0.0)
+    alone = occlusion_ground(alpha, BOX, 0.8, under_opacity=1.0)[spot]
+    monkeypatch.setattr(blend, "OCCLUSION_UNDER", 1.0)
+    both = occlusion_ground(alpha, BOX, 0.8, under_opacity=1.0)[spot]
+    drawn_under = blend.ground_shadow(alpha, BOX, 0.0, under_opacity=1.0)[spot]
+    assert min(alone, drawn_under) > 0.3  # both shade the spot…
+    assert both == pytest.approx(max(alone, drawn_under), abs=1e-4)  # …the darker one counts

@@ -531,10 +531,10 @@ linear light where the stand-in hides them, at most all of it)…"""
 OCCLUSION_CONTACT = 0.4
 """…and the contact shadow's (:func:`ground_shadow` without its ellipse) per unit of
 ``shadow``: the stand-in is computed coarsely, so the darkening right at the feet is drawn."""
-OCCLUSION_LINEAR = True
+OCCLUSION_LINEAR = False
 """…whether the rendered light loss is taken in linear light (physically; lighter on screen) or
 as a factor on the sRGB values like the drawn shadows…"""
-OCCLUSION_UNDER = 0.0
+OCCLUSION_UNDER = 1.0
 """…and the drawn shade under the body's (:func:`_under_body`), per unit of ``under_opacity``
 (0: the stand-in's ambient occlusion alone shades the floor between the legs)."""
 
@@ -556,7 +556,7 @@ def occlusion_ground(
     × ``strength``, a soft key light ``towards`` the product's right at :data:`OCCLUSION_KEY` ×
     ``cast_opacity``), over the contact shadow at :data:`OCCLUSION_CONTACT` × ``strength`` and
     the ``crease`` (and the drawn shade under the body at :data:`OCCLUSION_UNDER` ×
-    ``under_opacity``). Its floor line runs through the product's contacts (:func:`_contacts`)."""
+    ``under_opacity`` where it is darker than the rendered one). Its floor line runs through the product's contacts (:func:`_contacts`)."""
     h = placed_alpha.shape[0]
     x0, y0, x1, y1 = box
     bh = max(1, y1 - y0)
@@ -576,6 +576,17 @@ def occlusion_ground(
     rendered[: min(h, y0 + bh // 2)] = 0.0
     if OCCLUSION_LINEAR:  # light lost in linear light, as a factor on sRGB values
         rendered = 1.0 - np.power(1.0 - rendered, 1.0 / 2.2)
+    if OCCLUSION_UNDER > 0 and under_opacity > 0:
+        # the drawn shade between the legs where it is darker than the rendered one (not both:
+        # together they go pitch black)
+        under = ground_shadow(
+            placed_alpha,
+            box,
+            0.0,
+            mask_product=False,
+            under_opacity=OCCLUSION_UNDER * under_opacity,
+        )
+        rendered = np.maximum(rendered, under)
     drawn = ground_shadow(
         placed_alpha,
         box,
@@ -583,7 +594,6 @@ def occlusion_ground(
         ambient=0.0,
         mask_product=mask_product,
         crease=crease,
-        under_opacity=OCCLUSION_UNDER * under_opacity,
     )
     dark = 1.0 - (1.0 - rendered) * (1.0 - drawn)
     if mask_product:

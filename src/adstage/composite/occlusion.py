@@ -43,6 +43,10 @@ DEPTH = 0.6
 GRID = 72
 """The occlusion is computed on a grid where the product is this many cells wide (it is smooth;
 the crease and the contact are drawn finer by the caller)."""
+AO_REACH = 0.5
+"""Only what lies within this share of the smaller of the product's width and height (along the
+floor) occludes the ambient light: the room's bounced light fills a shadow's far tail, which
+would otherwise lay a faint veil over the floor and whatever stands beside the product."""
 AMBIENT_RINGS = 6
 """Elevations sampled for the ambient light (cosine-weighted, equal-weight rings)…"""
 AMBIENT_AZIMUTHS = 16
@@ -160,12 +164,14 @@ def occluded_share(
     directions: NDArray[np.float64],
     shape: tuple[int, int],
     base: float,
+    reach: float | None = None,
 ) -> NDArray[np.float32]:
     """For each cell of a ``shape`` grid of the floor (rows as seen in the image: a floor point
     ``z`` cells behind the front base line lies on row ``base − FORESHORTEN · z``), the share of
     ``directions`` in which the stand-in's surface ``points`` hide the sky from it: each point
     is projected along each direction down to the floor, and the cells it lands on are shadowed
-    in that direction (a shadow map, inverted)."""
+    in that direction (a shadow map, inverted). ``reach``: only what lies within this distance
+    (in cells, along the floor) occludes (an ambient occlusion radius; ``None``: any)."""
     h, w = shape
     hits = np.zeros(h * w, np.float32)
     mark = np.zeros(h * w, np.bool_)
@@ -173,13 +179,35 @@ def occluded_share(
     row = base - FORESHORTEN * points[:, 2]
     for d in directions:
         t = y / max(d[1], 1e-6)
+        near = None if reach is None else t * np.hypot(d[0], d[2]) <= reach
         fx = np.floor(x - t * d[0] + 0.5).astype(np.int32)  # rounded
         fr = np.floor(row + FORESHORTEN * d[2] * t + 0.5).astype(np.int32)
         ok = (fx >= 0) & (fx < w) & (fr >= 0) & (fr < h)
+        if near is not None:
+            ok &= near
         mark[:] = False
         mark[fr[ok] * w + fx[ok]] = True
         hits += mark
     out: NDArray[np.float32] = (hits / max(1, len(directions))).reshape(h, w).astype(np.float32)
+    return out
+
+
+def _fade(h: int, w: int, box: tuple[int, int, int, int]) -> NDArray[np.float32]:
+    """A window over an ``h × w`` map that is 1 around ``box`` and falls smoothly to 0 at the
+    map's left, right and bottom edges (over the outer half of the margin on each side) and
+    above the box's middle (from three quarters of its height down to the middle), so a shadow
+    cut by the map's bounds leaves no seam."""
+    x0, y0, x1, y1 = box
+
+    def ramp(distance: NDArray[np.float64], width: float) -> NDArray[np.float64]:
+        u = np.clip(distance / max(width, 1.0), 0.0, 1.0)
+        return u * u * (3.0 - 2.0 * u)
+
+    cols = np.arange(w, dtype=np.float64)
+    rows = np.arange(h, dtype=np.float64)
+    across = ramp(cols, 0.5 * x0) * ramp(w - 1 - cols, 0.5 * (w - x1))
+    down = ramp(h - 1 - rows, 0.5 * (h - y1)) * ramp(rows - (y0 + y1) / 2, (y1 - y0) / 4)
+    out: NDArray[np.float32] = (down[:, None] * across[None, :]).astype(np.float32)
     return out
 
 
@@ -222,10 +250,12 @@ def occlusion_shadow(
     if points.shape[0] == 0:
         return np.zeros((h, w), np.float32)
     floor_base = float(ground.max())
-    sky = occluded_share(points, ambient_directions(), (gh, gw), floor_base)
+    size = min(bw, bh) * f
+    sky = occluded_share(points, ambient_directions(), (gh, gw), floor_base, AO_REACH * size)
     lamp = occluded_share(points, key_directions(towards), (gh, gw), floor_base)
     dark = np.minimum(ambient * sky + key * lamp, 1.0)
-    dark = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.8)
+    blurred = cv2.GaussianBlur(dark.astype(np.float32), (0, 0), 0.8)
+    dark = blurred * _fade(gh, gw, (cx0, round(y0 * f), cx1, base + 1))
     if f < 1:
         dark = cv2.resize(dark, (w, h), interpolation=cv2.INTER_LINEAR)
     out: NDArray[np.float32] = (dark * (1.0 - placed_alpha)).astype(np.float32)
