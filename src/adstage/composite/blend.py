@@ -526,8 +526,8 @@ OCCLUSION_AMBIENT = 1.0
 """``"occlusion"``: the share of the floor's light that comes from all over the room (ambient),
 per unit of ``shadow``…"""
 OCCLUSION_KEY = 0.4
-"""…the share that comes from the key light, per unit of ``cast_opacity`` (the two are lost in
-linear light where the stand-in hides them, at most all of it)…"""
+"""…the share that comes from the key light, per unit of ``cast_opacity`` (the two add up where
+the stand-in hides them, to at most all of the light)…"""
 OCCLUSION_CONTACT = 0.4
 """…and the contact shadow's (:func:`ground_shadow` without its ellipse) per unit of
 ``shadow``: the stand-in is computed coarsely, so the darkening right at the feet is drawn."""
@@ -556,7 +556,8 @@ def occlusion_ground(
     × ``strength``, a soft key light ``towards`` the product's right at :data:`OCCLUSION_KEY` ×
     ``cast_opacity``), over the contact shadow at :data:`OCCLUSION_CONTACT` × ``strength`` and
     the ``crease`` (and the drawn shade under the body at :data:`OCCLUSION_UNDER` ×
-    ``under_opacity`` where it is darker than the rendered one). Its floor line runs through the product's contacts (:func:`_contacts`)."""
+    ``under_opacity`` where it is darker than the rendered one). Its floor line runs through
+    the product's contacts (:func:`_contacts`)."""
     h = placed_alpha.shape[0]
     x0, y0, x1, y1 = box
     bh = max(1, y1 - y0)

@@ -24,7 +24,8 @@ is the same quarter), and a product pixel ``y`` rows above the floor under it st
 high. Each column's floor row is the line through the product's *contacts* (leg tips;
 :func:`adstage.composite.blend._contacts`), or its base line when it has fewer than two, so a
 chair's back legs, which end higher in the picture, stand on the floor farther back rather than
-float. Each column's silhouette is extruded :data:`DEPTH` × the product's width backwards. A heuristic
+float. Each column's silhouette is extruded backwards by :data:`DEPTH` × the smaller of the
+product's width and height. A heuristic
 of ours: products are not boxes, a silhouette does not know its depth, and a floor seen from a
 camera is not a linear map; it is a sketch of the physics, judged by people (docs/staging.md).
 """
