@@ -103,6 +103,7 @@ CONSTANTS = {
         "FREE_SPACE_MIN_BASE",
         "FREE_SPACE_MAX_ASPECT",
         "FREE_SPACE_MAX_HIDDEN",
+        "FREE_SPACE_POOL",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -320,11 +320,12 @@ def test_free_space_first_by_default_ranks_free_space_before_replacements(
     passed: set[str] = set()
     real = pipeline._stage_beside_any
 
-    def spy(cut, anchors, store, opts, name):  # type: ignore[no-untyped-def]
+    def spy(cut, anchors, store, opts, name, **kw):  # type: ignore[no-untyped-def]
         passed.update(match.id for match, verdict in anchors if verdict is None)
-        return real(cut, anchors, store, opts, name)
+        return real(cut, anchors, store, opts, name, **kw)
 
     monkeypatch.setattr(pipeline, "_stage_beside_any", spy)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)  # the screened slots' anchors only
     first = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
     modes = [c.provenance["mode"] for c in first.candidates]
     assert len(modes) == 3 and modes[0] == "free-space" and "replace" in modes
@@ -334,6 +335,73 @@ def test_free_space_first_by_default_ranks_free_space_before_replacements(
     # only the refused ones: the replacements' slots are among them.
     replaced = {c.match.id for c in first.candidates if c.provenance["mode"] == "replace"}
     assert replaced and replaced <= passed
+
+
+def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_anchor_none(
+    monkeypatch, tmp_path
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
+    cat = ingest_synthetic(syn, tmp_path)
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    item = plain[2]  # no free space beside the 20 slots screened for staging, some further down
+    calls: list[list[str]] = []
+    real = pipeline._stage_beside_any
+
+    def spy(cut, anchors, store, opts, name, **kw):  # type: ignore[no-untyped-def]
+        calls.append([match.id for match, _ in anchors])
+        return real(cut, anchors, store, opts, name, **kw)
+
+    monkeypatch.setattr(pipeline, "_stage_beside_any", spy)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    near = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    assert [c.provenance["mode"] for c in near.candidates] == ["replace"]
+    assert len(calls) == 1 and "free_space_pool" not in near.provenance["screen"]
+    calls.clear()
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 60)
+    far = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    assert [c.provenance["mode"] for c in far.candidates] == ["free-space"]
+    first, more = calls
+    assert far.provenance["screen"]["free_space_pool"] == len(more) > 0
+    assert not set(first) & set(more)  # the slots already screened are not screened again
+    assert far.candidates[0].match.id in more
+
+
+def test_free_space_candidates_may_take_their_own_shadow_model(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, stage
+
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)  # replacements too (see the test above)
+
+    with pytest.raises(InputError, match="free_space_shadow_model"):
+        StageOptions(free_space_shadow_model="raytraced")
+    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
+    cat = ingest_synthetic(syn, tmp_path)
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    item = plain[7]  # free space and replacements both (see the test above)
+    runs = [
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", free_space_shadow_model=m)
+        for m in (None, "occlusion")
+    ]
+    by_id = [{(c.provenance["mode"], c.match.id): c for c in run.candidates} for run in runs]
+    assert by_id[0].keys() == by_id[1].keys()
+    modes = {mode for mode, _ in by_id[0]}
+    assert modes == {"free-space", "replace"}
+    for key, drawn in by_id[0].items():
+        rendered = by_id[1][key]
+        assert drawn.provenance["shadow_model"] == "layers"
+        if key[0] == "replace":  # replacements keep the drawn layers
+            assert rendered.provenance["shadow_model"] == "layers"
+            np.testing.assert_array_equal(drawn.image, rendered.image)
+        else:
+            assert rendered.provenance["shadow_model"] == "occlusion"
+            assert not np.array_equal(drawn.image, rendered.image)
 
 
 def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> None:

@@ -593,7 +593,7 @@ def occlusion_ground(
         box,
         OCCLUSION_CONTACT * strength,
         ambient=0.0,
-        mask_product=mask_product,
+        mask_product=False,  # masked once below: twice would leave soft edges (1 - alpha)²
         crease=crease,
     )
     dark = 1.0 - (1.0 - rendered) * (1.0 - drawn)

@@ -147,6 +147,10 @@ class StageOptions:
     """How the shadows are made (:data:`adstage.composite.blend.SHADOW_MODELS`): ``"layers"``,
     drawn shapes; ``"occlusion"``, rendered from a box-like stand-in for the product
     (:mod:`adstage.composite.occlusion`)."""
+    free_space_shadow_model: str | None = None
+    """How the shadows of free-space candidates are made (nothing was removed, the floor under
+    them is the room's own): one of :data:`adstage.composite.blend.SHADOW_MODELS`, or ``None``
+    for ``shadow_model``."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
     default, turned off), no ``harmonize`` nor ``lift`` (an error to ask for), and edges only
@@ -185,6 +189,12 @@ class StageOptions:
     knob, a leg, a door) is refused; an unrecognised text checks nothing (the provenance says
     so)."""
 
+    def shadow_model_for(self, *, free_space: bool) -> str:
+        """The shadow model of a free-space candidate (``free_space``) or of a replacement."""
+        if free_space and self.free_space_shadow_model is not None:
+            return self.free_space_shadow_model
+        return self.shadow_model
+
     @functools.cached_property
     def product_kind(self) -> Kind | None:
         """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown)."""
@@ -203,11 +213,14 @@ class StageOptions:
             parse_ratio(self.ad_format)
         if self.edges not in EDGES:
             raise InputError(f"edges: expected one of {', '.join(EDGES)}, got {self.edges!r}")
-        if self.shadow_model not in SHADOW_MODELS:
-            raise InputError(
-                f"shadow_model: expected one of {', '.join(SHADOW_MODELS)}, "
-                f"got {self.shadow_model!r}"
-            )
+        models = {"shadow_model": self.shadow_model}
+        if self.free_space_shadow_model is not None:
+            models["free_space_shadow_model"] = self.free_space_shadow_model
+        for name, model in models.items():
+            if model not in SHADOW_MODELS:
+                raise InputError(
+                    f"{name}: expected one of {', '.join(SHADOW_MODELS)}, got {model!r}"
+                )
         for name in (
             "light",
             "harmonize",
@@ -299,11 +312,17 @@ def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
 
 
 def _paste(
-    scene: RGB, cut: Cutout, placement: Placement, options: StageOptions
+    scene: RGB,
+    cut: Cutout,
+    placement: Placement,
+    options: StageOptions,
+    *,
+    free_space: bool = False,
 ) -> tuple[Composite, RGB, tuple[int, int, int, int]]:
     """Composite the cut-out at ``placement`` with the options' edges, light and shadow
-    (``product_exact`` keeps its pixels), then bring it to the ad format: the composite, the
-    final image and the product's box in it."""
+    (``product_exact`` keeps its pixels; a ``free_space`` placement takes its shadows from
+    ``free_space_shadow_model``), then bring it to the ad format: the composite, the final image
+    and the product's box in it."""
     exact = options.product_exact
     pasted = composite(
         scene,
@@ -322,7 +341,7 @@ def _paste(
         crease=options.crease,
         inner=options.inner_shadow,
         soften=options.soften_shadows,
-        shadow_model=options.shadow_model,
+        shadow_model=options.shadow_model_for(free_space=free_space),
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
@@ -387,6 +406,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
         seconds=seconds,
         provenance={
             "mode": "replace",
+            "shadow_model": options.shadow_model_for(free_space=False),
             "catalog_id": match.id,
             "slot": match.slot,
             "scene": match.uri,
@@ -509,6 +529,12 @@ def stage(
             t = time.perf_counter()
             anchors = refused + [(m, None) for m in matches]  # None: passed the screen
             beside = _stage_beside_any(cut, anchors, store, opts, name)
+            if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
+                more = _more_anchors(image, alpha, cut, store, opts, {m.id for m, _ in anchors})
+                beside += _stage_beside_any(
+                    cut, more, store, opts, name, scenes={c.match.item for c in beside}
+                )
+                screened["free_space_pool"] = len(more)
             seconds["free_space"] = time.perf_counter() - t
             screened["free_space"] = len(beside)
             if beside and not matches:
@@ -592,15 +618,18 @@ def _stage_beside_any(
     store: Catalog,
     opts: StageOptions,
     name: str,
+    *,
+    scenes: set[str] | None = None,
 ) -> list[Candidate]:
-    """Up to ``opts.k`` free-space candidates beside the ``anchors``' objects (slots with their
-    screen verdict: ``None`` for a slot that passed; refused ones only for
-    :data:`FREE_SPACE_REASONS`), the most similar object first (its likeness is what makes its
-    scale a guide), at most one per scene."""
+    """Up to ``opts.k`` free-space candidates (less ``scenes``' count: the scenes that already
+    hold one) beside the ``anchors``' objects (slots with their screen verdict: ``None`` for a
+    slot that passed; refused ones only for :data:`FREE_SPACE_REASONS`), the most similar object
+    first (its likeness is what makes its scale a guide), at most one per scene."""
     out: list[Candidate] = []
-    scenes: set[str] = set()
+    scenes = set(scenes or ())
+    want = opts.k - len(scenes)
     for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
-        if len(out) == opts.k:
+        if len(out) >= want:
             break
         sound = verdict is None or verdict.reason in FREE_SPACE_REASONS  # passed, or uncovered
         if not sound or match.item in scenes:
@@ -616,6 +645,62 @@ def _stage_beside_any(
             out.append(cand)
             scenes.add(match.item)
     return out
+
+
+FREE_SPACE_POOL = 60
+"""When the slots screened for staging (:data:`SCREEN_POOL`) anchor fewer than ``k`` free-space
+candidates, this many of the catalog's most similar slots (by similarity alone, no re-rank) are
+screened as further anchors. Measured on choosing sets A and A2 (issue 13): of 41 products whose
+best candidate was a replacement, the 20 screened slots gave 97 anchors that stand on the floor
+and are alike in shape, and free space fitted beside none of them: beside 50 the product at the
+anchor's scale ran off the frame on both sides (a photo frames its main object), beside the
+rest it covered other furniture or another floor colour."""
+
+
+def _more_anchors(
+    image: RGB,
+    alpha: NDArray[np.float32],
+    cut: Cutout,
+    store: Catalog,
+    opts: StageOptions,
+    seen: set[str],
+) -> list[tuple[Match, Verdict | None]]:
+    """The :data:`FREE_SPACE_POOL` slots most similar to the product, less those ``seen``, each
+    with its screen verdict (``None``: passed)."""
+    assert opts.screen is not None
+    matches = retrieve(
+        image,
+        store,
+        mask=alpha,
+        k=FREE_SPACE_POOL,
+        where="staged = true" + (f" AND ({opts.where})" if opts.where else ""),
+        embedder=opts.embedder,
+        fit=opts.fit,
+    )
+    shape = shape_mask(cut.mask, opts.screen.work_side)
+    out: list[tuple[Match, Verdict | None]] = []
+    for match in matches:
+        if match.id in seen:
+            continue
+        verdict = _screen_one(shape, match, opts)
+        out.append((match, None if verdict.passed else verdict))
+    return out
+
+
+def _screen_one(shape: NDArray[np.bool_], match: Match, opts: StageOptions) -> Verdict:
+    """The screen's verdict on the slot ``match`` for the product of ``shape``
+    (:func:`adstage.composite.align.shape_mask`)."""
+    assert opts.screen is not None
+    return screen_slot(
+        shape,
+        match.mask(),
+        opts.screen,
+        fit=opts.fit,  # type: ignore[arg-type]
+        stand=opts.stand,
+        kind=opts.product_kind,
+        category=match.category,
+        camera=functools.partial(scene_camera_for, opts, match.uri),
+    )
 
 
 FREE_SPACE_MIN_BASE = 0.85
@@ -761,7 +846,7 @@ def stage_beside(
             if placement is None:
                 return None
     t = time.perf_counter()
-    pasted, final, box = _paste(scene, cut, placement, options)
+    pasted, final, box = _paste(scene, cut, placement, options, free_space=True)
     seconds["composite"] = time.perf_counter() - t
     components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
     return Candidate(
@@ -773,6 +858,7 @@ def stage_beside(
         seconds=seconds,
         provenance={
             "mode": "free-space",
+            "shadow_model": options.shadow_model_for(free_space=True),
             "catalog_id": match.id,
             "slot": match.slot,
             "scene": match.uri,
@@ -813,21 +899,11 @@ def screen_matches(
     reasons: dict[str, int] = {}
     example = ""
     shape = shape_mask(cut.mask, opts.screen.work_side)  # screened against every slot: once
-    kind = opts.product_kind
     n_preferred = 0  # passed slots within the screen's prefer_uncovered
     for match in matches:
         if n_preferred == 2 * opts.k:
             break
-        verdict = screen_slot(
-            shape,
-            match.mask(),
-            opts.screen,
-            fit=opts.fit,  # type: ignore[arg-type]
-            stand=opts.stand,
-            kind=kind,
-            category=match.category,
-            camera=functools.partial(scene_camera_for, opts, match.uri),
-        )
+        verdict = _screen_one(shape, match, opts)
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
             n_preferred += verdict.measures["uncovered"] <= opts.screen.prefer_uncovered
