@@ -1231,10 +1231,17 @@ JUDGE_RUNS = {
     "A2-foot3-vs-A2-thin4": ("A2", "… every foot with a clear gap above it ²¹"),
     "N-kinds": ("N", "the same, a tight contact shadow at every foot ²²"),
     "N-kinds-vs-N-oldfoot": ("N", "the same, the feet's contact shadows vs before ²²"),
+    "A-occfs-vs-A-base": ("A", "… free space's shadows rendered from a stand-in (not kept) ²³"),
+    "A2-occfs-vs-A2-base": ("A2", "free space's shadows rendered from a stand-in (not kept) ²³"),
+    "A-pool-vs-A-base": ("A", "… free-space anchors from the 60 most similar slots ²³"),
+    "A2-pool-vs-A2-base": ("A2", "free-space anchors from the 60 most similar slots ²³"),
+    "A-poolhid-vs-A-pool": ("A", "… … hiding ≤ 25 % of an object behind (not kept) ²³"),
+    "A2-poolhid-vs-A2-pool": ("A2", "… hiding ≤ 25 % of an object behind (not kept) ²³"),
+    "O-kinds": ("O", "the same, free-space anchors from the 60 most similar slots ²³"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O")
 
 
 @snippet("judge.table", "judge_study")
@@ -1284,6 +1291,7 @@ def _judge_candidates(r: Json) -> str:
         "L-kinds",
         "M-kinds",
         "N-kinds",
+        "O-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1300,7 +1308,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["N-kinds"]
+    run = r["runs"]["O-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
