@@ -94,6 +94,19 @@ def test_occlusion_ground_is_a_darkening_in_unit_range_that_spares_the_product()
     assert dark[BOX[3] - 5, (x0 + x1) // 2] > 0.3
 
 
+def test_occlusion_ground_masks_a_soft_edge_by_its_alpha_once() -> None:
+    import cv2
+
+    alpha = cv2.GaussianBlur(_table(20), (0, 0), 2.0)  # soft edges: 0 < alpha < 1
+    args = (BOX, 0.8)
+    kw = {"cast_opacity": 0.8, "towards": 0.5, "crease": 0.6}
+    masked = occlusion_ground(alpha, *args, **kw)
+    bare = occlusion_ground(alpha, *args, mask_product=False, **kw)
+    soft = (alpha > 0.05) & (alpha < 0.95) & (bare > 0.05)
+    assert soft.sum() > 50
+    np.testing.assert_allclose(masked, bare * (1.0 - alpha), atol=1e-5)  # not (1 - alpha)²
+
+
 def test_the_shadow_model_is_checked() -> None:
     scene = np.full((H, W, 3), 200, np.uint8)
     rgba = np.zeros((120, 160, 4), np.uint8)

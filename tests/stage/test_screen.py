@@ -367,7 +367,7 @@ def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_ancho
     assert [c.provenance["mode"] for c in far.candidates] == ["free-space"]
     first, more = calls
     assert far.provenance["screen"]["free_space_pool"] == len(more) > 0
-    assert not set(first) & set(more)  # the slots already screened are not screened again
+    assert not set(first) & set(more)  # the first pass's anchors are not tried again
     assert far.candidates[0].match.id in more
 
 
@@ -432,6 +432,30 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
     ]
     out = _stage_beside_any(None, anchors, None, StageOptions(k=3), "p")  # type: ignore[arg-type]
     assert tried == ["passed", "uncovered"] and out == ["passed", "uncovered"]
+
+
+def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _stage_beside_any
+    from adstage.types import Match
+
+    def slot(item: str, n: int, similarity: float) -> Match:
+        return Match(
+            f"{item}-{n}", item, n, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
+            (0.0, 0.0), 0.1, (400, 300),
+        )  # fmt: skip
+
+    monkeypatch.setattr(pipeline, "stage_beside", lambda cut, match, store, opts: match.id)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
+    anchors = [(slot(item, n, 0.9 - i / 10), None) for i, (item, n) in enumerate(
+        [("a", 0), ("b", 0), ("b", 1), ("c", 0), ("d", 0)]
+    )]  # fmt: skip
+    opts = StageOptions(k=3)
+    # scene a already holds a candidate: two more, one per scene, a's slot skipped
+    out = _stage_beside_any(None, anchors, None, opts, "p", scenes={"a"})  # type: ignore[arg-type]
+    assert out == ["b-0", "c-0"]
+    assert _stage_beside_any(None, anchors, None, opts, "p") == ["a-0", "b-0", "c-0"]  # type: ignore[arg-type]
 
 
 def test_a_free_space_anchor_must_be_alike_in_shape() -> None:

@@ -524,13 +524,15 @@ def stage(
         t = time.perf_counter()
         matches, screened = screen_matches(cut, matches, opts)
         refused = screened.pop("refused_matches")
+        passed = set(screened.pop("passed_ids"))
         seconds["screen"] = time.perf_counter() - t
         if opts.free_space and (not matches or opts.free_space_first):
             t = time.perf_counter()
             anchors = refused + [(m, None) for m in matches]  # None: passed the screen
             beside = _stage_beside_any(cut, anchors, store, opts, name)
             if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
-                more = _more_anchors(image, alpha, cut, store, opts, {m.id for m, _ in anchors})
+                seen = {m.id for m, _ in anchors}
+                more = _more_anchors(image, alpha, cut, store, opts, seen, passed - seen)
                 beside += _stage_beside_any(
                     cut, more, store, opts, name, scenes={c.match.item for c in beside}
                 )
@@ -545,7 +547,12 @@ def stage(
                 f"{name}: no retrieved slot can take this product and look real "
                 f"({screened['refused']} of {screened['retrieved']} refused: "
                 + ", ".join(f"{n} {reason}" for reason, n in screened["reasons"].items())
-                + f"; e.g. {screened['example']})"
+                + f"; e.g. {screened['example']}"
+                + (
+                    f"; no free space beside {screened['free_space_pool']} more similar slots)"
+                    if "free_space_pool" in screened
+                    else ")"
+                )
             )
     candidates: list[Candidate] = list(beside)
     errors: list[dict[str, str]] = []
@@ -648,13 +655,16 @@ def _stage_beside_any(
 
 
 FREE_SPACE_POOL = 60
-"""When the slots screened for staging (:data:`SCREEN_POOL`) anchor fewer than ``k`` free-space
-candidates, this many of the catalog's most similar slots (by similarity alone, no re-rank) are
-screened as further anchors. Measured on choosing sets A and A2 (issue 13): of 41 products whose
-best candidate was a replacement, the 20 screened slots gave 97 anchors that stand on the floor
-and are alike in shape, and free space fitted beside none of them: beside 50 the product at the
-anchor's scale ran off the frame on both sides (a photo frames its main object), beside the
-rest it covered other furniture or another floor colour."""
+"""When the anchors of the slots screened for staging (of the ``max(5k, SCREEN_POOL)``
+retrieved) are fewer than this and give fewer than ``k`` free-space candidates, this many of
+the catalog's most similar slots (by similarity alone, no re-rank), less those anchors, are
+tried as further anchors (screened first, except those that passed already). Measured on
+choosing sets A and A2 (issue 13): for 41 products whose best candidate was a replacement, the
+screened slots gave 97 anchors that stand on the floor and are alike in shape, and free space
+fitted beside none: beside 50 the product at the anchor's scale ran off the frame at every
+position tried (a photo frames its main object), beside the others it also covered other
+furniture or stood on another floor colour. Judged: docs/staging.md, "Anchors further down the
+catalog"."""
 
 
 def _more_anchors(
@@ -664,9 +674,11 @@ def _more_anchors(
     store: Catalog,
     opts: StageOptions,
     seen: set[str],
+    passed: set[str],
 ) -> list[tuple[Match, Verdict | None]]:
-    """The :data:`FREE_SPACE_POOL` slots most similar to the product, less those ``seen``, each
-    with its screen verdict (``None``: passed)."""
+    """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen``,
+    each with its screen verdict (``None``: passed; the ``passed`` ids passed the screen
+    already and are not screened again)."""
     assert opts.screen is not None
     matches = retrieve(
         image,
@@ -681,6 +693,9 @@ def _more_anchors(
     out: list[tuple[Match, Verdict | None]] = []
     for match in matches:
         if match.id in seen:
+            continue
+        if match.id in passed:
+            out.append((match, None))
             continue
         verdict = _screen_one(shape, match, opts)
         out.append((match, None if verdict.passed else verdict))
@@ -922,6 +937,7 @@ def screen_matches(
         "reasons": reasons,
         "example": example,
         "refused_matches": refused,
+        "passed_ids": [m.id for m, _ in kept],
     }
 
 
