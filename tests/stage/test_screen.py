@@ -12,6 +12,16 @@ from adstage.stage.screen import REASONS, Screen, screen, solidity
 from scenes import ingest_synthetic
 
 
+def _plain_item(tmp_path, n: int):  # type: ignore[no-untyped-def]
+    """A catalog of the 60-item synthetic set (seed 3, half staged) and its ``n``-th plain item."""
+    from adstage.datasets.synthetic import SyntheticCatalog
+
+    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
+    cat = ingest_synthetic(syn, tmp_path)
+    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
+    return cat, plain[n]
+
+
 def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     mask = np.zeros((h, w), bool)
     mask[y0:y1, x0:x1] = True
@@ -197,15 +207,12 @@ def test_free_space_refuses_a_base_line_on_another_surface() -> None:
 
 def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.io.images import read_image
     from adstage.stage import pipeline
     from adstage.stage.pipeline import stage
 
-    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    cat = ingest_synthetic(syn, tmp_path)
-    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
-    item = plain[4]  # a floor lamp: no slot here it would cover well, free floor beside some
+    # a floor lamp: no slot here it would cover well, free floor beside some
+    cat, item = _plain_item(tmp_path, 4)
     result = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
     assert result.provenance["screen"]["free_space"] == len(result.candidates) >= 1
     for cand in result.candidates:
@@ -305,14 +312,11 @@ def test_free_space_first_by_default_ranks_free_space_before_replacements(
     monkeypatch, tmp_path
 ) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage import pipeline
     from adstage.stage.pipeline import stage
 
-    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    cat = ingest_synthetic(syn, tmp_path)
-    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
-    item = plain[7]  # a slot passes the screen, and there is free floor beside some objects
+    # a slot passes the screen, and there is free floor beside some objects
+    cat, item = _plain_item(tmp_path, 7)
     usual = stage(
         item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0, free_space_first=False
     )
@@ -341,14 +345,11 @@ def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_ancho
     monkeypatch, tmp_path
 ) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage import pipeline
     from adstage.stage.pipeline import stage
 
-    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    cat = ingest_synthetic(syn, tmp_path)
-    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
-    item = plain[2]  # no free space beside the 20 slots screened for staging, some further down
+    # no free space beside the 20 slots screened for staging, some further down
+    cat, item = _plain_item(tmp_path, 2)
     calls: list[list[str]] = []
     real = pipeline._stage_beside_any
 
@@ -373,7 +374,6 @@ def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_ancho
 
 def test_free_space_candidates_may_take_their_own_shadow_model(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
-    from adstage.datasets.synthetic import SyntheticCatalog
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, stage
 
@@ -381,10 +381,8 @@ def test_free_space_candidates_may_take_their_own_shadow_model(monkeypatch, tmp_
 
     with pytest.raises(InputError, match="free_space_shadow_model"):
         StageOptions(free_space_shadow_model="raytraced")
-    syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    cat = ingest_synthetic(syn, tmp_path)
-    plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
-    item = plain[7]  # free space and replacements both (see the test above)
+    # free space and replacements both (see the free-space-first test)
+    cat, item = _plain_item(tmp_path, 7)
     runs = [
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", free_space_shadow_model=m)
         for m in (None, "occlusion")

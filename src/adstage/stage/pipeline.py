@@ -500,7 +500,7 @@ def stage(
     seconds["segment"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    where = "staged = true" + (f" AND ({opts.where})" if opts.where else "")
+    where = _staged_slots(opts)
     matches = retrieve(
         image,
         store,
@@ -685,7 +685,7 @@ def _more_anchors(
         store,
         mask=alpha,
         k=FREE_SPACE_POOL,
-        where="staged = true" + (f" AND ({opts.where})" if opts.where else ""),
+        where=_staged_slots(opts),
         embedder=opts.embedder,
         fit=opts.fit,
     )
@@ -700,6 +700,12 @@ def _more_anchors(
         verdict = _screen_one(shape, match, opts)
         out.append((match, None if verdict.passed else verdict))
     return out
+
+
+def _staged_slots(opts: StageOptions) -> str:
+    """The catalog filter of the slots a product may be staged into: staged scenes, and the
+    options' ``where``."""
+    return "staged = true" + (f" AND ({opts.where})" if opts.where else "")
 
 
 def _screen_one(shape: NDArray[np.bool_], match: Match, opts: StageOptions) -> Verdict:
