@@ -103,6 +103,7 @@ CONSTANTS = {
         "FREE_SPACE_MIN_BASE",
         "FREE_SPACE_MAX_ASPECT",
         "FREE_SPACE_MAX_HIDDEN",
+        "FREE_SPACE_AGAINST_WALL",
         "FREE_SPACE_POOL",
     ),
 }

@@ -93,6 +93,25 @@ def test_unknown_text_is_no_kind_and_every_kind_is_sane() -> None:
             assert 0 < kind.low_cm < kind.high_cm
 
 
+@pytest.mark.parametrize(
+    ("text", "against_wall"),
+    [
+        ("Bookcase", True),
+        ("Wardrobe with 2 doors", True),
+        ("TV bench", True),
+        ("Bed frame high", True),
+        ("Chest of 3 drawers", True),
+        ("Chair with chair pad", False),
+        ("Extendable table", False),
+        ("Bedside table", False),
+        ("Armchair", False),
+    ],
+)
+def test_furniture_that_stands_against_a_wall_says_so(text: str, against_wall: bool) -> None:
+    kind = kind_of(text)
+    assert kind is not None and kind.against_wall is against_wall
+
+
 def test_implied_height_inverts_a_pinhole_camera() -> None:
     """An object of height H at distance Z, seen by a level camera at eye height e with focal f and
     horizon row y_h, spans rows y_h + f·(e − H)/Z (top) to y_h + f·e/Z (base)."""

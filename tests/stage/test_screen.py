@@ -3,6 +3,8 @@ and staging refuses, records and can switch it off."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -286,6 +288,44 @@ def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:
     assert place_beside(scene, PRODUCT, slot, [slot, back], max_hidden=0.2) is None
     with pytest.raises(InputError, match="empty"):
         place_beside(scene, PRODUCT, np.zeros_like(slot), [slot])
+
+
+def test_furniture_against_a_wall_hides_nothing_and_wall_or_top_kinds_never_stand_beside(
+    monkeypatch, tmp_path
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import freespace, pipeline
+    from adstage.stage.pipeline import stage
+
+    behind: list[float | None] = []
+    real = freespace.place_beside
+
+    def spy(*args, **kw):  # type: ignore[no-untyped-def]
+        behind.append(kw["behind"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "place_beside", spy)
+    cat, item = _plain_item(tmp_path, 4)  # the floor lamp: free space only (see above)
+
+    def tried(kind: str) -> set[float | None]:
+        behind.clear()
+        # the kind's size check may refuse every place: the spy has seen the calls
+        with contextlib.suppress(AdstageError):
+            stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind=kind)
+        return set(behind)
+
+    # With FREE_SPACE_AGAINST_WALL, a chair may stand in front of an object farther back but a
+    # bookcase stands against the wall, so every object counts as taken (``behind=None``) ...
+    monkeypatch.setattr(pipeline, "FREE_SPACE_AGAINST_WALL", True)
+    assert tried("chair") == {pipeline.FREE_SPACE_BEHIND}
+    assert tried("bookcase") == {None}
+    monkeypatch.setattr(pipeline, "FREE_SPACE_AGAINST_WALL", False)
+    assert tried("bookcase") == {pipeline.FREE_SPACE_BEHIND}
+    # ... and a mirror or a table lamp is never stood on the floor: no free space is tried.
+    for kind in ("mirror", "table lamp"):
+        assert tried(kind) == set(), kind
+        with pytest.raises(AdstageError, match="no retrieved slot"):
+            stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind=kind)
 
 
 def test_a_free_space_anchor_must_stand_on_the_floor() -> None:

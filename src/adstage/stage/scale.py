@@ -54,13 +54,16 @@ FLOOR, TOP, WALL, PART, ANY = SUPPORTS
 @dataclass(frozen=True)
 class Kind:
     """A kind of product: its ``name``, the heights it comes in (cm), what it stands on (one of
-    :data:`SUPPORTS`) and where (``setting``, one of :data:`SETTINGS`)."""
+    :data:`SUPPORTS`) and where (``setting``, one of :data:`SETTINGS`). ``against_wall``: it
+    stands with its back to a wall (a bookcase, a wardrobe, a TV bench, a bed's headboard), not
+    out in the room (a chair, a table), so nothing can stand behind it."""
 
     name: str
     low_cm: float
     high_cm: float
     support: str
     setting: str = "any"
+    against_wall: bool = False
 
     def __post_init__(self) -> None:
         if self.support not in SUPPORTS or self.setting not in SETTINGS:
@@ -73,8 +76,8 @@ class Kind:
         return asdict(self)
 
 
-def _k(name: str, low: float, high: float, support: str = FLOOR) -> Kind:
-    return Kind(name, low, high, support)
+def _k(name: str, low: float, high: float, support: str = FLOOR, wall: bool = False) -> Kind:
+    return Kind(name, low, high, support, against_wall=wall)
 
 
 PART_NOUNS = frozenset(
@@ -125,7 +128,7 @@ door", "bench top", "bed canopy", "chair cushion", "floor protector"; so is a co
 for seat cushion"). (A "sofa cover" or a "cover for recliner" is not: its catalog photo shows the
 covered sofa or recliner.)"""
 
-_SHELVING = _k("shelving", 30, 240)
+_SHELVING = _k("shelving", 30, 240, wall=True)
 
 KINDS: tuple[tuple[str, Kind], ...] = (
     # parts whose head does not end in a part noun
@@ -148,11 +151,11 @@ KINDS: tuple[tuple[str, Kind], ...] = (
         _k("decor", 0, 0, TOP),
     ),
     # furniture, most specific first
-    (r"\b(bunk|loft) bed\b", _k("bunk or loft bed", 140, 210)),
+    (r"\b(bunk|loft) bed\b", _k("bunk or loft bed", 140, 210, wall=True)),
     (r"\bsofa ?bed\b|\bsofas?\b|\bcouch\b|\bloveseat\b|\bchaise longue\b", _k("sofa", 60, 110)),
     (r"\bday ?bed\b", _k("day bed", 50, 110)),
-    (r"\bcot\b|\bcrib\b", _k("cot", 70, 105)),
-    (r"\bbed\b", _k("bed", 25, 140)),
+    (r"\bcot\b|\bcrib\b", _k("cot", 70, 105, wall=True)),
+    (r"\bbed\b", _k("bed", 25, 140, wall=True)),
     (r"\barmchair\b|\brecliner\b", _k("armchair", 60, 115)),
     (r"\bhigh ?chair\b", _k("high chair", 70, 115)),
     (r"\bbar ?stool\b", _k("bar stool", 60, 115)),
@@ -160,25 +163,28 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (r"\bpouff?e?\b|\bfoot ?stool\b|\bfoot ?rest\b|\bottoman\b", _k("pouf", 25, 55)),
     (r"\bstool\b", _k("stool", 25, 80)),
     (r"\bchairs?\b", _k("chair", 45, 110)),
-    (r"\btv ?(bench|unit|stand)\b", _k("TV bench", 30, 75)),
+    (r"\btv ?(bench|unit|stand)\b", _k("TV bench", 30, 75, wall=True)),
     (r"\bwork ?bench\b", _k("work bench", 70, 110)),
     (r"\bbench\b", _k("bench", 35, 95)),
-    (r"\bwardrobe\b|\bclothes rail\b", _k("wardrobe", 140, 240)),
-    (r"\bchest of \d* ?drawers\b|\bdrawer unit\b|\bdresser\b", _k("chest of drawers", 40, 150)),
-    (r"\bsideboard\b|\bside unit\b|\bbuffet\b", _k("sideboard", 55, 120)),
+    (r"\bwardrobe\b|\bclothes rail\b", _k("wardrobe", 140, 240, wall=True)),
+    (
+        r"\bchest of \d* ?drawers\b|\bdrawer unit\b|\bdresser\b",
+        _k("chest of drawers", 40, 150, wall=True),
+    ),
+    (r"\bsideboard\b|\bside unit\b|\bbuffet\b", _k("sideboard", 55, 120, wall=True)),
     (r"\bcoffee table\b", _k("coffee table", 28, 55)),
     (
         r"\b(bedside|side|nest of|storage|children'?s) tables?\b|\bnight ?stand\b",
         _k("side table", 30, 80),
     ),
-    (r"\bdressing table\b|\bdesk\b|\blaptop table\b", _k("desk", 65, 160)),
+    (r"\bdressing table\b|\bdesk\b|\blaptop table\b", _k("desk", 65, 160, wall=True)),
     (r"\btables?\b", _k("table", 55, 110)),
     (
         r"\bbook ?(case|shelf)\b|\bshelving unit\b|\bshel(f|ving) unit\b|\bshelves\b|"
         r"\bladder shelf\b|\bsections?\b|\bstorage\b",
         _SHELVING,
     ),
-    (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230)),
+    (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230, wall=True)),
     (r"\btrolley\b", _k("trolley", 55, 110)),
     (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, WALL)),
 )
