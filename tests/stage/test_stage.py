@@ -13,6 +13,7 @@ pytest.importorskip("lancedb")
 from typer.testing import CliRunner
 
 from adstage.cli import app
+from adstage.composite.camera import SIGMAS
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError, InputError
 from adstage.stage.pipeline import SCORE_WEIGHTS, StageOptions, stage
@@ -151,6 +152,40 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     with pytest.raises(InputError, match=r"lift.*product_exact"):
         StageOptions(product_exact=True, lift=0.5)
     assert StageOptions(product_exact=True).shade == 1.0  # on by default, turned off in staging
+
+
+def test_camera_match_is_recorded_acts_only_around_the_product_and_reads_the_scene_file(
+    catalog: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from PIL import Image
+
+    from adstage.stage import pipeline
+
+    item = _plain(1)[0]
+    args = {"mask": item.mask, "k": 1, "segmenter": "solid-background"}
+    default = stage(item.image, catalog / "cat", **args).candidates[0]
+    assert default.provenance["composite"]["camera"] is None
+    monkeypatch.setattr(pipeline, "_jpeg_quality", lambda uri, size: 40)
+    matched = stage(item.image, catalog / "cat", camera_match=True, **args).candidates[0]
+    camera = matched.provenance["composite"]["camera"]
+    assert camera["quality"] == 40 and camera["sigma"] in SIGMAS
+    assert "camera" in matched.provenance["composite"]["seconds"]
+    changed = (matched.image != default.image).any(axis=2)
+    assert changed.any()
+    x0, y0, x1, y1 = matched.placement
+    near = np.zeros(changed.shape, bool)
+    near[max(0, y0 - 48) : y1 + 48, max(0, x0 - 48) : x1 + 48] = True  # shadow, blocks
+    assert not (changed & ~near).any()
+    exact = stage(item.image, catalog / "cat", camera_match=True, product_exact=True, **args)
+    assert exact.candidates[0].provenance["composite"]["camera"] is None
+    monkeypatch.undo()
+    # The quality is the scene file's, when the scene is that file at its own size.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "room.jpg"
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path, quality=60)
+    assert pipeline._jpeg_quality(str(path), (64, 48)) == 60
+    assert pipeline._jpeg_quality(str(path), (32, 24)) is None  # resized: its blocks shrank
+    assert pipeline._jpeg_quality(str(tmp_path / "gone.jpg"), (64, 48)) is None
 
 
 def test_formats_and_errors(catalog: Path) -> None:

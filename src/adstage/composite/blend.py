@@ -34,6 +34,8 @@ chooses the defaults of staging):
   shades the floor under the product's body (between its legs), ``cast_opacity`` lays a
   soft shadow of its silhouette on the floor behind it (:func:`cast_shadow`) and ``crease``
   draws the thin dark line where it meets the floor.
+- ``camera``: the product blurred like the scene around it and its pixels compressed at the
+  scene's JPEG quality (:mod:`adstage.composite.camera`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.composite.camera import CameraMatch, match_camera
 from adstage.composite.light import (
     LightMatch,
     Shading,
@@ -685,6 +688,8 @@ class Composite:
     """The gradients shading the product (``None``: off)."""
     lift: float = 0.0
     """How much the product's black level was raised (linear light; 0: not at all)."""
+    camera: CameraMatch | None = None
+    """The blur and compression the product was given (``None``: off)."""
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -698,6 +703,7 @@ class Composite:
             "soften": None if self.soften is None else round(self.soften, 4),
             "shade": None if self.shading is None else self.shading.as_dict(),
             "lift": round(self.lift, 4),
+            "camera": None if self.camera is None else self.camera.as_dict(),
         }
 
 
@@ -723,6 +729,8 @@ def composite(
     inner: float = 0.0,
     soften: bool = False,
     shadow_model: str = "layers",
+    camera: bool = False,
+    jpeg_quality: int | None = None,
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
@@ -739,7 +747,9 @@ def composite(
     shade inside the product's openings (:func:`inner_shade`; independent of ``shadow``).
     ``soften``: every shadow's opacity scaled down in a room whose own shadows are soft
     (:func:`adstage.composite.light.room_softness`). ``shadow_model``: one of
-    :data:`SHADOW_MODELS`.
+    :data:`SHADOW_MODELS`. ``camera``: blur the product like the scene around it and, with a
+    ``jpeg_quality``, compress every changed pixel like the scene was
+    (:func:`adstage.composite.camera.match_camera`).
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")
@@ -860,6 +870,13 @@ def composite(
     opaque = alpha >= 1.0
     blended[opaque] = product[opaque]  # exact (lit) product pixels where the cut-out is opaque
     out[y0:y1, x0:x1] = blended
+    matched = None
+    if camera:
+        t = time.perf_counter()
+        placed = np.zeros((h, w), bool)
+        placed[y0:y1, x0:x1] = alpha >= 0.5
+        out, matched = match_camera(out, scene, placed, quality=jpeg_quality)
+        seconds["camera"] = time.perf_counter() - t
     return Composite(
         image=out,
         light=match,
@@ -873,6 +890,7 @@ def composite(
         soften=softness if soften and shadow > 0 else None,
         shading=shading,
         lift=lifted,
+        camera=matched,
     )
 
 

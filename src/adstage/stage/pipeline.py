@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align, shape_mask
 from adstage.composite.blend import EDGES, SHADOW_MODELS, Composite, composite, scale_cutout
+from adstage.composite.camera import jpeg_quality
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, BackendUnavailable, InputError, WeightsNotFound
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
@@ -151,6 +152,11 @@ class StageOptions:
     """How the shadows of free-space candidates are made (nothing was removed, the floor under
     them is the room's own): one of :data:`adstage.composite.blend.SHADOW_MODELS`, or ``None``
     for ``shadow_model``."""
+    camera_match: bool = False
+    """Give the product the scene's camera: blurred like the scene around it and, in a JPEG
+    scene staged at its own size, compressed at the scene's JPEG quality
+    (:func:`adstage.composite.camera.match_camera`; a catalog photo scaled down is crisper than
+    the room and free of its 8×8 blocks). Not with ``product_exact``."""
     product_exact: bool = False
     """Keep every opaque product pixel as in the cut-out: no ``light`` nor ``shade`` (both on by
     default, turned off), no ``harmonize`` nor ``lift`` (an error to ask for), and edges only
@@ -313,6 +319,21 @@ def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
     return scene, mask
 
 
+@functools.lru_cache(maxsize=256)
+def _jpeg_quality(uri: str, size: tuple[int, int]) -> int | None:
+    """The JPEG quality the scene file ``uri`` was saved at, if it is a JPEG of ``size`` (width,
+    height); ``None`` otherwise (resized for staging: its blocks shrank with it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(uri) as image:
+            if image.size != size:
+                return None
+    except (OSError, ValueError):
+        return None
+    return jpeg_quality(uri)
+
+
 def _paste(
     scene: RGB,
     cut: Cutout,
@@ -320,12 +341,17 @@ def _paste(
     options: StageOptions,
     *,
     free_space: bool = False,
+    uri: str | None = None,
 ) -> tuple[Composite, RGB, tuple[int, int, int, int]]:
     """Composite the cut-out at ``placement`` with the options' edges, light and shadow
     (``product_exact`` keeps its pixels; a ``free_space`` placement takes its shadows from
-    ``free_space_shadow_model``), then bring it to the ad format: the composite, the final image
-    and the product's box in it."""
+    ``free_space_shadow_model``; ``camera_match`` compresses like the scene file ``uri`` when the
+    scene is that file at its own size), then bring it to the ad format: the composite, the final
+    image and the product's box in it."""
     exact = options.product_exact
+    quality = None
+    if options.camera_match and uri is not None:
+        quality = _jpeg_quality(uri, (scene.shape[1], scene.shape[0]))
     pasted = composite(
         scene,
         cut.rgba,
@@ -344,6 +370,8 @@ def _paste(
         inner=options.inner_shadow,
         soften=options.soften_shadows,
         shadow_model=options.shadow_model_for(free_space=free_space),
+        camera=options.camera_match and not exact,
+        jpeg_quality=quality,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
@@ -382,7 +410,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     seconds["inpaint"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    pasted, final, box = _paste(filled, cut, placement, options)
+    pasted, final, box = _paste(filled, cut, placement, options, uri=match.uri)
     seconds["composite"] = time.perf_counter() - t
 
     slot_area = float(slot.sum())
@@ -897,7 +925,7 @@ def stage_beside(
             if placement is None:
                 return None
     t = time.perf_counter()
-    pasted, final, box = _paste(scene, cut, placement, options, free_space=True)
+    pasted, final, box = _paste(scene, cut, placement, options, free_space=True, uri=match.uri)
     seconds["composite"] = time.perf_counter() - t
     components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
     return Candidate(
