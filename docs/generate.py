@@ -1238,6 +1238,10 @@ JUDGE_RUNS = {
     "A-poolhid-vs-A-pool": ("A", "… … hiding ≤ 25 % of an object behind (not kept) ²³"),
     "A2-poolhid-vs-A2-pool": ("A2", "… hiding ≤ 25 % of an object behind (not kept) ²³"),
     "O-kinds": ("O", "the same, free-space anchors from the 60 most similar slots ²³"),
+    "A-wall-vs-A-pool": ("A", "… … furniture against a wall hides nothing (not kept) ²⁴"),
+    "A2-wall-vs-A2-pool": ("A2", "… furniture against a wall hides nothing (not kept) ²⁴"),
+    "A-cam-vs-A-pool": ("A", "… … the scene's blur and JPEG blocks (not kept) ²⁴"),
+    "A2-cam-vs-A2-pool": ("A2", "… the scene's blur and JPEG blocks (not kept) ²⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
