@@ -92,6 +92,7 @@ CONSTANTS = {
         "CONTACT_EVERY_FOOT",
         "FOOT_CLEAR",
         "UNDER_GAP",
+        "UNDER_SKIP_LEGS",
         "OCCLUSION_AMBIENT",
         "OCCLUSION_KEY",
         "OCCLUSION_CONTACT",

@@ -1242,6 +1242,8 @@ JUDGE_RUNS = {
     "A2-wall-vs-A2-pool": ("A2", "… furniture against a wall hides nothing (not kept) ²⁴"),
     "A-cam-vs-A-pool": ("A", "… … the scene's blur and JPEG blocks (not kept) ²⁴"),
     "A2-cam-vs-A2-pool": ("A2", "… the scene's blur and JPEG blocks (not kept) ²⁴"),
+    "A-legs-vs-A-gate": ("A", "… … no under-body shade below a leg (not kept) ²⁴"),
+    "A2-legs-vs-A2-gate": ("A2", "… no under-body shade below a leg (not kept) ²⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

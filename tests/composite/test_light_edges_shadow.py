@@ -287,6 +287,31 @@ def test_under_shadow_follows_each_pieces_own_floor_line() -> None:
     assert _under_body(59 - np.argmax(flat[::-1], axis=0), 60).max() == 0.0
 
 
+def test_under_shadow_can_leave_out_the_floor_below_a_back_leg(monkeypatch) -> None:
+    from adstage.composite import blend
+
+    # A chair seen from the front, a little from above: a seat on two front legs reaching the
+    # base line and two back legs just inside them whose tips end higher up the picture (so
+    # they are not taken for contacts: a front leg beside them is lower).
+    alpha = np.zeros((100, 100), bool)
+    alpha[30:40, 0:100] = True  # the seat
+    alpha[30:100, 0:3] = alpha[30:100, 97:100] = True  # front legs on the base line
+    alpha[30:80, 8:11] = alpha[30:80, 89:92] = True  # back legs ending at row 79
+    lowest = np.where(alpha.any(0), 99 - np.argmax(alpha[::-1], axis=0), -1)
+    assert blend._leg_ends(alpha, lowest)[[1, 9, 90, 98]].all()
+    assert not blend._leg_ends(alpha, lowest)[[20, 50, 80]].any()  # the seat's underside
+    below_back_leg = (slice(82, 99), slice(8, 11))
+    under_seat = (slice(42, 99), slice(40, 60))
+    monkeypatch.setattr(blend, "UNDER_SKIP_LEGS", False)
+    shade = _under_body(lowest, 100, alpha)
+    assert shade[below_back_leg].min() > 0  # the streak under the back leg
+    monkeypatch.setattr(blend, "UNDER_SKIP_LEGS", True)
+    skipped = _under_body(lowest, 100, alpha)
+    assert skipped[below_back_leg].max() == 0.0
+    np.testing.assert_array_equal(skipped[under_seat], shade[under_seat])  # the body's shade
+    np.testing.assert_array_equal(_under_body(lowest, 100), shade)  # no mask: nothing skipped
+
+
 @pytest.mark.parametrize("width", [40, 320])  # full resolution; the map computed smaller
 def test_composite_shadows_match_the_full_frame_map(width: int) -> None:
     # A tall product, leaning shadow: the region composite() computes the map in must hold all

@@ -365,7 +365,39 @@ def _contacts(lowest: NDArray[np.intp], bh: int, clear: float = 0.02) -> NDArray
     return out
 
 
-def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
+UNDER_SKIP_LEGS = False
+"""The shade under the body leaves out the columns where the product ends in a leg: a thin
+vertical part (narrower than :data:`CONTACT_THIN_RUN` of the width a little above its lowest
+pixel). Below a back leg's tip, higher up the picture than the front legs' floor line, is floor
+in front of that leg, not under a body; shading it down to the floor line drew a dark streak
+under every back leg of a dining set ("smeared, ghostly chair legs")."""
+
+
+def _leg_ends(inside: NDArray[np.bool_], lowest: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """The box columns whose lowest product pixel ends a thin vertical part (a leg): the row a
+    little above it (2 % of the height; widened by 2 pixels each way, for a slanted leg) holds a
+    horizontal run of product pixels through the column narrower than
+    :data:`CONTACT_THIN_RUN` of the width."""
+    bh, bw = inside.shape
+    out = np.zeros(bw, bool)
+    up = max(2, round(0.02 * bh))
+    widest = max(2, round(CONTACT_THIN_RUN * bw)) + 4
+    for x in np.nonzero(lowest >= 0)[0]:
+        y = max(0, int(lowest[x]) - up)
+        row = cv2.dilate(inside[y : y + 1].astype(np.uint8), np.ones((1, 5), np.uint8))[0] > 0
+        if not row[x]:
+            continue
+        before = np.nonzero(~row[:x])[0]
+        after = np.nonzero(~row[x + 1 :])[0]
+        start = int(before[-1]) + 1 if before.size else 0
+        end = x + 1 + int(after[0]) if after.size else bw
+        out[x] = end - start < widest
+    return out
+
+
+def _under_body(
+    lowest: NDArray[np.intp], bh: int, inside: NDArray[np.bool_] | None = None
+) -> NDArray[np.float32]:
     """The shade under a product's body, ``bh × bw`` in [0, 1], from each box column's lowest
     product row ``lowest`` (``bw`` of them; -1 where the column holds no product).
 
@@ -388,6 +420,8 @@ def _under_body(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
     columns = np.arange(bw)
     ground = np.interp(columns, at, lowest[at].astype(np.float64))
     between = has & (columns >= at.min()) & (columns <= at.max())
+    if UNDER_SKIP_LEGS and inside is not None:
+        between &= ~_leg_ends(inside, lowest)
     gap = np.maximum(ground - lowest, 0.0)
     lifted = np.where(between, np.clip(1.0 - gap / (UNDER_GAP * bh), 0.0, 1.0), 0.0)
     rows = np.arange(bh)[:, None]
@@ -504,7 +538,7 @@ def ground_shadow(
             shade = np.zeros((h, w), np.float32)
             region = shade[y0 : y0 + bh, x0 : x0 + bw]  # smaller where the box leaves the map
             rh, rw = region.shape
-            region[:] = _under_body(by_column, bh)[:rh, :rw] * under_opacity
+            region[:] = _under_body(by_column, bh, inside)[:rh, :rw] * under_opacity
             under = cast(NDArray[np.float32], cv2.GaussianBlur(shade, (0, 0), max(1.0, 0.01 * bw)))
     ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
