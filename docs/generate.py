@@ -1244,10 +1244,11 @@ JUDGE_RUNS = {
     "A2-cam-vs-A2-pool": ("A2", "… the scene's blur and JPEG blocks (not kept) ²⁴"),
     "A-legs-vs-A-gate": ("A", "… … no under-body shade below a leg (not kept) ²⁴"),
     "A2-legs-vs-A2-gate": ("A2", "… no under-body shade below a leg (not kept) ²⁴"),
+    "P-kinds": ("P", "the same, only floor-standing kinds beside an anchor ²⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P")
 
 
 @snippet("judge.table", "judge_study")
@@ -1298,6 +1299,7 @@ def _judge_candidates(r: Json) -> str:
         "M-kinds",
         "N-kinds",
         "O-kinds",
+        "P-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1314,7 +1316,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["O-kinds"]
+    run = r["runs"]["P-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

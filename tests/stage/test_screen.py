@@ -77,6 +77,23 @@ def test_a_product_pushed_off_the_base_line_floats() -> None:
     assert verdict.reason == "floating" and verdict.measures["lift"] > 0.02
 
 
+def test_a_wall_kind_does_not_take_the_place_of_an_object_on_the_floor() -> None:
+    from adstage.stage.scale import kind_of
+
+    cabinet = kind_of("wall cabinet")
+    assert cabinet is not None and cabinet.support == "wall"
+    low = _box(300, 400, 190, 270, 150, 250)  # its base 90 % down: it stands on the floor
+    high = _box(300, 400, 60, 140, 150, 250)  # 47 % down: it hangs on the wall
+    on = Screen()
+    assert on.wall_max_base == 0.85
+    verdict = screen(PRODUCT, low, on, kind=cabinet)
+    assert verdict.reason == "support" and "hangs on a wall" in verdict.why
+    assert screen(PRODUCT, high, on, kind=cabinet).passed
+    assert screen(PRODUCT, low, Screen(wall_max_base=1.0), kind=cabinet).passed  # off
+    assert screen(PRODUCT, low, on, kind=kind_of("chest of drawers")).passed  # it stands
+    assert screen(PRODUCT, low, on).passed  # no kind: not known to hang
+
+
 def test_thresholds_and_masks_are_checked() -> None:
     with pytest.raises(InputError, match="max_area"):
         Screen(max_area=1.5)

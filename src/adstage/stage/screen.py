@@ -27,6 +27,8 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   (:mod:`adstage.stage.scale`): a product that stands on the floor would stand above eye level,
   or its size would be implausible for its kind under ``camera``'s prior, narrowed by the
   scene's horizon when ``horizon`` is on and its lines give one (:mod:`adstage.stage.horizon`);
+  a product that hangs on a wall would take the place of an object standing on the floor (its
+  base at least ``wall_max_base`` down the photo);
 - ``setting``, only when the product's kind and the slot's catalog category are known: an indoor
   product in an outdoor scene, or a kind in a room it is not staged in (a bed in a kitchen:
   :data:`adstage.stage.scale.NOT_IN_ROOMS`); checked first, before any mask work.
@@ -46,7 +48,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import FLOOR, Camera, Kind, check_box, check_setting
+from adstage.stage.scale import FLOOR, WALL, Camera, Kind, check_box, check_setting
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -76,6 +78,13 @@ class Screen:
     others (which ``max_uncovered`` still admits). A value at or above ``max_uncovered`` turns
     the preference off."""
     max_lift: float = 0.02
+    wall_max_base: float = 0.85
+    """A product that hangs on a wall (``Kind.support == "wall"``) does not replace an object
+    whose base is at least this far down the photo (a share of its height; the share a
+    free-space anchor's base must reach to surely stand on the floor): that object stands on
+    the floor, and a wall cabinet in its place hovers in the room ("an oversized white cabinet
+    pasted into the middle of the room", set P, issue 13), a wall shelf lies on the rug. 1.0:
+    off."""
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
     """The camera prior of the ``support`` and ``scale`` checks (:mod:`adstage.stage.scale`)."""
@@ -94,6 +103,7 @@ class Screen:
             "max_uncovered",
             "prefer_uncovered",
             "max_lift",
+            "wall_max_base",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not 0.0 <= value <= 1.0:
@@ -224,6 +234,15 @@ def screen(
     for reason, failed, why in checks:
         if failed:
             return Verdict(False, reason, why, measures)
+    base = placement.box[3] / h
+    if kind is not None and kind.support == WALL and base >= t.wall_max_base:
+        return Verdict(
+            False,
+            "support",
+            f"a {kind.name} hangs on a wall, but the slot's object stands on the floor (its base "
+            f"is {base:.0%} of the scene's height down, at least {t.wall_max_base:.0%})",
+            measures,
+        )
     if kind is None or kind.support != FLOOR:
         return Verdict(True, None, "", measures)
     # the size checks last: the scene's camera may have to be estimated from its pixels
