@@ -12,7 +12,7 @@ pytest.importorskip("lancedb")
 
 from adstage.errors import InputError
 from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
-from adstage.retrieve.search import DEFAULT_RERANK_WEIGHT, retrieve
+from adstage.retrieve.search import DEFAULT_RERANK_WEIGHT, query_vector, retrieve
 
 
 def _room(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +63,14 @@ def test_rerank_prefers_the_slot_the_product_covers(tmp_path: Path) -> None:
     assert default[0].score == pytest.approx(
         (1 - w) * default[0].similarity + w * default[0].coverage
     )
+    # The query's embedding, computed once, gives the same search; another vector, another one.
+    vector = query_vector(query, qmask, cat)
+    again = retrieve(query, cat, mask=qmask, k=2, vector=vector)
+    assert [(m.id, m.similarity) for m in again] == [(m.id, m.similarity) for m in plain]
+    other = retrieve(query, cat, mask=qmask, k=2, vector=-vector)
+    assert [m.similarity for m in other] != [m.similarity for m in plain]
+    with pytest.raises(InputError, match="not in this catalog"):
+        query_vector(query, qmask, cat, embedder="inception-v3")
     with pytest.raises(InputError, match="rerank_weight"):
         retrieve(query, cat, mask=qmask, rerank=True, rerank_weight=2.0)
     with pytest.raises(InputError, match="no product"):

@@ -421,7 +421,22 @@ def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_ancho
     assert len(calls) == 1 and "free_space_pool" not in near.provenance["screen"]
     calls.clear()
     monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 60)
+    from adstage.retrieve import search
+
+    embedded: list[int] = []
+    real_load = search.load_embedder
+
+    class Counting:  # the embedder, counting the images it embeds
+        def __init__(self, name: str) -> None:
+            self.inner = real_load(name)
+
+        def embed(self, images, alphas):  # type: ignore[no-untyped-def]
+            embedded.append(len(images))
+            return self.inner.embed(images, alphas)
+
+    monkeypatch.setattr(search, "load_embedder", Counting)
     far = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    assert embedded == [1]  # the second search reuses the product's embedding
     assert [c.provenance["mode"] for c in far.candidates] == ["free-space"]
     first, more = calls
     assert far.provenance["screen"]["free_space_pool"] == len(more) > 0

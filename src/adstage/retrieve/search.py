@@ -78,6 +78,7 @@ def retrieve(
     embedder: str | None = None,
     segmenter: str = "auto",
     fit: str = "footprint",
+    vector: NDArray[np.float32] | None = None,
 ) -> list[Match]:
     """The ``k`` catalog slots most similar to the product in ``query``, best first.
 
@@ -92,6 +93,9 @@ def retrieve(
     :mod:`adstage.composite.align`), and order by
     ``(1 − rerank_weight) · similarity + rerank_weight · coverage``, where coverage is the share
     of the slot the product covers (what it leaves uncovered must be inpainted).
+
+    ``vector``: the query's embedding by ``embedder``, when the caller has it already
+    (:func:`query_vector`): a second search for the same product skips the network.
     """
     if not 0.0 <= rerank_weight <= 1.0:
         raise InputError(f"rerank_weight: expected a value in [0, 1], got {rerank_weight}")
@@ -111,7 +115,8 @@ def retrieve(
     product = alpha >= THRESHOLD
     if rerank and not product.any():
         raise InputError("query: no product found in the image, nothing to align for rerank")
-    vector = load_embedder(name).embed([image], [alpha])[0]
+    if vector is None:
+        vector = load_embedder(name).embed([image], [alpha])[0]
     condition = "area_fraction > 0" + (f" AND ({where})" if where else "")
     fetch = max(5 * k, RERANK_MIN_CANDIDATES) if rerank else k
     rows = store.search(vector, k=fetch, embedder=name, where=condition)
@@ -128,3 +133,20 @@ def retrieve(
         matches.append(match_from_row(row, score=score, similarity=similarity, coverage=coverage))
     matches.sort(key=lambda m: -m.score)
     return matches[:k]
+
+
+def query_vector(
+    image: Any, alpha: Any, catalog: Catalog | str | Path, embedder: str | None = None
+) -> NDArray[np.float32]:
+    """The embedding :func:`retrieve` searches ``catalog`` with for the product of ``image`` and
+    its ``alpha`` (``embedder``: which of the catalog's, default its first), to pass to it as
+    ``vector`` when the same product is searched for more than once."""
+    store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    name = embedder or store.embedders[0]
+    if name not in store.embedders:
+        raise InputError(f"embedder {name!r} is not in this catalog; it has {store.embedders}")
+    rgb = load_rgb(image, name="query")
+    out: NDArray[np.float32] = load_embedder(name).embed(
+        [rgb], [as_alpha(alpha, rgb.shape[:2], name="mask")]
+    )[0]
+    return out

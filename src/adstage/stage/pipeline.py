@@ -53,7 +53,7 @@ from adstage.composite.formats import parse_ratio, to_format
 from adstage.errors import AdstageError, BackendUnavailable, InputError, WeightsNotFound
 from adstage.inpaint.base import DEFAULT_INPAINTER, INPAINTERS, hole_for_paste, inpaint
 from adstage.io.images import load_rgb, read_image
-from adstage.retrieve.search import retrieve
+from adstage.retrieve.search import query_vector, retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
@@ -531,10 +531,12 @@ def stage(
 
     t = time.perf_counter()
     where = _staged_slots(opts)
+    vector = query_vector(image, alpha, store, opts.embedder)  # searched with twice, maybe
     matches = retrieve(
         image,
         store,
         mask=alpha,
+        vector=vector,
         k=opts.k if opts.screen is None else max(5 * opts.k, SCREEN_POOL),
         where=where,
         rerank=opts.rerank,
@@ -562,7 +564,7 @@ def stage(
             beside = _stage_beside_any(cut, anchors, store, opts, name)
             if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
                 seen = {m.id for m, _ in anchors}
-                more = _more_anchors(image, alpha, cut, store, opts, seen, passed - seen)
+                more = _more_anchors(image, alpha, vector, cut, store, opts, seen, passed - seen)
                 beside += _stage_beside_any(
                     cut, more, store, opts, name, scenes={c.match.item for c in beside}
                 )
@@ -708,6 +710,7 @@ catalog"."""
 def _more_anchors(
     image: RGB,
     alpha: NDArray[np.float32],
+    vector: NDArray[np.float32],
     cut: Cutout,
     store: Catalog,
     opts: StageOptions,
@@ -716,12 +719,14 @@ def _more_anchors(
 ) -> list[tuple[Match, Verdict | None]]:
     """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen``,
     each with its screen verdict (``None``: passed; the ``passed`` ids passed the screen
-    already and are not screened again)."""
+    already and are not screened again). ``vector``: the product's embedding, computed for the
+    first search."""
     assert opts.screen is not None
     matches = retrieve(
         image,
         store,
         mask=alpha,
+        vector=vector,
         k=FREE_SPACE_POOL,
         where=_staged_slots(opts),
         embedder=opts.embedder,
