@@ -94,6 +94,7 @@ def test_a_product_sharper_than_its_scene_is_blurred_and_nothing_far_from_it_cha
     pasted[product] = image[product]
     out, match = match_camera(pasted, plain, product)
     assert np.isnan(match.scene_blur) and match.sigma == 0.0
+    assert match.as_dict()["scene_blur"] is None  # no NaN in a provenance's JSON
     np.testing.assert_array_equal(out, pasted)
 
 

@@ -185,6 +185,13 @@ def test_camera_match_is_recorded_acts_only_around_the_product_and_reads_the_sce
     Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(path, quality=60)
     assert pipeline._jpeg_quality(str(path), (64, 48)) == 60
     assert pipeline._jpeg_quality(str(path), (32, 24)) is None  # resized: its blocks shrank
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 3  # stored upside down: turned on reading, and its blocks with it
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+        turned, quality=60, exif=exif
+    )
+    assert pipeline._jpeg_quality(str(turned), (64, 48)) is None
     assert pipeline._jpeg_quality(str(tmp_path / "gone.jpg"), (64, 48)) is None
 
 

@@ -409,7 +409,9 @@ def _under_body(
     body's underside down to the line, by ``1 − gap / (UNDER_GAP · bh)`` (``gap``: the rows
     between); columns outside the outermost contacts are not. A sofa's contacts are its legs
     on the base line; in a dining set, a chair further back stands higher in the picture and
-    has its own contacts, so the floor in front of it is not taken for the floor under it."""
+    has its own contacts, so the floor in front of it is not taken for the floor under it.
+    ``inside``: the product's mask in its box; with it and :data:`UNDER_SKIP_LEGS`, the columns
+    that end in a leg (:func:`_leg_ends`) are not shaded."""
     bw = len(lowest)
     out = np.zeros((bh, bw), np.float32)
     has = lowest >= 0

@@ -4,7 +4,7 @@ A catalog photo is shot on a studio camera at a high resolution; scaled down to 
 pixels the product takes in a room, it is crisper than the room photo around it and free of the
 room's compression: at full size the pasted product is a sharp, clean cut-out inside a softer
 image with 8×8 blocks (the dev rooms are JPEGs of IJG quality 75). Two steps, both acting only
-on the pixels the composite changed:
+around the product:
 
 - **blur**: the no-reference blur metric of Crété-Roffet, Dolmiere, Ladret & Nicolas ("The blur
   effect: perception and estimation with a new no-reference perceptual blur metric", SPIE
@@ -22,6 +22,7 @@ JPEG gets no compression step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -74,8 +75,9 @@ def quality_of_table(table: NDArray[Any]) -> int:
 
 
 def jpeg_quality(path: str | Path) -> int | None:
-    """The IJG quality a JPEG file was saved at, from its luminance table; ``None`` for a file
-    that is not a JPEG (or cannot be read)."""
+    """The IJG quality whose luminance table is nearest a JPEG file's (exact for files saved by
+    libjpeg or PIL; for another encoder's tables the nearest match); ``None`` for a file that is
+    not a JPEG (or cannot be read)."""
     from PIL import Image
 
     try:
@@ -149,7 +151,11 @@ class CameraMatch:
     quality: int | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """Rounded; a metric that could not be read (``nan``) is ``None`` (valid JSON)."""
+        return {
+            k: (None if math.isnan(v) else round(v, 4)) if isinstance(v, float) else v
+            for k, v in asdict(self).items()
+        }
 
 
 def _blurred(region: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
@@ -170,7 +176,8 @@ def match_camera(
     """``image`` (``scene`` with a product composited into it; ``product``: the product's pixels,
     scene-sized) with the product blurred like the scene around it and every pixel the composite
     changed compressed at JPEG ``quality`` on the scene's block grid (``None``: not compressed).
-    Pixels the composite left alone stay exactly the scene's."""
+    Pixels farther than the blur's feather (about 2σ) from what the composite changed stay
+    exactly the scene's."""
     if image.shape != scene.shape or product.shape != scene.shape[:2]:
         raise InputError(
             f"match_camera: image {image.shape}, scene {scene.shape} and product mask "

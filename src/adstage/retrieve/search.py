@@ -95,7 +95,8 @@ def retrieve(
     of the slot the product covers (what it leaves uncovered must be inpainted).
 
     ``vector``: the query's embedding by ``embedder``, when the caller has it already
-    (:func:`query_vector`): a second search for the same product skips the network.
+    (:func:`query_vector`): a second search for the same product skips the embedding network
+    (without a ``mask`` the segmenter still runs).
     """
     if not 0.0 <= rerank_weight <= 1.0:
         raise InputError(f"rerank_weight: expected a value in [0, 1], got {rerank_weight}")

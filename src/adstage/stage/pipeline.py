@@ -322,12 +322,14 @@ def _scene(match: Match, max_side: int | None) -> tuple[RGB, NDArray[np.bool_]]:
 @functools.lru_cache(maxsize=256)
 def _jpeg_quality(uri: str, size: tuple[int, int]) -> int | None:
     """The JPEG quality the scene file ``uri`` was saved at, if it is a JPEG of ``size`` (width,
-    height); ``None`` otherwise (resized for staging: its blocks shrank with it)."""
+    height) stored upright; ``None`` otherwise (resized for staging, its blocks shrank with it;
+    turned by its EXIF orientation, its blocks were turned)."""
     from PIL import Image
 
     try:
         with Image.open(uri) as image:
-            if image.size != size:
+            # a file turned upright on reading has its blocks turned too: not on our grid
+            if image.size != size or image.getexif().get(0x0112, 1) != 1:
                 return None
     except (OSError, ValueError):
         return None
@@ -809,8 +811,9 @@ object of the scene counts as taken, also those farther back that a chair or a t
 front of (:func:`adstage.stage.freespace.place_beside` with ``behind=None``). On set O (issue 13)
 six of the eight free-space pictures judged against real photos stood in front of one living
 room's TV bench, four of them a bed, storage and a TV bench. Judged on sets A and A2 against
-free space as before: preferred in **4 of 10** changed pictures (7 of them fall back to a
-replacement, whose smears and floating beds the judges liked no better), so off."""
+free space as before, two storage frames set aside (they change with any default, see
+docs/staging.md): preferred in **2 of 8** changed pictures (6 of them fall back to a
+replacement, whose smears and floating beds the judges liked less), so off."""
 
 
 FREE_SPACE_MAX_ASPECT = 1.5

@@ -234,8 +234,13 @@ def screen(
     for reason, failed, why in checks:
         if failed:
             return Verdict(False, reason, why, measures)
-    base = placement.box[3] / h
-    if kind is not None and kind.support == WALL and base >= t.wall_max_base:
+    base = y1 / h  # the old object's base line
+    if (
+        kind is not None
+        and kind.support == WALL
+        and t.wall_max_base < 1.0
+        and base >= t.wall_max_base
+    ):
         return Verdict(
             False,
             "support",
