@@ -77,7 +77,7 @@ def test_a_product_pushed_off_the_base_line_floats() -> None:
     assert verdict.reason == "floating" and verdict.measures["lift"] > 0.02
 
 
-def test_a_wall_kind_does_not_take_the_place_of_an_object_on_the_floor() -> None:
+def test_a_wall_or_top_kind_does_not_take_the_place_of_an_object_on_the_floor() -> None:
     from adstage.stage.scale import kind_of
 
     cabinet = kind_of("wall cabinet")
@@ -92,6 +92,9 @@ def test_a_wall_kind_does_not_take_the_place_of_an_object_on_the_floor() -> None
     assert screen(PRODUCT, low, Screen(wall_max_base=1.0), kind=cabinet).passed  # off
     assert screen(PRODUCT, low, on, kind=kind_of("chest of drawers")).passed  # it stands
     assert screen(PRODUCT, low, on).passed  # no kind: not known to hang
+    lamp = screen(PRODUCT, low, on, kind=kind_of("table lamp"))  # it would stand on the floor
+    assert lamp.reason == "support" and "stands on other furniture" in lamp.why
+    assert screen(PRODUCT, high, on, kind=kind_of("table lamp")).passed
 
 
 def test_thresholds_and_masks_are_checked() -> None:

@@ -30,6 +30,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from adstage.errors import InputError
 from adstage.types import RGB
@@ -78,8 +79,6 @@ def jpeg_quality(path: str | Path) -> int | None:
     """The IJG quality whose luminance table is nearest a JPEG file's (exact for files saved by
     libjpeg or PIL; for another encoder's tables the nearest match); ``None`` for a file that is
     not a JPEG (or cannot be read)."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             tables = getattr(image, "quantization", None)

@@ -44,6 +44,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align, shape_mask
@@ -324,8 +325,6 @@ def _jpeg_quality(uri: str, size: tuple[int, int]) -> int | None:
     """The JPEG quality the scene file ``uri`` was saved at, if it is a JPEG of ``size`` (width,
     height) stored upright; ``None`` otherwise (resized for staging, its blocks shrank with it;
     turned by its EXIF orientation, its blocks were turned)."""
-    from PIL import Image
-
     try:
         with Image.open(uri) as image:
             # a file turned upright on reading has its blocks turned too: not on our grid

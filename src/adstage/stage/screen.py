@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import FLOOR, WALL, Camera, Kind, check_box, check_setting
+from adstage.stage.scale import FLOOR, TOP, WALL, Camera, Kind, check_box, check_setting
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -60,6 +60,12 @@ REASONS: tuple[str, ...] = (
     "scale",
     "setting",
 )
+
+
+OFF_THE_FLOOR: tuple[str, ...] = (WALL, TOP)
+"""The supports of kinds that never take the place of an object standing on the floor
+(``Screen.wall_max_base``): a wall cabinet, and a table lamp or a vase, which would stand on the
+floor in its place."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +85,11 @@ class Screen:
     the preference off."""
     max_lift: float = 0.02
     wall_max_base: float = 0.85
-    """A product that hangs on a wall (``Kind.support == "wall"``) does not replace an object
-    whose base is at least this far down the photo (a share of its height; the share a
-    free-space anchor's base must reach to surely stand on the floor): that object stands on
-    the floor, and a wall cabinet in its place hovers in the room ("an oversized white cabinet
+    """A product that hangs on a wall or stands on other furniture (:data:`OFF_THE_FLOOR`: a
+    wall cabinet, a table lamp) does not replace an object whose base is at least this far down
+    the photo (a share of its height; the share a free-space anchor's base must reach to surely
+    stand on the floor): that object stands on the floor, and a wall cabinet in its place
+    hovers in the room ("an oversized white cabinet
     pasted into the middle of the room", set P, issue 13), a wall shelf lies on the rug. 1.0:
     off."""
     work_side: int = 256
@@ -237,15 +244,16 @@ def screen(
     base = y1 / h  # the old object's base line
     if (
         kind is not None
-        and kind.support == WALL
+        and kind.support in OFF_THE_FLOOR
         and t.wall_max_base < 1.0
         and base >= t.wall_max_base
     ):
+        where = "hangs on a wall" if kind.support == WALL else "stands on other furniture"
         return Verdict(
             False,
             "support",
-            f"a {kind.name} hangs on a wall, but the slot's object stands on the floor (its base "
-            f"is {base:.0%} of the scene's height down, at least {t.wall_max_base:.0%})",
+            f"a {kind.name} {where}, but the slot's object stands on the floor (its base is "
+            f"{base:.0%} of the scene's height down, at least {t.wall_max_base:.0%})",
             measures,
         )
     if kind is None or kind.support != FLOOR:
