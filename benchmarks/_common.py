@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import shlex
 from pathlib import Path
 
@@ -26,6 +27,26 @@ def product_types(products_dir: Path) -> dict[str, str]:
     ``path`` in ``labels.csv``: what ``--kinds`` passes to staging as each product's kind."""
     with open(products_dir / "metadata.csv", newline="") as handle:
         return {row["path"]: row["product_type"] for row in csv.DictReader(handle)}
+
+
+_SIZES = re.compile(r"-(\d+)x(\d+)(?:x(\d+))?-cm(?:-[a-z0-9-]*)?\.[a-z]+$", re.IGNORECASE)
+_TALL_LAST = ("wardrobe", "chest of drawers", "shelving", "cabinet", "sideboard", "TV bench")
+"""Kinds whose catalog sizes end with the height: width x height ("Chest of 5 drawers 120x76
+cm"), or width x depth x height ("TV bench 120x40x64 cm", "Corner wardrobe 160/88x236 cm", the
+"/" lost in the file name). A table's or a bed's sizes are its top's or its mattress's."""
+
+
+def product_height(name: str, kind_text: str) -> float | None:
+    """The height (cm) a dev product's file name gives, for the kinds of :data:`_TALL_LAST`;
+    ``None`` for other kinds or a name without sizes."""
+    from adstage.stage.scale import kind_of
+
+    kind = kind_of(kind_text)
+    found = _SIZES.search(name)
+    if kind is None or kind.name not in _TALL_LAST or found is None:
+        return None
+    numbers = [int(g) for g in found.groups() if g is not None]
+    return float(numbers[-1]) if numbers[-1] > 0 else None
 
 
 def command(

@@ -57,7 +57,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from _common import DATA, data_missing, product_types
+from _common import DATA, data_missing, product_height, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.atomic import atomic_write_text
@@ -196,6 +196,7 @@ def make(args: argparse.Namespace) -> int:
         "exclude_seeds": args.exclude_seeds,
         "exclude_labels": args.exclude_labels,
         "kinds": args.kinds,
+        "heights": args.heights,
         "pairs": {},
         "none": [],
     }
@@ -205,6 +206,9 @@ def make(args: argparse.Namespace) -> int:
         comparison = "real" if n < len(picked) // 2 else "naive"
         kind = types.get(products[i]["path"])  # None without --kinds: types is empty
         given = dataclasses.replace(options or StageOptions(), kind=kind) if kind else options
+        height = product_height(path.name, kind) if args.heights and kind else None
+        if height is not None:
+            given = dataclasses.replace(given or StageOptions(), height_cm=height)
         try:
             staged = stage_product(path, args.catalog, k=args.k, options=given)
         except Exception as exc:  # a benchmark reports, it does not stop
@@ -415,6 +419,12 @@ def main() -> int:
         "--kinds",
         action="store_true",
         help="make: give each product its catalog product type (metadata.csv) as kind",
+    )
+    parser.add_argument(
+        "--heights",
+        action="store_true",
+        help="make, with --kinds: give storage furniture its height read from the product's name "
+        "(_common.product_height) as height_cm",
     )
     parser.add_argument("--k", type=int, default=3, help="candidates staged; the best is judged")
     args = parser.parse_intermixed_args()

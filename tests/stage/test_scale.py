@@ -148,6 +148,30 @@ def test_each_refusal_and_what_passes() -> None:
     assert check(chair, 0.05, 0.25, Camera(horizon=(0.0, 0.6))).reason is None  # a looser prior
 
 
+def test_the_products_own_height_narrows_its_kinds_heights() -> None:
+    from adstage.stage.pipeline import StageOptions
+
+    wardrobe = StageOptions(kind="corner wardrobe").product_kind
+    own = StageOptions(kind="corner wardrobe", height_cm=236).product_kind
+    assert wardrobe is not None and own is not None
+    assert (wardrobe.low_cm, wardrobe.high_cm) == (140, 240)
+    assert (own.low_cm, own.high_cm) == (236, 236) and own.name == "wardrobe"
+    # from 70 % to 90 % of the height: at most 170·0.2/0.25 = 136 cm tall, which a 140–240 cm
+    # wardrobe may be (within the prior's tolerance, ≥ 112 cm) but not one of 236 cm (≥ 189)
+    _, high = implied_height(0.70, 0.90, Camera())
+    assert high < 236 / 1.25 < 240 and high > 140 / 1.25  # the kind passes, the product not
+    assert check(wardrobe, 0.70, 0.90).reason is None
+    too_small = check(own, 0.70, 0.90)
+    assert too_small.reason == "scale" and "at least 236 cm" in too_small.why
+    # only for kinds that stand on the floor; a height needs a kind
+    assert StageOptions(kind="wall cabinet", height_cm=60).product_kind.low_cm == 0  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="needs a kind"):
+        StageOptions(height_cm=236)
+    for bad in (0, -5, 5000, "tall", True):
+        with pytest.raises(InputError, match="height_cm"):
+            StageOptions(kind="wardrobe", height_cm=bad)  # type: ignore[arg-type]
+
+
 def test_camera_and_rows_are_checked() -> None:
     with pytest.raises(InputError, match="horizon"):
         Camera(horizon=(0.7, 0.3))

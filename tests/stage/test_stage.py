@@ -335,3 +335,9 @@ def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     manifest = json.loads((tmp_path / "c" / item.id / "manifest.json").read_text())
     kind = manifest["provenance"]["kind"]
     assert kind["read_as"]["name"] == "side table" and kind["size_checked"] is True
+    own = [*base, "-o", str(tmp_path / "d"), "--kind", "side table", "--height-cm", "45"]
+    assert CliRunner().invoke(app, own).exit_code in (0, 1)  # staged, or refused by its size
+    manifest = json.loads((tmp_path / "d" / item.id / "manifest.json").read_text())
+    assert manifest["provenance"]["kind"]["read_as"]["high_cm"] == 45
+    bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "e"), "--height-cm", "45"])
+    assert bad.exit_code == 2 and "needs a kind" in bad.stderr

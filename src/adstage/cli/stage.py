@@ -114,6 +114,14 @@ def stage(
     free_space: FreeSpace = True,
     free_space_first: FreeSpaceFirst = True,
     kind: ProductKind = None,
+    height_cm: Annotated[
+        float | None,
+        typer.Option(
+            "--height-cm",
+            help="The product's own height in cm, when the catalog knows it (needs --kind): a "
+            "floor-standing kind's size check uses it instead of the kind's broad range.",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,
@@ -200,6 +208,7 @@ def stage(
             free_space=free_space,
             free_space_first=free_space_first,
             kind=kind,
+            height_cm=height_cm,
             check_cutout=check_cutout,
         )
         store = Catalog(catalog)

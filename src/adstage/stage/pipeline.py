@@ -197,6 +197,10 @@ class StageOptions:
     turns on the screen's ``support``, ``scale`` and ``setting`` checks; a part or accessory (a
     knob, a leg, a door) is refused; an unrecognised text checks nothing (the provenance says
     so)."""
+    height_cm: float | None = None
+    """The product's own height in cm, when the catalog knows it (a wardrobe of 236 cm): the
+    size checks of a floor-standing ``kind`` take it for the kind's heights (a wardrobe's are
+    140–240 cm), so a placement that makes it 1 m tall is refused. Needs ``kind``."""
 
     def shadow_model_for(self, *, free_space: bool) -> str:
         """The shadow model of a free-space candidate (``free_space``) or of a replacement."""
@@ -206,8 +210,12 @@ class StageOptions:
 
     @functools.cached_property
     def product_kind(self) -> Kind | None:
-        """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown)."""
-        return kind_of(self.kind)
+        """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown), with
+        :attr:`height_cm` as its heights when it stands on the floor."""
+        kind = kind_of(self.kind)
+        if kind is not None and kind.support == FLOOR and self.height_cm is not None:
+            kind = dataclasses.replace(kind, low_cm=self.height_cm, high_cm=self.height_cm)
+        return kind
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -255,6 +263,13 @@ class StageOptions:
                 raise InputError(f"min_realism: expected a value in [0, 1], got {self.min_realism}")
         if self.kind is not None and not isinstance(self.kind, str):
             raise InputError(f"kind: expected text, got {self.kind!r}")
+        if self.height_cm is not None:
+            if isinstance(self.height_cm, bool) or not isinstance(self.height_cm, (int, float)):
+                raise InputError(f"height_cm: expected a number, got {self.height_cm!r}")
+            if not 0.0 < self.height_cm < 1000.0:
+                raise InputError(f"height_cm: expected 0 < height < 1000 cm, got {self.height_cm}")
+            if self.kind is None:
+                raise InputError("height_cm: needs a kind (which kinds stand on the floor)")
 
 
 @dataclass(frozen=True)
