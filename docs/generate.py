@@ -1245,10 +1245,11 @@ JUDGE_RUNS = {
     "A-legs-vs-A-gate": ("A", "… … no under-body shade below a leg (not kept) ²⁴"),
     "A2-legs-vs-A2-gate": ("A2", "… no under-body shade below a leg (not kept) ²⁴"),
     "P-kinds": ("P", "the same, only floor-standing kinds beside an anchor ²⁴"),
+    "Q-kinds": ("Q", "the same, no wall or top kind in a floor object's place ²⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q")
 
 
 @snippet("judge.table", "judge_study")
@@ -1300,6 +1301,7 @@ def _judge_candidates(r: Json) -> str:
         "N-kinds",
         "O-kinds",
         "P-kinds",
+        "Q-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1316,7 +1318,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["P-kinds"]
+    run = r["runs"]["Q-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
