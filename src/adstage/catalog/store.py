@@ -257,6 +257,13 @@ class Catalog:
         log.info("catalog index: %s", done)
         return done
 
+    def embedder_name(self, embedder: str | None = None) -> str:
+        """``embedder`` (default: the catalog's first), checked to be one of the catalog's."""
+        name = embedder or self.embedders[0]
+        if name not in self.embedders:
+            raise InputError(f"embedder {name!r} is not in this catalog; it has {self.embedders}")
+        return name
+
     def search(
         self,
         vector: NDArray[np.float32],
@@ -272,9 +279,7 @@ class Catalog:
         Each row gets ``score`` = cosine similarity. ``columns``: which columns to return
         (default: all but the vectors).
         """
-        name = embedder or self.embedders[0]
-        if name not in self.embedders:
-            raise InputError(f"embedder {name!r} is not in this catalog; it has {self.embedders}")
+        name = self.embedder_name(embedder)
         if k < 1:
             raise InputError(f"k: expected at least 1, got {k}")
         keep = list(columns or ROW_COLUMNS)

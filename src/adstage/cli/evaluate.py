@@ -71,11 +71,7 @@ def retrieval(
         raise typer.Exit(2) from None
     try:
         store = Catalog(catalog)
-        name = embedder or store.embedders[0]
-        if name not in store.embedders:
-            raise AdstageError(
-                f"embedder {name!r} is not in this catalog; it has {store.embedders}"
-            )
+        name = store.embedder_name(embedder)
         table = store.columns(["category", vector_column(name), "phash", "sha256"])
         labels = table.column("category").to_pylist()
         vectors = np.asarray(table.column(vector_column(name)).to_pylist(), np.float32)

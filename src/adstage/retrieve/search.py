@@ -105,9 +105,7 @@ def retrieve(
     if k < 1:
         raise InputError(f"k: expected at least 1, got {k}")
     store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
-    name = embedder or store.embedders[0]
-    if name not in store.embedders:
-        raise InputError(f"embedder {name!r} is not in this catalog; it has {store.embedders}")
+    name = store.embedder_name(embedder)
     image = load_rgb(query, name="query")
     if mask is None:
         alpha = SEGMENTERS.create(segmenter)(image).alpha
@@ -143,9 +141,7 @@ def query_vector(
     its ``alpha`` (``embedder``: which of the catalog's, default its first), to pass to it as
     ``vector`` when the same product is searched for more than once."""
     store = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
-    name = embedder or store.embedders[0]
-    if name not in store.embedders:
-        raise InputError(f"embedder {name!r} is not in this catalog; it has {store.embedders}")
+    name = store.embedder_name(embedder)
     rgb = load_rgb(image, name="query")
     out: NDArray[np.float32] = load_embedder(name).embed(
         [rgb], [as_alpha(alpha, rgb.shape[:2], name="mask")]

@@ -89,9 +89,8 @@ class Screen:
     wall cabinet, a table lamp) does not replace an object whose base is at least this far down
     the photo (a share of its height; the share a free-space anchor's base must reach to surely
     stand on the floor): that object stands on the floor, and a wall cabinet in its place
-    hovers in the room ("an oversized white cabinet
-    pasted into the middle of the room", set P, issue 13), a wall shelf lies on the rug. 1.0:
-    off."""
+    hovers in the room ("an oversized white cabinet pasted into the middle of the room", set P,
+    issue 13), a wall shelf lies on the rug. 1.0: off."""
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
     """The camera prior of the ``support`` and ``scale`` checks (:mod:`adstage.stage.scale`)."""
