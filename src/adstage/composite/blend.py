@@ -382,9 +382,9 @@ def _leg_ends(inside: NDArray[np.bool_], lowest: NDArray[np.intp]) -> NDArray[np
     out = np.zeros(bw, bool)
     up = max(2, round(0.02 * bh))
     widest = max(2, round(CONTACT_THIN_RUN * bw)) + 4
+    wide = cv2.dilate(inside.astype(np.uint8), np.ones((1, 5), np.uint8)) > 0  # along rows only
     for x in np.nonzero(lowest >= 0)[0]:
-        y = max(0, int(lowest[x]) - up)
-        row = cv2.dilate(inside[y : y + 1].astype(np.uint8), np.ones((1, 5), np.uint8))[0] > 0
+        row = wide[max(0, int(lowest[x]) - up)]
         if not row[x]:
             continue
         before = np.nonzero(~row[:x])[0]
