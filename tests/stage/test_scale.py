@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from adstage.errors import InputError
-from adstage.stage.scale import KINDS, SUPPORTS, Camera, check, implied_height, kind_of
+from adstage.stage.scale import (
+    KINDS,
+    SUPPORTS,
+    Camera,
+    check,
+    implied_height,
+    kind_of,
+    size_range,
+    typical,
+)
 from adstage.stage.screen import Screen, screen
 from scenes import ingest_synthetic
 
@@ -112,6 +121,28 @@ def test_furniture_that_stands_against_a_wall_says_so(text: str, against_wall: b
     assert kind is not None and kind.against_wall is against_wall
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Frame", "wall item or frame"),  # alone it reads as a picture frame
+        ("IKEA > Bookcases & shelving units > Frame", "shelving"),
+        ("Cabinets & cupboards > Frame", "shelving"),
+        ("TV & media furniture > Frames", "shelving"),
+        ("Decor > Frame", "wall item or frame"),
+        ("Bookcases & shelving units > Wall shelf", "wall unit"),  # the category only for frames
+        ("IKEA > Beds > Bed frame", "bed"),
+        ("Outdoor > Chair", "chair"),
+    ],
+)
+def test_a_catalog_category_tells_a_storage_frame_from_a_picture_frame(
+    text: str, name: str
+) -> None:
+    kind = kind_of(text)
+    assert kind is not None and kind.name == name
+    if name == "shelving":
+        assert kind.support == "floor"
+
+
 def test_implied_height_inverts_a_pinhole_camera() -> None:
     """An object of height H at distance Z, seen by a level camera at eye height e with focal f and
     horizon row y_h, spans rows y_h + f·(e − H)/Z (top) to y_h + f·e/Z (base)."""
@@ -124,6 +155,28 @@ def test_implied_height_inverts_a_pinhole_camera() -> None:
         # a prior that contains the true camera gives an interval around the true height
         low, high = implied_height(top / rows, base / rows, Camera())
         assert low < height < high
+
+
+def test_size_range_is_the_kinds_heights_at_the_typical_camera() -> None:
+    # one camera: horizon 40 % down, eye 100 cm; a base 90 % down is 0.5 of the height below
+    # the horizon, so 1 cm is 0.005 of the height
+    exact = Camera(horizon=(0.4, 0.4), eye_cm=(100.0, 100.0))
+    assert typical(exact) == (0.4, 100.0)
+    pouf = kind_of("pouffe")  # 25-55 cm
+    assert pouf is not None
+    low, high = size_range(pouf, 0.9, exact, 1.0)  # type: ignore[misc]
+    assert (low, high) == (pytest.approx(25 * 0.005), pytest.approx(55 * 0.005))
+    wide = size_range(pouf, 0.9, exact, 1.2)
+    assert wide == (pytest.approx(25 * 0.005 / 1.2), pytest.approx(55 * 0.005 * 1.2))
+    # the prior's middle: horizon 47.5 %, eye sqrt(70 · 170) ≈ 109 cm
+    horizon, eye = typical(Camera())
+    assert horizon == pytest.approx(0.475) and eye == pytest.approx(109.087, abs=1e-3)
+    # nothing to say for a wall kind, an unknown one, or a base at or above the horizon
+    assert size_range(kind_of("mirror"), 0.9, exact, 1.2) is None
+    assert size_range(None, 0.9, exact, 1.2) is None
+    assert size_range(pouf, 0.4, exact, 1.2) is None
+    with pytest.raises(InputError, match="tolerance"):
+        size_range(pouf, 0.9, exact, 0.5)
 
 
 def test_each_refusal_and_what_passes() -> None:

@@ -215,6 +215,32 @@ def test_free_space_stands_the_product_beside_the_object_on_its_base_line() -> N
     assert place_beside(scene, PRODUCT, slot, [slot, both]) is None
 
 
+def test_free_space_keeps_the_product_within_the_heights_given() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)  # the slot's scale: 100×80
+    shrunk = place_beside(scene, PRODUCT, slot, [slot], heights=(30.0, 40.0))
+    assert shrunk is not None
+    x0, y0, x1, y1 = shrunk.box
+    assert y1 == 240 and (x1 - x0, y1 - y0) == (50, 40)  # at most 40 tall, its shape kept
+    assert shrunk.scale == pytest.approx(0.5)
+    assert x0 >= 250 and x0 - 250 < 15  # beside the slot, nearer than the full size's place
+    grown = place_beside(scene, PRODUCT, slot, [slot], heights=(96.0, 200.0))
+    assert grown is not None and grown.size == (120, 96) and grown.box[3] == 240
+    # Not grown (furniture that stands against a wall): the slot's scale, but still shrunk.
+    kept = place_beside(scene, PRODUCT, slot, [slot], heights=(96.0, 200.0), grow=False)
+    assert kept is not None and kept.size == (100, 80)
+    small = place_beside(scene, PRODUCT, slot, [slot], heights=(30.0, 40.0), grow=False)
+    assert small is not None and small.size == (50, 40)
+    same = place_beside(scene, PRODUCT, slot, [slot], heights=(60.0, 100.0))
+    assert same is not None and same.size == (100, 80)  # inside the range: the slot's scale
+    # Grown taller than the room above the base line: no place.
+    assert place_beside(scene, PRODUCT, slot, [slot], heights=(260.0, 300.0)) is None
+    with pytest.raises(InputError, match="heights"):
+        place_beside(scene, PRODUCT, slot, [slot], heights=(40.0, 30.0))
+
+
 def test_free_space_refuses_a_base_line_on_another_surface() -> None:
     from adstage.stage.freespace import place_beside
 
@@ -274,14 +300,28 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     assert {c.provenance["occupied"] for c in several.candidates} == {"catalog masks"}
     monkeypatch.undo()
     # A free-space placement gets the kind's size check too: under a camera prior whose eye is
-    # 10 m up, every placement means a giant floor lamp, and none is made.
+    # 10 m up, every placement at the slot's scale means a giant floor lamp, and none is made.
     giant = Screen(camera=Camera(horizon=(0.0, 0.0), eye_cm=(1000.0, 1000.0)))
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
     assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check
+    assert all(c.provenance["height_range_px"] is None for c in unchecked.candidates)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(
             item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant, kind="floor lamp"
         )
+    monkeypatch.undo()
+    # Sized by that camera instead (FREE_SPACE_SIZE), the lamp is made small enough to pass:
+    # at most 200 cm · 1.2 at 1000 cm per image height below the horizon.
+    sized = stage(
+        item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant, kind="floor lamp"
+    )
+    assert sized.candidates
+    for cand in sized.candidates:
+        low, high = cand.provenance["height_range_px"]
+        x0, y0, x1, y1 = cand.placement
+        assert low - 1 <= y1 - y0 <= high + 1
+        assert y1 - y0 <= 200 * 1.2 / 1000 * y1 + 1
 
 
 def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:

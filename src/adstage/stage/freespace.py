@@ -81,6 +81,8 @@ def place_beside(
     max_floor_delta: float = 18.0,
     behind: float | None = 0.03,
     max_hidden: float | None = None,
+    heights: tuple[float, float] | None = None,
+    grow: bool = True,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -92,7 +94,12 @@ def place_beside(
     so the product may hide part of it, as a chair in front of a bookcase does; ``None``: every
     occupied pixel is taken. ``max_hidden``: the largest share of such an object (its pixels)
     the product's box may cover (a chair in front of a TV bench hides most of it); ``None``: any
-    (and with ``behind`` ``None`` nothing stands behind, so it has no effect).
+    (and with ``behind`` ``None`` nothing stands behind, so it has no effect). ``heights``: the
+    product's box height, in pixels, is kept between these two (low, high) by scaling it about its
+    base, when the slot's scale would make it taller or shorter (a step stool as wide as the
+    ottoman it stands beside; :func:`adstage.stage.scale.size_range`); ``None``: the slot's scale.
+    ``grow``: whether a product the slot's scale makes shorter than ``heights`` allows is grown
+    to fit (else it keeps the slot's scale: only the upper bound holds).
     """
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
@@ -123,6 +130,15 @@ def place_beside(
     in_place = align(product_mask, slot_mask, fit=fit, stand=True)
     x0, y0, x1, y1 = in_place.box
     pw, ph = x1 - x0, y1 - y0
+    scale = in_place.scale
+    if heights is not None:
+        low, high = heights
+        if not 0 < low <= high:
+            raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
+        wanted = min(max(float(ph), low if grow else 0.0), high)
+        if round(wanted) != ph:
+            factor = wanted / ph
+            pw, ph, scale = max(1, round(pw * factor)), max(1, round(wanted)), scale * factor
     floor = _strip_colour(scene, sx0, sx1, base, max(2, ph // 10))
     margin_x, margin_y = round(frame * w), round(frame * h)
     top = base - ph
@@ -146,7 +162,5 @@ def place_beside(
         under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10))
         if under is None or float(np.linalg.norm(under - floor)) > max_floor_delta:
             continue
-        return Placement(
-            box=(bx0, top, bx1, base), scale=in_place.scale, fit=fit, scene_size=(w, h)
-        )
+        return Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
     return None

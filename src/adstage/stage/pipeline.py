@@ -59,7 +59,17 @@ from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import place_beside
 from adstage.stage.horizon import scene_camera
-from adstage.stage.scale import FLOOR, PART, TOP, WALL, Camera, Kind, check_box, kind_of
+from adstage.stage.scale import (
+    FLOOR,
+    PART,
+    TOP,
+    WALL,
+    Camera,
+    Kind,
+    check_box,
+    kind_of,
+    size_range,
+)
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
 from adstage.types import RGB, Cutout, Match, Placement, as_alpha
@@ -885,6 +895,42 @@ def _salient(uri: str, scene: RGB) -> NDArray[np.bool_] | None:
     return mask
 
 
+FREE_SPACE_SIZE: float | None = 1.2
+"""A free-space product of a floor-standing kind is sized by the scene's camera, not by the
+object it stands beside: its height is kept within its kind's heights (its own height when
+given), widened by this factor each way, at the scene's typical camera
+(:func:`adstage.stage.scale.size_range`: the estimated horizon, or the prior's middle, and an
+eye 109 cm up). The slot's scale alone gave a step stool the width of the ottoman beside it, a
+cabinet 35 cm tall stood 125 cm, and a 236 cm wardrobe 57 cm (sets P and Q, issue 13). ``None``:
+the slot's scale."""
+
+
+FREE_SPACE_GROW_AGAINST_WALL = False
+"""Whether a free-space product of a kind that stands against a wall (:attr:`Kind.against_wall
+<adstage.stage.scale.Kind>`: a cabinet, a bookcase, a chest of drawers, a wardrobe, a desk) is
+grown to its size (:data:`FREE_SPACE_SIZE`) when the slot's scale makes it too small. Off: it
+keeps the slot's scale, and only the upper bound holds. Beside a side table at the front of a
+room such a product, grown to its own 95–101 cm, stood in the open in front of the TV bench and
+was judged worse than the too-small one in 5 of 5 pairs of sets A and A2 ("awkwardly blocks the
+TV"); refusing it instead fell back to replacements judged worse still (issue 13)."""
+
+
+def _free_space_heights(
+    kind: Kind | None, slot: NDArray[np.bool_], uri: str, options: StageOptions
+) -> tuple[float, float] | None:
+    """The pixel heights a free-space product of ``kind`` may have standing on the base row of
+    ``slot`` in the scene file ``uri`` (:data:`FREE_SPACE_SIZE`), or ``None``."""
+    if FREE_SPACE_SIZE is None or kind is None or kind.support != FLOOR:
+        return None
+    rows = np.flatnonzero(slot.any(axis=1))
+    if not rows.size:
+        return None
+    h = slot.shape[0]
+    prior = options.screen.camera if options.screen is not None else Camera()
+    found = size_range(kind, (int(rows[-1]) + 1) / h, scene_camera(uri, prior), FREE_SPACE_SIZE)
+    return None if found is None else (found[0] * h, found[1] * h)
+
+
 def stage_beside(
     cut: Cutout, match: Match, store: Catalog, options: StageOptions
 ) -> Candidate | None:
@@ -907,6 +953,7 @@ def stage_beside(
     camera = scene_camera_for(options, match.uri)
     kind = options.product_kind
     walled = FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall
+    heights = _free_space_heights(kind, slot, match.uri, options)
 
     def beside() -> Placement | None:
         t = time.perf_counter()
@@ -918,6 +965,8 @@ def stage_beside(
             fit=options.fit,  # type: ignore[arg-type]
             max_hidden=FREE_SPACE_MAX_HIDDEN,
             behind=None if walled else FREE_SPACE_BEHIND,
+            heights=heights,
+            grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall,
         )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
@@ -968,6 +1017,7 @@ def stage_beside(
             "scale": placement.scale,
             "hole_pixels": 0,
             "occupied": seen,
+            "height_range_px": None if heights is None else [round(v, 1) for v in heights],
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {

@@ -129,6 +129,7 @@ for seat cushion"). (A "sofa cover" or a "cover for recliner" is not: its catalo
 covered sofa or recliner.)"""
 
 _SHELVING = _k("shelving", 30, 240, wall=True)
+_WALL_ITEM = _k("wall item or frame", 0, 0, WALL)
 
 KINDS: tuple[tuple[str, Kind], ...] = (
     # parts whose head does not end in a part noun
@@ -186,7 +187,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     ),
     (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230, wall=True)),
     (r"\btrolley\b", _k("trolley", 55, 110)),
-    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, WALL)),
+    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _WALL_ITEM),
 )
 """Patterns (on the lower-cased kind text, first match wins) and the kind each names, after the
 part test of :data:`PART_NOUNS`. A product's head comes first in catalog types ("cabinet with 2
@@ -203,6 +204,16 @@ _STORAGE_FRAME = re.compile(
 (a shelving unit), though "frame" alone reads as a picture or mirror frame. Also matches the dev
 data's types whose "/" was lost ("Frame/wire baskets" → "framewire baskets", "3
 sections/shelves" → "3 sectionsshelves")."""
+
+
+_FURNITURE_CATEGORY = re.compile(
+    r"\bbookcases?\b|\bshelving\b|\bcabinets?\b|\bcupboards?\b|\bmedia furniture\b|"
+    r"\bchildren'?s furniture\b|\bwardrobes?\b|\bdrawers?\b|\bstorage\b"
+)
+"""Catalog categories whose products are furniture: a bare "Frame" in one of them is the frame of
+a storage system (the dev catalog's 24 products typed "Frame" are all in "Bookcases & shelving
+units", "Cabinets & cupboards", "Children's furniture" or "TV & media furniture"), not a picture
+frame."""
 
 
 def _is_part(head: str) -> bool:
@@ -232,9 +243,13 @@ def _words(text: str) -> str:
 def kind_of(text: str | None) -> Kind | None:
     """The :class:`Kind` a category hint or catalog product type names, or ``None``. Furniture
     that stands is ``indoor`` unless the text says outdoor ("chair outdoor": ``outdoor``;
-    "cabinet in/outdoor": ``any``)."""
+    "cabinet in/outdoor": ``any``). The type may follow its catalog category after ``>``
+    ("Bookcases & shelving units > Frame"); the category is read only to tell a storage frame
+    from a picture frame (:data:`_FURNITURE_CATEGORY`)."""
     if text is None:
         return None
+    *path, text = str(text).split(">")  # "IKEA > Bookcases & shelving units > Frame"
+    category = _words(" ".join(path))
     # "combination/glass doors" means "with glass doors" (but "in/outdoor" is one word)
     text = re.sub(r"in\s*/\s*outdoor", "inoutdoor", str(text), flags=re.IGNORECASE)
     words = _words(text)
@@ -250,6 +265,8 @@ def kind_of(text: str | None) -> Kind | None:
     covered = re.match(r"covers? for (.+)", with_words)
     if covered and _is_part(_TAIL.split(covered.group(1), maxsplit=1)[0]):
         return _ACCESSORY
+    if re.fullmatch(r"frames?", head) and _FURNITURE_CATEGORY.search(category):
+        return _placed(_SHELVING, words)
     for phrase in (head, words):
         for pattern, kind in KINDS:
             if re.search(pattern, phrase):
@@ -352,6 +369,35 @@ def implied_height(top: float, base: float, camera: Camera) -> tuple[float, floa
     low = e0 * size / (base - h0)
     high = e1 * size / (base - h1) if base > h1 else math.inf
     return low, high
+
+
+def typical(camera: Camera) -> tuple[float, float]:
+    """The point estimate inside ``camera``'s prior: the middle of its horizon range (a share of
+    the height from the top) and the geometric middle of its eye heights (cm; 109 cm for the
+    default 70–170 cm, where two dev rooms measured by hand from furniture of known size gave
+    110 and 111 cm, issue 13)."""
+    (h0, h1), (e0, e1) = camera.horizon, camera.eye_cm
+    return (h0 + h1) / 2.0, math.sqrt(e0 * e1)
+
+
+def size_range(
+    kind: Kind | None, base: float, camera: Camera, tolerance: float
+) -> tuple[float, float] | None:
+    """The heights, as shares of the image height, an object of ``kind`` standing on the floor at
+    row ``base`` (a share from the top) can have at ``camera``'s :func:`typical` horizon and eye
+    height: the kind's heights (``low_cm``–``high_cm``, one height when the product's is given),
+    widened by ``tolerance`` each way (the typical camera is a guess). ``None`` when the kind is
+    unknown or does not stand on the floor, or the base is not below the typical horizon (the
+    size is then unknown, not small)."""
+    if kind is None or kind.support != FLOOR or not kind.high_cm > 0:
+        return None
+    if not tolerance >= 1.0:
+        raise InputError(f"size_range: tolerance must be at least 1, got {tolerance}")
+    horizon, eye = typical(camera)
+    if base <= horizon:
+        return None
+    per_cm = (base - horizon) / eye
+    return kind.low_cm / tolerance * per_cm, kind.high_cm * tolerance * per_cm
 
 
 def check_box(
