@@ -1246,10 +1246,15 @@ JUDGE_RUNS = {
     "A2-legs-vs-A2-gate": ("A2", "… no under-body shade below a leg (not kept) ²⁴"),
     "P-kinds": ("P", "the same, only floor-standing kinds beside an anchor ²⁴"),
     "Q-kinds": ("Q", "the same, no wall or top kind in a floor object's place ²⁴"),
+    "A-size-vs-A-hbase": ("A", "… … free space sized by the camera, every kind grown ²⁵"),
+    "A2-size-vs-A2-hbase": ("A2", "free space sized by the camera, every kind grown ²⁵"),
+    "A-v2-vs-A-hbase": ("A", "… … the same, storage refused where it must grow (not kept) ²⁵"),
+    "A2-v2-vs-A2-hbase": ("A2", "the same, storage refused where it must grow (not kept) ²⁵"),
+    "R-kinds": ("R", "the same, free space sized by the camera, with heights ²⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q")
+REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R")
 
 
 @snippet("judge.table", "judge_study")
@@ -1302,6 +1307,7 @@ def _judge_candidates(r: Json) -> str:
         "O-kinds",
         "P-kinds",
         "Q-kinds",
+        "R-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1318,7 +1324,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["Q-kinds"]
+    run = r["runs"]["R-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

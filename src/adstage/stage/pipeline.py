@@ -900,9 +900,11 @@ FREE_SPACE_SIZE: float | None = 1.2
 object it stands beside: its height is kept within its kind's heights (its own height when
 given), widened by this factor each way, at the scene's typical camera
 (:func:`adstage.stage.scale.size_range`: the estimated horizon, or the prior's middle, and an
-eye 109 cm up). The slot's scale alone gave a step stool the width of the ottoman beside it, a
-cabinet 35 cm tall stood 125 cm, and a 236 cm wardrobe 57 cm (sets P and Q, issue 13). ``None``:
-the slot's scale."""
+eye 109 cm up). The slot's scale alone stood a 35 cm cabinet and a 62 cm chest of drawers
+about 125 cm tall beside an ottoman, and a 236 cm wardrobe 57 cm beside a side table (sets P
+and Q, issue 13). Products that stand against a wall are only shrunk
+(:data:`FREE_SPACE_GROW_AGAINST_WALL`). Judged on sets A and A2: 8 of 8 changed pictures
+preferred (docs/staging.md). ``None``: the slot's scale."""
 
 
 FREE_SPACE_GROW_AGAINST_WALL = False
@@ -910,7 +912,7 @@ FREE_SPACE_GROW_AGAINST_WALL = False
 <adstage.stage.scale.Kind>`: a cabinet, a bookcase, a chest of drawers, a wardrobe, a desk) is
 grown to its size (:data:`FREE_SPACE_SIZE`) when the slot's scale makes it too small. Off: it
 keeps the slot's scale, and only the upper bound holds. Beside a side table at the front of a
-room such a product, grown to its own 95–101 cm, stood in the open in front of the TV bench and
+room such a product, grown to its own 73–101 cm, stood in the open in front of the TV bench and
 was judged worse than the too-small one in 5 of 5 pairs of sets A and A2 ("awkwardly blocks the
 TV"); refusing it instead fell back to replacements judged worse still (issue 13)."""
 
