@@ -3,6 +3,7 @@
     python benchmarks/contact_sheet.py                 # 24 products, seed 2026
     python benchmarks/contact_sheet.py --n 8 --seed 1
     python benchmarks/contact_sheet.py --kinds         # *after* with each product's type as kind
+    python benchmarks/contact_sheet.py --kinds --heights  # and storage furniture's own height
 
 Random IKEA products of ``../shared/data/ikea-sa-products`` (``numpy.random.default_rng(seed)
 .choice`` over ``labels.csv``), each staged with ``adstage.stage_product(..., k=3)`` into the
@@ -34,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from _common import DATA, data_missing, product_types
+from _common import DATA, data_missing, product_height, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
 from adstage.io.images import read_image, write_image
@@ -80,6 +81,11 @@ def main() -> int:
         action="store_true",
         help="stage *after* with each product's catalog product type (metadata.csv) as kind",
     )
+    parser.add_argument(
+        "--heights",
+        action="store_true",
+        help="with --kinds, also each storage product's height from its name as height_cm",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
@@ -100,7 +106,10 @@ def main() -> int:
         try:
             before = stage_product(path, args.catalog, k=3, options=StageOptions(**BEFORE))
             kind = types.get(products[i]["path"])  # None without --kinds: types is empty
-            after = stage_product(path, args.catalog, k=3, options=StageOptions(kind=kind))
+            height = product_height(path.name, kind) if args.heights and kind else None
+            after = stage_product(
+                path, args.catalog, k=3, options=StageOptions(kind=kind, height_cm=height)
+            )
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)
             index.append({"n": n, "product": path.name, "error": str(exc).splitlines()[0]})

@@ -10,10 +10,12 @@ import pytest
 
 from adstage.errors import InputError
 from adstage.stage.scale import (
+    CHILD_SCALE,
     KINDS,
     SUPPORTS,
     Camera,
     check,
+    check_setting,
     implied_height,
     kind_of,
     size_range,
@@ -141,6 +143,21 @@ def test_a_catalog_category_tells_a_storage_frame_from_a_picture_frame(
     assert kind is not None and kind.name == name
     if name == "shelving":
         assert kind.support == "floor"
+
+
+def test_childrens_furniture_is_a_smaller_kind() -> None:
+    adult, child = kind_of("Bench"), kind_of("Children's bench")
+    assert adult is not None and child is not None
+    assert child.name == "children's bench"
+    assert (child.low_cm, child.high_cm) == pytest.approx(
+        (adult.low_cm * CHILD_SCALE, adult.high_cm * CHILD_SCALE)
+    )
+    assert kind_of("Kids chair").name == "children's chair"  # type: ignore[union-attr]
+    # a children's storage frame or wardrobe is not resized, nor a junior chair (adult height)
+    assert kind_of("Children's furniture > Frame").high_cm == 240  # type: ignore[union-attr]
+    assert kind_of("Junior chair").name == "chair"  # type: ignore[union-attr]
+    # the room rules still know it: no children's armchair in a kitchen
+    assert check_setting(kind_of("Children's armchair"), "Kitchen")
 
 
 def test_implied_height_inverts_a_pinhole_camera() -> None:

@@ -274,10 +274,30 @@ def kind_of(text: str | None) -> Kind | None:
     return None
 
 
+CHILD_SCALE = 0.6
+"""A children's chair, stool, bench, table or desk is this share of the adult kind's heights (a
+children's chair is 50–60 cm tall, a children's table 45–50 cm, against 80 and 75 cm). Set R
+(issue 13) staged a children's bench read as an adult bench (35–95 cm), "too large"."""
+_CHILD = re.compile(r"\bchild(ren)?'?s?\b|\bkids?'?\b")
+_CHILD_SIZED = frozenset(
+    ["chair", "stool", "step stool", "armchair", "bench", "table", "side table", "desk", "sofa"]
+)
+"""The kinds that come in a children's size (a children's wardrobe or cot is its own kind or the
+adult size)."""
+
+
 def _placed(kind: Kind, words: str) -> Kind:
-    """``kind`` with the setting its text says (floor-standing kinds only)."""
+    """``kind`` with the setting its text says (floor-standing kinds only), at children's size
+    (:data:`CHILD_SCALE`) when the text says it is a children's one."""
     if kind.support != FLOOR:
         return kind
+    if kind.name in _CHILD_SIZED and _CHILD.search(words):
+        kind = replace(
+            kind,
+            name=f"children's {kind.name}",
+            low_cm=kind.low_cm * CHILD_SCALE,
+            high_cm=kind.high_cm * CHILD_SCALE,
+        )
     if _BOTH.search(words):
         return replace(kind, setting=ANY)
     return replace(kind, setting="outdoor" if _OUTDOOR.search(words) else "indoor")
@@ -325,7 +345,7 @@ def check_setting(kind: Kind | None, category: str | None) -> str:
         return ""
     if kind.setting == "indoor" and scene_setting(category) == "outdoor":
         return f"an indoor {kind.name} does not belong in an outdoor scene (category {category!r})"
-    rooms = NOT_IN_ROOMS.get(kind.name)
+    rooms = NOT_IN_ROOMS.get(kind.name.removeprefix("children's "))
     if rooms is not None and kind.setting != "outdoor" and rooms.search(_words(category)):
         return f"a {kind.name} does not belong in this room (category {category!r})"
     return ""
