@@ -1251,6 +1251,11 @@ JUDGE_RUNS = {
     "A-v2-vs-A-hbase": ("A", "… … the same, storage refused where it must grow (not kept) ²⁵"),
     "A2-v2-vs-A2-hbase": ("A2", "the same, storage refused where it must grow (not kept) ²⁵"),
     "R-kinds": ("R", "the same, free space sized by the camera, with heights ²⁵"),
+    "A-child-vs-A-v4": ("A", "… … children's furniture at 0.6 of the adult heights ²⁵"),
+    "A-typ-vs-A-child": ("A", "… … … replacements checked at the typical camera (not kept) ²⁵"),
+    "A2-typ-vs-A2-child": ("A2", "… replacements checked at the typical camera (not kept) ²⁵"),
+    "A-tol1-vs-A-child": ("A", "… … … free space sized to the kind's heights, not widened ²⁵"),
+    "A2-tol1-vs-A2-child": ("A2", "… free space sized to the kind's heights, not widened ²⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -97,6 +97,24 @@ def test_a_wall_or_top_kind_does_not_take_the_place_of_an_object_on_the_floor() 
     assert screen(PRODUCT, high, on, kind=kind_of("table lamp")).passed
 
 
+def test_the_typical_camera_check_refuses_what_the_priors_whole_range_admits() -> None:
+    from adstage.stage.scale import kind_of
+
+    chair = kind_of("chair")  # 45-110 cm
+    tall = _box(250, 110, 5, 245, 5, 105)  # a 100×240 product
+    slot = _box(300, 400, 45, 285, 150, 250)  # base 95 % down, 80 % of the height tall
+    # The prior's range (horizon 30-65 %, eye 70-170 cm) admits 86-453 cm: passed. At its
+    # middle (horizon 47.5 %, eye 109 cm) the chair would be 0.8 / 0.475 · 109 ≈ 184 cm, more
+    # than 110 · 1.3.
+    assert screen(tall, slot, Screen(), kind=chair).passed
+    verdict = screen(tall, slot, Screen(typical=1.3), kind=chair)
+    assert verdict.reason == "scale" and "about 184 cm" in verdict.why
+    assert screen(tall, slot, Screen(typical=1.7), kind=chair).passed
+    assert screen(tall, slot, Screen(typical=1.3)).passed  # no kind: no size check
+    with pytest.raises(InputError, match="typical"):
+        Screen(typical=0.5)
+
+
 def test_thresholds_and_masks_are_checked() -> None:
     with pytest.raises(InputError, match="max_area"):
         Screen(max_area=1.5)
@@ -312,7 +330,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
         )
     monkeypatch.undo()
     # Sized by that camera instead (FREE_SPACE_SIZE), the lamp is made small enough to pass:
-    # at most 200 cm · 1.2 at 1000 cm per image height below the horizon.
+    # at most 200 cm · FREE_SPACE_SIZE at 1000 cm per image height below the horizon.
     sized = stage(
         item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant, kind="floor lamp"
     )
@@ -321,7 +339,38 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
         low, high = cand.provenance["height_range_px"]
         x0, y0, x1, y1 = cand.placement
         assert low - 1 <= y1 - y0 <= high + 1
-        assert y1 - y0 <= 200 * 1.2 / 1000 * y1 + 1
+        assert y1 - y0 <= 200 * pipeline.FREE_SPACE_SIZE / 1000 * y1 + 1
+
+
+def test_free_space_grows_only_what_stands_in_the_open(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    calls: list[tuple[bool, object]] = []
+    real = pipeline.place_beside
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((kwargs["grow"], kwargs["heights"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "place_beside", spy)
+    for kind, grown in (("floor lamp", True), ("bookcase", False)):
+        calls.clear()
+        with contextlib.suppress(AdstageError):  # no candidate is fine: what was asked matters
+            stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind=kind)
+        assert calls and all(grow is grown and heights is not None for grow, heights in calls)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AGAINST_WALL", True)
+    calls.clear()
+    with contextlib.suppress(AdstageError):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+    assert calls and all(grow for grow, _ in calls)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
+    calls.clear()
+    with contextlib.suppress(AdstageError):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+    assert calls and all(heights is None for _, heights in calls)
 
 
 def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:

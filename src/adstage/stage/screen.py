@@ -48,7 +48,17 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
-from adstage.stage.scale import FLOOR, TOP, WALL, Camera, Kind, check_box, check_setting
+from adstage.stage.scale import (
+    FLOOR,
+    TOP,
+    WALL,
+    Camera,
+    Kind,
+    check_box,
+    check_setting,
+    size_range,
+    typical,
+)
 
 REASONS: tuple[str, ...] = (
     "area",
@@ -100,7 +110,17 @@ class Screen:
     lines do not agree or the estimate falls outside it). Off by default: on the dev photos it
     changed no product's first slot (``benchmarks/horizon.py``)."""
 
+    typical: float | None = None
+    """For a floor-standing kind, also refuse (``scale``) a slot where the product's height at the
+    scene's typical camera (:func:`adstage.stage.scale.size_range`: the middle of ``camera``'s
+    horizon range, narrowed by ``horizon``, and its middle eye height) is outside the kind's
+    heights widened by this factor; ``None``: off (only the prior's whole range is checked).
+    Tried at 1.3 with ``horizon`` on (issue 13): on sets A and A2 it took the only candidate of
+    10 of 56 products, and 6 of the 16 pictures it changed were preferred; so off."""
+
     def __post_init__(self) -> None:
+        if self.typical is not None and not self.typical >= 1.0:
+            raise InputError(f"screen typical: expected at least 1 or None, got {self.typical!r}")
         for name in (
             "max_area",
             "min_area",
@@ -263,4 +283,17 @@ def screen(
     measures |= scaled.measures | {"horizon_low": cam.horizon[0], "horizon_high": cam.horizon[1]}
     if scaled.reason is not None:
         return Verdict(False, scaled.reason, scaled.why, measures)
+    if t.typical is not None:
+        allowed = size_range(kind, min(1.0, placement.box[3] / h), cam, t.typical)
+        tall = (placement.box[3] - placement.box[1]) / h
+        if allowed is not None and not allowed[0] <= tall <= allowed[1]:
+            _, eye = typical(cam)
+            cm = tall / allowed[1] * kind.high_cm * t.typical
+            return Verdict(
+                False,
+                "scale",
+                f"a {kind.name} is {kind.low_cm:.0f}–{kind.high_cm:.0f} cm tall, but here it would "
+                f"be about {cm:.0f} cm at the scene's typical camera (eye {eye:.0f} cm)",
+                measures,
+            )
     return Verdict(True, None, "", measures)
