@@ -67,6 +67,11 @@ PART = ("part or accessory", "part")
         ("Floor protector", PART),
         ("Smart lock", PART),
         ("Pair of armrests", PART),
+        ("Leg adjustable", PART),  # a part noun first, and no other noun a kind knows
+        ("Leg cone shaped", PART),
+        ("Foot rest", ("pouf", "floor")),  # but a known kind comes first
+        ("Foam mattress", ("part", "part")),  # a bed's, photographed alone
+        ("Bed frame with mattress", ("bed", "floor")),
         ("Storage unit with smart lock", ("shelving", "floor")),
         ("adjustable clothes rail", ("wardrobe", "floor")),
         # a frame holding baskets, shelves or rails stands on the floor; "frame" alone hangs

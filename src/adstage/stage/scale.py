@@ -140,11 +140,12 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (r"\b(extra|glass) shelf\b|\bheight extension\b|\bextension unit\b", _k("part", 0, 0, PART)),
     (r"\bdrill template\b|\bcross brace\b|\bfittings?\b", _k("part", 0, 0, PART)),
     (r"\bseat cover\b", _k("part", 0, 0, PART)),  # a chair's pad, photographed alone
+    (r"\bmattress(es)?\b", _k("part", 0, 0, PART)),  # a bed's, photographed alone: a foam block
     # hung on a wall or from the ceiling: a "wall cabinet" or a "wall-mounted desk" does not stand
     (r"\bwall\b|\bmirror cabinet\b", _k("wall unit", 0, 0, WALL)),
     (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, WALL)),
     # other things that do not stand on the floor by themselves
-    (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bmattress\b|\bnet\b", _k("other", 0, 0, ANY)),
+    (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bnet\b", _k("other", 0, 0, ANY)),
     (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
     (
         r"\blamps?\b|\blampshade\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle|"
@@ -271,6 +272,8 @@ def kind_of(text: str | None) -> Kind | None:
         for pattern, kind in KINDS:
             if re.search(pattern, phrase):
                 return _placed(kind, words)
+    if head and _is_part(head.split()[0]):  # "leg adjustable", "foot cone shaped": no other noun
+        return _ACCESSORY
     return None
 
 
