@@ -1256,10 +1256,30 @@ JUDGE_RUNS = {
     "A2-typ-vs-A2-child": ("A2", "… replacements checked at the typical camera (not kept) ²⁵"),
     "A-tol1-vs-A-child": ("A", "… … … free space sized to the kind's heights, not widened ²⁵"),
     "A2-tol1-vs-A2-child": ("A2", "… free space sized to the kind's heights, not widened ²⁵"),
+    "S-kinds": ("S", "the same, not widened, children's sizes ²⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-REPORT_SETS = ("B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M", "N", "O", "P", "Q", "R")
+REPORT_SETS = (
+    "B",
+    "C",
+    "D",
+    "E",
+    "F",
+    "G",
+    "H",
+    "I",
+    "J",
+    "K",
+    "L",
+    "M",
+    "N",
+    "O",
+    "P",
+    "Q",
+    "R",
+    "S",
+)
 
 
 @snippet("judge.table", "judge_study")
@@ -1313,6 +1333,7 @@ def _judge_candidates(r: Json) -> str:
         "P-kinds",
         "Q-kinds",
         "R-kinds",
+        "S-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1329,7 +1350,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["R-kinds"]
+    run = r["runs"]["S-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
