@@ -87,6 +87,8 @@ def main() -> int:
         help="with --kinds, also each storage product's height from its name as height_cm",
     )
     args = parser.parse_args()
+    if args.heights and not args.kinds:
+        parser.error("--heights needs --kinds (a height is read only for storage kinds)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     products_dir = args.data / "ikea-sa-products"
     if data_missing(products_dir):
@@ -106,9 +108,9 @@ def main() -> int:
         try:
             before = stage_product(path, args.catalog, k=3, options=StageOptions(**BEFORE))
             kind = types.get(products[i]["path"])  # None without --kinds: types is empty
-            height = product_height(path.name, kind) if args.heights and kind else None
+            height_cm = product_height(path.name, kind) if args.heights and kind else None
             after = stage_product(
-                path, args.catalog, k=3, options=StageOptions(kind=kind, height_cm=height)
+                path, args.catalog, k=3, options=StageOptions(kind=kind, height_cm=height_cm)
             )
         except Exception as exc:  # a benchmark reports, it does not stop
             log.warning("%02d %s: %s", n, path.name, exc)
@@ -129,6 +131,8 @@ def main() -> int:
                 "scene": Path(a.match.uri).name,
                 "scene_before": Path(b.match.uri).name,
                 "mode": a.provenance["mode"],
+                "kind": kind,
+                "height_cm": height_cm,
                 "screen": after.provenance["screen"],
                 "box": list(a.placement),
                 "composite": a.provenance["composite"],

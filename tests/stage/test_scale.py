@@ -148,6 +148,8 @@ def test_a_catalog_category_tells_a_storage_frame_from_a_picture_frame(
     assert kind is not None and kind.name == name
     if name == "shelving":
         assert kind.support == "floor"
+    if text.startswith("Outdoor"):  # the category still says where it belongs
+        assert kind.setting == "outdoor"
 
 
 def test_childrens_furniture_is_a_smaller_kind() -> None:
@@ -158,6 +160,15 @@ def test_childrens_furniture_is_a_smaller_kind() -> None:
         (adult.low_cm * CHILD_SCALE, adult.high_cm * CHILD_SCALE)
     )
     assert kind_of("Kids chair").name == "children's chair"  # type: ignore[union-attr]
+    # a children's table is a table at 0.6 (33-66 cm), once, not a side table shrunk again
+    table = kind_of("Children's table")
+    assert table is not None and (table.name, table.low_cm, table.high_cm) == (
+        "children's table",
+        pytest.approx(55 * CHILD_SCALE),
+        pytest.approx(110 * CHILD_SCALE),
+    )
+    # the category may say it too
+    assert kind_of("Children's furniture > Chair").name == "children's chair"  # type: ignore[union-attr]
     # a children's storage frame or wardrobe is not resized, nor a junior chair (adult height)
     assert kind_of("Children's furniture > Frame").high_cm == 240  # type: ignore[union-attr]
     assert kind_of("Junior chair").name == "chair"  # type: ignore[union-attr]
@@ -199,6 +210,8 @@ def test_size_range_is_the_kinds_heights_at_the_typical_camera() -> None:
     assert size_range(pouf, 0.4, exact, 1.2) is None
     with pytest.raises(InputError, match="tolerance"):
         size_range(pouf, 0.9, exact, 0.5)
+    with pytest.raises(InputError, match="base"):
+        size_range(pouf, 1.5, exact, 1.2)
 
 
 def test_each_refusal_and_what_passes() -> None:

@@ -111,8 +111,9 @@ def test_the_typical_camera_check_refuses_what_the_priors_whole_range_admits() -
     assert verdict.reason == "scale" and "about 184 cm" in verdict.why
     assert screen(tall, slot, Screen(typical=1.7), kind=chair).passed
     assert screen(tall, slot, Screen(typical=1.3)).passed  # no kind: no size check
-    with pytest.raises(InputError, match="typical"):
-        Screen(typical=0.5)
+    for bad in (0.5, True, "1.3"):
+        with pytest.raises(InputError, match="typical"):
+            Screen(typical=bad)  # type: ignore[arg-type]
 
 
 def test_thresholds_and_masks_are_checked() -> None:
@@ -257,6 +258,8 @@ def test_free_space_keeps_the_product_within_the_heights_given() -> None:
     assert place_beside(scene, PRODUCT, slot, [slot], heights=(260.0, 300.0)) is None
     with pytest.raises(InputError, match="heights"):
         place_beside(scene, PRODUCT, slot, [slot], heights=(40.0, 30.0))
+    # Sized to a few pixels: no place (it would be a dot).
+    assert place_beside(scene, PRODUCT, slot, [slot], heights=(2.0, 4.0)) is None
 
 
 def test_free_space_refuses_a_base_line_on_another_surface() -> None:
@@ -322,7 +325,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     giant = Screen(camera=Camera(horizon=(0.0, 0.0), eye_cm=(1000.0, 1000.0)))
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
     assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check
-    assert all(c.provenance["height_range_px"] is None for c in unchecked.candidates)
+    assert all(c.provenance.get("height_range_px") is None for c in unchecked.candidates)
     monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(
@@ -336,6 +339,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     )
     assert sized.candidates
     for cand in sized.candidates:
+        assert cand.provenance["sized_at"] == {"horizon": 0.0, "eye_cm": 1000.0}
         low, high = cand.provenance["height_range_px"]
         x0, y0, x1, y1 = cand.placement
         assert low - 1 <= y1 - y0 <= high + 1

@@ -5,8 +5,9 @@ product's shape covers none of them well — painting an object out would leave 
 pixels than the copy-paste premise allows (Ku et al., AdKDD 2023, §5.3: only "small parts of the
 image" are generated). The alternative that generates nothing: keep the scene whole and stand the
 product on the floor *next to* the retrieved object, on the same base line (so on the same floor
-at the same depth) and at the scale the alignment would give it in that object's place (a similar
-object, retrieved for its likeness, so of a similar size in the room).
+at the same depth), at the scale the alignment would give it in that object's place, kept within
+the heights the scene's camera allows for its kind when they are given (``heights``: an object
+retrieved for its *likeness* need not be of the product's size — a step stool beside an ottoman).
 
 :func:`place_beside` tries positions left and right of the slot, nearest first, and keeps the
 first where the product stays inside the frame (clear of its edges), overlaps none of the scene's
@@ -27,6 +28,9 @@ from numpy.typing import NDArray
 from adstage.composite.align import Fit, align
 from adstage.errors import InputError
 from adstage.types import RGB, Placement
+
+MIN_HEIGHT_PX = 8
+"""A product sized to ``heights`` shorter than this many pixels has no place (it would be a dot)."""
 
 STEPS = 4
 """Positions tried on each side: the slot's neighbour, then further out by half a product width."""
@@ -101,6 +105,8 @@ def place_beside(
     ``grow``: whether a product the slot's scale makes shorter than ``heights`` allows is grown
     to fit (else it keeps the slot's scale: only the upper bound holds).
     """
+    if heights is not None and not 0 < heights[0] <= heights[1]:
+        raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
             f"place_beside: the slot mask {slot_mask.shape} does not match the scene "
@@ -133,9 +139,9 @@ def place_beside(
     scale = in_place.scale
     if heights is not None:
         low, high = heights
-        if not 0 < low <= high:
-            raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
         wanted = min(max(float(ph), low if grow else 0.0), high)
+        if wanted < MIN_HEIGHT_PX:
+            return None  # a product a few pixels tall: no place for it here
         if round(wanted) != ph:
             factor = wanted / ph
             pw, ph, scale = max(1, round(pw * factor)), max(1, round(wanted)), scale * factor

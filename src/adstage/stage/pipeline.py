@@ -69,6 +69,7 @@ from adstage.stage.scale import (
     check_box,
     kind_of,
     size_range,
+    typical,
 )
 from adstage.stage.screen import Screen, Verdict
 from adstage.stage.screen import screen as screen_slot
@@ -920,18 +921,26 @@ TV"); refusing it instead fell back to replacements judged worse still (issue 13
 
 def _free_space_heights(
     kind: Kind | None, slot: NDArray[np.bool_], uri: str, options: StageOptions
-) -> tuple[float, float] | None:
+) -> tuple[tuple[float, float] | None, dict[str, float] | None]:
     """The pixel heights a free-space product of ``kind`` may have standing on the base row of
-    ``slot`` in the scene file ``uri`` (:data:`FREE_SPACE_SIZE`), or ``None``."""
+    ``slot`` in the scene file ``uri`` (:data:`FREE_SPACE_SIZE`), or ``None``; and the typical
+    camera they were read at (its horizon row, a share of the height, and eye height in cm).
+    The scene's horizon is always estimated here (:func:`adstage.stage.horizon.scene_camera`),
+    whether or not ``Screen.horizon`` narrows the screen's own checks."""
     if FREE_SPACE_SIZE is None or kind is None or kind.support != FLOOR:
-        return None
+        return None, None
     rows = np.flatnonzero(slot.any(axis=1))
     if not rows.size:
-        return None
+        return None, None
     h = slot.shape[0]
     prior = options.screen.camera if options.screen is not None else Camera()
-    found = size_range(kind, (int(rows[-1]) + 1) / h, scene_camera(uri, prior), FREE_SPACE_SIZE)
-    return None if found is None else (found[0] * h, found[1] * h)
+    camera = scene_camera(uri, prior)
+    horizon, eye = typical(camera)
+    seen = {"horizon": round(horizon, 4), "eye_cm": round(eye, 1)}
+    found = size_range(kind, (int(rows[-1]) + 1) / h, camera, FREE_SPACE_SIZE)
+    if found is None:
+        return None, seen
+    return (max(1.0, found[0] * h), max(1.0, found[1] * h)), seen
 
 
 def stage_beside(
@@ -956,7 +965,7 @@ def stage_beside(
     camera = scene_camera_for(options, match.uri)
     kind = options.product_kind
     walled = FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall
-    heights = _free_space_heights(kind, slot, match.uri, options)
+    heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
 
     def beside() -> Placement | None:
         t = time.perf_counter()
@@ -1021,6 +1030,7 @@ def stage_beside(
             "hole_pixels": 0,
             "occupied": seen,
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
+            "sized_at": sized_at,
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {

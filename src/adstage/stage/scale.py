@@ -176,7 +176,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (r"\bsideboard\b|\bside unit\b|\bbuffet\b", _k("sideboard", 55, 120, wall=True)),
     (r"\bcoffee table\b", _k("coffee table", 28, 55)),
     (
-        r"\b(bedside|side|nest of|storage|children'?s) tables?\b|\bnight ?stand\b",
+        r"\b(bedside|side|nest of|storage) tables?\b|\bnight ?stand\b",
         _k("side table", 30, 80),
     ),
     (r"\bdressing table\b|\bdesk\b|\blaptop table\b", _k("desk", 65, 160, wall=True)),
@@ -258,8 +258,9 @@ def kind_of(text: str | None) -> Kind | None:
         return None
     with_words = _words(text.replace("/", " with "))
     head = _TAIL.split(with_words, maxsplit=1)[0].strip()
+    placed = f"{category} {words}".strip()  # the category may say outdoor or children's
     if _STORAGE_FRAME.search(words):  # before the parts: "frame/wire baskets/clothes rails"
-        return _placed(_SHELVING, words)
+        return _placed(_SHELVING, placed)
     if _is_part(head):
         return _ACCESSORY
     # "cover for seat cushion": a cushion's cover; "cover for chair/armrests" a chair's
@@ -267,20 +268,21 @@ def kind_of(text: str | None) -> Kind | None:
     if covered and _is_part(_TAIL.split(covered.group(1), maxsplit=1)[0]):
         return _ACCESSORY
     if re.fullmatch(r"frames?", head) and _FURNITURE_CATEGORY.search(category):
-        return _placed(_SHELVING, words)
+        return _placed(_SHELVING, placed)
     for phrase in (head, words):
         for pattern, kind in KINDS:
             if re.search(pattern, phrase):
-                return _placed(kind, words)
+                return _placed(kind, placed)
     if head and _is_part(head.split()[0]):  # "leg adjustable", "foot cone shaped": no other noun
         return _ACCESSORY
     return None
 
 
 CHILD_SCALE = 0.6
-"""A children's chair, stool, bench, table or desk is this share of the adult kind's heights (a
-children's chair is 50–60 cm tall, a children's table 45–50 cm, against 80 and 75 cm). Set R
-(issue 13) staged a children's bench read as an adult bench (35–95 cm), "too large"."""
+"""A children's chair, armchair, sofa, stool or step stool, bench, table, side table or desk
+(:data:`_CHILD_SIZED`) is this share of the adult kind's heights (a children's chair is 50–60 cm
+tall, a children's table 45–50 cm, against 80 and 75 cm). Set R (issue 13) staged a children's
+bench read as an adult bench (35–95 cm), "too large"."""
 _CHILD = re.compile(r"\bchild(ren)?'?s?\b|\bkids?'?\b")
 _CHILD_SIZED = frozenset(
     ["chair", "stool", "step stool", "armchair", "bench", "table", "side table", "desk", "sofa"]
@@ -416,6 +418,8 @@ def size_range(
         return None
     if not tolerance >= 1.0:
         raise InputError(f"size_range: tolerance must be at least 1, got {tolerance}")
+    if not 0.0 <= base <= 1.0:
+        raise InputError(f"size_range: base must be a share of the height in [0, 1], got {base}")
     horizon, eye = typical(camera)
     if base <= horizon:
         return None

@@ -119,7 +119,11 @@ class Screen:
     10 of 56 products, and 6 of the 16 pictures it changed were preferred; so off."""
 
     def __post_init__(self) -> None:
-        if self.typical is not None and not self.typical >= 1.0:
+        if self.typical is not None and (
+            isinstance(self.typical, bool)
+            or not isinstance(self.typical, (int, float))
+            or not self.typical >= 1.0
+        ):
             raise InputError(f"screen typical: expected at least 1 or None, got {self.typical!r}")
         for name in (
             "max_area",
