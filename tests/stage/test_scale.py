@@ -172,6 +172,7 @@ def test_childrens_furniture_is_a_smaller_kind() -> None:
     # a children's storage frame or wardrobe is not resized, nor a junior chair (adult height)
     assert kind_of("Children's furniture > Frame").high_cm == 240  # type: ignore[union-attr]
     assert kind_of("Junior chair").name == "chair"  # type: ignore[union-attr]
+    assert kind_of("Children's desk chair").name == "chair"  # type: ignore[union-attr]
     # the room rules still know it: no children's armchair in a kitchen
     assert check_setting(kind_of("Children's armchair"), "Kitchen")
 

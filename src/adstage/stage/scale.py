@@ -296,7 +296,8 @@ def _placed(kind: Kind, words: str) -> Kind:
     (:data:`CHILD_SCALE`) when the text says it is a children's one."""
     if kind.support != FLOOR:
         return kind
-    if kind.name in _CHILD_SIZED and _CHILD.search(words):
+    # a children's desk chair adjusts up to an adult's seat height: not resized
+    if kind.name in _CHILD_SIZED and _CHILD.search(words) and "desk chair" not in words:
         kind = replace(
             kind,
             name=f"children's {kind.name}",
