@@ -129,7 +129,6 @@ for seat cushion"). (A "sofa cover" or a "cover for recliner" is not: its catalo
 covered sofa or recliner.)"""
 
 _SHELVING = _k("shelving", 30, 240, wall=True)
-_WALL_ITEM = _k("wall item or frame", 0, 0, WALL)
 
 KINDS: tuple[tuple[str, Kind], ...] = (
     # parts whose head does not end in a part noun
@@ -188,7 +187,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     ),
     (r"\bcabinet\b|\bcupboard\b|\bbottle rack\b", _k("cabinet", 30, 230, wall=True)),
     (r"\btrolley\b", _k("trolley", 55, 110)),
-    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _WALL_ITEM),
+    (r"\bmirror\b|\bpicture\b|\bframe\b|\bshelf\b", _k("wall item or frame", 0, 0, WALL)),
 )
 """Patterns (on the lower-cased kind text, first match wins) and the kind each names, after the
 part test of :data:`PART_NOUNS`. A product's head comes first in catalog types ("cabinet with 2
@@ -245,14 +244,15 @@ def kind_of(text: str | None) -> Kind | None:
     """The :class:`Kind` a category hint or catalog product type names, or ``None``. Furniture
     that stands is ``indoor`` unless the text says outdoor ("chair outdoor": ``outdoor``;
     "cabinet in/outdoor": ``any``). The type may follow its catalog category after ``>``
-    ("Bookcases & shelving units > Frame"); the category is read only to tell a storage frame
-    from a picture frame (:data:`_FURNITURE_CATEGORY`)."""
+    ("Bookcases & shelving units > Frame"); the category is not read for the kind itself, only
+    to tell a storage frame from a picture frame (:data:`_FURNITURE_CATEGORY`) and for the words
+    outdoor and children's (:func:`_placed`)."""
     if text is None:
         return None
     *path, text = str(text).split(">")  # "IKEA > Bookcases & shelving units > Frame"
     category = _words(" ".join(path))
     # "combination/glass doors" means "with glass doors" (but "in/outdoor" is one word)
-    text = re.sub(r"in\s*/\s*outdoor", "inoutdoor", str(text), flags=re.IGNORECASE)
+    text = re.sub(r"in\s*/\s*outdoor", "inoutdoor", text, flags=re.IGNORECASE)
     words = _words(text)
     if not words:
         return None
