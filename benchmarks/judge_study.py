@@ -98,6 +98,8 @@ CONSTANTS = {
         "OCCLUSION_CONTACT",
         "OCCLUSION_LINEAR",
         "OCCLUSION_UNDER",
+        "LIGHT_FROM_BELOW_TOP",
+        "LIGHT_SKIP_SOURCES",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.stage.pipeline": (

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from adstage.composite import blend
 from adstage.composite.blend import (
     EDGES,
     _under_body,
@@ -553,3 +554,29 @@ def test_every_foot_gets_a_contact_shadow_not_a_plinths_bumps(monkeypatch) -> No
     assert np.allclose(shadow(chest, True), shadow(chest, False))  # notches make no feet
     monkeypatch.setattr(blend, "FOOT_CLEAR", 0.02)  # with a shallower underside they would
     assert not np.allclose(shadow(chest, True), shadow(chest, False), atol=0.05)
+
+
+def test_light_can_leave_a_window_out_of_the_scenes_white() -> None:
+    # 70 % grey wall, 30 % a clipped window: the window is the scene's brightest tenth.
+    around = np.concatenate([np.full((700, 3), 150, np.uint8), np.full((300, 3), 255, np.uint8)])
+    with_window = estimate_light(around, strength=1.0, min_exposure=0.1)
+    without = estimate_light(around, strength=1.0, min_exposure=0.1, skip_sources=True)
+    assert with_window.exposure == pytest.approx(1.0, abs=0.01)
+    assert without.exposure == pytest.approx(float(to_linear(np.array([150], np.uint8))[0]), 0.01)
+    # A room whose white wall is itself clipped keeps it: most pixels are not a light source.
+    bright = np.concatenate([np.full((300, 3), 150, np.uint8), np.full((700, 3), 255, np.uint8)])
+    assert estimate_light(bright, strength=1.0, skip_sources=True).exposure == pytest.approx(
+        1.0, abs=0.01
+    )
+
+
+def test_light_can_read_the_scene_from_the_products_top_down(monkeypatch) -> None:
+    rgba = _fringed()
+    scene = np.full((160, 160, 3), 90, np.uint8)
+    scene[:30] = 255  # a window above the product (placed at rows 20–80 of the box below)
+    placement = _place(rgba, 160, 40)
+    whole = composite(scene, rgba, placement, light=1.0).light
+    monkeypatch.setattr(blend, "LIGHT_FROM_BELOW_TOP", True)
+    below = composite(scene, rgba, placement, light=1.0).light
+    assert whole is not None and below is not None
+    assert below.exposure < whole.exposure - 0.2

@@ -682,15 +682,33 @@ def inner_shade(alpha: NDArray[np.float32], opacity: float) -> NDArray[np.float3
     return np.where(holes | (alpha > 0), soft, 0.0).astype(np.float32)
 
 
+LIGHT_FROM_BELOW_TOP = False
+"""Whether the light match reads the scene only from the product's top down (the rows beside and
+below it): windows and lamps mostly lie above furniture, and the product is lit like what stands
+beside it, not as bright as the window over it."""
+
+LIGHT_SKIP_SOURCES = False
+"""Whether the light match leaves clipped pixels (a window, a lamp) out of the scene's white
+(:func:`adstage.composite.light.estimate_light`'s ``skip_sources``)."""
+
+
 def _surroundings(
-    scene: RGB, alpha: NDArray[np.float32], box: tuple[int, int, int, int], grow: float
+    scene: RGB,
+    alpha: NDArray[np.float32],
+    box: tuple[int, int, int, int],
+    grow: float,
+    *,
+    from_top: bool = False,
 ) -> NDArray[np.uint8]:
     """The scene's pixels around the product: its box grown by ``grow`` of its size on each
-    side, minus the product itself (``N×3``)."""
+    side, minus the product itself (``N×3``); ``from_top``: only the rows from the box's top
+    down."""
     h, w = scene.shape[:2]
     x0, y0, x1, y1 = box
     gx, gy = max(4, round((x1 - x0) * grow)), max(4, round((y1 - y0) * grow))
     ax0, ay0, ax1, ay1 = max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy)
+    if from_top:
+        ay0 = max(0, min(y0, ay1 - 1))
     ring = np.ones((ay1 - ay0, ax1 - ax0), bool)
     ring[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0] = alpha == 0
     step = max(1, round(np.sqrt(ring.size / 65536)))  # a regular sample of ≤ ~64k pixels
@@ -823,11 +841,12 @@ def composite(
     match = None
     if light > 0:
         match = estimate_light(
-            _surroundings(scene, alpha, placement.box, 0.5),
+            _surroundings(scene, alpha, placement.box, 0.5, from_top=LIGHT_FROM_BELOW_TOP),
             strength=light,
             min_exposure=min_exposure,
             max_exposure=max_exposure,
             max_cast=max_cast,
+            skip_sources=LIGHT_SKIP_SOURCES,
         )
         product = apply_light(product, match)
     if harmonize > 0:

@@ -102,6 +102,11 @@ class LightMatch:
 IDENTITY = LightMatch((1.0, 1.0, 1.0), 1.0, (1.0, 1.0, 1.0), (1.0, 1.0, 1.0), False, 0.0)
 
 
+SOURCE_LEVEL = 250
+"""An sRGB level at or above which, in all three channels, :func:`estimate_light` with
+``skip_sources`` takes a pixel for a light source (a window or a lamp, clipped)."""
+
+
 def estimate_light(
     around: NDArray[np.uint8],
     *,
@@ -110,9 +115,14 @@ def estimate_light(
     max_exposure: float = 1.1,
     max_cast: float = 1.1,
     bright_share: float = 0.1,
+    skip_sources: bool = False,
 ) -> LightMatch:
     """The bounded gains that light a studio product like the scene pixels ``around`` (``N×3``
-    sRGB ``uint8``, the surroundings of the placement). Fewer than 16 pixels: the identity."""
+    sRGB ``uint8``, the surroundings of the placement). Fewer than 16 pixels: the identity.
+
+    ``skip_sources``: pixels clipped in every channel (:data:`SOURCE_LEVEL`: a window, a lamp)
+    are left out of the scene's white, unless they are most of ``around`` (a white wall in a
+    photo exposed for a bright room): a product is lit by a window, it is not as bright as one."""
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"strength: expected a value in [0, 1], got {strength}")
     if not 0.0 < min_exposure <= 1.0 <= max_exposure:
@@ -126,6 +136,10 @@ def estimate_light(
     if strength == 0.0 or len(pixels) < 16:
         return IDENTITY
     pixels = pixels[:: max(1, len(pixels) // 65536)]  # a regular sample is plenty for a quantile
+    if skip_sources:
+        lit = pixels.min(axis=1) < SOURCE_LEVEL
+        if 2 * int(lit.sum()) >= len(pixels):
+            pixels = pixels[lit]
     linear = to_linear(pixels)
     luma = linear @ LUMA
     cut = np.quantile(luma, 1.0 - bright_share)
