@@ -74,12 +74,17 @@ def around(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def before_after(
-    store: Catalog, n_products: int, before: StageOptions, level: int
+    store: Catalog,
+    n_products: int,
+    before: StageOptions,
+    level: int,
+    constants: dict[tuple[Any, str], Any] | None = None,
 ) -> list[tuple[float, Any, np.ndarray, np.ndarray]]:
     """For each of ``n_products`` synthetic products (seed 9) staged by replacement with the
     defaults: the share of pixels around it that change by more than ``level`` grey levels when
-    its best candidate is staged again into the same slot with ``before``, the product, and the
-    two crops (before, after) — largest change first."""
+    its best candidate is staged again into the same slot with ``before`` (and, while it is,
+    each ``(module, NAME)`` of ``constants`` set to its value), the product, and the two crops
+    (before, after) — largest change first."""
     products = SyntheticCatalog(4 * n_products, seed=9, size=(384, 384), staged_fraction=0.0)
     scored = []
     for item in products[:n_products]:
@@ -90,7 +95,14 @@ def before_after(
         after = staged.candidates[0]
         if after.provenance["mode"] != "replace":
             continue
-        again = stage_candidate(staged.product, after.match, before)
+        saved = {key: getattr(*key) for key in constants or {}}
+        try:
+            for (module, name), value in (constants or {}).items():
+                setattr(module, name, value)
+            again = stage_candidate(staged.product, after.match, before)
+        finally:
+            for (module, name), value in saved.items():
+                setattr(module, name, value)
         a, b = around(after.image, after.placement), around(again.image, again.placement)
         changed = float((np.abs(a.astype(np.int16) - b).max(axis=2) > level).mean())
         scored.append((changed, item, b, a))

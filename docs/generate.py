@@ -1257,6 +1257,10 @@ JUDGE_RUNS = {
     "A-tol1-vs-A-child": ("A", "… … … free space sized to the kind's heights, not widened ²⁵"),
     "A2-tol1-vs-A2-child": ("A2", "… free space sized to the kind's heights, not widened ²⁵"),
     "S-kinds": ("S", "the same, not widened, children's sizes ²⁵"),
+    "A-lite-vs-A-b23": ("A", "… … … lit like the scene beside it, windows left out ²⁶"),
+    "A2-lite-vs-A2-b23": ("A2", "… lit like the scene beside it, windows left out ²⁶"),
+    "A-shade3-vs-A-b23": ("A", "… … … stronger shading, 1.3 and 70 % (not kept) ²⁶"),
+    "A2-shade3-vs-A2-b23": ("A2", "… stronger shading, 1.3 and 70 % (not kept) ²⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -575,8 +575,9 @@ def test_light_can_read_the_scene_from_the_products_top_down(monkeypatch) -> Non
     scene = np.full((160, 160, 3), 90, np.uint8)
     scene[:30] = 255  # a window above the product (placed at rows 20–80 of the box below)
     placement = _place(rgba, 160, 40)
+    monkeypatch.setattr(blend, "LIGHT_SKIP_SOURCES", False)  # the window is not left out by level
+    below = composite(scene, rgba, placement, light=1.0).light  # the default
+    monkeypatch.setattr(blend, "LIGHT_FROM_BELOW_TOP", False)
     whole = composite(scene, rgba, placement, light=1.0).light
-    monkeypatch.setattr(blend, "LIGHT_FROM_BELOW_TOP", True)
-    below = composite(scene, rgba, placement, light=1.0).light
     assert whole is not None and below is not None
     assert below.exposure < whole.exposure - 0.2
