@@ -1261,6 +1261,13 @@ JUDGE_RUNS = {
     "A2-lite-vs-A2-b23": ("A2", "… lit like the scene beside it, windows left out ²⁶"),
     "A-shade3-vs-A-b23": ("A", "… … … stronger shading, 1.3 and 70 % (not kept) ²⁶"),
     "A2-shade3-vs-A2-b23": ("A2", "… stronger shading, 1.3 and 70 % (not kept) ²⁶"),
+    "A-lite75-vs-A-lite": ("A", "… … … … light match 0.75 vs 0.5 (not kept) ²⁶"),
+    "A2-lite75-vs-A2-lite": ("A2", "… … light match 0.75 vs 0.5 (not kept) ²⁶"),
+    "A-litebase-vs-A-lite": ("A", "… … … … base darkened by 0.7 vs 0.55 ²⁶"),
+    "A2-litebase-vs-A2-lite": ("A2", "… … base darkened by 0.7 vs 0.55 ²⁶"),
+    "A-base85-vs-A-litebase": ("A", "… … … … … base darkened by 0.85 vs 0.7 ²⁶"),
+    "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
+    "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1283,6 +1290,7 @@ REPORT_SETS = (
     "Q",
     "R",
     "S",
+    "T",
 )
 
 
@@ -1338,6 +1346,7 @@ def _judge_candidates(r: Json) -> str:
         "Q-kinds",
         "R-kinds",
         "S-kinds",
+        "T-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1354,7 +1363,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["S-kinds"]
+    run = r["runs"]["T-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
