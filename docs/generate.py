@@ -1267,7 +1267,7 @@ JUDGE_RUNS = {
     "A2-litebase-vs-A2-lite": ("A2", "… … base darkened by 0.7 vs 0.55 ²⁶"),
     "A-base85-vs-A-litebase": ("A", "… … … … … base darkened by 0.85 vs 0.7 ²⁶"),
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
-    "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁶"),
+    "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
