@@ -42,6 +42,7 @@ PART = ("part or accessory", "part")
         ("coffee table outdoor", ("coffee table", "floor")),
         ("TV bench with doors and drawers", ("TV bench", "floor")),
         ("TV storage combination/glass doors", ("shelving", "floor")),  # "/" as "with"
+        ("TV storage combinationglass doors", ("shelving", "floor")),  # the "/" dropped
         ("Sofa cover", ("sofa", "floor")),  # its photo shows the covered sofa
         ("Cover for recliner", ("armchair", "floor")),  # so does a recliner's
         ("Cover for chair with armrests", ("chair", "floor")),  # a chair's, not the armrests'

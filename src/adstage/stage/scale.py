@@ -253,6 +253,8 @@ def kind_of(text: str | None) -> Kind | None:
     category = _words(" ".join(path))
     # "combination/glass doors" means "with glass doors" (but "in/outdoor" is one word)
     text = re.sub(r"in\s*/\s*outdoor", "inoutdoor", text, flags=re.IGNORECASE)
+    # a catalog that drops the "/" writes "combinationglass doors": no English word goes on
+    text = re.sub(r"(combination)(?=[a-z])", r"\1/", text, flags=re.IGNORECASE)
     words = _words(text)
     if not words:
         return None
