@@ -47,7 +47,9 @@ PART = ("part or accessory", "part")
         ("Cover for recliner", ("armchair", "floor")),  # so does a recliner's
         ("Cover for chair with armrests", ("chair", "floor")),  # a chair's, not the armrests'
         ("Cover for chair/armrests", ("chair", "floor")),
-        ("Nightstand", ("side table", "floor")),
+        ("Nightstand", ("bedside table", "floor")),
+        ("Bedside table", ("bedside table", "floor")),
+        ("Side table", ("side table", "floor")),
         # parts and accessories: the head ends in a part noun
         ("table top", PART),
         ("Table legs", PART),
@@ -345,6 +347,9 @@ def test_indoor_kinds_are_not_staged_in_outdoor_scenes() -> None:
     assert "does not belong in this room" in check_setting(kind_of("Day bed"), "Dining")
     assert "does not belong in this room" in check_setting(kind_of("3-seat sofa"), "Laundry")
     assert check_setting(kind_of("3-seat sofa"), "Dining") == ""  # open-plan living and dining
+    assert "does not belong in this room" in check_setting(kind_of("Bedside table"), "Kitchen")
+    assert check_setting(kind_of("Side table"), "Kitchen") == ""
+    assert check_setting(kind_of("Bedside table"), "Bedroom") == ""
     assert check_setting(kind_of("bed frame"), "Living Room") == ""
     assert check_setting(kind_of("chair"), "Kitchen") == ""
     assert check_setting(kind_of("sofa outdoor"), "Kitchen") == ""
