@@ -110,6 +110,7 @@ CONSTANTS = {
         "FREE_SPACE_POOL",
         "FREE_SPACE_SIZE",
         "FREE_SPACE_GROW_AGAINST_WALL",
+        "FREE_SPACE_AT_WALL",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -815,7 +815,24 @@ def _on_the_floor(match: Match, opts: StageOptions) -> bool:
     height = match.size[1]
     if height <= 0:
         return False
-    return match.bbox[3] / height >= max(FREE_SPACE_MIN_BASE, camera.horizon[1])
+    lowest = FREE_SPACE_MIN_BASE
+    if FREE_SPACE_AT_WALL is not None and _at_wall(opts.product_kind):
+        lowest = FREE_SPACE_AT_WALL
+    return match.bbox[3] / height >= max(lowest, camera.horizon[1])
+
+
+FREE_SPACE_AT_WALL: float | None = None
+"""When set, a product of a kind that stands against a wall (:attr:`Kind.against_wall
+<adstage.stage.scale.Kind>`) stands beside an anchor whose base is at least this far down the
+photo (and below every horizon the camera prior allows) instead of :data:`FREE_SPACE_MIN_BASE`,
+hides nothing (every object of the scene counts as taken) and is grown to its kind's heights as
+well as shrunk: beside furniture along the room's back wall rather than in the open in front of
+it. ``None``: such products are placed like any other."""
+
+
+def _at_wall(kind: Kind | None) -> bool:
+    """Whether :data:`FREE_SPACE_AT_WALL` places a product of ``kind``."""
+    return FREE_SPACE_AT_WALL is not None and kind is not None and kind.against_wall
 
 
 FREE_SPACE_MAX_HIDDEN: float | None = None
@@ -964,7 +981,7 @@ def stage_beside(
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
     kind = options.product_kind
-    walled = FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall
+    walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or _at_wall(kind)
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
 
     def beside() -> Placement | None:
@@ -978,7 +995,10 @@ def stage_beside(
             max_hidden=FREE_SPACE_MAX_HIDDEN,
             behind=None if walled else FREE_SPACE_BEHIND,
             heights=heights,
-            grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall,
+            grow=FREE_SPACE_GROW_AGAINST_WALL
+            or kind is None
+            or not kind.against_wall
+            or _at_wall(kind),
         )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
