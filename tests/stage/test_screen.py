@@ -461,6 +461,27 @@ def test_a_free_space_anchor_must_stand_on_the_floor() -> None:
     )
 
 
+def test_at_the_wall_furniture_against_a_wall_may_stand_beside_anchors_further_back(
+    monkeypatch,
+) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _on_the_floor
+    from adstage.types import Match
+
+    def slot(base: int) -> Match:
+        box = (10, base - 50, 60, base)
+        return Match(
+            "a-0", "a", 0, "x.png", "", True, 0.0, 0.9, None, box, (0.0, 0.0), 0.1, (400, 300)
+        )
+
+    bookcase, chair = StageOptions(kind="Bookcase"), StageOptions(kind="Chair")
+    assert not _on_the_floor(slot(210), bookcase)  # 70 % down: not by default
+    monkeypatch.setattr(pipeline, "FREE_SPACE_AT_WALL", 0.6)
+    assert _on_the_floor(slot(210), bookcase)
+    assert not _on_the_floor(slot(210), chair)  # a chair stands in the open: as before
+    assert not _on_the_floor(slot(180), bookcase)  # 60 % down: above the prior's lowest horizon
+
+
 def test_free_space_first_by_default_ranks_free_space_before_replacements(
     monkeypatch, tmp_path
 ) -> None:
