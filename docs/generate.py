@@ -1268,8 +1268,14 @@ JUDGE_RUNS = {
     "A-base85-vs-A-litebase": ("A", "… … … … … base darkened by 0.85 vs 0.7 ²⁶"),
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
     "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
-    "A-atwall-vs-A-b23c": ("A", "… … … … … … furniture against a wall beside back-wall anchors (not kept) ²⁷"),
-    "A2-atwall-vs-A2-b23c": ("A2", "… … … … furniture against a wall beside back-wall anchors (not kept) ²⁷"),
+    "A-atwall-vs-A-b23c": (
+        "A",
+        "… … … … … … furniture against a wall beside back-wall anchors (not kept) ²⁷",
+    ),
+    "A2-atwall-vs-A2-b23c": (
+        "A2",
+        "… … … … furniture against a wall beside back-wall anchors (not kept) ²⁷",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
