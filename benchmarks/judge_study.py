@@ -102,6 +102,7 @@ CONSTANTS = {
         "LIGHT_SKIP_SOURCES",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
+    "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),
     "adstage.stage.pipeline": (
         "FREE_SPACE_MIN_BASE",
         "FREE_SPACE_MAX_ASPECT",

@@ -573,7 +573,7 @@ def test_light_can_leave_a_window_out_of_the_scenes_white() -> None:
 def test_light_can_read_the_scene_from_the_products_top_down(monkeypatch) -> None:
     rgba = _fringed()
     scene = np.full((160, 160, 3), 90, np.uint8)
-    scene[:30] = 255  # a window above the product (placed at rows 20–80 of the box below)
+    scene[:30] = 255  # a window above the product (its box: rows 40–160)
     placement = _place(rgba, 160, 40)
     monkeypatch.setattr(blend, "LIGHT_SKIP_SOURCES", False)  # the window is not left out by level
     below = composite(scene, rgba, placement, light=1.0).light  # the default
@@ -581,3 +581,12 @@ def test_light_can_read_the_scene_from_the_products_top_down(monkeypatch) -> Non
     whole = composite(scene, rgba, placement, light=1.0).light
     assert whole is not None and below is not None
     assert below.exposure < whole.exposure - 0.2
+
+
+def test_light_reads_all_around_a_product_with_nothing_beside_or_below_it() -> None:
+    rgba = np.zeros((50, 160, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 200, 255  # as wide as the frame, at its bottom edge
+    scene = np.full((160, 160, 3), 90, np.uint8)
+    placement = Placement((0, 110, 160, 160), 1.0, "test", (160, 160))
+    lit = composite(scene, rgba, placement, light=1.0).light
+    assert lit is not None and lit.exposure < 1.0  # read above it, not left unmatched

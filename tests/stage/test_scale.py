@@ -43,6 +43,7 @@ PART = ("part or accessory", "part")
         ("TV bench with doors and drawers", ("TV bench", "floor")),
         ("TV storage combination/glass doors", ("shelving", "floor")),  # "/" as "with"
         ("TV storage combinationglass doors", ("shelving", "floor")),  # the "/" dropped
+        ("Storage combinations", ("shelving", "floor")),
         ("Sofa cover", ("sofa", "floor")),  # its photo shows the covered sofa
         ("Cover for recliner", ("armchair", "floor")),  # so does a recliner's
         ("Cover for chair with armrests", ("chair", "floor")),  # a chair's, not the armrests'
@@ -163,6 +164,11 @@ def test_childrens_furniture_is_a_smaller_kind() -> None:
         (adult.low_cm * CHILD_SCALE, adult.high_cm * CHILD_SCALE)
     )
     assert kind_of("Kids chair").name == "children's chair"  # type: ignore[union-attr]
+    bedside = kind_of("Children's bedside table")
+    assert bedside is not None and (bedside.name, bedside.high_cm) == (
+        "children's bedside table",
+        pytest.approx(80 * CHILD_SCALE),
+    )
     # a children's table is a table at 0.6 (33-66 cm), once, not a side table shrunk again
     table = kind_of("Children's table")
     assert table is not None and (table.name, table.low_cm, table.high_cm) == (

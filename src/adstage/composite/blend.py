@@ -692,6 +692,10 @@ bed is a slightly greyer white that matches the room's white cabinets; A's stand
 bright"). Set S's judges had named white products "too bright" and "glowing" next to real
 photos."""
 
+LIGHT_MIN_PIXELS = 64
+"""Fewer scene pixels than this from the product's top down (a product as wide as the frame at
+its bottom edge) and the light match reads all around the product instead."""
+
 LIGHT_SKIP_SOURCES = True
 """Whether the light match leaves clipped pixels (a window, a lamp) out of the scene's white
 (:func:`adstage.composite.light.estimate_light`'s ``skip_sources``; judged with
@@ -846,8 +850,11 @@ def composite(
     t = time.perf_counter()
     match = None
     if light > 0:
+        around = _surroundings(scene, alpha, placement.box, 0.5, from_top=LIGHT_FROM_BELOW_TOP)
+        if len(around) < LIGHT_MIN_PIXELS:  # a wide product at the frame's bottom: all around
+            around = _surroundings(scene, alpha, placement.box, 0.5)
         match = estimate_light(
-            _surroundings(scene, alpha, placement.box, 0.5, from_top=LIGHT_FROM_BELOW_TOP),
+            around,
             strength=light,
             min_exposure=min_exposure,
             max_exposure=max_exposure,

@@ -810,7 +810,9 @@ def _on_the_floor(match: Match, opts: StageOptions) -> bool:
     camera prior allows. An object whose base is higher may stand on a bench or a counter, hang
     on a wall (a wall cabinet in a kitchen is 40 % down the photo, inside the prior's range) or
     stand behind furniture the catalog does not know of; a replacement inherits its support from
-    the old object, but a product stood beside it would stand on the bench or in the air."""
+    the old object, but a product stood beside it would stand on the bench or in the air. With
+    :data:`FREE_SPACE_AT_WALL` set, furniture that stands against a wall takes that share
+    instead of :data:`FREE_SPACE_MIN_BASE`."""
     camera = opts.screen.camera if opts.screen is not None else Camera()
     height = match.size[1]
     if height <= 0:
