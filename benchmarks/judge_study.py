@@ -27,7 +27,8 @@ list; a set that was itself made with exclusions drew from what was left, so onl
 the folder is gone, in their tallied runs in ``benchmarks/results/judge_study.json``) leaves out
 exactly what an earlier set judged. (Report sets E–J were made with ``--exclude-seeds`` alone and
 share up to 7 of 40 products with each other; none shares a product with set A, seed 13, which
-was drawn without exclusions.)
+was drawn without exclusions.) Fewer than ``--n`` products left after the exclusions is an
+error: set T (session 23) left sets E–J out of ``--exclude-labels`` and reused their products.
 
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.
@@ -159,6 +160,19 @@ def judged_products(work: Path, label: str) -> list[str]:
     return [str(name) for name in named]
 
 
+def draw(total: int, n: int, rng: np.random.Generator, used: set[int]) -> list[int]:
+    """``n`` of the ``total`` products' indices not in ``used``, drawn with ``rng``. Fewer left
+    is an error, not a smaller set: the dev products run out as report sets exclude the earlier
+    ones (session 23: 9 of 740 were left with sets E–S excluded)."""
+    pool = [i for i in range(total) if i not in used]
+    if len(pool) < n:
+        raise SystemExit(
+            f"--n {n}: only {len(pool)} of {total} products are left after the exclusions; "
+            "exclude fewer --exclude-labels (say which products are reused) or lower --n"
+        )
+    return [pool[int(i)] for i in rng.choice(len(pool), n, replace=False)]
+
+
 def make(args: argparse.Namespace) -> int:
     products_dir = args.data / "ikea-sa-products"
     rooms_dir = args.data / "ikea-room-scenes" / "images"
@@ -181,9 +195,7 @@ def make(args: argparse.Namespace) -> int:
     by_name = {Path(row["path"]).name: i for i, row in enumerate(products)}
     for label in args.exclude_labels:  # the products an earlier set really judged
         used |= {by_name[name] for name in judged_products(args.work, label) if name in by_name}
-    pool = [i for i in range(len(products)) if i not in used]
-    drawn = rng.choice(len(pool), min(args.n, len(pool)), replace=False)
-    picked = [pool[int(i)] for i in drawn]
+    picked = draw(len(products), args.n, rng, used)
     out = args.work / args.label
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     (out / "staged").mkdir(parents=True, exist_ok=True)

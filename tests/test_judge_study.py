@@ -59,3 +59,14 @@ def test_a_made_set_records_the_module_constants_it_staged_with(judge_study, mon
     assert recorded["blend.CONTACT_EVERY_FOOT"] is blend.CONTACT_EVERY_FOOT
     monkeypatch.setattr(blend, "FOOT_CLEAR", 0.02)  # as a wrapper varying it would
     assert judge_study.module_constants()["blend.FOOT_CLEAR"] == 0.02
+
+
+def test_a_set_draws_its_products_or_says_too_few_are_left(judge_study) -> None:
+    import numpy as np
+
+    picked = judge_study.draw(10, 4, np.random.default_rng(0), {0, 1, 2})
+    assert len(picked) == 4 == len(set(picked)) and not set(picked) & {0, 1, 2}
+    again = judge_study.draw(10, 4, np.random.default_rng(0), {0, 1, 2})
+    assert picked == again  # the draw depends only on the seed and the exclusions
+    with pytest.raises(SystemExit, match="only 3 of 10 products are left"):
+        judge_study.draw(10, 4, np.random.default_rng(0), set(range(7)))
