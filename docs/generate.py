@@ -1268,6 +1268,8 @@ JUDGE_RUNS = {
     "A-base85-vs-A-litebase": ("A", "… … … … … base darkened by 0.85 vs 0.7 ²⁶"),
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
     "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
+    "A-base100-vs-A-b24": ("A", "… … … … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
+    "A2-base100-vs-A2-b24": ("A2", "… … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A-atwall-vs-A-b23c": (
         "A",
         "… … … … … … furniture against a wall beside back-wall anchors (not kept) ²⁷",
