@@ -219,6 +219,11 @@ class StageOptions:
             return self.free_space_shadow_model
         return self.shadow_model
 
+    @property
+    def camera_prior(self) -> Camera:
+        """The screen's prior on the scene's camera; the default prior without a screen."""
+        return self.screen.camera if self.screen is not None else Camera()
+
     @functools.cached_property
     def product_kind(self) -> Kind | None:
         """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown), with
@@ -813,7 +818,7 @@ def _on_the_floor(match: Match, opts: StageOptions) -> bool:
     the old object, but a product stood beside it would stand on the bench or in the air. With
     :data:`FREE_SPACE_AT_WALL` set, furniture that stands against a wall takes that share
     instead of :data:`FREE_SPACE_MIN_BASE`."""
-    camera = opts.screen.camera if opts.screen is not None else Camera()
+    camera = opts.camera_prior
     height = match.size[1]
     if height <= 0:
         return False
@@ -955,8 +960,7 @@ def _free_space_heights(
     if not rows.size:
         return None, None
     h = slot.shape[0]
-    prior = options.screen.camera if options.screen is not None else Camera()
-    camera = scene_camera(uri, prior)
+    camera = scene_camera(uri, options.camera_prior)
     horizon, eye = typical(camera)
     seen = {"horizon": round(horizon, 4), "eye_cm": round(eye, 1)}
     found = size_range(kind, (int(rows[-1]) + 1) / h, camera, FREE_SPACE_SIZE)
@@ -986,7 +990,8 @@ def stage_beside(
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
     kind = options.product_kind
-    walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or _at_wall(kind)
+    at_wall = _at_wall(kind)
+    walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
 
     def beside() -> Placement | None:
@@ -1000,10 +1005,7 @@ def stage_beside(
             max_hidden=FREE_SPACE_MAX_HIDDEN,
             behind=None if walled else FREE_SPACE_BEHIND,
             heights=heights,
-            grow=FREE_SPACE_GROW_AGAINST_WALL
-            or kind is None
-            or not kind.against_wall
-            or _at_wall(kind),
+            grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall or at_wall,
         )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:

@@ -435,11 +435,18 @@ def size_range(
         raise InputError(f"size_range: tolerance must be at least 1, got {tolerance}")
     if not 0.0 <= base <= 1.0:
         raise InputError(f"size_range: base must be a share of the height in [0, 1], got {base}")
-    horizon, eye = typical(camera)
-    if base <= horizon:
+    per_cm = typical_per_cm(base, camera)
+    if per_cm is None:
         return None
-    per_cm = (base - horizon) / eye
     return kind.low_cm / tolerance * per_cm, kind.high_cm * tolerance * per_cm
+
+
+def typical_per_cm(base: float, camera: Camera) -> float | None:
+    """The share of the image height one cm of an object standing on the floor at row ``base`` (a
+    share from the top) spans at ``camera``'s :func:`typical` horizon and eye height; ``None``
+    when the base is not below that horizon."""
+    horizon, eye = typical(camera)
+    return (base - horizon) / eye if base > horizon else None
 
 
 def check_box(

@@ -58,6 +58,7 @@ from adstage.stage.scale import (
     check_setting,
     size_range,
     typical,
+    typical_per_cm,
 )
 
 REASONS: tuple[str, ...] = (
@@ -288,11 +289,13 @@ def screen(
     if scaled.reason is not None:
         return Verdict(False, scaled.reason, scaled.why, measures)
     if t.typical is not None:
-        allowed = size_range(kind, min(1.0, placement.box[3] / h), cam, t.typical)
+        base = min(1.0, placement.box[3] / h)
+        allowed = size_range(kind, base, cam, t.typical)
         tall = (placement.box[3] - placement.box[1]) / h
-        if allowed is not None and not allowed[0] <= tall <= allowed[1]:
+        per_cm = typical_per_cm(base, cam)
+        if allowed is not None and per_cm is not None and not allowed[0] <= tall <= allowed[1]:
             _, eye = typical(cam)
-            cm = tall / allowed[1] * kind.high_cm * t.typical
+            cm = tall / per_cm
             return Verdict(
                 False,
                 "scale",
