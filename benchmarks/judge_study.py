@@ -61,6 +61,7 @@ import numpy as np
 from _common import DATA, data_missing, product_height, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
+from adstage.evaluate.realism import RealismCritic
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
 from adstage.stage.screen import Screen
@@ -205,9 +206,13 @@ def make(args: argparse.Namespace) -> int:
         if isinstance(given.get("screen"), dict):  # the screen's thresholds, as JSON
             given["screen"] = Screen(**given["screen"])
         options = StageOptions(**given)
+    if args.critic is not None:  # the critic ranks each product's candidates (issue 13, item 7)
+        critic = RealismCritic.load(args.critic)
+        options = dataclasses.replace(options or StageOptions(), realism=critic.score_image)
     key: dict[str, Any] = {
         "label": args.label,
         "options": args.options,
+        "critic": None if args.critic is None else args.critic.name,
         "constants": module_constants(),
         "k": args.k,
         "seed": args.seed,
@@ -253,6 +258,7 @@ def make(args: argparse.Namespace) -> int:
             "product": path.name,
             "scene": scene,
             "mode": best.provenance.get("mode"),
+            "box": [int(v) for v in best.placement],  # the product's, in the staged picture
         }
         log.info("%s %s (%s) → %s", name, path.name, comparison, scene)
     key["seconds"] = time.perf_counter() - started
@@ -345,6 +351,7 @@ def tally(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "label": args.label,
         "options": key["options"],
+        "critic": key.get("critic"),
         "constants": key.get("constants"),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "judges": len(answers),
@@ -445,6 +452,12 @@ def main() -> int:
         "(_common.product_height) as height_cm",
     )
     parser.add_argument("--k", type=int, default=3, help="candidates staged; the best is judged")
+    parser.add_argument(
+        "--critic",
+        type=Path,
+        default=None,
+        help="make: a realism critic (.npz, benchmarks/realism.py) that ranks the candidates",
+    )
     args = parser.parse_intermixed_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     return {"make": make, "ab": ab, "real": real, "tally": tally}[args.phase](args)

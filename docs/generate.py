@@ -1278,6 +1278,8 @@ JUDGE_RUNS = {
         "A2",
         "… … … … furniture against a wall beside back-wall anchors (not kept) ²⁷",
     ),
+    "A-critic-vs-A-b24": ("A", "… … … … … … the realism critic's best candidate (not kept) ²⁸"),
+    "A2-critic-vs-A2-b24": ("A2", "… … … … the realism critic's best candidate (not kept) ²⁸"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
