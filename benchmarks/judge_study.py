@@ -102,6 +102,7 @@ CONSTANTS = {
         "OCCLUSION_UNDER",
         "LIGHT_FROM_BELOW_TOP",
         "LIGHT_SKIP_SOURCES",
+        "OCCLUDER_SOFT",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),
@@ -114,6 +115,8 @@ CONSTANTS = {
         "FREE_SPACE_SIZE",
         "FREE_SPACE_GROW_AGAINST_WALL",
         "FREE_SPACE_AT_WALL",
+        "FREE_SPACE_IN_FRONT",
+        "FREE_SPACE_OBJECTS",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -1280,6 +1280,22 @@ JUDGE_RUNS = {
     ),
     "A-critic-vs-A-b24": ("A", "… … … … … … the realism critic's best candidate (not kept) ²⁸"),
     "A2-critic-vs-A2-b24": ("A2", "… … … … the realism critic's best candidate (not kept) ²⁸"),
+    "A-obj-vs-A-b24": (
+        "A",
+        "… … … … … … free space off every object of tiled saliency (not kept) ²⁹",
+    ),
+    "A2-obj-vs-A2-b24": (
+        "A2",
+        "… … … … free space off every object of tiled saliency (not kept) ²⁹",
+    ),
+    "A-layer-vs-A-b24": (
+        "A",
+        "… … … … … … the same, against the back wall, behind what stands in front (not kept) ²⁹",
+    ),
+    "A2-layer-vs-A2-b24": (
+        "A2",
+        "… … … … the same, against the back wall, behind what stands in front (not kept) ²⁹",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -590,3 +590,22 @@ def test_light_reads_all_around_a_product_with_nothing_beside_or_below_it() -> N
     placement = Placement((0, 110, 160, 160), 1.0, "test", (160, 160))
     lit = composite(scene, rgba, placement, light=1.0).light
     assert lit is not None and lit.exposure < 1.0  # read above it, not left unmatched
+
+
+def test_what_stands_in_front_hides_the_product_and_its_shadow() -> None:
+    rgba = np.zeros((60, 80, 4), np.uint8)
+    rgba[..., :3] = 30
+    rgba[..., 3] = 255
+    scene = np.full((200, 200, 3), 200, np.uint8)
+    placement = Placement((60, 100, 140, 160), 1.0, "test", (200, 200))
+    front = np.zeros((200, 200), bool)
+    front[140:, :100] = True  # a low object nearer the camera, over the product's lower left
+    plain = blend.composite(scene, rgba, placement, shadow=0.8).image
+    behind = blend.composite(scene, rgba, placement, shadow=0.8, occluder=front).image
+    assert (plain[145:158, 62:98] == 30).all()  # without: the product
+    assert (behind[145:158, 62:96] == 200).all()  # with: the object in front, unshaded
+    assert (behind[145:200, :95] == 200).all()  # and no shadow drawn on it
+    assert (behind[102:138, 102:138] == plain[102:138, 102:138]).all()  # the rest as before
+    assert behind[165, 120].mean() < 200  # the shadow beside the object in front stays
+    with pytest.raises(InputError, match="occluder"):
+        blend.composite(scene, rgba, placement, occluder=front[:100])

@@ -709,3 +709,60 @@ def test_candidates_in_preferred_slots_rank_first() -> None:
         StageOptions(), {"preferred": []},
     )  # fmt: skip
     assert [c.match.id for c in by_score.candidates] == ["b", "a"]
+
+
+def test_free_space_may_stand_behind_a_nearer_object_partly_hidden() -> None:
+    from adstage.stage.freespace import nearer_than, place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)  # the anchor, base line at row 240
+    # A low object nearer the camera (base at row 290) right of the anchor, covering the lower
+    # part of where the product would stand.
+    sofa = _box(300, 400, 215, 290, 240, 395)
+    assert place_beside(scene, PRODUCT, slot, [slot, sofa], in_front=None) is not None
+    right = place_beside(scene, PRODUCT, slot, [slot, sofa], in_front=0.03)
+    assert right is not None and right.box[0] >= 250  # behind the sofa, beside the anchor
+    hidden = nearer_than([slot, sofa], right.box[3] + 0.03 * 300)
+    x0, y0, x1, y1 = right.box
+    assert hidden[y0:y1, x0:x1].mean() == pytest.approx(25 / 80)  # its lowest 25 rows
+    assert not nearer_than([slot], 241).any()  # the anchor itself is level, not in front
+    # Hidden more than max_occluded: no place on that side.
+    tall = _box(300, 400, 170, 290, 240, 395)
+    left = place_beside(scene, PRODUCT, slot, [slot, tall], in_front=0.03)
+    assert left is not None and left.box[2] <= 150
+    # Without the option, a nearer object is taken like any other: left again.
+    taken = place_beside(scene, PRODUCT, slot, [slot, sofa])
+    assert taken is not None and taken.box[2] <= 150
+
+
+def test_object_maps_take_every_tile_and_are_kept_on_disk(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from adstage.stage.objects import cached_object_map, object_map, tile_boxes
+    from adstage.types import Segmentation
+
+    boxes = tile_boxes(400, 300)
+    assert boxes[0] == (0, 0, 400, 300) and len(boxes) == 13
+    assert all(0 <= x0 < x1 <= 400 and 0 <= y0 < y1 <= 300 for x0, y0, x1, y1 in boxes)
+    with pytest.raises(InputError):
+        tile_boxes(1, 300)
+
+    calls = []
+
+    class Centre:  # "salient": the middle ninth of whatever it is shown
+        name = "centre"
+
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            calls.append(image.shape)
+            h, w = image.shape[:2]
+            alpha = np.zeros((h, w), np.float32)
+            alpha[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3] = 1.0
+            return Segmentation(alpha=alpha, backend=self.name)
+
+    scene = _room()
+    found = object_map(scene, Centre())
+    assert len(calls) == 13 and found[150, 200]  # the whole photo's centre
+    assert found[60:90, 30:60].any()  # a tile's centre the whole photo's run did not mark
+    cached = cached_object_map(scene, Centre(), tmp_path, "room.jpg")
+    assert np.array_equal(cached, found) and len(list(tmp_path.glob("*.png"))) == 1
+    calls.clear()
+    assert np.array_equal(cached_object_map(scene, Centre(), tmp_path, "room.jpg"), found)
+    assert calls == []  # read back, not computed again

@@ -771,6 +771,11 @@ class Composite:
         }
 
 
+OCCLUDER_SOFT = 0.8
+"""Standard deviation (pixels) of the blur that softens the edge of an object in front of the
+product (``composite``'s ``occluder``): the catalog's masks are coarser than the photo."""
+
+
 def composite(
     scene: RGB,
     rgba: NDArray[np.uint8],
@@ -795,6 +800,7 @@ def composite(
     shadow_model: str = "layers",
     camera: bool = False,
     jpeg_quality: int | None = None,
+    occluder: NDArray[np.bool_] | None = None,
 ) -> Composite:
     """``scene`` with the cut-out ``rgba`` (its own crop, any size) pasted at ``placement``.
 
@@ -813,7 +819,9 @@ def composite(
     (:func:`adstage.composite.light.room_softness`). ``shadow_model``: one of
     :data:`SHADOW_MODELS`. ``camera``: blur the product like the scene around it and, with a
     ``jpeg_quality``, compress every changed pixel like the scene was
-    (:func:`adstage.composite.camera.match_camera`).
+    (:func:`adstage.composite.camera.match_camera`). ``occluder``: a scene-sized mask of what
+    stands in front of the product (:func:`adstage.stage.freespace.nearer_than`): the product
+    and its shadows are drawn behind it, its edge softened by :data:`OCCLUDER_SOFT` pixels.
     """
     scene = as_rgb(scene, name="scene")
     harmonize = _check_unit(harmonize, "harmonize")
@@ -846,6 +854,12 @@ def composite(
     scaled = scale_cutout(rgba, placement)
     x0, y0, x1, y1 = placement.box
     alpha = scaled[..., 3].astype(np.float32) / 255.0
+    front = None  # how much of each scene pixel the objects in front of the product cover
+    if occluder is not None:
+        if occluder.shape != (h, w):
+            raise InputError(f"occluder: expected a {w}×{h} mask, got shape {occluder.shape}")
+        front = cv2.GaussianBlur(occluder.astype(np.float32), (0, 0), OCCLUDER_SOFT)
+        alpha = alpha * (1.0 - front[y0:y1, x0:x1])
     product = scaled[..., :3]
     t = time.perf_counter()
     match = None
@@ -926,6 +940,8 @@ def composite(
         if soften:
             softness, _ = room_softness(scene)
             dark *= softness
+        if front is not None:  # no shadow on what stands in front
+            dark = dark * (1.0 - front[sy0:sy1, sx0:sx1])
         keep = (1.0 - dark)[..., None]
         region = out[sy0:sy1, sx0:sx1].astype(np.float32) * keep
         out[sy0:sy1, sx0:sx1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)

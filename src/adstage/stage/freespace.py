@@ -36,14 +36,34 @@ STEPS = 4
 """Positions tried on each side: the slot's neighbour, then further out by half a product width."""
 
 
-def _strip_colour(scene: RGB, x0: int, x1: int, y: int, depth: int) -> NDArray[np.float32] | None:
+MIN_SEEN = 0.2
+"""The floor strip under a product partly hidden by nearer objects is compared where it is seen,
+when at least this share of it is; less, and the anchor's base line is trusted."""
+
+
+def _strip_colour(
+    scene: RGB,
+    x0: int,
+    x1: int,
+    y: int,
+    depth: int,
+    seen: NDArray[np.bool_] | None = None,
+) -> NDArray[np.float32] | None:
+    """The mean Lab colour of the strip ``depth`` rows deep under row ``y`` between ``x0`` and
+    ``x1`` (only its ``seen`` pixels, when given: ``None`` if fewer than :data:`MIN_SEEN`)."""
     h, w = scene.shape[:2]
     y0, y1 = min(y, h - 1), min(h, y + depth)
     x0, x1 = max(0, x0), min(w, x1)
     if y1 <= y0 or x1 <= x0:
         return None
     lab = cv2.cvtColor(scene[y0:y1, x0:x1], cv2.COLOR_RGB2LAB).astype(np.float32)
-    return np.asarray(lab.reshape(-1, 3).mean(axis=0), np.float32)
+    pixels = lab.reshape(-1, 3)
+    if seen is not None:
+        visible = seen[y0:y1, x0:x1].ravel()
+        if visible.mean() < MIN_SEEN:
+            return None
+        pixels = pixels[visible]
+    return np.asarray(pixels.mean(axis=0), np.float32)
 
 
 def _not_behind(mask: NDArray[np.bool_], row: float) -> NDArray[np.bool_]:
@@ -54,6 +74,21 @@ def _not_behind(mask: NDArray[np.bool_], row: float) -> NDArray[np.bool_]:
     keep = lowest >= row
     keep[0] = False  # the background
     out: NDArray[np.bool_] = keep[labels]
+    return out
+
+
+def nearer_than(
+    occupied: Sequence[NDArray[np.bool_]] | NDArray[np.bool_], row: float
+) -> NDArray[np.bool_]:
+    """The union of the connected parts of the ``occupied`` masks whose lowest row is at or below
+    ``row``: objects standing nearer the camera than an object whose base is above that row,
+    which hide it where they overlap it (a sofa in front of a bookcase)."""
+    masks = [occupied] if isinstance(occupied, np.ndarray) else list(occupied)
+    if not masks:
+        raise InputError("nearer_than: no masks")
+    out = np.zeros(masks[0].shape, bool)
+    for mask in masks:
+        out |= _not_behind(mask, row)
     return out
 
 
@@ -87,6 +122,8 @@ def place_beside(
     max_hidden: float | None = None,
     heights: tuple[float, float] | None = None,
     grow: bool = True,
+    in_front: float | None = None,
+    max_occluded: float = 0.4,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -103,7 +140,12 @@ def place_beside(
     base, when the slot's scale would make it taller or shorter (a step stool as wide as the
     ottoman it stands beside; :func:`adstage.stage.scale.size_range`); ``None``: the slot's scale.
     ``grow``: whether a product the slot's scale makes shorter than ``heights`` allows is grown
-    to fit (else it keeps the slot's scale: only the upper bound holds).
+    to fit (else it keeps the slot's scale: only the upper bound holds). ``in_front``: an
+    occupied object whose lowest row is more than this share of the scene's height *below* the
+    product's base stands nearer the camera, so it may hide part of the product, which is then
+    drawn behind it (:func:`nearer_than` gives the occluding pixels), at most ``max_occluded`` of
+    the product's pixels, and the floor under the product is checked where it is seen; ``None``:
+    every nearer object is taken, as one level with the product.
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -123,7 +165,8 @@ def place_beside(
         if mask.shape != (h, w):
             raise InputError(f"place_beside: an occupied mask is {mask.shape}, expected {(h, w)}")
         near = mask if behind is None else _not_behind(mask, base - behind * h)
-        taken |= near
+        # nearer objects are not taken with in_front: they hide the product instead
+        taken |= near if in_front is None else near & ~_not_behind(mask, base + in_front * h)
         if max_hidden is not None and behind is not None:
             n, labels = cv2.connectedComponents((mask & ~near).astype(np.uint8), connectivity=8)
             if n > 1:
@@ -150,6 +193,12 @@ def place_beside(
     top = base - ph
     if floor is None or top < margin_y or base > h - margin_y:
         return None
+    hiding = shape = None
+    if in_front is not None:
+        hiding = nearer_than(occupied, base + in_front * h)
+        ys, xs = np.nonzero(product_mask)
+        crop = product_mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.uint8)
+        shape = cv2.resize(crop, (pw, ph), interpolation=cv2.INTER_NEAREST) > 0
     offsets = []
     for step in range(STEPS):
         shift = pad + step * (pw // 2)
@@ -165,8 +214,18 @@ def place_beside(
             _hides(labels, sizes, (bx0, top, bx1, base), max_hidden) for labels, sizes in farther
         ):
             continue
-        under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10))
-        if under is None or float(np.linalg.norm(under - floor)) > max_floor_delta:
+        seen = None
+        if hiding is not None and shape is not None:
+            hidden = hiding[top:base, bx0:bx1]
+            if (shape & hidden).sum() > max_occluded * max(1, int(shape.sum())):
+                continue
+            seen = ~hiding
+        under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10), seen)
+        if under is None:
+            if seen is None:
+                continue
+            # the floor under it is hidden by what stands in front: the anchor's base line holds
+        elif float(np.linalg.norm(under - floor)) > max_floor_delta:
             continue
         return Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
     return None

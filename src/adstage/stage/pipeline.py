@@ -57,8 +57,9 @@ from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import query_vector, retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
-from adstage.stage.freespace import place_beside
+from adstage.stage.freespace import nearer_than, place_beside
 from adstage.stage.horizon import scene_camera
+from adstage.stage.objects import cached_object_map
 from adstage.stage.scale import (
     FLOOR,
     PART,
@@ -374,12 +375,13 @@ def _paste(
     *,
     free_space: bool = False,
     uri: str | None = None,
+    occluder: NDArray[np.bool_] | None = None,
 ) -> tuple[Composite, RGB, tuple[int, int, int, int]]:
     """Composite the cut-out at ``placement`` with the options' edges, light and shadow
     (``product_exact`` keeps its pixels; a ``free_space`` placement takes its shadows from
     ``free_space_shadow_model``; ``camera_match`` compresses like the scene file ``uri`` when the
-    scene is that file at its own size), then bring it to the ad format: the composite, the final
-    image and the product's box in it."""
+    scene is that file at its own size; ``occluder``: what stands in front of the product), then
+    bring it to the ad format: the composite, the final image and the product's box in it."""
     exact = options.product_exact
     quality = None
     if options.camera_match and uri is not None:
@@ -404,6 +406,7 @@ def _paste(
         shadow_model=options.shadow_model_for(free_space=free_space),
         camera=options.camera_match and not exact,
         jpeg_quality=quality,
+        occluder=occluder,
     )
     final, box = pasted.image, placement.box
     if options.ad_format:
@@ -856,6 +859,21 @@ product's base stands farther back, so the product may hide part of it, as a cha
 bookcase does (:func:`adstage.stage.freespace.place_beside`'s ``behind``)."""
 
 
+FREE_SPACE_OBJECTS: str | None = None
+"""A folder of scene object maps (:func:`adstage.stage.objects.cached_object_map`, by
+:data:`FREE_SPACE_SALIENCY` on the whole photo and on tiles; computed on a miss, which takes
+seconds per scene: ``benchmarks/scene_objects.py`` fills it for a catalog): every object a
+scene's map holds counts as taken floor beside the catalog's masks, and, with
+:data:`FREE_SPACE_IN_FRONT`, as what may stand in front of the product. ``None``: off."""
+
+
+FREE_SPACE_IN_FRONT: float | None = None
+"""Objects whose base is more than this share of the scene's height below a free-space
+product's base stand nearer the camera: the product may stand behind them, partly hidden, as a
+bookcase behind a sofa (:func:`adstage.stage.freespace.place_beside`'s ``in_front``; the
+composite draws it behind them). ``None``: off, every nearer object is taken."""
+
+
 FREE_SPACE_AGAINST_WALL = False
 """Whether a free-space product whose kind stands against a wall (:attr:`Kind.against_wall
 <adstage.stage.scale.Kind>`: a bookcase, a wardrobe, a TV bench, a bed) hides nothing: every
@@ -987,6 +1005,10 @@ def stage_beside(
         if mask.shape != scene.shape[:2]:
             mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         occupied.append(mask)
+    if FREE_SPACE_OBJECTS is not None:
+        segmenter = shared_segmenter(FREE_SPACE_SALIENCY)
+        key = Path(match.uri).name
+        occupied.append(cached_object_map(scene, segmenter, FREE_SPACE_OBJECTS, key))
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
     kind = options.product_kind
@@ -1006,6 +1028,7 @@ def stage_beside(
             behind=None if walled else FREE_SPACE_BEHIND,
             heights=heights,
             grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall or at_wall,
+            in_front=FREE_SPACE_IN_FRONT,
         )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
@@ -1034,8 +1057,13 @@ def stage_beside(
             placement = beside()
             if placement is None:
                 return None
+    occluder = None
+    if FREE_SPACE_IN_FRONT is not None:
+        occluder = nearer_than(occupied, placement.box[3] + FREE_SPACE_IN_FRONT * scene.shape[0])
     t = time.perf_counter()
-    pasted, final, box = _paste(scene, cut, placement, options, free_space=True, uri=match.uri)
+    pasted, final, box = _paste(
+        scene, cut, placement, options, free_space=True, uri=match.uri, occluder=occluder
+    )
     seconds["composite"] = time.perf_counter() - t
     components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
     return Candidate(
@@ -1056,6 +1084,9 @@ def stage_beside(
             "scale": placement.scale,
             "hole_pixels": 0,
             "occupied": seen,
+            "hidden_by_nearer": (
+                None if occluder is None else round(_box_share(occluder, placement.box), 4)
+            ),
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
             "sized_at": sized_at,
             "scene_size": [scene.shape[1], scene.shape[0]],
@@ -1067,6 +1098,12 @@ def stage_beside(
         },
         steps={"scene": scene, "removed": scene, "filled": scene} if options.keep_steps else {},
     )
+
+
+def _box_share(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float:
+    """The share of ``box`` (``x0, y0, x1, y1``) that ``mask`` covers."""
+    x0, y0, x1, y1 = box
+    return float(mask[y0:y1, x0:x1].mean()) if x1 > x0 and y1 > y0 else 0.0
 
 
 def screen_matches(
