@@ -48,6 +48,9 @@ from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image
 
 ROOT = Path(__file__).resolve().parent
+TIE = 1e-6
+"""Scores closer than this are a tie (the pair is left out)."""
+
 SAME_PLACE = 0.8
 """Two pictures whose boxes overlap by at least this IoU show the product in the same place (the
 round changed its light, shade or shadow); below it the round moved it (another slot, free space,
@@ -84,10 +87,13 @@ def box_iou(a: Any, b: Any) -> float:
 
 def product_bootstrap(
     groups: list[str], agree: np.ndarray, seed: int = 0, n: int = 2000
-) -> list[float]:
+) -> list[float] | None:
     """A 95 % interval of the agreement rate resampling products, not pairs: the A/B rounds
-    judge the same products again and again, so their pairs are not independent."""
+    judge the same products again and again, so their pairs are not independent (``None``: no
+    pairs)."""
     names = sorted(set(groups))
+    if not names:
+        return None
     index = {g: i for i, g in enumerate(names)}
     ids = np.array([index[g] for g in groups])
     k = np.bincount(ids, weights=agree.astype(float), minlength=len(names))
@@ -108,10 +114,19 @@ def find_room(name: str, data: Path) -> Path | None:
 
 
 def ab_pairs(study: dict[str, Any], work: Path, data: Path) -> tuple[list[dict], list[dict]]:
-    """Every judged A/B pair whose two pictures and room are still on this machine, and the ones
-    skipped (with why)."""
+    """Every judged A/B pair whose two pictures and their rooms are still on this machine (each
+    picture's own room: a round may stage the product into another scene), and the runs and
+    pairs skipped (with why)."""
     pairs, skipped = [], []
     rooms: dict[str, Path | None] = {}
+
+    def room_of(scene: str | None) -> Path | None:
+        if scene is None:
+            return None
+        if scene not in rooms:
+            rooms[scene] = find_room(scene, data)
+        return rooms[scene]
+
     for label, run in sorted(study["runs"].items()):
         ab = run.get("comparisons", {}).get("ab")
         if ab is None:
@@ -120,28 +135,23 @@ def ab_pairs(study: dict[str, Any], work: Path, data: Path) -> tuple[list[dict],
             skipped.append({"run": label, "why": "not named NEW-vs-OLD"})
             continue
         new, old = label.split("-vs-", 1)
-        key_path = work / new / "key.json"
-        if not key_path.is_file():
-            skipped.append({"run": label, "why": f"no {new}/key.json"})
+        keys = {side: work / side / "key.json" for side in (new, old)}
+        missing = [side for side, path in keys.items() if not path.is_file()]
+        if missing:
+            skipped.append({"run": label, "why": f"no {missing[0]}/key.json"})
             continue
-        made_key = json.loads(key_path.read_text())
+        made_key = json.loads(keys[new].read_text())
         if made_key.get("critic"):  # the critic chose the new picture: not an independent check
             skipped.append({"run": label, "why": "its pictures were ranked by a critic"})
             continue
-        made = made_key["pairs"]
-        old_key = work / old / "key.json"
-        made_old = json.loads(old_key.read_text())["pairs"] if old_key.is_file() else {}
+        made, made_old = made_key["pairs"], json.loads(keys[old].read_text())["pairs"]
         for name, pair in sorted(ab["per_pair"].items()):
             stem = name.removeprefix("pair-")
             a, b = work / new / "staged" / f"{stem}.png", work / old / "staged" / f"{stem}.png"
-            scene = made.get(name, {}).get("scene")
-            if not (a.is_file() and b.is_file() and scene):
+            room_new = room_of(made.get(name, {}).get("scene"))
+            room_old = room_of(made_old.get(name, {}).get("scene"))
+            if not (a.is_file() and b.is_file() and room_new and room_old):
                 skipped.append({"run": label, "pair": name, "why": "a picture or its room is gone"})
-                continue
-            if scene not in rooms:
-                rooms[scene] = find_room(scene, data)
-            if rooms[scene] is None:
-                skipped.append({"run": label, "pair": name, "why": f"room {scene} not found"})
                 continue
             pairs.append(
                 {
@@ -149,8 +159,8 @@ def ab_pairs(study: dict[str, Any], work: Path, data: Path) -> tuple[list[dict],
                     "pair": name,
                     "new": a,
                     "old": b,
-                    "room": rooms[scene],
-                    "boxes": (made[name].get("box"), made_old.get(name, {}).get("box")),
+                    "rooms": (room_new, room_old),
+                    "boxes": (made[name].get("box"), made_old[name].get("box")),
                     "votes_new": int(pair["staged_votes"]),
                     "judges": int(run["judges"]),
                 }
@@ -163,11 +173,11 @@ def crops_of(pairs: list[dict]) -> tuple[list[np.ndarray], list[np.ndarray], lis
     pairs where a picture shows no change are dropped (returned third, with why)."""
     new_crops, old_crops, kept, dropped = [], [], [], []
     for pair in pairs:
-        room = read_image(pair["room"])
         new, old = read_image(pair["new"]), read_image(pair["old"])
         box_new, box_old = pair["boxes"]  # recorded by judge_study.py make since session 24
-        if box_new is None or box_old is None:
-            box_new, box_old = changed_box(new, room), changed_box(old, room)
+        if box_new is None or box_old is None:  # each against its own room
+            box_new = changed_box(new, read_image(pair["rooms"][0]))
+            box_old = changed_box(old, read_image(pair["rooms"][1]))
         if box_new is None or box_old is None:
             dropped.append({"run": pair["run"], "pair": pair["pair"], "why": "no change found"})
             continue
@@ -184,20 +194,23 @@ def _rate(k: int, n: int) -> dict[str, Any]:
 
 def agreement(pairs: list[dict], s_new: np.ndarray, s_old: np.ndarray) -> dict[str, Any]:
     """How often the critic's higher-scored picture is the judges' majority choice (ties, equal
-    scores, left out): overall (with a Wilson interval over pairs and a bootstrap one over
-    products), on unanimous pairs, on pairs showing the product in the same place and in another
-    (:data:`SAME_PLACE`), and per vote."""
-    votes = np.array([p["votes_new"] for p in pairs])
-    judges = np.array([p["judges"] for p in pairs])
+    scores, within :data:`TIE`, left out): overall (with a Wilson interval over pairs and a
+    bootstrap one over products), on unanimous pairs, on pairs showing the product in the same
+    place and in another (:data:`SAME_PLACE`), on the half of the pairs with the larger score
+    difference, and per vote."""
+    votes = np.array([p["votes_new"] for p in pairs], dtype=int)
+    judges = np.array([p["judges"] for p in pairs], dtype=int)
+    diff = np.asarray(s_new, np.float64) - np.asarray(s_old, np.float64)
     majority_new = 2 * votes > judges
-    critic_new = s_new > s_old
-    ties = s_new == s_old
+    critic_new = diff > 0
+    ties = np.abs(diff) < TIE
     ok = ~ties
     agree = (critic_new == majority_new) & ok
     unanimous = ok & ((votes == 0) | (votes == judges))
     vote_agree = np.where(critic_new, votes, judges - votes)[ok].sum()
-    same = np.array([p["iou"] >= SAME_PLACE for p in pairs]) & ok
+    same = np.array([p["iou"] >= SAME_PLACE for p in pairs], dtype=bool) & ok
     moved = ~same & ok
+    larger = ok & (np.abs(diff) >= (np.median(np.abs(diff[ok])) if ok.any() else 0.0))
     groups = [f"{p['run'].split('-', 1)[0]}/{p['pair']}" for p in pairs]  # set A or A2, product
     n, k = int(ok.sum()), int(agree.sum())
     nu, ku = int(unanimous.sum()), int((agree & unanimous).sum())
@@ -214,6 +227,7 @@ def agreement(pairs: list[dict], s_new: np.ndarray, s_old: np.ndarray) -> dict[s
         "products": len({g for g, o in zip(groups, ok, strict=True) if o}),
         "agree_same_place": _rate(int((agree & same).sum()), int(same.sum())),
         "agree_moved": _rate(int((agree & moved).sum()), int(moved.sum())),
+        "agree_larger_half": _rate(int((agree & larger).sum()), int(larger.sum())),
         "agree_votes": {"k": int(vote_agree), "n": nv, "rate": vote_agree / nv if nv else None},
         "judges_prefer_new": {"k": new_rate, "n": n, "rate": new_rate / n if n else None},
         "critic_prefers_new": {"k": int(critic_new[ok].sum()), "n": n},
@@ -247,6 +261,9 @@ def main() -> int:
     log.info(
         "%d judged pairs scored, %d skipped, %d dropped", len(pairs), len(skipped), len(dropped)
     )
+    if not pairs:
+        print(f"skipped: no judged A/B pair with its pictures and rooms under {args.work}")
+        return 0
     results: dict[str, Any] = {}
     per_pair: dict[str, dict[str, Any]] = {}
     for path in args.critics:
@@ -262,7 +279,7 @@ def main() -> int:
                 f"{pair['run']}/{pair['pair']}",
                 {"votes_new": pair["votes_new"], "iou": round(pair["iou"], 3)},
             )
-            row[critic.features] = [round(float(a), 4), round(float(b), 4)]
+            row[critic.features] = [round(float(a), 6), round(float(b), 6)]
         log.info("%s: %s", critic.features, results[critic.features]["agree"])
     result = {
         "benchmark": "critic_agreement",
@@ -272,7 +289,8 @@ def main() -> int:
         "changed_levels": CHANGED,
         "runs": len({p["run"] for p in pairs}),
         "critics": results,
-        "skipped": len(skipped) + len(dropped),
+        "skipped_runs": sum("pair" not in s for s in skipped),
+        "skipped_pairs": sum("pair" in s for s in skipped) + len(dropped),
         "skipped_why": sorted({s["why"] for s in skipped + dropped}),
         "per_pair": per_pair,
         "elapsed_s": round(time.time() - started, 1),

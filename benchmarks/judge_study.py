@@ -282,7 +282,16 @@ def ab(args: argparse.Namespace) -> int:
     out = args.work / f"{args.label}-vs-{args.against}"
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    key: dict[str, Any] = {"label": out.name, "options": None, "pairs": {}, "none": []}
+    made = args.work / args.label / "key.json"  # what --label was staged with
+    made_key = json.loads(made.read_text()) if made.is_file() else {}
+    key: dict[str, Any] = {
+        "label": out.name,
+        "options": made_key.get("options"),
+        "critic": made_key.get("critic"),
+        "constants": made_key.get("constants"),
+        "pairs": {},
+        "none": [],
+    }
     both = []
     for path in sorted(a.glob("*.png")):
         other = b / path.name

@@ -57,6 +57,8 @@ def test_agreement_counts_the_majority_ties_and_unanimous_pairs(agreement) -> No
     assert (got["agree_same_place"]["k"], got["agree_same_place"]["n"]) == (2, 2)
     assert (got["agree_moved"]["k"], got["agree_moved"]["n"]) == (0, 2)
     assert got["products"] == 4
+    # the larger half of the score differences (0.8, 0.6 of 0.8, 0.6, 0.4, 0.3): both agree
+    assert (got["agree_larger_half"]["k"], got["agree_larger_half"]["n"]) == (2, 2)
     low, high = got["agree_product_bootstrap_ci"]
     assert 0.0 <= low <= 0.5 <= high <= 1.0
 
@@ -70,12 +72,15 @@ def test_boxes_overlap(agreement) -> None:
 def test_pairs_are_read_from_the_study_and_the_cache(agreement, tmp_path) -> None:
     work, data = tmp_path / "judge", tmp_path / "data"
     (data / "rooms" / "images").mkdir(parents=True)
-    (data / "rooms" / "images" / "room.jpg").write_bytes(b"")
+    for room in ("room.jpg", "other.jpg"):
+        (data / "rooms" / "images" / room).write_bytes(b"")
     for label in ("X", "Y"):
         (work / label / "staged").mkdir(parents=True)
         (work / label / "staged" / "01.png").write_bytes(b"")
     key = {"pairs": {"pair-01": {"scene": "room.jpg", "box": [1, 2, 3, 4]}}}
     (work / "X" / "key.json").write_text(json.dumps(key))
+    # Y staged the same product into another room: its picture is read against that room
+    (work / "Y" / "key.json").write_text(json.dumps({"pairs": {"pair-01": {"scene": "other.jpg"}}}))
     study = {
         "runs": {
             "X-vs-Y": {
@@ -84,6 +89,7 @@ def test_pairs_are_read_from_the_study_and_the_cache(agreement, tmp_path) -> Non
             },
             "T-kinds": {"judges": 3, "comparisons": {"real": {"per_pair": {}}}},
             "Z-vs-Y": {"judges": 3, "comparisons": {"ab": {"per_pair": {}}}},
+            "X-vs-W": {"judges": 3, "comparisons": {"ab": {"per_pair": {}}}},
             "C-vs-Y": {"judges": 3, "comparisons": {"ab": {"per_pair": {}}}},
         }
     }
@@ -91,9 +97,20 @@ def test_pairs_are_read_from_the_study_and_the_cache(agreement, tmp_path) -> Non
     (work / "C" / "key.json").write_text(json.dumps({"critic": "c.npz", "pairs": {}}))
     pairs, skipped = agreement.ab_pairs(study, work, data)
     assert [(p["run"], p["pair"], p["votes_new"]) for p in pairs] == [("X-vs-Y", "pair-01", 2)]
-    assert pairs[0]["room"] == data / "rooms" / "images" / "room.jpg"
-    assert pairs[0]["boxes"] == ([1, 2, 3, 4], None)  # Y has no key: its box is read from pixels
+    images = data / "rooms" / "images"
+    assert pairs[0]["rooms"] == (images / "room.jpg", images / "other.jpg")
+    assert pairs[0]["boxes"] == ([1, 2, 3, 4], None)  # Y has no box: both are read from pixels
     assert skipped == [
         {"run": "C-vs-Y", "why": "its pictures were ranked by a critic"},
+        {"run": "X-vs-W", "why": "no W/key.json"},
         {"run": "Z-vs-Y", "why": "no Z/key.json"},
     ]
+
+
+def test_no_pairs_and_all_ties_are_counted_not_crashed(agreement) -> None:
+    empty = agreement.agreement([], np.zeros(0), np.zeros(0))
+    assert empty["pairs"] == 0 and empty["agree"]["rate"] is None
+    assert empty["agree_product_bootstrap_ci"] is None
+    pairs = [{"votes_new": 3, "judges": 3, "iou": 1.0, "run": "A-x-vs-A-y", "pair": "pair-0"}]
+    tied = agreement.agreement(pairs, np.array([0.5]), np.array([0.5 + 1e-9]))
+    assert tied["ties"] == 1 and tied["pairs"] == 0

@@ -607,5 +607,13 @@ def test_what_stands_in_front_hides_the_product_and_its_shadow() -> None:
     assert (behind[145:200, :95] == 200).all()  # and no shadow drawn on it
     assert (behind[102:138, 102:138] == plain[102:138, 102:138]).all()  # the rest as before
     assert behind[165, 120].mean() < 200  # the shadow beside the object in front stays
+    # and it is the whole product's shadow: outside the object in front, as without it
+    outside = cv2.dilate(front.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0  # its soft edge
+    outside[100:160, 60:140] = False
+    assert (behind[outside] == plain[outside]).all()
+    cast = dict(shadow=0.8, cast_opacity=0.8)
+    plain_cast = blend.composite(scene, rgba, placement, **cast).image
+    behind_cast = blend.composite(scene, rgba, placement, occluder=front, **cast).image
+    assert (behind_cast[outside] == plain_cast[outside]).all()
     with pytest.raises(InputError, match="occluder"):
         blend.composite(scene, rgba, placement, occluder=front[:100])

@@ -766,3 +766,35 @@ def test_object_maps_take_every_tile_and_are_kept_on_disk(tmp_path) -> None:  # 
     calls.clear()
     assert np.array_equal(cached_object_map(scene, Centre(), tmp_path, "room.jpg"), found)
     assert calls == []  # read back, not computed again
+
+
+def test_free_space_takes_every_object_of_the_scene_s_object_map(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+    from adstage.types import Segmentation
+
+    cat, item = _plain_item(tmp_path, 4)
+    monkeypatch.setattr(pipeline, "_salient", lambda uri, scene: np.zeros(scene.shape[:2], bool))
+
+    class Even:  # a "saliency" that marks all or nothing of what it is shown
+        name = "even"
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            return Segmentation(np.full(image.shape[:2], self.value, np.float32), self.name)
+
+    maps = tmp_path / "maps"
+    monkeypatch.setattr(pipeline, "FREE_SPACE_OBJECTS", str(maps))
+    monkeypatch.setattr(pipeline, "shared_segmenter", lambda name: Even(0.0))
+    clear = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert clear.candidates
+    assert all(c.provenance["occupied"].endswith("object map") for c in clear.candidates)
+    assert list(maps.glob("*.png"))  # kept for the next product
+    for path in maps.glob("*.png"):
+        path.unlink()
+    monkeypatch.setattr(pipeline, "shared_segmenter", lambda name: Even(1.0))
+    with pytest.raises(AdstageError, match="no retrieved slot"):  # every floor pixel taken
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea")

@@ -859,7 +859,6 @@ def composite(
         if occluder.shape != (h, w):
             raise InputError(f"occluder: expected a {w}×{h} mask, got shape {occluder.shape}")
         front = cv2.GaussianBlur(occluder.astype(np.float32), (0, 0), OCCLUDER_SOFT)
-        alpha = alpha * (1.0 - front[y0:y1, x0:x1])
     product = scaled[..., :3]
     t = time.perf_counter()
     match = None
@@ -947,18 +946,21 @@ def composite(
         out[sy0:sy1, sx0:sx1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
     seconds["shadow"] = time.perf_counter() - t
     region = out[y0:y1, x0:x1].astype(np.float32)
+    # The whole product lights and shades the room; only what is seen of it is drawn.
+    seen = np.ones_like(alpha) if front is None else 1.0 - front[y0:y1, x0:x1]
     if inner > 0:
-        region *= (1.0 - inner_shade(alpha, inner))[..., None]
-    mixed = product.astype(np.float32) * alpha[..., None] + region * (1.0 - alpha[..., None])
+        region *= (1.0 - inner_shade(alpha, inner) * seen)[..., None]
+    shown = alpha * seen
+    mixed = product.astype(np.float32) * shown[..., None] + region * (1.0 - shown[..., None])
     blended = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-    opaque = alpha >= 1.0
+    opaque = shown >= 1.0
     blended[opaque] = product[opaque]  # exact (lit) product pixels where the cut-out is opaque
     out[y0:y1, x0:x1] = blended
     matched = None
     if camera:
         t = time.perf_counter()
         placed = np.zeros((h, w), bool)
-        placed[y0:y1, x0:x1] = alpha >= 0.5
+        placed[y0:y1, x0:x1] = shown >= 0.5
         out, matched = match_camera(out, scene, placed, quality=jpeg_quality)
         seconds["camera"] = time.perf_counter() - t
     return Composite(

@@ -1057,6 +1057,8 @@ def stage_beside(
             placement = beside()
             if placement is None:
                 return None
+    if FREE_SPACE_OBJECTS is not None:
+        seen += f"; the {FREE_SPACE_SALIENCY} object map"
     occluder = None
     if FREE_SPACE_IN_FRONT is not None:
         occluder = nearer_than(occupied, placement.box[3] + FREE_SPACE_IN_FRONT * scene.shape[0])
