@@ -160,13 +160,18 @@ def place_beside(
     ys, xs = np.nonzero(slot_mask)
     sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
     taken = slot_mask.copy()
+    hiding = np.zeros((h, w), bool) if in_front is not None else None  # nearer: may hide it
     farther: list[tuple[NDArray[np.int32], NDArray[np.int64]]] = []  # labels, pixels per label
     for mask in [occupied] if isinstance(occupied, np.ndarray) else occupied:
         if mask.shape != (h, w):
             raise InputError(f"place_beside: an occupied mask is {mask.shape}, expected {(h, w)}")
         near = mask if behind is None else _not_behind(mask, base - behind * h)
-        # nearer objects are not taken with in_front: they hide the product instead
-        taken |= near if in_front is None else near & ~_not_behind(mask, base + in_front * h)
+        if hiding is None:
+            taken |= near
+        else:  # nearer objects are not taken: they hide the product instead
+            nearer = _not_behind(mask, base + in_front * h)
+            hiding |= nearer
+            taken |= near & ~nearer
         if max_hidden is not None and behind is not None:
             n, labels = cv2.connectedComponents((mask & ~near).astype(np.uint8), connectivity=8)
             if n > 1:
@@ -193,9 +198,8 @@ def place_beside(
     top = base - ph
     if floor is None or top < margin_y or base > h - margin_y:
         return None
-    hiding = shape = None
-    if in_front is not None:
-        hiding = nearer_than(occupied, base + in_front * h)
+    shape = None
+    if hiding is not None:
         ys, xs = np.nonzero(product_mask)
         crop = product_mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.uint8)
         shape = cv2.resize(crop, (pw, ph), interpolation=cv2.INTER_NEAREST) > 0
