@@ -103,6 +103,9 @@ CONSTANTS = {
         "LIGHT_FROM_BELOW_TOP",
         "LIGHT_SKIP_SOURCES",
         "OCCLUDER_SOFT",
+        "FOOTPRINT",
+        "FOOTPRINT_DEPTH",
+        "FOOTPRINT_BLUR",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),
@@ -117,6 +120,7 @@ CONSTANTS = {
         "FREE_SPACE_AT_WALL",
         "FREE_SPACE_IN_FRONT",
         "FREE_SPACE_OBJECTS",
+        "REPLACE_FIRST_AGAINST_WALL",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -1296,9 +1296,32 @@ JUDGE_RUNS = {
         "A2",
         "… … … … the same, against the back wall, behind what stands in front (not kept) ²⁹",
     ),
+    "A-icrit-vs-A-b24": ("A", "… … … … … … the Inception critic's best candidate (not kept) ³⁰"),
+    "A2-icrit-vs-A2-b24": ("A2", "… … … … the Inception critic's best candidate (not kept) ³⁰"),
+    "A-foot-vs-A-b24": ("A", "… … … … … … the floor between the feet shaded (not kept) ³⁰"),
+    "A2-foot-vs-A2-b24": ("A2", "… … … … the floor between the feet shaded (not kept) ³⁰"),
+    "A-layer2-vs-A-b24": (
+        "A",
+        "… … … … … … object maps, behind what stands in front, no back-wall anchors (not kept) ³⁰",
+    ),
+    "A2-layer2-vs-A2-b24": (
+        "A2",
+        "… … … … object maps, behind what stands in front, no back-wall anchors (not kept) ³⁰",
+    ),
+    "A-rfirst-vs-A-b24": (
+        "A",
+        "… … … … … … furniture against a wall: preferred replacements before free space (not kept) ³⁰",
+    ),
+    "A2-rfirst-vs-A2-b24": (
+        "A2",
+        "… … … … furniture against a wall: preferred replacements before free space (not kept) ³⁰",
+    ),
+    "RO-real": ("RO", "furniture cut out of other dev rooms, staged by default ³¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
+DIAGNOSES = {"RO": "real objects (diagnosis)"}
+"""Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
 REPORT_SETS = (
     "B",
     "C",
@@ -1329,7 +1352,11 @@ def _judge_table(r: Json) -> str:
         run = r["runs"].get(label)
         if run is None:
             continue
-        products = f"**{letter} (report)**" if letter in REPORT_SETS else f"{letter} (choosing)"
+        products = (
+            f"**{letter} (report)**"
+            if letter in REPORT_SETS
+            else DIAGNOSES.get(letter, f"{letter} (choosing)")
+        )
         what = f"**{what}**" if letter in REPORT_SETS else what
         for comparison, c in run["comparisons"].items():
             s = c["staged_preferred"]

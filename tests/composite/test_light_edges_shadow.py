@@ -617,3 +617,37 @@ def test_what_stands_in_front_hides_the_product_and_its_shadow() -> None:
     assert (behind_cast[outside] == plain_cast[outside]).all()
     with pytest.raises(InputError, match="occluder"):
         blend.composite(scene, rgba, placement, occluder=front[:100])
+
+
+def _table(h: int = 200, w: int = 300) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A table seen from above the top: its top and four legs, the back two ending higher."""
+    alpha = np.zeros((h, w), np.float32)
+    alpha[40:60, 40:260] = 1.0
+    for x, y in ((50, 190), (240, 190), (90, 160), (200, 160)):
+        alpha[60:y, x : x + 8] = 1.0
+    return alpha, (40, 40, 260, 191)
+
+
+def test_footprint_shades_the_floor_between_a_tables_feet(monkeypatch) -> None:
+    alpha, box = _table()
+    x0, y0, x1, y1 = box
+    inside = alpha[y0:y1, x0:x1] >= 0.5
+    bh = y1 - y0
+    lowest = np.where(inside.any(0), bh - 1 - np.argmax(inside[::-1], axis=0), -1)
+    hull = blend._footprint(lowest, bh)
+    assert hull[130, 120] == 1.0  # the floor between the four feet (box rows and columns)
+    assert hull[30, 120] == 0.0  # under the top, above the feet: the room behind
+    flat = np.zeros_like(inside)
+    flat[40:, :] = True  # a chest standing on its flat base: no feet, no footprint
+    flat_lowest = np.where(flat.any(0), bh - 1 - np.argmax(flat[::-1], axis=0), -1)
+    assert blend._footprint(flat_lowest, bh).max() == 0.0
+
+    off = ground_shadow(alpha, box, 0.5, under_opacity=0.5)
+    bare = ground_shadow(alpha, box, 0.5)
+    monkeypatch.setattr(blend, "FOOTPRINT", 0.4)
+    on = ground_shadow(alpha, box, 0.5, under_opacity=0.5)
+    between = (slice(150, 185), slice(100, 200))
+    assert on[between].mean() > off[between].mean() + 0.2  # the tall gap: off shades ~nothing
+    assert on[alpha > 0].max() == 0.0  # never on the table itself
+    assert on[:, :20].max() < 0.05  # not beside it
+    assert np.array_equal(ground_shadow(alpha, box, 0.5), bare)  # only with the shade under it

@@ -798,3 +798,34 @@ def test_free_space_takes_every_object_of_the_scene_s_object_map(monkeypatch, tm
     monkeypatch.setattr(pipeline, "shared_segmenter", lambda name: Even(1.0))
     with pytest.raises(AdstageError, match="no retrieved slot"):  # every floor pixel taken
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea")
+
+
+def test_replace_first_against_wall_ranks_preferred_replacements_before_free_space(
+    monkeypatch, tmp_path
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _replace_first, stage
+
+    # Only with the option, and only for a kind that stands against a wall.
+    assert not _replace_first(StageOptions(kind="bookcase"))
+    monkeypatch.setattr(pipeline, "REPLACE_FIRST_AGAINST_WALL", True)
+    assert _replace_first(StageOptions(kind="bookcase"))
+    assert not _replace_first(StageOptions(kind="chair"))
+    assert not _replace_first(StageOptions())
+
+    cat, item = _plain_item(tmp_path, 7)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    monkeypatch.setattr(pipeline, "REPLACE_FIRST_AGAINST_WALL", False)
+    usual = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert usual.candidates[0].provenance["mode"] == "free-space"
+    monkeypatch.setattr(pipeline, "_replace_first", lambda opts: True)  # the kind aside
+    first = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    modes = [c.provenance["mode"] for c in first.candidates]
+    preferred = set(first.provenance["screen"]["preferred"])
+    assert preferred and modes[0] == "replace" and first.candidates[0].match.id in preferred
+    liked = [
+        c.provenance["mode"] == "replace" and c.match.id in preferred for c in first.candidates
+    ]
+    assert liked == sorted(liked, reverse=True)  # every preferred replacement first
+    assert "free-space" in modes  # free space still follows

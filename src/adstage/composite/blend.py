@@ -431,6 +431,35 @@ def _under_body(
     return out
 
 
+FOOTPRINT = 0.0
+"""The opacity of the shade on the floor *between* a legged product's feet (0: none): the hull of
+its feet (:func:`_contacts` with :data:`FOOT_CLEAR`), grown up the picture by
+:data:`FOOTPRINT_DEPTH` of its height, blurred. A table's top hides the floor under it from the
+ceiling and the lamps, however tall its legs; :func:`_under_body` shades only low gaps."""
+FOOTPRINT_DEPTH = 0.05
+"""…the band above the feet (a share of the product's height), so that feet in one row (a table
+seen from the front) still shade the floor behind them."""
+FOOTPRINT_BLUR = 0.04
+"""…its blur (a Gaussian's σ) as a share of the product's width: ambient occlusion is soft."""
+
+
+def _footprint(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
+    """The floor between a product's feet, ``bh × bw`` in {0, 1}, from each box column's lowest
+    product row ``lowest`` (-1: none): the convex hull of the feet's tips and the same tips
+    :data:`FOOTPRINT_DEPTH` of the height higher; all 0 with fewer than two feet apart."""
+    bw = len(lowest)
+    out = np.zeros((bh, bw), np.float32)
+    feet = np.nonzero(_contacts(lowest, bh, clear=FOOT_CLEAR))[0]
+    if feet.size < 2 or feet.max() - feet.min() < 0.2 * bw:
+        return out
+    rise = max(1.0, FOOTPRINT_DEPTH * bh)
+    tips = np.stack([feet, lowest[feet]], axis=1).astype(np.float32)
+    points = np.concatenate([tips, tips - np.array([0.0, rise], np.float32)])
+    hull = cv2.convexHull(points.reshape(-1, 1, 2)).round().astype(np.int32)
+    cv2.fillConvexPoly(out, hull, 1.0)
+    return out
+
+
 def _thin_feet(
     contact: NDArray[np.float32],
     x0: int,
@@ -542,6 +571,11 @@ def ground_shadow(
             rh, rw = region.shape
             region[:] = _under_body(by_column, bh, inside)[:rh, :rw] * under_opacity
             under = cast(NDArray[np.float32], cv2.GaussianBlur(shade, (0, 0), max(1.0, 0.01 * bw)))
+            if FOOTPRINT > 0:  # the floor between the feet, softly: the top's ambient occlusion
+                shade[:] = 0.0
+                region[:] = _footprint(by_column, bh)[:rh, :rw] * FOOTPRINT
+                soft = cv2.GaussianBlur(shade, (0, 0), max(1.0, FOOTPRINT_BLUR * bw))
+                under = np.maximum(under, soft)
     ao = contact_shadow(np.zeros((h, w), np.float32), box, 1.0)
     dark = 1.0 - (1.0 - contact) * (1.0 - ambient * ao)
     dark[: min(h, y0 + bh // 2)] = 0.0
