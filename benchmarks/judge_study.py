@@ -121,6 +121,7 @@ CONSTANTS = {
         "FREE_SPACE_IN_FRONT",
         "FREE_SPACE_OBJECTS",
         "REPLACE_FIRST_AGAINST_WALL",
+        "FREE_SPACE_CLEAR_SCREENS",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -1316,6 +1316,12 @@ JUDGE_RUNS = {
         "A2",
         "… … … … furniture against a wall: preferred replacements before free space (not kept) ³⁰",
     ),
+    "A-tv-vs-A-b24": ("A", "… … … … … … free space never covers a TV screen (not kept) ³⁰"),
+    "A2-tv-vs-A2-b24": ("A2", "… … … … free space never covers a TV screen (not kept) ³⁰"),
+    "A2-tv2-vs-A2-b24": (
+        "A2",
+        "… … … … free space keeps TV screens clear where it can (**kept**) ³⁰",
+    ),
     "RO-real": ("RO", "furniture cut out of other dev rooms, staged by default ³¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in

@@ -533,6 +533,7 @@ def test_free_space_looks_further_down_the_catalog_when_the_screened_slots_ancho
 
     monkeypatch.setattr(pipeline, "_stage_beside_any", spy)
     monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR_SCREENS", False)  # one pass: calls counted
     near = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
     assert [c.provenance["mode"] for c in near.candidates] == ["replace"]
     assert len(calls) == 1 and "free_space_pool" not in near.provenance["screen"]
@@ -605,7 +606,7 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
 
     tried: list[str] = []
 
-    def beside(cut, match, store, opts):  # type: ignore[no-untyped-def]
+    def beside(cut, match, store, opts, **kw):  # type: ignore[no-untyped-def]
         tried.append(match.item)
         return match.item  # stands for a candidate
 
@@ -632,7 +633,7 @@ def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypa
             (0.0, 0.0), 0.1, (400, 300),
         )  # fmt: skip
 
-    monkeypatch.setattr(pipeline, "stage_beside", lambda cut, match, store, opts: match.id)
+    monkeypatch.setattr(pipeline, "stage_beside", lambda cut, match, store, opts, **kw: match.id)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
     monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     anchors = [(slot(item, n, 0.9 - i / 10), None) for i, (item, n) in enumerate(
@@ -829,3 +830,83 @@ def test_replace_first_against_wall_ranks_preferred_replacements_before_free_spa
     ]
     assert liked == sorted(liked, reverse=True)  # every preferred replacement first
     assert "free-space" in modes  # free space still follows
+
+
+def _television(scene: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """A switched-off set drawn into ``scene`` (RGB): a black bezel round a smooth, dark screen
+    whose reflection brightens it from left to right."""
+    scene[y0:y1, x0:x1] = 8
+    ramp = np.linspace(30, 110, x1 - x0 - 12, dtype=np.float32)
+    scene[y0 + 6 : y1 - 6, x0 + 6 : x1 - 6] = ramp[None, :, None].astype(np.uint8)
+
+
+def test_screens_finds_a_television_not_a_framed_picture() -> None:
+    from adstage.stage.freespace import screens
+
+    scene = np.full((600, 800, 3), (205, 200, 190), np.uint8)
+    _television(scene, 300, 200, 500, 315)  # 200×115: 16:9
+    rng = np.random.default_rng(0)
+    scene[60:160, 80:240] = 8  # a black frame round a painting (texture inside)
+    scene[66:154, 86:234] = rng.integers(0, 120, (88, 148, 3), dtype=np.uint8)
+    found = screens(scene)
+    assert len(found) == 1
+    x0, y0, x1, y1 = found[0]
+    assert abs(x0 - 300) <= 4 and abs(y0 - 200) <= 4 and abs(x1 - 500) <= 4 and abs(y1 - 315) <= 4
+    assert screens(np.full((600, 800, 3), 200, np.uint8)) == []
+    low = np.full((600, 800, 3), (205, 200, 190), np.uint8)
+    _television(low, 300, 500, 500, 600)  # in the photo's bottom fifth: a floor mat, not a set
+    assert screens(low) == []
+
+
+def test_free_space_keeps_a_screen_clear() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    right = place_beside(scene, PRODUCT, slot, [slot])
+    assert right is not None and right.box[0] >= 250  # right of the slot, as before
+    x0, y0, x1, _ = right.box
+    screen = (x0 + 10, y0 - 20, x1 - 10, y0 + 30)  # a set the product would stand in front of
+    moved = place_beside(scene, PRODUCT, slot, [slot], keep_clear=[screen])
+    assert moved is not None and moved.box[2] <= 150  # left of the slot instead
+    aside = (x1 - 5, y0, x1 + 95, y0 + 40)  # covered by 5 of its 100 columns: 5 %, allowed
+    assert place_beside(scene, PRODUCT, slot, [slot], keep_clear=[aside]) == right
+
+
+def test_clear_screens_stands_in_front_of_one_only_when_there_is_no_other_free_space(
+    monkeypatch, tmp_path
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import freespace, pipeline
+    from adstage.stage.pipeline import stage
+
+    assert pipeline.FREE_SPACE_CLEAR_SCREENS  # on by default
+    cat, item = _plain_item(tmp_path, 7)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR_SCREENS", False)
+
+    def run():  # type: ignore[no-untyped-def]
+        found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+        return [(c.provenance["mode"], c.match.id, c.placement) for c in found.candidates], found
+
+    usual, _ = run()
+    assert usual[0][0] == "free-space"
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR_SCREENS", True)
+    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [])  # no screen anywhere: as before
+    assert run()[0] == usual
+    # A screen over every scene: no free space keeps it clear, so the places in front of it are
+    # taken, not replacements instead.
+    everywhere = lambda scene: [(0, 0, scene.shape[1], scene.shape[0])]  # noqa: E731
+    monkeypatch.setattr(pipeline, "find_screens", everywhere)
+    monkeypatch.setattr(freespace, "MAX_CLEAR_COVERED", 0.0)  # any overlap covers it
+    again, found = run()
+    assert again == usual
+    beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
+    assert beside and all(c.provenance["screens_kept_clear"] is None for c in beside)
+    monkeypatch.setattr(freespace, "MAX_CLEAR_COVERED", 0.1)
+    # A screen only where the first candidate stood: it moves, and says what it kept clear.
+    box = usual[0][2]
+    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [tuple(int(v) for v in box)])
+    moved, found = run()
+    assert moved[0][0] == "free-space" and moved[0] != usual[0]
+    assert found.candidates[0].provenance["screens_kept_clear"] is not None

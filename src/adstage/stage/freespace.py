@@ -107,6 +107,87 @@ def _hides(
     return bool((share > most).any())
 
 
+MAX_CLEAR_COVERED = 0.1
+"""The share of a box to keep clear (:func:`place_beside`'s ``keep_clear``) a product may cover."""
+
+
+def _covers(box: tuple[int, int, int, int], clear: tuple[int, int, int, int]) -> bool:
+    """Whether ``box`` covers more than :data:`MAX_CLEAR_COVERED` of the box ``clear``."""
+    w = min(box[2], clear[2]) - max(box[0], clear[0])
+    h = min(box[3], clear[3]) - max(box[1], clear[1])
+    area = max(1, (clear[2] - clear[0]) * (clear[3] - clear[1]))
+    return w > 0 and h > 0 and w * h > MAX_CLEAR_COVERED * area
+
+
+SCREEN_SIDE = 512
+""":func:`screens` looks at the scene scaled to this longer side."""
+SCREEN_ASPECT = (1.15, 2.1)
+"""A screen's width over its height, read along its four sides (a 16:9 set seen at an angle)."""
+SCREEN_AREA = (0.015, 0.15)
+"""…and its share of the photo."""
+
+
+def _corners(poly: NDArray[np.generic]) -> NDArray[np.float32]:
+    """A quadrilateral's four points as top-left, top-right, bottom-right, bottom-left."""
+    q = poly.reshape(4, 2).astype(np.float32)
+    total, diff = q.sum(axis=1), np.diff(q, axis=1).ravel()
+    corners = [q[np.argmin(total)], q[np.argmin(diff)], q[np.argmax(total)], q[np.argmax(diff)]]
+    return np.array(corners, np.float32)
+
+
+def screens(scene: RGB) -> list[tuple[int, int, int, int]]:
+    """Boxes (x0, y0, x1, y1, scene pixels) of the television screens in ``scene``: dark convex
+    quadrilaterals (at three darkness thresholds) a fifth to twice wider than tall along their
+    sides, 1.5–15 % of the photo, not in its top 5 % nor its bottom 20 %, whose rim, seen
+    straightened, is dark (a bezel) and whose inside is darker than mid-grey and smooth (an
+    unlit screen reflects in gradients, a picture has texture). A heuristic written for this
+    project and checked by eye on the 215 dev rooms: it finds the three sets in their living
+    rooms and a kids' room, and also some oven doors and black panels, which a product should
+    not stand in front of either; it misses a screen whose bezel merges with dark furniture."""
+    h, w = scene.shape[:2]
+    f = SCREEN_SIDE / max(h, w)
+    small = cv2.resize(
+        scene, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+    )
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    sh, sw = gray.shape
+    square = np.array([[0, 0], [99, 0], [99, 59], [0, 59]], np.float32)
+    rim = np.zeros((60, 100), bool)
+    rim[:3], rim[-3:], rim[:, :3], rim[:, -3:] = True, True, True, True
+    found: list[tuple[int, int, int, int]] = []
+    for dark in (35, 50, 70):
+        contours, _ = cv2.findContours(
+            (gray < dark).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        )
+        for contour in contours:
+            area = cv2.contourArea(contour)
+            if not SCREEN_AREA[0] * sh * sw <= area <= SCREEN_AREA[1] * sh * sw:
+                continue
+            poly = cv2.approxPolyDP(contour, 0.04 * cv2.arcLength(contour, True), True)
+            if len(poly) != 4 or not cv2.isContourConvex(poly):
+                continue
+            q = _corners(poly)
+            across = np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])
+            down = np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])
+            if down <= 0 or not SCREEN_ASPECT[0] <= across / down <= SCREEN_ASPECT[1]:
+                continue
+            if area < 0.9 * cv2.contourArea(q):
+                continue
+            x, y, bw, bh = cv2.boundingRect(poly)
+            if y < 0.05 * sh or y + bh > 0.8 * sh:
+                continue
+            flat = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(q, square), (100, 60))
+            inner = flat[8:-8, 8:-8].astype(np.float32)
+            if (flat[rim] < dark + 10).mean() < 0.75 or inner.mean() > 140:
+                continue
+            if np.abs(cv2.Laplacian(inner, cv2.CV_32F)).mean() > 6:
+                continue
+            box = (round(x / f), round(y / f), round((x + bw) / f), round((y + bh) / f))
+            if not any(_covers(box, other) for other in found):
+                found.append(box)
+    return found
+
+
 def place_beside(
     scene: RGB,
     product_mask: NDArray[np.bool_],
@@ -124,6 +205,7 @@ def place_beside(
     grow: bool = True,
     in_front: float | None = None,
     max_occluded: float = 0.4,
+    keep_clear: Sequence[tuple[int, int, int, int]] = (),
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -145,7 +227,9 @@ def place_beside(
     product's base stands nearer the camera, so it may hide part of the product, which is then
     drawn behind it (:func:`nearer_than` gives the occluding pixels), at most ``max_occluded`` of
     the product's pixels, and the floor under the product is checked where it is seen; ``None``:
-    every nearer object is taken, as one level with the product.
+    every nearer object is taken, as one level with the product. ``keep_clear``: boxes of the
+    scene (x0, y0, x1, y1) the product may cover no more than :data:`MAX_CLEAR_COVERED` of, in
+    front or behind: a television's screen (:func:`screens`).
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -217,6 +301,8 @@ def place_beside(
         if any(
             _hides(labels, sizes, (bx0, top, bx1, base), max_hidden) for labels, sizes in farther
         ):
+            continue
+        if any(_covers((bx0, top, bx1, base), clear) for clear in keep_clear):
             continue
         seen = None
         if hiding is not None and shape is not None:

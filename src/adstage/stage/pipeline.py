@@ -58,6 +58,7 @@ from adstage.retrieve.search import query_vector, retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage.freespace import nearer_than, place_beside
+from adstage.stage.freespace import screens as find_screens
 from adstage.stage.horizon import scene_camera
 from adstage.stage.objects import cached_object_map
 from adstage.stage.scale import (
@@ -596,14 +597,36 @@ def stage(
         if _may_stand_beside(opts) and (not matches or opts.free_space_first):
             t = time.perf_counter()
             anchors = refused + [(m, None) for m in matches]  # None: passed the screen
-            beside = _stage_beside_any(cut, anchors, store, opts, name)
-            if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
-                seen = {m.id for m, _ in anchors}
-                more = _more_anchors(image, alpha, vector, cut, store, opts, seen, passed - seen)
-                beside += _stage_beside_any(
-                    cut, more, store, opts, name, scenes={c.match.item for c in beside}
+            more: list[tuple[Match, Verdict | None]] | None = None
+            # With FREE_SPACE_CLEAR_SCREENS, places in front of a screen are taken only when
+            # there is no other free space (better than a replacement: judged, issue 13); the
+            # second pass tries again only the scenes where the first found a screen.
+            with_screens: set[str] = set()
+            for clear in [True, False] if FREE_SPACE_CLEAR_SCREENS else [False]:
+                only = with_screens if FREE_SPACE_CLEAR_SCREENS and not clear else None
+                beside = _stage_beside_any(
+                    cut, anchors, store, opts, name, clear=clear, screens=with_screens, only=only
                 )
-                screened["free_space_pool"] = len(more)
+                if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
+                    if more is None:
+                        seen = {m.id for m, _ in anchors}
+                        more = _more_anchors(
+                            image, alpha, vector, cut, store, opts, seen, passed - seen
+                        )
+                    beside += _stage_beside_any(
+                        cut,
+                        more,
+                        store,
+                        opts,
+                        name,
+                        scenes={c.match.item for c in beside},
+                        clear=clear,
+                        screens=with_screens,
+                        only=only,
+                    )
+                    screened["free_space_pool"] = len(more)
+                if beside or not with_screens:
+                    break
             seconds["free_space"] = time.perf_counter() - t
             screened["free_space"] = len(beside)
             if beside and not matches:
@@ -715,11 +738,16 @@ def _stage_beside_any(
     name: str,
     *,
     scenes: set[str] | None = None,
+    clear: bool = False,
+    screens: set[str] | None = None,
+    only: set[str] | None = None,
 ) -> list[Candidate]:
     """Up to ``opts.k`` free-space candidates (less ``scenes``' count: the scenes that already
     hold one) beside the ``anchors``' objects (slots with their screen verdict: ``None`` for a
     slot that passed; refused ones only for :data:`FREE_SPACE_REASONS`), the most similar object
-    first (its likeness is what makes its scale a guide), at most one per scene."""
+    first (its likeness is what makes its scale a guide), at most one per scene. ``clear``: the
+    scenes' television screens kept clear (:func:`stage_beside`); ``screens`` collects the
+    scenes (catalog items) where one was found; ``only``: just these scenes' anchors."""
     out: list[Candidate] = []
     scenes = set(scenes or ())
     want = opts.k - len(scenes)
@@ -727,12 +755,12 @@ def _stage_beside_any(
         if len(out) >= want:
             break
         sound = verdict is None or verdict.reason in FREE_SPACE_REASONS  # passed, or uncovered
-        if not sound or match.item in scenes:
+        if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue
         if not _alike_in_shape(cut, match) or not _on_the_floor(match, opts):
             continue
         try:
-            cand = stage_beside(cut, match, store, opts)
+            cand = stage_beside(cut, match, store, opts, clear_screens=clear, screens=screens)
         except (AdstageError, OSError) as exc:
             log.warning("%s: free-space candidate beside %s failed: %s", name, match.id, exc)
             continue
@@ -902,6 +930,17 @@ bookcase behind a sofa (:func:`adstage.stage.freespace.place_beside`'s ``in_fron
 composite draws it behind them). ``None``: off, every nearer object is taken."""
 
 
+FREE_SPACE_CLEAR_SCREENS = True
+"""Whether free space keeps television screens clear (:func:`adstage.stage.freespace.screens`, a
+heuristic; the product covers at most :data:`adstage.stage.freespace.MAX_CLEAR_COVERED` of one)
+wherever it can: only a product with no other free space stands in front of a screen, rather
+than fall back to a replacement. Over four report sets a fifth of the judges' reasons against
+staged pictures named furniture "in front of the TV". Judged on sets A and A2 (issue 13,
+session 25): preferred in 4 of 5 changed pictures by each of two panels ("B keeps the TV stand
+intact and the dresser sits naturally"); as a hard rule, falling back to replacements when no
+other free space was left, 4 of 9 (the four fallbacks lost: "oversized", "smeared")."""
+
+
 FREE_SPACE_AGAINST_WALL = False
 """Whether a free-space product whose kind stands against a wall (:attr:`Kind.against_wall
 <adstage.stage.scale.Kind>`: a bookcase, a wardrobe, a TV bench, a bed) hides nothing: every
@@ -1016,12 +1055,20 @@ def _free_space_heights(
 
 
 def stage_beside(
-    cut: Cutout, match: Match, store: Catalog, options: StageOptions
+    cut: Cutout,
+    match: Match,
+    store: Catalog,
+    options: StageOptions,
+    *,
+    clear_screens: bool = False,
+    screens: set[str] | None = None,
 ) -> Candidate | None:
     """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
     or inpainted; ``None`` when there is no free floor beside it. Taken floor: every catalog slot
     of the scene, and, when the catalog holds only this one, the scene's salient objects
-    (:data:`FREE_SPACE_SALIENCY`; the provenance's ``occupied`` says which)."""
+    (:data:`FREE_SPACE_SALIENCY`; the provenance's ``occupied`` says which). ``clear_screens``:
+    the scene's television screens (:func:`adstage.stage.freespace.screens`) are kept clear;
+    ``screens`` collects the catalog item of a scene that has one."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
@@ -1043,6 +1090,9 @@ def stage_beside(
     at_wall = _at_wall(kind)
     walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
+    clear = find_screens(scene) if clear_screens else []
+    if clear and screens is not None:
+        screens.add(match.item)
 
     def beside() -> Placement | None:
         t = time.perf_counter()
@@ -1057,6 +1107,7 @@ def stage_beside(
             heights=heights,
             grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall or at_wall,
             in_front=FREE_SPACE_IN_FRONT,
+            keep_clear=clear,
         )
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
@@ -1118,6 +1169,7 @@ def stage_beside(
                 None if occluder is None else round(_box_share(occluder, placement.box), 4)
             ),
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
+            "screens_kept_clear": [list(b) for b in clear] if clear_screens else None,
             "sized_at": sized_at,
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
