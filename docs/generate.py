@@ -1268,6 +1268,7 @@ JUDGE_RUNS = {
     "A-base85-vs-A-litebase": ("A", "… … … … … base darkened by 0.85 vs 0.7 ²⁶"),
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
     "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
+    "U-kinds": ("U", "the same, TV screens kept clear ³²"),
     "A-base100-vs-A-b24": ("A", "… … … … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A2-base100-vs-A2-b24": ("A2", "… … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A-atwall-vs-A-b23c": (
@@ -1348,6 +1349,7 @@ REPORT_SETS = (
     "R",
     "S",
     "T",
+    "U",
 )
 
 
@@ -1408,6 +1410,7 @@ def _judge_candidates(r: Json) -> str:
         "R-kinds",
         "S-kinds",
         "T-kinds",
+        "U-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1424,7 +1427,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["T-kinds"]
+    run = r["runs"]["U-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
