@@ -120,7 +120,7 @@ def make(args: argparse.Namespace) -> int:
             continue
         write_image(out / "staged" / f"{n:02d}.png", best.image)
         scene = Path(best.match.uri).name
-        others = [r for r in rooms if r.name != scene]
+        others = [r for r in rooms if r.name not in (scene, source)]  # neither the object's room
         room = read_image(others[int(rng.integers(len(others)))])
         staged_left = bool(rng.integers(2))
         pair = side_by_side(best.image, room) if staged_left else side_by_side(room, best.image)

@@ -829,7 +829,8 @@ def test_replace_first_against_wall_ranks_preferred_replacements_before_free_spa
         c.provenance["mode"] == "replace" and c.match.id in preferred for c in first.candidates
     ]
     assert liked == sorted(liked, reverse=True)  # every preferred replacement first
-    assert "free-space" in modes  # free space still follows
+    assert len(modes) == 3  # k in all, the free space found beside them or not
+    assert set(modes[sum(liked) :]) <= {"free-space"}  # then free space, as by default
 
 
 def _television(scene: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -902,11 +903,61 @@ def test_clear_screens_stands_in_front_of_one_only_when_there_is_no_other_free_s
     again, found = run()
     assert again == usual
     beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
-    assert beside and all(c.provenance["screens_kept_clear"] is None for c in beside)
+    assert beside and all(not c.provenance["screens"]["kept_clear"] for c in beside)
+    assert all(c.provenance["screens"]["found"] for c in beside)  # found, stood in front of
     monkeypatch.setattr(freespace, "MAX_CLEAR_COVERED", 0.1)
-    # A screen only where the first candidate stood: it moves, and says what it kept clear.
-    box = usual[0][2]
-    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [tuple(int(v) for v in box)])
+    # A screen, in every scene, where the first candidate stood: it moves, clear of it.
+    box = tuple(int(v) for v in usual[0][2])
+    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [box])
     moved, found = run()
     assert moved[0][0] == "free-space" and moved[0] != usual[0]
-    assert found.candidates[0].provenance["screens_kept_clear"] is not None
+    assert found.candidates[0].provenance["screens"] == {"found": [list(box)], "kept_clear": True}
+    assert not freespace._covers(moved[0][2], box)
+
+
+def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _stage_beside_any
+    from adstage.types import Match
+
+    def slot(item: str, similarity: float) -> Match:
+        return Match(
+            f"{item}-0", item, 0, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
+            (0.0, 0.0), 0.1, (400, 300),
+        )  # fmt: skip
+
+    tried: list[tuple[str, bool]] = []
+
+    def beside(cut, match, store, opts, *, clear_screens, screens):  # type: ignore[no-untyped-def]
+        tried.append((match.item, clear_screens))
+        if match.item == "tv":
+            screens.add(match.item)  # a screen here, and every place in front of it
+        return None if clear_screens else match.item
+
+    monkeypatch.setattr(pipeline, "stage_beside", beside)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
+    anchors = [(slot("tv", 0.9), None), (slot("plain", 0.8), None)]
+    found: set[str] = set()
+    first = _stage_beside_any(
+        None,
+        anchors,
+        None,
+        StageOptions(k=3),
+        "p",
+        clear=True,
+        screens=found,  # type: ignore[arg-type]
+    )
+    assert first == [] and found == {"tv"}
+    second = _stage_beside_any(
+        None,
+        anchors,
+        None,
+        StageOptions(k=3),
+        "p",
+        clear=False,
+        screens=found,
+        only=found,  # type: ignore[arg-type]
+    )
+    assert second == ["tv"]
+    assert tried == [("tv", True), ("plain", True), ("tv", False)]  # "plain" not tried again

@@ -435,7 +435,8 @@ FOOTPRINT = 0.0
 """The opacity of the shade on the floor *between* a legged product's feet (0: none): the hull of
 its feet (:func:`_contacts` with :data:`FOOT_CLEAR`), grown up the picture by
 :data:`FOOTPRINT_DEPTH` of its height, blurred. A table's top hides the floor under it from the
-ceiling and the lamps, however tall its legs; :func:`_under_body` shades only low gaps."""
+ceiling and the lamps, however tall its legs; :func:`_under_body` shades only low gaps. Drawn
+with the shade under the body only (``under_opacity`` > 0 in :func:`ground_shadow`)."""
 FOOTPRINT_DEPTH = 0.05
 """…the band above the feet (a share of the product's height), so that feet in one row (a table
 seen from the front) still shade the floor behind them."""

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align
 from adstage.errors import InputError
-from adstage.types import RGB, Placement
+from adstage.types import RGB, Placement, as_rgb
 
 MIN_HEIGHT_PX = 8
 """A product sized to ``heights`` shorter than this many pixels has no place (it would be a dot)."""
@@ -127,24 +127,32 @@ SCREEN_AREA = (0.015, 0.15)
 """…and its share of the photo."""
 
 
-def _corners(poly: NDArray[np.generic]) -> NDArray[np.float32]:
-    """A quadrilateral's four points as top-left, top-right, bottom-right, bottom-left."""
+def _corners(poly: NDArray[np.generic]) -> NDArray[np.float32] | None:
+    """A quadrilateral's four points in order round it, the top-left (least x + y) first and
+    then clockwise on screen (top-right, bottom-right, bottom-left for an upright one); ``None``
+    when two of them coincide."""
     q = poly.reshape(4, 2).astype(np.float32)
-    total, diff = q.sum(axis=1), np.diff(q, axis=1).ravel()
-    corners = [q[np.argmin(total)], q[np.argmin(diff)], q[np.argmax(total)], q[np.argmax(diff)]]
-    return np.array(corners, np.float32)
+    if len({(float(x), float(y)) for x, y in q}) < 4:
+        return None
+    centre = q.mean(axis=0)
+    q = q[np.argsort(np.arctan2(q[:, 1] - centre[1], q[:, 0] - centre[0]))]  # clockwise: y is down
+    start = int(np.argmin(q.sum(axis=1)))
+    return np.asarray(np.roll(q, -start, axis=0), np.float32)
 
 
 def screens(scene: RGB) -> list[tuple[int, int, int, int]]:
     """Boxes (x0, y0, x1, y1, scene pixels) of the television screens in ``scene``: dark convex
-    quadrilaterals (at three darkness thresholds) a fifth to twice wider than tall along their
-    sides, 1.5–15 % of the photo, not in its top 5 % nor its bottom 20 %, whose rim, seen
-    straightened, is dark (a bezel) and whose inside is darker than mid-grey and smooth (an
-    unlit screen reflects in gradients, a picture has texture). A heuristic written for this
+    quadrilaterals (at three darkness thresholds) :data:`SCREEN_ASPECT` times wider than tall
+    along their sides, :data:`SCREEN_AREA` of the photo, not in its top 5 % nor its bottom 20 %,
+    whose rim, seen straightened, is dark (a bezel) and whose inside is dark (a mean below 140 of
+    255) and smooth (an unlit screen reflects in gradients, a picture has texture). A heuristic written for this
     project and checked by eye on the 215 dev rooms: it finds the three sets in their living
     rooms and a kids' room, and also some oven doors and black panels, which a product should
     not stand in front of either; it misses a screen whose bezel merges with dark furniture."""
+    scene = as_rgb(scene, name="scene")
     h, w = scene.shape[:2]
+    if h == 0 or w == 0:
+        raise InputError(f"screens: the scene is empty ({w}×{h})")
     f = SCREEN_SIDE / max(h, w)
     small = cv2.resize(
         scene, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
@@ -167,11 +175,13 @@ def screens(scene: RGB) -> list[tuple[int, int, int, int]]:
             if len(poly) != 4 or not cv2.isContourConvex(poly):
                 continue
             q = _corners(poly)
+            if q is None:
+                continue
             across = np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])
             down = np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])
             if down <= 0 or not SCREEN_ASPECT[0] <= across / down <= SCREEN_ASPECT[1]:
                 continue
-            if area < 0.9 * cv2.contourArea(q):
+            if abs(cv2.contourArea(q) - area) > 0.1 * area:  # the quadrilateral is the contour
                 continue
             x, y, bw, bh = cv2.boundingRect(poly)
             if y < 0.05 * sh or y + bh > 0.8 * sh:

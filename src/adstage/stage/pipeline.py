@@ -631,13 +631,14 @@ def stage(
             screened["free_space"] = len(beside)
             if beside and not matches:
                 return _staged(cut, beside, [], seconds, backend, store, opts, screened)
+            keep = max(0, opts.k - len(beside))
             if _replace_first(opts):  # its preferred slots are staged whatever free space found
                 preferred = set(screened.get("preferred", ()))
-                matches = [m for m in matches if m.id in preferred][: opts.k] or matches[
-                    : max(0, opts.k - len(beside))
-                ]
+                liked = [m for m in matches if m.id in preferred][: opts.k]
+                rest = [m for m in matches if m.id not in preferred]
+                matches = (liked + rest)[: max(len(liked), keep)]
             else:
-                matches = matches[: max(0, opts.k - len(beside))]
+                matches = matches[:keep]
         if not matches and not beside:
             raise AdstageError(
                 f"{name}: no retrieved slot can take this product and look real "
@@ -693,6 +694,8 @@ def _staged(
         )
 
     candidates.sort(key=key)
+    if replace_first:  # its preferred replacements came on top of the free space: k in all
+        candidates = candidates[: opts.k]
     if opts.realism is not None:
         candidates = _judge_realism(name, candidates, errors, opts.realism, opts.min_realism)
     return StagedProduct(
@@ -1068,7 +1071,8 @@ def stage_beside(
     of the scene, and, when the catalog holds only this one, the scene's salient objects
     (:data:`FREE_SPACE_SALIENCY`; the provenance's ``occupied`` says which). ``clear_screens``:
     the scene's television screens (:func:`adstage.stage.freespace.screens`) are kept clear;
-    ``screens`` collects the catalog item of a scene that has one."""
+    ``screens`` collects the catalog item of a scene that has one. The provenance's ``screens``
+    names those found and whether they were kept clear (``None``: not looked for)."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
@@ -1090,7 +1094,8 @@ def stage_beside(
     at_wall = _at_wall(kind)
     walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
-    clear = find_screens(scene) if clear_screens else []
+    found = find_screens(scene) if FREE_SPACE_CLEAR_SCREENS or clear_screens else []
+    clear = found if clear_screens else []
     if clear and screens is not None:
         screens.add(match.item)
 
@@ -1169,7 +1174,11 @@ def stage_beside(
                 None if occluder is None else round(_box_share(occluder, placement.box), 4)
             ),
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
-            "screens_kept_clear": [list(b) for b in clear] if clear_screens else None,
+            "screens": (
+                {"found": [list(b) for b in found], "kept_clear": clear_screens}
+                if FREE_SPACE_CLEAR_SCREENS or clear_screens
+                else None
+            ),
             "sized_at": sized_at,
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
