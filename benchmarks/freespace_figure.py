@@ -1,6 +1,7 @@
-"""The docs' before/after figure of free space first, from synthetic data only.
+"""The docs' before/after figures of free space, from synthetic data only.
 
     python benchmarks/freespace_figure.py --out docs/images/freespace-before-after.jpg
+    python benchmarks/freespace_figure.py --compare screens --out docs/images/screens-before-after.jpg
 
 The demo's catalog (``adstage demo``'s synthetic rooms: 48 staged scenes, 512², Inception-V3 when
 its weights are installed, else the classical embedder) and synthetic products (seed 9). Each
@@ -8,6 +9,13 @@ product is staged twice: with ``free_space_first=False`` (before: replace an obj
 space only when no slot passes) and with the defaults (after: free space first). Rows: the first
 ``--rows`` products whose best candidate is a replacement before and a free-space placement
 after; columns: the product | before | after, whole scenes.
+
+``--compare screens``: each product is staged with the screens not kept clear
+(``pipeline.FREE_SPACE_CLEAR_SCREENS`` off); where its best candidate is free space, a switched-off
+television (a black bezel round a dark screen brightening from left to right, 16:9) is drawn into
+that scene's file behind the product's upper part (half as wide again), and the product is staged again with the
+defaults, which keep the screen clear (the file is then put back). Rows: the first ``--rows``
+products that moved; columns: the product | before | after.
 """
 
 from __future__ import annotations
@@ -16,11 +24,82 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from _figures import demo_rooms, sheet, tile
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError
-from adstage.io.images import write_image
+from adstage.io.images import read_image, write_image
+from adstage.stage import pipeline
+from adstage.stage.freespace import screens
 from adstage.stage.pipeline import stage
+
+
+def draw_television(scene: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """A switched-off set drawn into ``scene`` (RGB, in place) in ``box``: a black bezel round a
+    dark screen whose reflection brightens it from left to right."""
+    x0, y0, x1, y1 = box
+    rim = max(3, (x1 - x0) // 30)
+    scene[y0:y1, x0:x1] = 8
+    ramp = np.linspace(30, 110, x1 - x0 - 2 * rim, dtype=np.float32).astype(np.uint8)
+    scene[y0 + rim : y1 - rim, x0 + rim : x1 - rim] = ramp[None, :, None]
+
+
+def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
+    """The figure's rows for ``--compare screens`` and how many products were tried."""
+    out, tried = [], 0
+    for item in products:
+        if len(out) == rows:
+            break
+        tried += 1
+        pipeline.FREE_SPACE_CLEAR_SCREENS = False
+        try:
+            before = stage(item.image, store, mask=item.mask, k=3)
+        except AdstageError:
+            continue
+        finally:
+            pipeline.FREE_SPACE_CLEAR_SCREENS = True
+        best = before.candidates[0]
+        if best.provenance["mode"] != "free-space":
+            continue
+        path = Path(best.match.uri)
+        original = read_image(path)
+        h, w = original.shape[:2]
+        x0, y0, x1, y1 = best.placement
+        tw = max(96, round(1.5 * (x1 - x0)))  # wider than the product: seen round it
+        th = round(tw / 1.78)
+        cx, bottom = (x0 + x1) // 2, y0 + max(8, round(0.3 * (y1 - y0)))
+        tv = (max(0, cx - tw // 2), max(0, bottom - th), min(w, cx + tw // 2), min(h, bottom))
+        drawn = original.copy()
+        draw_television(drawn, tv)
+        if not screens(drawn):
+            continue  # not a set the detector would see
+        write_image(path, drawn)
+        try:
+            after = stage(item.image, store, mask=item.mask, k=3)
+        except AdstageError:
+            continue
+        finally:
+            write_image(path, original)
+        moved = after.candidates[0]
+        kept = (moved.provenance.get("screens") or {}).get("kept_clear")
+        if moved.provenance["mode"] != "free-space" or not kept:
+            continue
+        pipeline.FREE_SPACE_CLEAR_SCREENS = False
+        write_image(path, drawn)
+        try:
+            covered = stage(item.image, store, mask=item.mask, k=3).candidates[0]
+        finally:
+            pipeline.FREE_SPACE_CLEAR_SCREENS = True
+            write_image(path, original)
+        out.append(
+            [
+                tile(item.image, item.category.split(" > ")[-1]),
+                tile(covered.image, "before: in front of the TV"),
+                tile(moved.image, "after: the screen kept clear"),
+            ]
+        )
+    return out, tried
 
 
 def main() -> int:
@@ -28,9 +107,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/images/freespace-before-after.jpg"))
     parser.add_argument("--products", type=int, default=24, help="products tried")
     parser.add_argument("--rows", type=int, default=4)
+    parser.add_argument("--compare", choices=("first", "screens"), default="first")
     args = parser.parse_args()
     store = demo_rooms(Path(tempfile.mkdtemp(prefix="adstage-freespace-figure-")))
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
+    if args.compare == "screens":
+        found, tried = screens_rows(store, products[: args.products], args.rows)
+        if not found:
+            print(f"no product of {tried} moved off a screen")
+            return 1
+        write_image(args.out, sheet(found))
+        print(f"wrote {args.out} ({len(found)} rows; {tried} products tried)")
+        return 0
     rows, tried = [], 0
     for item in products[: args.products]:
         if len(rows) == args.rows:
