@@ -45,6 +45,23 @@ def draw_television(scene: np.ndarray, box: tuple[int, int, int, int]) -> None:
     scene[y0 + rim : y1 - rim, x0 + rim : x1 - rim] = ramp[None, :, None]
 
 
+def best_candidate(store, item, clear: bool, drawn: tuple[Path, np.ndarray] | None = None):  # type: ignore[no-untyped-def]
+    """``item``'s best candidate staged with the screens kept clear or not
+    (``pipeline.FREE_SPACE_CLEAR_SCREENS``), the scene file ``drawn[0]`` holding the picture
+    ``drawn[1]`` meanwhile; both put back after."""
+    was = pipeline.FREE_SPACE_CLEAR_SCREENS
+    original = None if drawn is None else read_image(drawn[0])
+    pipeline.FREE_SPACE_CLEAR_SCREENS = clear
+    try:
+        if drawn is not None:
+            write_image(drawn[0], drawn[1])
+        return stage(item.image, store, mask=item.mask, k=3).candidates[0]
+    finally:
+        pipeline.FREE_SPACE_CLEAR_SCREENS = was
+        if drawn is not None and original is not None:
+            write_image(drawn[0], original)
+
+
 def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
     """The figure's rows for ``--compare screens`` and how many products were tried."""
     out, tried = [], 0
@@ -52,51 +69,61 @@ def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], in
         if len(out) == rows:
             break
         tried += 1
-        pipeline.FREE_SPACE_CLEAR_SCREENS = False
         try:
-            before = stage(item.image, store, mask=item.mask, k=3)
+            best = best_candidate(store, item, clear=False)
         except AdstageError:
             continue
-        finally:
-            pipeline.FREE_SPACE_CLEAR_SCREENS = True
-        best = before.candidates[0]
         if best.provenance["mode"] != "free-space":
             continue
         path = Path(best.match.uri)
-        original = read_image(path)
-        h, w = original.shape[:2]
+        scene = read_image(path)
+        h, w = scene.shape[:2]
         x0, y0, x1, y1 = best.placement
         tw = max(96, round(1.5 * (x1 - x0)))  # wider than the product: seen round it
         th = round(tw / 1.78)
         cx, bottom = (x0 + x1) // 2, y0 + max(8, round(0.3 * (y1 - y0)))
         tv = (max(0, cx - tw // 2), max(0, bottom - th), min(w, cx + tw // 2), min(h, bottom))
-        drawn = original.copy()
-        draw_television(drawn, tv)
-        if not screens(drawn):
+        draw_television(scene, tv)
+        if not screens(scene):
             continue  # not a set the detector would see
-        write_image(path, drawn)
         try:
-            after = stage(item.image, store, mask=item.mask, k=3)
+            moved = best_candidate(store, item, clear=True, drawn=(path, scene))
+            covered = best_candidate(store, item, clear=False, drawn=(path, scene))
         except AdstageError:
             continue
-        finally:
-            write_image(path, original)
-        moved = after.candidates[0]
         kept = (moved.provenance.get("screens") or {}).get("kept_clear")
         if moved.provenance["mode"] != "free-space" or not kept:
             continue
-        pipeline.FREE_SPACE_CLEAR_SCREENS = False
-        write_image(path, drawn)
-        try:
-            covered = stage(item.image, store, mask=item.mask, k=3).candidates[0]
-        finally:
-            pipeline.FREE_SPACE_CLEAR_SCREENS = True
-            write_image(path, original)
         out.append(
             [
                 tile(item.image, item.category.split(" > ")[-1]),
                 tile(covered.image, "before: in front of the TV"),
                 tile(moved.image, "after: the screen kept clear"),
+            ]
+        )
+    return out, tried
+
+
+def first_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
+    """The figure's rows for ``--compare first`` and how many products were tried."""
+    out, tried = [], 0
+    for item in products:
+        if len(out) == rows:
+            break
+        tried += 1
+        try:
+            before = stage(item.image, store, mask=item.mask, k=3, free_space_first=False)
+            after = stage(item.image, store, mask=item.mask, k=3)
+        except AdstageError:
+            continue
+        b, a = before.candidates[0], after.candidates[0]
+        if b.provenance["mode"] != "replace" or a.provenance["mode"] != "free-space":
+            continue
+        out.append(
+            [
+                tile(item.image, item.category.split(" > ")[-1]),
+                tile(b.image, "before: replace first"),
+                tile(a.image, "after: free space first"),
             ]
         )
     return out, tried
@@ -111,36 +138,13 @@ def main() -> int:
     args = parser.parse_args()
     store = demo_rooms(Path(tempfile.mkdtemp(prefix="adstage-freespace-figure-")))
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
-    if args.compare == "screens":
-        found, tried = screens_rows(store, products[: args.products], args.rows)
-        if not found:
-            print(f"no product of {tried} moved off a screen")
-            return 1
-        write_image(args.out, sheet(found))
-        print(f"wrote {args.out} ({len(found)} rows; {tried} products tried)")
-        return 0
-    rows, tried = [], 0
-    for item in products[: args.products]:
-        if len(rows) == args.rows:
-            break
-        tried += 1
-        try:
-            before = stage(item.image, store, mask=item.mask, k=3, free_space_first=False)
-            after = stage(item.image, store, mask=item.mask, k=3)
-        except AdstageError:
-            continue
-        b, a = before.candidates[0], after.candidates[0]
-        if b.provenance["mode"] != "replace" or a.provenance["mode"] != "free-space":
-            continue
-        rows.append(
-            [
-                tile(item.image, item.category.split(" > ")[-1]),
-                tile(b.image, "before: replace first"),
-                tile(a.image, "after: free space first"),
-            ]
-        )
+    make, none = {
+        "first": (first_rows, "changed from a replacement to free space"),
+        "screens": (screens_rows, "moved off a screen"),
+    }[args.compare]
+    rows, tried = make(store, products[: args.products], args.rows)
     if not rows:
-        print(f"no product of {tried} changed from a replacement to free space")
+        print(f"no product of {tried} {none}")
         return 1
     write_image(args.out, sheet(rows))
     print(f"wrote {args.out} ({len(rows)} rows; {tried} products tried)")

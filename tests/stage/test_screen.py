@@ -11,6 +11,7 @@ import pytest
 from adstage.errors import AdstageError, InputError
 from adstage.stage.scale import Camera
 from adstage.stage.screen import REASONS, Screen, screen, solidity
+from adstage.types import Match
 from scenes import ingest_synthetic
 
 
@@ -28,6 +29,15 @@ def _box(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
     mask = np.zeros((h, w), bool)
     mask[y0:y1, x0:x1] = True
     return mask
+
+
+def _anchor(item: str, similarity: float, n: int = 0) -> Match:
+    """Slot ``n`` of the catalog item ``item``, retrieved at ``similarity``: a free-space anchor
+    for the tests that stand in for :func:`adstage.stage.pipeline.stage_beside`."""
+    return Match(
+        f"{item}-{n}", item, n, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
+        (0.0, 0.0), 0.1, (400, 300),
+    )  # fmt: skip
 
 
 PRODUCT = _box(100, 120, 10, 90, 10, 110)  # a 100×80 product (its own cut-out mask)
@@ -596,13 +606,6 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, _stage_beside_any
     from adstage.stage.screen import Verdict
-    from adstage.types import Match
-
-    def slot(item: str, similarity: float) -> Match:
-        return Match(
-            f"{item}-0", item, 0, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
-            (0.0, 0.0), 0.1, (400, 300),
-        )  # fmt: skip
 
     tried: list[str] = []
 
@@ -614,9 +617,9 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
     monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     anchors = [
-        (slot("passed", 0.9), None),
-        (slot("uncovered", 0.8), Verdict(False, "uncovered", "", {})),
-        (slot("frame", 0.95), Verdict(False, "frame", "", {})),
+        (_anchor("passed", 0.9), None),
+        (_anchor("uncovered", 0.8), Verdict(False, "uncovered", "", {})),
+        (_anchor("frame", 0.95), Verdict(False, "frame", "", {})),
     ]
     out = _stage_beside_any(None, anchors, None, StageOptions(k=3), "p")  # type: ignore[arg-type]
     assert tried == ["passed", "uncovered"] and out == ["passed", "uncovered"]
@@ -625,18 +628,11 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
 def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypatch) -> None:
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, _stage_beside_any
-    from adstage.types import Match
-
-    def slot(item: str, n: int, similarity: float) -> Match:
-        return Match(
-            f"{item}-{n}", item, n, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
-            (0.0, 0.0), 0.1, (400, 300),
-        )  # fmt: skip
 
     monkeypatch.setattr(pipeline, "stage_beside", lambda cut, match, store, opts, **kw: match.id)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
     monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
-    anchors = [(slot(item, n, 0.9 - i / 10), None) for i, (item, n) in enumerate(
+    anchors = [(_anchor(item, 0.9 - i / 10, n), None) for i, (item, n) in enumerate(
         [("a", 0), ("b", 0), ("b", 1), ("c", 0), ("d", 0)]
     )]  # fmt: skip
     opts = StageOptions(k=3)
@@ -918,27 +914,19 @@ def test_clear_screens_stands_in_front_of_one_only_when_there_is_no_other_free_s
 def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> None:
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, _stage_beside_any
-    from adstage.types import Match
-
-    def slot(item: str, similarity: float) -> Match:
-        return Match(
-            f"{item}-0", item, 0, "x.png", "", True, 0.0, similarity, None, (0, 0, 10, 10),
-            (0.0, 0.0), 0.1, (400, 300),
-        )  # fmt: skip
 
     tried: list[tuple[str, bool]] = []
 
     def beside(cut, match, store, opts, *, clear_screens, screens):  # type: ignore[no-untyped-def]
         tried.append((match.item, clear_screens))
-        if match.item == "tv":
-            screens.add(match.item)  # a screen here, and every place in front of it
+        screens[match.item] = [(0, 0, 9, 9)] if match.item == "tv" else []  # a screen in "tv"
         return None if clear_screens else match.item
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
     monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
-    anchors = [(slot("tv", 0.9), None), (slot("plain", 0.8), None)]
-    found: set[str] = set()
+    anchors = [(_anchor("tv", 0.9), None), (_anchor("plain", 0.8), None)]
+    found: dict[str, list[tuple[int, int, int, int]]] = {}
     first = _stage_beside_any(
         None,
         anchors,
@@ -948,7 +936,8 @@ def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> Non
         clear=True,
         screens=found,  # type: ignore[arg-type]
     )
-    assert first == [] and found == {"tv"}
+    assert first == [] and found == {"tv": [(0, 0, 9, 9)], "plain": []}
+    only = {item for item, boxes in found.items() if boxes}
     second = _stage_beside_any(
         None,
         anchors,
@@ -957,7 +946,7 @@ def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> Non
         "p",
         clear=False,
         screens=found,
-        only=found,  # type: ignore[arg-type]
+        only=only,
     )
     assert second == ["tv"]
     assert tried == [("tv", True), ("plain", True), ("tv", False)]  # "plain" not tried again

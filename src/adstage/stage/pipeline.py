@@ -598,35 +598,36 @@ def stage(
             t = time.perf_counter()
             anchors = refused + [(m, None) for m in matches]  # None: passed the screen
             more: list[tuple[Match, Verdict | None]] | None = None
-            # With FREE_SPACE_CLEAR_SCREENS, places in front of a screen are taken only when
-            # there is no other free space (better than a replacement: judged, issue 13); the
-            # second pass tries again only the scenes where the first found a screen.
-            with_screens: set[str] = set()
-            for clear in [True, False] if FREE_SPACE_CLEAR_SCREENS else [False]:
-                only = with_screens if FREE_SPACE_CLEAR_SCREENS and not clear else None
-                beside = _stage_beside_any(
-                    cut, anchors, store, opts, name, clear=clear, screens=with_screens, only=only
+            found: dict[str, list[tuple[int, int, int, int]]] = {}  # screens, by catalog item
+
+            def free_space(clear: bool, only: set[str] | None) -> list[Candidate]:
+                """Free-space candidates beside the anchors, then, short of ``k``, beside the
+                catalog's further similar slots (found once)."""
+                nonlocal more
+                out = _stage_beside_any(
+                    cut, anchors, store, opts, name, clear=clear, screens=found, only=only
                 )
-                if len(beside) < opts.k and len(anchors) < FREE_SPACE_POOL:
+                if len(out) < opts.k and len(anchors) < FREE_SPACE_POOL:
                     if more is None:
                         seen = {m.id for m, _ in anchors}
                         more = _more_anchors(
                             image, alpha, vector, cut, store, opts, seen, passed - seen
                         )
-                    beside += _stage_beside_any(
-                        cut,
-                        more,
-                        store,
-                        opts,
-                        name,
-                        scenes={c.match.item for c in beside},
-                        clear=clear,
-                        screens=with_screens,
+                        screened["free_space_pool"] = len(more)
+                    scenes = {c.match.item for c in out}
+                    out += _stage_beside_any(
+                        cut, more, store, opts, name, scenes=scenes, clear=clear, screens=found,
                         only=only,
-                    )
-                    screened["free_space_pool"] = len(more)
-                if beside or not with_screens:
-                    break
+                    )  # fmt: skip
+                return out
+
+            beside = free_space(FREE_SPACE_CLEAR_SCREENS, None)
+            # With the screens kept clear, a product with no other free space may stand in front
+            # of one (better than a replacement: judged, issue 13): the scenes that have one are
+            # tried again.
+            with_screens = {item for item, boxes in found.items() if boxes}
+            if not beside and with_screens:
+                beside = free_space(False, with_screens)
             seconds["free_space"] = time.perf_counter() - t
             screened["free_space"] = len(beside)
             if beside and not matches:
@@ -742,15 +743,16 @@ def _stage_beside_any(
     *,
     scenes: set[str] | None = None,
     clear: bool = False,
-    screens: set[str] | None = None,
+    screens: dict[str, list[tuple[int, int, int, int]]] | None = None,
     only: set[str] | None = None,
 ) -> list[Candidate]:
     """Up to ``opts.k`` free-space candidates (less ``scenes``' count: the scenes that already
     hold one) beside the ``anchors``' objects (slots with their screen verdict: ``None`` for a
     slot that passed; refused ones only for :data:`FREE_SPACE_REASONS`), the most similar object
     first (its likeness is what makes its scale a guide), at most one per scene. ``clear``: the
-    scenes' television screens kept clear (:func:`stage_beside`); ``screens`` collects the
-    scenes (catalog items) where one was found; ``only``: just these scenes' anchors."""
+    scenes' television screens kept clear (:func:`stage_beside`); ``screens``: each scene's
+    screens by catalog item (:func:`stage_beside` reads and fills it); ``only``: just these
+    scenes' anchors."""
     out: list[Candidate] = []
     scenes = set(scenes or ())
     want = opts.k - len(scenes)
@@ -1064,14 +1066,15 @@ def stage_beside(
     options: StageOptions,
     *,
     clear_screens: bool = False,
-    screens: set[str] | None = None,
+    screens: dict[str, list[tuple[int, int, int, int]]] | None = None,
 ) -> Candidate | None:
     """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
     or inpainted; ``None`` when there is no free floor beside it. Taken floor: every catalog slot
     of the scene, and, when the catalog holds only this one, the scene's salient objects
     (:data:`FREE_SPACE_SALIENCY`; the provenance's ``occupied`` says which). ``clear_screens``:
     the scene's television screens (:func:`adstage.stage.freespace.screens`) are kept clear;
-    ``screens`` collects the catalog item of a scene that has one. The provenance's ``screens``
+    ``screens``: each scene's screens by catalog item, read from it when there and recorded in
+    it when found (one stage call loads its scenes at one size). The provenance's ``screens``
     names those found and whether they were kept clear (``None``: not looked for)."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
@@ -1094,10 +1097,15 @@ def stage_beside(
     at_wall = _at_wall(kind)
     walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
-    found = find_screens(scene) if FREE_SPACE_CLEAR_SCREENS or clear_screens else []
+    found: list[tuple[int, int, int, int]] = []
+    if FREE_SPACE_CLEAR_SCREENS or clear_screens:
+        if screens is not None and match.item in screens:
+            found = screens[match.item]  # found before, in this scene at this size
+        else:
+            found = find_screens(scene)
+            if screens is not None:
+                screens[match.item] = found
     clear = found if clear_screens else []
-    if clear and screens is not None:
-        screens.add(match.item)
 
     def beside() -> Placement | None:
         t = time.perf_counter()
