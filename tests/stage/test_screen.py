@@ -864,10 +864,19 @@ def test_free_space_keeps_a_screen_clear() -> None:
     assert right is not None and right.box[0] >= 250  # right of the slot, as before
     x0, y0, x1, _ = right.box
     screen = (x0 + 10, y0 - 20, x1 - 10, y0 + 30)  # a set the product would stand in front of
-    moved = place_beside(scene, PRODUCT, slot, [slot], keep_clear=[screen])
+    cleared: list[tuple[int, int, int, int]] = []
+    moved = place_beside(scene, PRODUCT, slot, [slot], keep_clear=[screen], cleared=cleared)
     assert moved is not None and moved.box[2] <= 150  # left of the slot instead
+    assert cleared == [right.box]  # the place lost to the screen, said so
     aside = (x1 - 5, y0, x1 + 95, y0 + 40)  # covered by 5 of its 100 columns: 5 %, allowed
-    assert place_beside(scene, PRODUCT, slot, [slot], keep_clear=[aside]) == right
+    cleared = []
+    assert place_beside(scene, PRODUCT, slot, [slot], keep_clear=[aside], cleared=cleared) == right
+    assert cleared == []
+    # A screen above every place tried refuses nothing: the call without it gives the same.
+    high = (0, 0, scene.shape[1], 20)
+    cleared = []
+    assert place_beside(scene, PRODUCT, slot, [slot], keep_clear=[high], cleared=cleared) == right
+    assert cleared == []
 
 
 def test_clear_screens_stands_in_front_of_one_only_when_there_is_no_other_free_space(
@@ -911,22 +920,27 @@ def test_clear_screens_stands_in_front_of_one_only_when_there_is_no_other_free_s
     assert not freespace._covers(moved[0][2], box)
 
 
-def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> None:
+def test_the_second_pass_tries_only_the_scenes_where_a_screen_refused_a_place(monkeypatch) -> None:
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, _stage_beside_any
 
     tried: list[tuple[str, bool]] = []
 
-    def beside(cut, match, store, opts, *, clear_screens, screens):  # type: ignore[no-untyped-def]
+    def beside(cut, match, store, opts, *, clear_screens, screens, lost):  # type: ignore[no-untyped-def]
         tried.append((match.item, clear_screens))
-        screens[match.item] = [(0, 0, 9, 9)] if match.item == "tv" else []  # a screen in "tv"
-        return None if clear_screens else match.item
+        screens[match.item] = [(0, 0, 9, 9)] if match.item in ("tv", "tv-aside") else []
+        if clear_screens and match.item == "tv":  # the screen stood where the product would
+            lost.add(match.item)
+        return None if clear_screens or match.item != "tv" else match.item
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
     monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
-    anchors = [(_anchor("tv", 0.9), None), (_anchor("plain", 0.8), None)]
+    anchors = [
+        (_anchor(item, 0.9 - i / 10), None) for i, item in enumerate(["tv", "tv-aside", "plain"])
+    ]
     found: dict[str, list[tuple[int, int, int, int]]] = {}
+    lost: set[str] = set()
     first = _stage_beside_any(
         None,
         anchors,
@@ -935,9 +949,10 @@ def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> Non
         "p",
         clear=True,
         screens=found,  # type: ignore[arg-type]
+        lost=lost,
     )
-    assert first == [] and found == {"tv": [(0, 0, 9, 9)], "plain": []}
-    only = {item for item, boxes in found.items() if boxes}
+    assert first == [] and found == {"tv": [(0, 0, 9, 9)], "tv-aside": [(0, 0, 9, 9)], "plain": []}
+    assert lost == {"tv"}  # "tv-aside" has a screen, but it refused no place
     second = _stage_beside_any(
         None,
         anchors,
@@ -946,7 +961,8 @@ def test_the_second_pass_tries_only_the_scenes_with_a_screen(monkeypatch) -> Non
         "p",
         clear=False,
         screens=found,
-        only=only,
+        only=set(lost),
     )
     assert second == ["tv"]
-    assert tried == [("tv", True), ("plain", True), ("tv", False)]  # "plain" not tried again
+    # "plain" and "tv-aside" are not tried again
+    assert tried == [("tv", True), ("tv-aside", True), ("plain", True), ("tv", False)]

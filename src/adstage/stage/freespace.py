@@ -216,6 +216,7 @@ def place_beside(
     in_front: float | None = None,
     max_occluded: float = 0.4,
     keep_clear: Sequence[tuple[int, int, int, int]] = (),
+    cleared: list[tuple[int, int, int, int]] | None = None,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -239,7 +240,9 @@ def place_beside(
     the product's pixels, and the floor under the product is checked where it is seen; ``None``:
     every nearer object is taken, as one level with the product. ``keep_clear``: boxes of the
     scene (x0, y0, x1, y1) the product may cover no more than :data:`MAX_CLEAR_COVERED` of, in
-    front or behind: a television's screen (:func:`screens`).
+    front or behind: a television's screen (:func:`screens`). ``cleared``: when given, each box
+    refused *only* for covering a ``keep_clear`` box is appended to it (empty after the call: no
+    place was lost to them, so the same call without ``keep_clear`` gives the same answer).
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -312,8 +315,6 @@ def place_beside(
             _hides(labels, sizes, (bx0, top, bx1, base), max_hidden) for labels, sizes in farther
         ):
             continue
-        if any(_covers((bx0, top, bx1, base), clear) for clear in keep_clear):
-            continue
         seen = None
         if hiding is not None and shape is not None:
             hidden = hiding[top:base, bx0:bx1]
@@ -327,5 +328,9 @@ def place_beside(
             # the floor under it is hidden by what stands in front: the anchor's base line holds
         elif float(np.linalg.norm(under - floor)) > max_floor_delta:
             continue
+        if any(_covers((bx0, top, bx1, base), clear) for clear in keep_clear):
+            if cleared is not None:
+                cleared.append((bx0, top, bx1, base))
+            continue  # checked last: a place lost only to a screen is known as such
         return Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
     return None

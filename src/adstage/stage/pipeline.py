@@ -599,14 +599,16 @@ def stage(
             anchors = refused + [(m, None) for m in matches]  # None: passed the screen
             more: list[tuple[Match, Verdict | None]] | None = None
             found: dict[str, list[tuple[int, int, int, int]]] = {}  # screens, by catalog item
+            lost: set[str] = set()  # catalog items where a screen kept clear refused a place
 
             def free_space(clear: bool, only: set[str] | None) -> list[Candidate]:
                 """Free-space candidates beside the anchors, then, short of ``k``, beside the
                 catalog's further similar slots (found once)."""
                 nonlocal more
                 out = _stage_beside_any(
-                    cut, anchors, store, opts, name, clear=clear, screens=found, only=only
-                )
+                    cut, anchors, store, opts, name, clear=clear, screens=found, only=only,
+                    lost=lost,
+                )  # fmt: skip
                 if len(out) < opts.k and len(anchors) < FREE_SPACE_POOL:
                     if more is None:
                         seen = {m.id for m, _ in anchors}
@@ -617,17 +619,16 @@ def stage(
                     scenes = {c.match.item for c in out}
                     out += _stage_beside_any(
                         cut, more, store, opts, name, scenes=scenes, clear=clear, screens=found,
-                        only=only,
+                        only=only, lost=lost,
                     )  # fmt: skip
                 return out
 
             beside = free_space(FREE_SPACE_CLEAR_SCREENS, None)
             # With the screens kept clear, a product with no other free space may stand in front
-            # of one (better than a replacement: judged, issue 13): the scenes that have one are
-            # tried again.
-            with_screens = {item for item, boxes in found.items() if boxes}
-            if not beside and with_screens:
-                beside = free_space(False, with_screens)
+            # of one (better than a replacement: judged, issue 13): the scenes where keeping one
+            # clear refused a place are tried again (elsewhere the answer would be the same).
+            if not beside and lost:
+                beside = free_space(False, set(lost))
             seconds["free_space"] = time.perf_counter() - t
             screened["free_space"] = len(beside)
             if beside and not matches:
@@ -745,6 +746,7 @@ def _stage_beside_any(
     clear: bool = False,
     screens: dict[str, list[tuple[int, int, int, int]]] | None = None,
     only: set[str] | None = None,
+    lost: set[str] | None = None,
 ) -> list[Candidate]:
     """Up to ``opts.k`` free-space candidates (less ``scenes``' count: the scenes that already
     hold one) beside the ``anchors``' objects (slots with their screen verdict: ``None`` for a
@@ -752,7 +754,8 @@ def _stage_beside_any(
     first (its likeness is what makes its scale a guide), at most one per scene. ``clear``: the
     scenes' television screens kept clear (:func:`stage_beside`); ``screens``: each scene's
     screens by catalog item (:func:`stage_beside` reads and fills it); ``only``: just these
-    scenes' anchors."""
+    scenes' anchors; ``lost``: filled with the scenes where a screen kept clear refused a place
+    (:func:`stage_beside`)."""
     out: list[Candidate] = []
     scenes = set(scenes or ())
     want = opts.k - len(scenes)
@@ -765,7 +768,9 @@ def _stage_beside_any(
         if not _alike_in_shape(cut, match) or not _on_the_floor(match, opts):
             continue
         try:
-            cand = stage_beside(cut, match, store, opts, clear_screens=clear, screens=screens)
+            cand = stage_beside(
+                cut, match, store, opts, clear_screens=clear, screens=screens, lost=lost
+            )
         except (AdstageError, OSError) as exc:
             log.warning("%s: free-space candidate beside %s failed: %s", name, match.id, exc)
             continue
@@ -1067,6 +1072,7 @@ def stage_beside(
     *,
     clear_screens: bool = False,
     screens: dict[str, list[tuple[int, int, int, int]]] | None = None,
+    lost: set[str] | None = None,
 ) -> Candidate | None:
     """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
     or inpainted; ``None`` when there is no free floor beside it. Taken floor: every catalog slot
@@ -1075,7 +1081,10 @@ def stage_beside(
     the scene's television screens (:func:`adstage.stage.freespace.screens`) are kept clear;
     ``screens``: each scene's screens by catalog item, read from it when there and recorded in
     it when found (one stage call loads its scenes at one size). The provenance's ``screens``
-    names those found and whether they were kept clear (``None``: not looked for)."""
+    names those found and whether they were kept clear (``None``: not looked for). ``lost``: the
+    scene's catalog item is added to it when keeping a screen clear refused a place that all else
+    allowed (:func:`place_beside`'s ``cleared``): only there can the same call without
+    ``clear_screens`` stage a different picture."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
@@ -1106,6 +1115,7 @@ def stage_beside(
             if screens is not None:
                 screens[match.item] = found
     clear = found if clear_screens else []
+    cleared: list[tuple[int, int, int, int]] = []  # places refused only for a screen
 
     def beside() -> Placement | None:
         t = time.perf_counter()
@@ -1121,7 +1131,10 @@ def stage_beside(
             grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall or at_wall,
             in_front=FREE_SPACE_IN_FRONT,
             keep_clear=clear,
+            cleared=cleared,
         )
+        if cleared and lost is not None:
+            lost.add(match.item)
         seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
             return None
