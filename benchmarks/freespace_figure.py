@@ -16,6 +16,12 @@ television (a black bezel round a dark screen brightening from left to right, 16
 that scene's file behind the product's upper part (half as wide again), and the product is staged again with the
 defaults, which keep the screen clear (the file is then put back). Rows: the first ``--rows``
 products that moved; columns: the product | before | after.
+
+``--compare frame``: each product is staged with free space kept inside the frame
+(``pipeline.FREE_SPACE_OFF_FRAME`` 0) and with the defaults (a product may be cut by the photo's
+left or right edge where no place inside it is left). Rows: the first ``--rows`` products whose
+best candidate after is free space cut by the frame and differs from before; columns: the
+product | before | after.
 """
 
 from __future__ import annotations
@@ -104,6 +110,41 @@ def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], in
     return out, tried
 
 
+def frame_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
+    """The figure's rows for ``--compare frame`` and how many products were tried."""
+    out, tried = [], 0
+    share = pipeline.FREE_SPACE_OFF_FRAME
+    for item in products:
+        if len(out) == rows:
+            break
+        tried += 1
+        try:
+            pipeline.FREE_SPACE_OFF_FRAME = 0.0
+            before = stage(item.image, store, mask=item.mask, k=3).candidates[0]
+        except AdstageError:
+            before = None
+        finally:
+            pipeline.FREE_SPACE_OFF_FRAME = share
+        try:
+            after = stage(item.image, store, mask=item.mask, k=3).candidates[0]
+        except AdstageError:
+            continue
+        if after.provenance["mode"] != "free-space" or not after.provenance["off_frame"]:
+            continue
+        if before is None:
+            shown = tile(np.full_like(after.image, 255), "before: no candidate")
+        else:
+            shown = tile(before.image, f"before: {before.provenance['mode']}")
+        out.append(
+            [
+                tile(item.image, item.category.split(" > ")[-1]),
+                shown,
+                tile(after.image, f"after: {after.provenance['off_frame']:.0%} off the frame"),
+            ]
+        )
+    return out, tried
+
+
 def first_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
     """The figure's rows for ``--compare first`` and how many products were tried."""
     out, tried = [], 0
@@ -134,13 +175,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/images/freespace-before-after.jpg"))
     parser.add_argument("--products", type=int, default=24, help="products tried")
     parser.add_argument("--rows", type=int, default=4)
-    parser.add_argument("--compare", choices=("first", "screens"), default="first")
+    parser.add_argument("--compare", choices=("first", "screens", "frame"), default="first")
     args = parser.parse_args()
     store = demo_rooms(Path(tempfile.mkdtemp(prefix="adstage-freespace-figure-")))
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
     make, none = {
         "first": (first_rows, "changed from a replacement to free space"),
         "screens": (screens_rows, "moved off a screen"),
+        "frame": (frame_rows, "cut by the frame"),
     }[args.compare]
     rows, tried = make(store, products[: args.products], args.rows)
     if not rows:

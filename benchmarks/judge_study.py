@@ -122,6 +122,8 @@ CONSTANTS = {
         "FREE_SPACE_OBJECTS",
         "REPLACE_FIRST_AGAINST_WALL",
         "FREE_SPACE_CLEAR_SCREENS",
+        "FREE_SPACE_OFF_FRAME",
+        "FREE_SPACE_EDGE_FIRST",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

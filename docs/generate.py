@@ -1324,6 +1324,22 @@ JUDGE_RUNS = {
         "… … … … free space keeps TV screens clear where it can (**kept**) ³⁰",
     ),
     "RO-real": ("RO", "furniture cut out of other dev rooms, staged by default ³¹"),
+    "A-off-vs-A-b26": (
+        "A",
+        "… … … … … … free space may be cut by the frame's side, a quarter at most (**kept**) ³³",
+    ),
+    "A2-off-vs-A2-b26": (
+        "A2",
+        "… … … … free space may be cut by the frame's side, a quarter at most (**kept**) ³³",
+    ),
+    "A-edge-vs-A-off": (
+        "A",
+        "… … … … … … with it, furniture against a wall at the frame's edge first (not kept) ³³",
+    ),
+    "A2-edge-vs-A2-off": (
+        "A2",
+        "… … … … with it, furniture against a wall at the frame's edge first (not kept) ³³",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

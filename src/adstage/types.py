@@ -161,7 +161,8 @@ class Placement:
     """Where a product cut-out goes in a scene.
 
     ``box``: ``(x0, y0, x1, y1)`` of the scaled cut-out in scene pixels (``x1``/``y1`` exclusive),
-    always inside the scene. ``scale``: scene pixels per cut-out pixel. ``fit``: how the scale was
+    inside the scene (free space's places cut by the frame reach past its side:
+    :func:`adstage.stage.freespace.crop_to_frame` gives what is seen). ``scale``: scene pixels per cut-out pixel. ``fit``: how the scale was
     chosen. ``scene_size``: ``(width, height)`` of the scene.
     """
 

@@ -4,6 +4,7 @@ and staging refuses, records and can switch it off."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -966,3 +967,94 @@ def test_the_second_pass_tries_only_the_scenes_where_a_screen_refused_a_place(mo
     assert second == ["tv"]
     # "plain" and "tv-aside" are not tried again
     assert tried == [("tv", True), ("tv-aside", True), ("plain", True), ("tv", False)]
+
+
+def test_free_space_is_cut_by_the_frame_only_where_no_place_inside_it_is_left() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 60, 160)
+    other = _box(300, 400, 150, 245, 170, 400)  # everything right of the slot is taken
+    assert place_beside(scene, PRODUCT, slot, [slot, other]) is None  # left runs off the frame
+    cut = place_beside(scene, PRODUCT, slot, [slot, other], off_frame=0.5)
+    assert cut is not None
+    x0, _, x1, _ = cut.box
+    assert x0 < 0 < x1 <= 60 and -x0 <= 0.5 * (x1 - x0)  # left of the slot, cut by the edge
+    assert place_beside(scene, PRODUCT, slot, [slot, other], off_frame=0.3) is None  # 48 % cut
+    # Where a place inside the frame is left, the option changes nothing.
+    inside = place_beside(scene, PRODUCT, slot, [slot])
+    assert (
+        inside is not None and place_beside(scene, PRODUCT, slot, [slot], off_frame=0.5) == inside
+    )
+    with pytest.raises(InputError, match="off_frame"):
+        place_beside(scene, PRODUCT, slot, [slot], off_frame=1.0)
+
+
+def test_crop_to_frame_keeps_the_seen_columns_at_the_same_scale() -> None:
+    from adstage.stage.freespace import crop_to_frame
+    from adstage.types import Cutout, Placement
+
+    rgba = np.zeros((50, 100, 4), np.uint8)
+    rgba[..., 0] = np.arange(100, dtype=np.uint8)[None, :]  # each column names itself
+    rgba[..., 3] = 255
+    cut = Cutout(rgba, np.ones((50, 100), bool), (10, 20, 110, 70), (60.0, 45.0), 0.1, (200, 100))
+    placed = Placement(box=(-100, 50, 100, 150), scale=2.0, fit="footprint", scene_size=(300, 200))
+    seen, where = crop_to_frame(cut, placed)
+    assert where == Placement(
+        box=(0, 50, 100, 150), scale=2.0, fit="footprint", scene_size=(300, 200)
+    )
+    assert seen.rgba.shape == (50, 50, 4) and seen.mask.shape == (50, 50)
+    assert seen.rgba[0, 0, 0] == 50 and seen.rgba[0, -1, 0] == 99  # the right half
+    assert seen.bbox == (60, 20, 110, 70)
+    right = Placement(box=(250, 50, 350, 150), scale=1.0, fit="footprint", scene_size=(300, 200))
+    seen, where = crop_to_frame(cut, right)
+    assert where.box == (250, 50, 300, 150) and seen.rgba[0, -1, 0] == 49  # the left half
+    inside = Placement(box=(10, 50, 110, 150), scale=1.0, fit="footprint", scene_size=(300, 200))
+    assert crop_to_frame(cut, inside) == (cut, inside)
+    with pytest.raises(InputError, match="not seen"):
+        crop_to_frame(cut, Placement((300, 50, 400, 150), 1.0, "footprint", (300, 200)))
+
+
+def test_a_free_space_product_cut_by_the_frame_is_staged_as_seen(tmp_path, monkeypatch) -> None:
+    from adstage.stage import freespace, pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 7)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    placed = freespace.place_beside
+
+    def off_left(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = placed(*args, **kwargs)
+        if found is None:
+            return None
+        x0, y0, x1, y1 = found.box
+        return replace(found, box=(-(x1 - x0) // 4, y0, (x1 - x0) - (x1 - x0) // 4, y1))
+
+    monkeypatch.setattr(pipeline, "place_beside", off_left)
+    found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
+    assert beside
+    for c in beside:
+        x0, _, x1, _ = c.placement
+        assert x0 == 0 and x1 > 0  # clipped to the frame
+        assert 0.2 < c.provenance["off_frame"] < 0.3
+
+
+def test_edge_first_stands_the_product_at_the_frame_edge_before_the_open_floor() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    inside = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25)
+    assert inside is not None and 0 <= inside.box[0] and inside.box[2] <= 400
+    edge = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25, edge_first=True)
+    assert edge is not None
+    x0, y0, x1, y1 = edge.box
+    assert (x0 < 0 or x1 > 400) and max(-x0, x1 - 400) <= 0.25 * (x1 - x0)
+    assert (y0, y1) == inside.box[1::2]  # the same base line, the same size
+    # With the right side taken, the left edge, however far from the slot.
+    right = _box(300, 400, 150, 245, 255, 400)
+    left = place_beside(scene, PRODUCT, slot, [slot, right], off_frame=0.25, edge_first=True)
+    assert left is not None and left.box[0] < 0
+    # Without off_frame, edge_first changes nothing.
+    assert place_beside(scene, PRODUCT, slot, [slot], edge_first=True) == inside

@@ -20,6 +20,7 @@ surface).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align
 from adstage.errors import InputError
-from adstage.types import RGB, Placement, as_rgb
+from adstage.types import RGB, Cutout, Placement, as_rgb
 
 MIN_HEIGHT_PX = 8
 """A product sized to ``heights`` shorter than this many pixels has no place (it would be a dot)."""
@@ -217,6 +218,8 @@ def place_beside(
     max_occluded: float = 0.4,
     keep_clear: Sequence[tuple[int, int, int, int]] = (),
     cleared: list[tuple[int, int, int, int]] | None = None,
+    off_frame: float = 0.0,
+    edge_first: bool = False,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -243,9 +246,18 @@ def place_beside(
     front or behind: a television's screen (:func:`screens`). ``cleared``: when given, each box
     refused *only* for covering a ``keep_clear`` box is appended to it (empty after the call: no
     place was lost to them, so the same call without ``keep_clear`` gives the same answer).
+    ``off_frame``: the largest share of the product's width that may lie beyond the frame's left
+    or right edge, as furniture near the camera is cut by a photo's frame; such places are tried
+    only after every place inside the frame failed, and the placement's box then reaches outside
+    the scene (:func:`crop_to_frame` gives the part that is seen). ``0``: inside the frame only.
+    ``edge_first``: with ``off_frame``, places cut by the frame are tried *first*, and with them
+    the two where the product is cut by half that share at either side, however far from the slot
+    (furniture against a side wall out of view, not in the open middle of the room).
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
+    if not 0.0 <= off_frame < 1.0:
+        raise InputError(f"place_beside: off_frame must be in [0, 1), got {off_frame}")
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
             f"place_beside: the slot mask {slot_mask.shape} does not match the scene "
@@ -304,12 +316,22 @@ def place_beside(
     for step in range(STEPS):
         shift = pad + step * (pw // 2)
         offsets += [sx1 + shift, sx0 - shift - pw]  # right of the slot, left of it
-    for bx0 in offsets:
+    inside = [x for x in offsets if x >= margin_x and x + pw <= w - margin_x]
+    cut_by_frame = [
+        x for x in offsets if (x < 0 or x + pw > w) and max(0, -x, x + pw - w) <= off_frame * pw
+    ]  # one side cut, within the share (a product wider than the frame is not)
+    order = inside + (cut_by_frame if off_frame > 0 else [])
+    if edge_first and off_frame > 0:
+        half = round(off_frame * pw / 2)
+        edges = cut_by_frame + [x for x in (-half, w - pw + half) if x not in cut_by_frame]
+        order = edges + inside
+    for bx0 in order:
         bx1 = bx0 + pw
-        if bx0 < margin_x or bx1 > w - margin_x:
-            continue
-        busy = integral[base, bx1] - integral[top, bx1] - integral[base, bx0] + integral[top, bx0]
-        if busy > max_overlap * pw * ph:
+        vx0, vx1 = max(0, bx0), min(w, bx1)  # the columns seen
+        if vx1 - vx0 < pw - off_frame * pw - 1:
+            continue  # cut on both sides
+        busy = integral[base, vx1] - integral[top, vx1] - integral[base, vx0] + integral[top, vx0]
+        if busy > max_overlap * (vx1 - vx0) * ph:
             continue
         if any(
             _hides(labels, sizes, (bx0, top, bx1, base), max_hidden) for labels, sizes in farther
@@ -317,11 +339,13 @@ def place_beside(
             continue
         seen = None
         if hiding is not None and shape is not None:
-            hidden = hiding[top:base, bx0:bx1]
-            if (shape & hidden).sum() > max_occluded * max(1, int(shape.sum())):
+            hidden = hiding[top:base, vx0:vx1]
+            if (shape[:, vx0 - bx0 : vx1 - bx0] & hidden).sum() > max_occluded * max(
+                1, int(shape.sum())
+            ):
                 continue
             seen = ~hiding
-        under = _strip_colour(scene, bx0, bx1, base, max(2, ph // 10), seen)
+        under = _strip_colour(scene, vx0, vx1, base, max(2, ph // 10), seen)
         if under is None:
             if seen is None:
                 continue
@@ -334,3 +358,29 @@ def place_beside(
             continue  # checked last: a place lost only to a screen is known as such
         return Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
     return None
+
+
+def crop_to_frame(cut: Cutout, placement: Placement) -> tuple[Cutout, Placement]:
+    """The part of ``cut`` (drawn over ``placement.box``) the scene's frame shows, and its
+    placement: a box reaching past the left or right edge (:func:`place_beside`'s ``off_frame``)
+    is clipped to it and the cut-out's columns beyond it are dropped, at the same scale (its
+    ``center_of_mass`` is kept: the whole product's). A box inside the frame: both as they are."""
+    x0, y0, x1, y1 = placement.box
+    w, h = placement.scene_size
+    if y0 < 0 or y1 > h or x1 <= 0 or x0 >= w:
+        raise InputError(f"crop_to_frame: the box {placement.box} is not seen in a {w}×{h} scene")
+    if x0 >= 0 and x1 <= w:
+        return cut, placement
+    vx0, vx1 = max(0, x0), min(w, x1)
+    cols = cut.rgba.shape[1]
+    per = cols / (x1 - x0)  # cut-out columns per scene column
+    c0 = min(cols - 1, round((vx0 - x0) * per))
+    c1 = max(c0 + 1, min(cols, round((vx1 - x0) * per)))
+    bx0, by0, _, by1 = cut.bbox
+    seen = replace(
+        cut,
+        rgba=np.ascontiguousarray(cut.rgba[:, c0:c1]),
+        mask=np.ascontiguousarray(cut.mask[:, c0:c1]),
+        bbox=(bx0 + c0, by0, bx0 + c1, by1),
+    )
+    return seen, replace(placement, box=(vx0, y0, vx1, y1))
