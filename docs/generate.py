@@ -1269,6 +1269,7 @@ JUDGE_RUNS = {
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
     "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
     "U-kinds": ("U", "the same, TV screens kept clear ³²"),
+    "V-kinds": ("V", "the same, free space cut by the frame's side where nothing inside is left ³⁴"),
     "A-base100-vs-A-b24": ("A", "… … … … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A2-base100-vs-A2-b24": ("A2", "… … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A-atwall-vs-A-b23c": (
@@ -1366,6 +1367,7 @@ REPORT_SETS = (
     "S",
     "T",
     "U",
+    "V",
 )
 
 
@@ -1427,6 +1429,7 @@ def _judge_candidates(r: Json) -> str:
         "S-kinds",
         "T-kinds",
         "U-kinds",
+        "V-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1443,7 +1446,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["U-kinds"]
+    run = r["runs"]["V-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:

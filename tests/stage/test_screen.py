@@ -1046,7 +1046,7 @@ def test_edge_first_stands_the_product_at_the_frame_edge_before_the_open_floor()
     scene = _room()
     slot = _box(300, 400, 160, 240, 150, 250)
     inside = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25)
-    assert inside is not None and 0 <= inside.box[0] and inside.box[2] <= 400
+    assert inside is not None and inside.box[0] >= 0 and inside.box[2] <= 400
     edge = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25, edge_first=True)
     assert edge is not None
     x0, y0, x1, y1 = edge.box

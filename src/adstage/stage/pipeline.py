@@ -648,7 +648,8 @@ def stage(
                 + ", ".join(f"{n} {reason}" for reason, n in screened["reasons"].items())
                 + f"; e.g. {screened['example']}"
                 + (
-                    f"; no free space beside {screened['free_space_pool']} more similar slots)"
+                    f"; no free space beside {screened['free_space_pool']} more similar slots on "
+                    "the floor)"
                     if "free_space_pool" in screened
                     else ")"
                 )
@@ -803,10 +804,11 @@ def _more_anchors(
     seen: set[str],
     passed: set[str],
 ) -> list[tuple[Match, Verdict | None]]:
-    """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen``,
-    each with its screen verdict (``None``: passed; the ``passed`` ids passed the screen
-    already and are not screened again). ``vector``: the product's embedding, computed for the
-    first search."""
+    """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen`` that
+    could anchor free space (alike in shape and on the floor, as :func:`_stage_beside_any`
+    requires: known from their boxes, before their masks are decoded), each with its screen
+    verdict (``None``: passed; the ``passed`` ids passed the screen already and are not screened
+    again). ``vector``: the product's embedding, computed for the first search."""
     assert opts.screen is not None
     matches = retrieve(
         image,
@@ -821,7 +823,7 @@ def _more_anchors(
     shape = shape_mask(cut.mask, opts.screen.work_side)
     out: list[tuple[Match, Verdict | None]] = []
     for match in matches:
-        if match.id in seen:
+        if match.id in seen or not (_alike_in_shape(cut, match) and _on_the_floor(match, opts)):
             continue
         if match.id in passed:
             out.append((match, None))
