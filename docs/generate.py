@@ -1269,7 +1269,10 @@ JUDGE_RUNS = {
     "A2-base85-vs-A2-litebase": ("A2", "… … … base darkened by 0.85 vs 0.7 ²⁶"),
     "T-kinds": ("T", "the same, lit like the scene beside it, base 0.85 ²⁷"),
     "U-kinds": ("U", "the same, TV screens kept clear ³²"),
-    "V-kinds": ("V", "the same, free space cut by the frame's side where nothing inside is left ³⁴"),
+    "V-kinds": (
+        "V",
+        "the same, free space cut by the frame's side where nothing inside is left ³⁴",
+    ),
     "A-base100-vs-A-b24": ("A", "… … … … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A2-base100-vs-A2-b24": ("A2", "… … … … base darkened by 1 vs 0.85 (not kept) ²⁷"),
     "A-atwall-vs-A-b23c": (
