@@ -162,8 +162,9 @@ class Placement:
 
     ``box``: ``(x0, y0, x1, y1)`` of the scaled cut-out in scene pixels (``x1``/``y1`` exclusive),
     inside the scene (free space's places cut by the frame reach past its side:
-    :func:`adstage.stage.freespace.crop_to_frame` gives what is seen). ``scale``: scene pixels per cut-out pixel. ``fit``: how the scale was
-    chosen. ``scene_size``: ``(width, height)`` of the scene.
+    :func:`adstage.stage.freespace.crop_to_frame` gives what is seen). ``scale``: scene pixels per
+    cut-out pixel. ``fit``: how the scale was chosen. ``scene_size``: ``(width, height)`` of the
+    scene.
     """
 
     box: tuple[int, int, int, int]

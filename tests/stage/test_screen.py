@@ -1058,3 +1058,46 @@ def test_edge_first_stands_the_product_at_the_frame_edge_before_the_open_floor()
     assert left is not None and left.box[0] < 0
     # Without off_frame, edge_first changes nothing.
     assert place_beside(scene, PRODUCT, slot, [slot], edge_first=True) == inside
+
+
+def test_stage_tries_the_second_pass_only_where_a_screen_refused_a_place(
+    tmp_path, monkeypatch
+) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 7)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [(0, 0, 4, 4)])  # a screen in each
+    passes: list[bool] = []
+    real = pipeline._stage_beside_any
+
+    def spy(*args, **kw):  # type: ignore[no-untyped-def]
+        passes.append(kw["clear"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline, "_stage_beside_any", spy)
+    refuse = {"screen": False}
+
+    def nowhere(*args, cleared=None, keep_clear=(), **kw):  # type: ignore[no-untyped-def]
+        if refuse["screen"] and keep_clear and cleared is not None:
+            cleared.append((0, 0, 4, 4))  # a place lost to the screen
+        return None  # no free space: replacements only
+
+    monkeypatch.setattr(pipeline, "place_beside", nowhere)
+    stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert passes == [True]  # screens found everywhere, but none refused a place: one pass
+    passes.clear()
+    refuse["screen"] = True
+    stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert passes == [True, False]  # a place lost to a screen: tried again in front of it
+
+
+def test_crop_to_frame_refuses_an_empty_box() -> None:
+    from adstage.stage.freespace import crop_to_frame
+    from adstage.types import Cutout, Placement
+
+    rgba = np.full((5, 5, 4), 255, np.uint8)
+    cut = Cutout(rgba, np.ones((5, 5), bool), (0, 0, 5, 5), (2.0, 2.0), 0.1, (5, 5))
+    with pytest.raises(InputError, match="empty"):
+        crop_to_frame(cut, Placement((10, 10, 10, 20), 1.0, "footprint", (30, 30)))

@@ -225,7 +225,8 @@ def place_beside(
 
     ``occupied``: the scene's object masks (every slot of the scene, the slot itself included),
     scene-sized. ``gap``: clearance from other objects and from the slot, as a share of the
-    scene's width. ``max_overlap``: share of the product's box allowed over occupied pixels.
+    scene's width. ``max_overlap``: share of the product's box (the part inside the frame) allowed
+    over occupied pixels.
     ``behind``: an occupied object (a connected part of a mask) whose lowest row is more than
     this share of the scene's height above the product's base stands farther from the camera,
     so the product may hide part of it, as a chair in front of a bookcase does; ``None``: every
@@ -323,13 +324,14 @@ def place_beside(
     order = inside + (cut_by_frame if off_frame > 0 else [])
     if edge_first and off_frame > 0:
         half = round(off_frame * pw / 2)
-        edges = cut_by_frame + [x for x in (-half, w - pw + half) if x not in cut_by_frame]
+        extra = [x for x in (-half, w - pw + half) if half > 0 and x not in cut_by_frame]
+        edges = cut_by_frame + extra
         order = edges + inside
     for bx0 in order:
         bx1 = bx0 + pw
         vx0, vx1 = max(0, bx0), min(w, bx1)  # the columns seen
-        if vx1 - vx0 < pw - off_frame * pw - 1:
-            continue  # cut on both sides
+        if bx0 < 0 and bx1 > w:
+            continue  # cut on both sides: wider than the frame
         busy = integral[base, vx1] - integral[top, vx1] - integral[base, vx0] + integral[top, vx0]
         if busy > max_overlap * (vx1 - vx0) * ph:
             continue
@@ -339,10 +341,9 @@ def place_beside(
             continue
         seen = None
         if hiding is not None and shape is not None:
+            seen_shape = shape[:, vx0 - bx0 : vx1 - bx0]  # the columns inside the frame
             hidden = hiding[top:base, vx0:vx1]
-            if (shape[:, vx0 - bx0 : vx1 - bx0] & hidden).sum() > max_occluded * max(
-                1, int(shape.sum())
-            ):
+            if (seen_shape & hidden).sum() > max_occluded * max(1, int(seen_shape.sum())):
                 continue
             seen = ~hiding
         under = _strip_colour(scene, vx0, vx1, base, max(2, ph // 10), seen)
@@ -367,6 +368,8 @@ def crop_to_frame(cut: Cutout, placement: Placement) -> tuple[Cutout, Placement]
     ``center_of_mass`` is kept: the whole product's). A box inside the frame: both as they are."""
     x0, y0, x1, y1 = placement.box
     w, h = placement.scene_size
+    if x1 <= x0 or y1 <= y0 or cut.rgba.ndim != 3 or not cut.rgba.size:
+        raise InputError(f"crop_to_frame: an empty box {placement.box} or cut-out {cut.rgba.shape}")
     if y0 < 0 or y1 > h or x1 <= 0 or x0 >= w:
         raise InputError(f"crop_to_frame: the box {placement.box} is not seen in a {w}×{h} scene")
     if x0 >= 0 and x1 <= w:

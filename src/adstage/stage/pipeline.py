@@ -648,8 +648,8 @@ def stage(
                 + ", ".join(f"{n} {reason}" for reason, n in screened["reasons"].items())
                 + f"; e.g. {screened['example']}"
                 + (
-                    f"; no free space beside {screened['free_space_pool']} more similar slots on "
-                    "the floor)"
+                    f"; no free space beside {screened['free_space_pool']} more similar slots "
+                    "alike in shape and on the floor)"
                     if "free_space_pool" in screened
                     else ")"
                 )
@@ -760,6 +760,7 @@ def _stage_beside_any(
     out: list[Candidate] = []
     scenes = set(scenes or ())
     want = opts.k - len(scenes)
+
     for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
         if len(out) >= want:
             break
@@ -785,7 +786,8 @@ FREE_SPACE_POOL = 60
 """When the anchors of the slots screened for staging (of the ``max(5k, SCREEN_POOL)``
 retrieved) are fewer than this and give fewer than ``k`` free-space candidates, this many of
 the catalog's most similar slots (by similarity alone, no re-rank), less those anchors, are
-tried as further anchors (screened first, except those that passed already). Measured on
+tried as further anchors (those alike in shape and on the floor, known from their boxes, are
+screened first, except those that passed already; the others could not anchor). Measured on
 choosing sets A and A2 (issue 13): for 41 products whose best candidate was a replacement, the
 screened slots gave 97 anchors that stand on the floor and are alike in shape, and free space
 fitted beside none: beside 50 the product at the anchor's scale ran off the frame at every
@@ -944,7 +946,8 @@ composite draws it behind them). ``None``: off, every nearer object is taken."""
 
 FREE_SPACE_OFF_FRAME = 0.25
 """The largest share of a free-space product's width that may lie beyond the photo's left or
-right edge (:func:`adstage.stage.freespace.place_beside`'s ``off_frame``), tried only where no
+right edge (:func:`adstage.stage.freespace.place_beside`'s ``off_frame``; not with an
+``ad_format``, whose padding mirrors the photo at its edges), tried only where no
 place inside the frame is left: furniture near the camera is cut by a real photo's frame, and the
 anchors stand near it (:data:`FREE_SPACE_MIN_BASE`). ``0``: inside the frame only. Judged on sets A
 and A2 (session 26, docs/staging.md): 0.25 against inside only, preferred in 10 of 13 changed
@@ -1149,7 +1152,7 @@ def stage_beside(
             in_front=FREE_SPACE_IN_FRONT,
             keep_clear=clear,
             cleared=cleared,
-            off_frame=FREE_SPACE_OFF_FRAME,
+            off_frame=0.0 if options.ad_format else FREE_SPACE_OFF_FRAME,
             edge_first=FREE_SPACE_EDGE_FIRST and kind is not None and kind.against_wall,
         )
         if cleared and lost is not None:
