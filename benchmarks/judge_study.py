@@ -124,6 +124,7 @@ CONSTANTS = {
         "FREE_SPACE_CLEAR_SCREENS",
         "FREE_SPACE_OFF_FRAME",
         "FREE_SPACE_EDGE_FIRST",
+        "FREE_SPACE_BELOW_SCREENS",
     ),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

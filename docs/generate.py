@@ -1344,6 +1344,14 @@ JUDGE_RUNS = {
         "A2",
         "… … … … with it, furniture against a wall at the frame's edge first (not kept) ³³",
     ),
+    "A-below-vs-A-b26o": (
+        "A",
+        "… … … … … … the furniture under a TV kept clear as well (not kept) ³³",
+    ),
+    "A2-below-vs-A2-b26o": (
+        "A2",
+        "… … … … the furniture under a TV kept clear as well (not kept) ³³",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

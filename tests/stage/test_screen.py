@@ -1101,3 +1101,30 @@ def test_crop_to_frame_refuses_an_empty_box() -> None:
     cut = Cutout(rgba, np.ones((5, 5), bool), (0, 0, 5, 5), (2.0, 2.0), 0.1, (5, 5))
     with pytest.raises(InputError, match="empty"):
         crop_to_frame(cut, Placement((10, 10, 10, 20), 1.0, "footprint", (30, 30)))
+
+
+def test_below_screen_keeps_the_furniture_under_a_television_clear(tmp_path, monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.freespace import below_screen
+    from adstage.stage.pipeline import stage
+
+    assert below_screen((10, 20, 50, 40), 100, 2.0) == (10, 20, 50, 80)
+    assert below_screen((10, 20, 50, 40), 60, 2.0) == (10, 20, 50, 60)  # to the scene's bottom
+    assert below_screen((10, 20, 50, 40), 100, 0.0) == (10, 20, 50, 40)
+    with pytest.raises(InputError, match="below"):
+        below_screen((10, 20, 50, 40), 100, -1.0)
+    cat, item = _plain_item(tmp_path, 7)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+
+    def run():  # type: ignore[no-untyped-def]
+        found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+        return found.candidates[0].placement
+
+    first = run()
+    x0, y0, x1, y1 = (int(v) for v in first)
+    tv = (x0, max(0, y0 - (y1 - y0) // 2), x1, y0)  # a set just above the product: not covered
+    monkeypatch.setattr(pipeline, "find_screens", lambda scene: [tv])
+    assert run() == first
+    monkeypatch.setattr(pipeline, "FREE_SPACE_BELOW_SCREENS", 2.0)  # its bench: covered
+    moved = run()
+    assert moved != first

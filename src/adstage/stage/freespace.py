@@ -199,6 +199,17 @@ def screens(scene: RGB) -> list[tuple[int, int, int, int]]:
     return found
 
 
+def below_screen(
+    box: tuple[int, int, int, int], height: int, below: float
+) -> tuple[int, int, int, int]:
+    """A screen's box (x0, y0, x1, y1) reaching ``below`` of its own heights further down (to the
+    scene's ``height`` at most): the screen and the furniture it stands on."""
+    if below < 0:
+        raise InputError(f"below_screen: below must be >= 0, got {below}")
+    x0, y0, x1, y1 = box
+    return x0, y0, x1, min(height, y1 + round(below * (y1 - y0)))
+
+
 def place_beside(
     scene: RGB,
     product_mask: NDArray[np.bool_],

@@ -57,7 +57,7 @@ from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import query_vector, retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
-from adstage.stage.freespace import crop_to_frame, nearer_than, place_beside
+from adstage.stage.freespace import below_screen, crop_to_frame, nearer_than, place_beside
 from adstage.stage.freespace import screens as find_screens
 from adstage.stage.horizon import scene_camera
 from adstage.stage.objects import cached_object_map
@@ -954,6 +954,11 @@ and A2 (session 26, docs/staging.md): 0.25 against inside only, preferred in 10 
 pictures ("tucked at the edge of the frame" rather than "in the middle of the rug" or in front of
 a TV)."""
 
+FREE_SPACE_BELOW_SCREENS = 0.0
+"""How far below a television's screen free space keeps clear as well, in screen heights
+(:func:`adstage.stage.freespace.below_screen`): the bench or cabinet it stands on, which a
+product stood in front of would hide from the sofa. ``0``: the screen alone."""
+
 FREE_SPACE_EDGE_FIRST = False
 """Whether free space stands furniture that goes against a wall (``Kind.against_wall``) at the
 photo's left or right edge first, cut by the frame (:data:`FREE_SPACE_OFF_FRAME`), rather than
@@ -1134,7 +1139,8 @@ def stage_beside(
             found = find_screens(scene)
             if screens is not None:
                 screens[match.item] = found
-    clear = found if clear_screens else []
+    clear = [below_screen(b, scene.shape[0], FREE_SPACE_BELOW_SCREENS) for b in found]
+    clear = clear if clear_screens else []
     cleared: list[tuple[int, int, int, int]] = []  # places refused only for a screen
 
     def beside() -> Placement | None:
