@@ -299,3 +299,27 @@ def test_max_pixels_reaches_the_images_library_code_reads(
     assert refused.exit_code == 1 and len(json.loads(refused.stdout)["failed"]) == 2
     assert "ADSTAGE_MAX_PIXELS" not in os.environ  # restored after the run
     assert json.loads(runner.invoke(app, ingest).stdout)["added"] == 2
+
+
+@pytest.mark.parametrize("flag, share", [([], 0.25), (["--whole-product"], 0.0)])
+def test_stage_whole_product_keeps_free_space_inside_the_frame(
+    small_catalog: Path, tmp_path: Path, monkeypatch, flag: list[str], share: float
+) -> None:
+    pipeline = importlib.import_module("adstage.stage.pipeline")
+    shares: list[float] = []
+    real = pipeline.place_beside
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        shares.append(kwargs["off_frame"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "place_beside", spy)
+    product = next((small_catalog / "products").glob("*.png"))
+    out = tmp_path / "staged"
+    result = runner.invoke(
+        app,
+        ["stage", str(product), "-c", str(small_catalog / "cat"), "-o", str(out),
+         "--inpainter", "ns", *flag],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert shares and set(shares) == {share}

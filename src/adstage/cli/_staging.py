@@ -89,6 +89,15 @@ FreeSpace = Annotated[
         "--no-free-space never does, and fails a product no slot passes.",
     ),
 ]
+CutByFrame = Annotated[
+    bool,
+    typer.Option(
+        "--cut-by-frame/--whole-product",
+        help="A product stood in free space may be cut by the photo's left or right edge (a "
+        "quarter of its width at most, only where no place inside the frame is left), as "
+        "furniture near the camera is in a photograph; --whole-product keeps it whole.",
+    ),
+]
 FreeSpaceFirst = Annotated[
     bool,
     typer.Option(

@@ -42,6 +42,7 @@ from adstage.cli._staging import (
     Aspect,
     CheckCutout,
     Container,
+    CutByFrame,
     Edges,
     Fit,
     FreeSpace,
@@ -187,6 +188,7 @@ def stage(
     screen: ScreenSlots = True,
     free_space: FreeSpace = True,
     free_space_first: FreeSpaceFirst = True,
+    cut_by_frame: CutByFrame = True,
     kind: ProductKind = None,
     check_cutout: CheckCutout = True,
     steps: Annotated[
@@ -237,6 +239,7 @@ def stage(
         "screen": Screen() if screen else None,
         "free_space": free_space,
         "free_space_first": free_space_first,
+        "cut_by_frame": cut_by_frame,
         "kind": kind,
         "check_cutout": check_cutout,
     }

@@ -35,6 +35,7 @@ from adstage.cli._staging import (
     Aspect,
     CheckCutout,
     Container,
+    CutByFrame,
     Edges,
     Fit,
     FreeSpace,
@@ -113,6 +114,7 @@ def stage(
     check_cutout: CheckCutout = True,
     free_space: FreeSpace = True,
     free_space_first: FreeSpaceFirst = True,
+    cut_by_frame: CutByFrame = True,
     kind: ProductKind = None,
     height_cm: Annotated[
         float | None,
@@ -207,6 +209,7 @@ def stage(
             screen=Screen() if screen else None,
             free_space=free_space,
             free_space_first=free_space_first,
+            cut_by_frame=cut_by_frame,
             kind=kind,
             height_cm=height_cm,
             check_cutout=check_cutout,
