@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture
 def clutter(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    path = ROOT / "benchmarks/clutter_agreement.py"
-    spec = importlib.util.spec_from_file_location("clutter_agreement", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "clutter_agreement", module)
-    spec.loader.exec_module(module)
-    return module.clutter
+    return load_benchmark(monkeypatch, "clutter_agreement").clutter
 
 
 def test_a_busy_region_scores_more_than_a_plain_one_and_the_floor_line_is_left_out(clutter) -> None:

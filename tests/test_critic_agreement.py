@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture
 def agreement(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    path = ROOT / "benchmarks/critic_agreement.py"
-    spec = importlib.util.spec_from_file_location("critic_agreement", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "critic_agreement", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark(monkeypatch, "critic_agreement")
 
 
 def test_the_changed_box_is_the_product_not_the_noise(agreement) -> None:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from benchmark_module import load_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def judge_study(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("judge_study", ROOT / "benchmarks/judge_study.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "judge_study", module)
-    spec.loader.exec_module(module)
+    module = load_benchmark(monkeypatch, "judge_study")
     monkeypatch.setattr(module, "ROOT", tmp_path)  # results/judge_study.json under tmp_path
     return module
 

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from adstage.catalog.store import encode_mask
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchmark_module import load_benchmark
 
 
 @pytest.fixture
 def real_objects(monkeypatch):  # type: ignore[no-untyped-def]
     pytest.importorskip("lancedb")
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "real_objects", ROOT / "benchmarks/real_objects.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "real_objects", module)
-    spec.loader.exec_module(module)
+    module = load_benchmark(monkeypatch, "real_objects")
     return module
 
 
