@@ -18,7 +18,7 @@ defaults, which keep the screen clear (the file is then put back). Rows: the fir
 products that moved; columns: the product | before | after.
 
 ``--compare frame``: each product is staged with free space kept inside the frame
-(``pipeline.FREE_SPACE_OFF_FRAME`` 0) and with the defaults (a product may be cut by the photo's
+(``cut_by_frame=False``) and with the defaults (a product may be cut by the photo's
 left or right edge where no place inside it is left). Rows: the first ``--rows`` products whose
 best candidate after is free space cut by the frame and differs from before; columns: the
 product | before | after.
@@ -39,6 +39,11 @@ from adstage.io.images import read_image, write_image
 from adstage.stage import pipeline
 from adstage.stage.freespace import screens
 from adstage.stage.pipeline import stage
+
+
+def product_tile(item):  # type: ignore[no-untyped-def]
+    """The first column of a row: the synthetic product, named by its category's last part."""
+    return tile(item.image, item.category.split(" > ")[-1])
 
 
 def draw_television(scene: np.ndarray, box: tuple[int, int, int, int]) -> None:
@@ -102,7 +107,7 @@ def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], in
             continue
         out.append(
             [
-                tile(item.image, item.category.split(" > ")[-1]),
+                product_tile(item),
                 tile(covered.image, "before: in front of the TV"),
                 tile(moved.image, "after: the screen kept clear"),
             ]
@@ -113,18 +118,14 @@ def screens_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], in
 def frame_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
     """The figure's rows for ``--compare frame`` and how many products were tried."""
     out, tried = [], 0
-    share = pipeline.FREE_SPACE_OFF_FRAME
     for item in products:
         if len(out) == rows:
             break
         tried += 1
         try:
-            pipeline.FREE_SPACE_OFF_FRAME = 0.0
-            before = stage(item.image, store, mask=item.mask, k=3).candidates[0]
+            before = stage(item.image, store, mask=item.mask, k=3, cut_by_frame=False).candidates[0]
         except AdstageError:
             before = None
-        finally:
-            pipeline.FREE_SPACE_OFF_FRAME = share
         try:
             after = stage(item.image, store, mask=item.mask, k=3).candidates[0]
         except AdstageError:
@@ -137,7 +138,7 @@ def frame_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]
             shown = tile(before.image, f"before: {before.provenance['mode']}")
         out.append(
             [
-                tile(item.image, item.category.split(" > ")[-1]),
+                product_tile(item),
                 shown,
                 tile(after.image, f"after: {after.provenance['off_frame']:.0%} off the frame"),
             ]
@@ -162,7 +163,7 @@ def first_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]
             continue
         out.append(
             [
-                tile(item.image, item.category.split(" > ")[-1]),
+                product_tile(item),
                 tile(b.image, "before: replace first"),
                 tile(a.image, "after: free space first"),
             ]
