@@ -30,6 +30,10 @@ share up to 7 of 40 products with each other; none shares a product with set A, 
 was drawn without exclusions.) Fewer than ``--n`` products left after the exclusions is an
 error: set T (session 23) left sets E–J out of ``--exclude-labels`` and reused their products.
 
+``--per-scene N`` shows, instead of each product's best candidate, the one ``adstage batch stage
+--per-scene N`` would pick (:func:`adstage.batch.spread.spread`: at most ``N`` products per
+scene); ``key.json`` records each pair's ``rank`` (0 = the best) and the moves.
+
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.
 
@@ -61,6 +65,7 @@ import numpy as np
 from _common import DATA, data_missing, product_height, product_types
 from _figures import fit_height
 from adstage import StageOptions, stage_product
+from adstage.batch.spread import spread
 from adstage.evaluate.realism import RealismCritic
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
@@ -235,9 +240,9 @@ def make(args: argparse.Namespace) -> int:
         "none": [],
     }
     started = time.perf_counter()
+    staged_all: dict[int, Any] = {}
     for n, i in enumerate(picked):
         path = products_dir / products[i]["path"]
-        comparison = "real" if n < len(picked) // 2 else "naive"
         kind = types.get(products[i]["path"])  # None without --kinds: types is empty
         given = dataclasses.replace(options or StageOptions(), kind=kind) if kind else options
         height = product_height(path.name, kind) if args.heights and kind else None
@@ -252,7 +257,29 @@ def make(args: argparse.Namespace) -> int:
         if not staged.candidates:
             key["none"].append({"n": n, "product": path.name, "why": "no candidate"})
             continue
-        best = staged.candidates[0]
+        staged_all[n] = staged
+    shown = {n: 0 for n in staged_all}  # the candidate each product shows: its best…
+    if args.per_scene is not None:  # …or as `adstage batch stage --per-scene` picks it
+        picks = spread(
+            {
+                f"{n:02d}": [Path(c.match.uri).name for c in s.candidates]
+                for n, s in staged_all.items()
+            },
+            args.per_scene,
+        )
+        shown = {int(k): pick.rank for k, pick in picks.items()}
+        key["spread"] = {
+            "per_scene": args.per_scene,
+            "moved": sum(p.rank > 0 for p in picks.values()),
+            "over": sum(p.over for p in picks.values()),
+        }
+    for n, i in enumerate(picked):
+        if n not in staged_all:
+            continue
+        path = products_dir / products[i]["path"]
+        comparison = "real" if n < len(picked) // 2 else "naive"
+        staged = staged_all[n]
+        best = staged.candidates[shown[n]]
         write_image(out / "staged" / f"{n:02d}.png", best.image)
         scene = Path(best.match.uri).name
         others = [r for r in rooms if r.name != scene]
@@ -269,6 +296,7 @@ def make(args: argparse.Namespace) -> int:
             "product": path.name,
             "scene": scene,
             "mode": best.provenance.get("mode"),
+            "rank": shown[n],
             "box": [int(v) for v in best.placement],  # the product's, in the staged picture
         }
         log.info("%s %s (%s) → %s", name, path.name, comparison, scene)
@@ -477,6 +505,12 @@ def main() -> int:
         type=Path,
         default=None,
         help="make: a realism critic (.npz, benchmarks/realism.py) that ranks the candidates",
+    )
+    parser.add_argument(
+        "--per-scene",
+        type=int,
+        default=None,
+        help="make: at most this many products per scene (adstage.batch.spread; default: off)",
     )
     args = parser.parse_intermixed_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)

@@ -1352,6 +1352,23 @@ JUDGE_RUNS = {
         "A2",
         "… … … … the furniture under a TV kept clear as well (not kept) ³³",
     ),
+    "A-ps1-vs-A-b26o": (
+        "A",
+        "… … … … … … the candidate `batch --per-scene 1` picks, changed pictures only ³⁵",
+    ),
+    "A2-ps1-vs-A2-b26o": (
+        "A2",
+        "… … … … the candidate `batch --per-scene 1` picks, changed pictures only ³⁵",
+    ),
+    "A-ps2-vs-A-b26o": (
+        "A",
+        "… … … … … … the candidate `batch --per-scene 2` picks, changed pictures only ³⁵",
+    ),
+    "A2-ps2-vs-A2-b26o": (
+        "A2",
+        "… … … … the candidate `batch --per-scene 2` picks, changed pictures only ³⁵",
+    ),
+    "W-kinds": ("W", "the same, at most one product per scene (`batch --per-scene 1`) ³⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1379,6 +1396,7 @@ REPORT_SETS = (
     "T",
     "U",
     "V",
+    "W",
 )
 
 
@@ -1441,6 +1459,7 @@ def _judge_candidates(r: Json) -> str:
         "T-kinds",
         "U-kinds",
         "V-kinds",
+        "W-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:

@@ -91,6 +91,15 @@ Address = Annotated[
     ),
 ]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Worker processes (or Ray actors).")]
+PerScene = Annotated[
+    int | None,
+    typer.Option(
+        "--per-scene",
+        min=1,
+        help="Then pick one candidate per product so that at most this many products share a "
+        "scene (OUT/spread.json, .csv, .html; see `adstage batch spread`); default: off.",
+    ),
+]
 Chunk = Annotated[
     int,
     typer.Option(
@@ -198,6 +207,7 @@ def stage(
     overwrite: Overwrite = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = None,
+    per_scene: PerScene = None,
     as_json: AsJson = False,
 ) -> None:
     """Stage every product of --products into the catalog's scenes; resumable.
@@ -293,7 +303,70 @@ def stage(
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
-    _finish(out, "batch stage", config, summary, as_json, manifest=out / MANIFEST)
+    spread, spread_failed = None, False
+    if per_scene is not None:  # over every product done, this run's and earlier runs'
+        from adstage.batch.spread import spread_batch
+
+        try:
+            spread = spread_batch(out, per_scene, config=summary.config or None)
+        except AdstageError as exc:  # the staging is done and kept; say why the picks are not
+            err.print(f"error: --per-scene: {exc}")
+            spread_failed = True
+        if spread is not None and not as_json:
+            typer.echo(_spread_line(out, spread))
+    _finish(out, "batch stage", config, summary, as_json, manifest=out / MANIFEST, spread=spread)
+    if spread_failed:
+        raise typer.Exit(2)
+
+
+@app.command("spread")
+def spread(
+    out: Annotated[Path, typer.Argument(help="The output folder of `adstage batch stage`.")],
+    per_scene: Annotated[
+        int, typer.Option("--per-scene", min=1, help="At most this many products per scene.")
+    ] = 2,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="The stage run's config hash (or a prefix; see manifest.sqlite); "
+            "default: the most recent stage run.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Pick one candidate per staged product so that no scene shows more than --per-scene.
+
+    Each product is staged on its own, so the best candidates of a catalog can crowd into a few
+    rooms. This picks, for every product done in OUT, one of its candidates (its best where the
+    budget allows; deferred acceptance, products with the better candidate in a scene first) and
+    writes OUT/spread.json, OUT/spread.csv (path, candidate file, rank, scene, over) and
+    OUT/spread.html. The items are not touched; re-run it with another --per-scene at will.
+    """
+    from adstage.batch.spread import spread_batch
+    from adstage.errors import AdstageError
+
+    try:
+        summary = spread_batch(out, per_scene, config=config)
+    except AdstageError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    if as_json:
+        emit_json({"spread": summary})
+    else:
+        typer.echo(_spread_line(out, summary))
+
+
+def _spread_line(out: Path, summary: dict[str, Any]) -> str:
+    unreadable = summary["unreadable"]
+    return (
+        f"spread: {summary['products']} products, at most {summary['per_scene']} per scene: "
+        f"{summary['moved']} moved off their best candidate, {summary['over']} over the budget; "
+        f"scenes {summary['scenes_before']} → {summary['scenes_after']}, the fullest "
+        f"{summary['most_in_one_scene_before']} → {summary['most_in_one_scene_after']}"
+        + (f"; {len(unreadable)} items unreadable" if unreadable else "")
+        + f"; {out / 'spread.html'}"
+    )
 
 
 @app.command("ingest")
@@ -391,14 +464,24 @@ def ingest(
 
 
 def _finish(
-    out: Path, command: str, config: dict[str, Any], summary: Any, as_json: bool, *, manifest: Path
+    out: Path,
+    command: str,
+    config: dict[str, Any],
+    summary: Any,
+    as_json: bool,
+    *,
+    manifest: Path,
+    spread: dict[str, Any] | None = None,
 ) -> None:
     from adstage.provenance import write_run_record
 
     counts = summary.as_dict()
     write_run_record(out, command=command, config=config, summary=counts)
     if as_json:
-        emit_json({"summary": counts, "manifest": str(manifest)})
+        emit_json(
+            {"summary": counts, "manifest": str(manifest)}
+            | ({} if spread is None else {"spread": spread})
+        )
     else:
         typer.echo(
             f"{command}: {counts['done']} done, {counts['skipped']} skipped (done before), "
