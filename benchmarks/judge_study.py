@@ -111,6 +111,8 @@ CONSTANTS = {
         "FOOTPRINT",
         "FOOTPRINT_DEPTH",
         "FOOTPRINT_BLUR",
+        "SHADOW_DEEPEST",
+        "SHADOW_KNEE",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),
@@ -261,10 +263,7 @@ def make(args: argparse.Namespace) -> int:
     shown = {n: 0 for n in staged_all}  # the candidate each product shows: its best…
     if args.per_scene is not None:  # …or as `adstage batch stage --per-scene` picks it
         picks = spread(
-            {
-                f"{n:02d}": [Path(c.match.uri).name for c in s.candidates]
-                for n, s in staged_all.items()
-            },
+            {f"{n:02d}": [c.match.uri for c in s.candidates] for n, s in staged_all.items()},
             args.per_scene,
         )
         shown = {int(k): pick.rank for k, pick in picks.items()}
@@ -458,6 +457,13 @@ def tally(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -508,7 +514,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--per-scene",
-        type=int,
+        type=_at_least_one,
         default=None,
         help="make: at most this many products per scene (adstage.batch.spread; default: off)",
     )

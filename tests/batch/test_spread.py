@@ -120,6 +120,92 @@ def test_over_budget_only_where_no_pick_within_it_exists() -> None:
     assert checked > 100
 
 
+def _most_seated(candidates: dict[str, list[str]], per_scene: int) -> int:
+    """The most products any pick seats within the budget: a plain augmenting-path matcher
+    (depth first, every search from scratch), independent of the one under test."""
+    held: dict[str, list[str]] = {}
+
+    def seat(key: str, seen: set[str]) -> bool:
+        for scene in dict.fromkeys(candidates[key]):
+            if scene in seen:
+                continue
+            seen.add(scene)
+            holders = held.setdefault(scene, [])
+            if len(holders) < per_scene:
+                holders.append(key)
+                return True
+            for other in list(holders):
+                if seat_elsewhere(other, scene, seen):
+                    holders.remove(other)
+                    holders.append(key)
+                    return True
+        return False
+
+    def seat_elsewhere(key: str, leaving: str, seen: set[str]) -> bool:
+        for scene in dict.fromkeys(candidates[key]):
+            if scene == leaving or scene in seen:
+                continue
+            seen.add(scene)
+            holders = held.setdefault(scene, [])
+            if len(holders) < per_scene:
+                holders.append(key)
+                return True
+            for other in list(holders):
+                if seat_elsewhere(other, scene, seen):
+                    holders.remove(other)
+                    holders.append(key)
+                    return True
+        return False
+
+    return sum(seat(key, set()) for key in candidates)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_as_many_products_within_budget_as_any_pick_allows(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    scenes = [f"s{i}" for i in range(rng.randint(3, 12))]
+    weights = [1 / (i + 1) for i in range(len(scenes))]  # a few popular rooms
+    candidates = {
+        f"p{i:02d}": rng.choices(scenes, weights, k=rng.randint(1, 4))
+        for i in range(rng.randint(10, 30))
+    }
+    per_scene = rng.randint(1, 3)
+    picks = spread(candidates, per_scene)
+    assert sum(not p.over for p in picks.values()) == _most_seated(candidates, per_scene)
+
+
+def test_before_the_repair_the_picks_are_stable_and_best_for_every_product(monkeypatch) -> None:
+    """Deferred acceptance alone (the repair switched off) against brute force: stable, and no
+    stable pick gives any product a better-ranked scene."""
+    import adstage.batch.spread as module
+
+    monkeypatch.setattr(module, "_make_room", lambda *args: None)
+    rng = random.Random(9)
+    for _ in range(200):
+        scenes = [f"r{i}" for i in range(rng.randint(1, 4))]
+        candidates = {
+            f"i{n}": rng.sample(scenes, rng.randint(1, len(scenes)))
+            for n in range(rng.randint(1, 5))
+        }
+        per_scene = rng.randint(1, 2)
+        picks = spread(candidates, per_scene)
+        assert _stable(candidates, picks, per_scene), candidates
+        keys = sorted(candidates)
+        for choice in itertools.product(*[[*candidates[k], None] for k in keys]):
+            if max(Counter(c for c in choice if c).values(), default=0) > per_scene:
+                continue
+            other = {
+                k: Pick(k, candidates[k].index(c), c) if c else Pick(k, 0, candidates[k][0], True)
+                for k, c in zip(keys, choice, strict=True)
+            }
+            if not _stable(candidates, other, per_scene):
+                continue
+            for k in keys:  # the asking side's best stable pick (Gale and Shapley)
+                mine = len(candidates[k]) if picks[k].over else picks[k].rank
+                theirs = len(candidates[k]) if other[k].over else other[k].rank
+                assert mine <= theirs, (candidates, k)
+
+
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(InputError, match="per_scene"):
         spread({"a": ["x"]}, 0)
@@ -185,3 +271,43 @@ def test_batch_stage_per_scene_spreads_after_the_run(shop: Path, tmp_path: Path)
     assert json.loads((out / "spread.json").read_text())["moved"] == spread_record["moved"]
     plain = runner.invoke(app, [*base, *fast, "-o", str(out), "--per-scene", "2"])
     assert plain.exit_code == 0 and "at most 2 per scene" in plain.stdout
+
+
+def test_the_default_run_is_the_last_one_and_bad_manifests_are_named(
+    shop: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    first = stage_batch(iter_items(shop / "products.csv"), shop / "catalog", out, **FAST)
+    second = stage_batch(
+        iter_items(shop / "products.csv"), shop / "catalog", out, **(FAST | {"shadow": 0.3})
+    )
+    again = stage_batch(iter_items(shop / "products.csv"), shop / "catalog", out, **FAST)
+    assert again.done == 0 and first.config != second.config
+    # no run record (the Python API): the config whose items finished last
+    assert spread_batch(out, 1)["config"] == second.config
+    # the CLI's run record names the last run, even one that only skipped done items
+    (out / "adstage-run.json").write_text(
+        json.dumps({"command": "batch stage", "summary": {"config": first.config}})
+    )
+    assert spread_batch(out, 1)["config"] == first.config
+    assert spread_batch(out, 1, config=second.config[:6])["config"] == second.config
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.sqlite").write_bytes(b"not a database at all" * 10)
+    result = runner.invoke(app, ["batch", "spread", str(broken)])
+    assert result.exit_code == 2 and "not a readable batch manifest" in result.stderr
+    odd = tmp_path / "what?#now"  # a ? or # in a folder's name is part of the path
+    stage_batch(iter_items(shop / "products.csv"), shop / "catalog", odd, **FAST)
+    assert spread_batch(odd, 1)["products"] >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "out", "what?#now"]
+
+
+def test_the_cli_names_unreadable_items_and_exits_1(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stage_batch(iter_items(shop / "products.csv"), shop / "catalog", out, **FAST)
+    bad = sorted(out.glob("items/*/*/manifest.json"))[0]
+    bad.unlink()
+    result = runner.invoke(app, ["batch", "spread", str(out), "--per-scene", "1"])
+    assert result.exit_code == 1
+    assert "left out of the spread" in result.stderr and str(bad.parent) in result.stderr
+    assert (out / "spread.json").is_file()

@@ -169,13 +169,19 @@ class Manifest:
         return {s: int(n) for s, n in self._db.execute(query + " GROUP BY status", args)}
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The SQLite file at ``path`` opened read-only (a URI built from the resolved path, so a
+    ``?`` or ``#`` in a folder's name is part of the path, not of the URI's query)."""
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+
+
 def read_manifest(path: str | Path, *, config: str | None = None) -> Iterator[dict[str, Any]]:
     """The ``items`` rows of the manifest at ``path`` (a file, or the folder holding
     ``manifest.sqlite``), JSON columns decoded, in key order."""
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = open_read_only(path)
     try:
         query = f"SELECT {', '.join(COLUMNS)} FROM items"
         args: tuple[str, ...] = ()

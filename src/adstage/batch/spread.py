@@ -2,26 +2,28 @@
 
 Each product is staged on its own (:mod:`adstage.batch.stage`: items are independent, keyed by
 content and config, and may run in parallel), so nothing stops the best candidates of a whole
-catalog from landing in the same few rooms: free space finds room in 5–7 scenes of the 215 dev
-rooms, and a judged set of 27 products put 4 in one living room and 4 in one nursery. An ad
+catalog from landing in the same few rooms: of the dev rooms, a judged set put its 27 pictures
+in 15 rooms, 4 in one living room and 4 in one nursery, another 6 of 32 in one room. An ad
 platform does not want a third of its catalog shown in one media room, and the judges of issue 13
 used it: "the same rooms turn up in other pairs with different furniture in the same spot".
 
 :func:`spread` picks, after the run, one of each product's ``k`` candidates so that no scene holds
-more than ``per_scene`` products, each product as close to its best candidate as the budget allows.
-It is deferred acceptance (Gale and Shapley 1962, with capacities): every product asks for the scene of
-its best candidate not yet refused; a full scene keeps the products with the strongest claim and
-refuses the weakest, who ask for their next scene. A claim is stronger for a product whose
-candidate in the scene ranks higher (0 = its best), then for one with fewer scenes to go to, then
-by the item's key, so the result does not depend on the order of the items. These picks are stable
-(no product is refused a scene that holds a product with a weaker claim to it) and, of all stable
-picks, the best for every product (Gale and Shapley's theorem for the asking side); they need not
-move the fewest products of all picks within the budget. A product refused by every scene of its
-candidates is then seated where a chain of moves along other products' candidates makes room
-(an augmenting path, :func:`_make_room`; the products on the chain give up stability for it); one
-for which no pick within the budget exists keeps its best candidate and is counted ``over`` the
-budget (never dropped). No product ever ends below a scene of its own that has room. The cost is
-one pass over the candidates with a heap per scene, plus one search per product left over.
+more than ``per_scene`` products. First, deferred acceptance (Gale and Shapley 1962, with
+capacities): every product asks for the scene of its best candidate not yet refused; a full scene
+keeps the products with the strongest claim and refuses the weakest, who ask for their next
+scene. A claim is stronger for a product whose candidate in the scene ranks higher (0 = its
+best), then for one with fewer distinct scenes among all its candidates, then by the item's key,
+so the result does not depend on the order of the items. These picks are stable (no product is
+refused a scene that holds a product with a weaker claim to it) and, of all stable picks, the
+best for every product (Gale and Shapley's theorem for the asking side). Then the products
+refused everywhere are seated where chains of moves along other products' candidates make room
+(augmenting paths, :func:`_make_room`): as many products end within the budget as any pick allows
+(a maximum matching), and no product ends below a scene of its own that has room. The chains
+follow the fewest moves, not the best ranks, and after them the picks are in general no longer
+stable. A product left over keeps its best candidate and is counted ``over`` the budget (never
+dropped); how many are left over is the least any pick allows, which ones depends on the claims.
+The cost is one pass over the candidates with a heap per scene, plus one search per product left
+over.
 
 :func:`spread_batch` reads a batch's manifest and items and writes ``OUT/spread.json``,
 ``OUT/spread.csv`` and ``OUT/spread.html`` (see ``docs/batch.md``); it never touches the items.
@@ -42,7 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from adstage.batch.manifest import MANIFEST, read_manifest
+from adstage.batch.manifest import MANIFEST, open_read_only, read_manifest
 from adstage.errors import InputError
 from adstage.io.atomic import atomic_write_text
 from adstage.io.gallery import Cell, Gallery
@@ -112,9 +114,12 @@ def _make_room(
     """Seat what ``over`` holds where any chain of moves allows: from a product left over, a
     breadth-first search through the full scenes of its candidates and the other candidates of
     the products they hold, to a scene with room; the products along the path move one step
-    (an augmenting path, Ford and Fulkerson 1956). Updates ``at`` and ``over`` in place. Scenes a
-    failed search reached are full for good (a move only ever fills a seat), so no later search
-    enters them again: at most one pass over the candidates for the failures."""
+    (an augmenting path, Ford and Fulkerson 1956). Updates ``at`` and ``over`` in place.
+
+    The scenes a failed search reached are all full, and every product they hold has all its
+    candidates' scenes among them; so a later chain that entered them could not get out, none
+    needs to enter them, and since none does, what they hold never changes: later searches skip
+    them (``dead``), and the failures cost one pass over the candidates in all."""
     holders: dict[str, dict[str, None]] = {}  # ordered sets, so every run searches alike
     for key, scene in sorted(at.items()):
         holders.setdefault(scene, {})[key] = None
@@ -127,7 +132,7 @@ def _make_room(
             nxt: list[tuple[str, str | None]] = []
             for key, left in queue:
                 for scene, _ in options[key]:
-                    if scene in parent or scene in dead or scene == at.get(key):
+                    if scene in parent or scene in dead:
                         continue
                     parent[scene] = (key, left)
                     if len(holders.get(scene, ())) < per_scene:
@@ -151,16 +156,38 @@ def _make_room(
         over.discard(start)
 
 
-def _config(manifest: Path, config: str | None) -> str:
-    """``config``, or the config of the manifest's most recent ``stage`` run."""
-    db = sqlite3.connect(f"file:{manifest}?mode=ro", uri=True)
+def _last_run(out: Path) -> str | None:
+    """The config of the last ``adstage batch stage`` run into ``out``, from its run record
+    (``adstage-run.json``, written when a run ends), or ``None``."""
     try:
-        rows = db.execute(
-            "SELECT config FROM configs WHERE command = 'stage' ORDER BY created DESC, rowid DESC"
-        ).fetchall()
-    finally:
-        db.close()
+        record = json.loads((out / "adstage-run.json").read_text())
+        if record.get("command") == "batch stage":
+            return str(record["summary"]["config"]) or None
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _config(manifest: Path, config: str | None) -> str:
+    """``config`` (a hash or a prefix of one); by default the config of the last ``batch stage``
+    run that recorded one (``adstage-run.json``), else the ``stage`` config whose last item
+    finished most recently (a config's ``created`` is when it first ran, not when it last did)."""
+    try:
+        db = open_read_only(manifest)
+        try:
+            rows = db.execute(
+                "SELECT c.config FROM configs AS c LEFT JOIN items AS i ON i.config = c.config "
+                "AND i.status = 'done' WHERE c.command = 'stage' GROUP BY c.config "
+                "ORDER BY MAX(i.finished) DESC, c.created DESC"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise InputError(f"{manifest}: not a readable batch manifest ({exc})") from exc
     known = [r[0] for r in rows]
+    last = _last_run(manifest.parent)
+    if config is None and last in known:
+        return str(last)
     if config is None:
         if not known:
             raise InputError(f"{manifest}: no 'batch stage' run recorded")
@@ -191,9 +218,15 @@ def spread_batch(out: str | Path, per_scene: int, *, config: str | None = None) 
     files: dict[str, list[str]] = {}
     rows: dict[str, dict[str, Any]] = {}
     unreadable: list[dict[str, str]] = []
-    for row in read_manifest(manifest, config=config):
-        if row["status"] != "done" or not row["output"]:
-            continue
+    try:
+        done = [
+            row
+            for row in read_manifest(manifest, config=config)
+            if row["status"] == "done" and row["output"]
+        ]
+    except sqlite3.Error as exc:
+        raise InputError(f"{manifest}: not a readable batch manifest ({exc})") from exc
+    for row in done:
         folder = out / row["output"]
         try:
             record = json.loads((folder / "manifest.json").read_text())
@@ -230,9 +263,6 @@ def spread_batch(out: str | Path, per_scene: int, *, config: str | None = None) 
         "most_in_one_scene_after": max(after.values(), default=0),
         "unreadable": unreadable,
     }
-    atomic_write_text(
-        out / f"{SPREAD}.json", json.dumps(summary | {"picks": entries}, indent=1) + "\n"
-    )
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
     writer.writerow(["path", "id", "candidate", "rank", "scene", "over"])
@@ -240,6 +270,10 @@ def spread_batch(out: str | Path, per_scene: int, *, config: str | None = None) 
         writer.writerow([e["path"], e["id"], e["candidate"], e["rank"], e["scene"], e["over"]])
     atomic_write_text(out / f"{SPREAD}.csv", table.getvalue())
     _gallery(entries, summary).write(out / f"{SPREAD}.html")
+    # the record last: a spread.json beside a .csv and .html says they are of the same picks
+    atomic_write_text(
+        out / f"{SPREAD}.json", json.dumps(summary | {"picks": entries}, indent=1) + "\n"
+    )
     return summary
 
 

@@ -305,18 +305,23 @@ def stage(
         raise typer.Exit(2) from exc
     spread, spread_failed = None, False
     if per_scene is not None:  # over every product done, this run's and earlier runs'
+        import sqlite3
+
         from adstage.batch.spread import spread_batch
 
         try:
             spread = spread_batch(out, per_scene, config=summary.config or None)
-        except AdstageError as exc:  # the staging is done and kept; say why the picks are not
+        except (AdstageError, OSError, sqlite3.Error) as exc:
+            # the staging is done and recorded below; say why the picks are not
             err.print(f"error: --per-scene: {exc}")
             spread_failed = True
-        if spread is not None and not as_json:
-            typer.echo(_spread_line(out, spread))
+        if spread is not None:
+            spread_failed = _report_spread(out, spread) > 0
+            if not as_json:
+                typer.echo(_spread_line(out, spread))
     _finish(out, "batch stage", config, summary, as_json, manifest=out / MANIFEST, spread=spread)
     if spread_failed:
-        raise typer.Exit(2)
+        raise typer.Exit(1)
 
 
 @app.command("spread")
@@ -351,10 +356,20 @@ def spread(
     except AdstageError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
+    unreadable = _report_spread(out, summary)
     if as_json:
         emit_json({"spread": summary})
     else:
         typer.echo(_spread_line(out, summary))
+    if unreadable:
+        raise typer.Exit(1)
+
+
+def _report_spread(out: Path, summary: dict[str, Any]) -> int:
+    """One ``error:`` line per item the spread could not read (stderr); how many."""
+    for item in summary["unreadable"]:
+        err.print(f"error: {out / item['item']}: {item['error']} (left out of the spread)")
+    return len(summary["unreadable"])
 
 
 def _spread_line(out: Path, summary: dict[str, Any]) -> str:
