@@ -111,8 +111,6 @@ CONSTANTS = {
         "FOOTPRINT",
         "FOOTPRINT_DEPTH",
         "FOOTPRINT_BLUR",
-        "SHADOW_DEEPEST",
-        "SHADOW_KNEE",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
     "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),

@@ -1369,6 +1369,26 @@ JUDGE_RUNS = {
         "… … … … the candidate `batch --per-scene 2` picks, changed pictures only ³⁵",
     ),
     "W-kinds": ("W", "the same, at most one product per scene (`batch --per-scene 1`) ³⁵"),
+    "A-cap6-vs-A-b26o": (
+        "A",
+        "… … … … … … shadows bounded: the floor keeps ≥ 40 % of its light (not kept) ³⁶",
+    ),
+    "A2-cap6-vs-A2-b26o": (
+        "A2",
+        "… … … … shadows bounded: the floor keeps ≥ 40 % of its light (not kept) ³⁶",
+    ),
+    "A-cap5-vs-A-b26o": (
+        "A",
+        "… … … … … … shadows bounded: the floor keeps ≥ 50 % of its light (not kept) ³⁶",
+    ),
+    "A2-cap5-vs-A2-b26o": (
+        "A2",
+        "… … … … shadows bounded: the floor keeps ≥ 50 % of its light (not kept) ³⁶",
+    ),
+    "A-thin6-vs-A-b26o": ("A", "… … … … … … a foot's contact spot half as wide (**kept**) ³⁶"),
+    "A2-thin6-vs-A2-b26o": ("A2", "… … … … a foot's contact spot half as wide (**kept**) ³⁶"),
+    "A-thin6b-vs-A-b26o": ("A", "… … … … … … the same pictures, a fresh panel ³⁶"),
+    "A2-thin6b-vs-A2-b26o": ("A2", "… … … … the same pictures, a fresh panel ³⁶"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -651,33 +651,3 @@ def test_footprint_shades_the_floor_between_a_tables_feet(monkeypatch) -> None:
     assert on[alpha > 0].max() == 0.0  # never on the table itself
     assert on[:, :20].max() < 0.05  # not beside it
     assert np.array_equal(ground_shadow(alpha, box, 0.5), bare)  # only with the shade under it
-
-
-def test_soft_cap_keeps_light_shadows_and_bounds_the_deepest() -> None:
-    dark = np.linspace(0.0, 1.0, 101, dtype=np.float32)
-    capped = blend.soft_cap(dark, 0.6, 0.4)
-    assert np.array_equal(capped[dark <= 0.4], dark[dark <= 0.4])  # below the knee: as it was
-    assert capped.max() < 0.6 and capped[-1] > 0.55  # towards the top, never past it
-    assert (np.diff(capped) > 0).all()  # the order of darkness is kept
-    step = float(dark[1] - dark[0])
-    slopes = np.diff(capped) / step
-    assert abs(slopes[40] - 1.0) < 0.06  # no kink at the knee
-    with pytest.raises(ValueError, match="knee"):
-        blend.soft_cap(dark, 0.4, 0.6)
-
-
-def test_shadow_deepest_bounds_a_composites_darkest_shadow(monkeypatch) -> None:
-    scene = np.full((200, 200, 3), 220, np.uint8)
-    placement = Placement((60, 100, 140, 160), 1.0, "test", (200, 200))
-    rgba = _on_legs(52)
-    kwargs = {"shadow": 1.0, "under_opacity": 1.0, "crease": 1.0}
-    monkeypatch.setattr(blend, "SHADOW_DEEPEST", 0.0)
-    free = composite(scene, rgba, placement, **kwargs).image
-    monkeypatch.setattr(blend, "SHADOW_DEEPEST", 0.6)
-    bounded = composite(scene, rgba, placement, **kwargs).image
-    floor = np.ones((200, 200), bool)
-    floor[100:160, 60:140] = False  # the product's box: its own pixels are not shadow
-    assert free[floor].min() < 0.4 * 220  # unbounded, the floor goes darker than 40 %…
-    assert bounded[floor].min() >= 0.4 * 220 - 1  # …bounded, it keeps at least 40 % of its light
-    light = (free[floor].astype(int) >= 0.6 * 220).all(axis=-1)
-    assert np.abs(free[floor][light].astype(int) - bounded[floor][light]).max() <= 1

@@ -325,8 +325,12 @@ shadow (:data:`CONTACT_THIN_SPREAD`) than a base along the floor (0: every foot 
 on sets A and A2 (issue 13, 2026-12-04): preferred in 13 of 15 changed pictures ("B has a large,
 round black blob around the cabinet's front leg"); blurring every contact that tightly instead
 lost, 8 of 28 (docs/staging.md)."""
-CONTACT_THIN_SPREAD = 0.012
-"""…its sideways blur (σ) as a share of the product's width."""
+CONTACT_THIN_SPREAD = 0.006
+"""…its sideways blur (σ) as a share of the product's width (at most 1 px on the 160-px-wide map
+the shadows are drawn at, :func:`composite`). 0.012 until 2026-12-05: at that width the spot was
+still wider than a table's leg on a wide product ("dark halos ringing the metal feet", "bleeding
+onto the yellow chair"); 0.006 was preferred in 9 of 14 judgements of the 7 pictures it changed
+on sets A and A2 (two panels: 6 of 7, then 3 of 7; docs/staging.md)."""
 
 CONTACT_EVERY_FOOT = True
 """Every foot (:func:`_contacts` with :data:`FOOT_CLEAR`: a leg's tip) gets the full contact
@@ -442,28 +446,6 @@ FOOTPRINT_DEPTH = 0.05
 seen from the front) still shade the floor behind them."""
 FOOTPRINT_BLUR = 0.04
 """…its blur (a Gaussian's σ) as a share of the product's width: ambient occlusion is soft."""
-
-
-SHADOW_DEEPEST = 0.0
-"""The most the shadows may darken the floor, all parts together (0: no bound): a darkening above
-:data:`SHADOW_KNEE` is compressed smoothly towards this (:func:`soft_cap`). On the dev rooms the
-darkest tenth of a real object's contact with the floor keeps a median 0.53 of the floor's light
-a little further out (a quarter of the objects 0.34 or less); the staged contacts of report sets
-V and W kept a median 0.33–0.34, and a legged product's feet went to 0.06 ("blotchy black
-shadows under its feet")."""
-SHADOW_KNEE = 0.4
-"""…darkening below this is left as it is."""
-
-
-def soft_cap(dark: NDArray[np.float32], top: float, knee: float) -> NDArray[np.float32]:
-    """``dark`` (a darkening map in [0, 1]) left as it is up to ``knee`` and compressed above it,
-    smoothly (the same slope at ``knee``), towards ``top`` (never reached)."""
-    if not 0.0 <= knee < top <= 1.0:
-        raise ValueError(f"soft_cap: expected 0 ≤ knee < top ≤ 1, got knee {knee}, top {top}")
-    room = top - knee
-    over = np.maximum(dark - knee, 0.0)
-    capped = np.where(dark > knee, knee + room * (1.0 - np.exp(-over / room)), dark)
-    return capped.astype(np.float32)
 
 
 def _footprint(lowest: NDArray[np.intp], bh: int) -> NDArray[np.float32]:
@@ -996,8 +978,6 @@ def composite(
         if soften:
             softness, _ = room_softness(scene)
             dark *= softness
-        if SHADOW_DEEPEST > 0:
-            dark = soft_cap(dark, SHADOW_DEEPEST, SHADOW_KNEE)
         if front is not None:  # no shadow on what stands in front
             dark = dark * (1.0 - front[sy0:sy1, sx0:sx1])
         keep = (1.0 - dark)[..., None]
