@@ -126,6 +126,8 @@ def _most_seated(candidates: dict[str, list[str]], per_scene: int) -> int:
     held: dict[str, list[str]] = {}
 
     def seat(key: str, seen: set[str]) -> bool:
+        """Seat ``key`` in a scene not yet in ``seen`` (the scene a moved product leaves is),
+        moving a holder on where that frees a seat."""
         for scene in dict.fromkeys(candidates[key]):
             if scene in seen:
                 continue
@@ -135,23 +137,7 @@ def _most_seated(candidates: dict[str, list[str]], per_scene: int) -> int:
                 holders.append(key)
                 return True
             for other in list(holders):
-                if seat_elsewhere(other, scene, seen):
-                    holders.remove(other)
-                    holders.append(key)
-                    return True
-        return False
-
-    def seat_elsewhere(key: str, leaving: str, seen: set[str]) -> bool:
-        for scene in dict.fromkeys(candidates[key]):
-            if scene == leaving or scene in seen:
-                continue
-            seen.add(scene)
-            holders = held.setdefault(scene, [])
-            if len(holders) < per_scene:
-                holders.append(key)
-                return True
-            for other in list(holders):
-                if seat_elsewhere(other, scene, seen):
+                if seat(other, seen):
                     holders.remove(other)
                     holders.append(key)
                     return True
