@@ -1385,8 +1385,14 @@ JUDGE_RUNS = {
         "A2",
         "… … … … shadows bounded: the floor keeps ≥ 50 % of its light (not kept) ³⁶",
     ),
-    "A-thin6-vs-A-b26o": ("A", "… … … … … … a foot's contact spot half as wide (**kept**) ³⁶"),
-    "A2-thin6-vs-A2-b26o": ("A2", "… … … … a foot's contact spot half as wide (**kept**) ³⁶"),
+    "A-thin6-vs-A-b26o": (
+        "A",
+        "… … … … … … a foot's contact spot at the smallest blur (**kept**) ³⁶",
+    ),
+    "A2-thin6-vs-A2-b26o": (
+        "A2",
+        "… … … … a foot's contact spot at the smallest blur (**kept**) ³⁶",
+    ),
     "A-thin6b-vs-A-b26o": ("A", "… … … … … … the same pictures, a fresh panel ³⁶"),
     "A2-thin6b-vs-A2-b26o": ("A2", "… … … … the same pictures, a fresh panel ³⁶"),
 }

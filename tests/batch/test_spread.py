@@ -126,8 +126,9 @@ def _most_seated(candidates: dict[str, list[str]], per_scene: int) -> int:
     held: dict[str, list[str]] = {}
 
     def seat(key: str, seen: set[str]) -> bool:
-        """Seat ``key`` in a scene not yet in ``seen`` (the scene a moved product leaves is),
-        moving a holder on where that frees a seat."""
+        """Seat ``key`` in a scene not yet in ``seen``, moving a holder on where that frees a
+        seat (``seen`` already holds the scene a moved product is leaving: it is never sent
+        back)."""
         for scene in dict.fromkeys(candidates[key]):
             if scene in seen:
                 continue

@@ -326,11 +326,11 @@ on sets A and A2 (issue 13, 2026-12-04): preferred in 13 of 15 changed pictures 
 round black blob around the cabinet's front leg"); blurring every contact that tightly instead
 lost, 8 of 28 (docs/staging.md)."""
 CONTACT_THIN_SPREAD = 0.006
-"""…its sideways blur (σ) as a share of the product's width (at most 1 px on the 160-px-wide map
-the shadows are drawn at, :func:`composite`). 0.012 until 2026-12-05: at that width the spot was
-still wider than a table's leg on a wide product ("dark halos ringing the metal feet", "bleeding
-onto the yellow chair"); 0.006 was preferred in 9 of 14 judgements of the 7 pictures it changed
-on sets A and A2 (two panels: 6 of 7, then 3 of 7; docs/staging.md)."""
+"""…its sideways blur (σ) as a share of the product's width, at least 1 px on the map the shadows
+are drawn on (:func:`composite`: the box at most 160 px wide there), so 0.006 is that 1 px for
+every product. 0.012 until 2026-12-05, which blurred a foot's spot wider on boxes over ~84 px
+("dark halos ringing the metal feet"); 0.006 was preferred in 9 of 14 judgements of the 7
+pictures it changed on sets A and A2 (two panels: 6 of 7, then 3 of 7; docs/staging.md)."""
 
 CONTACT_EVERY_FOOT = True
 """Every foot (:func:`_contacts` with :data:`FOOT_CLEAR`: a leg's tip) gets the full contact
