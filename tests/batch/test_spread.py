@@ -97,18 +97,24 @@ def test_random_batches_stay_within_budget_and_do_not_depend_on_order(seed: int)
     assert spread(shuffled, per_scene) == picks
 
 
+def _small_batch(rng: random.Random, most: int) -> tuple[dict[str, list[str]], int]:
+    """Up to ``most`` products, each with distinct candidate scenes among up to 4, and a budget
+    of 1 or 2: small enough for brute force."""
+    scenes = [f"r{i}" for i in range(rng.randint(1, 4))]
+    candidates = {
+        f"i{n}": rng.sample(scenes, rng.randint(1, len(scenes)))
+        for n in range(rng.randint(1, most))
+    }
+    return candidates, rng.randint(1, 2)
+
+
 def test_over_budget_only_where_no_pick_within_it_exists() -> None:
     """On small batches: whenever some assignment keeps every product within the budget, the
     spread finds one too (brute force over every combination)."""
     rng = random.Random(5)
     checked = 0
     for _ in range(300):
-        scenes = [f"r{i}" for i in range(rng.randint(1, 4))]
-        candidates = {
-            f"i{n}": rng.sample(scenes, rng.randint(1, len(scenes)))
-            for n in range(rng.randint(1, 6))
-        }
-        per_scene = rng.randint(1, 2)
+        candidates, per_scene = _small_batch(rng, 6)
         feasible = any(
             max(Counter(choice).values()) <= per_scene
             for choice in itertools.product(*candidates.values())
@@ -169,12 +175,7 @@ def test_before_the_repair_the_picks_are_stable_and_best_for_every_product(monke
     monkeypatch.setattr(module, "_make_room", lambda *args: None)
     rng = random.Random(9)
     for _ in range(200):
-        scenes = [f"r{i}" for i in range(rng.randint(1, 4))]
-        candidates = {
-            f"i{n}": rng.sample(scenes, rng.randint(1, len(scenes)))
-            for n in range(rng.randint(1, 5))
-        }
-        per_scene = rng.randint(1, 2)
+        candidates, per_scene = _small_batch(rng, 5)
         picks = spread(candidates, per_scene)
         assert _stable(candidates, picks, per_scene), candidates
         keys = sorted(candidates)

@@ -277,18 +277,23 @@ def spread_batch(out: str | Path, per_scene: int, *, config: str | None = None) 
     return summary
 
 
+def describe(summary: dict[str, Any]) -> str:
+    """One sentence of what :func:`spread_batch` did, from its summary."""
+    return (
+        f"{summary['products']} products, at most {summary['per_scene']} per scene: "
+        f"{summary['moved']} moved off their best candidate, {summary['over']} over the budget "
+        f"(every scene of theirs was full); scenes {summary['scenes_before']} → "
+        f"{summary['scenes_after']}, the fullest {summary['most_in_one_scene_before']} → "
+        f"{summary['most_in_one_scene_after']}"
+    )
+
+
 def _gallery(entries: list[dict[str, Any]], summary: dict[str, Any]) -> Gallery:
     """The picks, scene by scene (the fullest first): the picked candidate beside the best."""
     page = Gallery(
         "adstage batch spread",
         ["picked", "its best candidate"],
-        lead=(
-            f"{summary['products']} products, at most {summary['per_scene']} per scene: "
-            f"{summary['moved']} moved off their best candidate, {summary['over']} over the "
-            f"budget (every scene of theirs was full); scenes {summary['scenes_before']} → "
-            f"{summary['scenes_after']}, the fullest {summary['most_in_one_scene_before']} → "
-            f"{summary['most_in_one_scene_after']}."
-        ),
+        lead=html.escape(describe(summary)) + ".",
     )
     count = Counter(e["scene"] for e in entries)
     for e in sorted(entries, key=lambda e: (-count[e["scene"]], e["scene"], e["path"])):
@@ -296,11 +301,7 @@ def _gallery(entries: list[dict[str, Any]], summary: dict[str, Any]) -> Gallery:
         tag = " <span class='tag staged'>over budget</span>" if e["over"] else ""
         page.add(
             [Cell(e["candidate"], e["path"]), best],
-            f"{_escape(e['path'])}<br>candidate #{e['rank']}{tag}<br>"
-            f"scene {_escape(Path(e['scene']).name)}",
+            f"{html.escape(e['path'])}<br>candidate #{e['rank']}{tag}<br>"
+            f"scene {html.escape(Path(e['scene']).name)}",
         )
     return page
-
-
-def _escape(text: str) -> str:
-    return html.escape(str(text))

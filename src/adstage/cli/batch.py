@@ -373,12 +373,11 @@ def _report_spread(out: Path, summary: dict[str, Any]) -> int:
 
 
 def _spread_line(out: Path, summary: dict[str, Any]) -> str:
+    from adstage.batch.spread import describe
+
     unreadable = summary["unreadable"]
     return (
-        f"spread: {summary['products']} products, at most {summary['per_scene']} per scene: "
-        f"{summary['moved']} moved off their best candidate, {summary['over']} over the budget; "
-        f"scenes {summary['scenes_before']} → {summary['scenes_after']}, the fullest "
-        f"{summary['most_in_one_scene_before']} → {summary['most_in_one_scene_after']}"
+        f"spread: {describe(summary)}"
         + (f"; {len(unreadable)} items unreadable" if unreadable else "")
         + f"; {out / 'spread.html'}"
     )
