@@ -22,6 +22,12 @@ products that moved; columns: the product | before | after.
 left or right edge where no place inside it is left). Rows: the first ``--rows`` products whose
 best candidate after is free space cut by the frame and differs from before; columns: the
 product | before | after.
+
+``--compare edge``: each product is staged with its category as its kind, with
+``pipeline.FREE_SPACE_GROW_AT_EDGE`` off and on (the default: furniture that stands against a
+wall is first tried at the photo's left or right edge, grown to its size where its anchor's scale
+makes it too small). Of the synthetic categories only shelves read as such a kind. Rows: the
+first ``--rows`` products whose best candidate changed; columns: the product | before | after.
 """
 
 from __future__ import annotations
@@ -146,6 +152,44 @@ def frame_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]
     return out, tried
 
 
+def edge_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
+    """The figure's rows for ``--compare edge`` and how many products were tried."""
+    out, tried = [], 0
+    default = pipeline.FREE_SPACE_GROW_AT_EDGE
+    for item in products:
+        if len(out) == rows:
+            break
+        tried += 1
+        shown = []
+        for grow in (False, True):
+            pipeline.FREE_SPACE_GROW_AT_EDGE = grow
+            try:
+                shown.append(stage(item.image, store, mask=item.mask, k=3, kind=item.category))
+            except AdstageError:
+                shown.append(None)
+            finally:
+                pipeline.FREE_SPACE_GROW_AT_EDGE = default
+        before, after = (None if s is None else s.candidates[0] for s in shown)
+        if after is None or (before is not None and np.array_equal(before.image, after.image)):
+            continue
+        left = (
+            tile(np.full_like(after.image, 255), "before: no candidate")
+            if before is None
+            else tile(before.image, f"before: {before.provenance['mode']}")
+        )
+        (_, by0, _, by1), (_, ay0, _, ay1) = (
+            (0, 0, 0, 0) if before is None else before.placement,
+            after.placement,
+        )
+        how = f"{after.provenance['mode']}"
+        if after.provenance.get("off_frame"):
+            how += ", at the edge"
+        if before is not None and ay1 - ay0 > by1 - by0:
+            how += ", grown"
+        out.append([product_tile(item), left, tile(after.image, f"after: {how}")])
+    return out, tried
+
+
 def first_rows(store, products, rows: int) -> tuple[list[list[np.ndarray]], int]:  # type: ignore[no-untyped-def]
     """The figure's rows for ``--compare first`` and how many products were tried."""
     out, tried = [], 0
@@ -176,7 +220,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/images/freespace-before-after.jpg"))
     parser.add_argument("--products", type=int, default=24, help="products tried")
     parser.add_argument("--rows", type=int, default=4)
-    parser.add_argument("--compare", choices=("first", "screens", "frame"), default="first")
+    parser.add_argument("--compare", choices=("first", "screens", "frame", "edge"), default="first")
     args = parser.parse_args()
     store = demo_rooms(Path(tempfile.mkdtemp(prefix="adstage-freespace-figure-")))
     products = SyntheticCatalog(4 * args.products, seed=9, size=(384, 384), staged_fraction=0.0)
@@ -184,6 +228,7 @@ def main() -> int:
         "first": (first_rows, "changed from a replacement to free space"),
         "screens": (screens_rows, "moved off a screen"),
         "frame": (frame_rows, "cut by the frame"),
+        "edge": (edge_rows, "changed by growing at the edge"),
     }[args.compare]
     rows, tried = make(store, products[: args.products], args.rows)
     if not rows:

@@ -1395,6 +1395,22 @@ JUDGE_RUNS = {
     ),
     "A-thin6b-vs-A-b26o": ("A", "… … … … … … the same pictures, a fresh panel ³⁶"),
     "A2-thin6b-vs-A2-b26o": ("A2", "… … … … the same pictures, a fresh panel ³⁶"),
+    "A-gedge-vs-A-b27": (
+        "A",
+        "… … … … … … … against-wall furniture grown, edges first (not kept) ³⁷",
+    ),
+    "A2-gedge-vs-A2-b27": (
+        "A2",
+        "… … … … … against-wall furniture grown, edges first (not kept) ³⁷",
+    ),
+    "A-gate-vs-A-b27": (
+        "A",
+        "… … … … … … … grown only at the frame's edge (**kept**), a fresh panel ³⁷",
+    ),
+    "A2-gate-vs-A2-b27": (
+        "A2",
+        "… … … … … grown only at the frame's edge (**kept**), a fresh panel ³⁷",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -363,11 +363,14 @@ def test_free_space_grows_only_what_stands_in_the_open(monkeypatch, tmp_path) ->
     from adstage.stage.pipeline import stage
 
     cat, item = _plain_item(tmp_path, 4)
-    calls: list[tuple[bool, object]] = []
+    calls: list[tuple[bool, object, bool]] = []
     real = pipeline.place_beside
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append((kwargs["grow"], kwargs["heights"]))
+        edges = kwargs.get("edges_only", False)
+        if edges:  # an edge place must be allowed and sized, or the call is for nothing
+            assert kwargs["off_frame"] > 0 and kwargs["heights"] is not None
+        calls.append((kwargs["grow"], kwargs["heights"], edges))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "place_beside", spy)
@@ -375,17 +378,60 @@ def test_free_space_grows_only_what_stands_in_the_open(monkeypatch, tmp_path) ->
         calls.clear()
         with contextlib.suppress(AdstageError):  # no candidate is fine: what was asked matters
             stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind=kind)
-        assert calls and all(grow is grown and heights is not None for grow, heights in calls)
+        open_floor = [(grow, heights) for grow, heights, edges in calls if not edges]
+        assert open_floor and all(g is grown and h is not None for g, h in open_floor)
+        # Furniture against a wall is grown only at the frame's edge (FREE_SPACE_GROW_AT_EDGE),
+        # tried before each place in the open; the lamp never is.
+        at_edge = [grow for grow, _, edges in calls if edges]
+        if kind == "bookcase":
+            assert at_edge and all(at_edge) and calls[0][2]
+            assert all(calls[i - 1][2] for i, c in enumerate(calls) if i and not c[2])
+        else:
+            assert not at_edge
+    # Never where the frame's edge is not allowed: a whole product, or an ad format's padding.
+    for extra in ({"cut_by_frame": False}, {"ad_format": "1:1"}):
+        calls.clear()
+        with contextlib.suppress(AdstageError):
+            stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase", **extra)
+        assert calls and not any(edges for _, _, edges in calls)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AT_EDGE", False)
+    calls.clear()
+    with contextlib.suppress(AdstageError):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+    assert calls and not any(edges or grow for grow, _, edges in calls)
     monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AGAINST_WALL", True)
     calls.clear()
     with contextlib.suppress(AdstageError):
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
-    assert calls and all(grow for grow, _ in calls)
+    assert calls and all(grow for grow, _, _ in calls)
     monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
     calls.clear()
     with contextlib.suppress(AdstageError):
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
-    assert calls and all(heights is None for _, heights in calls)
+    assert calls and all(heights is None for _, heights, _ in calls)
+
+
+def test_a_place_found_at_the_frame_edge_is_the_one_staged(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    real = pipeline.place_beside
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+
+    def edges_only(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # Only the call at the frame's edges may find a place: whatever is staged came from it.
+        return real(*args, **kwargs) if kwargs.get("edges_only") else None
+
+    monkeypatch.setattr(pipeline, "place_beside", edges_only)
+    found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+    beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
+    assert beside and all(c.provenance["off_frame"] > 0 for c in beside)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AT_EDGE", False)
+    with contextlib.suppress(AdstageError):
+        found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+        assert not [c for c in found.candidates if c.provenance["mode"] == "free-space"]
 
 
 def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:
@@ -1058,6 +1104,24 @@ def test_edge_first_stands_the_product_at_the_frame_edge_before_the_open_floor()
     assert left is not None and left.box[0] < 0
     # Without off_frame, edge_first changes nothing.
     assert place_beside(scene, PRODUCT, slot, [slot], edge_first=True) == inside
+
+
+def test_edges_only_tries_no_place_inside_the_frame() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    first = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25, edge_first=True)
+    only = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25, edges_only=True)
+    assert only == first and only is not None  # an edge place is free: the same one
+    x0, _, x1, _ = only.box
+    assert (x0 < 0 or x1 > 400) and max(-x0, x1 - 400) <= 0.25 * (x1 - x0)
+    # Objects at both edges: nothing, though the open floor beside the slot is free.
+    taken = [slot, _box(300, 400, 150, 245, 0, 20), _box(300, 400, 150, 245, 380, 400)]
+    assert place_beside(scene, PRODUCT, slot, taken, off_frame=0.25) is not None
+    assert place_beside(scene, PRODUCT, slot, taken, off_frame=0.25, edges_only=True) is None
+    # Without off_frame there is no edge place.
+    assert place_beside(scene, PRODUCT, slot, [slot], edges_only=True) is None
 
 
 def test_stage_tries_the_second_pass_only_where_a_screen_refused_a_place(

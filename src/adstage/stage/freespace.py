@@ -231,6 +231,7 @@ def place_beside(
     cleared: list[tuple[int, int, int, int]] | None = None,
     off_frame: float = 0.0,
     edge_first: bool = False,
+    edges_only: bool = False,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -265,11 +266,15 @@ def place_beside(
     ``edge_first``: with ``off_frame``, places cut by the frame are tried *first*, and with them
     the two where the product is cut by half that share at either side, however far from the slot
     (furniture against a side wall out of view, not in the open middle of the room).
+    ``edges_only``: with ``off_frame``, only those places at the frame's edges are tried (none
+    inside the frame); without ``off_frame`` there are none.
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
     if not 0.0 <= off_frame < 1.0:
         raise InputError(f"place_beside: off_frame must be in [0, 1), got {off_frame}")
+    if edges_only and off_frame == 0:
+        return None  # no place at the frame's edges is allowed
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
         raise InputError(
             f"place_beside: the slot mask {slot_mask.shape} does not match the scene "
@@ -333,11 +338,11 @@ def place_beside(
         x for x in offsets if (x < 0 or x + pw > w) and max(0, -x, x + pw - w) <= off_frame * pw
     ]  # one side cut, within the share (a product wider than the frame is not)
     order = inside + (cut_by_frame if off_frame > 0 else [])
-    if edge_first and off_frame > 0:
+    if (edge_first or edges_only) and off_frame > 0:
         half = round(off_frame * pw / 2)
         extra = [x for x in (-half, w - pw + half) if half > 0 and x not in cut_by_frame]
         edges = cut_by_frame + extra
-        order = edges + inside
+        order = edges if edges_only else edges + inside
     for bx0 in order:
         bx1 = bx0 + pw
         vx0, vx1 = max(0, bx0), min(w, bx1)  # the columns seen

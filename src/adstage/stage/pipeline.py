@@ -969,7 +969,24 @@ FREE_SPACE_EDGE_FIRST = False
 """Whether free space stands furniture that goes against a wall (``Kind.against_wall``) at the
 photo's left or right edge first, cut by the frame (:data:`FREE_SPACE_OFF_FRAME`), rather than
 beside its anchor in the open middle of the room (``place_beside(edge_first=)``). Judged on sets A
-and A2 against the frame's edge only where nothing inside is left: 4 of 8 (a tie); off."""
+and A2 against the frame's edge only where nothing inside is left: 4 of 8 (a tie); off. With
+:data:`FREE_SPACE_GROW_AT_EDGE` (on) the edges are tried first anyway; this then only adds them,
+at the anchor's scale, to the place beside the anchor."""
+
+FREE_SPACE_GROW_AT_EDGE = True
+"""Whether a free-space product of a kind that stands against a wall (``Kind.against_wall``) is
+first tried at the photo's left or right edge, cut by the frame (:data:`FREE_SPACE_OFF_FRAME`;
+``place_beside(edges_only=True)``), grown to its size (:data:`FREE_SPACE_SIZE`) where its
+anchor's scale makes it too small, before it stands beside its anchor as without the option
+(only shrunk, :data:`FREE_SPACE_GROW_AGAINST_WALL`). Grown in the open such furniture blocked the
+TV and looked "absurdly oversized"; at its anchor's scale a 222 cm wardrobe stood on a rug at a
+38 cm side table's height; at the frame's edge it stands where a real photo cuts the furniture
+nearest the camera. Not with :data:`FREE_SPACE_AT_WALL` set, nor without heights for the kind
+(``FREE_SPACE_SIZE`` ``None``). With :data:`FREE_SPACE_GROW_AGAINST_WALL` as well it is the
+not-kept round below (grown everywhere, edges first). Judged on sets A and A2 (session 28,
+docs/staging.md): its 8 changed pictures (5 moved to the edge at the same size, 3 also grown)
+were preferred in 8 (22 of 24 votes) within a round of 17 that also grew such furniture in the
+open (that round: 9 of 17), then in 6 of 8 by a fresh panel (18 of 24 votes)."""
 
 FREE_SPACE_CLEAR_SCREENS = True
 """Whether free space keeps television screens clear (:func:`adstage.stage.freespace.screens`, a
@@ -1149,9 +1166,33 @@ def stage_beside(
     clear = clear if clear_screens else []
     cleared: list[tuple[int, int, int, int]] = []  # places refused only for a screen
 
+    off_frame = FREE_SPACE_OFF_FRAME if options.cut_by_frame and not options.ad_format else 0.0
+    against_wall = kind is not None and kind.against_wall
+
     def beside() -> Placement | None:
         t = time.perf_counter()
-        found = place_beside(
+        found = None
+        edge = FREE_SPACE_GROW_AT_EDGE and against_wall and off_frame > 0 and not at_wall
+        if edge and heights is not None:
+            found = place_beside(
+                scene,
+                cut.mask,
+                slot,
+                occupied,
+                fit=options.fit,  # type: ignore[arg-type]
+                max_hidden=FREE_SPACE_MAX_HIDDEN,
+                behind=None if walled else FREE_SPACE_BEHIND,
+                heights=heights,
+                grow=True,
+                in_front=FREE_SPACE_IN_FRONT,
+                keep_clear=clear,
+                cleared=cleared,
+                off_frame=off_frame,
+                edges_only=True,
+            )
+            if found is not None and check_box(kind, found.box, scene.shape[0], camera).reason:
+                found = None  # refused there: the place beside the anchor is still tried
+        found = found or place_beside(
             scene,
             cut.mask,
             slot,
@@ -1164,10 +1205,8 @@ def stage_beside(
             in_front=FREE_SPACE_IN_FRONT,
             keep_clear=clear,
             cleared=cleared,
-            off_frame=FREE_SPACE_OFF_FRAME
-            if options.cut_by_frame and not options.ad_format
-            else 0.0,
-            edge_first=FREE_SPACE_EDGE_FIRST and kind is not None and kind.against_wall,
+            off_frame=off_frame,
+            edge_first=FREE_SPACE_EDGE_FIRST and against_wall,
         )
         if cleared and lost is not None:
             lost.add(match.item)
