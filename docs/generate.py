@@ -1411,6 +1411,15 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … grown only at the frame's edge (**kept**), a fresh panel ³⁷",
     ),
+    "X-kinds": ("X", "the same, against-wall furniture at the frame's edge first ³⁷"),
+    "A-back-vs-A-b28": (
+        "A",
+        "… … … … … … … … openings of against-wall furniture closed (not kept) ³⁷",
+    ),
+    "A2-back-vs-A2-b28": (
+        "A2",
+        "… … … … … … openings of against-wall furniture closed (not kept) ³⁷",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1439,6 +1448,7 @@ REPORT_SETS = (
     "U",
     "V",
     "W",
+    "X",
 )
 
 
@@ -1502,6 +1512,7 @@ def _judge_candidates(r: Json) -> str:
         "U-kinds",
         "V-kinds",
         "W-kinds",
+        "X-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1518,7 +1529,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["V-kinds"]
+    run = r["runs"]["X-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
