@@ -1420,6 +1420,16 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … openings of against-wall furniture closed (not kept) ³⁷",
     ),
+    "A-any-vs-A-b28": (
+        "A",
+        "… … … … … … … … an anchor of any shape for the frame's edge (not kept) ³⁷",
+    ),
+    "A2-any-vs-A2-b28": (
+        "A2",
+        "… … … … … … an anchor of any shape for the frame's edge (not kept) ³⁷",
+    ),
+    "A-anyb-vs-A-b28": ("A", "… … … … … … … … the same pictures, a fresh panel ³⁷"),
+    "A2-anyb-vs-A2-b28": ("A2", "… … … … … … the same pictures, a fresh panel ³⁷"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

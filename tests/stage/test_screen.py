@@ -672,6 +672,40 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
     assert tried == ["passed", "uncovered"] and out == ["passed", "uncovered"]
 
 
+def test_an_anchor_of_another_shape_takes_against_wall_furniture_to_the_edge_only(
+    monkeypatch,
+) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _stage_beside_any
+
+    tried: list[tuple[str, bool]] = []
+
+    def beside(cut, match, store, opts, **kw):  # type: ignore[no-untyped-def]
+        tried.append((match.item, kw["edges_only"]))
+        return match.item
+
+    monkeypatch.setattr(pipeline, "stage_beside", beside)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: match.item == "alike")
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_EDGE_ANY_SHAPE", True)
+    anchors = [(_anchor("other", 0.9), None), (_anchor("alike", 0.8), None)]
+    for kind, other in (("bookcase", True), ("armchair", False), (None, False)):
+        tried.clear()
+        opts = StageOptions(k=3, kind=kind)
+        _stage_beside_any(None, anchors, None, opts, "p")  # type: ignore[arg-type]
+        expected = [("other", True)] if other else []
+        assert tried == [*expected, ("alike", False)], kind
+    # Never where the frame's edge may not be used.
+    for extra in ({"cut_by_frame": False}, {"ad_format": "1:1"}):
+        tried.clear()
+        _stage_beside_any(None, anchors, None, StageOptions(k=3, kind="bookcase", **extra), "p")  # type: ignore[arg-type]
+        assert tried == [("alike", False)]
+    monkeypatch.setattr(pipeline, "FREE_SPACE_EDGE_ANY_SHAPE", False)
+    tried.clear()
+    _stage_beside_any(None, anchors, None, StageOptions(k=3, kind="bookcase"), "p")  # type: ignore[arg-type]
+    assert tried == [("alike", False)]
+
+
 def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypatch) -> None:
     from adstage.stage import pipeline
     from adstage.stage.pipeline import StageOptions, _stage_beside_any
@@ -973,7 +1007,7 @@ def test_the_second_pass_tries_only_the_scenes_where_a_screen_refused_a_place(mo
 
     tried: list[tuple[str, bool]] = []
 
-    def beside(cut, match, store, opts, *, clear_screens, screens, lost):  # type: ignore[no-untyped-def]
+    def beside(cut, match, store, opts, *, clear_screens, screens, lost, edges_only=False):  # type: ignore[no-untyped-def]
         tried.append((match.item, clear_screens))
         screens[match.item] = [(0, 0, 9, 9)] if match.item in ("tv", "tv-aside") else []
         if clear_screens and match.item == "tv":  # the screen stood where the product would

@@ -773,11 +773,21 @@ def _stage_beside_any(
         sound = verdict is None or verdict.reason in FREE_SPACE_REASONS  # passed, or uncovered
         if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue
-        if not _alike_in_shape(cut, match) or not _on_the_floor(match, opts):
+        if not _on_the_floor(match, opts):
+            continue
+        alike = _alike_in_shape(cut, match)
+        if not alike and not _edge_any_shape(opts):
             continue
         try:
             cand = stage_beside(
-                cut, match, store, opts, clear_screens=clear, screens=screens, lost=lost
+                cut,
+                match,
+                store,
+                opts,
+                clear_screens=clear,
+                screens=screens,
+                lost=lost,
+                edges_only=not alike,
             )
         except (AdstageError, OSError) as exc:
             log.warning("%s: free-space candidate beside %s failed: %s", name, match.id, exc)
@@ -831,7 +841,8 @@ def _more_anchors(
     shape = shape_mask(cut.mask, opts.screen.work_side)
     out: list[tuple[Match, Verdict | None]] = []
     for match in matches:
-        if match.id in seen or not (_alike_in_shape(cut, match) and _on_the_floor(match, opts)):
+        anchors = _alike_in_shape(cut, match) or _edge_any_shape(opts)
+        if match.id in seen or not (anchors and _on_the_floor(match, opts)):
             continue
         if match.id in passed:
             out.append((match, None))
@@ -1026,6 +1037,34 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
+FREE_SPACE_EDGE_ANY_SHAPE = False
+"""Whether an object on the floor that is not alike in shape (:data:`FREE_SPACE_MAX_ASPECT`) may
+still anchor furniture that stands against a wall at the photo's edge
+(:data:`FREE_SPACE_GROW_AT_EDGE`; :func:`stage_beside` with ``edges_only``): there the product's
+height comes from the scene's camera and its kind's heights, so the anchor gives only the floor's
+base line, not the scale. Nothing is stood beside such an anchor in the open. Judged on sets A
+and A2 (session 28, docs/staging.md): 11 of 17 changed pictures, then 8 of 17 by a fresh panel
+(a tie; a drawer unit stood on a sheepskin-covered seat lost in both), though it gave set X 33
+of 40 products a candidate instead of 31; off."""
+
+
+def _edge_any_shape(opts: StageOptions) -> bool:
+    """Whether :data:`FREE_SPACE_EDGE_ANY_SHAPE` lets objects of any shape anchor this product
+    at the photo's edge."""
+    kind = opts.product_kind
+    return (
+        FREE_SPACE_EDGE_ANY_SHAPE
+        and FREE_SPACE_GROW_AT_EDGE
+        and FREE_SPACE_SIZE is not None
+        and FREE_SPACE_AT_WALL is None
+        and kind is not None
+        and kind.against_wall
+        and kind.support == FLOOR
+        and opts.cut_by_frame
+        and not opts.ad_format
+    )
+
+
 FREE_SPACE_SALIENCY = "u2net"
 """The segmenter whose salient pixels also count as taken floor in a scene the catalog holds one
 slot of (a photo ingested with one object mask knows nothing of the rest: free space beside a
@@ -1121,6 +1160,7 @@ def stage_beside(
     clear_screens: bool = False,
     screens: dict[str, list[tuple[int, int, int, int]]] | None = None,
     lost: set[str] | None = None,
+    edges_only: bool = False,
 ) -> Candidate | None:
     """The cut-out stood beside the object of ``match`` (:func:`place_beside`), nothing removed
     or inpainted; ``None`` when there is no free floor beside it. Taken floor: every catalog slot
@@ -1173,6 +1213,8 @@ def stage_beside(
         t = time.perf_counter()
         found = None
         edge = FREE_SPACE_GROW_AT_EDGE and against_wall and off_frame > 0 and not at_wall
+        if edges_only and not (edge and heights is not None):
+            return None  # only the frame's edges were asked for, and none may be used
         if edge and heights is not None:
             found = place_beside(
                 scene,
@@ -1192,6 +1234,9 @@ def stage_beside(
             )
             if found is not None and check_box(kind, found.box, scene.shape[0], camera).reason:
                 found = None  # refused there: the place beside the anchor is still tried
+        if edges_only:
+            seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
+            return found
         found = found or place_beside(
             scene,
             cut.mask,
@@ -1279,6 +1324,7 @@ def stage_beside(
             ),
             "sized_at": sized_at,
             "off_frame": round(1.0 - placement.size[0] / whole, 4),
+            "edges_only": edges_only,
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
             | {
