@@ -434,6 +434,36 @@ def test_a_place_found_at_the_frame_edge_is_the_one_staged(monkeypatch, tmp_path
         assert not [c for c in found.candidates if c.provenance["mode"] == "free-space"]
 
 
+def test_an_anchor_of_another_shape_is_tried_at_the_frame_edge_only(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    real = pipeline.place_beside
+    calls: list[bool] = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(bool(kwargs.get("edges_only")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_EDGE_ANY_SHAPE", True)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: False)
+    monkeypatch.setattr(pipeline, "place_beside", spy)
+    found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
+    beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
+    assert calls and all(calls)  # never a place beside such an anchor in the open
+    assert beside and all(c.provenance["edges_only"] for c in beside)
+    assert all(c.provenance["off_frame"] > 0 for c in beside)
+    # A kind that does not stand against a wall gets no free space beside such anchors at all.
+    calls.clear()
+    with contextlib.suppress(AdstageError):
+        found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="armchair")
+        assert not [c for c in found.candidates if c.provenance["mode"] == "free-space"]
+    assert not calls
+
+
 def test_free_space_may_hide_part_of_an_object_standing_farther_back() -> None:
     from adstage.stage.freespace import place_beside
 

@@ -731,7 +731,8 @@ def _staged(
 FREE_SPACE_REASONS = ("uncovered",)
 """Refusals after which a slot's object can still guide a free-space placement: a sound slot the
 product would cover badly. Fragments, giant slots and slots cut by the frame give no reliable base
-line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`)."""
+line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`), or, with
+:data:`FREE_SPACE_EDGE_ANY_SHAPE`, of any shape for a place at the frame's edge only."""
 
 
 def _may_stand_beside(opts: StageOptions) -> bool:
@@ -823,8 +824,8 @@ def _more_anchors(
     passed: set[str],
 ) -> list[tuple[Match, Verdict | None]]:
     """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen`` that
-    could anchor free space (alike in shape and on the floor, as :func:`_stage_beside_any`
-    requires: known from their boxes, before their masks are decoded), each with its screen
+    could anchor free space (alike in shape, or any shape with :data:`FREE_SPACE_EDGE_ANY_SHAPE`,
+    and on the floor, as :func:`_stage_beside_any` requires: known from their boxes, before their masks are decoded), each with its screen
     verdict (``None``: passed; the ``passed`` ids passed the screen already and are not screened
     again). ``vector``: the product's embedding, computed for the first search."""
     assert opts.screen is not None
@@ -1041,8 +1042,9 @@ FREE_SPACE_EDGE_ANY_SHAPE = False
 """Whether an object on the floor that is not alike in shape (:data:`FREE_SPACE_MAX_ASPECT`) may
 still anchor furniture that stands against a wall at the photo's edge
 (:data:`FREE_SPACE_GROW_AT_EDGE`; :func:`stage_beside` with ``edges_only``): there the product's
-height comes from the scene's camera and its kind's heights, so the anchor gives only the floor's
-base line, not the scale. Nothing is stood beside such an anchor in the open. Judged on sets A
+height is kept within its kind's heights at the scene's camera (grown to the lower bound when the
+anchor's scale is smaller, shrunk to the upper when larger), so an anchor of another shape is not
+left to size it freely. Nothing is stood beside such an anchor in the open. Judged on sets A
 and A2 (session 28, docs/staging.md): 11 of 17 changed pictures, then 8 of 17 by a fresh panel
 (a tie; a drawer unit stood on a sheepskin-covered seat lost in both), though it gave set X 33
 of 40 products a candidate instead of 31; off."""
@@ -1055,6 +1057,7 @@ def _edge_any_shape(opts: StageOptions) -> bool:
     return (
         FREE_SPACE_EDGE_ANY_SHAPE
         and FREE_SPACE_GROW_AT_EDGE
+        and FREE_SPACE_OFF_FRAME > 0
         and FREE_SPACE_SIZE is not None
         and FREE_SPACE_AT_WALL is None
         and kind is not None
@@ -1172,7 +1175,10 @@ def stage_beside(
     names those found and whether they were kept clear (``None``: not looked for). ``lost``: the
     scene's catalog item is added to it when keeping a screen clear refused a place that all else
     allowed (:func:`place_beside`'s ``cleared``): only there can the same call without
-    ``clear_screens`` stage a different picture."""
+    ``clear_screens`` stage a different picture. ``edges_only``: only the places at the frame's
+    edges of :data:`FREE_SPACE_GROW_AT_EDGE` are tried, none beside the anchor in the open
+    (:data:`FREE_SPACE_EDGE_ANY_SHAPE`'s anchors of another shape); ``None`` where they may not be
+    used. The provenance's ``edges_only`` records it."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
@@ -1235,6 +1241,8 @@ def stage_beside(
             if found is not None and check_box(kind, found.box, scene.shape[0], camera).reason:
                 found = None  # refused there: the place beside the anchor is still tried
         if edges_only:
+            if cleared and lost is not None:
+                lost.add(match.item)
             seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
             return found
         found = found or place_beside(
