@@ -110,6 +110,7 @@ def test_refine_keeps_a_white_product_on_white_opaque() -> None:
         decontaminate(rgba, method="magic")
 
 
+@pytest.mark.slow  # pymatting's numba kernels compile on the first call: 74 s on 2 cores
 def test_ml_foreground_changes_only_soft_pixels() -> None:
     pytest.importorskip("pymatting")
     rgba = _fringed(64)
