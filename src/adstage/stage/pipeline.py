@@ -1215,37 +1215,10 @@ def stage_beside(
     off_frame = FREE_SPACE_OFF_FRAME if options.cut_by_frame and not options.ad_format else 0.0
     against_wall = kind is not None and kind.against_wall
 
-    def beside() -> Placement | None:
-        t = time.perf_counter()
-        found = None
-        edge = FREE_SPACE_GROW_AT_EDGE and against_wall and off_frame > 0 and not at_wall
-        if edges_only and not (edge and heights is not None):
-            return None  # only the frame's edges were asked for, and none may be used
-        if edge and heights is not None:
-            found = place_beside(
-                scene,
-                cut.mask,
-                slot,
-                occupied,
-                fit=options.fit,  # type: ignore[arg-type]
-                max_hidden=FREE_SPACE_MAX_HIDDEN,
-                behind=None if walled else FREE_SPACE_BEHIND,
-                heights=heights,
-                grow=True,
-                in_front=FREE_SPACE_IN_FRONT,
-                keep_clear=clear,
-                cleared=cleared,
-                off_frame=off_frame,
-                edges_only=True,
-            )
-            if found is not None and check_box(kind, found.box, scene.shape[0], camera).reason:
-                found = None  # refused there: the place beside the anchor is still tried
-        if edges_only:
-            if cleared and lost is not None:
-                lost.add(match.item)
-            seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
-            return found
-        found = found or place_beside(
+    def place(**where: Any) -> Placement | None:
+        """:func:`place_beside` with this scene's taken floor, sizes and screens; ``where``: how
+        far it may grow and where it looks (the frame's edges, or beside the anchor)."""
+        found = place_beside(
             scene,
             cut.mask,
             slot,
@@ -1254,22 +1227,35 @@ def stage_beside(
             max_hidden=FREE_SPACE_MAX_HIDDEN,
             behind=None if walled else FREE_SPACE_BEHIND,
             heights=heights,
-            grow=FREE_SPACE_GROW_AGAINST_WALL or kind is None or not kind.against_wall or at_wall,
             in_front=FREE_SPACE_IN_FRONT,
             keep_clear=clear,
             cleared=cleared,
             off_frame=off_frame,
-            edge_first=FREE_SPACE_EDGE_FIRST and against_wall,
+            **where,
         )
-        if cleared and lost is not None:
-            lost.add(match.item)
-        seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         if found is None:
             return None
-        scaled = check_box(options.product_kind, found.box, scene.shape[0], camera)
+        scaled = check_box(kind, found.box, scene.shape[0], camera)
         if scaled.reason is not None:
             log.info("free space beside %s refused: %s", match.id, scaled.why)
             return None
+        return found
+
+    def beside() -> Placement | None:
+        t = time.perf_counter()
+        edge = FREE_SPACE_GROW_AT_EDGE and against_wall and off_frame > 0 and not at_wall
+        edge = edge and heights is not None
+        if edges_only and not edge:
+            return None  # only the frame's edges were asked for, and none may be used
+        found = place(grow=True, edges_only=True) if edge else None
+        if found is None and not edges_only:  # refused at the edges: beside the anchor
+            found = place(
+                grow=FREE_SPACE_GROW_AGAINST_WALL or not against_wall or at_wall,
+                edge_first=FREE_SPACE_EDGE_FIRST and against_wall,
+            )
+        if cleared and lost is not None:
+            lost.add(match.item)
+        seconds["place"] = seconds.get("place", 0.0) + time.perf_counter() - t
         return found
 
     # The catalog's masks first: more taken floor only removes places, so saliency (a second
