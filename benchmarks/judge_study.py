@@ -131,8 +131,10 @@ CONSTANTS = {
         "FREE_SPACE_EDGE_FIRST",
         "FREE_SPACE_GROW_AT_EDGE",
         "FREE_SPACE_EDGE_ANY_SHAPE",
+        "FREE_SPACE_EDGE_FLOOR_AHEAD",
         "FREE_SPACE_BELOW_SCREENS",
     ),
+    "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "HEIGHT", "MAX_WIDTH"),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):
 ``make`` records their values in ``key.json`` and ``tally`` in the result, so a label says what

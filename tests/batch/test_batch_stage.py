@@ -274,7 +274,7 @@ def test_a_lists_kind_column_refuses_parts_and_the_run_goes_on(shop: Path, tmp_p
     assert input_hash(items[0]) != input_hash(plain[0]) and input_hash(items[1]) == input_hash(
         plain[1]
     )
-    summary = stage_batch(items, shop / "catalog", tmp_path / "out", **FAST)
+    summary = stage_batch(items, shop / "catalog", tmp_path / "out", **FAST, closeup=False)
     assert summary.done + summary.failed == N_PRODUCTS and summary.failed >= 1
     failed = [r for r in read_manifest(tmp_path / "out") if r["status"] != "done"]
     assert any("part or accessory" in r["error"] for r in failed)

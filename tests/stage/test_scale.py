@@ -310,7 +310,10 @@ def test_stage_refuses_a_part_and_records_the_kind(tmp_path) -> None:
     cat = ingest_synthetic(syn, tmp_path)
     item = next(it for it in (syn[i] for i in range(len(syn))) if not it.staged)
     with pytest.raises(InputError, match="part or accessory"):
-        stage(item.image, cat, mask=item.mask, k=1, inpainter="telea", kind="door knob")
+        stage(
+            item.image, cat, mask=item.mask, k=1, inpainter="telea", kind="door knob",
+            closeup=False,
+        )  # fmt: skip
     staged = stage(
         item.image, cat, mask=item.mask, k=1, inpainter="telea", screen=None, kind="side table"
     )

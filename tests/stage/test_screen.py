@@ -4,6 +4,7 @@ and staging refuses, records and can switch it off."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -19,9 +20,18 @@ from scenes import ingest_synthetic
 def _plain_item(tmp_path, n: int):  # type: ignore[no-untyped-def]
     """A catalog of the 60-item synthetic set (seed 3, half staged) and its ``n``-th plain item."""
     from adstage.datasets.synthetic import SyntheticCatalog
+    from adstage.retrieve.ingest import open_or_create
 
     syn = SyntheticCatalog(60, seed=3, size=(256, 256), staged_fraction=0.5)
-    cat = ingest_synthetic(syn, tmp_path)
+    # Ingested once per test session (seconds each time; its scenes are read where they were
+    # written), its catalog copied for each test (which may write to it).
+    built = tmp_path.parent / "synthetic-60-seed3"
+    if not (built / "done").is_file():
+        shutil.rmtree(built, ignore_errors=True)
+        ingest_synthetic(syn, built)
+        (built / "done").touch()
+    shutil.copytree(built / "cat", tmp_path / "cat")
+    cat = open_or_create(tmp_path / "cat", embedders=["classical"])
     plain = [item for item in (syn[i] for i in range(len(syn))) if not item.staged]
     return cat, plain[n]
 
@@ -420,14 +430,20 @@ def test_a_place_found_at_the_frame_edge_is_the_one_staged(monkeypatch, tmp_path
     real = pipeline.place_beside
     monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)
 
+    ahead: list[bool] = []
+
     def edges_only(*args, **kwargs):  # type: ignore[no-untyped-def]
         # Only the call at the frame's edges may find a place: whatever is staged came from it.
-        return real(*args, **kwargs) if kwargs.get("edges_only") else None
+        if kwargs.get("edges_only"):
+            ahead.append(kwargs.get("floor_ahead", False))
+            return real(*args, **kwargs)
+        return None
 
     monkeypatch.setattr(pipeline, "place_beside", edges_only)
     found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
     beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
     assert beside and all(c.provenance["off_frame"] > 0 for c in beside)
+    assert ahead and all(ahead)  # the floor in front of the base is checked there
     monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AT_EDGE", False)
     with contextlib.suppress(AdstageError):
         found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
@@ -1186,6 +1202,55 @@ def test_edges_only_tries_no_place_inside_the_frame() -> None:
     assert place_beside(scene, PRODUCT, slot, taken, off_frame=0.25, edges_only=True) is None
     # Without off_frame there is no edge place.
     assert place_beside(scene, PRODUCT, slot, [slot], edges_only=True) is None
+
+
+def test_a_part_is_refused_or_staged_as_close_ups(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import closeup
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    with pytest.raises(InputError, match="part or accessory"):
+        stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="knob", closeup=False)
+    found = stage(
+        item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="knob", keep_steps=True
+    )
+    assert len(found.candidates) == 3
+    assert len({c.match.item for c in found.candidates}) == 3  # one per room
+    assert [c.score for c in found.candidates] == sorted(
+        (c.score for c in found.candidates), reverse=True
+    )
+    assert "part or accessory" in found.provenance["screen"]["closeup"]
+    for c in found.candidates:
+        assert c.provenance["mode"] == "close-up" and c.provenance["hole_pixels"] == 0
+        h, w = c.image.shape[:2]
+        x0, y0, x1, y1 = c.placement
+        assert y1 == round(closeup.FOCUS * h) and abs((x0 + x1) / 2 - w / 2) <= 1
+        assert y1 - y0 == round(closeup.HEIGHT * h) or x1 - x0 == round(closeup.MAX_WIDTH * w)
+        # The background is the room's enlarged crop, not the room: it differs from the scene.
+        assert c.steps["removed"].shape == c.steps["scene"].shape
+        assert not np.array_equal(c.steps["removed"], c.steps["scene"])
+
+
+def test_floor_ahead_refuses_an_edge_place_on_an_object_nearer_the_camera() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)  # base row 240: the strip under it, rows 240-247
+    # At both bottom corners a seat: floor-coloured where the product's base would stand, a
+    # sheepskin of another colour just in front of that (rows 248 on).
+    scene[248:, :90] = scene[248:, 310:] = (200, 200, 205)
+    kwargs = {"off_frame": 0.25, "edges_only": True}
+    assert place_beside(scene, PRODUCT, slot, [slot], **kwargs) is not None
+    assert place_beside(scene, PRODUCT, slot, [slot], floor_ahead=True, **kwargs) is None
+    # A place inside the frame is not checked: the same as without it.
+    inside = place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25)
+    assert inside is not None and inside.box[0] >= 0 and inside.box[2] <= 400
+    assert place_beside(scene, PRODUCT, slot, [slot], off_frame=0.25, floor_ahead=True) == inside
+    # Floor in front at one corner: that edge is taken.
+    scene[248:, 310:] = _room()[248:, 310:]
+    right = place_beside(scene, PRODUCT, slot, [slot], floor_ahead=True, **kwargs)
+    assert right is not None and right.box[2] > 400
 
 
 def test_stage_tries_the_second_pass_only_where_a_screen_refused_a_place(

@@ -326,8 +326,14 @@ def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     item = _plain(1)[0]
     write_image(products / f"{item.id}.png", item.image)
     base = ["stage", str(products), "-c", str(catalog / "cat"), "-k", "1", "--json"]
-    part = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--kind", "door knob"])
+    part = CliRunner().invoke(
+        app, [*base, "-o", str(tmp_path / "a"), "--kind", "door knob", "--no-closeup"]
+    )
     assert part.exit_code == 1 and "part or accessory" in part.stdout
+    closer = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "k"), "--kind", "door knob"])
+    assert closer.exit_code == 0, closer.stderr  # by default: close-ups
+    manifest = json.loads((tmp_path / "k" / item.id / "manifest.json").read_text())
+    assert "close-up" in json.dumps(manifest)
     unknown = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "b"), "--kind", "xyzzy"])
     assert "names no known kind" in unknown.stderr
     checked = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "c"), "--kind", "side table"])

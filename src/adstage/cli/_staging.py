@@ -98,6 +98,15 @@ CutByFrame = Annotated[
         "furniture near the camera is in a photograph; --whole-product keeps it whole.",
     ),
 ]
+Closeup = Annotated[
+    bool,
+    typer.Option(
+        "--closeup/--no-closeup",
+        help="A part or accessory of furniture (--kind or the batch's kind reads as one: a "
+        "handle, a leg, a cushion) is staged as close-ups: large on the floor of the most "
+        "similar rooms, the room behind it out of focus; --no-closeup refuses it.",
+    ),
+]
 FreeSpaceFirst = Annotated[
     bool,
     typer.Option(

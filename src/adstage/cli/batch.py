@@ -41,6 +41,7 @@ from adstage.cli._common import (
 from adstage.cli._staging import (
     Aspect,
     CheckCutout,
+    Closeup,
     Container,
     CutByFrame,
     Edges,
@@ -198,6 +199,7 @@ def stage(
     free_space: FreeSpace = True,
     free_space_first: FreeSpaceFirst = True,
     cut_by_frame: CutByFrame = True,
+    closeup: Closeup = True,
     kind: ProductKind = None,
     check_cutout: CheckCutout = True,
     steps: Annotated[
@@ -250,6 +252,7 @@ def stage(
         "free_space": free_space,
         "free_space_first": free_space_first,
         "cut_by_frame": cut_by_frame,
+        "closeup": closeup,
         "kind": kind,
         "check_cutout": check_cutout,
     }

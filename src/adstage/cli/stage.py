@@ -34,6 +34,7 @@ from adstage.cli._common import (
 from adstage.cli._staging import (
     Aspect,
     CheckCutout,
+    Closeup,
     Container,
     CutByFrame,
     Edges,
@@ -115,6 +116,7 @@ def stage(
     free_space: FreeSpace = True,
     free_space_first: FreeSpaceFirst = True,
     cut_by_frame: CutByFrame = True,
+    closeup: Closeup = True,
     kind: ProductKind = None,
     height_cm: Annotated[
         float | None,
@@ -210,6 +212,7 @@ def stage(
             free_space=free_space,
             free_space_first=free_space_first,
             cut_by_frame=cut_by_frame,
+            closeup=closeup,
             kind=kind,
             height_cm=height_cm,
             check_cutout=check_cutout,

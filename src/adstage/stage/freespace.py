@@ -67,6 +67,24 @@ def _strip_colour(
     return np.asarray(pixels.mean(axis=0), np.float32)
 
 
+def _floor_ahead(
+    scene: RGB,
+    columns: tuple[int, int],
+    base: int,
+    depth: int,
+    floor: NDArray[np.float32],
+    max_delta: float,
+    seen: NDArray[np.bool_] | None,
+) -> bool:
+    """Whether the strip ``depth`` rows deep just in front of the floor strip under ``base`` (rows
+    ``base + depth`` on) between ``columns`` looks like ``floor`` (Lab within ``max_delta``): true
+    when the photo ends before it or nearer objects hide it (nothing seen to say otherwise)."""
+    if base + depth >= scene.shape[0]:
+        return True
+    ahead = _strip_colour(scene, columns[0], columns[1], base + depth, depth, seen)
+    return ahead is None or float(np.linalg.norm(ahead - floor)) <= max_delta
+
+
 def _not_behind(mask: NDArray[np.bool_], row: float) -> NDArray[np.bool_]:
     """The connected parts of ``mask`` whose lowest row is at or below ``row`` (nearer the
     camera than an object standing on that row, or level with it)."""
@@ -232,6 +250,7 @@ def place_beside(
     off_frame: float = 0.0,
     edge_first: bool = False,
     edges_only: bool = False,
+    floor_ahead: bool = False,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -268,6 +287,11 @@ def place_beside(
     (furniture against a side wall out of view, not in the open middle of the room).
     ``edges_only``: with ``off_frame``, only those places at the frame's edges are tried (none
     inside the frame); without ``off_frame`` there are none.
+    ``floor_ahead``: at a place cut by the frame, the strip just in front of the floor strip
+    under the product's base (as deep again, nearer the camera) must look like the slot's floor
+    too, when the photo shows it: furniture nearest the camera is cut by the frame's bottom
+    corners, and a white seat under a grey sheepskin there passed the strip under the base by its
+    mean colour while the strip in front of it, the sheepskin's fold, did not (issue 13).
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -368,6 +392,14 @@ def place_beside(
                 continue
             # the floor under it is hidden by what stands in front: the anchor's base line holds
         elif float(np.linalg.norm(under - floor)) > max_floor_delta:
+            continue
+        if (
+            floor_ahead
+            and (bx0 < 0 or bx1 > w)
+            and not _floor_ahead(
+                scene, (vx0, vx1), base, max(2, ph // 10), floor, max_floor_delta, seen
+            )
+        ):
             continue
         if any(_covers((bx0, top, bx1, base), clear) for clear in keep_clear):
             if cleared is not None:

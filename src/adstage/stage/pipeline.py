@@ -57,6 +57,7 @@ from adstage.io.images import load_rgb, read_image
 from adstage.retrieve.search import query_vector, retrieve
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
+from adstage.stage import closeup as closeups
 from adstage.stage.freespace import below_screen, crop_to_frame, nearer_than, place_beside
 from adstage.stage.freespace import screens as find_screens
 from adstage.stage.horizon import scene_camera
@@ -210,6 +211,12 @@ class StageOptions:
     as furniture near the camera is in a photograph (judged blind: preferred in 10 of 13 changed
     pictures, docs/staging.md). ``False``: every product whole inside the frame (an ad that must
     show all of it). Never with an ``ad_format``, whose padding mirrors the photo's edges."""
+    closeup: bool = True
+    """Stage a part or accessory of furniture (a ``kind`` read as one) as a close-up instead of
+    refusing it: the product large on the floor of each of the ``k`` most similar rooms, the room
+    behind it out of focus (:mod:`adstage.stage.closeup`; the candidates' ``mode`` is
+    ``"close-up"``). Furniture is never staged so: a table or a bookcase shown that large
+    before a room enlarged 2.5 times looks like a toy (session 29, by eye)."""
     kind: str | None = None
     """What the product is: a category hint or a catalog's product type ("pouffe", "chest of 3
     drawers"), read by :func:`adstage.stage.scale.kind_of`. A kind that stands on the floor
@@ -545,10 +552,12 @@ def stage(
     seconds: dict[str, float] = {}
     name = str(product) if isinstance(product, str | Path) else "product"
     kind = opts.product_kind
-    if kind is not None and kind.support == PART:
+    part = kind is not None and kind.support == PART
+    if part and not opts.closeup:
         raise InputError(
             f"{name}: kind {opts.kind!r} reads as a part or accessory of furniture, not a "
-            "product that stands in a room on its own (give no kind to stage it anyway)"
+            "product that stands in a room on its own (give no kind to stage it anyway, or "
+            "closeup=True for a close-up)"
         )
     t = time.perf_counter()
     image = load_rgb(product, name="product")
@@ -593,6 +602,9 @@ def stage(
             + " (ingest staged scenes first)"
         )
     screened: dict[str, Any] = {}
+    if part:  # a close-up only: it has no place in the room
+        screened["closeup"] = f"kind {opts.kind!r} reads as a part or accessory"
+        return _closeups(cut, matches, store, opts, name, seconds, backend, screened)
     beside: list[Candidate] = []
     if opts.screen is not None:
         t = time.perf_counter()
@@ -671,6 +683,106 @@ def stage(
     if not candidates:
         raise AdstageError(f"{name}: every candidate failed ({errors[0]['error']})")
     return _staged(cut, candidates, errors, seconds, backend, store, opts, screened, name)
+
+
+def _closeups(
+    cut: Cutout,
+    matches: list[Match],
+    store: Catalog,
+    opts: StageOptions,
+    name: str,
+    seconds: dict[str, float],
+    backend: str,
+    screened: dict[str, Any],
+) -> StagedProduct:
+    """Close-ups (:func:`stage_closeup`) in the rooms of ``matches``, one per room, the most
+    similar first, up to ``k``; ``screened["closeup"]`` says why the product got them."""
+    t = time.perf_counter()
+    errors: list[dict[str, str]] = []
+    candidates: list[Candidate] = []
+    rooms: set[str] = set()
+    for match in matches:
+        if len(candidates) >= opts.k:
+            break
+        if match.item in rooms:
+            continue
+        rooms.add(match.item)
+        try:
+            candidates.append(stage_closeup(cut, match, store, opts))
+        except (AdstageError, OSError) as exc:
+            log.warning("%s: close-up in %s failed: %s", name, match.item, exc)
+            errors.append({"catalog_id": match.id, "error": str(exc).splitlines()[0]})
+    seconds["closeup"] = time.perf_counter() - t
+    if not candidates:
+        raise AdstageError(
+            f"{name}: no close-up either ({screened.get('closeup')}; "
+            + (errors[-1]["error"] if errors else "no room retrieved")
+            + ")"
+        )
+    return _staged(cut, candidates, errors, seconds, backend, store, opts, screened, name)
+
+
+def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptions) -> Candidate:
+    """The cut-out as a close-up on the floor of ``match``'s room, the room behind it out of
+    focus (:func:`adstage.stage.closeup.closeup_background`, :func:`closeup_placement`): the
+    crop keeps clear of the room's catalog objects where it can. Nothing removed or painted."""
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    scene, _ = _scene(match, options.max_side)
+    h, w = scene.shape[:2]
+    occupied = np.zeros((h, w), bool)
+    for other in store.item_slots(match.item):
+        mask = other.mask()
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        occupied |= mask
+    seconds["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    background, crop = closeups.closeup_background(scene, occupied)
+    placement = closeups.closeup_placement(cut.mask, (w, h))
+    seconds["background"] = time.perf_counter() - t
+    t = time.perf_counter()
+    pasted, final, box = _paste(background, cut, placement, options, free_space=True)
+    seconds["composite"] = time.perf_counter() - t
+    components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
+    return Candidate(
+        image=final,
+        score=float(sum(SCORE_WEIGHTS[key] * value for key, value in components.items())),
+        components=components,
+        match=match,
+        placement=box,
+        seconds=seconds,
+        provenance={
+            "mode": "close-up",
+            "shadow_model": options.shadow_model_for(free_space=True),
+            "catalog_id": match.id,
+            "slot": match.slot,
+            "scene": match.uri,
+            "inpainter": None,
+            "fit": placement.fit,
+            "scale": placement.scale,
+            "hole_pixels": 0,
+            "crop": list(crop),
+            "closeup": {
+                "share": closeups.SHARE,
+                "focus": closeups.FOCUS,
+                "blur": closeups.BLUR,
+                "height": closeups.HEIGHT,
+                "max_width": closeups.MAX_WIDTH,
+            },
+            "scene_size": [w, h],
+            "composite": pasted.provenance()
+            | {
+                "product_exact": options.product_exact,
+                "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
+            },
+        },
+        steps=(
+            {"scene": scene, "removed": background, "filled": background}
+            if options.keep_steps
+            else {}
+        ),
+    )
 
 
 def _staged(
@@ -1038,6 +1150,18 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
+FREE_SPACE_EDGE_FLOOR_AHEAD = True
+"""Whether a free-space product at the photo's edge (:data:`FREE_SPACE_GROW_AT_EDGE`) also needs
+the floor just in front of its base to look like its anchor's floor
+(:func:`adstage.stage.freespace.place_beside`'s ``floor_ahead``): the photo's bottom corners hold
+the furniture nearest the camera, cut by the frame, and with :data:`FREE_SPACE_EDGE_ANY_SHAPE` a
+chest of drawers stood on such a seat (a sheepskin over a white cushion, whose strip under the
+base matched a light floor; lost by 6 of 6 votes in session 28). Session 29: on sets A and A2 and
+the contact sheet (80 products) it changes no picture of the defaults; with the any-shape option
+it gives that chest the default's picture again and moves a drawer unit off the same seat to
+another room's edge (beside a dining table)."""
+
+
 FREE_SPACE_EDGE_ANY_SHAPE = False
 """Whether an object on the floor that is not alike in shape (:data:`FREE_SPACE_MAX_ASPECT`) may
 still anchor furniture that stands against a wall at the photo's edge
@@ -1247,7 +1371,11 @@ def stage_beside(
         edge = edge and heights is not None
         if edges_only and not edge:
             return None  # only the frame's edges were asked for, and none may be used
-        found = place(grow=True, edges_only=True) if edge else None
+        found = (
+            place(grow=True, edges_only=True, floor_ahead=FREE_SPACE_EDGE_FLOOR_AHEAD)
+            if edge
+            else None
+        )
         if found is None and not edges_only:  # refused at the edges: beside the anchor
             found = place(
                 grow=FREE_SPACE_GROW_AGAINST_WALL or not against_wall or at_wall,

@@ -1,0 +1,135 @@
+"""Close-up staging: the product large on a room's floor, the room behind it out of focus.
+
+A part or an accessory of furniture (a handle, a leg, a drawer front, a seat cushion) has no place
+of its own in a room photo: at its real size it is a few pixels of a 1024-pixel room, and stood
+in a slot or beside an object it is a knob at wardrobe size (the pipeline refuses such kinds, issue
+13). Catalogs still need an image of it, and a product photographer shoots it as a close-up: the
+product large and sharp on a surface, the room behind it blurred by the lens's shallow depth of
+field. :func:`closeup_background` makes that background from a retrieved room photo — the lower
+part of the photo (the floor nearest the camera, where the catalog's objects leave most of it
+free), enlarged to the photo's size and blurred more the farther a row lies above the focus row
+where the product stands (a linear ramp, not a lens model: the floor recedes upwards in a room
+photo) — and :func:`closeup_placement` stands the product on that row, centred, at a set share
+of the frame's height. No pixel is removed or painted: the copy-paste premise (Ku et al., AdKDD
+2023, §5.3: only "small parts of the image" are generated) holds trivially. Only for parts: a
+piece of furniture that large before a room enlarged 2.5 times looks like a toy.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from adstage.errors import InputError
+from adstage.types import RGB, Placement, as_rgb
+
+SHARE = 0.4
+"""The crop of the room photo enlarged to make the background: this share of its width and of its
+height (the photo's aspect kept), its bottom the photo's bottom."""
+FOCUS = 0.86
+"""The row the product stands on and the lens focuses at, as a share of the height from the top."""
+BLUR = 0.012
+"""The blur (Gaussian sigma, as a share of the width) of the background's top row; rows between
+it and :data:`FOCUS` are blurred in proportion to their distance from it, rows below it half as
+much (nearer the camera than the focus)."""
+HEIGHT = 0.42
+"""The product's height as a share of the frame's height…"""
+MAX_WIDTH = 0.6
+"""…unless that would make it wider than this share of the frame's width."""
+_LEVELS = 4  # blur levels the rows are blended between
+_STRIDE = 4  # columns between crops tried
+
+
+def _crop_x(occupied: NDArray[np.bool_], width: int, height: int) -> int:
+    """The left column of the ``width``-wide crop whose lower third (of ``height`` rows, at the
+    bottom of ``occupied``) holds the fewest occupied pixels; of equals, the one nearest the
+    middle."""
+    h, w = occupied.shape
+    band = occupied[h - max(1, height // 3) :, :].sum(axis=0).astype(np.int64)
+    total = np.concatenate([[0], np.cumsum(band)])
+    starts = np.arange(0, w - width + 1, _STRIDE)
+    if starts[-1] != w - width:
+        starts = np.append(starts, w - width)
+    busy = total[starts + width] - total[starts]
+    middle = np.abs(starts + width / 2 - w / 2)
+    return int(starts[np.lexsort((middle, busy))[0]])
+
+
+def closeup_background(
+    scene: RGB,
+    occupied: NDArray[np.bool_] | None = None,
+    *,
+    share: float | None = None,
+    focus: float | None = None,
+    blur: float | None = None,
+) -> tuple[RGB, tuple[int, int, int, int]]:
+    """A close-up background the size of ``scene``: its crop of ``share`` of its width and height
+    at its bottom, where ``occupied`` (the scene's object masks, scene-sized; ``None``: none)
+    leaves the most free floor in the crop's lower third, enlarged (bicubic) and blurred by
+    distance from the ``focus`` row (:data:`BLUR`). Returns it and the crop's box (x0, y0, x1,
+    y1) in ``scene``. ``None``: :data:`SHARE`, :data:`FOCUS`, :data:`BLUR` (read at the call)."""
+    share = SHARE if share is None else share
+    focus = FOCUS if focus is None else focus
+    blur = BLUR if blur is None else blur
+    scene = as_rgb(scene, name="scene")
+    h, w = scene.shape[:2]
+    if not 0 < share <= 1 or not 0 < focus < 1 or blur < 0:
+        raise InputError(
+            f"closeup_background: share must be in (0, 1], focus in (0, 1) and blur >= 0, "
+            f"got {share}, {focus}, {blur}"
+        )
+    if occupied is not None and occupied.shape != (h, w):
+        raise InputError(f"closeup_background: occupied is {occupied.shape}, scene {(h, w)}")
+    cw, ch = max(2, round(share * w)), max(2, round(share * h))
+    if w < 2 or h < 2 or cw > w or ch > h:
+        raise InputError(f"closeup_background: a {w}×{h} scene is too small for a close-up")
+    x0 = _crop_x(np.zeros((h, w), bool) if occupied is None else occupied, cw, ch)
+    crop = scene[h - ch :, x0 : x0 + cw]
+    big = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    rows = np.arange(h, dtype=np.float32) / h
+    far = np.where(rows < focus, (focus - rows) / focus, 0.5 * (rows - focus) / (1 - focus))
+    position = far * (_LEVELS - 1)  # which blur level each row takes, fractionally
+    out = np.zeros_like(big)
+    for level in range(_LEVELS):
+        sigma = blur * w * level / (_LEVELS - 1)
+        layer = big if sigma < 0.3 else cv2.GaussianBlur(big, (0, 0), sigma)
+        weight = np.clip(1.0 - np.abs(position - level), 0.0, 1.0)[:, None, None]
+        out += weight * layer
+    background: RGB = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return background, (x0, h - ch, x0 + cw, h)
+
+
+def closeup_placement(
+    product_mask: NDArray[np.bool_],
+    size: tuple[int, int],
+    *,
+    height: float | None = None,
+    max_width: float | None = None,
+    focus: float | None = None,
+) -> Placement:
+    """Where the product of ``product_mask`` (its cut-out's mask) goes in a close-up of ``size``
+    (width, height): ``height`` of the frame tall (narrower than ``max_width`` of it), its base
+    on the ``focus`` row, centred. ``None``: :data:`HEIGHT`, :data:`MAX_WIDTH`, :data:`FOCUS`."""
+    height = HEIGHT if height is None else height
+    max_width = MAX_WIDTH if max_width is None else max_width
+    focus = FOCUS if focus is None else focus
+    w, h = size
+    ys, xs = np.nonzero(product_mask)
+    if not ys.size:
+        raise InputError("closeup_placement: the product mask is empty")
+    if not 0 < height < focus or not 0 < max_width <= 1:
+        raise InputError(
+            f"closeup_placement: height must be in (0, focus) and max_width in (0, 1], got "
+            f"{height}, {max_width}"
+        )
+    ph0, pw0 = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+    scale = height * h / ph0
+    if pw0 * scale > max_width * w:
+        scale = max_width * w / pw0
+    pw, ph = max(1, round(pw0 * scale)), max(1, round(ph0 * scale))
+    base = round(focus * h)
+    x0 = (w - pw) // 2
+    return Placement(
+        box=(x0, base - ph, x0 + pw, base), scale=scale, fit="close-up", scene_size=(w, h)
+    )
