@@ -134,7 +134,7 @@ CONSTANTS = {
         "FREE_SPACE_EDGE_FLOOR_AHEAD",
         "FREE_SPACE_BELOW_SCREENS",
     ),
-    "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "HEIGHT", "MAX_WIDTH"),
+    "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "HEIGHT", "MAX_WIDTH"),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):
 ``make`` records their values in ``key.json`` and ``tally`` in the result, so a label says what
@@ -412,6 +412,11 @@ def tally(args: argparse.Namespace) -> int:
         "without_candidate": len(key["none"]),
         # why: refused as a part or accessory (its kind), or no slot and no free space
         "refused_as_part": sum("part or accessory" in n["why"] for n in key["none"]),
+        # candidates by mode (replace, free-space, close-up: a part staged as a close-up)
+        "modes": {
+            mode: sum(p.get("mode") == mode for p in key["pairs"].values())
+            for mode in sorted({str(p.get("mode")) for p in key["pairs"].values()})
+        },
         "without_candidate_why": [
             {"product": n.get("product"), "why": n["why"][-240:]} for n in key["none"]
         ],
@@ -435,9 +440,16 @@ def tally(args: argparse.Namespace) -> int:
             }
         if not names:
             continue
+        modes: dict[str, list[int]] = {}  # won and judged, by the staged picture's mode
+        for name, counts in zip(names, table, strict=True):
+            mode = str(key["pairs"][name].get("mode"))
+            modes.setdefault(mode, [0, 0])
+            modes[mode][0] += majority(counts) == 0
+            modes[mode][1] += 1
         result["comparisons"][comparison] = {
             "pairs": len(names),
             "staged_preferred": rate(wins, len(names)),
+            "by_mode": {mode: rate(k, n) for mode, (k, n) in sorted(modes.items())},
             "staged_votes": rate(sum(c[0] for c in table), sum(sum(c) for c in table)),
             "fleiss_kappa": fleiss_kappa(table) if table else None,
             "per_pair": per_pair,

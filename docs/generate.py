@@ -1430,10 +1430,22 @@ JUDGE_RUNS = {
     ),
     "A-anyb-vs-A-b28": ("A", "… … … … … … … … the same pictures, a fresh panel ³⁷"),
     "A2-anyb-vs-A2-b28": ("A2", "… … … … … … the same pictures, a fresh panel ³⁷"),
+    "CU-parts": ("CU", "parts and accessories as close-ups (**kept**) ³⁸"),
+    "A-cu2-vs-A-cu": (
+        "A",
+        "… … … … … … … … close-ups blurred more, level above a ramp (not kept) ³⁸",
+    ),
+    "A2-cu2-vs-A2-cu": (
+        "A2",
+        "… … … … … … close-ups blurred more, level above a ramp (not kept) ³⁸",
+    ),
+    "A-cu3-vs-A-cu": ("A", "… … … … … … … … close-ups zoomed and blurred less (not kept) ³⁸"),
+    "A2-cu3-vs-A2-cu": ("A2", "… … … … … … close-ups zoomed and blurred less (not kept) ³⁸"),
+    "Y-kinds": ("Y", "the same, parts and accessories as close-ups ³⁸"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-DIAGNOSES = {"RO": "real objects (diagnosis)"}
+DIAGNOSES = {"RO": "real objects (diagnosis)", "CU": "the parts of A and A2 (choosing)"}
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
 REPORT_SETS = (
     "B",
@@ -1459,6 +1471,7 @@ REPORT_SETS = (
     "V",
     "W",
     "X",
+    "Y",
 )
 
 
@@ -1523,6 +1536,7 @@ def _judge_candidates(r: Json) -> str:
         "V-kinds",
         "W-kinds",
         "X-kinds",
+        "Y-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1533,13 +1547,15 @@ def _judge_candidates(r: Json) -> str:
         part = f"set {letter}, {what}: {got} of {run['products']}"
         if run.get("refused_as_part"):
             part += f" ({run['refused_as_part']} refused as parts or accessories)"
+        if run.get("modes", {}).get("close-up"):
+            part += f" ({run['modes']['close-up']} of them parts or accessories as close-ups)"
         parts.append(part)
     return "products with a candidate: " + "; ".join(parts)
 
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["X-kinds"]
+    run = r["runs"]["Y-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
@@ -1550,12 +1566,20 @@ def _judge_readme(r: Json) -> str:
             f"{pct(lo, 0)}–{pct(hi, 0)})"
         )
 
-    return (
+    closeups = run.get("modes", {}).get("close-up", 0)
+    got = run["products"] - run["without_candidate"]
+    text = (
         f"the staged image was preferred to a naive paste in {share(naive)} and to a real room "
-        f"photo in {share(real)}; {run['products'] - run['without_candidate']} of "
-        f"{run['products']} products got a candidate ({run['refused_as_part']} were refused as "
-        "furniture parts or accessories)"
+        f"photo in {share(real)}; {got} of {run['products']} products got a candidate"
     )
+    if closeups:
+        text += (
+            f" ({closeups} of them furniture parts or accessories staged as close-ups, "
+            f"{got - closeups} staged in a room)"
+        )
+    elif run.get("refused_as_part"):
+        text += f" ({run['refused_as_part']} were refused as furniture parts or accessories)"
+    return text
 
 
 @snippet("screen.refusals", "screen")
@@ -1590,8 +1614,8 @@ def _scale_screen_summary(r: Json) -> str:
         f"with its catalog product type as the kind: {k.get('floor', 0)} read as floor-standing "
         f"furniture, {k.get('part', 0)} as parts or accessories, {k.get('wall', 0)} as wall items, "
         f"{k.get('any', 0) + k.get('top', 0)} as other kinds that are not checked, "
-        f"{k.get('unknown', 0)} not recognised. The {r['refused_as_part']} parts and accessories are "
-        "refused; "
+        f"{k.get('unknown', 0)} not recognised. The {r['refused_as_part']} parts and accessories were "
+        "refused when this ran (since session 29 they are staged as close-ups); "
         f"without a kind {r['parts_with_a_slot_without_kind']} of them would have been staged. "
         f"With the kinds the screen refused {reasons.get('setting', 0)} retrieved slots as "
         "`setting` (checked first, so some of them would have been refused for other reasons "

@@ -30,9 +30,13 @@ height (the photo's aspect kept), its bottom the photo's bottom."""
 FOCUS = 0.86
 """The row the product stands on and the lens focuses at, as a share of the height from the top."""
 BLUR = 0.012
-"""The blur (Gaussian sigma, as a share of the width) of the background's top row; rows between
-it and :data:`FOCUS` are blurred in proportion to their distance from it, rows below it half as
-much (nearer the camera than the focus)."""
+"""The blur (Gaussian sigma, as a share of the width) of the background's farthest rows: rows
+between :data:`FOCUS` and :data:`RAMP` above it are blurred in proportion to their distance from
+it, rows above that fully, rows below it up to half as much at the bottom row (nearer the camera
+than the focus)."""
+RAMP: float | None = None
+"""How far above :data:`FOCUS` (a share of the height) the blur reaches :data:`BLUR`; ``None``:
+at the top row (a linear ramp over the whole background)."""
 HEIGHT = 0.42
 """The product's height as a share of the frame's height…"""
 MAX_WIDTH = 0.6
@@ -88,7 +92,9 @@ def closeup_background(
     crop = scene[h - ch :, x0 : x0 + cw]
     big = cv2.resize(crop, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
     rows = np.arange(h, dtype=np.float32) / h
-    far = np.where(rows < focus, (focus - rows) / focus, 0.5 * (rows - focus) / (1 - focus))
+    ramp = focus if RAMP is None else min(focus, RAMP)
+    far = np.where(rows < focus, (focus - rows) / ramp, 0.5 * (rows - focus) / (1 - focus))
+    far = np.minimum(far, 1.0)
     position = far * (_LEVELS - 1)  # which blur level each row takes, fractionally
     out = np.zeros_like(big)
     for level in range(_LEVELS):

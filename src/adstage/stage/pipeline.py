@@ -767,6 +767,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
                 "share": closeups.SHARE,
                 "focus": closeups.FOCUS,
                 "blur": closeups.BLUR,
+                "ramp": closeups.RAMP,
                 "height": closeups.HEIGHT,
                 "max_width": closeups.MAX_WIDTH,
             },
