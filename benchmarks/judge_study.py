@@ -55,6 +55,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -413,10 +414,7 @@ def tally(args: argparse.Namespace) -> int:
         # why: refused as a part or accessory (its kind), or no slot and no free space
         "refused_as_part": sum("part or accessory" in n["why"] for n in key["none"]),
         # candidates by mode (replace, free-space, close-up: a part staged as a close-up)
-        "modes": {
-            mode: sum(p.get("mode") == mode for p in key["pairs"].values())
-            for mode in sorted({str(p.get("mode")) for p in key["pairs"].values()})
-        },
+        "modes": dict(sorted(Counter(str(p.get("mode")) for p in key["pairs"].values()).items())),
         "without_candidate_why": [
             {"product": n.get("product"), "why": n["why"][-240:]} for n in key["none"]
         ],

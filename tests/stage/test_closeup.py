@@ -64,6 +64,8 @@ def test_bad_close_up_settings_are_named() -> None:
         closeup_background(scene, focus=1.0)
     with pytest.raises(InputError, match="occupied"):
         closeup_background(scene, np.zeros((10, 10), bool))
+    with pytest.raises(InputError, match="blur"):
+        closeup_background(scene, blur=float("nan"))
     with pytest.raises(InputError, match="too small"):
         closeup_background(np.zeros((1, 1, 3), np.uint8))
 
@@ -84,3 +86,21 @@ def test_the_product_stands_centred_on_the_focus_row_at_its_share_of_the_height(
         closeup_placement(np.zeros((10, 10), bool), (400, 300))
     with pytest.raises(InputError, match="height"):
         closeup_placement(mask, (400, 300), height=0.9, focus=0.85)
+    with pytest.raises(InputError, match="focus"):
+        closeup_placement(mask, (400, 300), focus=1.5)
+    with pytest.raises(InputError, match="frame"):
+        closeup_placement(mask, (0, 0))
+
+
+def test_a_ramp_blurs_everything_above_it_fully(monkeypatch) -> None:
+    from adstage.stage import closeup
+
+    scene = _textured()
+    monkeypatch.setattr(closeup, "RAMP", 0.3)
+    out, _ = closeup_background(scene, focus=0.8, blur=0.02)
+    top, above_ramp, near = out[:30], out[120:140], out[230:250]  # the ramp ends at row 150
+    assert _energy(above_ramp) == pytest.approx(_energy(top), rel=0.25)  # both fully blurred
+    assert _energy(near) > 3 * _energy(above_ramp)
+    monkeypatch.setattr(closeup, "RAMP", 0.0)
+    with pytest.raises(InputError, match="RAMP"):
+        closeup_background(scene)

@@ -7,6 +7,7 @@ import contextlib
 import shutil
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -434,16 +435,14 @@ def test_a_place_found_at_the_frame_edge_is_the_one_staged(monkeypatch, tmp_path
 
     def edges_only(*args, **kwargs):  # type: ignore[no-untyped-def]
         # Only the call at the frame's edges may find a place: whatever is staged came from it.
-        if kwargs.get("edges_only"):
-            ahead.append(kwargs.get("floor_ahead", False))
-            return real(*args, **kwargs)
-        return None
+        ahead.append(kwargs.get("floor_ahead", False))
+        return real(*args, **kwargs) if kwargs.get("edges_only") else None
 
     monkeypatch.setattr(pipeline, "place_beside", edges_only)
     found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
     beside = [c for c in found.candidates if c.provenance["mode"] == "free-space"]
     assert beside and all(c.provenance["off_frame"] > 0 for c in beside)
-    assert ahead and all(ahead)  # the floor in front of the base is checked there
+    assert ahead and all(ahead)  # the floor in front of a base cut by the frame is checked
     monkeypatch.setattr(pipeline, "FREE_SPACE_GROW_AT_EDGE", False)
     with contextlib.suppress(AdstageError):
         found = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", kind="bookcase")
@@ -1230,6 +1229,16 @@ def test_a_part_is_refused_or_staged_as_close_ups(tmp_path) -> None:
         # The background is the room's enlarged crop, not the room: it differs from the scene.
         assert c.steps["removed"].shape == c.steps["scene"].shape
         assert not np.array_equal(c.steps["removed"], c.steps["scene"])
+        assert "part or accessory" in c.provenance["closeup"]["why"]
+        # The crop keeps off the room's catalog objects: its floor no more taken than the middle's.
+        occupied = np.zeros((h, w), bool)
+        for slot in cat.item_slots(c.match.item):
+            occupied |= cv2.resize(slot.mask().astype(np.uint8), (w, h)) > 0
+        cx0, cy0, cx1, cy1 = c.provenance["crop"]
+        third = (cy1 - cy0) // 3
+        middle = (w - (cx1 - cx0)) // 2
+        centred = occupied[cy1 - third : cy1, middle : middle + cx1 - cx0].mean()
+        assert c.provenance["crop_occupied"] <= centred + 1e-6
 
 
 def test_floor_ahead_refuses_an_edge_place_on_an_object_nearer_the_camera() -> None:

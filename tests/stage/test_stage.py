@@ -333,7 +333,8 @@ def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     closer = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "k"), "--kind", "door knob"])
     assert closer.exit_code == 0, closer.stderr  # by default: close-ups
     manifest = json.loads((tmp_path / "k" / item.id / "manifest.json").read_text())
-    assert "close-up" in json.dumps(manifest)
+    modes = [c["provenance"]["mode"] for c in manifest["candidates"]]
+    assert modes and all(mode == "close-up" for mode in modes)
     unknown = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "b"), "--kind", "xyzzy"])
     assert "names no known kind" in unknown.stderr
     checked = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "c"), "--kind", "side table"])

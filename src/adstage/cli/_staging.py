@@ -130,7 +130,8 @@ ProductKind = Annotated[
         "--kind",
         help="What the products are: a category or a catalog product type (e.g. pouffe, "
         '"chest of 3 drawers"). Floor-standing kinds get a size and support check against the '
-        "scene; furniture parts (knobs, legs, doors) are refused; unrecognised text checks nothing. "
+        "scene; furniture parts (knobs, legs, doors) are staged as close-ups (--closeup) or "
+        "refused (--no-closeup); unrecognised text checks nothing. "
         "In batch, a list's kind (or product_type) column overrides it per product.",
     ),
 ]

@@ -78,11 +78,13 @@ def closeup_background(
     blur = BLUR if blur is None else blur
     scene = as_rgb(scene, name="scene")
     h, w = scene.shape[:2]
-    if not 0 < share <= 1 or not 0 < focus < 1 or blur < 0:
+    if not (0 < share <= 1 and 0 < focus < 1 and blur >= 0):  # NaN fails each
         raise InputError(
             f"closeup_background: share must be in (0, 1], focus in (0, 1) and blur >= 0, "
             f"got {share}, {focus}, {blur}"
         )
+    if RAMP is not None and not RAMP > 0:
+        raise InputError(f"closeup_background: RAMP must be > 0 or None, got {RAMP}")
     if occupied is not None and occupied.shape != (h, w):
         raise InputError(f"closeup_background: occupied is {occupied.shape}, scene {(h, w)}")
     cw, ch = max(2, round(share * w)), max(2, round(share * h))
@@ -124,10 +126,12 @@ def closeup_placement(
     ys, xs = np.nonzero(product_mask)
     if not ys.size:
         raise InputError("closeup_placement: the product mask is empty")
-    if not 0 < height < focus or not 0 < max_width <= 1:
+    if w < 1 or h < 1:
+        raise InputError(f"closeup_placement: the frame is {w}×{h}")
+    if not (0 < focus < 1 and 0 < height < focus and 0 < max_width <= 1):
         raise InputError(
-            f"closeup_placement: height must be in (0, focus) and max_width in (0, 1], got "
-            f"{height}, {max_width}"
+            f"closeup_placement: focus must be in (0, 1), height in (0, focus) and max_width in "
+            f"(0, 1], got {focus}, {height}, {max_width}"
         )
     ph0, pw0 = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
     scale = height * h / ph0

@@ -221,8 +221,8 @@ class StageOptions:
     """What the product is: a category hint or a catalog's product type ("pouffe", "chest of 3
     drawers"), read by :func:`adstage.stage.scale.kind_of`. A kind that stands on the floor
     turns on the screen's ``support``, ``scale`` and ``setting`` checks; a part or accessory (a
-    knob, a leg, a door) is refused; an unrecognised text checks nothing (the provenance says
-    so)."""
+    knob, a leg, a door) is staged as close-ups (``closeup``) or refused; an unrecognised text
+    checks nothing (the provenance says so)."""
     height_cm: float | None = None
     """The product's own height in cm, when the catalog knows it (a wardrobe of 236 cm): the
     size checks of a floor-standing ``kind`` take it for the kind's heights (a wardrobe's are
@@ -557,7 +557,7 @@ def stage(
         raise InputError(
             f"{name}: kind {opts.kind!r} reads as a part or accessory of furniture, not a "
             "product that stands in a room on its own (give no kind to stage it anyway, or "
-            "closeup=True for a close-up)"
+            "closeup=True / --closeup for close-ups)"
         )
     t = time.perf_counter()
     image = load_rgb(product, name="product")
@@ -588,7 +588,8 @@ def stage(
         store,
         mask=alpha,
         vector=vector,
-        k=opts.k if opts.screen is None else max(5 * opts.k, SCREEN_POOL),
+        # a part's close-ups take one room each: more slots than k, as screening does
+        k=opts.k if opts.screen is None and not part else max(5 * opts.k, SCREEN_POOL),
         where=where,
         rerank=opts.rerank,
         embedder=opts.embedder,
@@ -696,7 +697,9 @@ def _closeups(
     screened: dict[str, Any],
 ) -> StagedProduct:
     """Close-ups (:func:`stage_closeup`) in the rooms of ``matches``, one per room, the most
-    similar first, up to ``k``; ``screened["closeup"]`` says why the product got them."""
+    similar first, up to ``k`` (fewer when the catalog has fewer rooms); ``screened["closeup"]``
+    says why the product got them, recorded in each candidate's ``provenance["closeup"]["why"]``
+    too (the screen's record is ``None`` without a screen)."""
     t = time.perf_counter()
     errors: list[dict[str, str]] = []
     candidates: list[Candidate] = []
@@ -708,7 +711,9 @@ def _closeups(
             continue
         rooms.add(match.item)
         try:
-            candidates.append(stage_closeup(cut, match, store, opts))
+            candidate = stage_closeup(cut, match, store, opts)
+            candidate.provenance["closeup"]["why"] = screened.get("closeup")
+            candidates.append(candidate)
         except (AdstageError, OSError) as exc:
             log.warning("%s: close-up in %s failed: %s", name, match.item, exc)
             errors.append({"catalog_id": match.id, "error": str(exc).splitlines()[0]})
@@ -739,6 +744,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     seconds["load"] = time.perf_counter() - t
     t = time.perf_counter()
     background, crop = closeups.closeup_background(scene, occupied)
+    third = max(1, (crop[3] - crop[1]) // 3)
     placement = closeups.closeup_placement(cut.mask, (w, h))
     seconds["background"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -759,10 +765,14 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
             "slot": match.slot,
             "scene": match.uri,
             "inpainter": None,
-            "fit": placement.fit,
+            "fit": None,  # sized to the frame (closeup.HEIGHT), not to a slot
             "scale": placement.scale,
             "hole_pixels": 0,
             "crop": list(crop),
+            # the share of the crop's lower third the room's catalog objects cover (its floor)
+            "crop_occupied": round(
+                float(occupied[crop[3] - third : crop[3], crop[0] : crop[2]].mean()), 4
+            ),
             "closeup": {
                 "share": closeups.SHARE,
                 "focus": closeups.FOCUS,
@@ -1152,8 +1162,9 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
 
 
 FREE_SPACE_EDGE_FLOOR_AHEAD = True
-"""Whether a free-space product at the photo's edge (:data:`FREE_SPACE_GROW_AT_EDGE`) also needs
-the floor just in front of its base to look like its anchor's floor
+"""Whether a free-space product cut by the photo's edge (:data:`FREE_SPACE_GROW_AT_EDGE`'s places,
+and :data:`FREE_SPACE_OFF_FRAME`'s beside the anchor) also needs the floor just in front of its
+base to look like its anchor's floor
 (:func:`adstage.stage.freespace.place_beside`'s ``floor_ahead``): the photo's bottom corners hold
 the furniture nearest the camera, cut by the frame, and with :data:`FREE_SPACE_EDGE_ANY_SHAPE` a
 chest of drawers stood on such a seat (a sheepskin over a white cushion, whose strip under the
@@ -1381,6 +1392,7 @@ def stage_beside(
             found = place(
                 grow=FREE_SPACE_GROW_AGAINST_WALL or not against_wall or at_wall,
                 edge_first=FREE_SPACE_EDGE_FIRST and against_wall,
+                floor_ahead=FREE_SPACE_EDGE_FLOOR_AHEAD,
             )
         if cleared and lost is not None:
             lost.add(match.item)

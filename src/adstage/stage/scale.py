@@ -30,8 +30,9 @@ found in (:data:`NOT_IN_ROOMS`: a bed in a kitchen, a sofa in a laundry).
 
 Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
 not checked (their base height is unknown); parts and accessories (a type whose head ends in one
-of :data:`PART_NOUNS`: "table legs", "cabinet door", "chair cushion") are not staged at all
-(``stage`` refuses them).
+of :data:`PART_NOUNS`: "table legs", "cabinet door", "chair cushion") are never staged into a
+room slot or free space: ``stage`` makes close-ups of them (:mod:`adstage.stage.closeup`) or,
+with ``closeup=False``, refuses them.
 
 The heights are broad assumptions from typical furniture dimensions (a chair 45–110 cm, a coffee
 table 28–55 cm, a wardrobe 140–240 cm), not measurements; they are in :data:`KINDS`.
