@@ -135,7 +135,7 @@ CONSTANTS = {
         "FREE_SPACE_EDGE_FLOOR_AHEAD",
         "FREE_SPACE_BELOW_SCREENS",
     ),
-    "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "HEIGHT", "MAX_WIDTH"),
+    "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):
 ``make`` records their values in ``key.json`` and ``tally`` in the result, so a label says what

@@ -1441,6 +1441,8 @@ JUDGE_RUNS = {
     ),
     "A-cu3-vs-A-cu": ("A", "… … … … … … … … close-ups zoomed and blurred less (not kept) ³⁸"),
     "A2-cu3-vs-A2-cu": ("A2", "… … … … … … close-ups zoomed and blurred less (not kept) ³⁸"),
+    "A-cu4-vs-A-fa2": ("A", "… … … … … … … … close-ups sharpened at the focus row (not kept) ³⁸"),
+    "A2-cu4-vs-A2-fa2": ("A2", "… … … … … … close-ups sharpened at the focus row (not kept) ³⁸"),
     "Y-kinds": ("Y", "the same, parts and accessories as close-ups ³⁸"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in

@@ -104,3 +104,15 @@ def test_a_ramp_blurs_everything_above_it_fully(monkeypatch) -> None:
     monkeypatch.setattr(closeup, "RAMP", 0.0)
     with pytest.raises(InputError, match="RAMP"):
         closeup_background(scene)
+
+
+def test_sharpening_crisps_the_floor_at_the_focus_row_only(monkeypatch) -> None:
+    from adstage.stage import closeup
+
+    scene = _textured()
+    plain, _ = closeup_background(scene, focus=0.8, blur=0.02)
+    monkeypatch.setattr(closeup, "SHARPEN", 1.0)
+    sharp, _ = closeup_background(scene, focus=0.8, blur=0.02)
+    near = slice(230, 250)  # about the focus row (240)
+    assert _energy(sharp[near]) > 1.3 * _energy(plain[near])
+    assert np.array_equal(sharp[:60], plain[:60])  # far above it: fully blurred, untouched

@@ -778,6 +778,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
                 "focus": closeups.FOCUS,
                 "blur": closeups.BLUR,
                 "ramp": closeups.RAMP,
+                "sharpen": closeups.SHARPEN,
                 "height": closeups.HEIGHT,
                 "max_width": closeups.MAX_WIDTH,
             },
