@@ -1443,6 +1443,8 @@ JUDGE_RUNS = {
     "A2-cu3-vs-A2-cu": ("A2", "… … … … … … close-ups zoomed and blurred less (not kept) ³⁸"),
     "A-cu4-vs-A-fa2": ("A", "… … … … … … … … close-ups sharpened at the focus row (not kept) ³⁸"),
     "A2-cu4-vs-A2-fa2": ("A2", "… … … … … … close-ups sharpened at the focus row (not kept) ³⁸"),
+    "A-cuocc-parts-vs-A-fa2": ("A", "… … … … … … … … close-ups' shadows rendered (not kept) ³⁸"),
+    "A2-cuocc-parts-vs-A2-fa2": ("A2", "… … … … … … close-ups' shadows rendered (not kept) ³⁸"),
     "Y-kinds": ("Y", "the same, parts and accessories as close-ups ³⁸"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
