@@ -736,10 +736,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     scene, _ = _scene(match, options.max_side)
     h, w = scene.shape[:2]
     occupied = np.zeros((h, w), bool)
-    for other in store.item_slots(match.item):
-        mask = other.mask()
-        if mask.shape != (h, w):
-            mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    for mask in _slot_masks(store.item_slots(match.item), (w, h)):
         occupied |= mask
     seconds["load"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -750,24 +747,17 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     t = time.perf_counter()
     pasted, final, box = _paste(background, cut, placement, options, free_space=True)
     seconds["composite"] = time.perf_counter() - t
-    components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
-    return Candidate(
-        image=final,
-        score=float(sum(SCORE_WEIGHTS[key] * value for key, value in components.items())),
-        components=components,
-        match=match,
-        placement=box,
-        seconds=seconds,
-        provenance={
-            "mode": "close-up",
-            "shadow_model": options.shadow_model_for(free_space=True),
-            "catalog_id": match.id,
-            "slot": match.slot,
-            "scene": match.uri,
-            "inpainter": None,
-            "fit": None,  # sized to the frame (closeup.HEIGHT), not to a slot
-            "scale": placement.scale,
-            "hole_pixels": 0,
+    return _unpainted(
+        "close-up",
+        final,
+        match,
+        box,
+        seconds,
+        options,
+        pasted,
+        None,  # sized to the frame (closeup.HEIGHT), not to a slot
+        placement.scale,
+        {
             "crop": list(crop),
             # the share of the crop's lower third the room's catalog objects cover (its floor)
             "crop_occupied": round(
@@ -782,18 +772,66 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
                 "height": closeups.HEIGHT,
                 "max_width": closeups.MAX_WIDTH,
             },
-            "scene_size": [w, h],
+        },
+        {"scene": scene, "removed": background, "filled": background},
+    )
+
+
+def _slot_masks(slots: list[Match], size: tuple[int, int]) -> list[NDArray[np.bool_]]:
+    """The masks of ``slots`` (a scene's catalog objects) at the ``size`` (width, height) the
+    scene is staged at."""
+    out = []
+    for slot in slots:
+        mask = slot.mask()
+        if mask.shape != (size[1], size[0]):
+            mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        out.append(mask)
+    return out
+
+
+def _unpainted(
+    mode: str,
+    image: RGB,
+    match: Match,
+    box: tuple[int, int, int, int],
+    seconds: dict[str, float],
+    options: StageOptions,
+    pasted: Composite,
+    fit: str | None,
+    scale: float,
+    record: dict[str, Any],
+    steps: dict[str, RGB],
+) -> Candidate:
+    """A candidate nothing was removed or painted for (``mode``: free space, a close-up): its
+    score is its retrieval similarity with a full seam and nothing generated; its provenance the
+    shared fields, the mode's own ``record``, the scene's size and the composite's."""
+    components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
+    return Candidate(
+        image=image,
+        score=float(sum(SCORE_WEIGHTS[key] * value for key, value in components.items())),
+        components=components,
+        match=match,
+        placement=box,
+        seconds=seconds,
+        provenance={
+            "mode": mode,
+            "shadow_model": options.shadow_model_for(free_space=True),
+            "catalog_id": match.id,
+            "slot": match.slot,
+            "scene": match.uri,
+            "inpainter": None,
+            "fit": fit,
+            "scale": scale,
+            "hole_pixels": 0,
+            **record,
+            "scene_size": [steps["scene"].shape[1], steps["scene"].shape[0]],
             "composite": pasted.provenance()
             | {
                 "product_exact": options.product_exact,
                 "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
             },
         },
-        steps=(
-            {"scene": scene, "removed": background, "filled": background}
-            if options.keep_steps
-            else {}
-        ),
+        steps=steps if options.keep_steps else {},
     )
 
 
@@ -949,9 +987,10 @@ def _more_anchors(
 ) -> list[tuple[Match, Verdict | None]]:
     """Of the :data:`FREE_SPACE_POOL` slots most similar to the product, those not ``seen`` that
     could anchor free space (alike in shape, or any shape with :data:`FREE_SPACE_EDGE_ANY_SHAPE`,
-    and on the floor, as :func:`_stage_beside_any` requires: known from their boxes, before their masks are decoded), each with its screen
-    verdict (``None``: passed; the ``passed`` ids passed the screen already and are not screened
-    again). ``vector``: the product's embedding, computed for the first search."""
+    and on the floor, as :func:`_stage_beside_any` requires: known from their boxes, before their
+    masks are decoded), each with its screen verdict (``None``: passed; the ``passed`` ids passed
+    the screen already and are not screened again). ``vector``: the product's embedding, computed
+    for the first search."""
     assert opts.screen is not None
     matches = retrieve(
         image,
@@ -1320,13 +1359,8 @@ def stage_beside(
     t = time.perf_counter()
     scene, slot = _scene(match, options.max_side)
     size = (scene.shape[1], scene.shape[0])
-    occupied = []
     slots = store.item_slots(match.item)
-    for other in slots:
-        mask = other.mask()
-        if mask.shape != scene.shape[:2]:
-            mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        occupied.append(mask)
+    occupied = _slot_masks(slots, size)
     if FREE_SPACE_OBJECTS is not None:
         segmenter = shared_segmenter(FREE_SPACE_SALIENCY)
         key = Path(match.uri).name
@@ -1430,24 +1464,17 @@ def stage_beside(
         scene, shown, placement, options, free_space=True, uri=match.uri, occluder=occluder
     )
     seconds["composite"] = time.perf_counter() - t
-    components = {"similarity": float(match.similarity), "coverage": 0.0, "kept": 1.0, "seam": 1.0}
-    return Candidate(
-        image=final,
-        score=float(sum(SCORE_WEIGHTS[key] * value for key, value in components.items())),
-        components=components,
-        match=match,
-        placement=box,
-        seconds=seconds,
-        provenance={
-            "mode": "free-space",
-            "shadow_model": options.shadow_model_for(free_space=True),
-            "catalog_id": match.id,
-            "slot": match.slot,
-            "scene": match.uri,
-            "inpainter": None,
-            "fit": options.fit,
-            "scale": placement.scale,
-            "hole_pixels": 0,
+    return _unpainted(
+        "free-space",
+        final,
+        match,
+        box,
+        seconds,
+        options,
+        pasted,
+        options.fit,
+        placement.scale,
+        {
             "occupied": seen,
             "hidden_by_nearer": (
                 None if occluder is None else round(_box_share(occluder, placement.box), 4)
@@ -1461,14 +1488,8 @@ def stage_beside(
             "sized_at": sized_at,
             "off_frame": round(1.0 - placement.size[0] / whole, 4),
             "edges_only": edges_only,
-            "scene_size": [scene.shape[1], scene.shape[0]],
-            "composite": pasted.provenance()
-            | {
-                "product_exact": options.product_exact,
-                "seconds": {k: round(v, 4) for k, v in pasted.seconds.items()},
-            },
         },
-        steps={"scene": scene, "removed": scene, "filled": scene} if options.keep_steps else {},
+        {"scene": scene, "removed": scene, "filled": scene},
     )
 
 
