@@ -68,26 +68,38 @@ def served(
     pytest.importorskip("uvicorn")
     import httpx
 
-    port = free_port()
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=environment
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    # A free port can be taken between free_port() and the server's bind (another test worker
+    # under pytest-xdist): a server that exits saying so is started again on another port.
+    for attempt in range(3):
+        port = free_port()
+        start = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                [*command, "--port", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise AssertionError(
-                    f"the server exited with {process.returncode}: {log.read_text()}"
-                )
+                said = log.read_bytes()[start:].decode(errors="replace")
+                if "address already in use" in said.lower() and attempt < 2:
+                    break
+                raise AssertionError(f"the server exited with {process.returncode}: {said}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
             if time.monotonic() > deadline:
+                process.kill()
+                process.wait(timeout=10)
                 raise AssertionError(f"the server did not start: {log.read_text()}")
             time.sleep(0.1)
+        if process.poll() is None:
+            break
+    try:
         yield process, url
     finally:
         if process.poll() is None:
