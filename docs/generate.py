@@ -1446,6 +1446,30 @@ JUDGE_RUNS = {
     "A-cuocc-parts-vs-A-fa2": ("A", "… … … … … … … … close-ups' shadows rendered (not kept) ³⁸"),
     "A2-cuocc-parts-vs-A2-fa2": ("A2", "… … … … … … close-ups' shadows rendered (not kept) ³⁸"),
     "Y-kinds": ("Y", "the same, parts and accessories as close-ups ³⁸"),
+    "A-obj30-vs-A-fa2": (
+        "A",
+        "… … … … … … … … free space off every object of tiled saliency, again (not kept) ³⁹",
+    ),
+    "A2-obj30-vs-A2-fa2": (
+        "A2",
+        "… … … … … … free space off every object of tiled saliency, again (not kept) ³⁹",
+    ),
+    "A-least70-vs-A-fa2": (
+        "A",
+        "… … … … … … … … storage under 0.7 of its height refused (not kept) ³⁹",
+    ),
+    "A2-least70-vs-A2-fa2": (
+        "A2",
+        "… … … … … … storage under 0.7 of its height refused (not kept) ³⁹",
+    ),
+    "A-sm480-big-vs-A-fa2": (
+        "A",
+        "… … … … … … … … shadows drawn on a map 480 px wide, not 160 (not kept) ³⁹",
+    ),
+    "A2-sm480-big-vs-A2-fa2": (
+        "A2",
+        "… … … … … … shadows drawn on a map 480 px wide, not 160 (not kept) ³⁹",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

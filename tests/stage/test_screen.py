@@ -272,6 +272,13 @@ def test_free_space_keeps_the_product_within_the_heights_given() -> None:
     # Not grown (furniture that stands against a wall): the slot's scale, but still shrunk.
     kept = place_beside(scene, PRODUCT, slot, [slot], heights=(96.0, 200.0), grow=False)
     assert kept is not None and kept.size == (100, 80)
+    # ...unless that is far smaller than it is: 80 px is 0.83 of 96.
+    low = {"heights": (96.0, 200.0), "grow": False}
+    assert place_beside(scene, PRODUCT, slot, [slot], **low, least=0.8) == kept
+    assert place_beside(scene, PRODUCT, slot, [slot], **low, least=0.85) is None
+    assert place_beside(scene, PRODUCT, slot, [slot], heights=(96.0, 200.0), least=0.85) == grown
+    with pytest.raises(InputError, match="least"):
+        place_beside(scene, PRODUCT, slot, [slot], **low, least=1.5)
     small = place_beside(scene, PRODUCT, slot, [slot], heights=(30.0, 40.0), grow=False)
     assert small is not None and small.size == (50, 40)
     same = place_beside(scene, PRODUCT, slot, [slot], heights=(60.0, 100.0))
@@ -348,6 +355,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
     assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check
     assert all(c.provenance.get("height_range_px") is None for c in unchecked.candidates)
+    assert all(c.provenance.get("shown_of_lowest") is None for c in unchecked.candidates)
     monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(
@@ -365,6 +373,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
         low, high = cand.provenance["height_range_px"]
         x0, y0, x1, y1 = cand.placement
         assert low - 1 <= y1 - y0 <= high + 1
+        assert cand.provenance["shown_of_lowest"] == pytest.approx((y1 - y0) / low, abs=0.02)
         assert y1 - y0 <= 200 * pipeline.FREE_SPACE_SIZE / 1000 * y1 + 1
 
 

@@ -327,10 +327,15 @@ round black blob around the cabinet's front leg"); blurring every contact that t
 lost, 8 of 28 (docs/staging.md)."""
 CONTACT_THIN_SPREAD = 0.006
 """…its sideways blur (σ) as a share of the product's width, at least 1 px on the map the shadows
-are drawn on (:func:`composite`: the box at most 160 px wide there), so 0.006 is that 1 px for
-every product. 0.012 until 2026-12-05, which blurred a foot's spot wider on boxes over ~84 px
+are drawn on (:func:`composite`: the box at most :data:`SHADOW_MAP_WIDTH`, 160 px, wide there),
+so 0.006 is that 1 px for every product. 0.012 until 2026-12-05, which blurred a foot's spot wider on boxes over ~84 px
 ("dark halos ringing the metal feet"); 0.006 was preferred in 9 of 14 judgements of the 7
 pictures it changed on sets A and A2 (two panels: 6 of 7, then 3 of 7; docs/staging.md)."""
+
+SHADOW_MAP_WIDTH = 160.0
+"""The shadows are drawn on a map where the product's box is at most this many pixels wide, then
+scaled to the picture (their blurs are shares of the product's width, so only what is drawn one
+pixel wide there — a foot's spot, the crease's one row down — depends on it)."""
 
 CONTACT_EVERY_FOOT = True
 """Every foot (:func:`_contacts` with :data:`FOOT_CLEAR`: a leg's tip) gets the full contact
@@ -936,13 +941,13 @@ def composite(
         thrown = {"opacity": cast_opacity, "lean": round(lean, 3), "light_x": light_x}
     if shadow > 0:
         # Only the rows and columns the shadow can reach (the box widened by its ellipse's blur
-        # and the cast shadow's lean), at a resolution where the box is about 160 pixels wide:
+        # and the cast shadow's lean), at a resolution where the box is about SHADOW_MAP_WIDTH wide:
         # the map is smooth.
         reach = 0 if thrown is None else abs(lean) * (y1 - y0) + 0.25 * (x1 - x0)
         pad = 4 + round(max(0.8 * (x1 - x0), reach))
         sx0, sx1 = max(0, x0 - pad), min(w, x1 + pad)
         sy0, sy1 = y0, min(h, y1 + 4 + round(0.3 * (x1 - x0)))
-        f = min(1.0, 160.0 / max(1, x1 - x0))
+        f = min(1.0, SHADOW_MAP_WIDTH / max(1, x1 - x0))
         lw, lh = max(1, round((sx1 - sx0) * f)), max(1, round((sy1 - sy0) * f))
         local = np.zeros((sy1 - sy0, sx1 - sx0), np.float32)
         local[: y1 - y0, x0 - sx0 : x1 - sx0] = alpha

@@ -243,6 +243,7 @@ def place_beside(
     max_hidden: float | None = None,
     heights: tuple[float, float] | None = None,
     grow: bool = True,
+    least: float = 0.0,
     in_front: float | None = None,
     max_occluded: float = 0.4,
     keep_clear: Sequence[tuple[int, int, int, int]] = (),
@@ -268,7 +269,9 @@ def place_beside(
     base, when the slot's scale would make it taller or shorter (a step stool as wide as the
     ottoman it stands beside; :func:`adstage.stage.scale.size_range`); ``None``: the slot's scale.
     ``grow``: whether a product the slot's scale makes shorter than ``heights`` allows is grown
-    to fit (else it keeps the slot's scale: only the upper bound holds). ``in_front``: an
+    to fit (else it keeps the slot's scale: only the upper bound holds). ``least``: without
+    ``grow``, a product the slot's scale makes shorter than this share of the lower height has no
+    place here (a 179 cm bookcase 48 cm tall beside a step stool); ``0``: any. ``in_front``: an
     occupied object whose lowest row is more than this share of the scene's height *below* the
     product's base stands nearer the camera, so it may hide part of the product, which is then
     drawn behind it (:func:`nearer_than` gives the occluding pixels), at most ``max_occluded`` of
@@ -295,6 +298,8 @@ def place_beside(
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
+    if not 0.0 <= least <= 1.0:
+        raise InputError(f"place_beside: least must be in [0, 1], got {least}")
     if not 0.0 <= off_frame < 1.0:
         raise InputError(f"place_beside: off_frame must be in [0, 1), got {off_frame}")
     if edges_only and off_frame == 0:
@@ -338,6 +343,8 @@ def place_beside(
     if heights is not None:
         low, high = heights
         wanted = min(max(float(ph), low if grow else 0.0), high)
+        if not grow and wanted < least * low:
+            return None  # far smaller than it is: not shown at this anchor's scale
         if wanted < MIN_HEIGHT_PX:
             return None  # a product a few pixels tall: no place for it here
         if round(wanted) != ph:

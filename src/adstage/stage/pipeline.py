@@ -1201,6 +1201,12 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
+FREE_SPACE_LEAST: float = 0.0
+"""A free-space product that is not grown to its size (:data:`FREE_SPACE_GROW_AGAINST_WALL`) has no
+place beside an anchor whose scale makes it shorter than this share of its height (its own, or
+its kind's lowest; :func:`adstage.stage.freespace.place_beside`'s ``least``). ``0``: any size."""
+
+
 FREE_SPACE_EDGE_FLOOR_AHEAD = True
 """Whether a free-space product cut by the photo's edge (:data:`FREE_SPACE_GROW_AT_EDGE`'s places,
 and :data:`FREE_SPACE_OFF_FRAME`'s beside the anchor) also needs the floor just in front of its
@@ -1426,6 +1432,7 @@ def stage_beside(
         if found is None and not edges_only:  # refused at the edges: beside the anchor
             found = place(
                 grow=FREE_SPACE_GROW_AGAINST_WALL or not against_wall or at_wall,
+                least=FREE_SPACE_LEAST,
                 edge_first=FREE_SPACE_EDGE_FIRST and against_wall,
                 floor_ahead=FREE_SPACE_EDGE_FLOOR_AHEAD,
             )
@@ -1480,6 +1487,11 @@ def stage_beside(
                 None if occluder is None else round(_box_share(occluder, placement.box), 4)
             ),
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
+            # Under 1: shown smaller than its own height (or its kind's lowest) at the typical
+            # camera, as furniture kept at a small anchor's scale is (issue 13, session 30).
+            "shown_of_lowest": (
+                None if heights is None else round(placement.size[1] / heights[0], 3)
+            ),
             "screens": (
                 {"found": [list(b) for b in found], "kept_clear": clear_screens}
                 if FREE_SPACE_CLEAR_SCREENS or clear_screens
