@@ -19,10 +19,10 @@ demo: $(STAMP)
 	$(BIN)/adstage demo --out demo-out
 
 ## The full default test suite (no network, no licensed data, under 10 minutes on 2 cores), in
-## TEST_WORKERS processes (pytest-xdist; `auto`: one per core, `0`: in this process).
+## TEST_WORKERS processes (pytest-xdist; `auto`: one per core, at most 4; `0`: in this process).
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4
 
 ## The long variants CI runs after `make test` (marker `long`): the service's load test with
 ## 32 clients × 200 requests, Ray's engine, and a batch run killed 5 times (`make test`: twice).
@@ -34,7 +34,7 @@ test-load: $(STAMP)
 
 ## Everything, including slow tests, real weights (fetched once into the cache) and ../shared/data.
 test-all: $(STAMP) weights
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m ""
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4 -m ""
 
 weights: $(STAMP)
 	$(BIN)/adstage weights fetch inception-v3-fid efficientnet-lite0 u2net u2netp lpips-alex lpips-vgg

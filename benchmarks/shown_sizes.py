@@ -27,6 +27,7 @@ from PIL import Image
 
 from _common import DATA, command, data_missing, product_height, product_types
 from adstage.io.atomic import atomic_write_text
+from adstage.provenance import versions
 from adstage.stage.horizon import scene_camera
 from adstage.stage.pipeline import StageOptions
 from adstage.stage.scale import kind_of, typical_per_cm
@@ -49,7 +50,8 @@ def shown(label: str, work: Path, types: dict[str, str], paths: dict[str, str]) 
         text = types.get(paths.get(pair["product"], ""))
         kind = kind_of(text)
         own = product_height(pair["product"], text) if text else None
-        height = Image.open(work / label / "staged" / f"{name.removeprefix('pair-')}.png").height
+        with Image.open(work / label / "staged" / f"{name.removeprefix('pair-')}.png") as image:
+            height = image.height
         _, y0, _, y1 = pair["box"]
         per_cm = typical_per_cm(y1 / height, scene_camera(str(rooms / pair["scene"]), prior))
         cm = (y1 - y0) / height / per_cm if per_cm else None
@@ -92,16 +94,18 @@ def main() -> int:
             "pairs": pairs,
         }
         print(
-            f"{label}: {len(small)} of {len(pairs)} free-space pictures show the product under "
-            f"{UNDER} of its height" + (f" ({min(small)}–{max(small)})" if small else "")
+            f"{label}: {len(small)} of {len(ratios)} measured ({len(pairs)} free-space pictures) "
+            f"show the product under {UNDER} of its height"
+            + (f" ({min(small)}–{max(small)})" if small else "")
         )
     result = {
         "benchmark": "shown_sizes",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "under": UNDER,
         "sets": sets,
-        "command": command("shown_sizes.py", parser, args, skip=("out", "work")),
+        "command": command("shown_sizes.py", parser, args),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": versions(),
     }
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     return 0

@@ -58,53 +58,72 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listens(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` holds the listening TCP socket on ``port`` (Linux: ``/proc``);
+    ``None`` where that cannot be read."""
+    try:
+        rows = [
+            line.split()
+            for table in ("/proc/net/tcp", "/proc/net/tcp6")
+            for line in Path(table).read_text().splitlines()[1:]
+        ]
+        owned = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    except OSError:
+        return None
+    # columns: sl, local address (hex ip:port), remote, state (0A: listening), …, inode (10th)
+    inodes = {r[9] for r in rows if int(r[1].rsplit(":", 1)[1], 16) == port and r[3] == "0A"}
+    return any(f"socket:[{inode}]" in owned for inode in inodes)
+
+
 @contextlib.contextmanager
 def served(
     command: list[str], log: Path, env: dict[str, str] | None = None, *, timeout: float = 30.0
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``command --port PORT`` (a server with ``GET /healthz``) in a subprocess on a free loopback
     port, up when this yields ``(process, url)``; SIGKILLed when the block ends if still running.
-    Its output goes to ``log``."""
+    Its output goes to ``log``. The port is free when picked, but another test worker
+    (pytest-xdist) may bind it first: the server is up only when *it* holds the port and
+    answers, and one that exits failing to bind (the OS's "address already in use") is started
+    again on another port, at most three times."""
     pytest.importorskip("uvicorn")
     import httpx
 
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    # A free port can be taken between free_port() and the server's bind (another test worker
-    # under pytest-xdist): a server that exits saying so is started again on another port.
-    for attempt in range(3):
-        port = free_port()
-        start = log.stat().st_size if log.exists() else 0
-        with open(log, "ab") as out:
-            process = subprocess.Popen(
-                [*command, "--port", str(port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                said = log.read_bytes()[start:].decode(errors="replace")
-                if "address already in use" in said.lower() and attempt < 2:
-                    break
-                raise AssertionError(f"the server exited with {process.returncode}: {said}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                process.kill()
-                process.wait(timeout=10)
-                raise AssertionError(f"the server did not start: {log.read_text()}")
-            time.sleep(0.1)
-        if process.poll() is None:
-            break
+    process: subprocess.Popen[bytes] | None = None
     try:
+        for attempt in range(3):
+            port = free_port()
+            start = log.stat().st_size if log.exists() else 0
+            with open(log, "ab") as out:
+                process = subprocess.Popen(
+                    [*command, "--port", str(port)],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                )
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + timeout
+            while process.poll() is None:
+                with contextlib.suppress(httpx.TransportError):
+                    answered = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                    if answered and _listens(process.pid, port) is not False:
+                        break
+                if time.monotonic() > deadline:
+                    said = log.read_bytes()[start:].decode(errors="replace")
+                    raise AssertionError(f"the server did not start: {said}")
+                time.sleep(0.1)
+            if process.poll() is None:
+                break
+            said = log.read_bytes()[start:].decode(errors="replace")
+            if "address already in use" not in said.lower() or attempt == 2:
+                raise AssertionError(f"the server exited with {process.returncode}: {said}")
+        assert process is not None
         yield process, url
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager

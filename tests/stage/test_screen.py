@@ -355,7 +355,7 @@ def test_stage_falls_back_to_free_space_and_removes_nothing(monkeypatch, tmp_pat
     unchecked = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", screen=giant)
     assert unchecked.provenance["screen"]["free_space"] >= 1  # no kind: no size check
     assert all(c.provenance.get("height_range_px") is None for c in unchecked.candidates)
-    assert all(c.provenance.get("shown_of_lowest") is None for c in unchecked.candidates)
+    assert all(c.provenance["shown_of_lowest"] is None for c in unchecked.candidates)
     monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)
     with pytest.raises(AdstageError, match="no retrieved slot"):
         stage(
@@ -391,9 +391,12 @@ def test_free_space_grows_only_what_stands_in_the_open(monkeypatch, tmp_path) ->
         if edges:  # an edge place must be allowed and sized, or the call is for nothing
             assert kwargs["off_frame"] > 0 and kwargs["heights"] is not None
         calls.append((kwargs["grow"], kwargs["heights"], edges))
+        if not edges:  # beside the anchor: FREE_SPACE_LEAST bounds what is not grown
+            assert kwargs["least"] == pipeline.FREE_SPACE_LEAST
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "place_beside", spy)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_LEAST", 0.5)
     for kind, grown in (("floor lamp", True), ("bookcase", False)):
         calls.clear()
         with contextlib.suppress(AdstageError):  # no candidate is fine: what was asked matters

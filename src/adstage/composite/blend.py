@@ -328,9 +328,10 @@ lost, 8 of 28 (docs/staging.md)."""
 CONTACT_THIN_SPREAD = 0.006
 """…its sideways blur (σ) as a share of the product's width, at least 1 px on the map the shadows
 are drawn on (:func:`composite`: the box at most :data:`SHADOW_MAP_WIDTH`, 160 px, wide there),
-so 0.006 is that 1 px for every product. 0.012 until 2026-12-05, which blurred a foot's spot wider on boxes over ~84 px
-("dark halos ringing the metal feet"); 0.006 was preferred in 9 of 14 judgements of the 7
-pictures it changed on sets A and A2 (two panels: 6 of 7, then 3 of 7; docs/staging.md)."""
+so 0.006 is that 1 px for every product. 0.012 until 2026-12-05, which blurred a foot's spot
+wider on boxes over ~84 px ("dark halos ringing the metal feet"); 0.006 was preferred in 9 of 14
+judgements of the 7 pictures it changed on sets A and A2 (two panels: 6 of 7, then 3 of 7;
+docs/staging.md)."""
 
 SHADOW_MAP_WIDTH = 160.0
 """The shadows are drawn on a map where the product's box is at most this many pixels wide, then
@@ -941,7 +942,7 @@ def composite(
         thrown = {"opacity": cast_opacity, "lean": round(lean, 3), "light_x": light_x}
     if shadow > 0:
         # Only the rows and columns the shadow can reach (the box widened by its ellipse's blur
-        # and the cast shadow's lean), at a resolution where the box is about SHADOW_MAP_WIDTH wide:
+        # and the cast shadow's lean), where the box is at most SHADOW_MAP_WIDTH pixels wide:
         # the map is smooth.
         reach = 0 if thrown is None else abs(lean) * (y1 - y0) + 0.25 * (x1 - x0)
         pad = 4 + round(max(0.8 * (x1 - x0), reach))

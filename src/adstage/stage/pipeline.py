@@ -1201,12 +1201,6 @@ def _alike_in_shape(cut: Cutout, match: Match) -> bool:
     return 1.0 / FREE_SPACE_MAX_ASPECT <= ratio <= FREE_SPACE_MAX_ASPECT
 
 
-FREE_SPACE_LEAST: float = 0.0
-"""A free-space product that is not grown to its size (:data:`FREE_SPACE_GROW_AGAINST_WALL`) has no
-place beside an anchor whose scale makes it shorter than this share of its height (its own, or
-its kind's lowest; :func:`adstage.stage.freespace.place_beside`'s ``least``). ``0``: any size."""
-
-
 FREE_SPACE_EDGE_FLOOR_AHEAD = True
 """Whether a free-space product cut by the photo's edge (:data:`FREE_SPACE_GROW_AT_EDGE`'s places,
 and :data:`FREE_SPACE_OFF_FRAME`'s beside the anchor) also needs the floor just in front of its
@@ -1311,6 +1305,14 @@ keeps the slot's scale, and only the upper bound holds. Beside a side table at t
 room such a product, grown to its own 73–101 cm, stood in the open in front of the TV bench and
 was judged worse than the too-small one in 5 of 5 pairs of sets A and A2 ("awkwardly blocks the
 TV"); refusing it instead fell back to replacements judged worse still (issue 13)."""
+
+
+FREE_SPACE_LEAST: float = 0.0
+"""A free-space product that is not grown to its size (:data:`FREE_SPACE_GROW_AGAINST_WALL`)
+has no place beside an anchor whose scale makes it shorter than this share of the lower end of
+its height range (its own height or its kind's lowest, divided by :data:`FREE_SPACE_SIZE`;
+:func:`adstage.stage.freespace.place_beside`'s ``least``). ``0``: any size. No effect where the
+size is unknown (no kind, no camera). Judged in session 30 at 0.7: 1 of 8 (docs/staging.md)."""
 
 
 def _free_space_heights(
@@ -1487,8 +1489,9 @@ def stage_beside(
                 None if occluder is None else round(_box_share(occluder, placement.box), 4)
             ),
             "height_range_px": None if heights is None else [round(v, 1) for v in heights],
-            # Under 1: shown smaller than its own height (or its kind's lowest) at the typical
-            # camera, as furniture kept at a small anchor's scale is (issue 13, session 30).
+            # Under 1: shown smaller than the lower end of height_range_px (its own height or its
+            # kind's lowest at the typical camera, over FREE_SPACE_SIZE), as furniture kept at a
+            # small anchor's scale is (issue 13, session 30).
             "shown_of_lowest": (
                 None if heights is None else round(placement.size[1] / heights[0], 3)
             ),
