@@ -98,6 +98,7 @@ CONSTANTS = {
         "CONTACT_THIN_RUN",
         "CONTACT_THIN_SPREAD",
         "SHADOW_MAP_WIDTH",
+        "AMBIENT",
         "CONTACT_EVERY_FOOT",
         "FOOT_CLEAR",
         "UNDER_GAP",

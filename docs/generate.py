@@ -1470,6 +1470,8 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … shadows drawn on a map 480 px wide, not 160 (not kept) ³⁹",
     ),
+    "A-amb30-vs-A-fa2": ("A", "… … … … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
+    "A2-amb30-vs-A2-fa2": ("A2", "… … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -500,6 +500,12 @@ def _thin_feet(
     return feet
 
 
+AMBIENT = 0.6
+"""The ambient occlusion ellipse under the base (:func:`contact_shadow`: 1.1 × the product's width,
+blurred by 4 % of it) at this share of the shadow's strength, in :func:`composite`'s drawn
+layers (:func:`ground_shadow`'s ``ambient``)."""
+
+
 def ground_shadow(
     placed_alpha: NDArray[np.float32],
     box: tuple[int, int, int, int],
@@ -975,6 +981,7 @@ def composite(
                 lean=lean,
                 under_opacity=under_opacity,
                 crease=crease,
+                ambient=AMBIENT,
             )
         if f < 1:
             # Back to full size; the product's own pixels stay unshaded at full resolution.
