@@ -511,7 +511,7 @@ def ground_shadow(
     box: tuple[int, int, int, int],
     strength: float,
     *,
-    ambient: float = 0.6,
+    ambient: float = AMBIENT,
     mask_product: bool = True,
     cast_opacity: float = 0.0,
     lean: float = 0.0,
