@@ -1472,6 +1472,14 @@ JUDGE_RUNS = {
     ),
     "A-amb30-vs-A-fa2": ("A", "… … … … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
     "A2-amb30-vs-A2-fa2": ("A2", "… … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
+    "A-cfa2-vs-A-fa2": (
+        "A",
+        "… … … … … … … … free space's cast shadow as faint as its anchor's (not kept) ⁴⁰",
+    ),
+    "A2-cfa2-vs-A2-fa2": (
+        "A2",
+        "… … … … … … free space's cast shadow as faint as its anchor's (not kept) ⁴⁰",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

@@ -26,6 +26,7 @@ from adstage.composite.light import (
     SOFT_MIN,
     apply_light,
     estimate_light,
+    floor_shade,
     lift_blacks,
     light_side,
     room_softness,
@@ -497,6 +498,28 @@ def test_room_softness_lightens_shadows_only_in_a_room_without_dark_floor() -> N
     below = (slice(118, 130), slice(110, 190))  # the floor at the product's base
     assert drop_hard[below].max() > 20
     assert abs(drop_light[below].sum() / drop_hard[below].sum() - SOFT_MIN) < 0.1
+
+
+def test_floor_shade_reads_the_darkening_around_an_objects_base() -> None:
+    floor = np.full((200, 300, 3), 200, np.uint8)
+    mask = np.zeros((200, 300), bool)
+    mask[80:150, 130:170] = True  # an object 40 px wide standing on row 150
+    floor[mask] = 30  # dark itself: only the floor around it counts
+    soft = floor_shade(floor, mask)
+    assert soft is not None and abs(soft) < 0.02
+    shaded = floor.copy()
+    shaded[140:154, 124:176][~mask[140:154, 124:176]] = 90  # a shadow hugging its base
+    deep = floor_shade(shaded, mask)
+    assert deep is not None and deep > 0.5
+    others = np.zeros_like(mask)
+    others[140:154, 124:176] = True  # the same dark pixels, another object's: left out
+    others &= ~mask
+    assert (
+        floor_shade(shaded, mask, others) is None or abs(floor_shade(shaded, mask, others)) < 0.02
+    )
+    assert floor_shade(floor, np.zeros_like(mask)) is None  # nothing to measure
+    with pytest.raises(InputError, match="floor_shade"):
+        floor_shade(floor, mask[:100])
 
 
 def test_a_thin_foot_gets_a_tight_contact_shadow_a_base_a_wide_one(monkeypatch) -> None:

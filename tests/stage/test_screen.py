@@ -1342,3 +1342,36 @@ def test_below_screen_keeps_the_furniture_under_a_television_clear(tmp_path, mon
     monkeypatch.setattr(pipeline, "FREE_SPACE_BELOW_SCREENS", 2.0)  # its bench: covered
     moved = run()
     assert moved != first
+
+
+def test_free_space_cast_shadow_follows_the_anchors(monkeypatch, tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    seen: list[tuple[float, float]] = []
+    real = pipeline.composite
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((kwargs["cast_opacity"], kwargs["under_opacity"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "composite", spy)
+    kwargs = {"mask": item.mask, "k": 3, "inpainter": "telea", "cast_shadow": 0.8}
+    off = stage(item.image, cat, under_shadow=1.0, **kwargs)
+    beside = [c for c in off.candidates if c.provenance["mode"] == "free-space"]
+    assert beside and all(c.provenance["cast_factor"] == 1.0 for c in beside)
+    assert all(c.provenance["anchor_shade"] is None for c in beside)  # off: not measured
+    assert (0.8, 1.0) in seen
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CAST_FROM_ANCHOR", (0.1, 0.3))
+    monkeypatch.setattr(pipeline, "FREE_SPACE_UNDER_FROM_ANCHOR", 0.5)
+    for shade, factor in ((0.05, 0.0), (0.2, 0.5), (0.9, 1.0)):
+        monkeypatch.setattr(pipeline, "floor_shade", lambda *a, s=shade, **k: s)
+        seen.clear()
+        on = stage(item.image, cat, under_shadow=1.0, **kwargs)
+        moved = [c for c in on.candidates if c.provenance["mode"] == "free-space"]
+        assert moved and all(c.provenance["cast_factor"] == factor for c in moved)
+        assert all(c.provenance["anchor_shade"] == shade for c in moved)
+        cast = pytest.approx(0.8 * factor)
+        assert (cast, pytest.approx(1.0 - 0.5 * (1.0 - factor))) in seen
