@@ -34,6 +34,13 @@ error: set T (session 23) left sets E–J out of ``--exclude-labels`` and reused
 --per-scene N`` would pick (:func:`adstage.batch.spread.spread`: at most ``N`` products per
 scene); ``key.json`` records each pair's ``rank`` (0 = the best) and the moves.
 
+``ab --both-orders`` shows every pair twice, once each way round, under shuffled names
+(``key.json`` names each showing's ``product_pair``): in session 31 two of three fresh judges
+answered "A" in 11 of 11 pairs and one in 15 of 15, so a side bias decided whole rounds. The
+tally (:func:`both_orders_tally`) gives a judge's vote on a pair as the share of its two showings
+where they chose ``--label``'s picture (½ for the same side twice) and reports each judge's
+share of consistent answers and of "A".
+
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.
 
@@ -344,6 +351,24 @@ def ab(args: argparse.Namespace) -> int:
             key["none"].append({"n": int(path.stem), "why": "the same image"})
             continue
         both.append((path, x, y))
+    if args.both_orders:
+        # every pair twice, once each way round, under shuffled names: a judge who picks a
+        # side rather than a picture splits the two (the tally counts that as half a vote)
+        shows = [(path, x, y, first) for path, x, y in both for first in (True, False)]
+        key["both_orders"] = True
+        for n, i in enumerate(rng.permutation(len(shows))):
+            path, x, y, first = shows[int(i)]
+            name = f"pair-{n:02d}"
+            image = side_by_side(x, y) if first else side_by_side(y, x)
+            write_image(out / "pairs" / f"{name}.png", image)
+            key["pairs"][name] = {
+                "comparison": "ab",
+                "staged": "A" if first else "B",
+                "product_pair": f"pair-{path.stem}",
+            }
+        atomic_write_text(out / "key.json", json.dumps(key, indent=1) + "\n")
+        print(f"wrote {len(shows)} pairs ({len(both)} each way round) to {out / 'pairs'}")
+        return 0
     # balanced sides: --label's image is A in half of the pairs (a position bias cancels out)
     firsts = rng.permutation([i < (len(both) + 1) // 2 for i in range(len(both))])
     for (path, x, y), first in zip(both, firsts, strict=True):
@@ -423,7 +448,12 @@ def tally(args: argparse.Namespace) -> int:
         ],
         "comparisons": {},
     }
+    if key.get("both_orders"):
+        result["comparisons"]["ab"] = both_orders_tally(key, answers)
+        names = []  # the plain tally below finds no other comparison in such a set
     for comparison in ("real", "naive", "ab"):
+        if comparison in result["comparisons"]:
+            continue
         names = sorted(n for n, p in key["pairs"].items() if p["comparison"] == comparison)
         table, wins, per_pair = [], 0, {}
         for name in names:
@@ -472,6 +502,69 @@ def tally(args: argparse.Namespace) -> int:
     return 0
 
 
+def both_orders_tally(key: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``ab`` comparison of a set made with ``--both-orders``: each pair was shown twice, once
+    each way round. A judge's vote on a pair is the share of its two showings where they chose
+    ``--label``'s picture (0, ½ or 1: ½ when they chose the same side both times, a position
+    bias); a pair is won when its votes sum to more than half the judges', tied at half (counted
+    as ½ a win). Also each judge's share of pairs answered consistently (the same picture both
+    times) and of showings answered "A"; Fleiss' κ over the showings."""
+    from adstage.serve.study.stats import fleiss_kappa, rate
+
+    groups: dict[str, list[str]] = {}
+    for name, pair in sorted(key["pairs"].items()):
+        groups.setdefault(pair["product_pair"], []).append(name)
+    if any(len(names) != 2 for names in groups.values()):
+        raise SystemExit("a --both-orders set must show every pair exactly twice")
+    table, per_pair, wins = [], {}, 0.0
+    consistent = [0] * len(answers)
+    left = [0] * len(answers)
+    for pair, names in sorted(groups.items()):
+        votes = []
+        for j, judge in enumerate(answers):
+            chose = [_choice(judge.get(name)) for name in names]
+            if any(c not in ("A", "B") for c in chose):
+                raise SystemExit(f"{names}: every judge must answer A or B, got {chose}")
+            picked = [
+                c == key["pairs"][name]["staged"] for c, name in zip(chose, names, strict=True)
+            ]
+            votes.append(sum(picked) / 2)
+            consistent[j] += picked[0] == picked[1]
+            left[j] += sum(c == "A" for c in chose)
+        for name in names:
+            staged = key["pairs"][name]["staged"]
+            counts = [sum(_choice(a.get(name)) == staged for a in answers)]
+            table.append([counts[0], len(answers) - counts[0]])
+        total = sum(votes)
+        wins += 1.0 if total > len(answers) / 2 else 0.5 if total == len(answers) / 2 else 0.0
+        per_pair[pair] = {
+            "staged_votes": total,
+            "showings": names,
+            "why": [a[n].get("why") for n in names for a in answers if isinstance(a.get(n), dict)],
+        }
+    n = len(groups)
+
+    def half_rate(k: float, total: int) -> dict[str, Any]:
+        """:func:`rate` of a count that may end in a half: the interval from the count rounded
+        down's low end to the count rounded up's high end."""
+        low, high = rate(int(k), total), rate(int(k + 0.5), total)
+        ci = None if low["ci"] is None else [low["ci"][0], high["ci"][1]]
+        return {"k": k, "n": total, "rate": k / total if total else None, "ci": ci}
+
+    return {
+        "pairs": n,
+        "both_orders": True,
+        "staged_preferred": half_rate(wins, n),
+        "staged_votes": half_rate(
+            sum(p["staged_votes"] for p in per_pair.values()), n * len(answers)
+        ),
+        "consistent_share": [round(c / n, 3) if n else None for c in consistent],
+        "left_share": [round(c / (2 * n), 3) if n else None for c in left],
+        "fleiss_kappa": fleiss_kappa(table) if table else None,
+        "per_pair": per_pair,
+    }
+
+
 def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -487,6 +580,11 @@ def main() -> int:
     parser.add_argument("answers", nargs="*", help="tally: one JSON answer file per judge")
     parser.add_argument("--label", required=True, help="the variant's name (a folder per label)")
     parser.add_argument("--against", default="", help="ab: the other variant's label")
+    parser.add_argument(
+        "--both-orders",
+        action="store_true",
+        help="ab: show every pair twice, once each way round (a judge's side bias cancels)",
+    )
     parser.add_argument("--mode", default="", help="real: only candidates of this mode")
     parser.add_argument("--options", default="", help="StageOptions as JSON (default: defaults)")
     parser.add_argument("--data", type=Path, default=DATA)

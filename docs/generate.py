@@ -1472,13 +1472,31 @@ JUDGE_RUNS = {
     ),
     "A-amb30-vs-A-fa2": ("A", "… … … … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
     "A2-amb30-vs-A2-fa2": ("A2", "… … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
-    "A-cfa2-vs-A-fa2": (
+    "A-cfa2-vs-A-fa2-onceeach": (
         "A",
         "… … … … … … … … free space's cast shadow as faint as its anchor's (not kept) ⁴⁰",
     ),
-    "A2-cfa2-vs-A2-fa2": (
+    "A2-cfa2-vs-A2-fa2-onceeach": (
         "A2",
         "… … … … … … free space's cast shadow as faint as its anchor's (not kept) ⁴⁰",
+    ),
+    "A-cfa2-vs-A-fa2": (
+        "A",
+        "… … … … … … … … the same, each pair shown both ways round (not kept) ⁴⁰",
+    ),
+    "A2-cfa2-vs-A2-fa2": (
+        "A2",
+        "… … … … … … the same, each pair shown both ways round (not kept) ⁴⁰",
+    ),
+    "A-rcs20-vs-A-fa2": (
+        "A",
+        "… … … … … … … … replacements that cover the old object and are of a plausible size first, "
+        "both ways round (not kept) ⁴⁰",
+    ),
+    "A2-rcs20-vs-A2-fa2": (
+        "A2",
+        "… … … … … … replacements that cover the old object and are of a plausible size first, "
+        "both ways round (not kept) ⁴⁰",
     ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
@@ -1513,6 +1531,11 @@ REPORT_SETS = (
 )
 
 
+def _count(k: float) -> str:
+    """A count of won pairs, which a pair tied in a both-orders round makes end in a half."""
+    return str(int(k)) if float(k).is_integer() else f"{int(k)}½"
+
+
 @snippet("judge.table", "judge_study")
 def _judge_table(r: Json) -> str:
     rows = []
@@ -1535,7 +1558,7 @@ def _judge_table(r: Json) -> str:
                     products,
                     what,
                     against or "the other variant",
-                    f"{s['k']} / {s['n']} ({pct(s['rate'], 0)}; {pct(lo, 0)}–{pct(hi, 0)})",
+                    f"{_count(s['k'])} / {s['n']} ({pct(s['rate'], 0)}; {pct(lo, 0)}–{pct(hi, 0)})",
                     num(c["fleiss_kappa"], 2),
                 ]
             )

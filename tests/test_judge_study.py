@@ -65,3 +65,30 @@ def test_a_set_draws_its_products_or_says_too_few_are_left(judge_study) -> None:
     assert picked == again  # the draw depends only on the seed and the exclusions
     with pytest.raises(SystemExit, match="only 3 of 10 products are left"):
         judge_study.draw(10, 4, np.random.default_rng(0), set(range(7)))
+
+
+def test_both_orders_counts_a_side_picked_twice_as_half_a_vote(judge_study) -> None:
+    # two pairs, each shown twice (the label's picture on A, then on B)
+    pairs = {
+        "pair-00": {"comparison": "ab", "staged": "A", "product_pair": "pair-03"},
+        "pair-01": {"comparison": "ab", "staged": "B", "product_pair": "pair-07"},
+        "pair-02": {"comparison": "ab", "staged": "B", "product_pair": "pair-03"},
+        "pair-03": {"comparison": "ab", "staged": "A", "product_pair": "pair-07"},
+    }
+    key = {"pairs": pairs, "both_orders": True}
+    picks_label = {"pair-00": "A", "pair-01": "B", "pair-02": "B", "pair-03": "A"}
+    always_left = {name: {"choice": "A", "why": "left"} for name in pairs}
+    result = judge_study.both_orders_tally(key, [picks_label, picks_label, always_left])
+    assert result["pairs"] == 2
+    # pair-03: 1 + 1 + ½ of 3 votes; pair-07 the same: both won
+    assert result["per_pair"]["pair-03"]["staged_votes"] == 2.5
+    assert result["staged_preferred"]["k"] == 2
+    assert result["consistent_share"] == [1.0, 1.0, 0.0]
+    assert result["left_share"] == [0.5, 0.5, 1.0]
+    # three judges who only ever pick the left side: every pair a tie, half a win each
+    tied = judge_study.both_orders_tally(key, [always_left] * 3)
+    assert tied["staged_preferred"]["k"] == 1.0 and tied["staged_votes"]["k"] == 3.0
+    never = {name: ("B" if p["staged"] == "A" else "A") for name, p in pairs.items()}
+    assert judge_study.both_orders_tally(key, [never] * 3)["staged_preferred"]["k"] == 0
+    with pytest.raises(SystemExit, match="exactly twice"):
+        judge_study.both_orders_tally({"pairs": dict(list(pairs.items())[:3])}, [picks_label])
