@@ -1472,6 +1472,11 @@ JUDGE_RUNS = {
     ),
     "A-amb30-vs-A-fa2": ("A", "… … … … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
     "A2-amb30-vs-A2-fa2": ("A2", "… … … … … … the ambient ellipse at 0.3, not 0.6 (not kept) ³⁹"),
+    "A-fa2-vs-A-oldK": (
+        "A",
+        "… the defaults of session 31 against those of set K (commit b8d318d, session 20), "
+        "both ways round ⁴⁰",
+    ),
     "A-cfa2-vs-A-fa2-onceeach": (
         "A",
         "… … … … … … … … free space's cast shadow as faint as its anchor's (not kept) ⁴⁰",
