@@ -30,10 +30,19 @@ def product_types(products_dir: Path) -> dict[str, str]:
 
 
 _SIZES = re.compile(r"-(\d+)x(\d+)(?:x(\d+))?-cm(?:-[a-z0-9-]*)?\.[a-z]+$", re.IGNORECASE)
-_TALL_LAST = ("wardrobe", "chest of drawers", "shelving", "cabinet", "sideboard", "TV bench")
+_TALL_LAST = (
+    "wardrobe",
+    "chest of drawers",
+    "shelving",
+    "cabinet",
+    "sideboard",
+    "TV bench",
+    "other",
+)
 """Kinds whose catalog sizes end with the height: width x height ("Chest of 5 drawers 120x76
 cm"), or width x depth x height ("TV bench 120x40x64 cm", "Corner wardrobe 160/88x236 cm", the
-"/" lost in the file name). A table's or a bed's sizes are its top's or its mattress's."""
+"/" lost in the file name; "Storage box 42x30x10 cm", kind ``other``: every such dev product's
+sizes end with its height). A table's or a bed's sizes are its top's or its mattress's."""
 
 
 def product_height(name: str, kind_text: str) -> float | None:

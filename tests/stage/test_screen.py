@@ -119,6 +119,38 @@ def test_a_wall_or_top_kind_does_not_take_the_place_of_an_object_on_the_floor() 
     assert screen(PRODUCT, high, on, kind=kind_of("table lamp")).passed
 
 
+def test_a_box_of_known_height_is_sized_where_it_stands_on_the_floor() -> None:
+    import dataclasses
+
+    from adstage.stage.scale import ANY, FLOOR, kind_of, standing
+
+    box = kind_of("storage box")
+    assert box is not None and box.support == ANY and box.high_cm == 0
+    assert standing(box) is box and standing(None) is None  # no height: nothing to check
+    ten = dataclasses.replace(box, low_cm=10.0, high_cm=10.0)  # a 10-cm storage box
+    assert standing(ten).support == FLOOR  # type: ignore[union-attr]
+    chest = kind_of("chest of drawers")
+    assert standing(chest) is chest
+    low = _box(300, 400, 190, 270, 150, 250)  # 80 px tall, base 90 % down: on the floor
+    high = _box(300, 400, 60, 140, 150, 250)  # the same size 47 % down: on other furniture
+    verdict = screen(PRODUCT, low, Screen(), kind=ten)
+    assert verdict.reason == "scale" and "at most 10 cm" in verdict.why
+    assert screen(PRODUCT, high, Screen(), kind=ten).passed  # its support height is unknown
+    assert screen(PRODUCT, low, Screen(), kind=box).passed  # its height unknown: not checked
+    assert screen(PRODUCT, low, Screen(wall_max_base=1.0), kind=ten).passed  # the rule off
+
+
+def test_stage_options_give_a_box_its_height() -> None:
+    from adstage.stage.pipeline import StageOptions, _kind_record
+
+    opts = StageOptions(kind="Storage box", height_cm=10.0)
+    assert opts.product_kind is not None and opts.product_kind.high_cm == 10.0
+    assert _kind_record(opts)["size_checked"] is True  # type: ignore[index]
+    assert _kind_record(StageOptions(kind="Storage box"))["size_checked"] is False  # type: ignore[index]
+    lamp = StageOptions(kind="table lamp", height_cm=40.0).product_kind  # stands on furniture
+    assert lamp is not None and lamp.high_cm == 0
+
+
 def test_the_typical_camera_check_refuses_what_the_priors_whole_range_admits() -> None:
     from adstage.stage.scale import kind_of
 
@@ -1375,3 +1407,18 @@ def test_free_space_cast_shadow_follows_the_anchors(monkeypatch, tmp_path) -> No
         assert all(c.provenance["anchor_shade"] == shade for c in moved)
         cast = pytest.approx(0.8 * factor)
         assert (cast, pytest.approx(1.0 - 0.5 * (1.0 - factor))) in seen
+
+
+def test_a_box_of_known_height_is_sized_in_free_space(tmp_path) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    kwargs = {"mask": item.mask, "k": 3, "inpainter": "telea", "kind": "storage box"}
+    sized = stage(item.image, cat, height_cm=40.0, **kwargs)
+    beside = [c for c in sized.candidates if c.provenance["mode"] == "free-space"]
+    assert beside and all(c.provenance["height_range_px"] is not None for c in beside)
+    assert sized.provenance["kind"]["size_checked"] is True
+    unsized = stage(item.image, cat, **kwargs)
+    beside = [c for c in unsized.candidates if c.provenance["mode"] == "free-space"]
+    assert beside and all(c.provenance["height_range_px"] is None for c in beside)

@@ -64,6 +64,7 @@ from adstage.stage.freespace import screens as find_screens
 from adstage.stage.horizon import scene_camera
 from adstage.stage.objects import cached_object_map
 from adstage.stage.scale import (
+    ANY,
     FLOOR,
     PART,
     TOP,
@@ -73,6 +74,7 @@ from adstage.stage.scale import (
     check_box,
     kind_of,
     size_range,
+    standing,
     typical,
 )
 from adstage.stage.screen import Screen, Verdict
@@ -227,7 +229,9 @@ class StageOptions:
     height_cm: float | None = None
     """The product's own height in cm, when the catalog knows it (a wardrobe of 236 cm): the
     size checks of a floor-standing ``kind`` take it for the kind's heights (a wardrobe's are
-    140–240 cm), so a placement that makes it 1 m tall is refused. Needs ``kind``."""
+    140–240 cm), so a placement that makes it 1 m tall is refused. A kind that may stand
+    anywhere (a storage box, a basket) is checked with it wherever it stands on the floor: in
+    free space, or in the place of an object on the floor. Needs ``kind``."""
 
     def shadow_model_for(self, *, free_space: bool) -> str:
         """The shadow model of a free-space candidate (``free_space``) or of a replacement."""
@@ -243,9 +247,10 @@ class StageOptions:
     @functools.cached_property
     def product_kind(self) -> Kind | None:
         """:attr:`kind` read as a :class:`~adstage.stage.scale.Kind` (``None``: unknown), with
-        :attr:`height_cm` as its heights when it stands on the floor."""
+        :attr:`height_cm` as its heights when it stands on the floor or may (a storage box:
+        :func:`adstage.stage.scale.standing`)."""
         kind = kind_of(self.kind)
-        if kind is not None and kind.support == FLOOR and self.height_cm is not None:
+        if kind is not None and kind.support in (FLOOR, ANY) and self.height_cm is not None:
             kind = dataclasses.replace(kind, low_cm=self.height_cm, high_cm=self.height_cm)
         return kind
 
@@ -1389,7 +1394,7 @@ def stage_beside(
         occupied.append(cached_object_map(scene, segmenter, FREE_SPACE_OBJECTS, key))
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
-    kind = options.product_kind
+    kind = standing(options.product_kind)  # it stands on the floor here
     at_wall = _at_wall(kind)
     walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
@@ -1612,10 +1617,11 @@ def _kind_record(opts: StageOptions) -> dict[str, Any] | None:
     if opts.kind is None:
         return None
     kind = opts.product_kind
+    floor = standing(kind)  # a kind that may stand anywhere, of a known height: on the floor
     return {
         "text": opts.kind,
         "read_as": None if kind is None else kind.as_dict(),
-        "size_checked": kind is not None and kind.support == FLOOR and opts.screen is not None,
+        "size_checked": floor is not None and floor.support == FLOOR and opts.screen is not None,
     }
 
 

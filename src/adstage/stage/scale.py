@@ -239,6 +239,17 @@ def _words(text: str) -> str:
     return re.sub(r"\s+", " ", words)
 
 
+def standing(kind: Kind | None) -> Kind | None:
+    """``kind`` as a floor-standing kind when it may stand anywhere (:data:`ANY`: a storage box, a
+    basket) and its height is known (``high_cm`` > 0, the product's own): where such a product
+    stands on the floor — in free space, or in the place of an object on the floor — its size is
+    checked like furniture's (a 10-cm storage box once replaced a garden dining set at the
+    table's size, issue 13). Any other kind as it is."""
+    if kind is not None and kind.support == ANY and kind.high_cm > 0:
+        return replace(kind, support=FLOOR)
+    return kind
+
+
 def kind_of(text: str | None) -> Kind | None:
     """The :class:`Kind` a category hint or catalog product type names, or ``None``. Furniture
     that stands is ``indoor`` unless the text says outdoor ("chair outdoor": ``outdoor``;

@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
 from adstage.stage.scale import (
+    ANY,
     FLOOR,
     TOP,
     WALL,
@@ -57,6 +58,7 @@ from adstage.stage.scale import (
     check_box,
     check_setting,
     size_range,
+    standing,
     typical,
     typical_per_cm,
 )
@@ -280,6 +282,8 @@ def screen(
             f"{base:.0%} of the scene's height down, at least {t.wall_max_base:.0%})",
             measures,
         )
+    if kind is not None and kind.support == ANY and base >= t.wall_max_base:
+        kind = standing(kind)  # a storage box of known height, in the place of a floor object
     if kind is None or kind.support != FLOOR:
         return Verdict(True, None, "", measures)
     # the size checks last: the scene's camera may have to be estimated from its pixels
