@@ -1503,6 +1503,7 @@ JUDGE_RUNS = {
         "… … … … … … replacements that cover the old object and are of a plausible size first, "
         "both ways round (not kept) ⁴⁰",
     ),
+    "Z-kinds": ("Z", "the same, a box of known height sized where it stands on the floor ⁴¹"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1533,6 +1534,7 @@ REPORT_SETS = (
     "W",
     "X",
     "Y",
+    "Z",
 )
 
 
@@ -1603,6 +1605,7 @@ def _judge_candidates(r: Json) -> str:
         "W-kinds",
         "X-kinds",
         "Y-kinds",
+        "Z-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1621,7 +1624,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["Y-kinds"]
+    run = r["runs"]["Z-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
