@@ -37,11 +37,11 @@ _TALL_LAST = (
     "cabinet",
     "sideboard",
     "TV bench",
-    "other",
+    "box or basket",
 )
 """Kinds whose catalog sizes end with the height: width x height ("Chest of 5 drawers 120x76
 cm"), or width x depth x height ("TV bench 120x40x64 cm", "Corner wardrobe 160/88x236 cm", the
-"/" lost in the file name; "Storage box 42x30x10 cm", kind ``other``: every such dev product's
+"/" lost in the file name; "Storage box 42x30x10 cm", kind ``box or basket``: every such dev product's
 sizes end with its height). A table's or a bed's sizes are its top's or its mattress's."""
 
 

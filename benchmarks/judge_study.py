@@ -144,6 +144,8 @@ CONSTANTS = {
         "FREE_SPACE_EDGE_FLOOR_AHEAD",
         "FREE_SPACE_LEAST",
         "FREE_SPACE_BELOW_SCREENS",
+        "FREE_SPACE_CAST_FROM_ANCHOR",
+        "FREE_SPACE_UNDER_FROM_ANCHOR",
     ),
     "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }
@@ -426,6 +428,8 @@ def tally(args: argparse.Namespace) -> int:
     out = args.work / args.label
     key = json.loads((out / "key.json").read_text())
     answers = [json.loads(Path(p).read_text()) for p in args.answers]
+    # one entry per pair judged: a --both-orders set shows each twice
+    shown = {p.get("product_pair", n): p for n, p in key["pairs"].items()}
     result: dict[str, Any] = {
         "label": args.label,
         "options": key["options"],
@@ -437,20 +441,19 @@ def tally(args: argparse.Namespace) -> int:
         "seed": key.get("seed"),
         "exclude_seeds": key.get("exclude_seeds", []),
         "k": key.get("k"),
-        "products": len(key["pairs"]) + len(key["none"]),
+        "products": len(shown) + len(key["none"]),
         "without_candidate": len(key["none"]),
         # why: refused as a part or accessory (its kind), or no slot and no free space
         "refused_as_part": sum("part or accessory" in n["why"] for n in key["none"]),
         # candidates by mode (replace, free-space, close-up: a part staged as a close-up)
-        "modes": dict(sorted(Counter(str(p.get("mode")) for p in key["pairs"].values()).items())),
+        "modes": dict(sorted(Counter(str(p.get("mode")) for p in shown.values()).items())),
         "without_candidate_why": [
             {"product": n.get("product"), "why": n["why"][-240:]} for n in key["none"]
         ],
         "comparisons": {},
     }
-    if key.get("both_orders"):
+    if key.get("both_orders"):  # only A/B pairs, each shown twice
         result["comparisons"]["ab"] = both_orders_tally(key, answers)
-        names = []  # the plain tally below finds no other comparison in such a set
     for comparison in ("real", "naive", "ab"):
         if comparison in result["comparisons"]:
             continue
@@ -514,8 +517,9 @@ def both_orders_tally(key: dict[str, Any], answers: list[dict[str, Any]]) -> dic
     groups: dict[str, list[str]] = {}
     for name, pair in sorted(key["pairs"].items()):
         groups.setdefault(pair["product_pair"], []).append(name)
-    if any(len(names) != 2 for names in groups.values()):
-        raise SystemExit("a --both-orders set must show every pair exactly twice")
+    sides = [sorted(key["pairs"][n]["staged"] for n in names) for names in groups.values()]
+    if any(side != ["A", "B"] for side in sides):
+        raise SystemExit("a --both-orders set must show every pair exactly twice, once each way")
     table, per_pair, wins = [], {}, 0.0
     consistent = [0] * len(answers)
     left = [0] * len(answers)
@@ -531,10 +535,10 @@ def both_orders_tally(key: dict[str, Any], answers: list[dict[str, Any]]) -> dic
             votes.append(sum(picked) / 2)
             consistent[j] += picked[0] == picked[1]
             left[j] += sum(c == "A" for c in chose)
-        for name in names:
+        for name in names:  # κ over the showings
             staged = key["pairs"][name]["staged"]
-            counts = [sum(_choice(a.get(name)) == staged for a in answers)]
-            table.append([counts[0], len(answers) - counts[0]])
+            won = sum(_choice(a.get(name)) == staged for a in answers)
+            table.append([won, len(answers) - won])
         total = sum(votes)
         wins += 1.0 if total > len(answers) / 2 else 0.5 if total == len(answers) / 2 else 0.0
         per_pair[pair] = {

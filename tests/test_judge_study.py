@@ -92,3 +92,48 @@ def test_both_orders_counts_a_side_picked_twice_as_half_a_vote(judge_study) -> N
     assert judge_study.both_orders_tally(key, [never] * 3)["staged_preferred"]["k"] == 0
     with pytest.raises(SystemExit, match="exactly twice"):
         judge_study.both_orders_tally({"pairs": dict(list(pairs.items())[:3])}, [picks_label])
+    same_side = dict(pairs, **{"pair-02": dict(pairs["pair-02"], staged="A")})
+    with pytest.raises(SystemExit, match="once each way"):
+        judge_study.both_orders_tally({"pairs": same_side}, [picks_label])
+
+
+def test_ab_both_orders_writes_each_pair_twice_and_tallies_pairs(judge_study, tmp_path) -> None:
+    import argparse
+
+    import numpy as np
+
+    from adstage.io.images import write_image
+
+    work = tmp_path / "judge"
+    for label, shade in (("new", 40), ("old", 200)):
+        (work / label / "staged").mkdir(parents=True)
+        for n in range(3):  # product 02 is the same picture in both: not paired
+            value = 90 if n == 2 else shade + n
+            write_image(
+                work / label / "staged" / f"{n:02d}.png", np.full((30, 40, 3), value, np.uint8)
+            )
+    args = argparse.Namespace(
+        work=work, label="new", against="old", seed=1, both_orders=True, answers=[]
+    )
+    assert judge_study.ab(args) == 0
+    out = work / "new-vs-old"
+    key = json.loads((out / "key.json").read_text())
+    assert key["both_orders"] and len(key["pairs"]) == 4 and len(key["none"]) == 1
+    assert sorted(p["product_pair"] for p in key["pairs"].values()) == 2 * ["pair-00"] + 2 * [
+        "pair-01"
+    ]
+    assert len(list((out / "pairs").glob("*.png"))) == 4
+    # judges who always pick the darker picture (the label's): every pair won, both times
+    answers = []
+    for j in range(3):
+        picks = {n: p["staged"] for n, p in key["pairs"].items()}
+        path = tmp_path / f"j{j}.json"
+        path.write_text(json.dumps(picks))
+        answers.append(path)
+    (tmp_path / "results").mkdir()
+    judge_study.tally(argparse.Namespace(work=work, label="new-vs-old", answers=answers))
+    run = json.loads((tmp_path / "results" / "judge_study.json").read_text())["runs"]["new-vs-old"]
+    assert run["products"] == 3  # two pairs and the one without: not four showings
+    ab = run["comparisons"]["ab"]
+    assert ab["pairs"] == 2 and ab["staged_preferred"]["k"] == 2.0
+    assert ab["consistent_share"] == [1.0, 1.0, 1.0]

@@ -514,12 +514,14 @@ def test_floor_shade_reads_the_darkening_around_an_objects_base() -> None:
     others = np.zeros_like(mask)
     others[140:154, 124:176] = True  # the same dark pixels, another object's: left out
     others &= ~mask
-    assert (
-        floor_shade(shaded, mask, others) is None or abs(floor_shade(shaded, mask, others)) < 0.02
-    )
+    assert floor_shade(shaded, mask, others) == pytest.approx(0.0, abs=0.02)
+    as_bytes = floor_shade(shaded, mask.astype(np.uint8), others.astype(np.uint8) * 255)
+    assert as_bytes == pytest.approx(0.0, abs=0.02)  # 0/1 and 0/255 masks read as boolean
     assert floor_shade(floor, np.zeros_like(mask)) is None  # nothing to measure
     with pytest.raises(InputError, match="floor_shade"):
         floor_shade(floor, mask[:100])
+    with pytest.raises(InputError, match="others"):
+        floor_shade(floor, mask, others[:100])
 
 
 def test_a_thin_foot_gets_a_tight_contact_shadow_a_base_a_wide_one(monkeypatch) -> None:

@@ -94,8 +94,8 @@ PART = ("part or accessory", "part")
         ("table lamp", ("decor", "top")),
         ("Plant pot", ("decor", "top")),
         ("Laptop stand", ("decor", "top")),
-        ("storage box", ("other", "any")),
-        ("Bed storage box", ("other", "any")),
+        ("storage box", ("box or basket", "any")),
+        ("Bed storage box", ("box or basket", "any")),
     ],
 )
 def test_catalog_product_types_read_as_kinds(text: str, expected: tuple[str, str]) -> None:

@@ -145,7 +145,10 @@ def test_stage_options_give_a_box_its_height() -> None:
 
     opts = StageOptions(kind="Storage box", height_cm=10.0)
     assert opts.product_kind is not None and opts.product_kind.high_cm == 10.0
-    assert _kind_record(opts)["size_checked"] is True  # type: ignore[index]
+    record = _kind_record(opts)
+    assert record is not None and record["size_checked"] and record["only_on_the_floor"]
+    chair = _kind_record(StageOptions(kind="chair"))
+    assert chair is not None and chair["size_checked"] and not chair["only_on_the_floor"]
     assert _kind_record(StageOptions(kind="Storage box"))["size_checked"] is False  # type: ignore[index]
     lamp = StageOptions(kind="table lamp", height_cm=40.0).product_kind  # stands on furniture
     assert lamp is not None and lamp.high_cm == 0
@@ -1422,3 +1425,32 @@ def test_a_box_of_known_height_is_sized_in_free_space(tmp_path) -> None:
     unsized = stage(item.image, cat, **kwargs)
     beside = [c for c in unsized.candidates if c.provenance["mode"] == "free-space"]
     assert beside and all(c.provenance["height_range_px"] is None for c in beside)
+
+
+def test_a_box_of_known_height_gets_the_scenes_horizon_too(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, scene_camera_for
+    from adstage.stage.scale import Camera
+
+    narrowed = Camera(horizon=(0.4, 0.45))
+    monkeypatch.setattr(pipeline, "scene_camera", lambda uri, prior: narrowed)
+    screen_on = Screen(horizon=True)
+    for kind, height, estimated in (
+        ("chair", None, True),
+        ("storage box", 10.0, True),  # checked where it stands on the floor: the same camera
+        ("storage box", None, False),  # no height: nothing to check, no estimate
+        ("table lamp", None, False),
+    ):
+        opts = StageOptions(kind=kind, height_cm=height, screen=screen_on)
+        got = scene_camera_for(opts, "scene.jpg")
+        assert (got is narrowed) is estimated, kind
+
+
+def test_the_anchors_own_outline_is_not_another_object() -> None:
+    from adstage.stage.pipeline import _other_objects
+
+    slot = _box(100, 200, 40, 80, 50, 90)
+    salient = _box(100, 200, 36, 84, 46, 94) | _box(100, 200, 40, 80, 150, 180)  # itself, grown
+    others = _other_objects([slot, salient], slot)
+    assert not others[slot].any() and not others[36:84, 46:94].any()  # the ring stays free
+    assert others[40:80, 150:180].all() and others.sum() == 40 * 30  # the other object stays

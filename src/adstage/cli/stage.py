@@ -123,7 +123,8 @@ def stage(
         typer.Option(
             "--height-cm",
             help="The product's own height in cm, when the catalog knows it (needs --kind): a "
-            "floor-standing kind's size check uses it instead of the kind's broad range.",
+            "floor-standing kind's size check uses it instead of the kind's broad range, and a "
+            "box or basket is size-checked with it where it stands on the floor.",
         ),
     ] = None,
     overwrite: Overwrite = False,

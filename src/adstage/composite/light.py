@@ -334,12 +334,12 @@ def room_softness(scene: RGB) -> tuple[float, float]:
     return factor, ratio
 
 
-SHADE_NEAR = 0.06
+FLOOR_SHADE_NEAR = 0.06
 """:func:`floor_shade`'s ring around the object: this share of its width wide…"""
-SHADE_BAND = 0.25
+FLOOR_SHADE_BAND = 0.25
 """…over its lowest quarter of height (where its contact and cast shadows fall) and as deep again
 as the ring below its base."""
-SHADE_AWAY = 0.3
+FLOOR_SHADE_AWAY = 0.3
 """The floor beside the object it is compared with: farther than this share of its width from
 it, at most one width to either side, in the same rows."""
 
@@ -349,14 +349,19 @@ def floor_shade(
 ) -> float | None:
     """How much darker the scene is right around the lower part of the object of ``mask`` than
     beside it, in the same rows: ``1 − median(near) / median(away)`` of linear luminance
-    (:data:`SHADE_NEAR`, :data:`SHADE_BAND`, :data:`SHADE_AWAY`), pixels of ``others`` (the
+    (:data:`FLOOR_SHADE_NEAR`, :data:`FLOOR_SHADE_BAND`, :data:`FLOOR_SHADE_AWAY`), pixels of ``others`` (the
     scene's other objects) left out. About 0 where the object throws no shadow one can see (a
     room lit softly from all sides: a black step stool on white tiles), high under a crisp one;
     a dark rug or plinth beside it reads as shade too, so the measure is only trusted when it
     is low. ``None`` when either region is too small to say. A heuristic of ours (issue 13)."""
     scene = as_rgb(scene, name="scene")
+    mask = np.asarray(mask) > 0.5  # a boolean or a [0, 1] mask
     if mask.shape != scene.shape[:2]:
         raise InputError(f"floor_shade: the mask {mask.shape} does not match the scene")
+    if others is not None:
+        others = np.asarray(others) > 0.5
+        if others.shape != mask.shape:
+            raise InputError(f"floor_shade: others {others.shape} does not match the scene")
     ys, xs = np.nonzero(mask)
     if ys.size < 50:
         return None
@@ -364,14 +369,14 @@ def floor_shade(
     x0, x1, top, base = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
     width, height = x1 - x0, base - top
     blocked = np.zeros_like(mask) if others is None else (others & ~mask)
-    r = max(2, round(SHADE_NEAR * width))
+    r = max(2, round(FLOOR_SHADE_NEAR * width))
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0
     band = np.zeros_like(mask)
-    band[max(0, base - round(SHADE_BAND * height)) : min(h, base + r)] = True
+    band[max(0, base - round(FLOOR_SHADE_BAND * height)) : min(h, base + r)] = True
     band[:, : max(0, x0 - width)] = False
     band[:, min(w, x1 + width) :] = False
     near = grown & ~mask & ~blocked & band
-    far_r = max(3, round(SHADE_AWAY * width))
+    far_r = max(3, round(FLOOR_SHADE_AWAY * width))
     wide = cv2.dilate(mask.astype(np.uint8), np.ones((2 * far_r + 1, 2 * far_r + 1), np.uint8))
     away = band & (wide == 0) & ~blocked
     if near.sum() < 20 or away.sum() < 20:

@@ -230,8 +230,9 @@ class StageOptions:
     """The product's own height in cm, when the catalog knows it (a wardrobe of 236 cm): the
     size checks of a floor-standing ``kind`` take it for the kind's heights (a wardrobe's are
     140–240 cm), so a placement that makes it 1 m tall is refused. A kind that may stand
-    anywhere (a storage box, a basket) is checked with it wherever it stands on the floor: in
-    free space, or in the place of an object on the floor. Needs ``kind``."""
+    anywhere (a storage box, a basket) is checked with it where it stands on the floor: in free
+    space, or in the place of an object whose base is at least the screen's ``wall_max_base``
+    down the photo (:func:`adstage.stage.scale.standing`). Needs ``kind``."""
 
     def shadow_model_for(self, *, free_space: bool) -> str:
         """The shadow model of a free-space candidate (``free_space``) or of a replacement."""
@@ -1357,6 +1358,18 @@ def _free_space_heights(
     return (max(1.0, found[0] * h), max(1.0, found[1] * h)), seen
 
 
+def _other_objects(occupied: list[NDArray[np.bool_]], slot: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The scene's objects other than the anchor of ``slot``: every connected part of the
+    ``occupied`` masks that does not touch it (a saliency map's outline of the anchor itself is
+    a little larger than its catalog mask, and would hide the ring where its shadow is)."""
+    out = np.zeros(slot.shape, bool)
+    for mask in occupied:
+        _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        touching = np.unique(labels[slot & mask])
+        out |= mask & ~np.isin(labels, touching[touching > 0])
+    return out
+
+
 def stage_beside(
     cut: Cutout,
     match: Match,
@@ -1491,13 +1504,11 @@ def stage_beside(
     anchor_shade = None
     cast_factor = 1.0
     if FREE_SPACE_CAST_FROM_ANCHOR is not None and options.cast_shadow > 0:
-        others = np.zeros(slot.shape, bool)
-        for mask in occupied:
-            others |= mask
-        anchor_shade = floor_shade(scene, slot, others)
+        anchor_shade = floor_shade(scene, slot, _other_objects(occupied, slot))
         if anchor_shade is not None:
             low, high = FREE_SPACE_CAST_FROM_ANCHOR
-            cast_factor = float(np.clip((anchor_shade - low) / (high - low), 0.0, 1.0))
+            span = max(high - low, 1e-6)  # equal bounds: a step at them
+            cast_factor = float(np.clip((anchor_shade - low) / span, 0.0, 1.0))
             under = options.under_shadow * (
                 1.0 - FREE_SPACE_UNDER_FROM_ANCHOR * (1.0 - cast_factor)
             )
@@ -1603,10 +1614,11 @@ def screen_matches(
 def scene_camera_for(opts: StageOptions, uri: str) -> Camera | None:
     """The camera the size and support checks use in the scene ``uri``: the screen's prior,
     narrowed by the scene's estimated horizon (:func:`adstage.stage.horizon.scene_camera`) when
-    the product's kind stands on the floor and the screen's ``horizon`` is on."""
+    the product's kind stands on the floor (or may, at a known height:
+    :func:`adstage.stage.scale.standing`) and the screen's ``horizon`` is on."""
     if opts.screen is None:
         return None
-    kind = opts.product_kind
+    kind = standing(opts.product_kind)
     if not opts.screen.horizon or kind is None or kind.support != FLOOR:
         return opts.screen.camera
     return scene_camera(uri, opts.screen.camera)
@@ -1618,10 +1630,14 @@ def _kind_record(opts: StageOptions) -> dict[str, Any] | None:
         return None
     kind = opts.product_kind
     floor = standing(kind)  # a kind that may stand anywhere, of a known height: on the floor
+    checked = floor is not None and floor.support == FLOOR and opts.screen is not None
     return {
         "text": opts.kind,
         "read_as": None if kind is None else kind.as_dict(),
-        "size_checked": floor is not None and floor.support == FLOOR and opts.screen is not None,
+        "size_checked": checked,
+        # a box or basket: only where it stands on the floor (free space, or in the place of an
+        # object whose base is at least Screen.wall_max_base down; 1.0 turns that off)
+        "only_on_the_floor": checked and kind is not floor,
     }
 
 

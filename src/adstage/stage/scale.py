@@ -29,7 +29,9 @@ in an outdoor scene (a bed in a garden, a TV bench in a park), or a kind in a ro
 found in (:data:`NOT_IN_ROOMS`: a bed in a kitchen, a sofa in a laundry).
 
 Kinds that stand on other furniture (``top``), hang on a wall (``wall``) or are not recognised are
-not checked (their base height is unknown); parts and accessories (a type whose head ends in one
+not checked (their base height is unknown); a kind that may stand anywhere (``any``: a box or
+basket) is checked, at its own known height, only where it stands on the floor
+(:func:`standing`); parts and accessories (a type whose head ends in one
 of :data:`PART_NOUNS`: "table legs", "cabinet door", "chair cushion") are never staged into a
 room slot or free space: ``stage`` makes close-ups of them (:mod:`adstage.stage.closeup`) or,
 with ``closeup=False``, refuses them.
@@ -145,7 +147,7 @@ KINDS: tuple[tuple[str, Kind], ...] = (
     (r"\bwall\b|\bmirror cabinet\b", _k("wall unit", 0, 0, WALL)),
     (r"\bpendant\b|\bceiling\b", _k("ceiling lamp", 0, 0, WALL)),
     # other things that do not stand on the floor by themselves
-    (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bnet\b", _k("other", 0, 0, ANY)),
+    (r"\bbox(es)?\b|\bbaskets?\b|\bcase\b|\bnet\b", _k("box or basket", 0, 0, ANY)),
     (r"\bfloor lamp\b|\bfloor uplighter\b", _k("floor lamp", 110, 200)),
     (
         r"\blamps?\b|\blampshade\b|\bvase\b|\bplant\b|\bpot\b|\bclock\b|\bcandle|"
@@ -241,10 +243,11 @@ def _words(text: str) -> str:
 
 def standing(kind: Kind | None) -> Kind | None:
     """``kind`` as a floor-standing kind when it may stand anywhere (:data:`ANY`: a storage box, a
-    basket) and its height is known (``high_cm`` > 0, the product's own): where such a product
-    stands on the floor — in free space, or in the place of an object on the floor — its size is
-    checked like furniture's (a 10-cm storage box once replaced a garden dining set at the
-    table's size, issue 13). Any other kind as it is."""
+    basket) and its height is known (``high_cm`` > 0, the product's own), for the places where
+    such a product stands on the floor — free space, and the place of an object whose base is at
+    least the screen's ``wall_max_base`` down the photo — so its size is checked like
+    furniture's (a 10-cm storage box once replaced a garden dining set at the table's size,
+    issue 13). Any other kind as it is."""
     if kind is not None and kind.support == ANY and kind.high_cm > 0:
         return replace(kind, support=FLOOR)
     return kind

@@ -103,7 +103,9 @@ class Screen:
     the photo (a share of its height; the share a free-space anchor's base must reach to surely
     stand on the floor): that object stands on the floor, and a wall cabinet in its place
     hovers in the room ("an oversized white cabinet pasted into the middle of the room", set P,
-    issue 13), a wall shelf lies on the rug. 1.0: off."""
+    issue 13), a wall shelf lies on the rug. A box or basket of known height in such a place
+    stands on the floor and is size-checked (:func:`adstage.stage.scale.standing`). 1.0: off
+    (both)."""
     work_side: int = 256
     camera: Camera = field(default_factory=Camera)
     """The camera prior of the ``support`` and ``scale`` checks (:mod:`adstage.stage.scale`)."""
@@ -283,7 +285,7 @@ def screen(
             measures,
         )
     if kind is not None and kind.support == ANY and base >= t.wall_max_base:
-        kind = standing(kind)  # a storage box of known height, in the place of a floor object
+        kind = standing(kind)  # a box of known height, in the place of a floor object
     if kind is None or kind.support != FLOOR:
         return Verdict(True, None, "", measures)
     # the size checks last: the scene's camera may have to be estimated from its pixels
