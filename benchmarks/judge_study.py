@@ -34,7 +34,8 @@ error: set T (session 23) left sets E–J out of ``--exclude-labels`` and reused
 --per-scene N`` would pick (:func:`adstage.batch.spread.spread`: at most ``N`` products per
 scene); ``key.json`` records each pair's ``rank`` (0 = the best) and the moves.
 
-``ab --both-orders`` shows every pair twice, once each way round, under shuffled names
+``ab`` shows every pair twice, once each way round, under shuffled names (``--both-orders``,
+the default since session 31; ``--no-both-orders``: once, sides balanced)
 (``key.json`` names each showing's ``product_pair``): in session 31 two of three fresh judges
 answered "A" in 11 of 11 pairs and one in 15 of 15, so a side bias decided whole rounds. The
 tally (:func:`both_orders_tally`) gives a judge's vote on a pair as the share of its two showings
@@ -327,7 +328,8 @@ def _changed_share(x: np.ndarray, y: np.ndarray) -> float:
 
 def ab(args: argparse.Namespace) -> int:
     """Pairs of two variants' staged images of the same products (``--label`` vs ``--against``,
-    both made by ``make`` with the same ``--n`` and ``--seed``), sides randomised."""
+    both made by ``make`` with the same ``--n`` and ``--seed``): each shown both ways round
+    (``--both-orders``, the default), or once with the sides balanced."""
     a, b = args.work / args.label / "staged", args.work / args.against / "staged"
     out = args.work / f"{args.label}-vs-{args.against}"
     (out / "pairs").mkdir(parents=True, exist_ok=True)
@@ -586,8 +588,10 @@ def main() -> int:
     parser.add_argument("--against", default="", help="ab: the other variant's label")
     parser.add_argument(
         "--both-orders",
-        action="store_true",
-        help="ab: show every pair twice, once each way round (a judge's side bias cancels)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ab: show every pair twice, once each way round (a judge's side bias cancels; the "
+        "default since session 31); --no-both-orders shows each pair once",
     )
     parser.add_argument("--mode", default="", help="real: only candidates of this mode")
     parser.add_argument("--options", default="", help="StageOptions as JSON (default: defaults)")
