@@ -147,6 +147,7 @@ CONSTANTS = {
         "FREE_SPACE_BELOW_SCREENS",
         "FREE_SPACE_CAST_FROM_ANCHOR",
         "FREE_SPACE_UNDER_FROM_ANCHOR",
+        "FREE_SPACE_SCALE_ANCHORS",
     ),
     "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }

@@ -1454,3 +1454,17 @@ def test_the_anchors_own_outline_is_not_another_object() -> None:
     others = _other_objects([slot, salient], slot)
     assert not others[slot].any() and not others[36:84, 46:94].any()  # the ring stays free
     assert others[40:80, 150:180].all() and others.sum() == 40 * 30  # the other object stays
+
+
+def test_scale_refusals_anchor_free_space_only_when_it_sizes_the_product(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions, _scale_anchors
+
+    box = StageOptions(kind="storage box", height_cm=10.0)
+    assert not _scale_anchors(box)  # off by default
+    monkeypatch.setattr(pipeline, "FREE_SPACE_SCALE_ANCHORS", True)
+    assert _scale_anchors(box) and _scale_anchors(StageOptions(kind="chair"))
+    assert not _scale_anchors(StageOptions(kind="storage box"))  # no height: the anchor's scale
+    assert not _scale_anchors(StageOptions())  # no kind
+    monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)  # sized by the anchor: not allowed
+    assert not _scale_anchors(box)

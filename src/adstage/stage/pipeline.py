@@ -904,6 +904,24 @@ line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASP
 :data:`FREE_SPACE_EDGE_ANY_SHAPE`, of any shape for a place at the frame's edge only."""
 
 
+FREE_SPACE_SCALE_ANCHORS = False
+"""Whether a slot refused for ``scale`` (the product would be a giant or a toy in the old
+object's place) may still anchor free space, when free space sizes the product by the scene's
+camera and its kind's heights (:data:`FREE_SPACE_SIZE`) rather than by the anchor: the anchor
+then gives only its base line. A trial of session 31 (issue 13); off."""
+
+
+def _scale_anchors(opts: StageOptions) -> bool:
+    """Whether :data:`FREE_SPACE_SCALE_ANCHORS` lets ``scale`` refusals anchor this product."""
+    kind = standing(opts.product_kind)
+    return (
+        FREE_SPACE_SCALE_ANCHORS
+        and FREE_SPACE_SIZE is not None
+        and kind is not None
+        and (kind.support == FLOOR and kind.high_cm > 0)
+    )
+
+
 def _may_stand_beside(opts: StageOptions) -> bool:
     """Whether free space is on and the product may stand on the floor: not a kind that hangs on
     a wall or stands on other furniture (a mirror, a table lamp), which free space would stand on
@@ -940,7 +958,8 @@ def _stage_beside_any(
     for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
         if len(out) >= want:
             break
-        sound = verdict is None or verdict.reason in FREE_SPACE_REASONS  # passed, or uncovered
+        reasons = FREE_SPACE_REASONS + (("scale",) if _scale_anchors(opts) else ())
+        sound = verdict is None or verdict.reason in reasons  # passed, or uncovered
         if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue
         if not _on_the_floor(match, opts):
