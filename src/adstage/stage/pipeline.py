@@ -918,7 +918,8 @@ def _scale_anchors(opts: StageOptions) -> bool:
         FREE_SPACE_SCALE_ANCHORS
         and FREE_SPACE_SIZE is not None
         and kind is not None
-        and (kind.support == FLOOR and kind.high_cm > 0)
+        and kind.support == FLOOR
+        and kind.high_cm > 0
     )
 
 
@@ -955,10 +956,10 @@ def _stage_beside_any(
     scenes = set(scenes or ())
     want = opts.k - len(scenes)
 
+    reasons = FREE_SPACE_REASONS + (("scale",) if _scale_anchors(opts) else ())
     for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
         if len(out) >= want:
             break
-        reasons = FREE_SPACE_REASONS + (("scale",) if _scale_anchors(opts) else ())
         sound = verdict is None or verdict.reason in reasons  # passed, or uncovered
         if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue

@@ -49,7 +49,6 @@ from numpy.typing import NDArray
 from adstage.composite.align import Fit, align, render_mask
 from adstage.errors import InputError
 from adstage.stage.scale import (
-    ANY,
     FLOOR,
     TOP,
     WALL,
@@ -284,7 +283,7 @@ def screen(
             f"{base:.0%} of the scene's height down, at least {t.wall_max_base:.0%})",
             measures,
         )
-    if kind is not None and kind.support == ANY and base >= t.wall_max_base:
+    if base >= t.wall_max_base:
         kind = standing(kind)  # a box of known height, in the place of a floor object
     if kind is None or kind.support != FLOOR:
         return Verdict(True, None, "", measures)
