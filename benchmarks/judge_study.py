@@ -148,7 +148,9 @@ CONSTANTS = {
         "FREE_SPACE_CAST_FROM_ANCHOR",
         "FREE_SPACE_UNDER_FROM_ANCHOR",
         "FREE_SPACE_SCALE_ANCHORS",
+        "PERSPECTIVE",
     ),
+    "adstage.stage.perspective": ("MIN_FAR", "MAX_TURN", "FRONT_SUPPORT", "INLIER_DEG"),
     "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

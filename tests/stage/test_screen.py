@@ -1468,3 +1468,43 @@ def test_scale_refusals_anchor_free_space_only_when_it_sizes_the_product(monkeyp
     assert not _scale_anchors(StageOptions())  # no kind
     monkeypatch.setattr(pipeline, "FREE_SPACE_SIZE", None)  # sized by the anchor: not allowed
     assert not _scale_anchors(box)
+
+
+def test_perspective_turns_a_free_space_product_to_its_anchor_s_edges(
+    monkeypatch, tmp_path
+) -> None:
+    pytest.importorskip("lancedb")
+    from adstage.stage import perspective, pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    plain = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    assert plain.candidates[0].provenance["perspective"] is None  # off by default
+    monkeypatch.setattr(pipeline, "PERSPECTIVE", True)
+    read = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    record = read.candidates[0].provenance["perspective"]
+    assert isinstance(record, dict) and isinstance(record["turned"], bool)
+    if not record["turned"]:
+        assert record["why"]
+        assert np.array_equal(read.candidates[0].image, plain.candidates[0].image)
+
+    # The product read square-on, the anchor's edges meeting at a point to the right: turned.
+    calls: list[bool] = []
+
+    def fronts(rgb: np.ndarray, region: np.ndarray | None = None) -> perspective.Vanishing:
+        calls.append(True)
+        if len(calls) % 2:  # the product first, then the room
+            return perspective.Vanishing((1.0, 0.0, 0.0), 0.9, 5)
+        return perspective.Vanishing((rgb.shape[1] * 3.0, rgb.shape[0] * 0.4, 1.0), 0.5, 5)
+
+    monkeypatch.setattr(pipeline, "front_vanishing", fronts)
+    turned = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea")
+    cand = turned.candidates[0]
+    record = cand.provenance["perspective"]
+    assert record["turned"] and record["sides"][0] > 1.0 > record["sides"][1]
+    assert cand.match.id == plain.candidates[0].match.id
+    assert not np.array_equal(cand.image, plain.candidates[0].image)
+    # about its centre column: the near side reaches lower, by at most MAX_TURN of its height
+    (x0, _, x1, y1), (p0, q0, p1, q1) = cand.placement, plain.candidates[0].placement
+    assert abs((x0 + x1) / 2 - (p0 + p1) / 2) <= 0.1 * (p1 - p0)
+    assert q1 <= y1 <= q1 + perspective.MAX_TURN * (q1 - q0) + 2

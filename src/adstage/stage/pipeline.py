@@ -63,6 +63,7 @@ from adstage.stage.freespace import below_screen, crop_to_frame, nearer_than, pl
 from adstage.stage.freespace import screens as find_screens
 from adstage.stage.horizon import scene_camera
 from adstage.stage.objects import cached_object_map
+from adstage.stage.perspective import front_vanishing, turn_cutout
 from adstage.stage.scale import (
     ANY,
     FLOOR,
@@ -446,6 +447,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
 
     t = time.perf_counter()
     placement: Placement = align(cut.mask, slot, fit=options.fit, stand=options.stand)  # type: ignore[arg-type]
+    cut, placement, turn = _turned(cut, placement, scene, slot)
     scaled = scale_cutout(cut.rgba, placement)
     placed = np.zeros(slot.shape, bool)
     x0, y0, x1, y1 = placement.box
@@ -500,6 +502,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
             "fit": options.fit,
             "scale": placement.scale,
             "hole_pixels": int(hole.sum()),
+            "perspective": turn,
             "filled_pixels": int(unknown.sum()),
             "scene_size": [scene.shape[1], scene.shape[0]],
             "composite": pasted.provenance()
@@ -1518,8 +1521,9 @@ def stage_beside(
     occluder = None
     if FREE_SPACE_IN_FRONT is not None:
         occluder = nearer_than(occupied, placement.box[3] + FREE_SPACE_IN_FRONT * scene.shape[0])
+    turned, placement, turn = _turned(cut, placement, scene, slot, off_frame=off_frame > 0)
     whole = placement.size[0]
-    shown, placement = crop_to_frame(cut, placement)
+    shown, placement = crop_to_frame(turned, placement)
     t = time.perf_counter()
     anchor_shade = None
     cast_factor = 1.0
@@ -1572,9 +1576,62 @@ def stage_beside(
             "cast_factor": round(cast_factor, 3),
             "off_frame": round(1.0 - placement.size[0] / whole, 4),
             "edges_only": edges_only,
+            "perspective": turn,
         },
         {"scene": scene, "removed": scene, "filled": scene},
     )
+
+
+PERSPECTIVE = False
+"""Turn the product to the room's perspective where it stands
+(:mod:`adstage.stage.perspective`): its front's edges made to meet where the anchor's (free
+space) or the old object's (a replacement) do, about its centre column, at most
+:data:`adstage.stage.perspective.MAX_TURN` of its height changed at a side. Off: pasted as
+photographed (issue 13, session 32)."""
+
+PERSPECTIVE_GROW = 0.01
+"""The slot's mask is grown by this share of the scene's width before its edges are read: the
+object's outline lies on the mask's border."""
+
+
+def _turned(
+    cut: Cutout,
+    placement: Placement,
+    scene: RGB,
+    slot: NDArray[np.bool_],
+    *,
+    off_frame: bool = False,
+) -> tuple[Cutout, Placement, dict[str, Any] | None]:
+    """``cut`` and ``placement`` turned to the perspective of the object ``slot`` covers in
+    ``scene`` when :data:`PERSPECTIVE` is on (and both fronts are found), and the record for the
+    provenance (``None``: off). ``off_frame``: the turned box may reach past the frame's side
+    (free space, cropped to it after)."""
+    if not PERSPECTIVE:
+        return cut, placement, None
+    white = cut.rgba[..., :3].astype(np.float32) * (cut.rgba[..., 3:] / 255.0) + 255.0 * (
+        1.0 - cut.rgba[..., 3:] / 255.0
+    )
+    on_white = np.clip(np.rint(white), 0, 255).astype(np.uint8)
+    grow = max(1, round(0.01 * max(cut.mask.shape)))
+    kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+    own = front_vanishing(on_white, cv2.dilate(cut.mask.astype(np.uint8), kernel) > 0)
+    if own is None:
+        return cut, placement, {"turned": False, "why": "no front found on the product"}
+    grow = max(1, round(PERSPECTIVE_GROW * scene.shape[1]))
+    kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
+    room = front_vanishing(scene, cv2.dilate(slot.astype(np.uint8), kernel) > 0)
+    if room is None:
+        return cut, placement, {"turned": False, "why": "no front found on the room's object"}
+    done = turn_cutout(cut, placement, own, room, off_frame=off_frame)
+    if done is None:
+        return (
+            cut,
+            placement,
+            {"turned": False, "why": "no turn needed or it would leave the frame"},
+        )
+    turned, new, turn = done
+    log.info("turned to the room's perspective: %s", turn.record())
+    return turned, new, {"turned": True} | turn.record()
 
 
 def _box_share(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float:
