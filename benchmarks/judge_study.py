@@ -150,7 +150,7 @@ CONSTANTS = {
         "FREE_SPACE_SCALE_ANCHORS",
         "PERSPECTIVE",
     ),
-    "adstage.stage.perspective": ("MIN_FAR", "MAX_TURN", "FRONT_SUPPORT", "INLIER_DEG"),
+    "adstage.stage.perspective": ("MIN_FAR", "MIN_SPAN", "MAX_TURN", "FRONT_SUPPORT", "INLIER_DEG"),
     "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }
 """Module constants the judged rounds varied (a wrapper sets them before this script runs):

@@ -72,6 +72,13 @@ def test_the_front_is_the_farthest_family_of_enough_support() -> None:
     assert found is not None and found.point[0] == pytest.approx(-1200, rel=0.15)
 
 
+def test_a_round_top_has_no_front() -> None:
+    image = np.full((300, 400, 3), 255, np.uint8)
+    cv2.ellipse(image, (200, 150), (160, 60), 0, 0, 360, (40, 40, 40), 2, cv2.LINE_AA)
+    cv2.ellipse(image, (200, 220), (150, 50), 0, 0, 360, (40, 40, 40), 2, cv2.LINE_AA)
+    assert front_vanishing(image) is None
+
+
 def test_front_vanishing_refuses_what_is_not_an_rgb_image() -> None:
     with pytest.raises(InputError, match="H×W×3 uint8"):
         front_vanishing(np.zeros((10, 10), np.uint8))

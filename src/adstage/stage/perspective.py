@@ -55,6 +55,9 @@ MIN_SHARE = 0.25
 FRONT_SUPPORT = 0.5
 """The second family is the front when it lies farther and has at least this share of the first's
 support."""
+MIN_SPAN = 1.5
+"""A front's edges add up to at least this many of the object's widths (a cabinet's top, bottom
+and shelves each run across it; a round table's rim gives short chords, and no front)."""
 MIN_FAR = 2.0
 """A front's vanishing point lies at least this many of the object's widths from its centre: the
 edges of a top or a side seen at a steep angle meet nearer, and a front turned that far would
@@ -170,7 +173,8 @@ def front_vanishing(
         pick = second
     count = int(inlier[pick].sum())
     share = float(support[pick] / weight.sum())
-    if count < MIN_INLIERS or share < MIN_SHARE:
+    span = float(length[inlier[pick]].sum()) / inside.shape[1]
+    if count < MIN_INLIERS or share < MIN_SHARE or span < MIN_SPAN:
         return None
     if pick == 0:
         return Vanishing((1.0, 0.0, 0.0), share, count)
