@@ -316,6 +316,54 @@ def test_the_fill_never_sees_the_old_object_through_an_open_product(tmp_path: Pa
         StageOptions(fill="everything")
 
 
+def test_a_replacement_takes_the_old_object_s_perspective(tmp_path: Path, monkeypatch) -> None:
+    """The old object's edges meet at a point to the right (a chest seen at an angle); the
+    product, photographed square-on, is turned to meet there too (stage.perspective)."""
+    import cv2
+
+    from adstage.io.images import write_image
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage_candidate
+    from adstage.types import Cutout, Match
+
+    scene = np.full((240, 400, 3), 150, np.uint8)
+    vp = (1100.0, 40.0)
+    top, bottom = 70, 190
+    x0, x1 = 120, 260
+    at = lambda y, x: round(y + (vp[1] - y) * (x - x0) / (vp[0] - x0))  # noqa: E731
+    pts = np.array([(x0, top), (x1, at(top, x1)), (x1, at(bottom, x1)), (x0, bottom)], np.int32)
+    cv2.fillPoly(scene, [pts], (200, 190, 170))
+    for y in (top, 100, 130, 160, bottom):  # drawer lines towards the point
+        cv2.line(scene, (x0, y), (x1, at(y, x1)), (60, 50, 40), 2, cv2.LINE_AA)
+    write_image(tmp_path / "scene.png", scene)
+    slot = np.zeros((240, 400), np.uint8)
+    cv2.fillPoly(slot, [pts], 255)
+    ok, png = cv2.imencode(".png", slot)
+    assert ok
+    match = Match(
+        id="s-0", item="s", slot=0, uri=str(tmp_path / "scene.png"), category="chest",
+        staged=True, score=1.0, similarity=1.0, coverage=None, bbox=(x0, top, x1, bottom),
+        center_of_mass=(190.0, 130.0), area_fraction=0.15, size=(400, 240),
+        mask_png=png.tobytes(),
+    )  # fmt: skip
+    product = np.full((120, 140, 3), 210, np.uint8)
+    for y in (2, 30, 60, 90, 117):  # square-on: its drawer lines flat
+        cv2.line(product, (2, y), (137, y), (60, 50, 40), 2)
+    cut = Cutout.from_alpha(product, np.ones((120, 140), np.float32))
+    options = StageOptions(inpainter="telea", shadow=0.0, light=0.0, edges="unmix")
+    plain = stage_candidate(cut, match, options)
+    assert plain.provenance["perspective"] is None  # off by default
+    monkeypatch.setattr(pipeline, "PERSPECTIVE", True)
+    turned = stage_candidate(cut, match, options)
+    record = turned.provenance["perspective"]
+    assert record["turned"], record
+    assert record["own"][2] == 0.0  # the product's front: at infinity
+    assert record["room"][0] == pytest.approx(vp[0], rel=0.25)
+    left, right = record["sides"]
+    assert left > 1.0 > right  # the side away from the point is the nearer, taller one
+    assert not np.array_equal(turned.image, plain.image)
+
+
 def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     catalog: Path, tmp_path: Path
 ) -> None:
