@@ -1504,6 +1504,15 @@ JUDGE_RUNS = {
         "both ways round (not kept) ⁴⁰",
     ),
     "Z-kinds": ("Z", "the same, a box of known height sized where it stands on the floor ⁴¹"),
+    "A-psp4-vs-A-box": (
+        "A",
+        "… … … … … … … … the product turned to the room's perspective, both ways round "
+        "(not kept) ⁴²",
+    ),
+    "A2-psp4-vs-A2-box": (
+        "A2",
+        "… … … … … … the product turned to the room's perspective, both ways round (not kept) ⁴²",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
