@@ -1513,6 +1513,11 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … the product turned to the room's perspective, both ways round (not kept) ⁴²",
     ),
+    "A2-sca-vs-A2-box": (
+        "A2",
+        "… … … … … … a slot refused for scale may anchor free space that sizes the product by "
+        "the scene's camera, both ways round ⁴²",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""

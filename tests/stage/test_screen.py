@@ -1461,7 +1461,9 @@ def test_scale_refusals_anchor_free_space_only_when_it_sizes_the_product(monkeyp
     from adstage.stage.pipeline import StageOptions, _scale_anchors
 
     box = StageOptions(kind="storage box", height_cm=10.0)
-    assert not _scale_anchors(box)  # off by default
+    assert _scale_anchors(box)  # on by default since session 32
+    monkeypatch.setattr(pipeline, "FREE_SPACE_SCALE_ANCHORS", False)
+    assert not _scale_anchors(box)
     monkeypatch.setattr(pipeline, "FREE_SPACE_SCALE_ANCHORS", True)
     assert _scale_anchors(box) and _scale_anchors(StageOptions(kind="chair"))
     assert not _scale_anchors(StageOptions(kind="storage box"))  # no height: the anchor's scale

@@ -907,11 +907,13 @@ line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASP
 :data:`FREE_SPACE_EDGE_ANY_SHAPE`, of any shape for a place at the frame's edge only."""
 
 
-FREE_SPACE_SCALE_ANCHORS = False
+FREE_SPACE_SCALE_ANCHORS = True
 """Whether a slot refused for ``scale`` (the product would be a giant or a toy in the old
 object's place) may still anchor free space, when free space sizes the product by the scene's
 camera and its kind's heights (:data:`FREE_SPACE_SIZE`) rather than by the anchor: the anchor
-then gives only its base line. A trial of session 31 (issue 13); off."""
+then gives only its base line. Tried in session 31, on since session 32 (issue 13: a 10-cm
+storage box found a place on a bedroom floor at its size, and a cube cabinet moved from in
+front of an armchair to beside a crib, preferred by all three judges both ways round)."""
 
 
 def _scale_anchors(opts: StageOptions) -> bool:
