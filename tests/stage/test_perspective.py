@@ -138,7 +138,7 @@ def test_a_square_on_product_turned_towards_a_point_on_the_right_shrinks_to_the_
     flat = Vanishing((1.0, 0.0, 0.0), 0.9, 5)
     room = Vanishing((900.0, 100.0, 1.0), 0.5, 5)
     done = turn_cutout(cut, place, flat, room)
-    assert done is not None
+    assert not isinstance(done, str)
     turned, new, turn = done
     left, right = turn.sides
     assert left > 1.0 > right and turn.made == 1.0
@@ -150,11 +150,16 @@ def test_a_square_on_product_turned_towards_a_point_on_the_right_shrinks_to_the_
     centre = 200 - x0
     assert y0 + np.nonzero(turned.mask[:, centre])[0].max() + 1 == pytest.approx(200, abs=1)
     assert turned.rgba[turned.mask][:, :3].mean() == pytest.approx(180, abs=1)
-    # a point nearer than the turn allows: made partly, each side within MAX_TURN
-    near = turn_cutout(cut, place, flat, Vanishing((330.0, 100.0, 1.0), 0.5, 5))
-    assert near is not None
-    assert near[2].made < 1.0
-    assert all(abs(s - 1) <= perspective.MAX_TURN + 1e-6 for s in near[2].sides)
+    # a point nearer than the turn allows: made partly, the growing side exactly 1 + MAX_TURN,
+    # however near the point (even between the centre and a side)
+    made = []
+    for x in (400.0, 330.0, 300.0, 260.0, 220.0):
+        near = turn_cutout(cut, place, flat, Vanishing((x, 100.0, 1.0), 0.5, 5))
+        assert not isinstance(near, str)
+        assert near[2].made < 1.0
+        assert max(near[2].sides) == pytest.approx(1 + perspective.MAX_TURN, abs=1e-6)
+        made.append(near[2].made)
+    assert made == sorted(made, reverse=True)  # a nearer point: a smaller share of its turn
     record = turn.record()
     assert record["made"] == 1.0 and len(record["sides"]) == 2
     assert all(isinstance(v, float) for v in record["sides"] + record["own"] + record["room"])
@@ -164,13 +169,61 @@ def test_no_turn_when_both_fronts_agree_or_the_box_would_leave_the_frame() -> No
     cut = _cut()
     place = Placement((150, 120, 250, 200), 1.0, "height", (400, 300))
     flat = Vanishing((1.0, 0.0, 0.0), 0.9, 5)
-    assert turn_cutout(cut, place, flat, flat) is None
+    assert "no corner" in turn_cutout(cut, place, flat, flat)
     room = Vanishing((900.0, 100.0, 1.0), 0.5, 5)
     at_edge = Placement((300, 120, 400, 200), 1.0, "height", (400, 300))
-    assert turn_cutout(cut, at_edge, flat, Vanishing((-500.0, 100.0, 1.0), 0.5, 5)) is None
-    done = turn_cutout(cut, at_edge, flat, Vanishing((-500.0, 100.0, 1.0), 0.5, 5), off_frame=True)
-    assert done is not None and done[1].box[2] > 400  # free space: cropped to the frame after
+    left = Vanishing((-500.0, 100.0, 1.0), 0.5, 5)
+    assert "leave the frame" in turn_cutout(cut, at_edge, flat, left)
+    done = turn_cutout(cut, at_edge, flat, left, off_frame=True)
+    assert not isinstance(done, str) and done[1].box[2] > 400  # free space: cropped after
     at_bottom = Placement((150, 220, 250, 300), 1.0, "height", (400, 300))
-    assert turn_cutout(cut, at_bottom, flat, room) is None  # the near side would leave the bottom
+    assert "leave the frame" in turn_cutout(cut, at_bottom, flat, room)  # the near side, below
     with pytest.raises(InputError, match="empty box"):
         turn_cutout(cut, Placement((5, 5, 5, 9), 1.0, "height", (400, 300)), flat, room)
+
+
+def test_a_large_cut_out_turned_at_the_placement_s_scale_and_a_three_quarter_front_turned_square() -> (
+    None
+):
+    """A cut-out four times the box's size is warped at the box's scale (its pixels' centres kept:
+    the centre column's base stays put), and a product whose own front meets at a point to the
+    left, in a square-on room, is turned square: its drawer lines come out level."""
+    h, w = 320, 400
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 200, 255
+    vp = (-4000.0, 40.0)  # the product's own front, in its pixels
+    for y in (8, 100, 200, 312):
+        y1 = y + (vp[1] - y) * (w - 1) / vp[0]  # along the line from (0, y) to the point
+        cv2.line(rgba, (0, y), (w - 1, round(y1)), (30, 30, 30, 255), 3)
+    cut = Cutout(rgba, np.ones((h, w), bool), (0, 0, w, h), (w / 2, h / 2), 0.2, (w, h))
+    place = Placement((100, 100, 200, 180), 0.25, "height", (400, 300))
+    own = Vanishing((vp[0], vp[1], 1.0), 0.8, 4)
+    flat = Vanishing((1.0, 0.0, 0.0), 0.8, 4)
+    done = turn_cutout(cut, place, own, flat)
+    assert not isinstance(done, str)
+    turned, new, turn = done
+    x0, y0, x1, y1 = new.box
+    assert turned.rgba.shape[:2] == (y1 - y0, x1 - x0)  # warped at the placement's scale
+    assert turn.made == 1.0
+    # the lines met to the left (its left side farther, shorter): turned square, the left grows
+    assert turn.sides[0] > 1.0 > turn.sides[1]
+    dark = (turned.rgba[..., 0] < 120) & (turned.rgba[..., 3] > 200)
+    cols = [round(0.15 * (x1 - x0)), round(0.85 * (x1 - x0))]
+    rows = [np.nonzero(dark[:, c])[0] for c in cols]
+    middle = [r[(r > 0.3 * len(dark)) & (r < 0.8 * len(dark))].mean() for r in rows]
+    assert abs(middle[0] - middle[1]) <= 1.5  # the middle drawer line is level after the turn
+    centre = (100 + 200) // 2 - x0
+    base = y0 + np.nonzero(turned.mask[:, centre])[0].max() + 1
+    assert base == pytest.approx(180, abs=1)
+
+
+def test_front_vanishing_reads_a_product_s_horizon_above_its_tight_crop() -> None:
+    """A cut-out is cropped to the product: its horizon may lie far above the crop (rows=None)."""
+    image = np.full((200, 300, 3), 255, np.uint8)
+    vp = (1800.0, -600.0)  # three crop heights above its top
+    _lines_to(image, vp, [20, 70, 120, 170], 20, 280)
+    assert front_vanishing(image) is None  # outside the rows a room's horizon may take
+    found = front_vanishing(image, rows=None)
+    assert found is not None and found.point[0] == pytest.approx(vp[0], rel=0.25)
+    with pytest.raises(InputError, match="bool"):
+        front_vanishing(image, np.ones((200, 300), np.uint8))

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from adstage.composite.blend import scale_cutout
 from adstage.errors import InputError
 from adstage.types import Cutout, Placement
 
@@ -95,11 +96,16 @@ def _segments(gray: NDArray[Any]) -> NDArray[np.float64]:
 
 
 def front_vanishing(
-    rgb: NDArray[np.uint8], region: NDArray[np.bool_] | None = None
+    rgb: NDArray[np.uint8],
+    region: NDArray[np.bool_] | None = None,
+    *,
+    rows: tuple[float, float] | None = ROWS,
 ) -> Vanishing | None:
-    """The vanishing point of the front of the object ``region`` covers in ``rgb`` (H×W×3
-    uint8; ``None``: the whole picture), or ``None`` when its edges do not agree on one (see the
-    module docstring)."""
+    """The vanishing point of the front of the object ``region`` (bool, H×W) covers in ``rgb``
+    (H×W×3 uint8; ``None``: the whole picture), or ``None`` when its edges do not agree on one
+    (see the module docstring). ``rows``: where the horizon may lie, as shares of the picture's
+    height (``None``: anywhere; a product's cut-out is cropped tight, so its horizon may lie
+    far above it)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"front_vanishing: expected an H×W×3 uint8 image, got {rgb.shape}")
     h, w = rgb.shape[:2]
@@ -107,6 +113,8 @@ def front_vanishing(
         region = np.ones((h, w), bool)
     if region.shape != (h, w):
         raise InputError(f"front_vanishing: region {region.shape} is not the image's {(h, w)}")
+    if region.dtype != np.bool_:
+        raise InputError(f"front_vanishing: region must be a bool mask, got {region.dtype}")
     ys, xs = np.nonzero(region)
     if len(xs) == 0:
         return None
@@ -150,7 +158,8 @@ def front_vanishing(
     # … at least MIN_FAR of the object's width from its centre (nearer: a top or a side)
     beside = np.abs(vp[:, 0] - inside.shape[1] / 2) >= MIN_FAR * inside.shape[1]
     ok = ((t_i < -0.1) | (t_i > 1.1)) & ((t_j < -0.1) | (t_j > 1.1)) & beside
-    ok &= (row > ROWS[0]) & (row < ROWS[1])
+    if rows is not None:
+        ok &= (row > rows[0]) & (row < rows[1])
     vp = vp[ok]
     if len(vp) > 2000:
         vp = vp[np.argsort(-(length[i] * length[j])[ok])[:2000]]
@@ -235,71 +244,82 @@ def turn_cutout(
     room: Vanishing,
     *,
     off_frame: bool = False,
-) -> tuple[Cutout, Placement, Turn] | None:
+) -> tuple[Cutout, Placement, Turn] | str:
     """``cut`` drawn over ``placement.box`` turned so that its front's vanishing point ``own``
     (in the cut-out's pixels) goes to ``room``'s (in the scene's), about its centre column at its
-    base; the turned cut-out (at the same scale), its box and what was done. ``None``: no turn
-    (it would move no corner by :data:`MIN_SHIFT_PX`, or the box would leave the scene's top or
-    bottom, or its left or right side unless ``off_frame``: free space may be cut by the frame)."""
+    base: the turned cut-out (at the placement's scale when that shrinks it, else at its own), its
+    box and what was done. The turned cut-out's ``bbox``, ``center_of_mass`` and
+    ``area_fraction`` still describe the source photo's crop. A string says why nothing was
+    turned: the two fronts meet on the kept column, the turn would move no corner by
+    :data:`MIN_SHIFT_PX`, or the box would leave the scene's top or bottom, or its left or right
+    side unless ``off_frame`` (free space may be cut by the frame)."""
     x0, y0, x1, y1 = placement.box
-    ch, cw = cut.rgba.shape[:2]
     if x1 <= x0 or y1 <= y0 or not cut.rgba.size:
         raise InputError(f"turn_cutout: an empty box {placement.box} or cut-out {cut.rgba.shape}")
+    ch, cw = cut.rgba.shape[:2]
     sx, sy = (x1 - x0) / cw, (y1 - y0) / ch
     ox, oy, ow = own.point
-    own_scene = (ox * sx + x0 * ow, oy * sy + y0 * ow, ow)
+    # pixel centres: cut-out pixel u covers scene x0 + (u + 0.5)·sx − 0.5 (cv2.resize's convention)
+    own_scene = (
+        ox * sx + (x0 + 0.5 * sx - 0.5) * ow,
+        oy * sy + (y0 + 0.5 * sy - 0.5) * ow,
+        ow,
+    )
     origin = ((x0 + x1) / 2, float(y1))
     hom = turn_homography(own_scene, room.point, origin)
     if hom is None:
-        return None
-    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
-    cx = origin[0]
-
-    def sides(h: NDArray[np.float64]) -> tuple[float, float]:
-        g = h[2, 0]
-        den = (1 + g * (x0 - cx)), (1 + g * (x1 - cx))
-        return (1 / den[0], 1 / den[1]) if min(den) > 0 else (math.inf, math.inf)
-
+        return "the fronts' points lie on the product's centre column"
+    about = _about(origin)
+    rel = np.linalg.inv(about) @ hom @ about  # [[1, 0, 0], [b, 1, 0], [g, 0, 1]] about the origin
+    half = (x1 - x0) / 2
+    grow = abs(rel[2, 0]) * half  # the growing side's height is 1 / (1 − grow)
     made = 1.0
-    left, right = sides(hom)
-    worst = max(abs(left - 1), abs(right - 1))
-    if worst > MAX_TURN:  # a partial turn: the map's perspective and shear scaled down
-        made = MAX_TURN / worst if math.isfinite(worst) else 0.0
-        partial = np.eye(3)
-        ident_rel = np.linalg.inv(_about(origin)) @ hom @ _about(origin)
-        partial[1, 0] = ident_rel[1, 0] * made
-        partial[2, 0] = ident_rel[2, 0] * made
-        hom = _about(origin) @ partial @ np.linalg.inv(_about(origin))
-        left, right = sides(hom)
+    if grow >= 1.0 or grow / (1.0 - grow) > MAX_TURN:
+        # a partial turn: the perspective and shear scaled so the growing side is 1 + MAX_TURN
+        made = MAX_TURN / ((1.0 + MAX_TURN) * grow)
+        rel = np.array(
+            [[1.0, 0.0, 0.0], [rel[1, 0] * made, 1.0, 0.0], [rel[2, 0] * made, 0.0, 1.0]]
+        )
+        hom = about @ rel @ np.linalg.inv(about)
+    g = rel[2, 0]
+    left, right = 1.0 / (1.0 - g * half), 1.0 / (1.0 + g * half)
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
     moved = _apply(hom, corners)
     if np.abs(moved - corners).max() < MIN_SHIFT_PX:
-        return None
+        return "the turn would move no corner by a pixel and a half"
     nx0, ny0 = np.floor(moved.min(axis=0)).astype(int)
     nx1, ny1 = np.ceil(moved.max(axis=0)).astype(int)
     w, h = placement.scene_size
-    if ny0 < 0 or ny1 > h or nx1 <= 0 or nx0 >= w:
-        return None
-    if not off_frame and (nx0 < 0 or nx1 > w):
-        return None
+    if ny0 < 0 or ny1 > h or nx1 <= 0 or nx0 >= w or (not off_frame and (nx0 < 0 or nx1 > w)):
+        return "the turned product would leave the frame"
+    rgba, mask = cut.rgba, cut.mask
+    if sx < 1.0 and sy < 1.0:  # warp at the placement's scale, not the catalog photo's
+        rgba = scale_cutout(rgba, placement)
+        size = (x1 - x0, y1 - y0)
+        shrunk = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        mask = np.asarray(shrunk >= 0.5)
+        sx = sy = 1.0
     # the warp in the cut-out's pixels: cut → scene, turned, → the new box's cut-out pixels
-    to_scene = np.array([[sx, 0, x0], [0, sy, y0], [0, 0, 1.0]])
-    to_new = np.array([[1 / sx, 0, -nx0 / sx], [0, 1 / sy, -ny0 / sy], [0, 0, 1.0]])
+    to_scene = np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5], [0, 0, 1.0]])
+    to_new = np.linalg.inv(
+        np.array([[sx, 0, nx0 + 0.5 * sx - 0.5], [0, sy, ny0 + 0.5 * sy - 0.5], [0, 0, 1.0]])
+    )
     warp = to_new @ hom @ to_scene
     out_w = max(1, round((nx1 - nx0) / sx))
     out_h = max(1, round((ny1 - ny0) / sy))
-    rgba = cut.rgba.astype(np.float32)
-    a = rgba[..., 3:] / 255.0
-    pre = np.concatenate([rgba[..., :3] * a, rgba[..., 3:]], axis=2)
+    colour = rgba.astype(np.float32)
+    a = colour[..., 3:] / 255.0
+    pre = np.concatenate([colour[..., :3] * a, colour[..., 3:]], axis=2)
     warped = cv2.warpPerspective(
         pre, warp, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
     alpha = np.clip(warped[..., 3:] / 255.0, 0.0, 1.0)
-    colour = np.where(alpha > 1e-3, warped[..., :3] / np.maximum(alpha, 1e-3), 0.0)
-    out = np.clip(np.rint(np.dstack([colour, alpha[..., 0] * 255.0])), 0, 255).astype(np.uint8)
-    mask = cv2.warpPerspective(
-        cut.mask.astype(np.uint8) * 255, warp, (out_w, out_h), flags=cv2.INTER_LINEAR
+    un = np.where(alpha > 1e-3, warped[..., :3] / np.maximum(alpha, 1e-3), 0.0)
+    out = np.clip(np.rint(np.dstack([un, alpha[..., 0] * 255.0])), 0, 255).astype(np.uint8)
+    warped_mask = cv2.warpPerspective(
+        mask.astype(np.uint8) * 255, warp, (out_w, out_h), flags=cv2.INTER_LINEAR
     )
-    turned = replace(cut, rgba=out, mask=mask >= 128)
+    turned = replace(cut, rgba=out, mask=warped_mask >= 128)
     new = replace(placement, box=(int(nx0), int(ny0), int(nx1), int(ny1)))
     own_rec = cast(tuple[float, float, float], tuple(float(v) for v in own_scene))
     return turned, new, Turn(own_rec, room.point, made, (left, right))

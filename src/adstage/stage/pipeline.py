@@ -1520,10 +1520,15 @@ def stage_beside(
                 return None
     if FREE_SPACE_OBJECTS is not None:
         seen += f"; the {FREE_SPACE_SALIENCY} object map"
+    taken = slot.copy()
+    for mask in occupied:
+        taken |= mask
+    turned, placement, turn = _turned(
+        cut, placement, scene, slot, off_frame=off_frame > 0, taken=taken
+    )
     occluder = None
     if FREE_SPACE_IN_FRONT is not None:
         occluder = nearer_than(occupied, placement.box[3] + FREE_SPACE_IN_FRONT * scene.shape[0])
-    turned, placement, turn = _turned(cut, placement, scene, slot, off_frame=off_frame > 0)
     whole = placement.size[0]
     shown, placement = crop_to_frame(turned, placement)
     t = time.perf_counter()
@@ -1603,11 +1608,13 @@ def _turned(
     slot: NDArray[np.bool_],
     *,
     off_frame: bool = False,
+    taken: NDArray[np.bool_] | None = None,
 ) -> tuple[Cutout, Placement, dict[str, Any] | None]:
     """``cut`` and ``placement`` turned to the perspective of the object ``slot`` covers in
     ``scene`` when :data:`PERSPECTIVE` is on (and both fronts are found), and the record for the
     provenance (``None``: off). ``off_frame``: the turned box may reach past the frame's side
-    (free space, cropped to it after)."""
+    (free space, cropped to it after). ``taken``: what the product may not stand over (free
+    space: the anchor and the scene's other objects); a turn that covers more of it is not made."""
     if not PERSPECTIVE:
         return cut, placement, None
     white = cut.rgba[..., :3].astype(np.float32) * (cut.rgba[..., 3:] / 255.0) + 255.0 * (
@@ -1616,7 +1623,7 @@ def _turned(
     on_white = np.clip(np.rint(white), 0, 255).astype(np.uint8)
     grow = max(1, round(0.01 * max(cut.mask.shape)))
     kernel = np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)
-    own = front_vanishing(on_white, cv2.dilate(cut.mask.astype(np.uint8), kernel) > 0)
+    own = front_vanishing(on_white, cv2.dilate(cut.mask.astype(np.uint8), kernel) > 0, rows=None)
     if own is None:
         return cut, placement, {"turned": False, "why": "no front found on the product"}
     grow = max(1, round(PERSPECTIVE_GROW * scene.shape[1]))
@@ -1625,15 +1632,30 @@ def _turned(
     if room is None:
         return cut, placement, {"turned": False, "why": "no front found on the room's object"}
     done = turn_cutout(cut, placement, own, room, off_frame=off_frame)
-    if done is None:
-        return (
-            cut,
-            placement,
-            {"turned": False, "why": "no turn needed or it would leave the frame"},
-        )
+    if isinstance(done, str):
+        return cut, placement, {"turned": False, "why": done}
     turned, new, turn = done
+    if taken is not None:  # free space: the turned product may not reach further over others
+        before, after = _footprint(cut, placement), _footprint(turned, new)
+        if (after & taken).sum() > (before & taken).sum() + 0.005 * max(1, int(after.sum())):
+            why = "the turned product would stand over another object"
+            return cut, placement, {"turned": False, "why": why}
     log.info("turned to the room's perspective: %s", turn.record())
     return turned, new, {"turned": True} | turn.record()
+
+
+def _footprint(cut: Cutout, placement: Placement) -> NDArray[np.bool_]:
+    """The scene pixels ``cut``'s mask covers when drawn over ``placement.box`` (clipped to the
+    scene)."""
+    w, h = placement.scene_size
+    x0, y0, x1, y1 = placement.box
+    out = np.zeros((h, w), bool)
+    size = (x1 - x0, y1 - y0)
+    drawn = cv2.resize(cut.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    vx0, vy0, vx1, vy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if vx1 > vx0 and vy1 > vy0:
+        out[vy0:vy1, vx0:vx1] = drawn[vy0 - y0 : vy1 - y0, vx0 - x0 : vx1 - x0]
+    return out
 
 
 def _box_share(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float:
