@@ -1518,6 +1518,10 @@ JUDGE_RUNS = {
         "… … … … … … a slot refused for scale may anchor free space that sizes the product by "
         "the scene's camera, both ways round ⁴²",
     ),
+    "AA-kinds": (
+        "AA",
+        "the same, a slot refused for scale may anchor free space sized by the scene's camera ⁴³",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1549,6 +1553,7 @@ REPORT_SETS = (
     "X",
     "Y",
     "Z",
+    "AA",
 )
 
 
@@ -1620,6 +1625,7 @@ def _judge_candidates(r: Json) -> str:
         "X-kinds",
         "Y-kinds",
         "Z-kinds",
+        "AA-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1638,7 +1644,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["Z-kinds"]
+    run = r["runs"]["AA-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
