@@ -1513,6 +1513,14 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … the product turned to the room's perspective, both ways round (not kept) ⁴²",
     ),
+    "A-psp5-vs-A-sca": (
+        "A",
+        "… … … … … … … … the same after the review's fixes, both ways round (not kept) ⁴²",
+    ),
+    "A2-psp5-vs-A2-sca": (
+        "A2",
+        "… … … … … … the same after the review's fixes, both ways round (not kept) ⁴²",
+    ),
     "A2-sca-vs-A2-box": (
         "A2",
         "… … … … … … a slot refused for scale may anchor free space that sizes the product by "
