@@ -1521,6 +1521,14 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … the same after the review's fixes, both ways round (not kept) ⁴²",
     ),
+    "A-l75-vs-A-sca": (
+        "A",
+        "… … … … … … … … light match 0.75 vs 0.5 again, both ways round (kept) ⁴²",
+    ),
+    "A2-l75-vs-A2-sca": (
+        "A2",
+        "… … … … … … light match 0.75 vs 0.5 again, both ways round (kept) ⁴²",
+    ),
     "A2-sca-vs-A2-box": (
         "A2",
         "… … … … … … a slot refused for scale may anchor free space that sizes the product by "
