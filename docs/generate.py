@@ -1538,6 +1538,7 @@ JUDGE_RUNS = {
         "AA",
         "the same, a slot refused for scale may anchor free space sized by the scene's camera ⁴³",
     ),
+    "BB-kinds": ("BB", "the same, the light match at 0.75 ⁴⁴"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1570,6 +1571,7 @@ REPORT_SETS = (
     "Y",
     "Z",
     "AA",
+    "BB",
 )
 
 
@@ -1642,6 +1644,7 @@ def _judge_candidates(r: Json) -> str:
         "Y-kinds",
         "Z-kinds",
         "AA-kinds",
+        "BB-kinds",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1660,7 +1663,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["AA-kinds"]
+    run = r["runs"]["BB-kinds"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
