@@ -91,7 +91,7 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     import cv2
 
     opts = StageOptions()
-    assert (opts.despill, opts.edges, opts.light, opts.shadow) == (True, "refine", 0.5, 0.8)
+    assert (opts.despill, opts.edges, opts.light, opts.shadow) == (True, "refine", 0.75, 0.8)
     assert (opts.harmonize, opts.product_exact) == (0.0, False)
     item = _plain(1)[0]
     args = {"mask": item.mask, "k": 1, "segmenter": "solid-background"}
