@@ -102,7 +102,7 @@ def test_default_compositing_is_recorded_and_product_exact_keeps_pixels(catalog:
     comp = default.provenance["composite"]
     assert comp["edges"] == "refine" and comp["shadow"] == 0.8 and not comp["product_exact"]
     light = comp["light"]
-    assert light["strength"] == 0.5 and 0.6 <= light["exposure"] <= 1.1
+    assert light["strength"] == 0.75 and 0.6 <= light["exposure"] <= 1.1
     assert light["gain"] == pytest.approx(
         [light["exposure"] * g for g in light["white_balance"]], abs=1e-3
     )
