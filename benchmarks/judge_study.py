@@ -150,6 +150,7 @@ CONSTANTS = {
         "FREE_SPACE_SCALE_ANCHORS",
         "PERSPECTIVE",
     ),
+    "adstage.stage.screen": ("MAX_OVER_OTHERS",),
     "adstage.stage.perspective": ("MIN_FAR", "MIN_SPAN", "MAX_TURN", "FRONT_SUPPORT", "INLIER_DEG"),
     "adstage.stage.closeup": ("SHARE", "FOCUS", "BLUR", "RAMP", "SHARPEN", "HEIGHT", "MAX_WIDTH"),
 }

@@ -82,6 +82,25 @@ def test_each_refusal_names_its_reason(slot: np.ndarray, reason: str, words: str
     assert words in verdict.why
 
 
+def test_a_product_standing_over_the_scene_s_other_objects_is_refused_when_asked() -> None:
+    """A wide product in the place of a narrow chair stands over the desk beside it (the scene's
+    other catalog object): refused as ``others`` when the screen checks them."""
+    wide = _box(100, 200, 10, 90, 10, 190)  # 180×80
+    chair = _box(300, 400, 150, 230, 180, 240)  # 60×80: the product is fitted to its height
+    desk = _box(300, 400, 140, 230, 240, 330)  # right beside the chair
+    asked = Screen(max_over_others=0.1, max_uncovered=1.0)
+    verdict = screen(wide, chair, asked, others=desk, fit="height")
+    assert not verdict.passed and verdict.reason == "others" and "other objects" in verdict.why
+    assert verdict.measures["over_others"] > 0.1
+    default = Screen(max_uncovered=1.0)
+    assert screen(wide, chair, default, others=desk, fit="height").passed  # off by default
+    assert screen(wide, chair, asked, fit="height").passed  # no others given: not checked
+    far = _box(300, 400, 140, 230, 340, 390)  # an object farther right, clear of the product
+    assert screen(wide, chair, asked, others=lambda: far, fit="height").passed
+    with pytest.raises(InputError, match="others"):
+        screen(wide, chair, asked, others=np.zeros((10, 10), bool), fit="height")
+
+
 def test_an_outline_is_a_fragment() -> None:
     outline = _box(300, 400, 100, 240, 120, 280) & ~_box(300, 400, 104, 236, 124, 276)
     assert solidity(outline) < 0.25 < solidity(_box(300, 400, 100, 240, 120, 280))

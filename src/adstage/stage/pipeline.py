@@ -621,7 +621,7 @@ def stage(
     beside: list[Candidate] = []
     if opts.screen is not None:
         t = time.perf_counter()
-        matches, screened = screen_matches(cut, matches, opts)
+        matches, screened = screen_matches(cut, matches, opts, store)
         refused = screened.pop("refused_matches")
         passed = set(screened.pop("passed_ids"))
         seconds["screen"] = time.perf_counter() - t
@@ -902,9 +902,9 @@ def _staged(
     )
 
 
-FREE_SPACE_REASONS = ("uncovered",)
+FREE_SPACE_REASONS = ("uncovered", "others")
 """Refusals after which a slot's object can still guide a free-space placement: a sound slot the
-product would cover badly. Fragments, giant slots and slots cut by the frame give no reliable base
+product would cover badly, or one whose replacement would stand over the scene's other objects. Fragments, giant slots and slots cut by the frame give no reliable base
 line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`), or, with
 :data:`FREE_SPACE_EDGE_ANY_SHAPE`, of any shape for a place at the frame's edge only."""
 
@@ -1056,10 +1056,28 @@ def _staged_slots(opts: StageOptions) -> str:
     return "staged = true" + (f" AND ({opts.where})" if opts.where else "")
 
 
-def _screen_one(shape: NDArray[np.bool_], match: Match, opts: StageOptions) -> Verdict:
+def _screen_one(
+    shape: NDArray[np.bool_],
+    match: Match,
+    opts: StageOptions,
+    store: Catalog | None = None,
+) -> Verdict:
     """The screen's verdict on the slot ``match`` for the product of ``shape``
-    (:func:`adstage.composite.align.shape_mask`)."""
+    (:func:`adstage.composite.align.shape_mask`); ``store``: the catalog, whose other slots of
+    the same scene are the objects the product may not stand over (``Screen.max_over_others``)."""
     assert opts.screen is not None
+
+    def others() -> NDArray[np.bool_] | None:
+        assert store is not None
+        size = match.size
+        out = np.zeros((size[1], size[0]), bool)
+        for other in store.item_slots(match.item):
+            if other.id != match.id:
+                mask = other.mask()
+                if mask.shape == out.shape:
+                    out |= mask
+        return out
+
     return screen_slot(
         shape,
         match.mask(),
@@ -1069,6 +1087,7 @@ def _screen_one(shape: NDArray[np.bool_], match: Match, opts: StageOptions) -> V
         kind=opts.product_kind,
         category=match.category,
         camera=functools.partial(scene_camera_for, opts, match.uri),
+        others=None if store is None else others,
     )
 
 
@@ -1667,7 +1686,7 @@ def _box_share(mask: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float
 
 
 def screen_matches(
-    cut: Cutout, matches: list[Match], opts: StageOptions
+    cut: Cutout, matches: list[Match], opts: StageOptions, store: Catalog | None = None
 ) -> tuple[list[Match], dict[str, Any]]:
     """The ``opts.k`` slots to stage, and what was refused: counts by reason, the first refusal's
     sentence and (``refused_matches``, not JSON) each refused match with its verdict.
@@ -1691,7 +1710,7 @@ def screen_matches(
     for match in matches:
         if n_preferred == 2 * opts.k:
             break
-        verdict = _screen_one(shape, match, opts)
+        verdict = _screen_one(shape, match, opts, store)
         if verdict.passed:
             kept.append((match, verdict.measures["uncovered"]))
             n_preferred += verdict.measures["uncovered"] <= opts.screen.prefer_uncovered

@@ -21,6 +21,11 @@ Checks (thresholds in :class:`Screen`; each refusal names its reason and the mea
   uncovered by the aligned product, around it or through its open parts, and must be painted
   out (the margin grown around the slot is left out of the share, or thin objects would always
   fail);
+- ``others``, only when the scene's other objects are given: more than ``max_over_others`` of
+  the aligned product stands over them (their catalog masks, beyond the old object's): the
+  product would hide a desk, a sofa or a crib that the old object stood in front of or beside
+  (report sets AA and BB, issue 13: "a cabinet blocks the desk", "a sideboard pasted in front of
+  the sofa"). ``max_over_others`` 1.0 (the default) turns it off;
 - ``floating``: the aligned product's base is more than ``max_lift`` of the scene's height away
   from the slot's base line (the alignment had to move it to keep it inside the scene);
 - ``support`` and ``scale``, only when the product's kind is known
@@ -67,11 +72,17 @@ REASONS: tuple[str, ...] = (
     "frame",
     "fragment",
     "uncovered",
+    "others",
     "floating",
     "support",
     "scale",
     "setting",
 )
+
+
+MAX_OVER_OTHERS = 1.0
+"""The default of ``Screen.max_over_others`` (read when a :class:`Screen` is made): 1.0, off
+(issue 13, session 32: tried at 0.15)."""
 
 
 OFF_THE_FLOOR: tuple[str, ...] = (WALL, TOP)
@@ -95,6 +106,9 @@ class Screen:
     on down the retrieved list until ``2k`` of them pass, and their candidates rank before the
     others (which ``max_uncovered`` still admits). A value at or above ``max_uncovered`` turns
     the preference off."""
+    max_over_others: float = field(default_factory=lambda: MAX_OVER_OTHERS)
+    """The largest share of the aligned product that may stand over the scene's other objects
+    (``others`` of :func:`screen`; 1.0: not checked). Default: :data:`MAX_OVER_OTHERS`."""
     max_lift: float = 0.02
     wall_max_base: float = 0.85
     """A product that hangs on a wall or stands on other furniture (:data:`OFF_THE_FLOOR`: a
@@ -194,13 +208,15 @@ def screen(
     kind: Kind | None = None,
     category: str | None = None,
     camera: Camera | Callable[[], Camera | None] | None = None,
+    others: NDArray[np.bool_] | Callable[[], NDArray[np.bool_] | None] | None = None,
 ) -> Verdict:
     """Whether the slot ``slot_mask`` (scene-sized, bool) can take the product ``product_mask``
     (its cut-out's mask) and still look real; ``kind``: the product's kind, for the ``support``,
     ``scale`` and ``setting`` checks (``None``: not checked); ``category``: the slot's catalog
     category, for ``setting``; ``camera``: the scene's camera for ``support`` and ``scale``, or a
     function giving it, called only when those checks are reached (``None``: the thresholds'
-    prior)."""
+    prior); ``others``: the scene's other objects (scene-sized, bool), or a function giving them,
+    called only when ``max_over_others`` is below 1 (``None``: not checked)."""
     t = thresholds or Screen()
     if product_mask.ndim != 2 or slot_mask.ndim != 2:
         raise InputError("screen: expected 2-D product and slot masks")
@@ -225,6 +241,20 @@ def screen(
     placed = render_mask(_shrink(product_mask, t.work_side), placement)
     measures["uncovered"] = float((slot & ~placed).sum()) / float(slot.sum())
     measures["lift"] = abs(placement.box[3] - y1) / h if stand else 0.0
+    over = None
+    if t.max_over_others < 1.0 and others is not None:
+        around = others() if callable(others) else others
+        if around is not None:
+            if around.shape != slot_mask.shape:
+                raise InputError(
+                    f"screen: others {around.shape} is not the slot mask's {slot_mask.shape}"
+                )
+            small = cv2.resize(
+                around.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST
+            ).astype(bool)
+            grown = cv2.dilate(slot.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            over = float((placed & small & ~grown).sum()) / max(1.0, float(placed.sum()))
+            measures["over_others"] = over
 
     checks: list[tuple[str, bool, str]] = [
         (
@@ -257,6 +287,13 @@ def screen(
             measures["uncovered"] > t.max_uncovered,
             f"the product would leave {measures['uncovered']:.0%} of the old object uncovered "
             f"(more than {t.max_uncovered:.0%}) to be painted out",
+        ),
+        (
+            "others",
+            over is not None and over > t.max_over_others,
+            f"the product would stand over other objects of the scene ({over or 0:.0%} of it, "
+            f"more than {t.max_over_others:.0%}): it would hide the furniture the old object "
+            "stood beside",
         ),
         (
             "floating",
