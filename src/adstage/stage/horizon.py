@@ -85,7 +85,7 @@ class Horizon:
     segments: int
 
 
-def _segments(gray: NDArray[Any]) -> NDArray[np.float64]:
+def line_segments(gray: NDArray[Any]) -> NDArray[np.float64]:
     """LSD's segments of ``gray`` as rows ``x0, y0, x1, y1`` (pixels)."""
     found = cv2.createLineSegmentDetector().detect(gray)[0]
     if found is None:
@@ -97,6 +97,25 @@ def _beyond(t: NDArray[np.float64]) -> NDArray[np.bool_]:
     """Whether a meeting point at parameter ``t`` along a segment (0 and 1: its ends) lies beyond
     it by at least a tenth of its length: a vanishing point, not a corner or a crossing."""
     return (t < -0.1) | (t > 1.1)
+
+
+def meeting_points(
+    p: NDArray[np.float64], d: NDArray[np.float64], length: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """Where the lines of every pair of segments (starts ``p``, directions ``d``, lengths
+    ``length``; N) meet, for the pairs further than :data:`PARALLEL_DEG` from parallel: the
+    points (K×2), whether each lies beyond both segments (a vanishing point, not a corner or a
+    crossing) and each pair's weight (the product of its lengths)."""
+    i, j = np.triu_indices(len(p), 1)
+    cross = d[i, 0] * d[j, 1] - d[i, 1] * d[j, 0]
+    sine = np.abs(cross) / (length[i] * length[j])
+    ok = sine > math.sin(math.radians(PARALLEL_DEG))
+    i, j, cross = i[ok], j[ok], cross[ok]
+    delta = p[j] - p[i]
+    t_i = (delta[:, 0] * d[j, 1] - delta[:, 1] * d[j, 0]) / cross
+    t_j = (delta[:, 0] * d[i, 1] - delta[:, 1] * d[i, 0]) / cross
+    vp = p[i] + t_i[:, None] * d[i]
+    return vp, _beyond(t_i) & _beyond(t_j), length[i] * length[j]
 
 
 def _inliers(
@@ -127,7 +146,7 @@ def estimate_horizon(rgb: NDArray[np.uint8]) -> Horizon | None:
         )
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     height, width = gray.shape
-    seg = _segments(gray)
+    seg = line_segments(gray)
     d = seg[:, 2:] - seg[:, :2]
     length = np.hypot(d[:, 0], d[:, 1])
     angle = np.degrees(np.arctan2(np.abs(d[:, 1]), np.abs(d[:, 0])))  # 0: flat, 90: vertical
@@ -139,18 +158,10 @@ def estimate_horizon(rgb: NDArray[np.uint8]) -> Horizon | None:
     if n < 3:
         return None
     # candidate vanishing points: meeting points of pairs, beyond both segments
-    i, j = np.triu_indices(n, 1)
-    cross = d[i, 0] * d[j, 1] - d[i, 1] * d[j, 0]
-    sine = np.abs(cross) / (length[i] * length[j])
-    ok = sine > math.sin(math.radians(PARALLEL_DEG))
-    i, j, cross = i[ok], j[ok], cross[ok]
-    delta = p[j] - p[i]
-    t_i = (delta[:, 0] * d[j, 1] - delta[:, 1] * d[j, 0]) / cross
-    t_j = (delta[:, 0] * d[i, 1] - delta[:, 1] * d[i, 0]) / cross
-    vp = p[i] + t_i[:, None] * d[i]
+    vp, beyond, pair_weight = meeting_points(p, d, length)
     row = vp[:, 1] / height
-    ok = _beyond(t_i) & _beyond(t_j) & (row > CANDIDATE_ROWS[0]) & (row < CANDIDATE_ROWS[1])
-    vp, pair_weight = vp[ok], (length[i] * length[j])[ok]
+    ok = beyond & (row > CANDIDATE_ROWS[0]) & (row < CANDIDATE_ROWS[1])
+    vp, pair_weight = vp[ok], pair_weight[ok]
     if len(vp) == 0:
         return None
     if len(vp) > CANDIDATES:  # the longest pairs: the best-measured meeting points

@@ -8,8 +8,9 @@ View Geometry*, 2nd ed., §8.6), and a square-on product beside a TV bench whose
 the right stands turned towards the camera, as no real piece of furniture there would.
 
 :func:`front_vanishing` reads the vanishing point of an object's front from its straight edges
-(OpenCV's LSD, as :mod:`adstage.stage.horizon` does for the whole room): every pair of
-non-parallel segments that meets beyond both gives a candidate, and so does "at infinity" (edges
+(OpenCV's LSD, as :mod:`adstage.stage.horizon` does for the whole room, with its
+:func:`~adstage.stage.horizon.meeting_points`): every pair of non-parallel segments that meets
+beyond both gives a candidate, and so does "at infinity" (edges
 parallel to the picture); a candidate's support is the squared length of the segments pointing at
 it. An object shows two families, its front and the side or top receding from the camera: the
 best candidate is the first family's point, the best among the segments it leaves the second's,
@@ -37,6 +38,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.blend import scale_cutout
 from adstage.errors import InputError
+from adstage.stage.horizon import line_segments, meeting_points
 from adstage.types import Cutout, Placement
 
 WORK_SIDE = 512
@@ -45,8 +47,6 @@ MIN_LENGTH = 0.12
 """Segments shorter than this share of the region's diagonal are left out."""
 MAX_SLOPE_DEG = 60.0
 """Segments steeper than this (degrees from the picture's horizontal) are verticals."""
-PARALLEL_DEG = 2.0
-"""Pairs closer than this to parallel give no meeting point."""
 INLIER_DEG = 1.5
 """A segment points at a candidate when its direction is within this many degrees of it."""
 MIN_INLIERS = 3
@@ -88,13 +88,6 @@ class Vanishing:
         return self.point[2] == 0.0
 
 
-def _segments(gray: NDArray[Any]) -> NDArray[np.float64]:
-    found = cv2.createLineSegmentDetector().detect(gray)[0]
-    if found is None:
-        return np.zeros((0, 4))
-    return np.asarray(found, np.float64).reshape(-1, 4)
-
-
 def front_vanishing(
     rgb: NDArray[np.uint8],
     region: NDArray[np.bool_] | None = None,
@@ -127,7 +120,7 @@ def front_vanishing(
         crop = cast(NDArray[np.uint8], cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
         inside = cv2.resize(inside.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     gray = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
-    seg = _segments(gray)
+    seg = line_segments(gray)
     d = seg[:, 2:] - seg[:, :2]
     length = np.hypot(d[:, 0], d[:, 1])
     mid = seg[:, :2] + d / 2
@@ -143,26 +136,16 @@ def front_vanishing(
     sin_in = math.sin(math.radians(INLIER_DEG))
     # candidates: at infinity (edges parallel to the picture), and pairs' meeting points
     flat = np.abs(d[:, 1]) / length < sin_in
-    n = len(p)
-    i, j = np.triu_indices(n, 1)
-    cross = d[i, 0] * d[j, 1] - d[i, 1] * d[j, 0]
-    ok = np.abs(cross) / (length[i] * length[j]) > math.sin(math.radians(PARALLEL_DEG))
-    i, j, cross = i[ok], j[ok], cross[ok]
-    delta = p[j] - p[i]
-    t_i = (delta[:, 0] * d[j, 1] - delta[:, 1] * d[j, 0]) / cross
-    t_j = (delta[:, 0] * d[i, 1] - delta[:, 1] * d[i, 0]) / cross
-    vp = p[i] + t_i[:, None] * d[i]
+    vp, ok, pair_weight = meeting_points(p, d, length)  # beyond both segments
     # a front's vanishing point lies on the horizon's rows of the picture…
-    full_h = h * f
-    row = (vp[:, 1] + y0 * f) / full_h
+    row = (vp[:, 1] + y0 * f) / (h * f)
     # … at least MIN_FAR of the object's width from its centre (nearer: a top or a side)
-    beside = np.abs(vp[:, 0] - inside.shape[1] / 2) >= MIN_FAR * inside.shape[1]
-    ok = ((t_i < -0.1) | (t_i > 1.1)) & ((t_j < -0.1) | (t_j > 1.1)) & beside
+    ok &= np.abs(vp[:, 0] - inside.shape[1] / 2) >= MIN_FAR * inside.shape[1]
     if rows is not None:
         ok &= (row > rows[0]) & (row < rows[1])
     vp = vp[ok]
     if len(vp) > 2000:
-        vp = vp[np.argsort(-(length[i] * length[j])[ok])[:2000]]
+        vp = vp[np.argsort(-pair_weight[ok])[:2000]]
     to = vp[:, None, :] - mid[None, :, :]
     sine = np.abs(to[..., 0] * d[None, :, 1] - to[..., 1] * d[None, :, 0]) / (
         np.hypot(to[..., 0], to[..., 1]) * length[None, :] + 1e-9
