@@ -904,8 +904,9 @@ def _staged(
 
 FREE_SPACE_REASONS = ("uncovered", "others")
 """Refusals after which a slot's object can still guide a free-space placement: a sound slot the
-product would cover badly, or one whose replacement would stand over the scene's other objects. Fragments, giant slots and slots cut by the frame give no reliable base
-line or scale. The anchor must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`), or, with
+product would cover badly, or one whose replacement would stand over the scene's other objects.
+Fragments, giant slots and slots cut by the frame give no reliable base line or scale. The anchor
+must also be alike in shape (:data:`FREE_SPACE_MAX_ASPECT`), or, with
 :data:`FREE_SPACE_EDGE_ANY_SHAPE`, of any shape for a place at the frame's edge only."""
 
 
@@ -967,7 +968,7 @@ def _stage_beside_any(
     for match, verdict in sorted(anchors, key=lambda mv: -mv[0].similarity):
         if len(out) >= want:
             break
-        sound = verdict is None or verdict.reason in reasons  # passed, or uncovered
+        sound = verdict is None or verdict.reason in reasons  # passed, or refused as one of them
         if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue
         if not _on_the_floor(match, opts):
@@ -1069,13 +1070,10 @@ def _screen_one(
 
     def others() -> NDArray[np.bool_] | None:
         assert store is not None
-        size = match.size
-        out = np.zeros((size[1], size[0]), bool)
-        for other in store.item_slots(match.item):
-            if other.id != match.id:
-                mask = other.mask()
-                if mask.shape == out.shape:
-                    out |= mask
+        out = np.zeros((match.size[1], match.size[0]), bool)
+        rest = [other for other in store.item_slots(match.item) if other.id != match.id]
+        for mask in _slot_masks(rest, match.size):
+            out |= mask
         return out
 
     return screen_slot(
@@ -1541,11 +1539,8 @@ def stage_beside(
                 return None
     if FREE_SPACE_OBJECTS is not None:
         seen += f"; the {FREE_SPACE_SALIENCY} object map"
-    taken = slot.copy()
-    for mask in occupied:
-        taken |= mask
     turned, placement, turn = _turned(
-        cut, placement, scene, slot, off_frame=off_frame > 0, taken=taken
+        cut, placement, scene, slot, off_frame=off_frame > 0, taken=occupied
     )
     occluder = None
     if FREE_SPACE_IN_FRONT is not None:
@@ -1629,13 +1624,14 @@ def _turned(
     slot: NDArray[np.bool_],
     *,
     off_frame: bool = False,
-    taken: NDArray[np.bool_] | None = None,
+    taken: list[NDArray[np.bool_]] | None = None,
 ) -> tuple[Cutout, Placement, dict[str, Any] | None]:
     """``cut`` and ``placement`` turned to the perspective of the object ``slot`` covers in
     ``scene`` when :data:`PERSPECTIVE` is on (and both fronts are found), and the record for the
     provenance (``None``: off). ``off_frame``: the turned box may reach past the frame's side
-    (free space, cropped to it after). ``taken``: what the product may not stand over (free
-    space: the anchor and the scene's other objects); a turn that covers more of it is not made."""
+    (free space, cropped to it after). ``taken``: the scene's other objects' masks (free space),
+    which with the anchor the product may not stand further over; a turn that would is not
+    made."""
     if not PERSPECTIVE:
         return cut, placement, None
     white = cut.rgba[..., :3].astype(np.float32) * (cut.rgba[..., 3:] / 255.0) + 255.0 * (
@@ -1657,8 +1653,11 @@ def _turned(
         return cut, placement, {"turned": False, "why": done}
     turned, new, turn = done
     if taken is not None:  # free space: the turned product may not reach further over others
+        over = slot.copy()
+        for mask in taken:
+            over |= mask
         before, after = _footprint(cut, placement), _footprint(turned, new)
-        if (after & taken).sum() > (before & taken).sum() + 0.005 * max(1, int(after.sum())):
+        if (after & over).sum() > (before & over).sum() + 0.005 * max(1, int(after.sum())):
             why = "the turned product would stand over another object"
             return cut, placement, {"turned": False, "why": why}
     log.info("turned to the room's perspective: %s", turn.record())
