@@ -1539,10 +1539,24 @@ JUDGE_RUNS = {
         "the same, a slot refused for scale may anchor free space sized by the scene's camera ⁴³",
     ),
     "BB-kinds": ("BB", "the same, the light match at 0.75 ⁴⁴"),
+    "own-keep-bare": (
+        "OO",
+        "a room's own object cut out and put back, a 2-px ring filled, its real shadow kept ⁴⁵",
+    ),
+    "own-keep-ours": ("OO", "… and staging's shadows drawn over it ⁴⁵"),
+    "own-remove-bare": ("OO", "… its real shadow removed and filled, nothing drawn ⁴⁵"),
+    "own-remove-ours": ("OO", "… … staging's shadows drawn instead ⁴⁵"),
+    "own-mv3-moved-0": ("OO", "a copy of the object beside it, no shadow (duplicates seen) ⁴⁵"),
+    "own-mv3-moved-0.55": ("OO", "… its shadows at 0.55 of staging's ⁴⁵"),
+    "own-mv3-moved-1": ("OO", "… staging's shadows ⁴⁵"),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
-DIAGNOSES = {"RO": "real objects (diagnosis)", "CU": "the parts of A and A2 (choosing)"}
+DIAGNOSES = {
+    "RO": "real objects (diagnosis)",
+    "CU": "the parts of A and A2 (choosing)",
+    "OO": "own objects (diagnosis)",
+}
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
 REPORT_SETS = (
     "B",
@@ -1578,6 +1592,39 @@ REPORT_SETS = (
 def _count(k: float) -> str:
     """A count of won pairs, which a pair tied in a both-orders round makes end in a half."""
     return str(int(k)) if float(k).is_integer() else f"{int(k)}½"
+
+
+OWN_FITS = {"own-m": "the largest object of 17 rooms", "own-mv3s": "a narrow object of 13 rooms"}
+"""The runs of ``benchmarks/own_object.py`` that measured the shadow at several scales."""
+
+
+@snippet("own.shadow_fit", "own_object")
+def _own_shadow_fit(r: Json) -> str:
+    runs = {label: r[label] for label in OWN_FITS if label in r}
+    header = ["shadows drawn (× staging's opacities)"]
+    for label, what in OWN_FITS.items():
+        if label in runs:
+            header += [f"{what}: darkening", "error, choosing half", "error, reporting half"]
+    scales = next(iter(runs.values()))["scales"]["by_scale"]
+    rows = []
+    for factor in scales:
+        row = [
+            ("none (0)" if float(factor) == 0 else f"× {factor}")
+            + (" (today)" if float(factor) == 1 else "")
+        ]
+        for run in runs.values():
+            fit = run["scales"]["by_scale"].get(factor)
+            row += (
+                ["", "", ""]
+                if fit is None
+                else [num(fit["median_dark"], 2), num(fit["choose"], 3), num(fit["report"], 3)]
+            )
+        rows.append(row)
+    photo = ["*the photo itself*"]
+    for run in runs.values():
+        photo += [num(run["scales"]["median_dark_truth"], 2), "0", "0"]
+    rows.append(photo)
+    return table(header, rows, "lrrrrrr")
 
 
 @snippet("judge.table", "judge_study")
