@@ -368,7 +368,7 @@ def make(args: argparse.Namespace) -> int:
         (out / sub).mkdir(parents=True, exist_ok=True)
         if sub in variants:
             (args.work / f"{args.label}-{sub}" / "pairs").mkdir(parents=True, exist_ok=True)
-    options = StageOptions()
+    options = StageOptions(**json.loads(args.options)) if args.options else StageOptions()
     segmenter = shared_segmenter(args.segmenter)
     skipped: list[dict[str, Any]] = []
     keys: dict[str, dict[str, Any]] = {  # judge_study.py tally reads them
@@ -454,6 +454,8 @@ def make(args: argparse.Namespace) -> int:
             "under_shadow": options.under_shadow,
             "crease": options.crease,
             "scale": args.scale,
+            "options": args.options,
+            "shadow_model": options.shadow_model_for(free_space=True),
         },
         "summary": summary,
         "scales": fit_scale(per_room),
@@ -532,6 +534,8 @@ def main() -> int:
                         help="each room's object: its largest eligible one, or its narrowest")  # fmt: skip
     parser.add_argument("--only-moved", action="store_true",
                         help="skip rooms where no copy fits beside the object")  # fmt: skip
+    parser.add_argument("--options", default="",
+                        help="StageOptions as JSON: the shadows' opacities and model")  # fmt: skip
     parser.add_argument("--segmenter", default="isnet", help="re-segments each object in its box")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")

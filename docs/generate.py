@@ -1539,6 +1539,15 @@ JUDGE_RUNS = {
         "the same, a slot refused for scale may anchor free space sized by the scene's camera ⁴³",
     ),
     "BB-kinds": ("BB", "the same, the light match at 0.75 ⁴⁴"),
+    "A-sh06-vs-A-l75": (
+        "A",
+        "… … … … … … every drawn shadow at 0.6 of its opacity, nearer the photos (not kept), both "
+        "ways round ⁴⁶",
+    ),
+    "A2-sh06-vs-A2-l75": (
+        "A2",
+        "… … … … … … every drawn shadow at 0.6 of its opacity (not kept), both ways round ⁴⁶",
+    ),
     "own-keep-bare": (
         "OO",
         "a room's own object cut out and put back, a 2-px ring filled, its real shadow kept ⁴⁵",
@@ -1594,37 +1603,42 @@ def _count(k: float) -> str:
     return str(int(k)) if float(k).is_integer() else f"{int(k)}½"
 
 
-OWN_FITS = {"own-m": "the largest object of 17 rooms", "own-mv3s": "a narrow object of 13 rooms"}
+OWN_FITS = {
+    "own-m": "the largest object of 17 rooms (first gate)",
+    "own-L-layers": "the largest object of 30 rooms",
+    "own-L-occlusion": "the same 30, the rendered (occlusion) shadows",
+    "own-mv3s": "a narrow object of 13 rooms",
+}
 """The runs of ``benchmarks/own_object.py`` that measured the shadow at several scales."""
 
 
 @snippet("own.shadow_fit", "own_object")
 def _own_shadow_fit(r: Json) -> str:
-    runs = {label: r[label] for label in OWN_FITS if label in r}
-    header = ["shadows drawn (× staging's opacities)"]
-    for label, what in OWN_FITS.items():
-        if label in runs:
-            header += [f"{what}: darkening", "error, choosing half", "error, reporting half"]
-    scales = next(iter(runs.values()))["scales"]["by_scale"]
     rows = []
-    for factor in scales:
-        row = [
-            ("none (0)" if float(factor) == 0 else f"× {factor}")
-            + (" (today)" if float(factor) == 1 else "")
-        ]
-        for run in runs.values():
-            fit = run["scales"]["by_scale"].get(factor)
-            row += (
-                ["", "", ""]
-                if fit is None
-                else [num(fit["median_dark"], 2), num(fit["choose"], 3), num(fit["report"], 3)]
-            )
-        rows.append(row)
-    photo = ["*the photo itself*"]
-    for run in runs.values():
-        photo += [num(run["scales"]["median_dark_truth"], 2), "0", "0"]
-    rows.append(photo)
-    return table(header, rows, "lrrrrrr")
+    for label, what in OWN_FITS.items():
+        run = r.get(label)
+        if run is None:
+            continue
+        fit = run["scales"]
+        best = {
+            half: min(fit["by_scale"], key=lambda f, h=half: fit["by_scale"][f][h])
+            for half in ("choose", "report")
+        }
+        for factor, row in fit["by_scale"].items():
+            name = "none" if float(factor) == 0 else f"× {factor}"
+            cells = []
+            for half in ("choose", "report"):
+                value = num(row[half], 3)
+                cells.append(f"**{value}**" if best[half] == factor else value)
+            rows.append([what if factor == next(iter(fit["by_scale"])) else "", name,
+                         num(row["median_dark"], 2), *cells])  # fmt: skip
+        rows.append(["", "*the photo*", num(fit["median_dark_truth"], 2), "", ""])
+    return table(
+        ["rooms", "drawn shadows (× today's opacities)", "darkening (median)",
+         "error, choosing half", "error, reporting half"],
+        rows,
+        "llrrr",
+    )  # fmt: skip
 
 
 @snippet("judge.table", "judge_study")
