@@ -1,37 +1,47 @@
 """A room's own object, taken out and put back by staging's compositing: the oracle test (issue 13).
 
-    python benchmarks/own_object.py --label own --n 30               # images, pairs, shadow error
-    python benchmarks/judge_study.py tally --work benchmarks/.cache/own --label own-ours A.json B.json C.json
+    python benchmarks/own_object.py --label own-keep --grow 0 --reach 0   # pictures and pairs
+    python benchmarks/own_object.py --label own-m --scales 0,0.5,1        # … and the shadow fit
+    python benchmarks/judge_study.py tally --work benchmarks/.cache/own --label own-keep-ours \
+        J1.json J2.json J3.json
 
 Every report set of the blind study ([docs/staging.md](../docs/staging.md)) has found staged
 pictures less natural than real room photos, and a staged picture mixes four things a judge may
 see: the catalog photo's own look (studio light, a sharper camera), where the product stands and
 at what size, the fill where something was removed, and the edges and shadows compositing draws.
 Here the first two are perfect by construction: a floor-standing object of a real dev room (the
-largest catalog slot of the room whose base is seen on the floor) is segmented again in its box
-(``--segmenter``, IS-Net by default; only where that mask is one piece holding at least
-:data:`MIN_AGREE` of the catalog slot's pixels), cut out of its own photo and put back at its own place, at its own size, lit
-by its own room. What is left to see is what staging adds:
+largest catalog slot of the room whose base is seen on the floor, or with ``--pick narrowest``
+the narrowest that passes) is segmented again in its box (``--segmenter``, IS-Net by default;
+only where that mask is one piece holding at least :data:`MIN_AGREE` of the catalog slot's
+pixels), cut out of its own photo and put back at its own place, at its own size, lit by its own
+room. What is left to see is what staging adds:
 
 * ``bare``: the object's full extent and its real shadow are removed (the mask grown by
   ``--grow`` of the object's height, at least 2 px, and the floor within ``--reach`` of its lower
   half), filled by the default inpainter, and the object pasted back by its alpha, nothing drawn;
   with ``--grow 0 --reach 0`` only a 2-px ring is filled and the real shadow stays (a
   replacement, like for like, as ``stage_candidate`` makes it with its 2-px hole);
-* ``ours``: the same with staging's default shadows for free space (contact, under the body,
-  cast, crease: ``StageOptions``' defaults), light and shading off (the object is in its own
-  light).
+* ``ours``: the same with staging's shadows for free space (``--options``: ``StageOptions`` as
+  JSON, the defaults otherwise; every opacity scaled by ``--scale``), light and shading off (the
+  object is in its own light);
+* ``moved-<scale>``, one per ``--moved-scales``: a copy of the object beside it, on its own
+  floor line, in the untouched room, with the shadows scaled by ``scale`` (0: none); with
+  ``--only-moved`` rooms where no copy fits are skipped. (Judged once: the copy's twin gives it
+  away.)
 
-It writes, to ``benchmarks/.cache/own/<label>/``, each picture (``truth``, ``bare``,
-``ours``) and, for each of ``bare`` and ``ours``, ``<label>-<variant>/pairs/pair-NN.png``: the
-picture against a random *other* dev room photo (the acceptance test's real-photo comparison),
-sides random, ``key.json`` kept out of ``pairs/``.
+It writes, to ``benchmarks/.cache/own/<label>/``, each picture (``truth``, ``bare``, ``ours``,
+``moved-…``) and, for each, ``<label>-<variant>/pairs/pair-NN.png``: the picture against a random
+*other* dev room photo (the acceptance test's real-photo comparison), sides random, ``key.json``
+kept out of ``pairs/`` (``judge_study.py tally --work benchmarks/.cache/own`` reads it). The
+box-prompted masks are kept in ``benchmarks/.cache/own/alpha/``.
+
 Since the photo itself is the ground truth, it also measures how far the drawn shadows are from
-the real one: the mean absolute difference of log luminance from ``truth`` over the removed
-region outside the object (``ring``), for ``bare`` (no shadow at all) and ``ours``, and the
-mean darkening there relative to the fill (truth vs ours), per room and over the rooms, in
-``benchmarks/results/own_object.json``. The photos are non-commercial: nothing of them enters
-the repository.
+the real one over the removed region outside the object: the mean absolute difference of log
+luminance from ``truth`` (the error), for ``bare`` (no shadow at all) and ``ours``, and how much
+darker than the fill the floor is (truth vs ours); with ``--scales``, at each scale too, one
+scale chosen on the even-numbered rooms and reported on the odd ones. Per room and over the
+rooms, in ``benchmarks/results/own_object.json`` (``runs``, by label). The photos are
+non-commercial: nothing of them enters the repository.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -462,8 +474,13 @@ def make(args: argparse.Namespace) -> int:
         "rooms": per_room,
         "skipped": skipped,
     }
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label] = record
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmark": "own_object"}
+    results |= {
+        "date": record["when"],
+        "command": "python benchmarks/own_object.py --label … (see its docstring)",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    results.setdefault("runs", {})[args.label] = record
     atomic_write_text(RESULTS, json.dumps(results, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     print(f"wrote {len(per_room)} pairs each to {args.work}/{args.label}-{{{','.join(variants)}}}")
@@ -515,6 +532,10 @@ def fit_scale(per_room: list[dict[str, Any]]) -> dict[str, Any]:
     return {"by_scale": table, "chosen": chosen, "bare": bare, "median_dark_truth": truth}
 
 
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -522,20 +543,23 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=30, help="rooms (one object each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grow", type=float, default=GROW, help="the mask grown by (share)")
-    parser.add_argument("--reach", type=float, default=SHADOW_REACH,
-                        help="the real shadow removed within (share; 0: it stays)")  # fmt: skip
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="ours: every shadow opacity scaled by this")  # fmt: skip
-    parser.add_argument("--scales", type=lambda t: [float(x) for x in t.split(",") if x],
-                        default=[], help="measure the shadow's error at these scales too")  # fmt: skip
-    parser.add_argument("--moved-scales", type=lambda t: [float(x) for x in t.split(",") if x],
-                        default=[0.0, 1.0], help="moved: the shadow scales shown")  # fmt: skip
-    parser.add_argument("--pick", choices=("largest", "narrowest"), default="largest",
-                        help="each room's object: its largest eligible one, or its narrowest")  # fmt: skip
-    parser.add_argument("--only-moved", action="store_true",
-                        help="skip rooms where no copy fits beside the object")  # fmt: skip
-    parser.add_argument("--options", default="",
-                        help="StageOptions as JSON: the shadows' opacities and model")  # fmt: skip
+    parser.add_argument(
+        "--reach", type=float, default=SHADOW_REACH, help="real shadow removed within (0: kept)"
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="ours: the shadows scaled by")
+    parser.add_argument(
+        "--scales", type=_floats, default=[], help="the shadow's error measured at these too"
+    )
+    parser.add_argument(
+        "--moved-scales", type=_floats, default=[0.0, 1.0], help="the copies' shadow scales"
+    )
+    parser.add_argument(
+        "--pick", choices=("largest", "narrowest"), default="largest", help="each room's object"
+    )
+    parser.add_argument(
+        "--only-moved", action="store_true", help="skip rooms where no copy fits beside it"
+    )
+    parser.add_argument("--options", default="", help="StageOptions as JSON (the shadows)")
     parser.add_argument("--segmenter", default="isnet", help="re-segments each object in its box")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")

@@ -1616,7 +1616,7 @@ OWN_FITS = {
 def _own_shadow_fit(r: Json) -> str:
     rows = []
     for label, what in OWN_FITS.items():
-        run = r.get(label)
+        run = r["runs"].get(label)
         if run is None:
             continue
         fit = run["scales"]
