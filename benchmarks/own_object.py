@@ -24,6 +24,12 @@ room. What is left to see is what staging adds:
 * ``ours``: the same with staging's shadows for free space (``--options``: ``StageOptions`` as
   JSON, the defaults otherwise; every opacity scaled by ``--scale``), light and shading off (the
   object is in its own light);
+* ``catalog``: the object as a catalog photo shows a product — on white, its soft edge mixed
+  with the white — put back through staging's edges (``refine``: un-mixed from the white),
+  nothing drawn, no light match (with ``--grow 0 --reach 0`` over its real shadow): the cut-out's
+  edge as a product's gets it. Not judged: what staging's light match and shading would make of
+  the object's pixels (``lit_exposure``; ``lit_error``, the mean absolute log-luminance
+  difference from the photo inside the object, against ``catalog_error`` without them);
 * ``moved-<scale>``, one per ``--moved-scales``: a copy of the object beside it, on its own
   floor line, in the untouched room, with the shadows scaled by ``scale`` (0: none); with
   ``--only-moved`` rooms where no copy fits are skipped. (Judged once: the copy's twin gives it
@@ -78,7 +84,7 @@ RESULTS = ROOT / "results" / "own_object.json"
 log = logging.getLogger("benchmarks.own_object")
 
 GROW = 0.04
-"""The object's mask is grown by this share of its height (at least 4 px) before the fill."""
+"""The object's mask is grown by this share of its height (at least 2 px) before the fill."""
 SHADOW_REACH = 0.15
 """The floor within this share of the object's height of its lower half is removed too: its
 real contact and cast shadow."""
@@ -86,9 +92,10 @@ MIN_BASE = 0.55
 """Only objects whose base is at least this share of the height down (standing on the floor)."""
 MAX_BASE = 0.97
 """… and whose base is seen: at most this share down (not cut by the frame's bottom)."""
-VARIANTS = ("bare", "ours")
-"""What is put back: nothing drawn, or staging's shadows (module docstring); ``moved-<scale>``
-come after them, one per ``--moved-scales``."""
+VARIANTS = ("bare", "ours", "catalog")
+"""What is put back: nothing drawn, staging's shadows, or the object made a catalog cut-out and
+put through staging's edges (module docstring); ``moved-<scale>`` come after
+them, one per ``--moved-scales``."""
 AREA = (0.005, 0.25)
 """The object's share of the picture."""
 MIN_HEIGHT = 0.1
@@ -98,12 +105,13 @@ BOX_GROW = 0.06
 SHIFT = 1.1
 """``moved``: the copy stands this share of the object's width beside it."""
 MAX_OVER = 0.15
-"""``moved``: the copy's box may cover at most this share of the scene's known objects."""
+"""``moved``: at most this share of the copy's box may be taken by the scene's known objects
+(the catalog's slots and the object itself)."""
 MIN_AGREE = 0.8
 """The object is used only where the box-prompted mask holds this share of the catalog slot's
 pixels (:func:`agreement`)."""
 MIN_PIECE = 0.9
-"""… and its largest piece is at least this share of it (one object, not several)."""
+"""… and its largest piece is at least this share of it (one object, not several pieces)."""
 
 
 def eligible(row: dict[str, Any]) -> bool:
@@ -163,25 +171,42 @@ def darkening(
     return float(1.0 - np.exp(ratio.mean()))
 
 
-def object_alpha(
-    scene: NDArray[np.uint8], slot: NDArray[np.bool_], segmenter: Any
-) -> tuple[NDArray[np.float32], float]:
-    """The object of the catalog's ``slot`` segmented again in its box (grown by
-    :data:`BOX_GROW`), and its :func:`agreement` with the slot."""
+def prompt_box(slot: NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """The box the segmenter sees: the catalog ``slot``'s box grown by :data:`BOX_GROW`."""
     h, w = slot.shape
     ys, xs = np.nonzero(slot)
     x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     gx, gy = round(BOX_GROW * (x1 - x0)), round(BOX_GROW * (y1 - y0))
-    box = (max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy))
-    alpha, _ = segment_in_box(scene, box, segmenter)
+    return (max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy))
+
+
+def object_alpha(
+    scene: NDArray[np.uint8], slot: NDArray[np.bool_], segmenter: Any
+) -> tuple[NDArray[np.float32], float]:
+    """The object of the catalog's ``slot`` segmented again in its :func:`prompt_box`, and its
+    :func:`agreement` with the slot."""
+    alpha, _ = segment_in_box(scene, prompt_box(slot), segmenter)
     return alpha, agreement(alpha >= 0.5, slot)
 
 
 def agreement(mask: NDArray[np.bool_], slot: NDArray[np.bool_]) -> float:
     """How surely ``mask`` is the catalog ``slot``'s whole object: the share of the slot's pixels
-    it holds (the catalog's masks are often fragments of the object, so not their IoU), 0 when
-    the mask falls apart (its largest piece under :data:`MIN_PIECE` of it)."""
+    it holds (the catalog's masks are often fragments of the object, so not their IoU); 0 when
+    the mask falls apart (its largest piece under :data:`MIN_PIECE` of it) or reaches a side of
+    the :func:`prompt_box` that is not the frame's (the object goes on past the box, and the mask
+    is cut there: a catalog fragment's box is smaller than its object)."""
     if not mask.any():
+        return 0.0
+    h, w = slot.shape
+    bx0, by0, bx1, by1 = prompt_box(slot)
+    ys, xs = np.nonzero(mask)
+    cut = (
+        (bx0 > 0 and xs.min() <= bx0)
+        or (by0 > 0 and ys.min() <= by0)
+        or (bx1 < w and xs.max() >= bx1 - 1)
+        or (by1 < h and ys.max() >= by1 - 1)
+    )
+    if cut:
         return 0.0
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if stats[1:n, cv2.CC_STAT_AREA].max() < MIN_PIECE * mask.sum():
@@ -220,12 +245,34 @@ def put_back(
             cast_opacity=min(1.0, options.cast_shadow * factor),
             under_opacity=min(1.0, options.under_shadow * factor),
             crease=min(1.0, options.crease * factor),
-            inner=options.inner_shadow,
+            inner=min(1.0, options.inner_shadow * factor),
+            soften=options.soften_shadows,
             shadow_model=options.shadow_model_for(free_space=True),
         ).image
 
     ours = shadowed(scale)
-    ring = region & ~mask
+    # The object as a catalog photo shows a product: on white, its soft edge mixed with the white;
+    # then staging's edges un-mix it from the white, as for a product.
+    on_white = rgba.copy()
+    mix = opacity[..., None].astype(np.float32) / 255.0
+    on_white[..., :3] = np.rint(rgba[..., :3] * mix + 255.0 * (1.0 - mix)).astype(np.uint8)
+    catalog = composite(
+        filled, on_white, placement, despill_background=(255, 255, 255), edges=options.edges
+    )
+    lit = composite(  # what the light match and shading would make of its pixels (not judged)
+        filled,
+        on_white,
+        placement,
+        despill_background=(255, 255, 255),
+        edges=options.edges,
+        light=options.light,
+        shade=options.shade,
+    )
+    inside = mask & (alpha >= 0.99)
+    # Scored where the real shadow was removed and wherever a drawn one falls (beyond the removed
+    # region the fill is the photo, so any darkening there is error too).
+    strongest = shadowed(max(1.0, scale, *scales))
+    ring = (region | np.any(strongest != bare, axis=2)) & ~mask
     by_scale = {}
     for factor in scales:
         made = ours if factor == scale else shadowed(factor)
@@ -238,6 +285,10 @@ def put_back(
         "filled": filled,
         "bare": bare,
         "ours": ours,
+        "catalog": catalog.image,
+        "catalog_error": shadow_error(scene, catalog.image, inside),
+        "lit_exposure": None if lit.light is None else lit.light.exposure,
+        "lit_error": shadow_error(scene, lit.image, inside),
         "box": [x0, y0, x1, y1],
         "ring_pixels": int(ring.sum()),
         "error_bare": shadow_error(scene, bare, ring),
@@ -297,7 +348,8 @@ def moved(
             cast_opacity=min(1.0, options.cast_shadow * factor),
             under_opacity=min(1.0, options.under_shadow * factor),
             crease=min(1.0, options.crease * factor),
-            inner=options.inner_shadow,
+            inner=min(1.0, options.inner_shadow * factor),
+            soften=options.soften_shadows,
             shadow_model=options.shadow_model_for(free_space=True),
         ).image
         for factor in scales
@@ -324,7 +376,8 @@ def one_object(
     try:
         scene = read_image(uri)
         slot = slot_mask(row, scene.shape[:2])
-        cached = args.work / "alpha" / f"{args.segmenter}-{row['id']}.npz"
+        box = "-".join(str(v) for v in prompt_box(slot))  # the box it saw, in this catalog's image
+        cached = args.work / "alpha" / f"{args.segmenter}-{row['id']}-{box}.npz"
         if cached.is_file():  # IS-Net takes seconds per object: kept between runs
             held = np.load(cached)
             alpha = held["alpha"].astype(np.float32) / 255.0
@@ -416,6 +469,7 @@ def make(args: argparse.Namespace) -> int:
         write_image(out / "truth" / f"{name}.png", scene)
         write_image(out / "bare" / f"{name}.png", made["bare"])
         write_image(out / "ours" / f"{name}.png", made["ours"])
+        write_image(out / "catalog" / f"{name}.png", made["catalog"])
         for variant in variants[len(VARIANTS) :]:
             if made.get(variant) is not None:
                 write_image(out / variant / f"{name}.png", made[variant])
@@ -425,6 +479,7 @@ def make(args: argparse.Namespace) -> int:
             left = bool(rng.integers(2))
             shown = made.get(variant)
             if shown is None:  # no place beside itself
+                keys[variant]["none"].append({"n": n, "scene": Path(uri).name, "why": "no room"})
                 continue
             pair = side_by_side(shown, room) if left else side_by_side(room, shown)
             write_image(args.work / f"{args.label}-{variant}" / "pairs" / f"pair-{name}.png", pair)
@@ -447,13 +502,25 @@ def make(args: argparse.Namespace) -> int:
         atomic_write_text(
             args.work / f"{args.label}-{variant}" / "key.json", json.dumps(key, indent=1) + "\n"
         )
+    if not per_room:
+        print(f"error: no room passed ({len(skipped)} skipped); nothing written")
+        return 2
     summary = summarise(per_room)
     record = {
         "label": args.label,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
+        "argv": sys.argv[1:],
         "setup": {
             "seed": args.seed,
+            "catalog": args.catalog.name,
+            "pick": args.pick,
+            "only_moved": args.only_moved,
+            "scales": args.scales,
+            "moved_scales": args.moved_scales,
+            "box_grow": BOX_GROW,
+            "max_over": MAX_OVER,
+            "min_piece": MIN_PIECE,
             "rooms": len(per_room),
             "grow": args.grow,
             "shadow_reach": args.reach,
@@ -565,6 +632,8 @@ def main() -> int:
     parser.add_argument("--catalog", type=Path, default=ROOT / ".cache" / "realism-catalog-512")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "own")
     args = parser.parse_args()
+    if args.n < 1 or any(f < 0 for f in [args.scale, *args.scales, *args.moved_scales]):
+        parser.error("--n must be at least 1 and every scale at least 0")
     return make(args)
 
 

@@ -1555,6 +1555,11 @@ JUDGE_RUNS = {
     "own-keep-ours": ("OO", "… and staging's shadows drawn over it ⁴⁵"),
     "own-remove-bare": ("OO", "… its real shadow removed and filled, nothing drawn ⁴⁵"),
     "own-remove-ours": ("OO", "… … staging's shadows drawn instead ⁴⁵"),
+    "own-cat-bare": ("OO", "20 other rooms' objects put back the same way (a control) ⁴⁵"),
+    "own-cat-catalog": (
+        "OO",
+        "… the object on white, as a catalog photo, through staging's edges (`refine`) ⁴⁵",
+    ),
     "own-mv3-moved-0": ("OO", "a copy of the object beside it, no shadow (duplicates seen) ⁴⁵"),
     "own-mv3-moved-0.55": ("OO", "… its shadows at 0.55 of staging's ⁴⁵"),
     "own-mv3-moved-1": ("OO", "… staging's shadows ⁴⁵"),
@@ -1604,10 +1609,9 @@ def _count(k: float) -> str:
 
 
 OWN_FITS = {
-    "own-m": "the largest object of 17 rooms (first gate)",
-    "own-L-layers": "the largest object of 30 rooms",
-    "own-L-occlusion": "the same 30, the rendered (occlusion) shadows",
-    "own-mv3s": "a narrow object of 13 rooms",
+    "own-L-layers": "the largest object of each room",
+    "own-L-occlusion": "the same, the rendered (occlusion) shadows",
+    "own-N": "the narrowest object of each room",
 }
 """The runs of ``benchmarks/own_object.py`` that measured the shadow at several scales."""
 
@@ -1617,21 +1621,17 @@ def _own_shadow_fit(r: Json) -> str:
     rows = []
     for label, what in OWN_FITS.items():
         run = r["runs"].get(label)
-        if run is None:
+        if run is None or not run.get("scales"):
             continue
         fit = run["scales"]
-        best = {
-            half: min(fit["by_scale"], key=lambda f, h=half: fit["by_scale"][f][h])
-            for half in ("choose", "report")
-        }
+        first = True
         for factor, row in fit["by_scale"].items():
             name = "none" if float(factor) == 0 else f"× {factor}"
-            cells = []
-            for half in ("choose", "report"):
-                value = num(row[half], 3)
-                cells.append(f"**{value}**" if best[half] == factor else value)
-            rows.append([what if factor == next(iter(fit["by_scale"])) else "", name,
-                         num(row["median_dark"], 2), *cells])  # fmt: skip
+            if factor == fit["chosen"]:
+                name = f"**{name}** (chosen)"
+            rows.append([what if first else "", name, num(row["median_dark"], 2),
+                         num(row["choose"], 3), num(row.get("report"), 3)])  # fmt: skip
+            first = False
         rows.append(["", "*the photo*", num(fit["median_dark_truth"], 2), "", ""])
     return table(
         ["rooms", "drawn shadows (× today's opacities)", "darkening (median)",
