@@ -71,6 +71,7 @@ from _common import DATA, data_missing
 from adstage import StageOptions
 from adstage.catalog.store import Catalog
 from adstage.composite.blend import composite
+from adstage.evaluate.realism import mask_box
 from adstage.inpaint.base import DEFAULT_INPAINTER, inpaint
 from adstage.io.atomic import atomic_write_text
 from adstage.io.images import read_image, write_image
@@ -133,8 +134,7 @@ def removed_region(
 ) -> NDArray[np.bool_]:
     """The object's mask grown by ``grow_share`` of its height (at least 2 px), and the floor
     within ``reach_share`` of its lower half (0: none): what ``bare`` and ``ours`` fill."""
-    ys, _ = np.nonzero(mask)
-    top, base = int(ys.min()), int(ys.max()) + 1
+    _, top, _, base = mask_box(mask)
     height = base - top
     grow = max(2, round(grow_share * height))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
@@ -174,8 +174,7 @@ def darkening(
 def prompt_box(slot: NDArray[np.bool_]) -> tuple[int, int, int, int]:
     """The box the segmenter sees: the catalog ``slot``'s box grown by :data:`BOX_GROW`."""
     h, w = slot.shape
-    ys, xs = np.nonzero(slot)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    x0, y0, x1, y1 = mask_box(slot)
     gx, gy = round(BOX_GROW * (x1 - x0)), round(BOX_GROW * (y1 - y0))
     return (max(0, x0 - gx), max(0, y0 - gy), min(w, x1 + gx), min(h, y1 + gy))
 
@@ -199,12 +198,12 @@ def agreement(mask: NDArray[np.bool_], slot: NDArray[np.bool_]) -> float:
         return 0.0
     h, w = slot.shape
     bx0, by0, bx1, by1 = prompt_box(slot)
-    ys, xs = np.nonzero(mask)
+    mx0, my0, mx1, my1 = mask_box(mask)
     cut = (
-        (bx0 > 0 and xs.min() <= bx0)
-        or (by0 > 0 and ys.min() <= by0)
-        or (bx1 < w and xs.max() >= bx1 - 1)
-        or (by1 < h and ys.max() >= by1 - 1)
+        (bx0 > 0 and mx0 <= bx0)
+        or (by0 > 0 and my0 <= by0)
+        or (bx1 < w and mx1 >= bx1)
+        or (by1 < h and my1 >= by1)
     )
     if cut:
         return 0.0
@@ -212,6 +211,38 @@ def agreement(mask: NDArray[np.bool_], slot: NDArray[np.bool_]) -> float:
     if stats[1:n, cv2.CC_STAT_AREA].max() < MIN_PIECE * mask.sum():
         return 0.0
     return float((mask & slot).sum()) / max(float(slot.sum()), 1.0)
+
+
+def own_cutout(
+    scene: NDArray[np.uint8], alpha: NDArray[np.float32], box: tuple[int, int, int, int]
+) -> NDArray[np.uint8]:
+    """The object cut out of its own photo: the ``box`` of ``scene`` with ``alpha`` as opacity."""
+    x0, y0, x1, y1 = box
+    opacity = np.clip(np.rint(alpha[y0:y1, x0:x1] * 255), 0, 255).astype(np.uint8)
+    return np.dstack([scene[y0:y1, x0:x1], opacity])
+
+
+def with_shadows(
+    scene: NDArray[np.uint8],
+    rgba: NDArray[np.uint8],
+    placement: Placement,
+    options: StageOptions,
+    factor: float,
+) -> NDArray[np.uint8]:
+    """``rgba`` pasted at ``placement`` with staging's shadows for free space, every opacity of
+    ``options`` scaled by ``factor`` (0: none), no light match nor shading."""
+    return composite(
+        scene,
+        rgba,
+        placement,
+        shadow=min(1.0, options.shadow * factor),
+        cast_opacity=min(1.0, options.cast_shadow * factor),
+        under_opacity=min(1.0, options.under_shadow * factor),
+        crease=min(1.0, options.crease * factor),
+        inner=min(1.0, options.inner_shadow * factor),
+        soften=options.soften_shadows,
+        shadow_model=options.shadow_model_for(free_space=True),
+    ).image
 
 
 def put_back(
@@ -227,34 +258,21 @@ def put_back(
     docstring); ``ours`` with every shadow opacity scaled by ``scale``, and the shadow's error and
     darkening measured at each of ``scales`` too."""
     mask = alpha >= 0.5
-    ys, xs = np.nonzero(mask)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    x0, y0, x1, y1 = mask_box(mask)
     region = removed_region(mask, grow_share, reach_share)
     filled = inpaint(scene, region, backend=DEFAULT_INPAINTER)
-    opacity = np.clip(np.rint(alpha[y0:y1, x0:x1] * 255), 0, 255).astype(np.uint8)
-    rgba = np.dstack([scene[y0:y1, x0:x1], opacity])
+    rgba = own_cutout(scene, alpha, (x0, y0, x1, y1))
     placement = Placement((x0, y0, x1, y1), 1.0, "own", (scene.shape[1], scene.shape[0]))
     bare = composite(filled, rgba, placement).image
 
     def shadowed(factor: float) -> NDArray[np.uint8]:
-        return composite(
-            filled,
-            rgba,
-            placement,
-            shadow=min(1.0, options.shadow * factor),
-            cast_opacity=min(1.0, options.cast_shadow * factor),
-            under_opacity=min(1.0, options.under_shadow * factor),
-            crease=min(1.0, options.crease * factor),
-            inner=min(1.0, options.inner_shadow * factor),
-            soften=options.soften_shadows,
-            shadow_model=options.shadow_model_for(free_space=True),
-        ).image
+        return with_shadows(filled, rgba, placement, options, factor)
 
     ours = shadowed(scale)
     # The object as a catalog photo shows a product: on white, its soft edge mixed with the white;
     # then staging's edges un-mix it from the white, as for a product.
     on_white = rgba.copy()
-    mix = opacity[..., None].astype(np.float32) / 255.0
+    mix = rgba[..., 3:].astype(np.float32) / 255.0
     on_white[..., :3] = np.rint(rgba[..., :3] * mix + 255.0 * (1.0 - mix)).astype(np.uint8)
     catalog = composite(
         filled, on_white, placement, despill_background=(255, 255, 255), edges=options.edges
@@ -319,8 +337,7 @@ def moved(
     it inside the frame, over at most :data:`MAX_OVER` of the catalog's objects of the scene (the
     object itself included); no picture where neither side has."""
     mask = alpha >= 0.5
-    ys, xs = np.nonzero(mask)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    x0, y0, x1, y1 = mask_box(mask)
     h, w = mask.shape
     taken = np.zeros_like(mask)
     for other in [mask, *objects]:
@@ -336,22 +353,10 @@ def moved(
     if best is None:
         return {"moved_box": None}
     dx = best[0]
-    opacity = np.clip(np.rint(alpha[y0:y1, x0:x1] * 255), 0, 255).astype(np.uint8)
-    rgba = np.dstack([scene[y0:y1, x0:x1], opacity])
+    rgba = own_cutout(scene, alpha, (x0, y0, x1, y1))
     placement = Placement((x0 + dx, y0, x1 + dx, y1), 1.0, "own", (w, h))
     made: dict[str, Any] = {
-        f"moved-{factor:g}": composite(
-            scene,
-            rgba,
-            placement,
-            shadow=min(1.0, options.shadow * factor),
-            cast_opacity=min(1.0, options.cast_shadow * factor),
-            under_opacity=min(1.0, options.under_shadow * factor),
-            crease=min(1.0, options.crease * factor),
-            inner=min(1.0, options.inner_shadow * factor),
-            soften=options.soften_shadows,
-            shadow_model=options.shadow_model_for(free_space=True),
-        ).image
+        f"moved-{factor:g}": with_shadows(scene, rgba, placement, options, factor)
         for factor in scales
     }
     return made | {
