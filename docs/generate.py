@@ -1563,6 +1563,23 @@ JUDGE_RUNS = {
     "own-mv3-moved-0": ("OO", "a copy of the object beside it, no shadow (duplicates seen) ⁴⁵"),
     "own-mv3-moved-0.55": ("OO", "… its shadows at 0.55 of staging's ⁴⁵"),
     "own-mv3-moved-1": ("OO", "… staging's shadows ⁴⁵"),
+    "A-clr15s12-vs-A-l75": (
+        "A",
+        "… … … … … … free space in clear floor first, by the scene's object map (not kept), both "
+        "ways round ⁴⁷",
+    ),
+    "A2-clr15s12-vs-A2-l75": (
+        "A2",
+        "… … … … … … free space in clear floor first (not kept), both ways round ⁴⁷",
+    ),
+    "A-dp15-vs-A-l75": (
+        "A",
+        "… … … … … … … … a flat product's darks deepened (not kept), both ways round ⁴⁷",
+    ),
+    "A2-dp15-vs-A2-l75": (
+        "A2",
+        "… … … … … … a flat product's darks deepened (not kept), both ways round ⁴⁷",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1638,6 +1655,22 @@ def _own_shadow_fit(r: Json) -> str:
          "error, choosing half", "error, reporting half"],
         rows,
         "llrrr",
+    )  # fmt: skip
+
+
+@snippet("contrast.bands", "product_contrast")
+def _contrast_bands(r: Json) -> str:
+    rows = []
+    for band in r["summary"]["bands"]:
+        low, high = band["brightness"]
+        name = f"{num(low, 2)}–{num(high, 2)}" if high is not None else f"{num(low, 2)} and more"
+        rows.append([name, band["real"]["n"], num(band["real"]["contrast"], 2),
+                     band["staged"]["n"], num(band["staged"]["contrast"], 2)])  # fmt: skip
+    return table(
+        ["brightness (median / the surroundings' white)", "real objects", "log contrast (median)",
+         "staged products", "log contrast (median)"],
+        rows,
+        "lrrrr",
     )  # fmt: skip
 
 

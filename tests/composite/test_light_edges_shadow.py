@@ -426,6 +426,49 @@ def test_composite_records_the_lift() -> None:
     assert lifted.provenance()["lift"] > 0.0 and lifted.image[50, 100].min() > 40
 
 
+def test_deepen_darks_stretches_a_flat_products_darks_and_keeps_its_lights() -> None:
+    from adstage.composite.light import deepen_darks, product_contrast
+
+    product = np.full((20, 20, 3), 230, np.uint8)  # a white front…
+    product[:, :6] = 180  # …and a side nearly as light, as a studio lights it
+    alpha = np.ones((20, 20), np.float32)
+    flat = product_contrast(product, alpha)
+    assert flat is not None and 0.3 < flat < 0.7
+    deep, gamma = deepen_darks(product, alpha, target=1.0)
+    assert gamma == pytest.approx(1.0 / flat, rel=1e-6)
+    assert product_contrast(deep, alpha) == pytest.approx(1.0, abs=0.05)  # as asked
+    assert int(deep[0, 10, 0]) == 230 and int(deep[0, 0, 0]) < 150  # lights kept, side darker
+    capped, most = deepen_darks(product, alpha, target=10.0, max_gamma=1.5)
+    assert most == 1.5 and int(capped[0, 0, 0]) > int(deep[0, 0, 0])
+    same, one = deepen_darks(product, alpha, target=0.2)  # contrasted enough already
+    assert one == 1.0 and same is product
+    clear = np.zeros((20, 20), np.float32)  # nothing opaque: nothing measured, nothing changed
+    assert product_contrast(product, clear) is None
+    assert deepen_darks(product, clear, target=1.0) == (product, 1.0)
+    with pytest.raises(InputError, match="deepen"):
+        deepen_darks(product, alpha, target=0.0)
+    with pytest.raises(InputError, match="alpha"):
+        deepen_darks(product, alpha[:10], target=1.0)
+
+
+def test_composite_deepens_only_when_asked_and_records_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from adstage.composite import blend
+
+    scene = np.full((100, 200, 3), 120, np.uint8)
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[..., :3] = 235
+    rgba[:, :15, :3] = 190  # a flat white product
+    rgba[..., 3] = 255
+    placement = Placement(box=(80, 30, 120, 70), scale=1.0, fit="box", scene_size=(200, 100))
+    plain = composite(scene, rgba, placement)
+    assert plain.provenance()["deepen"] == 1.0
+    monkeypatch.setattr(blend, "DEEPEN", 1.2)
+    deep = composite(scene, rgba, placement)
+    assert deep.provenance()["deepen"] > 1.0
+    assert int(deep.image[50, 85, 0]) < int(plain.image[50, 85, 0])  # its side darker
+    assert int(deep.image[50, 110, 0]) == int(plain.image[50, 110, 0])  # its front kept
+
+
 def test_crease_is_a_thin_dark_line_where_the_product_meets_the_floor() -> None:
     alpha = np.zeros((200, 300), np.float32)
     alpha[60:140, 130:170] = 1.0  # a box standing on row 139

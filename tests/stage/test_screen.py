@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import types
 from dataclasses import replace
 
 import cv2
@@ -834,6 +835,84 @@ def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypa
     assert _stage_beside_any(None, anchors, None, opts, "p") == ["a-0", "b-0", "c-0"]  # type: ignore[arg-type]
 
 
+def test_free_space_takes_a_clear_place_before_one_over_furniture_it_does_not_know() -> None:
+    from adstage.stage.freespace import clear_share, place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    first = place_beside(scene, PRODUCT, slot, [slot])
+    assert first is not None and first.box[0] >= 250  # right of the slot, as without a map
+    objects = np.zeros((300, 400), bool)
+    objects[first.box[1] : first.box[3], first.box[0] : first.box[2]] = True  # a crib there
+    assert clear_share(objects, first.box) == 1.0
+    assert clear_share(objects, (-50, 0, 0, 10)) == 0.0  # outside the frame: nothing covered
+    # The same place when it is the only one, or when the map is not asked about.
+    assert place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=1.0) == first
+    clear = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15)
+    assert clear is not None and clear.box[2] <= 150  # left of the slot, on clear floor
+    assert clear_share(objects, clear.box) <= 0.15
+    # Every place over the map: the first one, or none with clear_only.
+    everywhere = np.ones((300, 400), bool)
+    assert place_beside(scene, PRODUCT, slot, [slot], objects=everywhere, clear=0.15) == first
+    assert (
+        place_beside(scene, PRODUCT, slot, [slot], objects=everywhere, clear=0.15, clear_only=True)
+        is None
+    )
+    with pytest.raises(InputError, match="clear must be"):
+        place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=1.5)
+    with pytest.raises(InputError, match="object map"):
+        place_beside(scene, PRODUCT, slot, [slot], objects=objects[:100], clear=0.15)
+
+
+def test_free_space_looks_further_along_the_base_line_for_clear_floor_when_asked() -> None:
+    from adstage.stage.freespace import clear_share, place_beside
+
+    scene = np.empty((300, 800, 3), np.uint8)
+    scene[:150] = (200, 190, 170)
+    scene[150:] = (120, 90, 60)
+    slot = _box(300, 800, 160, 240, 150, 250)
+    objects = np.zeros((300, 800), bool)
+    objects[:, 30:366] = True  # furniture the catalog does not know, either side of the slot
+    near = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15, steps=1)
+    assert near is not None and near.box[0] == 266  # nothing clear that near: the first place
+    far = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15, steps=4)
+    assert far is not None and far.box[3] == 240  # on the same base line, at the same size
+    assert far.box[0] >= 366 and clear_share(objects, far.box) <= 0.15
+    assert (far.box[2] - far.box[0], far.box[3] - far.box[1]) == (100, 80)
+    with pytest.raises(InputError, match="steps"):
+        place_beside(scene, PRODUCT, slot, [slot], steps=0)
+
+
+def test_with_free_space_clear_every_anchor_s_clear_places_come_first(monkeypatch) -> None:
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import StageOptions
+
+    clear_in = {"c", "d"}  # the scenes with a place in clear floor
+    calls: list[tuple[str, bool]] = []
+
+    def beside(cut, match, store, opts, **kw):  # type: ignore[no-untyped-def]
+        calls.append((match.item, kw["clear_only"]))
+        if kw["clear_only"] and match.item not in clear_in:
+            return None
+        return types.SimpleNamespace(match=match)
+
+    monkeypatch.setattr(pipeline, "stage_beside", beside)
+    monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)  # no further anchors looked for
+    anchors = [(_anchor(item, 0.9 - i / 10), None) for i, item in enumerate("abcde")]
+    opts = StageOptions(k=3)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.15)
+    got = pipeline._free_space_candidates(None, anchors, None, opts, "p")  # type: ignore[arg-type]
+    assert [c.match.id for c in got] == ["c-0", "d-0", "a-0"]  # clear ones, then the likest other
+    assert ("a", True) in calls and ("a", False) in calls
+    calls.clear()
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", None)
+    got = pipeline._free_space_candidates(None, anchors, None, opts, "p")  # type: ignore[arg-type]
+    assert [c.match.id for c in got] == ["a-0", "b-0", "c-0"]  # by likeness alone, one pass
+    assert all(not only for _, only in calls)
+
+
 def test_a_free_space_anchor_must_be_alike_in_shape() -> None:
     from adstage.stage.pipeline import _alike_in_shape
     from adstage.types import Cutout, Match
@@ -898,6 +977,35 @@ def test_candidates_in_preferred_slots_rank_first() -> None:
         StageOptions(), {"preferred": []},
     )  # fmt: skip
     assert [c.match.id for c in by_score.candidates] == ["b", "a"]
+
+
+def test_with_free_space_clear_a_clear_place_ranks_before_a_likelier_one_over_furniture(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import Candidate, StageOptions, _staged
+
+    def candidate(slot: str, score: float, covered: float | None) -> Candidate:
+        return Candidate(
+            image=np.zeros((4, 4, 3), np.uint8), score=score, components={},
+            match=SimpleNamespace(id=slot), placement=(0, 0, 1, 1), seconds={},
+            provenance={"mode": "free-space", "objects_covered": covered},
+        )  # fmt: skip
+
+    store = SimpleNamespace(path="catalog", embedders=["classical"])
+
+    def ranked() -> list[str]:
+        found = [candidate("over", 0.9, 0.4), candidate("clear", 0.5, 0.1)]
+        staged = _staged(None, found, [], {}, "given", store, StageOptions(), {})  # type: ignore[arg-type]
+        return [c.match.id for c in staged.candidates]
+
+    assert ranked() == ["over", "clear"]  # off: by score
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.15)
+    assert ranked() == ["clear", "over"]
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.5)
+    assert ranked() == ["over", "clear"]  # both clear: by score
 
 
 def test_free_space_may_stand_behind_a_nearer_object_partly_hidden() -> None:
@@ -1118,7 +1226,9 @@ def test_the_second_pass_tries_only_the_scenes_where_a_screen_refused_a_place(mo
 
     tried: list[tuple[str, bool]] = []
 
-    def beside(cut, match, store, opts, *, clear_screens, screens, lost, edges_only=False):  # type: ignore[no-untyped-def]
+    def beside(
+        cut, match, store, opts, *, clear_screens, screens, lost, edges_only=False, clear_only=False
+    ):  # type: ignore[no-untyped-def]
         tried.append((match.item, clear_screens))
         screens[match.item] = [(0, 0, 9, 9)] if match.item in ("tv", "tv-aside") else []
         if clear_screens and match.item == "tv":  # the screen stood where the product would
