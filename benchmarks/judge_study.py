@@ -40,7 +40,10 @@ the default since session 31; ``--no-both-orders``: once, sides balanced)
 answered "A" in 11 of 11 pairs and one in 15 of 15, so a side bias decided whole rounds. The
 tally (:func:`both_orders_tally`) gives a judge's vote on a pair as the share of its two showings
 where they chose ``--label``'s picture (½ for the same side twice) and reports each judge's
-share of consistent answers and of "A".
+share of consistent answers and of "A". Where the two pictures differ subtly, judges who notice
+a repeat may copy their first letter onto the swapped showing (session 34: consistent in 0–10 %
+of the pairs, every vote ½); tell them that each pair comes twice, once each way round, and read
+the shares before the result.
 
 A product that gets no candidate (the screen refuses every slot and no free space is found) is
 counted as such and gets no pair.

@@ -1664,13 +1664,19 @@ def _contrast_bands(r: Json) -> str:
     for band in r["summary"]["bands"]:
         low, high = band["brightness"]
         name = f"{num(low, 2)}–{num(high, 2)}" if high is not None else f"{num(low, 2)} and more"
+        gap = band.get("gap")
+        diff = (
+            f"{num(gap['staged_minus_real'], 2)} ({num(gap['ci'][0], 2)} to {num(gap['ci'][1], 2)})"
+            if gap
+            else ""
+        )
         rows.append([name, band["real"]["n"], num(band["real"]["contrast"], 2),
-                     band["staged"]["n"], num(band["staged"]["contrast"], 2)])  # fmt: skip
+                     band["staged"]["n"], num(band["staged"]["contrast"], 2), diff])  # fmt: skip
     return table(
         ["brightness (median / the surroundings' white)", "real objects", "log contrast (median)",
-         "staged products", "log contrast (median)"],
+         "staged products", "log contrast (median)", "staged − real (95 % bootstrap)"],
         rows,
-        "lrrrr",
+        "lrrrrr",
     )  # fmt: skip
 
 

@@ -52,6 +52,25 @@ def test_the_summary_gives_each_group_s_median_per_brightness_band(pc) -> None:
     assert top["real"] == {"n": 1, "contrast": 1.2}
     assert top["staged"] == {"n": 2, "contrast": pytest.approx(0.7)}
     assert summary["bands"][0]["staged"] == {"n": 0, "contrast": None}
+    assert summary["bands"][0]["gap"] is None  # no staged product there
+    gap = top["gap"]
+    assert gap["staged_minus_real"] == pytest.approx(-0.5)
+    assert gap["ci"][0] <= -0.5 <= gap["ci"][1]
+
+
+def test_summary_only_recomputes_the_stored_rows(pc, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    out = tmp_path / "out.json"
+    rows = {
+        "real": [{"brightness": 0.8, "contrast": 1.0}],
+        "staged": [{"brightness": 0.9, "contrast": 0.5}],
+    }
+    out.write_text(json.dumps(rows | {"summary": None}))
+    assert pc.main(["--summary-only", "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["bands"][-1]["gap"]["staged_minus_real"] == pytest.approx(-0.5)
+    assert pc.main(["--summary-only", "--out", str(tmp_path / "none.json")]) == 2
 
 
 def test_it_skips_without_the_data(pc, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

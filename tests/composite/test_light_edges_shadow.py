@@ -442,6 +442,10 @@ def test_deepen_darks_stretches_a_flat_products_darks_and_keeps_its_lights() -> 
     assert most == 1.5 and int(capped[0, 0, 0]) > int(deep[0, 0, 0])
     same, one = deepen_darks(product, alpha, target=0.2)  # contrasted enough already
     assert one == 1.0 and same is product
+    white = np.full((20, 20, 3), 230, np.uint8)
+    white[2:4, 2:5] = 40  # a handle, 1.5 % of it: its 10th percentile is white
+    kept, none = deepen_darks(white, alpha, target=1.5)
+    assert none == 1.0 and kept is white  # not crushed to black
     clear = np.zeros((20, 20), np.float32)  # nothing opaque: nothing measured, nothing changed
     assert product_contrast(product, clear) is None
     assert deepen_darks(product, clear, target=1.0) == (product, 1.0)

@@ -836,7 +836,7 @@ def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypa
 
 
 def test_free_space_takes_a_clear_place_before_one_over_furniture_it_does_not_know() -> None:
-    from adstage.stage.freespace import clear_share, place_beside
+    from adstage.stage.freespace import covered_share, place_beside
 
     scene = _room()
     slot = _box(300, 400, 160, 240, 150, 250)
@@ -844,28 +844,31 @@ def test_free_space_takes_a_clear_place_before_one_over_furniture_it_does_not_kn
     assert first is not None and first.box[0] >= 250  # right of the slot, as without a map
     objects = np.zeros((300, 400), bool)
     objects[first.box[1] : first.box[3], first.box[0] : first.box[2]] = True  # a crib there
-    assert clear_share(objects, first.box) == 1.0
-    assert clear_share(objects, (-50, 0, 0, 10)) == 0.0  # outside the frame: nothing covered
+    assert covered_share(objects, first.box) == 1.0
+    assert covered_share(objects, (-50, 0, 0, 10)) == 0.0  # outside the frame: nothing covered
+    assert covered_share(objects.astype(np.uint8) * 255, first.box) == 1.0  # a PNG's 0/255 map
     # The same place when it is the only one, or when the map is not asked about.
-    assert place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=1.0) == first
-    clear = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15)
+    assert place_beside(scene, PRODUCT, slot, [slot], objects=objects, max_covered=1.0) == first
+    clear = place_beside(scene, PRODUCT, slot, [slot], objects=objects, max_covered=0.15)
     assert clear is not None and clear.box[2] <= 150  # left of the slot, on clear floor
-    assert clear_share(objects, clear.box) <= 0.15
+    assert covered_share(objects, clear.box) <= 0.15
     # Every place over the map: the first one, or none with clear_only.
     everywhere = np.ones((300, 400), bool)
-    assert place_beside(scene, PRODUCT, slot, [slot], objects=everywhere, clear=0.15) == first
+    assert place_beside(scene, PRODUCT, slot, [slot], objects=everywhere, max_covered=0.15) == first
     assert (
-        place_beside(scene, PRODUCT, slot, [slot], objects=everywhere, clear=0.15, clear_only=True)
+        place_beside(
+            scene, PRODUCT, slot, [slot], objects=everywhere, max_covered=0.15, clear_only=True
+        )
         is None
     )
-    with pytest.raises(InputError, match="clear must be"):
-        place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=1.5)
+    with pytest.raises(InputError, match="max_covered must be"):
+        place_beside(scene, PRODUCT, slot, [slot], objects=objects, max_covered=1.5)
     with pytest.raises(InputError, match="object map"):
-        place_beside(scene, PRODUCT, slot, [slot], objects=objects[:100], clear=0.15)
+        place_beside(scene, PRODUCT, slot, [slot], objects=objects[:100], max_covered=0.15)
 
 
 def test_free_space_looks_further_along_the_base_line_for_clear_floor_when_asked() -> None:
-    from adstage.stage.freespace import clear_share, place_beside
+    from adstage.stage.freespace import covered_share, place_beside
 
     scene = np.empty((300, 800, 3), np.uint8)
     scene[:150] = (200, 190, 170)
@@ -873,14 +876,28 @@ def test_free_space_looks_further_along_the_base_line_for_clear_floor_when_asked
     slot = _box(300, 800, 160, 240, 150, 250)
     objects = np.zeros((300, 800), bool)
     objects[:, 30:366] = True  # furniture the catalog does not know, either side of the slot
-    near = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15, steps=1)
+    near = place_beside(scene, PRODUCT, slot, [slot], objects=objects, max_covered=0.15, steps=1)
     assert near is not None and near.box[0] == 266  # nothing clear that near: the first place
-    far = place_beside(scene, PRODUCT, slot, [slot], objects=objects, clear=0.15, steps=4)
+    far = place_beside(scene, PRODUCT, slot, [slot], objects=objects, max_covered=0.15, steps=4)
     assert far is not None and far.box[3] == 240  # on the same base line, at the same size
-    assert far.box[0] >= 366 and clear_share(objects, far.box) <= 0.15
+    assert far.box[0] >= 366 and covered_share(objects, far.box) <= 0.15
     assert (far.box[2] - far.box[0], far.box[3] - far.box[1]) == (100, 80)
     with pytest.raises(InputError, match="steps"):
         place_beside(scene, PRODUCT, slot, [slot], steps=0)
+
+
+def test_free_space_reads_its_steps_when_called(monkeypatch) -> None:
+    from adstage.stage import freespace
+    from adstage.stage.freespace import place_beside
+
+    scene = np.empty((300, 800, 3), np.uint8)
+    scene[:150] = (200, 190, 170)
+    scene[150:] = (120, 90, 60)
+    slot = _box(300, 800, 160, 240, 150, 250)
+    taken = _box(300, 800, 150, 250, 256, 366) | _box(300, 800, 150, 250, 20, 145)
+    assert place_beside(scene, PRODUCT, slot, [slot, taken]) is not None  # further out, right
+    monkeypatch.setattr(freespace, "STEPS", 1)  # only the slot's neighbours: both taken
+    assert place_beside(scene, PRODUCT, slot, [slot, taken]) is None
 
 
 def test_with_free_space_clear_every_anchor_s_clear_places_come_first(monkeypatch) -> None:
@@ -987,25 +1004,28 @@ def test_with_free_space_clear_a_clear_place_ranks_before_a_likelier_one_over_fu
     from adstage.stage import pipeline
     from adstage.stage.pipeline import Candidate, StageOptions, _staged
 
-    def candidate(slot: str, score: float, covered: float | None) -> Candidate:
+    def candidate(slot: str, score: float, clear: bool | None) -> Candidate:
         return Candidate(
             image=np.zeros((4, 4, 3), np.uint8), score=score, components={},
             match=SimpleNamespace(id=slot), placement=(0, 0, 1, 1), seconds={},
-            provenance={"mode": "free-space", "objects_covered": covered},
+            provenance={"mode": "free-space", "clear_floor": clear},
         )  # fmt: skip
 
     store = SimpleNamespace(path="catalog", embedders=["classical"])
 
-    def ranked() -> list[str]:
-        found = [candidate("over", 0.9, 0.4), candidate("clear", 0.5, 0.1)]
+    def ranked(over: bool | None = False) -> list[str]:
+        found = [candidate("over", 0.9, over), candidate("clear", 0.5, True)]
         staged = _staged(None, found, [], {}, "given", store, StageOptions(), {})  # type: ignore[arg-type]
         return [c.match.id for c in staged.candidates]
 
     assert ranked() == ["over", "clear"]  # off: by score
     monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.15)
     assert ranked() == ["clear", "over"]
-    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.5)
-    assert ranked() == ["over", "clear"]  # both clear: by score
+    assert ranked(over=True) == ["over", "clear"]  # both clear: by score
+    assert ranked(over=None) == ["over", "clear"]  # no map there: nothing known, by score
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 1.5)
+    with pytest.raises(InputError, match="FREE_SPACE_CLEAR"):
+        pipeline._free_space_candidates(None, [], None, StageOptions(), "p")  # type: ignore[arg-type]
 
 
 def test_free_space_may_stand_behind_a_nearer_object_partly_hidden() -> None:

@@ -71,8 +71,8 @@ DEEPEN: float | None = None
 Tried at 1.5 in session 34 (issue 13, docs/staging.md "Flat white products, their darks
 deepened"): preferred in 15 of 21 changed pictures of set A, not seen on A2 (12 of 24, judges
 answering by side), and rated no nearer the photographs on report set BB by two fresh panels
-(changed pictures −0.23 against the first panel, its real photos −0.19), the two best pictures
-4.67 → 3.33 and 4.0 → 2.67–3.0. Off."""
+(the changed pictures moved with the real photos, −0.03 against them); the best and the
+third-best staged pictures, both changed, were rated lower in both panels. Off."""
 
 DEEPEN_MAX_GAMMA = 2.0
 """:data:`DEEPEN`'s largest gamma."""

@@ -62,6 +62,11 @@ _TO_SRGB = np.clip(
 DEEPEN_PIVOT = 0.9
 """:func:`deepen_darks` keeps the product's luminance above this quantile of its own."""
 
+DEEPEN_MIN_CONTRAST = 0.1
+"""A product less contrasted than this (:func:`product_contrast`) is left as it is by
+:func:`deepen_darks`: its 10th percentile is as light as its 90th, so what darks it has (a
+handle, the feet) are under a tenth of it and a stretch would crush them to black."""
+
 
 def product_contrast(product: NDArray[np.uint8], alpha: NDArray[np.float32]) -> float | None:
     """The log ratio of the 90th to the 10th percentile luminance (linear) of ``product``'s
@@ -86,12 +91,10 @@ def deepen_darks(
     ``(l / p) ** (gamma − 1)`` where its luminance ``l`` is below ``p``, the product's
     :data:`DEEPEN_PIVOT` quantile (above it: unchanged), so the log distance below ``p`` grows
     by ``gamma = target / contrast`` (at most ``max_gamma``; 1, nothing changed, when the
-    product is as contrasted already). A white product shot in a studio is lit from every side:
-    its gaps, sides and insides are nearly as light as its fronts, where the same furniture in a
-    room falls into shade. On the dev photos (issue 13, session 34) real objects whose median is
-    at least half their surroundings' white had a log contrast of 1.2–2.5 (medians by
-    brightness), staged products as light 0.8–0.9: "flat", "flatly lit", the raters' most
-    frequent word."""
+    product is as contrasted already or less than :data:`DEEPEN_MIN_CONTRAST`). A white product
+    shot in a studio is lit from every side: its gaps, sides and insides are nearly as light as
+    its fronts, where the same furniture in a room falls into shade (issue 13, session 34:
+    ``benchmarks/product_contrast.py``; tried with ``blend.DEEPEN``, not kept)."""
     if target <= 0 or max_gamma < 1:
         raise InputError(
             f"deepen: expected target > 0 and max_gamma >= 1, got {target}, {max_gamma}"
@@ -99,7 +102,7 @@ def deepen_darks(
     if alpha.shape != product.shape[:2]:
         raise InputError(f"deepen: alpha is {alpha.shape}, the product {product.shape[:2]}")
     contrast = product_contrast(product, alpha)
-    if contrast is None or contrast >= target:
+    if contrast is None or contrast >= target or contrast < DEEPEN_MIN_CONTRAST:
         return product, 1.0
     gamma = float(min(max_gamma, target / max(contrast, 1e-3)))
     linear = to_linear(product)

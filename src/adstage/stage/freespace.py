@@ -253,9 +253,9 @@ def place_beside(
     edges_only: bool = False,
     floor_ahead: bool = False,
     objects: NDArray[np.bool_] | None = None,
-    clear: float = 1.0,
+    max_covered: float = 1.0,
     clear_only: bool = False,
-    steps: int = STEPS,
+    steps: int | None = None,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -300,11 +300,11 @@ def place_beside(
     corners, and a white seat under a grey sheepskin there passed the strip under the base by its
     mean colour while the strip in front of it, the sheepskin's fold, did not (issue 13).
     ``objects``: a scene-sized map of the scene's objects (:func:`adstage.stage.objects.object_map`)
-    with ``clear``: a place whose box covers more than ``clear`` of its area in ``objects`` is
-    returned only when no place that passes all else is clear (the first such; with
-    ``clear_only``, never): a product in clear floor rather than in front of or over furniture
-    the catalog has no mask of (:func:`clear_share`). ``steps``: positions tried on each side of
-    the slot (:data:`STEPS`), each half a product width further out.
+    with ``max_covered``: a place whose box covers more than ``max_covered`` of its area in
+    ``objects`` (:func:`covered_share`) is returned only when no place that passes all else
+    covers less (the first such; with ``clear_only``, never): a product in clear floor rather
+    than in front of or over furniture the catalog has no mask of. ``steps``: positions tried on
+    each side of the slot, each half a product width further out (``None``: :data:`STEPS`).
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -312,10 +312,11 @@ def place_beside(
         raise InputError(f"place_beside: least must be in [0, 1], got {least}")
     if not 0.0 <= off_frame < 1.0:
         raise InputError(f"place_beside: off_frame must be in [0, 1), got {off_frame}")
+    steps = STEPS if steps is None else steps
     if steps < 1:
         raise InputError(f"place_beside: steps must be at least 1, got {steps}")
-    if not 0.0 <= clear <= 1.0:
-        raise InputError(f"place_beside: clear must be in [0, 1], got {clear}")
+    if not 0.0 <= max_covered <= 1.0:
+        raise InputError(f"place_beside: max_covered must be in [0, 1], got {max_covered}")
     if edges_only and off_frame == 0:
         return None  # no place at the frame's edges is allowed
     if scene.ndim != 3 or slot_mask.shape != scene.shape[:2]:
@@ -326,8 +327,10 @@ def place_beside(
     h, w = slot_mask.shape
     if not slot_mask.any():
         raise InputError("place_beside: the slot mask is empty")
-    if objects is not None and objects.shape != (h, w):
-        raise InputError(f"place_beside: the object map is {objects.shape}, expected {(h, w)}")
+    if objects is not None:
+        if objects.shape != (h, w):
+            raise InputError(f"place_beside: the object map is {objects.shape}, expected {(h, w)}")
+        objects = np.asarray(objects, bool)
     ys, xs = np.nonzero(slot_mask)
     sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
     taken = slot_mask.copy()
@@ -430,24 +433,22 @@ def place_beside(
                 cleared.append((bx0, top, bx1, base))
             continue  # checked last: a place lost only to a screen is known as such
         found = Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
-        if objects is None or clear_share(objects, found.box) <= clear:
+        if objects is None or covered_share(objects, found.box) <= max_covered:
             return found
         if crowded is None:
             crowded = found
     return None if clear_only else crowded
 
 
-def clear_share(objects: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float:
-    """The share of ``box`` (its part inside the frame) that ``objects`` marks: how much of the
-    scene's furniture a product stood there would stand in front of or over. On the pictures of
-    three report sets rated one at a time (issue 13, session 34) the 5 free-space products with
-    at most 0.15 were rated 4.1 of 7 on average (3 of them 4 or more), the 24 with more 2.2
-    (2 of them 4 or more): "in front of the crib", "over the coffee table"."""
+def covered_share(objects: NDArray[np.bool_], box: tuple[int, int, int, int]) -> float:
+    """The share of ``box`` (its part inside the frame) that ``objects`` (any dtype: non-zero is
+    an object) marks: how much of the scene's furniture a product stood there would stand in front
+    of or over (issue 13, session 34: docs/staging.md "Free space in clear floor first")."""
     h, w = objects.shape
     x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    return float(objects[y0:y1, x0:x1].mean())
+    return float((objects[y0:y1, x0:x1] != 0).mean())
 
 
 def crop_to_frame(cut: Cutout, placement: Placement) -> tuple[Cutout, Placement]:

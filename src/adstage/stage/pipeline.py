@@ -60,9 +60,8 @@ from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import check_cutout, segment_in_box
 from adstage.stage import closeup as closeups
 from adstage.stage.freespace import (
-    STEPS,
     below_screen,
-    clear_share,
+    covered_share,
     crop_to_frame,
     nearer_than,
     place_beside,
@@ -872,10 +871,7 @@ def _staged(
     def key(c: Candidate) -> tuple[bool, bool, bool, bool, float]:
         beside = c.provenance.get("mode") == "free-space"
         liked = not beside and c.match.id in preferred
-        covered = c.provenance.get("objects_covered")
-        crowded = (
-            FREE_SPACE_CLEAR is not None and covered is not None and covered > FREE_SPACE_CLEAR
-        )
+        crowded = FREE_SPACE_CLEAR is not None and c.provenance.get("clear_floor") is False
         return (
             replace_first and not liked,
             first and not beside,
@@ -1022,8 +1018,10 @@ def _free_space_candidates(
     """Up to ``opts.k`` free-space candidates beside the ``anchors`` (:func:`_stage_beside_any`),
     then, short of ``k`` and with fewer than :data:`FREE_SPACE_POOL` anchors, beside the further
     ones ``further`` gives (called only then). With :data:`FREE_SPACE_CLEAR` set, places in clear
-    floor are looked for first, beside every anchor, and only short of ``k`` the others, as
-    without it. ``clear``, ``screens``, ``only``, ``lost``: as :func:`_stage_beside_any`'s."""
+    floor are looked for first, beside every anchor and, short of ``k``, the further ones; only
+    then the others (searched with :data:`FREE_SPACE_CLEAR_STEPS` places a side). ``clear``, ``screens``, ``only``, ``lost``: as :func:`_stage_beside_any`'s."""
+    if FREE_SPACE_CLEAR is not None and not 0.0 <= FREE_SPACE_CLEAR <= 1.0:
+        raise InputError(f"FREE_SPACE_CLEAR must be in [0, 1] or None, got {FREE_SPACE_CLEAR}")
     out: list[Candidate] = []
     for clear_only in (True, False) if FREE_SPACE_CLEAR is not None else (False,):
         for group in ("anchors", "further"):
@@ -1230,15 +1228,17 @@ scene's map holds counts as taken floor beside the catalog's masks, and, with
 
 FREE_SPACE_CLEAR: float | None = None
 """When set, free space takes a place whose box covers at most this share of the scene's object
-map (:func:`adstage.stage.freespace.clear_share`; :mod:`adstage.stage.objects`, kept on disk in
+map (:func:`adstage.stage.freespace.covered_share`; :mod:`adstage.stage.objects`, kept on disk in
 :data:`FREE_SPACE_CLEAR_MAPS`) before one that covers more, in the same scene and across
-anchors: every anchor's clear places come before any other (fewer than ``k`` clear: the rest as
-without it). Nothing is refused. ``None``: off (the first place that passes, as before). Tried
-in session 34 (issue 13, docs/staging.md "Free space in clear floor first"): rated free-space
-pictures of three report sets were rated 4.1 of 7 with at most 0.15 of their box over the map,
-2.2 with more; with 0.15 and :data:`FREE_SPACE_CLEAR_STEPS` 12, judged on sets A and A2 against
-the defaults, 4 of 9 changed pictures preferred (a tie): the maps miss white furniture on a white
-wall (an armchair at a frame's edge), and the rule moved products in front of exactly that. Off."""
+anchors: every anchor's clear places (the further anchors' too) come before any other; short of
+``k`` clear ones, the others follow, searched with :data:`FREE_SPACE_CLEAR_STEPS` places a side.
+Nothing is refused. Without the object segmenter's weights the maps are not made and nothing is
+preferred (the provenance's ``clear_floor`` is ``None``). ``None``: off (the first place that
+passes, as before). Tried in session 34 with 0.15 and 12 places a side (issue 13, docs/staging.md
+"Free space in clear floor first", where the ratings that suggested it are given): judged on
+sets A and A2 against the defaults, 4 of 9 changed pictures preferred (a tie); the maps miss white
+furniture on a white wall (an armchair at a frame's edge), and the rule moved products in front
+of exactly that. Off."""
 
 
 FREE_SPACE_CLEAR_STEPS = 4
@@ -1518,7 +1518,7 @@ def stage_beside(
     edges of :data:`FREE_SPACE_GROW_AT_EDGE` are tried, none beside the anchor in the open
     (:data:`FREE_SPACE_EDGE_ANY_SHAPE`'s anchors of another shape); ``None`` where they may not be
     used. The provenance's ``edges_only`` records it. With :data:`FREE_SPACE_CLEAR` set, a place
-    in clear floor (:func:`adstage.stage.freespace.clear_share` of the scene's object map at most
+    in clear floor (:func:`adstage.stage.freespace.covered_share` of the scene's object map at most
     that) is taken before one in front of furniture; ``clear_only``: only such a place."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
@@ -1532,12 +1532,15 @@ def stage_beside(
         occupied.append(cached_object_map(scene, segmenter, FREE_SPACE_OBJECTS, key))
     objects = None
     if FREE_SPACE_CLEAR is not None:
-        objects = cached_object_map(
-            scene,
-            shared_segmenter(FREE_SPACE_SALIENCY),
-            _object_maps(store),
-            Path(match.uri).name,
-        )
+        try:
+            objects = cached_object_map(
+                scene,
+                shared_segmenter(FREE_SPACE_SALIENCY),
+                _object_maps(store),
+                Path(match.uri).name,
+            )
+        except (BackendUnavailable, WeightsNotFound) as exc:
+            log.warning("free space: no object map (%s)", str(exc).partition("\n")[0])
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
     kind = standing(options.product_kind)  # it stands on the floor here
@@ -1576,9 +1579,9 @@ def stage_beside(
             cleared=cleared,
             off_frame=off_frame,
             objects=objects,
-            clear=1.0 if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR,
+            max_covered=1.0 if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR,
             clear_only=clear_only,
-            steps=STEPS if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR_STEPS,
+            steps=None if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR_STEPS,
             **where,
         )
         if found is None:
@@ -1689,7 +1692,13 @@ def stage_beside(
             ),
             "sized_at": sized_at,
             "objects_covered": (
-                None if objects is None else round(clear_share(objects, placement.box), 4)
+                None if objects is None else round(covered_share(objects, placement.box), 4)
+            ),
+            # the decision place_beside made (None: no preference asked or no map)
+            "clear_floor": (
+                None
+                if objects is None or FREE_SPACE_CLEAR is None
+                else covered_share(objects, placement.box) <= FREE_SPACE_CLEAR
             ),
             "anchor_shade": None if anchor_shade is None else round(anchor_shade, 3),
             "cast_factor": round(cast_factor, 3),
