@@ -516,7 +516,19 @@ def tally(args: argparse.Namespace) -> int:
         print(
             f"{args.label} vs {comparison}: staged preferred {s['k']}/{s['n']}, κ {c['fleiss_kappa']}"
         )
+        sided = [n + 1 for n, flag in enumerate(c.get("by_side", ())) if flag]
+        if sided:
+            print(
+                f"warning: judge(s) {sided} chose the same picture in both showings of fewer "
+                f"than {BY_SIDE:.0%} of the pairs: they answered by side (a panel to replace)"
+            )
     return 0
+
+
+BY_SIDE = 0.2
+"""A judge who chose the same picture in both showings of fewer than this share of the pairs
+answered by side, or copied a letter onto the swapped showing (:func:`both_orders_tally`'s
+``by_side``; session 34: 0–10 % in two panels whose votes were all ½)."""
 
 
 def both_orders_tally(key: dict[str, Any], answers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -578,6 +590,8 @@ def both_orders_tally(key: dict[str, Any], answers: list[dict[str, Any]]) -> dic
         ),
         "consistent_share": [round(c / n, 3) if n else None for c in consistent],
         "left_share": [round(c / (2 * n), 3) if n else None for c in left],
+        # a judge who gave the same letter to both showings of most pairs answered by side
+        "by_side": [bool(n) and c / n < BY_SIDE for c in consistent],
         "fleiss_kappa": fleiss_kappa(table) if table else None,
         "per_pair": per_pair,
     }

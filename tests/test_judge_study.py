@@ -85,11 +85,13 @@ def test_both_orders_counts_a_side_picked_twice_as_half_a_vote(judge_study) -> N
     assert result["staged_preferred"]["k"] == 2
     assert result["consistent_share"] == [1.0, 1.0, 0.0]
     assert result["left_share"] == [0.5, 0.5, 1.0]
+    assert result["by_side"] == [False, False, True]  # the third answered by side
     # three judges who only ever pick the left side: every pair a tie, half a win each
     tied = judge_study.both_orders_tally(key, [always_left] * 3)
     assert tied["staged_preferred"]["k"] == 1.0 and tied["staged_votes"]["k"] == 3.0
     never = {name: ("B" if p["staged"] == "A" else "A") for name, p in pairs.items()}
     assert judge_study.both_orders_tally(key, [never] * 3)["staged_preferred"]["k"] == 0
+    assert judge_study.both_orders_tally(key, [never] * 3)["by_side"] == [False] * 3
     with pytest.raises(SystemExit, match="exactly twice"):
         judge_study.both_orders_tally({"pairs": dict(list(pairs.items())[:3])}, [picks_label])
     same_side = dict(pairs, **{"pair-02": dict(pairs["pair-02"], staged="A")})
