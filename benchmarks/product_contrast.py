@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from _common import DATA, data_missing, product_height, product_types
-from adstage.catalog.store import Catalog
+from adstage.catalog.store import Catalog, decode_mask
 from adstage.composite.blend import _surroundings
 from adstage.composite.light import LUMA, estimate_light, product_contrast, to_linear
 from adstage.io.atomic import atomic_write_text
@@ -148,7 +148,7 @@ def real_objects(catalog: Path) -> list[dict[str, Any]]:
         scene = scenes.get(row["uri"])
         if scene is None:
             scene = scenes.setdefault(row["uri"], read_image(row["uri"]))
-        decoded = cv2.imdecode(np.frombuffer(row["mask_png"], np.uint8), cv2.IMREAD_GRAYSCALE)
+        decoded = decode_mask(row["mask_png"], row["id"]).astype(np.uint8) * 255  # stored 0/255
         if decoded.shape != scene.shape[:2]:
             decoded = cv2.resize(decoded, (scene.shape[1], scene.shape[0]))
         alpha = (decoded >= 128).astype(np.float32)

@@ -75,9 +75,14 @@ def product_contrast(product: NDArray[np.uint8], alpha: NDArray[np.float32]) -> 
     inside = product[alpha >= 0.5]
     if len(inside) < 16:
         return None
-    luma = to_linear(inside) @ LUMA
+    return _contrast_and_pivot(to_linear(inside) @ LUMA)[0]
+
+
+def _contrast_and_pivot(luma: NDArray[np.float32]) -> tuple[float, float]:
+    """:func:`product_contrast` of the opaque pixels' luminances ``luma``, and their
+    :data:`DEEPEN_PIVOT` quantile."""
     high, low = np.quantile(luma, [DEEPEN_PIVOT, 1.0 - DEEPEN_PIVOT])
-    return float(np.log((float(high) + 1e-3) / (float(low) + 1e-3)))
+    return float(np.log((float(high) + 1e-3) / (float(low) + 1e-3))), float(high)
 
 
 def deepen_darks(
@@ -101,15 +106,15 @@ def deepen_darks(
         )
     if alpha.shape != product.shape[:2]:
         raise InputError(f"deepen: alpha is {alpha.shape}, the product {product.shape[:2]}")
-    contrast = product_contrast(product, alpha)
-    if contrast is None or contrast >= target or contrast < DEEPEN_MIN_CONTRAST:
+    opaque = alpha >= 0.5
+    if opaque.sum() < 16:
         return product, 1.0
-    gamma = float(min(max_gamma, target / max(contrast, 1e-3)))
     linear = to_linear(product)
     luma = linear @ LUMA
-    pivot = float(np.quantile(luma[alpha >= 0.5], DEEPEN_PIVOT))
-    if pivot <= 1e-4:
+    contrast, pivot = _contrast_and_pivot(luma[opaque])
+    if contrast >= target or contrast < DEEPEN_MIN_CONTRAST or pivot <= 1e-4:
         return product, 1.0
+    gamma = float(min(max_gamma, target / max(contrast, 1e-3)))
     factor = np.clip(luma / pivot, 1e-4, 1.0) ** (gamma - 1.0)
     return to_srgb(linear * factor[..., None]), gamma
 

@@ -1662,6 +1662,7 @@ def stage_beside(
     pasted, final, box = _paste(
         scene, shown, placement, options, free_space=True, uri=match.uri, occluder=occluder
     )
+    covered = None if objects is None else covered_share(objects, placement.box)
     seconds["composite"] = time.perf_counter() - t
     return _unpainted(
         "free-space",
@@ -1691,14 +1692,10 @@ def stage_beside(
                 else None
             ),
             "sized_at": sized_at,
-            "objects_covered": (
-                None if objects is None else round(covered_share(objects, placement.box), 4)
-            ),
+            "objects_covered": None if covered is None else round(covered, 4),
             # the decision place_beside made (None: no preference asked or no map)
             "clear_floor": (
-                None
-                if objects is None or FREE_SPACE_CLEAR is None
-                else covered_share(objects, placement.box) <= FREE_SPACE_CLEAR
+                None if covered is None or FREE_SPACE_CLEAR is None else covered <= FREE_SPACE_CLEAR
             ),
             "anchor_shade": None if anchor_shade is None else round(anchor_shade, 3),
             "cast_factor": round(cast_factor, 3),
