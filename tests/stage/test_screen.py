@@ -1085,6 +1085,74 @@ def test_object_maps_take_every_tile_and_are_kept_on_disk(tmp_path) -> None:  # 
     assert calls == []  # read back, not computed again
 
 
+def test_local_objects_segment_only_the_crop_around_a_place() -> None:
+    from adstage.stage.objects import LocalObjects, local_crop
+    from adstage.types import Segmentation
+
+    assert local_crop((100, 100, 200, 200), 400, 300) == (50, 50, 250, 225)
+    assert local_crop((-40, 100, 60, 200), 400, 300) == (0, 50, 110, 225)  # clipped to the photo
+    with pytest.raises(InputError, match="empty box"):
+        local_crop((10, 10, 10, 20), 400, 300)
+    with pytest.raises(InputError, match="not seen"):
+        local_crop((500, 10, 600, 20), 400, 300)
+
+    shown = []
+
+    class Red:  # "salient": the red pixels of whatever it is shown
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            shown.append((self.name, image.shape[:2]))
+            red = (image[..., 0] > 200) & (image[..., 1] < 50)
+            return Segmentation(alpha=red.astype(np.float32), backend=self.name)
+
+    scene = _room()
+    scene[120:240, 250:330] = (230, 20, 20)  # an armchair no map knows
+    local = LocalObjects(scene, [Red("a"), Red("b")])
+    assert local.backends == ["a", "b"]
+    over = local((240, 160, 340, 240))
+    assert over == pytest.approx(80 * 80 / (100 * 80))  # the box over the armchair
+    assert shown == [("a", (140, 200)), ("b", (140, 200))]  # each network, the crop only
+    assert local((240, 160, 340, 240)) == over and local.runs == 2  # cached by box
+    assert local((20, 160, 120, 240)) == 0.0 and local.runs == 4  # clear floor and wall
+    with pytest.raises(InputError, match="no segmenter"):
+        LocalObjects(scene, [])
+    with pytest.raises(InputError, match="RGB"):
+        LocalObjects(scene[..., 0], [Red("a")])
+
+
+def test_free_space_asks_a_covered_function_only_of_places_that_pass_all_else() -> None:
+    from adstage.stage.freespace import place_beside
+
+    scene = _room()
+    slot = _box(300, 400, 160, 240, 150, 250)
+    first = place_beside(scene, PRODUCT, slot, [slot])
+    assert first is not None
+    asked = []
+
+    def covered(box: tuple[int, int, int, int]) -> float:  # furniture right of the slot
+        asked.append(box)
+        return 1.0 if box[0] >= 250 else 0.0
+
+    clear = place_beside(scene, PRODUCT, slot, [slot], covered=covered, max_covered=0.15)
+    assert clear is not None and clear.box[2] <= 150 and asked[0] == first.box
+    assert (
+        place_beside(scene, PRODUCT, slot, [slot], covered=lambda box: 1.0, max_covered=0.15)
+        == first
+    )
+    assert (
+        place_beside(
+            scene, PRODUCT, slot, [slot], covered=lambda box: 1.0, max_covered=0.15, clear_only=True
+        )
+        is None
+    )
+    with pytest.raises(InputError, match="not both"):
+        place_beside(
+            scene, PRODUCT, slot, [slot], objects=np.zeros((300, 400), bool), covered=covered
+        )
+
+
 def test_free_space_takes_every_object_of_the_scene_s_object_map(monkeypatch, tmp_path) -> None:
     pytest.importorskip("lancedb")
     from adstage.stage import pipeline

@@ -19,7 +19,7 @@ surface).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import cv2
@@ -256,6 +256,7 @@ def place_beside(
     max_covered: float = 1.0,
     clear_only: bool = False,
     steps: int | None = None,
+    covered: Callable[[tuple[int, int, int, int]], float] | None = None,
 ) -> Placement | None:
     """Where the product goes beside the object of ``slot_mask`` in ``scene``, or ``None``.
 
@@ -305,6 +306,10 @@ def place_beside(
     covers less (the first such; with ``clear_only``, never): a product in clear floor rather
     than in front of or over furniture the catalog has no mask of. ``steps``: positions tried on
     each side of the slot, each half a product width further out (``None``: :data:`STEPS`).
+    ``covered``: instead of ``objects``, a function giving a place's box the share of it over
+    the scene's objects (:class:`adstage.stage.objects.LocalObjects`: segmented around that box
+    only), called only for places that pass all else; ``max_covered`` and ``clear_only`` as with
+    ``objects``.
     """
     if heights is not None and not 0 < heights[0] <= heights[1]:
         raise InputError(f"place_beside: heights must be 0 < low <= high, got {heights}")
@@ -327,6 +332,8 @@ def place_beside(
     h, w = slot_mask.shape
     if not slot_mask.any():
         raise InputError("place_beside: the slot mask is empty")
+    if objects is not None and covered is not None:
+        raise InputError("place_beside: give objects or covered, not both")
     if objects is not None:
         if objects.shape != (h, w):
             raise InputError(f"place_beside: the object map is {objects.shape}, expected {(h, w)}")
@@ -433,7 +440,11 @@ def place_beside(
                 cleared.append((bx0, top, bx1, base))
             continue  # checked last: a place lost only to a screen is known as such
         found = Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
-        if objects is None or covered_share(objects, found.box) <= max_covered:
+        if covered is not None:
+            share = covered(found.box)
+        else:
+            share = 0.0 if objects is None else covered_share(objects, found.box)
+        if share <= max_covered:
             return found
         if crowded is None:
             crowded = found

@@ -78,3 +78,78 @@ def cached_object_map(
         raise InputError(f"{path}: the object map could not be encoded")
     atomic_write_bytes(path, png.tobytes())
     return mask
+
+
+LOCAL_GROW: tuple[float, float, float] = (0.5, 0.5, 0.25)
+"""How far :func:`local_crop` reaches beyond a box: (each side, above, below), as shares of the
+box's width, height and height."""
+
+
+def local_crop(
+    box: tuple[int, int, int, int],
+    width: int,
+    height: int,
+    grow: tuple[float, float, float] = LOCAL_GROW,
+) -> tuple[int, int, int, int]:
+    """The ``(x0, y0, x1, y1)`` crop of a ``width`` × ``height`` photo around ``box`` (which may
+    reach past the frame), grown by ``grow`` and clipped to the photo."""
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        raise InputError(f"local_crop: an empty box {box}")
+    side, above, below = grow
+    bw, bh = x1 - x0, y1 - y0
+    cx0, cy0 = max(0, round(x0 - side * bw)), max(0, round(y0 - above * bh))
+    cx1, cy1 = min(width, round(x1 + side * bw)), min(height, round(y1 + below * bh))
+    if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+        raise InputError(f"local_crop: the box {box} is not seen in a {width}×{height} photo")
+    return cx0, cy0, cx1, cy1
+
+
+class LocalObjects:
+    """What stands where a product would go, found by showing the segmenters only that part of
+    the room (issue 13, session 35). A saliency network marks the most salient object of what it is
+    shown; on the whole photo, or on fixed tiles (:func:`object_map`), a white armchair against a
+    white wall or a TV bench beside a grey ottoman is often not it, and free space stood products
+    in front of them. Shown a crop around the product's box (:func:`local_crop`), U²-Net and IS-Net
+    mark what stands there. Calling it with a box gives the share of the box over the union of the
+    ``segmenters``' masks of that crop (:func:`adstage.stage.freespace.covered_share`'s
+    measure); crops are cached by box, so a place looked at twice costs one run per network."""
+
+    def __init__(self, scene: RGB, segmenters: list[Segmenter]) -> None:
+        if scene.ndim != 3 or scene.shape[0] < 2 or scene.shape[1] < 2:
+            raise InputError(f"LocalObjects: expected an RGB scene, got shape {scene.shape}")
+        if not segmenters:
+            raise InputError("LocalObjects: no segmenter given")
+        self.scene = scene
+        self.segmenters = segmenters
+        self.runs = 0
+        self._maps: dict[tuple[int, int, int, int], NDArray[np.bool_]] = {}
+
+    @property
+    def backends(self) -> list[str]:
+        """The segmenters' names, as the provenance records them."""
+        return [s.name for s in self.segmenters]
+
+    def crop_map(self, crop: tuple[int, int, int, int]) -> NDArray[np.bool_]:
+        """The union of the segmenters' masks of the scene's ``crop``, crop-sized."""
+        if crop not in self._maps:
+            x0, y0, x1, y1 = crop
+            part = np.ascontiguousarray(self.scene[y0:y1, x0:x1])
+            found = np.zeros(part.shape[:2], bool)
+            for segmenter in self.segmenters:
+                found |= np.asarray(segmenter(part).mask, bool)
+                self.runs += 1
+            self._maps[crop] = found
+        return self._maps[crop]
+
+    def __call__(self, box: tuple[int, int, int, int]) -> float:
+        """The share of ``box`` (its part inside the frame) over what the segmenters mark in the
+        crop around it."""
+        h, w = self.scene.shape[:2]
+        crop = local_crop(box, w, h)
+        found = self.crop_map(crop)
+        x0, y0 = max(0, box[0]) - crop[0], max(0, box[1]) - crop[1]
+        x1, y1 = min(w, box[2]) - crop[0], min(h, box[3]) - crop[1]
+        if x1 <= x0 or y1 <= y0:
+            return 0.0
+        return float(found[y0:y1, x0:x1].mean())
