@@ -1085,16 +1085,20 @@ def test_object_maps_take_every_tile_and_are_kept_on_disk(tmp_path) -> None:  # 
     assert calls == []  # read back, not computed again
 
 
-def test_local_objects_segment_only_the_crop_around_a_place() -> None:
+def test_local_objects_segment_only_the_crop_around_a_place(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from adstage.stage.objects import LocalObjects, local_crop
     from adstage.types import Segmentation
 
-    assert local_crop((100, 100, 200, 200), 400, 300) == (50, 50, 250, 225)
-    assert local_crop((-40, 100, 60, 200), 400, 300) == (0, 50, 110, 225)  # clipped to the photo
+    assert local_crop((100, 100, 200, 200), 400, 300, snap=1) == (50, 50, 250, 225)
+    assert local_crop((100, 100, 200, 200), 400, 300) == (32, 32, 256, 256)  # snapped outward
+    assert local_crop((102, 98, 203, 199), 400, 300) == (32, 32, 256, 256)  # a near box: the same
+    assert local_crop((-40, 100, 60, 200), 400, 300, snap=1) == (0, 50, 110, 225)  # clipped
     with pytest.raises(InputError, match="empty box"):
         local_crop((10, 10, 10, 20), 400, 300)
     with pytest.raises(InputError, match="not seen"):
         local_crop((500, 10, 600, 20), 400, 300)
+    with pytest.raises(InputError, match="snap"):
+        local_crop((10, 10, 20, 20), 400, 300, snap=0)
 
     shown = []
 
@@ -1113,13 +1117,27 @@ def test_local_objects_segment_only_the_crop_around_a_place() -> None:
     assert local.backends == ["a", "b"]
     over = local((240, 160, 340, 240))
     assert over == pytest.approx(80 * 80 / (100 * 80))  # the box over the armchair
-    assert shown == [("a", (140, 200)), ("b", (140, 200))]  # each network, the crop only
-    assert local((240, 160, 340, 240)) == over and local.runs == 2  # cached by box
+    assert shown == [("a", (192, 240)), ("b", (192, 240))]  # each network, the crop only
+    assert local((240, 160, 340, 240)) == over and local.runs == 2  # kept by crop
     assert local((20, 160, 120, 240)) == 0.0 and local.runs == 4  # clear floor and wall
+    # On disk: another LocalObjects of the same scene reads the crop back, with no run.
+    kept = LocalObjects(scene, [Red("a")], tmp_path, "room.jpg")
+    assert kept((240, 160, 340, 240)) == over and kept.runs == 1
+    assert len(list(tmp_path.glob("*.png"))) == 1
+    again = LocalObjects(scene, [Red("a")], tmp_path, "room.jpg")
+    assert again((238, 161, 338, 240)) == pytest.approx(over, abs=0.05) and again.runs == 0
+    assert LocalObjects(scene, [Red("b")], tmp_path, "room.jpg")((240, 160, 340, 240)) == over
+    assert len(list(tmp_path.glob("*.png"))) == 2  # another backend: another file
+    next(tmp_path.glob("*.png")).write_bytes(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1])
+    with pytest.raises(InputError, match="crop map"):
+        for backend in ("a", "b"):
+            LocalObjects(scene, [Red(backend)], tmp_path, "room.jpg")((240, 160, 340, 240))
     with pytest.raises(InputError, match="no segmenter"):
         LocalObjects(scene, [])
     with pytest.raises(InputError, match="RGB"):
         LocalObjects(scene[..., 0], [Red("a")])
+    with pytest.raises(InputError, match="key"):
+        LocalObjects(scene, [Red("a")], tmp_path)
 
 
 def test_free_space_asks_a_covered_function_only_of_places_that_pass_all_else() -> None:
@@ -1183,6 +1201,59 @@ def test_free_space_takes_every_object_of_the_scene_s_object_map(monkeypatch, tm
     monkeypatch.setattr(pipeline, "shared_segmenter", lambda name: Even(1.0))
     with pytest.raises(AdstageError, match="no retrieved slot"):  # every floor pixel taken
         stage(item.image, cat, mask=item.mask, k=3, inpainter="telea")
+
+
+def test_free_space_clear_local_segments_around_each_place_and_keeps_the_crops(
+    monkeypatch, tmp_path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("lancedb")
+    from adstage.errors import WeightsNotFound
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+    from adstage.types import Segmentation
+
+    cat, item = _plain_item(tmp_path, 4)
+    monkeypatch.setattr(pipeline, "_salient", lambda uri, scene: np.zeros(scene.shape[:2], bool))
+    shown = []
+
+    class Even:  # a "saliency" that marks all or nothing of what it is shown
+        name = "even"
+
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            shown.append(image.shape[:2])
+            return Segmentation(np.full(image.shape[:2], self.value, np.float32), self.name)
+
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.15)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR_LOCAL", ("even",))
+    monkeypatch.setattr(pipeline, "_local_segmenter", lambda name: Even(1.0))
+    crowded = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    free = [c for c in crowded.candidates if c.provenance["mode"] == "free-space"]
+    assert free and shown  # nothing is refused: the places over "furniture" are taken last
+    for c in free:
+        assert "even around each place" in c.provenance["occupied"]
+        assert c.provenance["objects_covered"] == 1.0 and c.provenance["clear_floor"] is False
+        h, w = c.image.shape[:2]
+        assert all(sh[0] < h or sh[1] < w for sh in shown)  # crops, never the whole scene
+    kept = list((tmp_path / "cat" / "local-objects").glob("*.png"))
+    assert kept  # the crops are kept in the catalog's folder for the next product
+    runs = len(shown)
+    again = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert len(shown) == runs  # read back, not segmented again
+    assert [c.image.tobytes() for c in again.candidates] == [
+        c.image.tobytes() for c in crowded.candidates
+    ]
+
+    def missing(name: str) -> None:
+        raise WeightsNotFound("no u2net weights")
+
+    monkeypatch.setattr(pipeline, "_local_segmenter", missing)
+    with caplog.at_level("WARNING"):
+        plain = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
+    assert "no local object maps" in caplog.text
+    assert all(c.provenance.get("clear_floor") is None for c in plain.candidates)
 
 
 def test_replace_first_against_wall_ranks_preferred_replacements_before_free_space(

@@ -14,6 +14,7 @@ network run per tile, so the maps are computed once per scene and kept on disk
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,8 @@ from adstage.errors import InputError
 from adstage.io.atomic import atomic_write_bytes
 from adstage.segment.base import Segmenter
 from adstage.types import RGB
+
+log = logging.getLogger(__name__)
 
 TILES: tuple[tuple[float, float, int, int], ...] = ((0.5, 0.6, 3, 2), (0.34, 0.5, 3, 2))
 """Tiles as (width share, height share, columns, rows): each size laid out evenly from one edge
@@ -84,22 +87,33 @@ LOCAL_GROW: tuple[float, float, float] = (0.5, 0.5, 0.25)
 """How far :func:`local_crop` reaches beyond a box: (each side, above, below), as shares of the
 box's width, height and height."""
 
+LOCAL_SNAP = 32
+""":func:`local_crop` widens its crop outward to multiples of this many pixels: places a few
+pixels apart (products of about the same size beside the same object) share one crop, so one
+network run and one file of the cache serve them all."""
+
 
 def local_crop(
     box: tuple[int, int, int, int],
     width: int,
     height: int,
     grow: tuple[float, float, float] = LOCAL_GROW,
+    snap: int = LOCAL_SNAP,
 ) -> tuple[int, int, int, int]:
     """The ``(x0, y0, x1, y1)`` crop of a ``width`` × ``height`` photo around ``box`` (which may
-    reach past the frame), grown by ``grow`` and clipped to the photo."""
+    reach past the frame), grown by ``grow``, widened outward to multiples of ``snap`` and
+    clipped to the photo."""
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         raise InputError(f"local_crop: an empty box {box}")
+    if snap < 1:
+        raise InputError(f"local_crop: snap must be at least 1, got {snap}")
     side, above, below = grow
     bw, bh = x1 - x0, y1 - y0
-    cx0, cy0 = max(0, round(x0 - side * bw)), max(0, round(y0 - above * bh))
-    cx1, cy1 = min(width, round(x1 + side * bw)), min(height, round(y1 + below * bh))
+    cx0, cy0 = x0 - side * bw, y0 - above * bh
+    cx1, cy1 = x1 + side * bw, y1 + below * bh
+    cx0, cy0 = max(0, int(cx0 // snap) * snap), max(0, int(cy0 // snap) * snap)
+    cx1, cy1 = min(width, -int(-cx1 // snap) * snap), min(height, -int(-cy1 // snap) * snap)
     if cx1 - cx0 < 2 or cy1 - cy0 < 2:
         raise InputError(f"local_crop: the box {box} is not seen in a {width}×{height} photo")
     return cx0, cy0, cx1, cy1
@@ -110,18 +124,31 @@ class LocalObjects:
     the room (issue 13, session 35). A saliency network marks the most salient object of what it is
     shown; on the whole photo, or on fixed tiles (:func:`object_map`), a white armchair against a
     white wall or a TV bench beside a grey ottoman is often not it, and free space stood products
-    in front of them. Shown a crop around the product's box (:func:`local_crop`), U²-Net and IS-Net
-    mark what stands there. Calling it with a box gives the share of the box over the union of the
+    in front of them. Shown a crop around the product's box (:func:`local_crop`), U²-Net marks what
+    stands there. Calling it with a box gives the share of the box over the union of the
     ``segmenters``' masks of that crop (:func:`adstage.stage.freespace.covered_share`'s
-    measure); crops are cached by box, so a place looked at twice costs one run per network."""
+    measure). Crops are kept by box in memory and, with ``cache`` (a folder) and ``key`` (the
+    scene's name), on disk as PNGs, written atomically: a catalog's rooms are staged into again
+    and again, so a crop costs its network runs once. A file that cannot be written is logged and
+    skipped; one of another size is an error."""
 
-    def __init__(self, scene: RGB, segmenters: list[Segmenter]) -> None:
+    def __init__(
+        self,
+        scene: RGB,
+        segmenters: list[Segmenter],
+        cache: str | Path | None = None,
+        key: str = "",
+    ) -> None:
         if scene.ndim != 3 or scene.shape[0] < 2 or scene.shape[1] < 2:
             raise InputError(f"LocalObjects: expected an RGB scene, got shape {scene.shape}")
         if not segmenters:
             raise InputError("LocalObjects: no segmenter given")
+        if cache is not None and not key:
+            raise InputError("LocalObjects: a cache needs the scene's key")
         self.scene = scene
         self.segmenters = segmenters
+        self.cache = None if cache is None else Path(cache)
+        self.key = key
         self.runs = 0
         self._maps: dict[tuple[int, int, int, int], NDArray[np.bool_]] = {}
 
@@ -130,17 +157,41 @@ class LocalObjects:
         """The segmenters' names, as the provenance records them."""
         return [s.name for s in self.segmenters]
 
+    def _path(self, crop: tuple[int, int, int, int]) -> Path | None:
+        if self.cache is None:
+            return None
+        h, w = self.scene.shape[:2]
+        names = "+".join(self.backends)
+        digest = hashlib.sha256(f"{self.key}|{names}|{w}x{h}|{crop}".encode()).hexdigest()[:16]
+        return self.cache / f"{digest}.png"
+
     def crop_map(self, crop: tuple[int, int, int, int]) -> NDArray[np.bool_]:
         """The union of the segmenters' masks of the scene's ``crop``, crop-sized."""
-        if crop not in self._maps:
-            x0, y0, x1, y1 = crop
-            part = np.ascontiguousarray(self.scene[y0:y1, x0:x1])
-            found = np.zeros(part.shape[:2], bool)
-            for segmenter in self.segmenters:
-                found |= np.asarray(segmenter(part).mask, bool)
-                self.runs += 1
-            self._maps[crop] = found
-        return self._maps[crop]
+        if crop in self._maps:
+            return self._maps[crop]
+        x0, y0, x1, y1 = crop
+        path = self._path(crop)
+        if path is not None and path.is_file():
+            found = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            if found is None or found.shape != (y1 - y0, x1 - x0):
+                raise InputError(f"{path}: not a {x1 - x0}×{y1 - y0} crop map; delete it")
+            self._maps[crop] = np.asarray(found > 127, bool)
+            return self._maps[crop]
+        part = np.ascontiguousarray(self.scene[y0:y1, x0:x1])
+        mask = np.zeros(part.shape[:2], bool)
+        for segmenter in self.segmenters:
+            mask |= np.asarray(segmenter(part).mask, bool)
+            self.runs += 1
+        self._maps[crop] = mask
+        if path is not None:
+            ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+            try:
+                if not ok:
+                    raise OSError("PNG encoding failed")
+                atomic_write_bytes(path, png.tobytes())
+            except OSError as exc:
+                log.warning("local object map not kept at %s: %s", path, exc)
+        return mask
 
     def __call__(self, box: tuple[int, int, int, int]) -> float:
         """The share of ``box`` (its part inside the frame) over what the segmenters mark in the
