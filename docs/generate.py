@@ -1580,6 +1580,21 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … a flat product's darks deepened (not kept), both ways round ⁴⁷",
     ),
+    "A-loc15-vs-A-l75": (
+        "A",
+        "… … … … … … free space in clear floor first, by IS-Net and U²-Net around each place "
+        "(not kept), both ways round ⁴⁸",
+    ),
+    "A2-loc15-vs-A2-l75": (
+        "A2",
+        "… … … … … … free space in clear floor first, IS-Net and U²-Net around each place (not "
+        "kept), both ways round ⁴⁸",
+    ),
+    "A-locu-vs-A-l75": ("A", "… … … … … … the same, U²-Net alone (not kept), both ways round ⁴⁸"),
+    "A2-locu-vs-A2-l75": (
+        "A2",
+        "… … … … … … the same, U²-Net alone (not kept), both ways round ⁴⁸",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1677,6 +1692,33 @@ def _contrast_bands(r: Json) -> str:
          "staged products", "log contrast (median)", "staged − real (95 % bootstrap)"],
         rows,
         "lrrrrr",
+    )  # fmt: skip
+
+
+@snippet("local.agreement", "local_objects_agreement")
+def _local_agreement(r: Json) -> str:
+    names = {"u2net": "U²-Net", "isnet": "IS-Net (512²)", "isnet+u2net": "both (union)",
+             "u2netp": "U²-Netp"}  # fmt: skip
+    rows = []
+    for name, b in r["backends"].items():
+        above = b["above_clear"]
+        clear, crowded = b["staged_votes"]["clear"], b["staged_votes"]["crowded"]
+        seconds = r["seconds_per_crop"].get(name)
+        rows.append([
+            names.get(name, name),
+            f"{num(b['auc'], 2)} ({num(b['auc_ci'][0], 2)}–{num(b['auc_ci'][1], 2)})",
+            f"{above['overlap_named']} of {b['overlap_named']}",
+            f"{above['not_named']} of {b['pairs'] - b['overlap_named']}",
+            f"{clear['k']} of {clear['n']}",
+            f"{crowded['k']} of {crowded['n']}",
+            "" if seconds is None else num(seconds, 2),
+        ])  # fmt: skip
+    return table(
+        ["segmenter, shown the crop around the place", "AUC (95 % bootstrap)",
+         f"overlap named, share > {num(r['clear'], 2)}", f"not named, share > {num(r['clear'], 2)}",
+         "votes for staged, clear places", "votes for staged, the others", "s per crop"],
+        rows,
+        "lrrrrrr",
     )  # fmt: skip
 
 

@@ -774,7 +774,7 @@ def test_a_passed_slot_anchors_free_space_like_an_uncovered_one(monkeypatch) -> 
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
-    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts, clear_only=True: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     anchors = [
         (_anchor("passed", 0.9), None),
         (_anchor("uncovered", 0.8), Verdict(False, "uncovered", "", {})),
@@ -798,7 +798,7 @@ def test_an_anchor_of_another_shape_takes_against_wall_furniture_to_the_edge_onl
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: match.item == "alike")
-    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts, clear_only=True: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     monkeypatch.setattr(pipeline, "FREE_SPACE_EDGE_ANY_SHAPE", True)
     anchors = [(_anchor("other", 0.9), None), (_anchor("alike", 0.8), None)]
     for kind, other in (("bookcase", True), ("armchair", False), (None, False)):
@@ -824,7 +824,7 @@ def test_free_space_fills_only_what_is_left_of_k_in_scenes_not_yet_used(monkeypa
 
     monkeypatch.setattr(pipeline, "stage_beside", lambda cut, match, store, opts, **kw: match.id)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
-    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts, clear_only=True: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     anchors = [(_anchor(item, 0.9 - i / 10, n), None) for i, (item, n) in enumerate(
         [("a", 0), ("b", 0), ("b", 1), ("c", 0), ("d", 0)]
     )]  # fmt: skip
@@ -915,7 +915,7 @@ def test_with_free_space_clear_every_anchor_s_clear_places_come_first(monkeypatc
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
-    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts, clear_only=True: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     monkeypatch.setattr(pipeline, "FREE_SPACE_POOL", 0)  # no further anchors looked for
     anchors = [(_anchor(item, 0.9 - i / 10), None) for i, item in enumerate("abcde")]
     opts = StageOptions(k=3)
@@ -1396,7 +1396,7 @@ def test_the_second_pass_tries_only_the_scenes_where_a_screen_refused_a_place(mo
 
     monkeypatch.setattr(pipeline, "stage_beside", beside)
     monkeypatch.setattr(pipeline, "_alike_in_shape", lambda cut, match: True)
-    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts, clear_only=True: True)
+    monkeypatch.setattr(pipeline, "_on_the_floor", lambda match, opts: True)
     anchors = [
         (_anchor(item, 0.9 - i / 10), None) for i, item in enumerate(["tv", "tv-aside", "plain"])
     ]

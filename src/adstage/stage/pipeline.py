@@ -976,7 +976,7 @@ def _stage_beside_any(
         sound = verdict is None or verdict.reason in reasons  # passed, or refused as one of them
         if not sound or match.item in scenes or (only is not None and match.item not in only):
             continue
-        if not _on_the_floor(match, opts, clear_only):
+        if not _on_the_floor(match, opts):
             continue
         alike = _alike_in_shape(cut, match)
         if not alike and not _edge_any_shape(opts):
@@ -1143,7 +1143,7 @@ least 95 % down. Near the frame's bottom edge the floor in front of the anchor i
 nothing unknown can stand in front of the product."""
 
 
-def _on_the_floor(match: Match, opts: StageOptions, clear_only: bool = True) -> bool:
+def _on_the_floor(match: Match, opts: StageOptions) -> bool:
     """Whether the slot's object surely stands on the floor with nothing in front of it: its base
     at least :data:`FREE_SPACE_MIN_BASE` down the photo and below every horizon the screen's
     camera prior allows. An object whose base is higher may stand on a bench or a counter, hang
@@ -1151,14 +1151,13 @@ def _on_the_floor(match: Match, opts: StageOptions, clear_only: bool = True) -> 
     stand behind furniture the catalog does not know of; a replacement inherits its support from
     the old object, but a product stood beside it would stand on the bench or in the air. With
     :data:`FREE_SPACE_AT_WALL` set, furniture that stands against a wall takes that share
-    instead of :data:`FREE_SPACE_MIN_BASE` (with :data:`FREE_SPACE_AT_WALL_CLEAR_ONLY`, only
-    when looking for ``clear_only`` places)."""
+    instead of :data:`FREE_SPACE_MIN_BASE`."""
     camera = opts.camera_prior
     height = match.size[1]
     if height <= 0:
         return False
     lowest = FREE_SPACE_MIN_BASE
-    if FREE_SPACE_AT_WALL is not None and _at_wall(opts.product_kind, clear_only):
+    if FREE_SPACE_AT_WALL is not None and _at_wall(opts.product_kind):
         lowest = FREE_SPACE_AT_WALL
     return match.bbox[3] / height >= max(lowest, camera.horizon[1])
 
@@ -1190,20 +1189,9 @@ def _replace_first(opts: StageOptions) -> bool:
     return REPLACE_FIRST_AGAINST_WALL and kind is not None and kind.against_wall
 
 
-def _at_wall(kind: Kind | None, clear_only: bool = True) -> bool:
-    """Whether :data:`FREE_SPACE_AT_WALL` places a product of ``kind`` (with
-    :data:`FREE_SPACE_AT_WALL_CLEAR_ONLY`, only where ``clear_only`` places are looked for)."""
-    if FREE_SPACE_AT_WALL_CLEAR_ONLY and not clear_only:
-        return False
+def _at_wall(kind: Kind | None) -> bool:
+    """Whether :data:`FREE_SPACE_AT_WALL` places a product of ``kind``."""
     return FREE_SPACE_AT_WALL is not None and kind is not None and kind.against_wall
-
-
-FREE_SPACE_AT_WALL_CLEAR_ONLY = False
-"""With :data:`FREE_SPACE_AT_WALL` and :data:`FREE_SPACE_CLEAR` set, the anchors further back
-(and the rest of :data:`FREE_SPACE_AT_WALL`'s rules) serve only the search for places in clear
-floor: a place along the back wall is taken when nothing stands in front of it or behind it, and
-otherwise free space falls back to the places it finds without the option (issue 13, session
-35: the products stood beside back-wall anchors had hovered over nearer furniture)."""
 
 
 FREE_SPACE_CAST_FROM_ANCHOR: tuple[float, float] | None = None
@@ -1586,7 +1574,7 @@ def stage_beside(
     seconds["load"] = time.perf_counter() - t
     camera = scene_camera_for(options, match.uri)
     kind = standing(options.product_kind)  # it stands on the floor here
-    at_wall = _at_wall(kind, clear_only)
+    at_wall = _at_wall(kind)
     walled = (FREE_SPACE_AGAINST_WALL and kind is not None and kind.against_wall) or at_wall
     heights, sized_at = _free_space_heights(kind, slot, match.uri, options)
     found: list[tuple[int, int, int, int]] = []
