@@ -90,18 +90,6 @@ def auc_interval(
     ]
 
 
-def box_share(
-    found: np.ndarray, crop: tuple[int, int, int, int], box: tuple[int, int, int, int]
-) -> float:
-    """The share of ``box`` (scene pixels; its part inside the crop) that the crop-sized map
-    ``found`` marks, as :class:`adstage.stage.objects.LocalObjects` measures it."""
-    x0, y0 = max(box[0], crop[0]) - crop[0], max(box[1], crop[1]) - crop[1]
-    x1, y1 = min(box[2], crop[2]) - crop[0], min(box[3], crop[3]) - crop[1]
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
-    return float(found[y0:y1, x0:x1].mean())
-
-
 def free_space_pairs(runs: dict[str, Any]) -> list[dict[str, Any]]:
     """Every report set's free-space pair with a room, a box and reasons: set, pair, comparison,
     scene, box, the staged picture's votes, the joined reasons and whether they name an overlap
@@ -181,7 +169,7 @@ def main() -> int:
     if data_missing(rooms_dir):
         return 0
     from adstage.segment.base import SEGMENTERS
-    from adstage.stage.objects import LocalObjects, local_crop
+    from adstage.stage.objects import LocalObjects, box_share, local_crop
 
     results = ROOT / "results" / "judge_study.json"
     rows = free_space_pairs(json.loads(results.read_text())["runs"])

@@ -22,13 +22,16 @@ def test_auc_ranks_and_counts_ties_half(bench) -> None:  # type: ignore[no-untyp
     assert 0.0 <= low <= bench.auc([0.5, 0.6, 0.2], [0.1, 0.3, 0.4]) <= high <= 1.0
 
 
-def test_box_share_reads_the_box_inside_its_crop(bench) -> None:  # type: ignore[no-untyped-def]
+def test_box_share_reads_the_box_inside_its_crop() -> None:
+    from adstage.stage.objects import box_share
+
     found = np.zeros((100, 200), bool)
     found[:, 100:] = True  # the crop's right half is an object
     crop = (50, 20, 250, 120)
-    assert bench.box_share(found, crop, (150, 40, 250, 100)) == 1.0  # crop x 100..200
-    assert bench.box_share(found, crop, (100, 40, 200, 100)) == 0.5
-    assert bench.box_share(found, crop, (0, 0, 40, 10)) == 0.0  # outside the crop
+    assert box_share(found, crop, (150, 40, 250, 100)) == 1.0  # crop x 100..200
+    assert box_share(found, crop, (100, 40, 200, 100)) == 0.5
+    assert box_share(found, crop, (0, 0, 40, 10)) == 0.0  # outside the crop
+    assert box_share(found, (0, 20, 200, 120), (-100, 40, 100, 100)) == 0.0  # past the frame
 
 
 def test_free_space_pairs_take_report_sets_free_space_with_their_reasons(bench) -> None:  # type: ignore[no-untyped-def]

@@ -1128,10 +1128,18 @@ def test_local_objects_segment_only_the_crop_around_a_place(tmp_path) -> None:  
     assert again((238, 161, 338, 240)) == pytest.approx(over, abs=0.05) and again.runs == 0
     assert LocalObjects(scene, [Red("b")], tmp_path, "room.jpg")((240, 160, 340, 240)) == over
     assert len(list(tmp_path.glob("*.png"))) == 2  # another backend: another file
-    next(tmp_path.glob("*.png")).write_bytes(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1])
+    small = Red("a")
+    small.variant = "u2netp"  # type: ignore[attr-defined]
+    assert LocalObjects(scene, [small], tmp_path, "room.jpg")((240, 160, 340, 240)) == over
+    assert len(list(tmp_path.glob("*.png"))) == 3  # another variant of the same name too
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    unkept = LocalObjects(scene, [Red("a")], blocked / "maps", "room.jpg")
+    assert unkept((240, 160, 340, 240)) == over and unkept.runs == 1  # measured, not kept
+    for path in tmp_path.glob("*.png"):  # every kept crop spoiled: an error, not a silent rerun
+        path.write_bytes(cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1])
     with pytest.raises(InputError, match="crop map"):
-        for backend in ("a", "b"):
-            LocalObjects(scene, [Red(backend)], tmp_path, "room.jpg")((240, 160, 340, 240))
+        LocalObjects(scene, [Red("a")], tmp_path, "room.jpg")((240, 160, 340, 240))
     with pytest.raises(InputError, match="no segmenter"):
         LocalObjects(scene, [])
     with pytest.raises(InputError, match="RGB"):
@@ -1246,14 +1254,54 @@ def test_free_space_clear_local_segments_around_each_place_and_keeps_the_crops(
         c.image.tobytes() for c in crowded.candidates
     ]
 
-    def missing(name: str) -> None:
-        raise WeightsNotFound("no u2net weights")
+    class Missing:  # as U²-Net and IS-Net: built at once, weights looked for on the first run
+        name = "missing"
 
-    monkeypatch.setattr(pipeline, "_local_segmenter", missing)
+        def __call__(self, image: np.ndarray) -> Segmentation:
+            raise WeightsNotFound("no u2net weights")
+
+    monkeypatch.setattr(pipeline, "_local_segmenter", lambda name: Missing())
     with caplog.at_level("WARNING"):
         plain = stage(item.image, cat, mask=item.mask, k=3, inpainter="telea", shadow=0.0)
     assert "no local object maps" in caplog.text
-    assert all(c.provenance.get("clear_floor") is None for c in plain.candidates)
+    free = [c for c in plain.candidates if c.provenance["mode"] == "free-space"]
+    assert free  # nothing preferred, nothing lost
+    assert all(c.provenance.get("clear_floor") is None for c in free)
+    assert all("no local object maps" in c.provenance["occupied"] for c in free)
+
+
+def test_free_space_clear_local_moves_a_product_off_what_the_crop_shows(
+    monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("lancedb")
+    from adstage.stage import pipeline
+    from adstage.stage.pipeline import stage
+
+    cat, item = _plain_item(tmp_path, 4)
+    monkeypatch.setattr(pipeline, "_salient", lambda uri, scene: np.zeros(scene.shape[:2], bool))
+    before = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea", shadow=0.0)
+    first = before.candidates[0]
+    assert first.provenance["mode"] == "free-space"
+    asked: list[tuple[int, int, int, int]] = []
+
+    class Crowded:  # "furniture" behind the first place free space looks at, nowhere else
+        def __init__(self, scene, segmenters, cache, key) -> None:  # type: ignore[no-untyped-def]
+            self.backends, self.runs = ["crowded"], 0
+
+        def __call__(self, box: tuple[int, int, int, int]) -> float:
+            asked.append(tuple(box))
+            return 1.0 if tuple(box) == asked[0] else 0.0
+
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR", 0.15)
+    monkeypatch.setattr(pipeline, "FREE_SPACE_CLEAR_LOCAL", ("crowded",))
+    monkeypatch.setattr(pipeline, "_local_segmenter", lambda name: None)
+    monkeypatch.setattr(pipeline, "LocalObjects", Crowded)
+    after = stage(item.image, cat, mask=item.mask, k=1, inpainter="telea", shadow=0.0)
+    moved = after.candidates[0]
+    assert len(set(asked)) >= 2  # the first place was passed over for another
+    assert moved.provenance["mode"] == "free-space" and moved.provenance["clear_floor"] is True
+    assert moved.provenance["objects_covered"] == 0.0
+    assert (moved.match.item, moved.placement) != (first.match.item, first.placement)
 
 
 def test_replace_first_against_wall_ranks_preferred_replacements_before_free_space(

@@ -119,6 +119,17 @@ def local_crop(
     return cx0, cy0, cx1, cy1
 
 
+def _described(segmenter: Segmenter) -> str:
+    """A segmenter's name with the settings that change its masks (a variant, an input size,
+    its own weights file), for a cache key: U²-Netp and IS-Net at 512² are not their defaults."""
+    parts = [segmenter.name]
+    for field in ("variant", "input_size", "weights"):
+        value = getattr(segmenter, field, None)
+        if value is not None:
+            parts.append(f"{field}={value}")
+    return ",".join(parts)
+
+
 class LocalObjects:
     """What stands where a product would go, found by showing the segmenters only that part of
     the room (issue 13, session 35). A saliency network marks the most salient object of what it is
@@ -161,7 +172,7 @@ class LocalObjects:
         if self.cache is None:
             return None
         h, w = self.scene.shape[:2]
-        names = "+".join(self.backends)
+        names = "+".join(_described(s) for s in self.segmenters)
         digest = hashlib.sha256(f"{self.key}|{names}|{w}x{h}|{crop}".encode()).hexdigest()[:16]
         return self.cache / f"{digest}.png"
 
@@ -198,9 +209,16 @@ class LocalObjects:
         crop around it."""
         h, w = self.scene.shape[:2]
         crop = local_crop(box, w, h)
-        found = self.crop_map(crop)
-        x0, y0 = max(0, box[0]) - crop[0], max(0, box[1]) - crop[1]
-        x1, y1 = min(w, box[2]) - crop[0], min(h, box[3]) - crop[1]
-        if x1 <= x0 or y1 <= y0:
-            return 0.0
-        return float(found[y0:y1, x0:x1].mean())
+        return box_share(self.crop_map(crop), crop, box)
+
+
+def box_share(
+    found: NDArray[np.bool_], crop: tuple[int, int, int, int], box: tuple[int, int, int, int]
+) -> float:
+    """The share of ``box`` (scene pixels; its part inside ``crop``, which lies inside the frame)
+    that the crop-sized map ``found`` marks."""
+    x0, y0 = max(box[0], crop[0]) - crop[0], max(box[1], crop[1]) - crop[1]
+    x1, y1 = min(box[2], crop[2]) - crop[0], min(box[3], crop[3]) - crop[1]
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return float(found[y0:y1, x0:x1].mean())

@@ -1246,9 +1246,11 @@ FREE_SPACE_CLEAR_LOCAL: tuple[str, ...] | None = None
 grown by half its width on each side, half its height above and a quarter below:
 :class:`adstage.stage.objects.LocalObjects`) instead of the scene's object map: what they mark
 there is what the product would stand in front of or over (session 35: a white armchair and a TV
-bench the tile maps missed were found this way). Each crop costs one run of each (U²-Net about
-0.7 s on 2 cores, IS-Net at 512² 0.5 s) once per scene: the crops are kept in the catalog's
-folder (``local-objects``). ``None``: the object map."""
+bench the tile maps missed were found this way). Each crop costs one run of each (0.74 s for
+U²-Net, 0.47 s for IS-Net at 512², 0.26 s for U²-Netp, measured alone on 2 cores; more when the
+cores are shared) once per scene: the crops are kept in the catalog's folder
+(``local-objects``). Without their weights nothing is preferred, with a warning, and the
+provenance's ``occupied`` says so. ``None``: the object map."""
 
 
 @functools.lru_cache(maxsize=4)
@@ -1561,7 +1563,21 @@ def stage_beside(
             )
         except (BackendUnavailable, WeightsNotFound) as exc:
             log.warning("free space: no local object maps (%s)", str(exc).partition("\n")[0])
-    elif FREE_SPACE_CLEAR is not None:
+    unavailable: list[str] = []  # why the local maps could not be made, once known
+
+    def measure(box: tuple[int, int, int, int]) -> float:
+        """The local maps' share of ``box``; 0 (nothing preferred) once their networks turn out
+        to be missing: they load their weights on the first run, inside :func:`place_beside`."""
+        if local is None or unavailable:
+            return 0.0
+        try:
+            return local(box)
+        except (BackendUnavailable, WeightsNotFound) as exc:
+            unavailable.append(str(exc).partition("\n")[0])
+            log.warning("free space: no local object maps (%s)", unavailable[0])
+            return 0.0
+
+    if FREE_SPACE_CLEAR is not None and not FREE_SPACE_CLEAR_LOCAL:
         try:
             objects = cached_object_map(
                 scene,
@@ -1609,7 +1625,7 @@ def stage_beside(
             cleared=cleared,
             off_frame=off_frame,
             objects=objects,
-            covered=local,
+            covered=None if local is None else measure,
             max_covered=1.0 if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR,
             clear_only=clear_only,
             steps=None if FREE_SPACE_CLEAR is None else FREE_SPACE_CLEAR_STEPS,
@@ -1666,6 +1682,17 @@ def stage_beside(
                 return None
     if FREE_SPACE_OBJECTS is not None:
         seen += f"; the {FREE_SPACE_SALIENCY} object map"
+    # The share place_beside decided on: its box, before a turn or the frame's cut change it.
+    t = time.perf_counter()
+    covered = None if objects is None else covered_share(objects, placement.box)
+    if local is not None:
+        covered = measure(placement.box)  # read back: the crop was segmented for the decision
+        if unavailable:
+            covered = None
+            seen += f"; no local object maps ({unavailable[0]})"
+        else:
+            seen += f"; {' and '.join(local.backends)} around each place ({local.runs} runs)"
+        seconds["local_objects"] = time.perf_counter() - t
     turned, placement, turn = _turned(
         cut, placement, scene, slot, off_frame=off_frame > 0, taken=occupied
     )
@@ -1694,12 +1721,6 @@ def stage_beside(
         scene, shown, placement, options, free_space=True, uri=match.uri, occluder=occluder
     )
     seconds["composite"] = time.perf_counter() - t
-    t = time.perf_counter()
-    covered = None if objects is None else covered_share(objects, placement.box)
-    if local is not None:
-        covered = local(placement.box)
-        seconds["local_objects"] = time.perf_counter() - t
-        seen += f"; {' and '.join(local.backends)} around each place ({local.runs} runs)"
     return _unpainted(
         "free-space",
         final,
