@@ -20,7 +20,12 @@ reports:
 * at :data:`CLEAR` (the threshold ``pipeline.FREE_SPACE_CLEAR`` is tried with), how many of each
   group lie above it;
 * the judges' votes for the staged picture (a vote for it against the real photo) in clear and
-  in crowded places.
+  in crowded places;
+* the rating study's free-space pictures of those sets (``rating_study.json``) in clear and in
+  crowded places: their mean rating (1: surely edited, 7: surely a photograph) and how many were
+  rated 4 or more.
+
+``--summary-only`` recomputes the summaries from the shares already stored in ``--out``.
 
 The photos are non-commercial: only numbers enter the repository. The reasons are matched by a
 regular expression, which reads "pasted in front of the cabinets" as an overlap as well.
@@ -145,6 +150,29 @@ def summary(rows: list[dict[str, Any]], backend: str, seed: int) -> dict[str, An
     }
 
 
+def rated(rows: list[dict[str, Any]], ratings: dict[str, Any], backend: str) -> dict[str, Any]:
+    """The rating study's free-space pictures (``benchmarks/results/rating_study.json``: one
+    picture per room of a report set, rated 1–7 by three judges) in clear and in crowded places by
+    ``backend``'s share: how many, their mean rating and how many rated 4 or more."""
+    share = {(r["set"], r["pair"]): r["share"].get(backend) for r in rows}
+    groups: dict[str, list[float]] = {"clear": [], "crowded": []}
+    for run in ratings.values():
+        for picture in run.get("staged", []):
+            if picture.get("mode") != "free-space":
+                continue
+            found = share.get((run.get("from"), "pair-" + Path(picture["source"]).stem))
+            if found is not None:
+                groups["clear" if found <= CLEAR else "crowded"].append(picture["rating"])
+    return {
+        name: {
+            "pictures": len(values),
+            "mean_rating": round(float(np.mean(values)), 2) if values else None,
+            "rated_4_or_more": sum(v >= 4 for v in values),
+        }
+        for name, values in groups.items()
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +186,11 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(BACKENDS)}; 'isnet+u2net' adds their union",
     )
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's")
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="recompute the summaries from the shares stored in --out (no segmenting)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     names = [b for b in args.backends.split(",") if b]
@@ -165,6 +198,16 @@ def main() -> int:
     unknown = set(singles) - set(BACKENDS)
     if unknown:
         parser.error(f"--backends: unknown {sorted(unknown)}; known: {', '.join(BACKENDS)}")
+    ratings_file = ROOT / "results" / "rating_study.json"
+    ratings = json.loads(ratings_file.read_text())["runs"] if ratings_file.exists() else {}
+    if args.summary_only:
+        stored = json.loads(args.out.read_text())
+        rows = stored["rows"]
+        stored["backends"] = {name: summary(rows, name, args.seed) for name in stored["backends"]}
+        stored["rated"] = {name: rated(rows, ratings, name) for name in stored["backends"]}
+        atomic_write_text(args.out, json.dumps(stored, indent=2) + "\n")
+        print(f"summaries of {len(rows)} stored pairs rewritten in {args.out}")
+        return 0
     rooms_dir = DATA / "ikea-room-scenes" / "images"
     if data_missing(rooms_dir):
         return 0
@@ -202,6 +245,7 @@ def main() -> int:
         "clear": CLEAR,
         "seconds_per_crop": {b: round(seconds[b] / max(1, len(rows)), 3) for b in singles},
         "backends": {name: summary(rows, name, args.seed) for name in names},
+        "rated": {name: rated(rows, ratings, name) for name in names},
         "rows": [{k: v for k, v in r.items() if k != "why"} for r in rows],
     }
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")

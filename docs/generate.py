@@ -1722,6 +1722,26 @@ def _local_agreement(r: Json) -> str:
     )  # fmt: skip
 
 
+@snippet("local.rated", "local_objects_agreement")
+def _local_rated(r: Json) -> str:
+    names = {"u2net": "U²-Net", "isnet": "IS-Net (512²)", "isnet+u2net": "both (union)",
+             "u2netp": "U²-Netp"}  # fmt: skip
+    rows = []
+    for name, groups in r["rated"].items():
+        clear, crowded = groups["clear"], groups["crowded"]
+        rows.append([
+            names.get(name, name),
+            clear["pictures"], num(clear["mean_rating"], 2), clear["rated_4_or_more"],
+            crowded["pictures"], num(crowded["mean_rating"], 2), crowded["rated_4_or_more"],
+        ])  # fmt: skip
+    return table(
+        ["segmenter", "clear places: pictures", "mean rating", "rated 4 or more",
+         "the others: pictures", "mean rating", "rated 4 or more"],
+        rows,
+        "lrrrrrr",
+    )  # fmt: skip
+
+
 @snippet("judge.table", "judge_study")
 def _judge_table(r: Json) -> str:
     rows = []

@@ -64,3 +64,35 @@ def test_free_space_pairs_take_report_sets_free_space_with_their_reasons(bench) 
     assert s["pairs"] == 2 and s["overlap_named"] == 1 and s["auc"] == 1.0
     assert s["above_clear"] == {"overlap_named": 1, "not_named": 0}
     assert s["staged_votes"] == {"clear": {"k": 0, "n": 3}, "crowded": {"k": 0, "n": 3}}
+
+
+def test_rated_splits_the_rating_study_s_free_space_pictures_by_their_place(bench) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        {"set": "Z-kinds", "pair": "pair-03", "share": {"u2net": 0.0}},
+        {"set": "Z-kinds", "pair": "pair-07", "share": {"u2net": 0.5}},
+    ]
+    ratings = {
+        "RZ": {
+            "from": "Z-kinds",
+            "staged": [
+                {"source": "03.png", "mode": "free-space", "rating": 5.0},
+                {"source": "07.png", "mode": "free-space", "rating": 1.0},
+                {"source": "09.png", "mode": "replace", "rating": 2.0},  # not free space
+                {"source": "11.png", "mode": "free-space", "rating": 3.0},  # no stored place
+            ],
+        },
+        "RZc": {
+            "from": "Z-cam",
+            "staged": [{"source": "03.png", "mode": "free-space", "rating": 7}],
+        },
+    }
+    got = bench.rated(rows, ratings, "u2net")
+    assert got == {
+        "clear": {"pictures": 1, "mean_rating": 5.0, "rated_4_or_more": 1},
+        "crowded": {"pictures": 1, "mean_rating": 1.0, "rated_4_or_more": 0},
+    }
+    assert bench.rated(rows, {}, "u2net")["clear"] == {
+        "pictures": 0,
+        "mean_rating": None,
+        "rated_4_or_more": 0,
+    }
