@@ -1595,6 +1595,14 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … the same, U²-Net alone (not kept), both ways round ⁴⁸",
     ),
+    "A-pool200-vs-A-l75": (
+        "A",
+        "… … … … … … the same, both networks, 200 further anchors (not kept), both ways round ⁴⁸",
+    ),
+    "A2-pool200-vs-A2-l75": (
+        "A2",
+        "… … … … … … the same, both networks, 200 further anchors (not kept), both ways round ⁴⁸",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
