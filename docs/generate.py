@@ -1703,10 +1703,14 @@ def _contrast_bands(r: Json) -> str:
     )  # fmt: skip
 
 
+LOCAL_BACKENDS = {"u2net": "U²-Net", "isnet": "IS-Net (512²)", "isnet+u2net": "both (union)",
+                  "u2netp": "U²-Netp"}  # fmt: skip
+"""The segmenters of ``benchmarks/local_objects_agreement.py`` by the names the docs give them."""
+
+
 @snippet("local.agreement", "local_objects_agreement")
 def _local_agreement(r: Json) -> str:
-    names = {"u2net": "U²-Net", "isnet": "IS-Net (512²)", "isnet+u2net": "both (union)",
-             "u2netp": "U²-Netp"}  # fmt: skip
+    names = LOCAL_BACKENDS
     rows = []
     for name, b in r["backends"].items():
         above = b["above_clear"]
@@ -1732,8 +1736,7 @@ def _local_agreement(r: Json) -> str:
 
 @snippet("local.rated", "local_objects_agreement")
 def _local_rated(r: Json) -> str:
-    names = {"u2net": "U²-Net", "isnet": "IS-Net (512²)", "isnet+u2net": "both (union)",
-             "u2netp": "U²-Netp"}  # fmt: skip
+    names = LOCAL_BACKENDS
     rows = []
     for name, groups in r["rated"].items():
         clear, crowded = groups["clear"], groups["crowded"]
