@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from adstage.composite.align import Fit, align
 from adstage.errors import InputError
+from adstage.stage.objects import box_share
 from adstage.types import RGB, Cutout, Placement, as_rgb
 
 MIN_HEIGHT_PX = 8
@@ -456,10 +457,7 @@ def covered_share(objects: NDArray[np.bool_], box: tuple[int, int, int, int]) ->
     an object) marks: how much of the scene's furniture a product stood there would stand in front
     of or over (issue 13, session 34: docs/staging.md "Free space in clear floor first")."""
     h, w = objects.shape
-    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
-    if x1 <= x0 or y1 <= y0:
-        return 0.0
-    return float((objects[y0:y1, x0:x1] != 0).mean())
+    return box_share(objects, (0, 0, w, h), box)
 
 
 def crop_to_frame(cut: Cutout, placement: Placement) -> tuple[Cutout, Placement]:

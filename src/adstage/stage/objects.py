@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -71,16 +72,27 @@ def cached_object_map(
     digest = hashlib.sha256(f"{key}|{segmenter.name}|{w}x{h}|{TILES}".encode()).hexdigest()[:16]
     path = Path(cache) / f"{digest}.png"
     if path.is_file():
-        found = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if found is None or found.shape != (h, w):
-            raise InputError(f"{path}: not a {w}×{h} object map; delete it to recompute")
-        return np.asarray(found > 127, bool)
+        return _read_map(path, (h, w), "object map")
     mask = object_map(scene, segmenter)
+    atomic_write_bytes(path, _png(mask, path, "object map"))
+    return mask
+
+
+def _read_map(path: Path, shape: tuple[int, int], what: str) -> NDArray[np.bool_]:
+    """A map kept as a 0/255 PNG at ``path``; one of another ``shape`` (rows, columns) than
+    asked is an error naming ``what`` it is, not a resize."""
+    found = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if found is None or found.shape != shape:
+        raise InputError(f"{path}: not a {shape[1]}×{shape[0]} {what}; delete it to recompute")
+    return np.asarray(found > 127, bool)
+
+
+def _png(mask: NDArray[np.bool_], path: Path, what: str) -> bytes:
+    """``mask`` as the 0/255 PNG :func:`_read_map` reads, for ``path``."""
     ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
     if not ok:
-        raise InputError(f"{path}: the object map could not be encoded")
-    atomic_write_bytes(path, png.tobytes())
-    return mask
+        raise InputError(f"{path}: the {what} could not be encoded")
+    return bytes(png.tobytes())
 
 
 LOCAL_GROW: tuple[float, float, float] = (0.5, 0.5, 0.25)
@@ -183,10 +195,7 @@ class LocalObjects:
         x0, y0, x1, y1 = crop
         path = self._path(crop)
         if path is not None and path.is_file():
-            found = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            if found is None or found.shape != (y1 - y0, x1 - x0):
-                raise InputError(f"{path}: not a {x1 - x0}×{y1 - y0} crop map; delete it")
-            self._maps[crop] = np.asarray(found > 127, bool)
+            self._maps[crop] = _read_map(path, (y1 - y0, x1 - x0), "crop map")
             return self._maps[crop]
         part = np.ascontiguousarray(self.scene[y0:y1, x0:x1])
         mask = np.zeros(part.shape[:2], bool)
@@ -195,12 +204,9 @@ class LocalObjects:
             self.runs += 1
         self._maps[crop] = mask
         if path is not None:
-            ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
             try:
-                if not ok:
-                    raise OSError("PNG encoding failed")
-                atomic_write_bytes(path, png.tobytes())
-            except OSError as exc:
+                atomic_write_bytes(path, _png(mask, path, "crop map"))
+            except (OSError, InputError) as exc:
                 log.warning("local object map not kept at %s: %s", path, exc)
         return mask
 
@@ -213,12 +219,12 @@ class LocalObjects:
 
 
 def box_share(
-    found: NDArray[np.bool_], crop: tuple[int, int, int, int], box: tuple[int, int, int, int]
+    found: NDArray[Any], crop: tuple[int, int, int, int], box: tuple[int, int, int, int]
 ) -> float:
     """The share of ``box`` (scene pixels; its part inside ``crop``, which lies inside the frame)
-    that the crop-sized map ``found`` marks."""
+    that the crop-sized map ``found`` (any dtype: non-zero is an object) marks."""
     x0, y0 = max(box[0], crop[0]) - crop[0], max(box[1], crop[1]) - crop[1]
     x1, y1 = min(box[2], crop[2]) - crop[0], min(box[3], crop[3]) - crop[1]
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    return float(found[y0:y1, x0:x1].mean())
+    return float((found[y0:y1, x0:x1] != 0).mean())
