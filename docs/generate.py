@@ -1603,6 +1603,21 @@ JUDGE_RUNS = {
         "A2",
         "… … … … … … the same, both networks, 200 further anchors (not kept), both ways round ⁴⁸",
     ),
+    "S36-snugreal": (
+        "LL",
+        "replacements that leave ≤ 5 % of the old object uncovered at a plausible size (12), "
+        "shuffled with the same products' default pictures (12) ⁴⁹",
+    ),
+    "LAY1-on-vs-LAY1-off": (
+        "PP",
+        "close-ups with the cut-out's pieces laid side by side on the floor, first draw, both "
+        "ways round ⁴⁹",
+    ),
+    "LAY-on-vs-LAY-off": (
+        "PP",
+        "close-ups with the cut-out's pieces laid side by side on the floor (kept), both ways "
+        "round ⁴⁹",
+    ),
 }
 """The blind-study runs shown, in order: the product set (A: choosing; the letters in
 :data:`REPORT_SETS`: reporting, each set with its own panel) and what was compared."""
@@ -1610,6 +1625,8 @@ DIAGNOSES = {
     "RO": "real objects (diagnosis)",
     "CU": "the parts of A and A2 (choosing)",
     "OO": "own objects (diagnosis)",
+    "LL": "like-for-like, A and A2 (diagnosis)",
+    "PP": "parts photographed in pieces (choosing)",
 }
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
 REPORT_SETS = (
@@ -1679,6 +1696,18 @@ def _own_shadow_fit(r: Json) -> str:
         rows,
         "llrrr",
     )  # fmt: skip
+
+
+@snippet("pieces.count", "floating_pieces")
+def _pieces_count(r: Json) -> str:
+    every, parts = r["all"], r["parts"]
+    return (
+        f"{every['in_pieces']} are cut out in pieces (two or more connected parts each at least "
+        f"{pct(r['piece_share'], 0)} of the largest) and {every['laid']} have one whose base is "
+        f"more than {pct(r['float_share'], 0)} of the cut-out's height above the lowest; of the "
+        f"{parts['products']} parts, {parts['in_pieces']} and {parts['laid']} "
+        f"({pct(parts['laid'] / parts['products'], 0)})"
+    )
 
 
 @snippet("contrast.bands", "product_contrast")

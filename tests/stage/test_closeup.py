@@ -1,5 +1,5 @@
 """Close-up staging (adstage.stage.closeup): the background crop, its depth of field, the
-product's place."""
+product's place, a cut-out's pieces laid on the floor."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from adstage.errors import InputError
-from adstage.stage.closeup import closeup_background, closeup_placement
+from adstage.stage.closeup import closeup_background, closeup_placement, lay_pieces
+from adstage.types import Cutout
 
 
 def _textured(h: int = 300, w: int = 400, seed: int = 0) -> np.ndarray:
@@ -116,3 +117,52 @@ def test_sharpening_crisps_the_floor_at_the_focus_row_only(monkeypatch) -> None:
     near = slice(230, 250)  # about the focus row (240)
     assert _energy(sharp[near]) > 1.3 * _energy(plain[near])
     assert np.array_equal(sharp[:60], plain[:60])  # far above it: fully blurred, untouched
+
+
+def _pieces(*boxes: tuple[int, int, int, int], size: tuple[int, int] = (200, 160)) -> Cutout:
+    """A cut-out of a white backdrop photo holding a coloured block per box (x0, y0, x1, y1), each
+    block's colour its own (red, green, blue…), with a soft 1-px edge."""
+    w, h = size
+    image = np.full((h, w, 3), 255, np.uint8)
+    alpha = np.zeros((h, w), np.float32)
+    colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200), (160, 160, 30)]
+    for (x0, y0, x1, y1), colour in zip(boxes, colours, strict=False):
+        image[y0:y1, x0:x1] = colour
+        alpha[y0 - 1 : y1 + 1, x0 - 1 : x1 + 1] = np.maximum(
+            alpha[y0 - 1 : y1 + 1, x0 - 1 : x1 + 1], 0.3
+        )
+        alpha[y0:y1, x0:x1] = 1.0
+    return Cutout.from_alpha(image, alpha)
+
+
+def test_a_floating_piece_is_laid_beside_the_other_on_the_base_line() -> None:
+    # a handle photographed twice: a wide view above, a narrow one below, overlapping in x
+    cut = _pieces((40, 10, 140, 50), (60, 90, 100, 150))
+    laid, n = lay_pieces(cut)
+    assert n == 2
+    rgba = laid.rgba
+    # both blocks' lowest opaque rows are the cut-out's lowest: nothing hangs above the floor
+    red = (rgba[..., 0] > 150) & (rgba[..., 1] < 80) & (rgba[..., 3] >= 128)
+    green = (rgba[..., 1] > 120) & (rgba[..., 0] < 80) & (rgba[..., 3] >= 128)
+    lowest = np.nonzero(laid.mask.any(axis=1))[0].max()
+    assert np.nonzero(red.any(axis=1))[0].max() == lowest
+    assert np.nonzero(green.any(axis=1))[0].max() == lowest
+    # side by side in the order of their centres (the narrow one's, 80, is left of the wide
+    # one's, 90), each at its own size, a gap between them
+    assert red.sum() == 100 * 40 and green.sum() == 40 * 60
+    red_cols, green_cols = np.nonzero(red.any(axis=0))[0], np.nonzero(green.any(axis=0))[0]
+    assert green_cols.max() < red_cols.min() - 2
+    # the narrow block with its right soft column (its left one is outside the opaque box), the
+    # gap, the wide block (its soft columns were outside the photo's crop already)
+    assert laid.mask.shape == (60, 40 + 1 + round(0.08 * 100) + 100)
+    # the photo's fields stay the photo's
+    assert laid.bbox == cut.bbox and laid.source_size == cut.source_size
+
+
+def test_pieces_on_one_base_line_or_one_piece_are_left_as_photographed() -> None:
+    knobs = _pieces((20, 60, 80, 120), (110, 50, 170, 118))  # two knobs: bottoms 2 px apart
+    speck = _pieces((20, 20, 180, 140), (90, 2, 94, 6))  # a speck above: not a piece
+    one = _pieces((20, 20, 180, 140))
+    for cut in (knobs, speck, one):
+        same, n = lay_pieces(cut)
+        assert same is cut and n == 0

@@ -396,3 +396,34 @@ def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     assert manifest["provenance"]["kind"]["read_as"]["high_cm"] == 45
     bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "e"), "--height-cm", "45"])
     assert bad.exit_code == 2 and "needs a kind" in bad.stderr
+
+
+def _feet(candidate) -> int:  # type: ignore[no-untyped-def]
+    """How many separate runs of the red product's pixels its box's lowest 3 rows hold."""
+    x0, _, x1, y1 = candidate.placement
+    image = candidate.image
+    red = (image[..., 0] > 120) & (image[..., 1] < 90) & (image[..., 2] < 90)
+    bottom = red[y1 - 3 : y1, x0:x1].any(axis=0).astype(int)
+    return int((np.diff(np.concatenate([[0], bottom, [0]])) == 1).sum())
+
+
+def test_a_part_photographed_in_two_pieces_stands_both_on_the_close_up_s_floor(
+    catalog: Path, monkeypatch
+) -> None:
+    from adstage.stage import closeup
+
+    # a handle photographed twice on white: one view above the other, as parts' photos show them
+    photo = np.full((240, 200, 3), 255, np.uint8)
+    photo[20:70, 40:160] = (180, 40, 40)
+    photo[140:220, 80:120] = (180, 40, 40)
+    mask = np.zeros((240, 200), bool)
+    mask[20:70, 40:160] = mask[140:220, 80:120] = True
+    exact = {"product_exact": True}  # its pixels as photographed: found by colour
+    laid = stage(photo, catalog / "cat", mask=mask, kind="handle", k=1, **exact).candidates[0]
+    assert laid.provenance["mode"] == "close-up"
+    assert laid.provenance["closeup"]["pieces_laid"] == 2
+    assert _feet(laid) == 2  # both pieces end on the focus row, a gap between them
+    monkeypatch.setattr(closeup, "LAY_PIECES", False)
+    as_shot = stage(photo, catalog / "cat", mask=mask, kind="handle", k=1, **exact).candidates[0]
+    assert as_shot.provenance["closeup"]["pieces_laid"] == 0
+    assert _feet(as_shot) == 1  # the upper view hangs above the floor

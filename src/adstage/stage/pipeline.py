@@ -743,7 +743,9 @@ def _closeups(
 def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptions) -> Candidate:
     """The cut-out as a close-up on the floor of ``match``'s room, the room behind it out of
     focus (:func:`adstage.stage.closeup.closeup_background`, :func:`closeup_placement`): the
-    crop keeps clear of the room's catalog objects where it can. Nothing removed or painted."""
+    crop keeps clear of the room's catalog objects where it can; a cut-out in pieces, one of them
+    floating, is first laid out on the floor (:func:`adstage.stage.closeup.lay_pieces`; the
+    provenance's ``closeup.pieces_laid``). Nothing removed or painted."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, _ = _scene(match, options.max_side)
@@ -755,6 +757,9 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     t = time.perf_counter()
     background, crop = closeups.closeup_background(scene, occupied)
     third = max(1, (crop[3] - crop[1]) // 3)
+    laid = 0
+    if closeups.LAY_PIECES:  # a piece photographed above another would hang over the floor
+        cut, laid = closeups.lay_pieces(cut)
     placement = closeups.closeup_placement(cut.mask, (w, h))
     seconds["background"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -784,6 +789,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
                 "sharpen": closeups.SHARPEN,
                 "height": closeups.HEIGHT,
                 "max_width": closeups.MAX_WIDTH,
+                "pieces_laid": laid,
             },
         },
         {"scene": scene, "removed": background, "filled": background},
