@@ -8,16 +8,18 @@
 A catalog photo of a part often shows it in pieces: a handle from the front and from the side,
 one view above the other; four legs in a row, in perspective; a dozen fittings in a grid. A
 close-up (:mod:`adstage.stage.closeup`) stands the cut-out on the floor as photographed, so every
-piece whose base is above the lowest hangs in the air (report set BB's 40-mm handle: "one piece
-floating"). :func:`adstage.stage.closeup.lay_pieces` stands them side by side on one base line.
+piece whose base is above the lowest hangs in the air (report set BB's 40-mm handle: "a metal
+piece floating in mid-air"). :func:`adstage.stage.closeup.lay_pieces` stands them side by side
+on one base line.
 
 ``count`` cuts out every product of ``../shared/data/ikea-sa-products`` as ``adstage stage``
 does (the ``auto`` segmenter) and counts the cut-outs in pieces (at least two of
-:data:`adstage.stage.closeup.PIECE_SHARE`) and those :func:`lay_pieces` lays, by whether the
-product's catalog type reads as a part (:func:`adstage.stage.scale.kind_of`): only parts are
+:data:`adstage.stage.closeup.PIECE_SHARE`), those with a floating piece and those
+:func:`lay_pieces` lays (at most :data:`adstage.stage.closeup.MAX_PIECES` pieces), by whether
+the product's catalog type reads as a part (:func:`adstage.stage.scale.kind_of`): only parts are
 staged as close-ups. It writes ``results/floating_pieces.json``.
 
-``make`` stages ``--n`` of the laid parts (drawn with ``--seed``), each with its catalog type as
+``make`` stages ``--n`` of the parts with a floating piece (drawn with ``--seed``), each with its catalog type as
 kind, ``k`` 1, into ``--catalog``, with the pieces laid (default) or not (``--no-lay``), and
 writes ``.cache/judge/<label>/staged/NN.png`` and a ``key.json`` as ``judge_study.py make``
 does, for ``judge_study.py ab`` and ``tally``. The photos are non-commercial: nothing of them
@@ -37,7 +39,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from _common import DATA, data_missing, product_types
@@ -54,16 +55,9 @@ RESULTS = ROOT / "results" / "floating_pieces.json"
 log = logging.getLogger("floating_pieces")
 
 
-def pieces(cut: Cutout) -> int:
-    """How many pieces (:data:`adstage.stage.closeup.PIECE_SHARE`) the cut-out's mask holds."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats(cut.mask.astype(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    return int((areas >= closeup.PIECE_SHARE * areas.max()).sum()) if n > 1 else 0
-
-
 def survey(data: Path) -> list[dict[str, Any]]:
-    """Every dev product: its catalog type, whether that reads as a part, its pieces and how many
-    :func:`lay_pieces` lays."""
+    """Every dev product: its catalog type, whether that reads as a part, its pieces, whether one
+    floats and whether :func:`lay_pieces` lays them."""
     products_dir = data / "ikea-sa-products"
     with open(products_dir / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -75,14 +69,15 @@ def survey(data: Path) -> list[dict[str, Any]]:
         cut = Cutout.from_alpha(image, segmenter(image).alpha)
         kind_text = types.get(row["path"])
         kind = kind_of(kind_text) if kind_text else None
-        laid = 0 if cut.empty else closeup.lay_pieces(cut)[1]
+        laid = closeup.lay_pieces(cut)
         out.append(
             {
                 "product": Path(row["path"]).name,
                 "type": kind_text,
                 "part": kind is not None and kind.support == PART,
-                "pieces": 0 if cut.empty else pieces(cut),
-                "laid": laid,
+                "pieces": laid.pieces,
+                "floating": laid.floating,
+                "laid": laid.laid,
             }
         )
         if n % 100 == 99:
@@ -99,7 +94,8 @@ def count(args: argparse.Namespace) -> int:
         return {
             "products": len(rows),
             "in_pieces": sum(r["pieces"] >= 2 for r in rows),
-            "laid": sum(r["laid"] > 0 for r in rows),
+            "floating": sum(r["floating"] for r in rows),
+            "laid": sum(r["laid"] for r in rows),
         }
 
     result = {
@@ -109,9 +105,10 @@ def count(args: argparse.Namespace) -> int:
         "command": "python benchmarks/floating_pieces.py count",
         "piece_share": closeup.PIECE_SHARE,
         "float_share": closeup.FLOAT_SHARE,
+        "max_pieces": closeup.MAX_PIECES,
         "all": share(rows),
         "parts": share([r for r in rows if r["part"]]),
-        "laid_parts": sorted(r["product"] for r in rows if r["part"] and r["laid"] > 0),
+        "floating_parts": sorted(r["product"] for r in rows if r["part"] and r["floating"]),
         "rows": rows,
     }
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
@@ -126,9 +123,9 @@ def make(args: argparse.Namespace) -> int:
         print(f"skipped: no catalog at {args.catalog} (run benchmarks/realism.py first)")
         return 0
     if not args.out.is_file():
-        print(f"error: no {args.out}: run `count` first")
+        print(f"error: no {args.out}: run `count` first", file=sys.stderr)
         return 2
-    names = json.loads(args.out.read_text())["laid_parts"]
+    names = json.loads(args.out.read_text())["floating_parts"]
     rng = np.random.default_rng(args.seed)
     picked = [names[int(i)] for i in sorted(rng.choice(len(names), min(args.n, len(names)), False))]
     products_dir = args.data / "ikea-sa-products"
@@ -154,7 +151,7 @@ def make(args: argparse.Namespace) -> int:
             "product": name,
             "mode": best.provenance["mode"],
             "scene": Path(best.match.uri).name,
-            "pieces_laid": (best.provenance.get("closeup") or {}).get("pieces_laid"),
+            "pieces": (best.provenance.get("closeup") or {}).get("pieces"),
         }
     atomic_write_text(out / "key.json", json.dumps(key, indent=1) + "\n")
     print(f"wrote {len(key['pairs'])} pictures to {out / 'staged'} ({len(key['none'])} without)")

@@ -1702,11 +1702,13 @@ def _own_shadow_fit(r: Json) -> str:
 def _pieces_count(r: Json) -> str:
     every, parts = r["all"], r["parts"]
     return (
-        f"{every['in_pieces']} are cut out in pieces (two or more connected parts each at least "
-        f"{pct(r['piece_share'], 0)} of the largest) and {every['laid']} have one whose base is "
-        f"more than {pct(r['float_share'], 0)} of the cut-out's height above the lowest; of the "
-        f"{parts['products']} parts, {parts['in_pieces']} and {parts['laid']} "
-        f"({pct(parts['laid'] / parts['products'], 0)})"
+        f"Of the {every['products']} dev products, {every['in_pieces']} are cut out in pieces (two "
+        f"or more connected parts each at least {pct(r['piece_share'], 0)} of the largest) and "
+        f"{every['floating']} have one whose base is more than {pct(r['float_share'], 0)} of the "
+        f"pieces' height above the lowest's; of the {parts['products']} parts, "
+        f"{parts['in_pieces']} and {parts['floating']} "
+        f"({pct(parts['floating'] / parts['products'], 0)}), of which {parts['laid']} have at "
+        f"most {r['max_pieces']} pieces and are laid"
     )
 
 

@@ -54,12 +54,13 @@ def test_count_finds_the_part_whose_upper_view_would_float(fp, tmp_path: Path) -
     assert fp.main(["count", "--data", str(data), "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     rows = {r["product"]: r for r in result["rows"]}
-    assert rows["Handle.png"]["pieces"] == 2 and rows["Handle.png"]["laid"] == 2
-    assert rows["Knob.png"]["pieces"] == 2 and rows["Knob.png"]["laid"] == 0  # side by side
-    assert rows["Chest.png"]["pieces"] == 1 and rows["Chest.png"]["laid"] == 0
-    assert rows["Handle.png"]["part"] and not rows["Chest.png"]["part"]
-    assert result["all"] == {"products": 3, "in_pieces": 2, "laid": 1}
-    assert result["laid_parts"] == ["Handle.png"]
+    handle, knob, chest = rows["Handle.png"], rows["Knob.png"], rows["Chest.png"]
+    assert (handle["pieces"], handle["floating"], handle["laid"]) == (2, True, True)
+    assert (knob["pieces"], knob["floating"], knob["laid"]) == (2, False, False)  # side by side
+    assert (chest["pieces"], chest["floating"], chest["laid"]) == (1, False, False)
+    assert handle["part"] and not chest["part"]
+    assert result["all"] == {"products": 3, "in_pieces": 2, "floating": 1, "laid": 1}
+    assert result["floating_parts"] == ["Handle.png"]
 
 
 def test_without_the_data_or_a_count_nothing_is_made(fp, tmp_path: Path, capsys) -> None:
@@ -70,4 +71,4 @@ def test_without_the_data_or_a_count_nothing_is_made(fp, tmp_path: Path, capsys)
     catalog.mkdir()
     args = ["make", "--data", str(data), "--catalog", str(catalog), "--out", str(tmp_path / "x")]
     assert fp.main(args) == 2
-    assert "run `count` first" in capsys.readouterr().out
+    assert "run `count` first" in capsys.readouterr().err

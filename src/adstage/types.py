@@ -109,7 +109,10 @@ class Cutout:
     the binary mask. ``bbox``: the crop's box in the source image. ``center_of_mass``: ``(x, y)``
     of the binary mask in source coordinates. ``area_fraction``: product pixels / image pixels.
     An empty mask gives a 0×0 crop, ``bbox`` ``(0, 0, 0, 0)`` and ``center_of_mass`` at the image
-    centre, so batch code can report it instead of crashing.
+    centre, so batch code can report it instead of crashing. A cut-out reshaped for staging (its
+    pieces laid side by side, :func:`adstage.stage.closeup.lay_pieces`; turned to the room's
+    perspective) keeps the source fields of the photo it was cut from: ``rgba`` and ``mask`` are
+    then no longer the crop ``bbox`` names.
     """
 
     rgba: NDArray[np.uint8]

@@ -119,32 +119,45 @@ def test_sharpening_crisps_the_floor_at_the_focus_row_only(monkeypatch) -> None:
     assert np.array_equal(sharp[:60], plain[:60])  # far above it: fully blurred, untouched
 
 
+_COLOURS = ((200, 30, 30), (30, 160, 30), (30, 30, 200), (160, 160, 30), (160, 30, 160))
+
+
 def _pieces(*boxes: tuple[int, int, int, int], size: tuple[int, int] = (200, 160)) -> Cutout:
     """A cut-out of a white backdrop photo holding a coloured block per box (x0, y0, x1, y1), each
-    block's colour its own (red, green, blue…), with a soft 1-px edge."""
+    block's colour its own (red, green, blue, yellow, magenta), with a soft 1-px edge."""
     w, h = size
     image = np.full((h, w, 3), 255, np.uint8)
     alpha = np.zeros((h, w), np.float32)
-    colours = [(200, 30, 30), (30, 160, 30), (30, 30, 200), (160, 160, 30)]
-    for (x0, y0, x1, y1), colour in zip(boxes, colours, strict=False):
+    colours = list(_COLOURS) + [(90, 90, 90)] * max(0, len(boxes) - len(_COLOURS))
+    for (x0, y0, x1, y1), colour in zip(boxes, colours[: len(boxes)], strict=True):
         image[y0:y1, x0:x1] = colour
-        alpha[y0 - 1 : y1 + 1, x0 - 1 : x1 + 1] = np.maximum(
-            alpha[y0 - 1 : y1 + 1, x0 - 1 : x1 + 1], 0.3
-        )
+        halo = alpha[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1]
+        np.maximum(halo, 0.3, out=halo)
         alpha[y0:y1, x0:x1] = 1.0
     return Cutout.from_alpha(image, alpha)
+
+
+def _colour(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """The opaque pixels of ``colour`` (within 10 levels)."""
+    near = np.abs(rgba[..., :3].astype(int) - colour).max(axis=2) <= 10
+    return near & (rgba[..., 3] >= 128)
+
+
+def _consistent(cut: Cutout) -> None:
+    assert cut.rgba.shape[:2] == cut.mask.shape
+    assert np.array_equal(cut.mask, cut.rgba[..., 3] >= 128)
 
 
 def test_a_floating_piece_is_laid_beside_the_other_on_the_base_line() -> None:
     # a handle photographed twice: a wide view above, a narrow one below, overlapping in x
     cut = _pieces((40, 10, 140, 50), (60, 90, 100, 150))
-    laid, n = lay_pieces(cut)
-    assert n == 2
-    rgba = laid.rgba
+    laid = lay_pieces(cut)
+    assert (laid.pieces, laid.floating, laid.laid) == (2, True, True), laid.why
+    rgba = laid.cut.rgba
+    _consistent(laid.cut)
+    red, green = _colour(rgba, _COLOURS[0]), _colour(rgba, _COLOURS[1])
     # both blocks' lowest opaque rows are the cut-out's lowest: nothing hangs above the floor
-    red = (rgba[..., 0] > 150) & (rgba[..., 1] < 80) & (rgba[..., 3] >= 128)
-    green = (rgba[..., 1] > 120) & (rgba[..., 0] < 80) & (rgba[..., 3] >= 128)
-    lowest = np.nonzero(laid.mask.any(axis=1))[0].max()
+    lowest = np.nonzero(laid.cut.mask.any(axis=1))[0].max()
     assert np.nonzero(red.any(axis=1))[0].max() == lowest
     assert np.nonzero(green.any(axis=1))[0].max() == lowest
     # side by side in the order of their centres (the narrow one's, 80, is left of the wide
@@ -154,15 +167,44 @@ def test_a_floating_piece_is_laid_beside_the_other_on_the_base_line() -> None:
     assert green_cols.max() < red_cols.min() - 2
     # the narrow block with its right soft column (its left one is outside the opaque box), the
     # gap, the wide block (its soft columns were outside the photo's crop already)
-    assert laid.mask.shape == (60, 40 + 1 + round(0.08 * 100) + 100)
+    assert laid.cut.mask.shape == (60, 40 + 1 + round(0.08 * 100) + 100)
+    # no soft pixel went with both pieces (the rows and columns outside the opaque box are cut)
+    assert (rgba[..., 3] > 0).sum() <= (cut.rgba[..., 3] > 0).sum()
     # the photo's fields stay the photo's
-    assert laid.bbox == cut.bbox and laid.source_size == cut.source_size
+    assert laid.cut.bbox == cut.bbox and laid.cut.source_size == cut.source_size
 
 
-def test_pieces_on_one_base_line_or_one_piece_are_left_as_photographed() -> None:
+def test_three_pieces_stand_in_a_row_and_a_speck_below_cannot_hold_them_up() -> None:
+    # a hinge in three views: two side by side above, one below; a screw (a speck) under the
+    # lower one, more than the soft edge below its base
+    cut = _pieces((20, 10, 70, 40), (110, 10, 160, 40), (70, 80, 110, 120), (88, 140, 92, 144))
+    laid = lay_pieces(cut)
+    assert (laid.pieces, laid.laid) == (3, True)
+    _consistent(laid.cut)
+    lowest = np.nonzero(laid.cut.mask.any(axis=1))[0].max()
+    for colour in _COLOURS[:3]:
+        assert np.nonzero(_colour(laid.cut.rgba, colour).any(axis=1))[0].max() == lowest
+    assert not _colour(laid.cut.rgba, _COLOURS[3]).any()  # the screw was dropped
+    # a speck alone below two pieces on one base line does not make them float
+    knobs = _pieces((20, 60, 80, 120), (110, 60, 170, 120), (95, 150, 99, 154))
+    assert lay_pieces(knobs).laid is False
+
+
+def test_pieces_on_one_base_line_many_pieces_or_one_piece_are_left_as_photographed() -> None:
     knobs = _pieces((20, 60, 80, 120), (110, 50, 170, 118))  # two knobs: bottoms 2 px apart
     speck = _pieces((20, 20, 180, 140), (90, 2, 94, 6))  # a speck above: not a piece
     one = _pieces((20, 20, 180, 140))
-    for cut in (knobs, speck, one):
-        same, n = lay_pieces(cut)
-        assert same is cut and n == 0
+    # a grid of fittings, 3 × 2: the upper row floats, but six pieces in a row would be specks
+    grid = _pieces(
+        *[(10 + 60 * c, 20 + 70 * r, 50 + 60 * c, 70 + 70 * r) for r in (0, 1) for c in (0, 1, 2)]
+    )
+    for cut, found, floating in (
+        (knobs, 2, False),
+        (speck, 1, False),
+        (one, 1, False),
+        (grid, 6, True),
+    ):
+        laid = lay_pieces(cut)
+        assert laid.cut is cut and not laid.laid, laid.why
+        assert (laid.pieces, laid.floating) == (found, floating)
+    assert "more than 4" in lay_pieces(grid).why

@@ -16,7 +16,7 @@ from adstage.cli import app
 from adstage.composite.camera import SIGMAS
 from adstage.datasets.synthetic import SyntheticCatalog
 from adstage.errors import AdstageError, InputError
-from adstage.stage.pipeline import SCORE_WEIGHTS, StageOptions, stage
+from adstage.stage.pipeline import SCORE_WEIGHTS, Candidate, StageOptions, stage
 from scenes import ingest_synthetic
 
 SYN = SyntheticCatalog(30, seed=1, size=(256, 256))
@@ -398,7 +398,7 @@ def test_cli_stage_kind_refuses_parts_says_when_unknown_and_records_it(
     assert bad.exit_code == 2 and "needs a kind" in bad.stderr
 
 
-def _feet(candidate) -> int:  # type: ignore[no-untyped-def]
+def _feet(candidate: Candidate) -> int:
     """How many separate runs of the red product's pixels its box's lowest 3 rows hold."""
     x0, _, x1, y1 = candidate.placement
     image = candidate.image
@@ -421,9 +421,11 @@ def test_a_part_photographed_in_two_pieces_stands_both_on_the_close_up_s_floor(
     exact = {"product_exact": True}  # its pixels as photographed: found by colour
     laid = stage(photo, catalog / "cat", mask=mask, kind="handle", k=1, **exact).candidates[0]
     assert laid.provenance["mode"] == "close-up"
-    assert laid.provenance["closeup"]["pieces_laid"] == 2
+    record = laid.provenance["closeup"]["pieces"]
+    assert record["lay"] and record["found"] == 2 and record["laid"], record
     assert _feet(laid) == 2  # both pieces end on the focus row, a gap between them
     monkeypatch.setattr(closeup, "LAY_PIECES", False)
     as_shot = stage(photo, catalog / "cat", mask=mask, kind="handle", k=1, **exact).candidates[0]
-    assert as_shot.provenance["closeup"]["pieces_laid"] == 0
+    record = as_shot.provenance["closeup"]["pieces"]
+    assert record["lay"] is False and record["laid"] is False and record["why"] == "off"
     assert _feet(as_shot) == 1  # the upper view hangs above the floor

