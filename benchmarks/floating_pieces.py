@@ -17,7 +17,8 @@ does (the ``auto`` segmenter) and counts the cut-outs in pieces (at least two of
 :data:`adstage.stage.closeup.PIECE_SHARE`), those with a floating piece and those
 :func:`lay_pieces` lays (at most :data:`adstage.stage.closeup.MAX_PIECES` pieces), by whether
 the product's catalog type reads as a part (:func:`adstage.stage.scale.kind_of`): only parts are
-staged as close-ups. It writes ``results/floating_pieces.json``.
+staged as close-ups, and times :func:`lay_pieces` where it lays (``laid_ms``: once per
+close-up). It writes ``results/floating_pieces.json``.
 
 ``make`` stages ``--n`` of the parts with a floating piece (drawn with ``--seed``), each with its catalog type as
 kind, ``k`` 1, into ``--catalog``, with the pieces laid (default) or not (``--no-lay``), and
@@ -35,6 +36,7 @@ import logging
 import os
 import platform
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,9 @@ def survey(data: Path) -> list[dict[str, Any]]:
         cut = Cutout.from_alpha(image, segmenter(image).alpha)
         kind_text = types.get(row["path"])
         kind = kind_of(kind_text) if kind_text else None
+        started = time.perf_counter()
         laid = closeup.lay_pieces(cut)
+        seconds = time.perf_counter() - started
         out.append(
             {
                 "product": Path(row["path"]).name,
@@ -78,6 +82,7 @@ def survey(data: Path) -> list[dict[str, Any]]:
                 "pieces": laid.pieces,
                 "floating": laid.floating,
                 "laid": laid.laid,
+                "seconds": round(seconds, 4),
             }
         )
         if n % 100 == 99:
@@ -109,6 +114,12 @@ def count(args: argparse.Namespace) -> int:
         "all": share(rows),
         "parts": share([r for r in rows if r["part"]]),
         "floating_parts": sorted(r["product"] for r in rows if r["part"] and r["floating"]),
+        "laid_ms": {  # lay_pieces' time on the cut-outs it laid, once per close-up
+            "median": round(1000 * float(np.median([r["seconds"] for r in laid])), 1),
+            "max": round(1000 * max(r["seconds"] for r in laid), 1),
+        }
+        if (laid := [r for r in rows if r["laid"]])
+        else None,
         "rows": rows,
     }
     atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")

@@ -1708,7 +1708,8 @@ def _pieces_count(r: Json) -> str:
         f"pieces' height above the lowest's; of the {parts['products']} parts, "
         f"{parts['in_pieces']} and {parts['floating']} "
         f"({pct(parts['floating'] / parts['products'], 0)}), of which {parts['laid']} have at "
-        f"most {r['max_pieces']} pieces and are laid"
+        f"most {r['max_pieces']} pieces and are laid; laying them takes {r['laid_ms']['median']} "
+        f"ms per close-up (median; at most {r['laid_ms']['max']} ms)"
     )
 
 
