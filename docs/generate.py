@@ -1539,6 +1539,10 @@ JUDGE_RUNS = {
         "the same, a slot refused for scale may anchor free space sized by the scene's camera ⁴³",
     ),
     "BB-kinds": ("BB", "the same, the light match at 0.75 ⁴⁴"),
+    "BB-lay": (
+        "BB",
+        "the same 40 products again, parts photographed in pieces laid, a fresh panel ⁴⁹",
+    ),
     "A-sh06-vs-A-l75": (
         "A",
         "… … … … … … every drawn shadow at 0.6 of its opacity, nearer the photos (not kept), both "
@@ -1850,6 +1854,7 @@ def _judge_candidates(r: Json) -> str:
         "Z-kinds",
         "AA-kinds",
         "BB-kinds",
+        "BB-lay",
     ):
         run = r["runs"].get(label)
         if run is None:
@@ -1868,7 +1873,7 @@ def _judge_candidates(r: Json) -> str:
 
 @snippet("judge.readme", "judge_study")
 def _judge_readme(r: Json) -> str:
-    run = r["runs"]["BB-kinds"]
+    run = r["runs"]["BB-lay"]
     real, naive = run["comparisons"]["real"], run["comparisons"]["naive"]
 
     def share(c: Json) -> str:
