@@ -1702,6 +1702,43 @@ def _own_shadow_fit(r: Json) -> str:
     )  # fmt: skip
 
 
+@snippet("shading.fit", "object_shading")
+def _shading_fit(r: Json) -> str:
+    summary = r["summary"]
+    names = {
+        "flat": "no shading at all",
+        "studio_as_is": "the studio products' mean map, as photographed",
+        "studio_shaded_by_staging": "the same, shaded as staging shades it (`SHADE_BASE` 0.85)",
+        "studio_with_a_fitted_ramp": "the same, with the ramp fitted on the first half instead",
+    }
+    rows = [
+        [what, num(summary["median_rms"][key][0], 3), num(summary["median_rms"][key][1], 3)]
+        for key, what in names.items()
+    ]
+    return table(
+        ["model of a real object's shading map", "median RMS, fitting half", "reporting half"],
+        rows,
+        "lrr",
+    )
+
+
+@snippet("shading.profiles", "object_shading")
+def _shading_profiles(r: Json) -> str:
+    p = r["summary"]["profiles"]
+    fit = r["summary"]["fitted_ramp"]
+
+    def span(rows: list[float]) -> str:
+        return f"{rows[0]:+.2f} at the top row to {rows[-1]:+.2f} at the base row"
+
+    return (
+        f"{r['summary']['real_objects']['n']} real objects: {span(p['real']['rows'])}; "
+        f"{r['summary']['studio_products']} studio products: {span(p['studio']['rows'])}; "
+        f"staging's shading adds {span(p['shade_product']['rows'])}; the fitted ramp: a drop of "
+        f"{fit['drop']} from {pct(fit['start'], 0)} of the height to {pct(fit['end'], 0)} "
+        f"({fit['tried']} tried)"
+    )
+
+
 @snippet("pieces.count", "floating_pieces")
 def _pieces_count(r: Json) -> str:
     every, parts = r["all"], r["parts"]

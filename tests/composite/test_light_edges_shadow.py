@@ -365,6 +365,25 @@ def test_shade_lights_the_side_facing_the_light_and_darkens_the_base() -> None:
     assert right_of.side < 0
 
 
+def test_a_measured_ramp_darkens_from_its_start_down_to_the_base(monkeypatch) -> None:
+    from adstage.composite import light
+
+    product = np.full((100, 40, 3), 128, np.uint8)
+    box = (80, 30, 120, 130)
+    monkeypatch.setattr(light, "SHADE_RAMP", (0.4, 0.4, 1.0))
+    ramped, record = shade_product(product, box, 200, None, 1.0)
+    column = ramped[:, 20, 0].astype(int)
+    assert np.all(column[:40] == 128)  # nothing above 40 % of the height
+    assert np.all(np.diff(column[40:]) <= 0) and column[-1] < column[50]  # then darker, smoothly
+    assert record.base == pytest.approx(1 - np.exp(-0.4), abs=0.01)  # a third darker at the base
+    hung, record = shade_product(product, box, 200, None, 1.0, base=False)
+    assert record.base == 0.0 and np.array_equal(hung, product)  # a wall item: no floor below
+    monkeypatch.setattr(light, "SHADE_RAMP", None)
+    default, record = shade_product(product, box, 200, None, 1.0)
+    assert record.base == pytest.approx(SHADE_BASE)
+    assert default[-1, 20, 0] < ramped[-1, 20, 0]  # the default's base is far darker
+
+
 def test_shade_without_a_light_or_strength() -> None:
     product = np.full((40, 40, 3), 128, np.uint8)
     shaded, record = shade_product(product, (80, 30, 120, 70), 200, None, 0.5)

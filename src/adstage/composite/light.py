@@ -295,6 +295,14 @@ beside the product, 0.7 against 0.55 and 0.85 against 0.7: preferred in 31 of 31
 changed pictures of sets A and A2, every vote; docs/staging.md). Every stronger value was
 preferred, 1 (black at the base line) too, 34 of 34: the judges picked "the one that darkens
 every time", so the rounds do not calibrate it; 0.85 is a choice within that range."""
+SHADE_RAMP: tuple[float, float, float] | None = None
+"""When set, ``(drop, start, end)``: the darkening towards the base is ``exp(−strength · drop ·
+smoothstep(v; start, end))`` instead of :data:`SHADE_BASE`'s (``v`` the row's position, 0 top,
+1 base): the profile measured on the dev rooms' furniture (``benchmarks/object_shading.py``:
+about 0.4 in log from 40 % of the height down, where :data:`SHADE_BASE` darkens the lowest
+twelfth by about 1.0). ``None``: :data:`SHADE_BASE`. Tried at ``(0.4, 0.4, 1.0)`` on report set
+BB, rated one picture at a time against the defaults' pictures by two fresh panels (session 36,
+docs/staging.md): staged 1.33 against 1.35, the real photos 5.71 against 5.77; off."""
 
 
 @dataclass(frozen=True)
@@ -351,8 +359,15 @@ def shade_product(
     u = (np.arange(bw, dtype=np.float32) + 0.5) / bw
     v = (np.arange(bh, dtype=np.float32) + 0.5) / bh
     across = np.exp(strength * side * (u - 0.5)).astype(np.float32)
-    darkest = strength * SHADE_BASE if base else 0.0
-    down = 1.0 - darkest * np.clip(2.0 * v - 1.0, 0.0, None) ** 2
+    if SHADE_RAMP is not None:
+        drop, start, end = SHADE_RAMP
+        t = np.clip((v - start) / max(end - start, 1e-6), 0.0, 1.0)
+        darkening = strength * drop * t * t * (3.0 - 2.0 * t) if base else 0.0 * t
+        down = np.exp(-darkening).astype(np.float32)
+        darkest = float(1.0 - down[-1]) if base else 0.0
+    else:
+        darkest = strength * SHADE_BASE if base else 0.0
+        down = 1.0 - darkest * np.clip(2.0 * v - 1.0, 0.0, None) ** 2
     gain = down[:, None, None] * across[None, :, None]
     out = to_srgb(to_linear(product) * gain)
     return out, Shading(strength * side, darkest, float(strength))
