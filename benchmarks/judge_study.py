@@ -129,7 +129,7 @@ CONSTANTS = {
         "DEEPEN_MAX_GAMMA",
     ),
     "adstage.composite.occlusion": ("FORESHORTEN", "DEPTH", "KEY_ELEVATION", "KEY_SPREAD"),
-    "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE"),
+    "adstage.composite.light": ("SHADE_MAX_SIDE", "SHADE_BASE", "SHADE_RAMP"),
     "adstage.stage.pipeline": (
         "FREE_SPACE_MIN_BASE",
         "FREE_SPACE_MAX_ASPECT",

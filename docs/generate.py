@@ -1708,8 +1708,9 @@ def _shading_fit(r: Json) -> str:
     names = {
         "flat": "no shading at all",
         "studio_as_is": "the studio products' mean map, as photographed",
-        "studio_shaded_by_staging": "the same, shaded as staging shades it (`SHADE_BASE` 0.85)",
-        "studio_with_a_fitted_ramp": "the same, with the ramp fitted on the first half instead",
+        "studio_side_gains_only": "the same, with staging's gains across only",
+        "studio_shaded_by_staging": "the same, shaded as staging shades it (across and down)",
+        "studio_with_the_fitted_ramp": "the same, with the darkening fitted on the first half",
     }
     rows = [
         [what, num(summary["median_rms"][key][0], 3), num(summary["median_rms"][key][1], 3)]
@@ -1724,18 +1725,17 @@ def _shading_fit(r: Json) -> str:
 
 @snippet("shading.profiles", "object_shading")
 def _shading_profiles(r: Json) -> str:
-    p = r["summary"]["profiles"]
-    fit = r["summary"]["fitted_ramp"]
+    summary = r["summary"]
+    p, fit = summary["profiles"], summary["fitted_ramp"]
 
     def span(rows: list[float]) -> str:
         return f"{rows[0]:+.2f} at the top row to {rows[-1]:+.2f} at the base row"
 
     return (
-        f"{r['summary']['real_objects']['n']} real objects: {span(p['real']['rows'])}; "
-        f"{r['summary']['studio_products']} studio products: {span(p['studio']['rows'])}; "
-        f"staging's shading adds {span(p['shade_product']['rows'])}; the fitted ramp: a drop of "
-        f"{fit['drop']} from {pct(fit['start'], 0)} of the height to {pct(fit['end'], 0)} "
-        f"({fit['tried']} tried)"
+        f"{summary['real_objects']['n']} objects of the dev rooms: {span(p['real']['rows'])}; "
+        f"{summary['studio_products']} studio products: {span(p['studio']['rows'])}; staging "
+        f"adds {span(p['staging']['rows'])}; the darkening fitted on the first half: a drop of "
+        f"{fit['drop']} ({fit['tried']} tried)"
     )
 
 

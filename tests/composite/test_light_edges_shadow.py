@@ -376,11 +376,16 @@ def test_a_measured_ramp_darkens_from_its_start_down_to_the_base(monkeypatch) ->
     assert np.all(column[:40] == 128)  # nothing above 40 % of the height
     assert np.all(np.diff(column[40:]) <= 0) and column[-1] < column[50]  # then darker, smoothly
     assert record.base == pytest.approx(1 - np.exp(-0.4), abs=0.01)  # a third darker at the base
+    assert record.ramp == (0.4, 0.4, 1.0) and record.as_dict()["ramp"] == [0.4, 0.4, 1.0]
+    monkeypatch.setattr(light, "SHADE_RAMP", (0.4, 0.8, 0.5))
+    with pytest.raises(InputError, match="SHADE_RAMP"):
+        shade_product(product, box, 200, None, 1.0)
+    monkeypatch.setattr(light, "SHADE_RAMP", (0.4, 0.4, 1.0))
     hung, record = shade_product(product, box, 200, None, 1.0, base=False)
     assert record.base == 0.0 and np.array_equal(hung, product)  # a wall item: no floor below
     monkeypatch.setattr(light, "SHADE_RAMP", None)
     default, record = shade_product(product, box, 200, None, 1.0)
-    assert record.base == pytest.approx(SHADE_BASE)
+    assert record.base == pytest.approx(SHADE_BASE) and "ramp" not in record.as_dict()
     assert default[-1, 20, 0] < ramped[-1, 20, 0]  # the default's base is far darker
 
 

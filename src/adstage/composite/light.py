@@ -298,9 +298,9 @@ every time", so the rounds do not calibrate it; 0.85 is a choice within that ran
 SHADE_RAMP: tuple[float, float, float] | None = None
 """When set, ``(drop, start, end)``: the darkening towards the base is ``exp(−strength · drop ·
 smoothstep(v; start, end))`` instead of :data:`SHADE_BASE`'s (``v`` the row's position, 0 top,
-1 base): the profile measured on the dev rooms' furniture (``benchmarks/object_shading.py``:
-about 0.4 in log from 40 % of the height down, where :data:`SHADE_BASE` darkens the lowest
-twelfth by about 1.0). ``None``: :data:`SHADE_BASE`. Tried at ``(0.4, 0.4, 1.0)`` on report set
+1 base). ``benchmarks/object_shading.py`` measures the dev rooms' furniture: on average it
+darkens by about 0.5 in log from top to base, gradually, where :data:`SHADE_BASE` adds about 1.0,
+most of it in the lowest third. ``None``: :data:`SHADE_BASE`. Tried at ``(0.4, 0.4, 1.0)`` on report set
 BB, rated one picture at a time against the defaults' pictures by two fresh panels (session 36,
 docs/staging.md): staged 1.33 against 1.35, the real photos 5.71 against 5.77; off."""
 
@@ -314,9 +314,13 @@ class Shading:
     side: float
     base: float
     strength: float
+    ramp: tuple[float, float, float] | None = None
+    """:data:`SHADE_RAMP` when it shaped the darkening towards the base (``base`` is then the
+    darkening of the lowest row)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"side": round(self.side, 4), "base": round(self.base, 4), "strength": self.strength}
+        out = {"side": round(self.side, 4), "base": round(self.base, 4), "strength": self.strength}
+        return out | ({"ramp": list(self.ramp)} if self.ramp is not None else {})
 
 
 def shade_product(
@@ -342,8 +346,9 @@ def shade_product(
       box's centre to the scene's light (:func:`light_side`, ``light_x``) in half scene widths:
       the side facing the window is the brighter one; no light found (``None``): no gradient;
     - down: ``1 − strength · SHADE_BASE · max(0, 2v − 1)²``, ``v`` the row's position (0 top,
-      1 base): the lower half darkens smoothly, by ``SHADE_BASE`` at the base; not with ``base``
-      false (a product hung on a wall is not near the floor).
+      1 base): the lower half darkens smoothly, by ``SHADE_BASE`` at the base (with
+      :data:`SHADE_RAMP` set: ``exp(−strength · drop · smoothstep(v; start, end))``); not with
+      ``base`` false (a product hung on a wall is not near the floor).
     """
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"shade: expected a strength in [0, 1], got {strength}")
@@ -359,18 +364,22 @@ def shade_product(
     u = (np.arange(bw, dtype=np.float32) + 0.5) / bw
     v = (np.arange(bh, dtype=np.float32) + 0.5) / bh
     across = np.exp(strength * side * (u - 0.5)).astype(np.float32)
-    if SHADE_RAMP is not None:
-        drop, start, end = SHADE_RAMP
-        t = np.clip((v - start) / max(end - start, 1e-6), 0.0, 1.0)
-        darkening = strength * drop * t * t * (3.0 - 2.0 * t) if base else 0.0 * t
-        down = np.exp(-darkening).astype(np.float32)
-        darkest = float(1.0 - down[-1]) if base else 0.0
+    ramp = SHADE_RAMP if base else None
+    if ramp is not None:
+        drop, start, end = ramp
+        if not (drop >= 0.0 and 0.0 <= start < end <= 1.0):
+            raise InputError(
+                f"shade: SHADE_RAMP must be (drop >= 0, 0 <= start < end <= 1): {ramp}"
+            )
+        t = np.clip((v - start) / (end - start), 0.0, 1.0)
+        down = np.exp(-strength * drop * t * t * (3.0 - 2.0 * t)).astype(np.float32)
+        darkest = float(1.0 - down[-1])
     else:
         darkest = strength * SHADE_BASE if base else 0.0
         down = 1.0 - darkest * np.clip(2.0 * v - 1.0, 0.0, None) ** 2
     gain = down[:, None, None] * across[None, :, None]
     out = to_srgb(to_linear(product) * gain)
-    return out, Shading(strength * side, darkest, float(strength))
+    return out, Shading(strength * side, darkest, float(strength), ramp)
 
 
 SOFT_FROM = 0.12
