@@ -19,6 +19,7 @@ surface).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -338,7 +339,7 @@ def place_beside(
     if objects is not None:
         if objects.shape != (h, w):
             raise InputError(f"place_beside: the object map is {objects.shape}, expected {(h, w)}")
-        objects = np.asarray(objects, bool)
+        covered = functools.partial(covered_share, np.asarray(objects, bool))
     ys, xs = np.nonzero(slot_mask)
     sx0, sx1, base = int(xs.min()), int(xs.max()) + 1, int(ys.max()) + 1
     taken = slot_mask.copy()
@@ -441,11 +442,7 @@ def place_beside(
                 cleared.append((bx0, top, bx1, base))
             continue  # checked last: a place lost only to a screen is known as such
         found = Placement(box=(bx0, top, bx1, base), scale=scale, fit=fit, scene_size=(w, h))
-        if covered is not None:
-            share = covered(found.box)
-        else:
-            share = 0.0 if objects is None else covered_share(objects, found.box)
-        if share <= max_covered:
+        if covered is None or covered(found.box) <= max_covered:
             return found
         if crowded is None:
             crowded = found

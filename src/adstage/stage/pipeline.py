@@ -714,6 +714,9 @@ def _closeups(
     says why the product got them, recorded in each candidate's ``provenance["closeup"]["why"]``
     too (the screen's record is ``None`` without a screen)."""
     t = time.perf_counter()
+    laid = closeups.lay_pieces(cut) if closeups.LAY_PIECES else None  # once, not once per room
+    seconds["pieces"] = time.perf_counter() - t
+    t = time.perf_counter()
     errors: list[dict[str, str]] = []
     candidates: list[Candidate] = []
     rooms: set[str] = set()
@@ -724,7 +727,7 @@ def _closeups(
             continue
         rooms.add(match.item)
         try:
-            candidate = stage_closeup(cut, match, store, opts)
+            candidate = stage_closeup(cut, match, store, opts, laid=laid)
             candidate.provenance["closeup"]["why"] = screened.get("closeup")
             candidates.append(candidate)
         except (AdstageError, OSError) as exc:
@@ -740,12 +743,21 @@ def _closeups(
     return _staged(cut, candidates, errors, seconds, backend, store, opts, screened, name)
 
 
-def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptions) -> Candidate:
+def stage_closeup(
+    cut: Cutout,
+    match: Match,
+    store: Catalog,
+    options: StageOptions,
+    *,
+    laid: closeups.Laid | None = None,
+) -> Candidate:
     """The cut-out as a close-up on the floor of ``match``'s room, the room behind it out of
     focus (:func:`adstage.stage.closeup.closeup_background`, :func:`closeup_placement`): the
     crop keeps clear of the room's catalog objects where it can; a cut-out in pieces, one of them
     floating, is first laid out on the floor (:func:`adstage.stage.closeup.lay_pieces`; the
-    provenance's ``closeup.pieces``). Nothing removed or painted."""
+    provenance's ``closeup.pieces``). ``laid``: what :func:`lay_pieces` made of ``cut``, when the
+    caller laid it already (once for all its rooms); ``None``: laid here, with
+    :data:`adstage.stage.closeup.LAY_PIECES`. Nothing removed or painted."""
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     scene, _ = _scene(match, options.max_side)
@@ -759,9 +771,9 @@ def stage_closeup(cut: Cutout, match: Match, store: Catalog, options: StageOptio
     third = max(1, (crop[3] - crop[1]) // 3)
     seconds["background"] = time.perf_counter() - t
     t = time.perf_counter()
-    laid = None
-    if closeups.LAY_PIECES:  # a piece photographed above another would hang over the floor
+    if laid is None and closeups.LAY_PIECES:  # a piece photographed above another would float
         laid = closeups.lay_pieces(cut)
+    if laid is not None:
         cut = laid.cut
     seconds["pieces"] = time.perf_counter() - t
     placement = closeups.closeup_placement(cut.mask, (w, h))
