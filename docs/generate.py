@@ -1612,6 +1612,21 @@ JUDGE_RUNS = {
         "replacements that leave ≤ 5 % of the old object uncovered at a plausible size (12), "
         "shuffled with the same products' default pictures (12) ⁴⁹",
     ),
+    "A-kin-vs-A-l75": (
+        "A",
+        "… … … … … … each search kept to rooms that list the product's kind (not kept), both ways "
+        "round ⁵⁰",
+    ),
+    "A2-kin-vs-A2-l75": (
+        "A2",
+        "… … … … … … each search kept to rooms that list the product's kind (not kept), both ways "
+        "round ⁵⁰",
+    ),
+    "S37-kinreal": (
+        "KK",
+        "the changed pictures that are not close-ups, each search kept to rooms that list the "
+        "product's kind ⁵⁰",
+    ),
     "LAY1-on-vs-LAY1-off": (
         "PP",
         "close-ups with the cut-out's pieces laid side by side on the floor, first draw, both "
@@ -1630,6 +1645,7 @@ DIAGNOSES = {
     "CU": "the parts of A and A2 (choosing)",
     "OO": "own objects (diagnosis)",
     "LL": "like-for-like, A and A2 (diagnosis)",
+    "KK": "rooms of the product's kind, A and A2 (diagnosis)",
     "PP": "parts photographed in pieces (choosing)",
 }
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""

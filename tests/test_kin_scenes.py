@@ -1,0 +1,68 @@
+"""benchmarks/kin_scenes.py: the kinds a dev scene shows, and retrieval kept to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmark_module import load_benchmark
+
+
+@pytest.fixture
+def kin(monkeypatch):  # type: ignore[no-untyped-def]
+    return load_benchmark(monkeypatch, "kin_scenes")
+
+
+def _data(root: Path) -> Path:
+    """Two IKEA rooms' item lists and two COCO photos, as the dev data's metadata.csv has them."""
+    rooms = root / "ikea-room-scenes"
+    rooms.mkdir(parents=True)
+    (rooms / "metadata.csv").write_text(
+        "path,category,items\n"
+        'images/bedroom.jpg,Bedroom,"bed frame;bedside table;rug, flatwoven;children\'s chair"\n'
+        'images/kitchen.jpg,Kitchen,"table;chair;knob"\n'
+    )
+    coco = root / "coco-mval-objects"
+    coco.mkdir()
+    (coco / "metadata.csv").write_text(
+        "path,coco_category\nimages/couch01.jpg,couch\nimages/cat01.jpg,cat\n"
+    )
+    return root
+
+
+def test_scene_kinds_reads_items_and_coco_classes(kin, tmp_path: Path) -> None:
+    shows = kin.scene_kinds(_data(tmp_path))
+    assert shows["bedroom.jpg"] >= {"bed", "bedside table", "chair"}  # children's chair: chair
+    assert "table" not in shows["bedroom.jpg"]
+    assert shows["kitchen.jpg"] >= {"table", "chair", "part or accessory"}
+    assert shows["couch01.jpg"] == frozenset({"sofa"})
+    assert shows["cat01.jpg"] == frozenset()
+
+
+@dataclass
+class _Slot:
+    uri: str
+
+
+def test_restricted_keeps_kin_scenes_and_falls_back(kin) -> None:
+    asked: list[int] = []
+    slots = [_Slot(f"/x/{n}.jpg") for n in ("kitchen", "bedroom", "kitchen", "bedroom", "attic")]
+
+    def retrieve(*_: Any, k: int = 5, **__: Any) -> list[_Slot]:
+        asked.append(k)
+        return slots[:k]
+
+    shows = {"bedroom.jpg": frozenset({"bed"}), "kitchen.jpg": frozenset({"table"})}
+    state: dict[str, Any] = {"kind": "bed"}
+    search = kin.restricted(retrieve, shows, state, widen=3)
+    assert [s.uri for s in search(k=2)] == ["/x/bedroom.jpg", "/x/bedroom.jpg"]
+    assert asked == [6] and state["calls"] == [{"asked": 5, "kept": 2}]
+    state["kind"] = "wardrobe"  # no room shows one: the slots as retrieved
+    assert search(k=2) == slots[:2]
+    state["off"] = True  # a fallback staging: unrestricted, not widened
+    assert search(k=1) == slots[:1] and asked[-1] == 1
+    state.update(kind=None, off=False)
+    assert search(k=3) == slots[:3] and asked[-1] == 3
