@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import runpy
 import shlex
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -82,3 +85,25 @@ def command(
         else:
             words += [flag, shlex.quote(str(value))]
     return " ".join(words)
+
+
+def judge_make(argv: list[str]) -> Path | None:
+    """Run ``judge_study.py make`` with ``argv`` in this process (so that a caller's changes to
+    adstage's modules take effect: the variants that are not options) and return the ``key.json``
+    it wrote (its ``--label`` under its ``--work``), or ``None`` when it made no set (it skipped).
+    judge_study's own errors exit with their message and status."""
+    known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    known.add_argument("--label", required=True)
+    known.add_argument("--work", type=Path, default=ROOT / ".cache" / "judge")
+    args, _ = known.parse_known_args(argv)
+    started = time.time()
+    saved, sys.argv = sys.argv, [str(ROOT / "judge_study.py"), "make", *argv]
+    try:
+        runpy.run_path(str(ROOT / "judge_study.py"), run_name="__main__")
+    except SystemExit as done:
+        if done.code not in (0, None):
+            raise
+    finally:
+        sys.argv = saved
+    key = Path(args.work) / args.label / "key.json"
+    return key if key.exists() and key.stat().st_mtime >= started else None

@@ -15,14 +15,14 @@ the place of one — and a bed only into rooms with a bed.
 
 ``make`` runs ``judge_study.py make`` (same arguments) with retrieval restricted to such rooms:
 every search :mod:`adstage.stage.pipeline` makes (the slots to screen and the free-space anchors)
-asks for :data:`WIDEN` times as many slots and keeps those whose scene shows the product's kind
-(:func:`scene_kinds`: each listed item read by :func:`adstage.stage.scale.kind_of`, children's
-kinds as the adult kind; a COCO photo shows its own object's class), up to the number asked for;
-none left, the unrestricted slots. A product of a kind no room shows, or with no candidate among
-the rooms that do, is staged again without the restriction (``key.json``'s ``kin`` lists, per
-product, its kind, the slots kept of those asked for and whether it fell back). A part or
-accessory takes its close-up's floor from a room that lists one (176 of the 215 do); a product
-without a kind is staged as before.
+asks for :data:`WIDEN` times as many slots (re-ranked among them, as ``retrieve`` re-ranks its
+pool) and keeps those whose scene shows the product's kind (:func:`scene_kinds`: each listed item
+read by :func:`adstage.stage.scale.kind_of`, children's kinds as the adult kind; a COCO photo
+shows its own object's class), up to the number asked for; none kept, the first of the widened
+search. A product that gets no candidate at all so (or fails) is staged again without the
+restriction (``key.json``'s ``kin`` lists, per product, its kind, each search's slots found and
+kept, and whether and why it fell back). A part or accessory takes its close-up's floor from a
+room that lists one (176 of the 215 do); a product without a kind is staged as before.
 
 ``count`` writes ``results/kin_scenes.json``: how many dev rooms show each kind and how many dev
 products are of it. The photos are non-commercial: nothing of them enters the repository.
@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import platform
-import runpy
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -44,9 +43,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import DATA, data_missing, product_types
+from _common import DATA, command, data_missing, judge_make, product_types
 from adstage.io.atomic import atomic_write_text
-from adstage.stage.scale import PART, kind_of
+from adstage.stage.scale import kind_of
 
 log = logging.getLogger("kin_scenes")
 ROOT = Path(__file__).resolve().parent
@@ -63,14 +62,21 @@ def kind_name(text: str | None) -> str | None:
     return None if kind is None else kind.name.removeprefix("children's ")
 
 
-def scene_kinds(data: Path) -> dict[str, frozenset[str]]:
-    """The kinds each dev scene shows, by file name: an IKEA room's listed ``items`` (``;``
-    separated), a COCO photo's object class (:data:`COCO_KINDS`)."""
+def room_kinds(data: Path) -> dict[str, frozenset[str]]:
+    """The kinds each IKEA room of the dev data shows, by file name: its listed ``items`` (``;``
+    separated), each read by :func:`kind_name`."""
     out: dict[str, frozenset[str]] = {}
     with open(data / "ikea-room-scenes" / "metadata.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             names = {kind_name(item.strip()) for item in row["items"].split(";") if item.strip()}
             out[Path(row["path"]).name] = frozenset(n for n in names if n is not None)
+    return out
+
+
+def scene_kinds(data: Path) -> dict[str, frozenset[str]]:
+    """The kinds each dev scene shows, by file name: an IKEA room's (:func:`room_kinds`), a
+    COCO photo's object class (:data:`COCO_KINDS`)."""
+    out = room_kinds(data)
     with open(data / "coco-mval-objects" / "metadata.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             kind = COCO_KINDS.get(row["coco_category"])
@@ -86,8 +92,9 @@ def restricted(
 ) -> Callable[..., list[Any]]:
     """``retrieve`` (:func:`adstage.retrieve.search.retrieve`'s signature) keeping only slots
     whose scene shows ``state["kind"]`` (when it is set and ``state["off"]`` is not), asking for
-    ``widen`` times ``k``; none kept, the first ``k`` as asked. Each restricted call is counted
-    in ``state["calls"]``."""
+    ``widen`` times ``k``; none kept, the first ``k`` of that widened search (which re-ranks a
+    larger pool: not what a search for ``k`` returns). Each restricted call is recorded in
+    ``state["calls"]``: the slots found and kept."""
 
     def search(*args: Any, k: int = 5, **kwargs: Any) -> list[Any]:
         kind = state.get("kind")
@@ -95,101 +102,114 @@ def restricted(
             return retrieve(*args, k=k, **kwargs)
         found = retrieve(*args, k=k * widen, **kwargs)
         kin = [m for m in found if kind in shows.get(Path(m.uri).name, frozenset())]
-        state.setdefault("calls", []).append({"asked": len(found), "kept": min(k, len(kin))})
+        state.setdefault("calls", []).append({"found": len(found), "kept": min(k, len(kin))})
         return (kin or found)[:k]
 
     return search
 
 
-def _make(argv: list[str]) -> int:
-    """``judge_study.py make`` with retrieval restricted to rooms that show the product's kind."""
-    if data_missing(DATA / "ikea-room-scenes") or data_missing(DATA / "coco-mval-objects"):
-        return 0
-    import adstage
-    import adstage.stage.pipeline as pipeline
-
-    shows = scene_kinds(DATA)
-    state: dict[str, Any] = {}
-    record: dict[str, dict[str, Any]] = {}
-    staging = adstage.stage_product
+def kin_staging(
+    staging: Callable[..., Any], state: dict[str, Any], record: dict[str, dict[str, Any]]
+) -> Callable[..., Any]:
+    """``staging`` (:func:`adstage.stage_product`'s signature) with ``state["kind"]`` set to the
+    product's kind name for :func:`restricted`, and staged again unrestricted (``state["off"]``)
+    when it gets no candidate or fails; ``record[product file name]``: its kind, the restricted
+    searches, and whether and why it fell back."""
 
     def stage_product(path: Any, catalog: Any, k: int = 3, options: Any = None) -> Any:
-        given = None if options is None else options.kind
-        kind = kind_name(given)
+        kind = kind_name(None if options is None else options.kind)
         state.update(kind=kind, off=False, calls=[])
         entry: dict[str, Any] = {"kind": kind, "fallback": False}
         record[Path(path).name] = entry
         try:
             staged = staging(path, catalog, k=k, options=options)
+        except Exception as exc:
+            if kind is None:
+                raise
+            entry["why"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        else:
             if staged.candidates or kind is None:
                 entry["calls"] = state["calls"]
                 return staged
-        except Exception:
-            if kind is None:
-                raise
-        entry.update(calls=state["calls"], fallback=True)  # no candidate in a kin room
+            entry["why"] = "no candidate"
+        entry.update(calls=state["calls"], fallback=True)
         state["off"] = True
         return staging(path, catalog, k=k, options=options)
 
-    adstage.stage_product = stage_product  # type: ignore[assignment]
-    pipeline.retrieve = restricted(pipeline.retrieve, shows, state)  # type: ignore[assignment]
-    sys.argv = [str(ROOT / "judge_study.py"), "make", *argv]
-    try:
-        runpy.run_path(str(ROOT / "judge_study.py"), run_name="__main__")
-    except SystemExit as done:
-        if done.code not in (0, None):
-            return int(done.code) if isinstance(done.code, int) else 1
-    label = argv[argv.index("--label") + 1]
-    work = ROOT / ".cache" / "judge" / label / "key.json"
-    if work.exists():
-        key = json.loads(work.read_text())
-        key["kin"] = {"widen": WIDEN, "products": record}
-        atomic_write_text(work, json.dumps(key, indent=1) + "\n")
+    return stage_product
+
+
+def _make(argv: list[str]) -> int:
+    """``judge_study.py make`` with retrieval restricted to rooms that show the product's kind;
+    the set's ``key.json`` gets the ``kin`` record."""
+    known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    known.add_argument("--data", type=Path, default=DATA)  # judge_study's, for the item lists
+    args, _ = known.parse_known_args(argv)
+    if data_missing(args.data / "ikea-room-scenes") or data_missing(
+        args.data / "coco-mval-objects"
+    ):
+        return 0
+    import adstage
+    import adstage.stage.pipeline as pipeline
+
+    shows = scene_kinds(args.data)
+    state: dict[str, Any] = {}
+    record: dict[str, dict[str, Any]] = {}
+    adstage.stage_product = kin_staging(adstage.stage_product, state, record)  # type: ignore[assignment]
+    pipeline.retrieve = restricted(pipeline.retrieve, shows, state)  # type: ignore[attr-defined]
+    key = judge_make(argv)
+    if key is not None:  # judge_study made the set
+        made = json.loads(key.read_text())
+        made["kin"] = {"widen": WIDEN, "products": record}
+        atomic_write_text(key, json.dumps(made, indent=1) + "\n")
     return 0
 
 
 def count(data: Path) -> dict[str, Any]:
-    """Dev rooms per kind shown and dev products per kind (parts and accessories apart)."""
-    shows = scene_kinds(data)
-    rooms = Counter(kind for name, kinds in shows.items() if "ikea" in name for kind in kinds)
+    """How many dev rooms show each kind and how many dev products are of it."""
+    shown = room_kinds(data)
+    rooms = Counter(kind for kinds in shown.values() for kind in kinds)
     types = product_types(data / "ikea-sa-products")
     products = Counter(kind_name(text) or "(none)" for text in types.values())
-    staged = {k: n for k, n in products.items() if k != "(none)" and kind_of(k) is not None}
+    alone = sum(
+        n
+        for name, n in products.items()
+        if name != "(none)" and rooms.get(name, 0) == 0 and kind_of(name) is not None
+    )
     return {
-        "rooms": len([n for n in shows if "ikea" in n]),
+        "rooms": len(shown),
         "rooms_showing": dict(rooms.most_common()),
         "products": dict(products.most_common()),
-        "products_of_a_kind_no_room_shows": sum(
-            n
-            for k, n in staged.items()
-            if rooms.get(k, 0) == 0 and kind_of(k).support != PART  # type: ignore[union-attr]
-        ),
+        "products_of_a_kind_no_room_shows": alone,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["make"]:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
         return _make(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["count", "make"])
+    parser.add_argument("command", choices=["count", "make"], help="make: put it first")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "kin_scenes.json")
     args = parser.parse_args(argv)
-    if data_missing(args.data / "ikea-room-scenes") or data_missing(args.data / "ikea-sa-products"):
-        return 0
+    if args.command == "make":
+        parser.error("make takes judge_study.py's arguments: put it first")
+    for folder in ("ikea-room-scenes", "ikea-sa-products", "coco-mval-objects"):
+        if data_missing(args.data / folder):
+            return 0
     result = {
         "benchmark": "kin_scenes",
-        "count": count(args.data),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python benchmarks/kin_scenes.py count",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "command": command("kin_scenes.py", parser, args).replace(".py", ".py count", 1),
+        "count": count(args.data),
     }
-    out = ROOT / "results" / "kin_scenes.json"
-    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["count"], indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1627,6 +1627,16 @@ JUDGE_RUNS = {
         "the changed pictures that are not close-ups, each search kept to rooms that list the "
         "product's kind ⁵⁰",
     ),
+    "A-harm-vs-A-l75": (
+        "A",
+        "… … … … … … the product relit by a harmoniser trained on the rooms' own objects (not "
+        "kept), both ways round ⁵⁰",
+    ),
+    "S37-harmreal": (
+        "HH",
+        "the pictures that are not close-ups, relit by a harmoniser trained on the rooms' own "
+        "objects ⁵⁰",
+    ),
     "LAY1-on-vs-LAY1-off": (
         "PP",
         "close-ups with the cut-out's pieces laid side by side on the floor, first draw, both "
@@ -1646,6 +1656,7 @@ DIAGNOSES = {
     "OO": "own objects (diagnosis)",
     "LL": "like-for-like, A and A2 (diagnosis)",
     "KK": "rooms of the product's kind, A and A2 (diagnosis)",
+    "HH": "a learned harmoniser, A and A2 (diagnosis)",
     "PP": "parts photographed in pieces (choosing)",
 }
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
@@ -1768,6 +1779,31 @@ def _pieces_count(r: Json) -> str:
         f"most {r['max_pieces']} pieces and are laid; laying them takes {r['laid_ms']['median']} "
         f"ms per close-up (median; at most {r['laid_ms']['max']} ms)"
     )
+
+
+@snippet("harmoniser.trained", "harmoniser")
+def _harmoniser_trained(r: Json) -> str:
+    t = r["train"]
+    minutes = round(t["train_seconds"] / 60)
+    return (
+        f"{t['objects']['train']} objects, {t['steps']:,} steps in {minutes} minutes on the "
+        f"{r['machine']['cpus']} cores"
+    )
+
+
+@snippet("harmoniser.held_out", "harmoniser")
+def _harmoniser_held_out(r: Json) -> str:
+    t = r["train"]
+    e, c = t["held_out_error"], t["held_out_error_centred"]
+    return table(
+        ["held-out objects (" + str(t["objects"]["held_out"]) + ")", "as perturbed",
+         "after the harmoniser"],
+        [["mean absolute log error inside the mask", num(e["as_perturbed"], 3),
+          num(e["harmonised"], 3)],
+         ["the same, each object's mean error removed (the shading's shape)",
+          num(c["as_perturbed"], 3), num(c["harmonised"], 3)]],
+        "lrr",
+    )  # fmt: skip
 
 
 @snippet("contrast.bands", "product_contrast")

@@ -59,10 +59,50 @@ def test_restricted_keeps_kin_scenes_and_falls_back(kin) -> None:
     state: dict[str, Any] = {"kind": "bed"}
     search = kin.restricted(retrieve, shows, state, widen=3)
     assert [s.uri for s in search(k=2)] == ["/x/bedroom.jpg", "/x/bedroom.jpg"]
-    assert asked == [6] and state["calls"] == [{"asked": 5, "kept": 2}]
+    assert asked == [6] and state["calls"] == [{"found": 5, "kept": 2}]
     state["kind"] = "wardrobe"  # no room shows one: the slots as retrieved
     assert search(k=2) == slots[:2]
     state["off"] = True  # a fallback staging: unrestricted, not widened
     assert search(k=1) == slots[:1] and asked[-1] == 1
     state.update(kind=None, off=False)
     assert search(k=3) == slots[:3] and asked[-1] == 3
+
+
+@dataclass
+class _Staged:
+    candidates: list[str]
+
+
+def test_kin_staging_falls_back_when_nothing_is_staged(kin) -> None:
+    seen: list[tuple[str | None, bool]] = []
+    results: list[Any] = []
+
+    def staging(path: Any, catalog: Any, k: int = 3, options: Any = None) -> _Staged:
+        seen.append((state.get("kind"), bool(state.get("off"))))
+        got = results.pop(0)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    @dataclass
+    class _Options:
+        kind: str | None
+
+    state: dict[str, Any] = {}
+    record: dict[str, dict[str, Any]] = {}
+    stage = kin.kin_staging(staging, state, record)
+    results[:] = [_Staged(["a"])]
+    assert stage("/p/bed.jpg", "cat", options=_Options("Bed frame")).candidates == ["a"]
+    assert seen == [("bed", False)] and record["bed.jpg"]["fallback"] is False
+    results[:] = [_Staged([]), _Staged(["b"])]  # none among kin rooms: staged again, unrestricted
+    assert stage("/p/tv.jpg", "cat", options=_Options("TV bench")).candidates == ["b"]
+    assert seen[1:] == [("TV bench", False), ("TV bench", True)]
+    assert record["tv.jpg"] == {"kind": "TV bench", "fallback": True, "why": "no candidate",
+                                "calls": []}  # fmt: skip
+    results[:] = [ValueError("no slot\nmore"), _Staged(["c"])]
+    assert stage("/p/desk.jpg", "cat", options=_Options("Desk")).candidates == ["c"]
+    assert record["desk.jpg"]["why"] == "no slot" and state["off"] is True
+    results[:] = [ValueError("broken")]  # no kind: nothing to fall back from
+    with pytest.raises(ValueError, match="broken"):
+        stage("/p/x.jpg", "cat", options=_Options(None))
+    assert state["off"] is False
