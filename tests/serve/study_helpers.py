@@ -60,16 +60,27 @@ def free_port() -> int:
 
 def _listens(pid: int, port: int) -> bool | None:
     """Whether process ``pid`` holds the listening TCP socket on ``port`` (Linux: ``/proc``);
-    ``None`` where that cannot be read."""
+    ``None`` where ``/proc`` cannot be read. A process whose descriptors vanish while they are
+    read is exiting (a server that failed to bind): it holds nothing (``False``), not "cannot
+    tell", which once let a test take another server's answer for its own."""
     try:
         rows = [
             line.split()
             for table in ("/proc/net/tcp", "/proc/net/tcp6")
             for line in Path(table).read_text().splitlines()[1:]
         ]
-        owned = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
     except OSError:
         return None
+    owned: set[str] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return False  # gone
+    except OSError:
+        return None  # not ours to read
+    for fd in fds:
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile: it is exiting
+            owned.add(os.readlink(fd))
     # columns: sl, local address (hex ip:port), remote, state (0A: listening), …, inode (10th)
     inodes = {r[9] for r in rows if int(r[1].rsplit(":", 1)[1], 16) == port and r[3] == "0A"}
     return any(f"socket:[{inode}]" in owned for inode in inodes)
