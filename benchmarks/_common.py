@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import re
 import runpy
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -107,3 +109,13 @@ def judge_make(argv: list[str]) -> Path | None:
         sys.argv = saved
     key = Path(args.work) / args.label / "key.json"
     return key if key.exists() and key.stat().st_mtime >= started else None
+
+
+def made_first(argv: list[str], make: Callable[[list[str]], int]) -> int | None:
+    """For a script whose ``make`` takes ``judge_study.py make``'s arguments (its own parser would
+    refuse them): when ``argv`` starts with ``make``, logging set up and ``make(the rest)``'s
+    status; otherwise ``None`` (parse ``argv`` as usual)."""
+    if argv[:1] != ["make"]:
+        return None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    return make(argv[1:])

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from _common import DATA, command, data_missing, judge_make
+from _common import DATA, command, data_missing, judge_make, made_first
 from adstage.composite.blend import scale_cutout
 from adstage.io.atomic import atomic_write_text
 from adstage.provenance import versions
@@ -342,9 +342,9 @@ def _make(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["make"]:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-        return _make(argv[1:])
+    made = made_first(argv, _make)
+    if made is not None:
+        return made
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["train", "make"], help="make: put it first")
     parser.add_argument("--data", type=Path, default=DATA)

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import DATA, command, data_missing, judge_make, product_types
+from _common import DATA, command, data_missing, judge_make, made_first, product_types
 from adstage.io.atomic import atomic_write_text
 from adstage.stage.scale import kind_of
 
@@ -186,9 +186,9 @@ def count(data: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["make"]:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-        return _make(argv[1:])
+    made = made_first(argv, _make)
+    if made is not None:
+        return made
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["count", "make"], help="make: put it first")
     parser.add_argument("--data", type=Path, default=DATA)
