@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import re
 import runpy
@@ -13,6 +14,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from adstage.io.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parent.parent / "shared" / "data"
@@ -89,11 +93,12 @@ def command(
     return " ".join(words)
 
 
-def judge_make(argv: list[str]) -> Path | None:
+def judge_make(argv: list[str], add: dict[str, Any] | None = None) -> Path | None:
     """Run ``judge_study.py make`` with ``argv`` in this process (so that a caller's changes to
     adstage's modules take effect: the variants that are not options) and return the ``key.json``
-    it wrote (its ``--label`` under its ``--work``), or ``None`` when it made no set (it skipped).
-    judge_study's own errors exit with their message and status."""
+    it wrote (its ``--label`` under its ``--work``), with ``add``'s entries added (as they stand
+    when the set is made), or ``None`` when it made no set (it skipped). judge_study's own errors
+    exit with their message and status."""
     known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     known.add_argument("--label", required=True)
     known.add_argument("--work", type=Path, default=ROOT / ".cache" / "judge")
@@ -108,7 +113,11 @@ def judge_make(argv: list[str]) -> Path | None:
     finally:
         sys.argv = saved
     key = Path(args.work) / args.label / "key.json"
-    return key if key.exists() and key.stat().st_mtime >= started else None
+    if not key.exists() or key.stat().st_mtime < started:
+        return None
+    if add:
+        atomic_write_text(key, json.dumps(json.loads(key.read_text()) | add, indent=1) + "\n")
+    return key
 
 
 def made_first(argv: list[str], make: Callable[[list[str]], int]) -> int | None:

@@ -331,12 +331,8 @@ def _make(argv: list[str]) -> int:
     net.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
     net.eval()
     pipeline.composite = relit_composite(pipeline.composite, net)  # type: ignore[attr-defined]
-    key = judge_make(argv)
-    if key is not None:
-        record = json.loads(key.read_text())
-        digest = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
-        record["harmoniser"] = {"weights": str(WEIGHTS), "sha256": digest, "side": SIDE}
-        atomic_write_text(key, json.dumps(record, indent=1) + "\n")
+    digest = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    judge_make(argv, add={"harmoniser": {"weights": str(WEIGHTS), "sha256": digest, "side": SIDE}})
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import logging
 import os
 import platform
 import sys
@@ -47,7 +46,6 @@ from _common import DATA, command, data_missing, judge_make, made_first, product
 from adstage.io.atomic import atomic_write_text
 from adstage.stage.scale import kind_of
 
-log = logging.getLogger("kin_scenes")
 ROOT = Path(__file__).resolve().parent
 WIDEN = 4
 """A restricted search asks for this many times the slots it returns."""
@@ -157,11 +155,7 @@ def _make(argv: list[str]) -> int:
     record: dict[str, dict[str, Any]] = {}
     adstage.stage_product = kin_staging(adstage.stage_product, state, record)  # type: ignore[assignment]
     pipeline.retrieve = restricted(pipeline.retrieve, shows, state)  # type: ignore[attr-defined]
-    key = judge_make(argv)
-    if key is not None:  # judge_study made the set
-        made = json.loads(key.read_text())
-        made["kin"] = {"widen": WIDEN, "products": record}
-        atomic_write_text(key, json.dumps(made, indent=1) + "\n")
+    judge_make(argv, add={"kin": {"widen": WIDEN, "products": record}})
     return 0
 
 

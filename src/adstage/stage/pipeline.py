@@ -776,8 +776,8 @@ def stage_closeup(
     if laid is not None:
         cut = laid.cut
     seconds["pieces"] = time.perf_counter() - t
-    placement = closeups.closeup_placement(cut.mask, (w, h))
     t = time.perf_counter()
+    placement = closeups.closeup_placement(cut.mask, (w, h))
     pasted, final, box = _paste(background, cut, placement, options, free_space=True)
     seconds["composite"] = time.perf_counter() - t
     return _unpainted(
