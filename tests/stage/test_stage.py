@@ -195,6 +195,49 @@ def test_camera_match_is_recorded_acts_only_around_the_product_and_reads_the_sce
     assert pipeline._jpeg_quality(str(tmp_path / "gone.jpg"), (64, 48)) is None
 
 
+def test_a_refiner_gets_the_composite_its_background_the_product_and_the_hole(
+    catalog: Path,
+) -> None:
+    """StageOptions.refine (adstage.generate.refine.StagingRefiner's hook) is called once per
+    candidate with what it needs to find the region it re-draws, and its picture is the
+    candidate's, recorded."""
+    from adstage.composite.align import align
+    from adstage.composite.blend import scale_cutout
+    from adstage.types import Cutout
+
+    item = _plain(1)[0]
+    args = {"mask": item.mask, "k": 1, "segmenter": "solid-background"}
+    plain = stage(item.image, catalog / "cat", **args).candidates[0]
+    calls = []
+
+    def refine(composite, background, product, hole):
+        calls.append((composite.copy(), background.copy(), product.copy(), hole))
+        out = composite.copy()
+        out[product] = 0  # a mark the test can find
+        return out, {"backend": "stub", "pixels_changed": int(product.sum())}
+
+    refined = stage(item.image, catalog / "cat", refine=refine, **args).candidates[0]
+    assert len(calls) == 1
+    composite, background, product, hole = calls[0]
+    assert np.array_equal(composite, plain.image)  # the refiner sees the default composite
+    assert np.array_equal(background, plain.steps["filled"])  # pasted on the fill
+    removed = plain.steps["removed"]
+    assert hole is not None and hole.shape == product.shape
+    # the hole is all the inpainter filled: the shown hole and the old slot under the product
+    assert int(hole.sum()) == plain.provenance["filled_pixels"]
+    assert hole[np.all(removed == (255, 0, 255), axis=2)].all()
+    cut = Cutout.from_alpha(item.image, item.mask.astype(np.float32))
+    placement = align(cut.mask, refined.match.mask())
+    x0, y0, x1, y1 = placement.box
+    expected = np.zeros_like(product)
+    expected[y0:y1, x0:x1] = scale_cutout(cut.rgba, placement)[..., 3] >= 128
+    assert np.array_equal(product, expected) and product.any()
+    assert (refined.image[product] == 0).all() and not (plain.image[product] == 0).all()
+    comp = refined.provenance["composite"]
+    assert comp["refine"] == {"backend": "stub", "pixels_changed": int(product.sum())}
+    assert "refine" in comp["seconds"] and plain.provenance["composite"]["refine"] is None
+
+
 def test_formats_and_errors(catalog: Path) -> None:
     item = _plain(2)[1]
     result = stage(item.image, catalog / "cat", mask=item.mask, k=1, ad_format="9:16")

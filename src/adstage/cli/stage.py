@@ -104,6 +104,46 @@ def stage(
         ),
     ] = None,
     screen: ScreenSlots = True,
+    refine_base: Annotated[
+        Path | None,
+        typer.Option(
+            "--refine-base",
+            help="A diffusers SD-1.5 (or SD-1.5 inpainting) folder you bring: re-draw each "
+            "candidate's edge, drawn shadows and filled hole with it (SDEdit + blended latent "
+            "diffusion; the product's pixels kept). Off by default; none ships.",
+            file_okay=False,
+        ),
+    ] = None,
+    refine_strength: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="With --refine-base: the share of the schedule run."),
+    ] = 0.4,
+    refine_steps: Annotated[
+        int, typer.Option(min=1, help="With --refine-base: DDIM steps of the full schedule.")
+    ] = 30,
+    refine_prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="With --refine-base: what the re-drawn regions show.", show_default=False
+        ),
+    ] = None,
+    refine_seed: Annotated[
+        int, typer.Option(min=0, help="With --refine-base: the noise seed.")
+    ] = 0,
+    refine_resolution: Annotated[
+        int, typer.Option(min=8, help="With --refine-base: the refined window's longer side.")
+    ] = 512,
+    refine_product: Annotated[
+        bool,
+        typer.Option(
+            "--refine-product",
+            help="With --refine-base: re-draw the product too (it takes the room's light; "
+            "details may change). Not with --product-exact.",
+        ),
+    ] = False,
+    device: Annotated[
+        str, typer.Option(help="With --refine-base: cpu, or cuda[:N] when available.")
+    ] = "cpu",
     box: Annotated[
         str | None,
         typer.Option(
@@ -186,7 +226,20 @@ def stage(
     if min_realism is not None and critic is None:
         err.print("error: --min-realism: needs --critic (a realism critic file)")
         raise typer.Exit(2)
+    if refine_product and product_exact:
+        err.print("error: --refine-product: re-draws the product, which --product-exact keeps")
+        raise typer.Exit(2)
     try:
+        refiner = _refiner(
+            refine_base,
+            strength=refine_strength,
+            steps=refine_steps,
+            prompt=refine_prompt,
+            seed=refine_seed,
+            resolution=refine_resolution,
+            refine_product=refine_product,
+            device=device,
+        )
         judge = None
         if critic is not None:
             from adstage.evaluate.realism import RealismCritic
@@ -217,6 +270,7 @@ def stage(
             kind=kind,
             height_cm=height_cm,
             check_cutout=check_cutout,
+            refine=refiner,
         )
         store = Catalog(catalog)
         if embedder is not None and embedder not in store.embedders:
@@ -244,6 +298,7 @@ def stage(
     config = dict(options.__dict__) | {
         "box": box,
         "realism": None if judge is None else {"critic": str(critic), "features": judge.features},
+        "refine": None if refiner is None else refiner.settings(),
         "screen": None if options.screen is None else options.screen.as_dict(),
         "method": method,
         "catalog": str(catalog),
@@ -289,6 +344,22 @@ def stage(
             f"{len(batch.failed)} failed; see {out / 'index.html'}"
         )
     batch.exit()
+
+
+def _refiner(base: Path | None, *, device: str, prompt: str | None, **settings: Any) -> Any:
+    """The ``StagingRefiner`` of ``--refine-base`` (``None`` without one)."""
+    if base is None:
+        return None
+    from adstage.errors import InputError
+
+    try:
+        from adstage.generate.refine import DEFAULT_PROMPT, StagingRefiner, load_refiner
+    except ImportError as exc:
+        raise InputError(
+            f"--refine-base: needs the generate extra (pip install -e '.[generate]'): {exc}"
+        ) from exc
+    refiner = load_refiner(base, device=device)
+    return StagingRefiner(refiner, prompt=prompt or DEFAULT_PROMPT, **settings)
 
 
 def _finished(out: Path, stem: str) -> Path | None:

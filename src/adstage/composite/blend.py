@@ -820,6 +820,9 @@ class Composite:
     """The gamma the product's darks were deepened with (:data:`DEEPEN`; 1: not at all)."""
     camera: CameraMatch | None = None
     """The blur and compression the product was given (``None``: off)."""
+    refine: dict[str, Any] | None = None
+    """How a generative refiner re-drew the picture after compositing
+    (:mod:`adstage.generate.refine`; ``None``: not asked for)."""
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -835,6 +838,7 @@ class Composite:
             "lift": round(self.lift, 4),
             "deepen": round(self.deepen, 4),
             "camera": None if self.camera is None else self.camera.as_dict(),
+            "refine": self.refine,
         }
 
 

@@ -191,6 +191,11 @@ class StageOptions:
     ad_format: str | None = None
     max_side: int | None = None
     keep_steps: bool = True
+    refine: Callable[..., tuple[RGB, dict[str, Any]]] | None = None
+    """A generative refiner run on every composite (:class:`adstage.generate.refine.StagingRefiner`,
+    or any callable with its signature: ``(composite, background, product, hole) → (picture,
+    provenance)``): it re-draws the edge, the drawn shadows and the filled hole around the
+    product. ``None``: off (the default: no diffusion weights install offline)."""
     realism: Callable[[RGB, tuple[int, int, int, int]], float] | None = None
     """A critic: ``(staged image, product box) → probability real`` in [0, 1]; ranks candidates."""
     min_realism: float | None = None
@@ -406,12 +411,14 @@ def _paste(
     free_space: bool = False,
     uri: str | None = None,
     occluder: NDArray[np.bool_] | None = None,
+    hole: NDArray[np.bool_] | None = None,
 ) -> tuple[Composite, RGB, tuple[int, int, int, int]]:
     """Composite the cut-out at ``placement`` with the options' edges, light and shadow
     (``product_exact`` keeps its pixels; a ``free_space`` placement takes its shadows from
     ``free_space_shadow_model``; ``camera_match`` compresses like the scene file ``uri`` when the
-    scene is that file at its own size; ``occluder``: what stands in front of the product), then
-    bring it to the ad format: the composite, the final image and the product's box in it."""
+    scene is that file at its own size; ``occluder``: what stands in front of the product), let
+    the options' ``refine`` re-draw around it (``hole``: what the inpainter filled), then bring it
+    to the ad format: the composite, the final image and the product's box in it."""
     exact = options.product_exact
     quality = None
     if options.camera_match and uri is not None:
@@ -438,6 +445,16 @@ def _paste(
         jpeg_quality=quality,
         occluder=occluder,
     )
+    if options.refine is not None:
+        t = time.perf_counter()
+        product = np.zeros(scene.shape[:2], bool)
+        x0, y0, x1, y1 = placement.box
+        product[y0:y1, x0:x1] = scale_cutout(cut.rgba, placement)[..., 3] >= 128
+        if occluder is not None:
+            product &= ~occluder
+        image, refined = options.refine(pasted.image, scene, product, hole)
+        seconds = pasted.seconds | {"refine": time.perf_counter() - t}
+        pasted = dataclasses.replace(pasted, image=image, refine=refined, seconds=seconds)
     final, box = pasted.image, placement.box
     if options.ad_format:
         final, box = to_format(final, box, options.ad_format)
@@ -476,7 +493,7 @@ def stage_candidate(cut: Cutout, match: Match, options: StageOptions) -> Candida
     seconds["inpaint"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    pasted, final, box = _paste(filled, cut, placement, options, uri=match.uri)
+    pasted, final, box = _paste(filled, cut, placement, options, uri=match.uri, hole=unknown)
     seconds["composite"] = time.perf_counter() - t
 
     slot_area = float(slot.sum())
