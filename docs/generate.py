@@ -1806,6 +1806,25 @@ def _harmoniser_held_out(r: Json) -> str:
     )  # fmt: skip
 
 
+@snippet("refine.cost", "refine_cost")
+def _refine_cost(r: Json) -> str:
+    base = r["baseline_seconds"]["median"]
+    rows = [["staging without refinement (the baseline)", "", "", "", num(base, 2), "1"]]
+    for row in r["refined"]:
+        x0, y0, x1, y1 = row["window"]
+        w, h = row["window_size"]
+        rows.append([
+            f"refined, windows at most {row['max_resolution']} px",
+            f"{x1 - x0} × {y1 - y0}", f"{w} × {h}", str(row["steps_run"]),
+            num(row["seconds"]["median"], 1), f"{row['ratio_to_baseline']:,.0f}",
+        ])  # fmt: skip
+    return table(
+        ["run", "window (px)", "refined at", "steps", "s per candidate", "× baseline"],
+        rows,
+        "llrrrr",
+    )
+
+
 @snippet("contrast.bands", "product_contrast")
 def _contrast_bands(r: Json) -> str:
     rows = []

@@ -33,6 +33,7 @@ from adstage.generate.refadgen import build  # noqa: E402
 from adstage.generate.tiny import TinyConfig, build_tiny, save_tiny_base  # noqa: E402
 from adstage.io.images import write_image, write_mask  # noqa: E402
 from tiny_clip import write_clip_tokenizer  # noqa: E402
+from tiny_sd import TEXT, UNET, VAE  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -252,40 +253,6 @@ def test_missing_or_wrong_bases_and_checkpoints_are_input_errors(tiny_files, tmp
 
 
 # --- SD-1.5-shaped components: a diffusers folder and a single LDM file -------------------------
-
-UNET = {
-    "sample_size": 16,
-    "in_channels": 4,
-    "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "block_out_channels": [16, 32],
-    "layers_per_block": 1,
-    "cross_attention_dim": 32,
-    "attention_head_dim": 2,
-    "norm_num_groups": 8,
-}
-VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 2,
-    "up_block_types": ["UpDecoderBlock2D"] * 2,
-    "block_out_channels": [8, 16],
-    "layers_per_block": 1,
-    "latent_channels": 4,
-    "norm_num_groups": 4,
-    "sample_size": 32,
-    "scaling_factor": 0.18215,
-}
-TEXT = {
-    "hidden_size": 32,
-    "intermediate_size": 37,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "max_position_embeddings": 77,
-    "projection_dim": 32,
-    "hidden_act": "quick_gelu",
-}
 
 
 def _tiny_components(vocab: int):

@@ -19,50 +19,17 @@ pytest.importorskip("transformers")
 from adstage.errors import InputError  # noqa: E402
 from adstage.generate.base import PixelSpace  # noqa: E402
 from adstage.generate.refine import (  # noqa: E402
-    RefineRegion,
     Refiner,
+    RefineRegion,
     feather,
     load_refiner,
     staging_region,
 )
 from adstage.generate.sampling import inference_scheduler  # noqa: E402
 from tiny_clip import write_clip_tokenizer  # noqa: E402
+from tiny_sd import TEXT, UNET, VAE  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-UNET = {
-    "sample_size": 16,
-    "in_channels": 4,
-    "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "block_out_channels": [16, 32],
-    "layers_per_block": 1,
-    "cross_attention_dim": 32,
-    "attention_head_dim": 2,
-    "norm_num_groups": 8,
-}
-VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 2,
-    "up_block_types": ["UpDecoderBlock2D"] * 2,
-    "block_out_channels": [8, 16],
-    "layers_per_block": 1,
-    "latent_channels": 4,
-    "norm_num_groups": 4,
-    "sample_size": 32,
-    "scaling_factor": 0.18215,
-}
-TEXT = {
-    "hidden_size": 32,
-    "intermediate_size": 37,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "max_position_embeddings": 77,
-    "projection_dim": 32,
-    "hidden_act": "quick_gelu",
-}
 
 
 def _sd_folder(root: Path, in_channels: int, cross: int = 32) -> Path:
@@ -134,6 +101,23 @@ def test_the_region_checks_its_masks() -> None:
     assert np.array_equal(same.keep, staging_region(product, product).keep)
 
 
+def test_the_window_is_refined_at_its_own_size_between_the_bounds() -> None:
+    from adstage.generate.refine import _window
+
+    region = np.zeros((2000, 3000), bool)
+    region[1000:1100, 1000:1050] = True  # 100 px tall, grown by 32 px each side: 164 × 114
+    box, size = _window(region, 8, 512, 1024)
+    # scaled up to 512 tall; the width rounded to the grid (352 = 44 cells) and the window
+    # narrowed by a pixel to match, so both sides are scaled alike
+    assert box == (969, 968, 1082, 1132) and size == (352, 512)
+    region[600:1300, 900:1500] = True  # 700 × 600, grown by 175: 1050 × 950 → down to 1024
+    for largest, want in ((1024, (928, 1024)), (2048, (952, 1048)), (1000, (904, 1000))):
+        box, size = _window(region, 8, 512, largest)
+        assert size == want and max(size) <= largest  # 1048: its own size, on the grid
+        scales = (size[0] / (box[2] - box[0]), size[1] / (box[3] - box[1]))
+        assert abs(scales[0] / scales[1] - 1) < 0.01
+
+
 def test_the_feather_stays_inside_the_region_and_off_the_kept_pixels() -> None:
     region = np.zeros((40, 40), bool)
     region[10:30, 5:35] = True
@@ -142,7 +126,7 @@ def test_the_feather_stays_inside_the_region_and_off_the_kept_pixels() -> None:
     region &= ~keep
     weight = feather(region, keep)
     assert weight[~region].max() == 0.0 and weight[keep].max() == 0.0
-    assert weight[12, 8] < 0.5 < weight[20, 10]  # ramps up from the untouched border
+    assert weight[10, 20] < 0.5 < weight[12, 20] and weight[20, 10] > 0.99  # ramps up inside
     assert weight[20, 14] > 0.4  # next to the kept pixels it is not eroded away
     assert np.array_equal(feather(region, keep, sigma=0) > 0, region)
 
@@ -164,9 +148,11 @@ class _Oracle(torch.nn.Module):
             in_channels=in_channels, block_out_channels=[8], cross_attention_dim=4
         )
         self.seen: list[torch.Tensor] = []
+        self.timesteps: list[int] = []
 
     def forward(self, x, t, encoder_hidden_states):
         self.seen.append(x.clone())
+        self.timesteps.append(int(t))
         latents = x[:, :3]
         a = self.alphas[int(t) + self.shift]
         eps = (latents - a.sqrt() * self.clean) / (1 - a).sqrt()
@@ -195,6 +181,9 @@ def test_an_exact_noise_predictor_ends_where_ddim_must() -> None:
     out = refiner(image, region, strength=0.5, steps=10, resolution=64, seed=5)
     assert out.provenance["window"] == [0, 0, 64, 64] and out.provenance["steps_run"] == 5
     assert len(unet.seen) == 5 and unet.seen[0].shape[0] == 2  # guided: [uncond, cond]
+    # SDEdit's t₀: the last 5 of 10 leading-spaced DDIM steps (steps_offset 1), as diffusers'
+    # img2img picks them
+    assert unet.timesteps == [401, 301, 201, 101, 1]
     # given the exact noise at every step, DDIM (η = 0) keeps the same noise and ends inside the
     # region at the schedule's final level (SD-1.5's ᾱ = 0.99915, set_alpha_to_one off):
     # √ᾱ·x₀ + √(1 − ᾱ)·n, n the run's first draw from its seed; outside it, the picture
@@ -221,7 +210,8 @@ def test_outside_the_region_nothing_changes_whatever_the_model_draws() -> None:
     # the window is the whole picture (the region's box grown by 32 px) refined at 32 px
     noisy = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     refiner, _ = _oracle_refiner(noisy)  # predicts the noise of another picture: draws it
-    out = refiner(image, RefineRegion(region & ~keep, keep), strength=0.8, steps=5, resolution=32)
+    out = refiner(image, RefineRegion(region & ~keep, keep), strength=0.8, steps=5, resolution=32,
+                  max_resolution=32)  # fmt: skip
     untouched = ~region | keep
     assert np.array_equal(out.image[untouched], image[untouched])
     inner = np.zeros_like(region)
@@ -270,6 +260,83 @@ def test_an_inpainting_unet_gets_the_region_and_the_blanked_picture() -> None:
     assert torch.allclose(x[0, 4:], blank, atol=1e-6)
 
 
+class _HalfSize:
+    """A deterministic stand-in autoencoder with a 2× latent grid: encode = 2×2 mean × 0.5."""
+
+    name = "half-size"
+    channels = 3
+    downscale = 2
+
+    def encode(self, images):
+        return torch.nn.functional.avg_pool2d(images, 2) * 0.5
+
+    def decode(self, latents):
+        return torch.nn.functional.interpolate(latents / 0.5, scale_factor=2, mode="nearest")
+
+
+def test_an_inpainting_unet_gets_encoded_inputs_at_the_latent_grid() -> None:
+    """With a real (non-identity) latent grid: the mask channel holds every latent cell any
+    region pixel falls in (a 1-px ring stays), and the masked-image channels are the encoded
+    picture blanked over those same cells."""
+    image, _ = _picture(64, 64)
+    region = np.zeros((64, 64), bool)
+    region[20:44, 21] = True  # a 1-px line: nearest-neighbour at ÷2 could miss it
+    unet = _Oracle(torch.zeros(1, 3, 1, 1), in_channels=7)
+    refiner = Refiner(unet, _HalfSize(), _Text(), name="oracle")
+    assert refiner.multiple == 2
+    refiner(image, RefineRegion(region, np.zeros_like(region)), strength=0.3, steps=10,
+            resolution=64, guidance=1.0)  # fmt: skip
+    x = unet.seen[0]
+    assert x.shape == (1, 7, 32, 27)  # the window: columns 0..54 (21 + 1 + 32), all rows
+    cells = np.zeros((32, 27), bool)
+    cells[10:22, 10] = True
+    assert torch.equal(x[0, 3] > 0.5, torch.from_numpy(cells))
+    picture = torch.from_numpy(image[:, :54]).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    blank = torch.from_numpy(np.kron(cells, np.ones((2, 2))).astype(np.float32))
+    want = _HalfSize().encode(picture * (1 - blank))
+    assert torch.allclose(x[0, 4:], want[0], atol=1e-6)
+
+
+def test_a_region_at_the_picture_s_corner_is_redrawn_to_the_border() -> None:
+    image, _ = _picture(64, 64)
+    region = np.zeros((64, 64), bool)
+    region[:12, :12] = True
+    noisy = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    refiner, _ = _oracle_refiner(noisy)
+    out = refiner(image, RefineRegion(region, np.zeros_like(region)), strength=0.8, steps=5,
+                  resolution=64)  # fmt: skip
+    assert out.provenance["window"][:2] == [0, 0]
+    assert feather(region, np.zeros_like(region))[0, 0] > 0.9  # the frame is not an edge
+    assert (out.image[0, :8] != image[0, :8]).any(axis=1).all()
+    assert np.array_equal(out.image[~region], image[~region])
+
+
+def test_masks_of_any_usual_type_and_bad_shapes() -> None:
+    from adstage.generate.refine import StagingRefiner
+
+    image, product = _picture(64, 64)
+    as_bool = RefineRegion(~product, product)
+    for region, keep in (((~product).astype(np.uint8) * 255, product.astype(np.uint8)),
+                         ((~product).astype(np.float32), product.astype(int))):  # fmt: skip
+        typed = RefineRegion(region, keep)
+        assert typed.region.dtype == bool and np.array_equal(typed.region, as_bool.region)
+        assert np.array_equal(typed.keep, as_bool.keep)
+    with pytest.raises(InputError, match=r"^keep: expected a bool, integer or float mask"):
+        RefineRegion(product, product.astype(object))
+    refiner, _ = _oracle_refiner(image)
+    hook = StagingRefiner(refiner, steps=4, strength=0.5, resolution=64)
+    for kwargs, message in (
+        ({"product": product[:10]}, r"^product: expected the composite's 64×64 mask"),
+        ({"hole": product[:, :10]}, r"^hole: expected the composite's 64×64 mask"),
+        ({"protect": product[:5]}, r"^protect: expected the composite's 64×64 mask"),
+    ):
+        args = {"product": product, "hole": None, "protect": None} | kwargs
+        with pytest.raises(InputError, match=message):
+            hook(image, image, **args)
+    with pytest.raises(InputError, match=r"^composite: expected an H×W×3 uint8 picture"):
+        hook(image.astype(np.float32), image, product)
+
+
 def test_nothing_to_redraw_returns_the_picture() -> None:
     image, product = _picture(64, 64)
     refiner, unet = _oracle_refiner(image)
@@ -285,10 +352,14 @@ def test_bad_settings_and_models_are_named() -> None:
     cases = [
         ({"strength": 0.0}, r"^strength: expected a value in \(0, 1\]"),
         ({"strength": 1.5}, r"^strength: "),
-        ({"steps": 0}, r"^steps: expected a positive integer"),
+        ({"steps": 0}, r"^steps: expected an integer in 1\.\.999"),
+        ({"steps": 1000}, r"^steps: expected an integer in 1\.\.999"),
+        ({"seed": -1}, r"^seed: expected an integer in 0\.\.2\*\*63-1"),
+        ({"guidance": float("nan")}, r"^guidance: expected a finite value"),
         ({"steps": 2, "strength": 0.3}, r"^strength × steps: 0.3 × 2 runs no step"),
         ({"guidance": -1.0}, r"^guidance: "),
         ({"resolution": 0}, r"^resolution: expected an integer ≥ 1"),
+        ({"resolution": 64, "max_resolution": 32}, r"^max_resolution: expected an integer ≥ "),
     ]
     for kwargs, message in cases:
         with pytest.raises(InputError, match=message):
@@ -303,27 +374,72 @@ def test_bad_settings_and_models_are_named() -> None:
         Refiner(_Oracle(torch.zeros(1)), PixelSpace(), _Text(), scheduler="nope")
 
 
+def test_the_staging_hook_redraws_the_shadows_the_hole_and_the_edge_only() -> None:
+    from adstage.generate.refine import StagingRefiner
+
+    background, product = _picture(64, 64)
+    composite = background.copy()
+    composite[product] = (200, 10, 10)  # the pasted product
+    composite[62:64, 30:66] //= 2  # its drawn shadow
+    hole = np.zeros_like(product)
+    hole[2:8, 2:12] = True  # what the inpainter filled
+    noisy = np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    refiner, _ = _oracle_refiner(noisy)
+    hook = StagingRefiner(refiner, steps=4, strength=0.5, resolution=64)
+    image, record = hook(composite, background, product, hole)
+    region = staging_region(product, hole | ((composite != background).any(axis=2) & ~product))
+    assert np.array_equal(image[~region.region], composite[~region.region])
+    assert np.array_equal(image[region.keep], composite[region.keep]) and region.keep.sum() > 400
+    for part in (hole, np.s_[62:64, 34:60]):
+        assert (image[part] != composite[part]).any()
+    assert record["refine_product"] is False and record["backend"] == "sd-blended-latent"
+    assert hook.settings()["strength"] == 0.5 and hook.settings()["unet"] == "oracle"
+    relit, _ = StagingRefiner(refiner, steps=4, strength=0.5, resolution=64,
+                              refine_product=True)(composite, background, product, hole)  # fmt: skip
+    assert (relit[region.keep] != composite[region.keep]).any()
+    with pytest.raises(InputError, match=r"^strength: "):
+        StagingRefiner(refiner, strength=2.0)
+    from adstage.stage.pipeline import StageOptions
+
+    relight = StagingRefiner(refiner, refine_product=True)
+    with pytest.raises(InputError, match=r"^refine: its refine_product re-draws the product"):
+        StageOptions(product_exact=True, refine=relight)
+    with pytest.raises(InputError, match=r"^refine: expected a callable refiner or None"):
+        StageOptions(refine="sd15/")
+    with pytest.raises(InputError, match=r"^background: expected the composite's shape"):
+        hook(composite, background[:10], product, hole)
+
+
 # --- tiny SD-shaped folders: the loader and the real U-Nets ---------------------------------------
 
 
 def test_a_tiny_sd_folder_refines_around_the_product(folders) -> None:
+    decoy = folders["sd"] / "v1-5-pruned.safetensors"  # a snapshot's other checkpoints
+    decoy.write_bytes(b"never read")
     refiner = load_refiner(folders["sd"])
-    assert refiner.backend == "sd-blended-latent" and refiner.multiple == 4
+    hashed = [
+        Path(p).relative_to(folders["sd"]).as_posix() for p in refiner.describe()["weights_sha256"]
+    ]
+    assert hashed == ["unet/diffusion_pytorch_model.safetensors",
+                      "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"]  # fmt: skip
+    decoy.unlink()
+    assert refiner.backend == "sd-blended-latent" and refiner.multiple == 2
     image, product = _picture()
     changed = np.zeros_like(product)
     changed[62:68, 34:62] = True
     region = staging_region(product, changed)
-    out = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=64)
+    out = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=32, max_resolution=64)
     untouched = ~region.region | region.keep
     assert np.array_equal(out.image[untouched], image[untouched])
     assert out.provenance["pixels_changed"] > 0.5 * region.region.sum()
-    again = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=64)
-    other = refiner(image, region, steps=4, strength=0.5, seed=4, resolution=64)
+    again = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=32, max_resolution=64)
+    other = refiner(image, region, steps=4, strength=0.5, seed=4, resolution=32, max_resolution=64)
     assert np.array_equal(out.image, again.image) and not np.array_equal(out.image, other.image)
     p = out.provenance
     assert p["backend"] == "sd-blended-latent" and p["steps_run"] == 2 and p["seed"] == 3
     assert p["autoencoder"] == "sd-vae" and p["base"] == str(folders["sd"])
-    assert p["window_size"][0] % 4 == 0 and max(p["window_size"]) == 64
+    assert p["window_size"][0] % 2 == 0 and max(p["window_size"]) == 64
+    json.dumps(p)  # the record is JSON as it is
     files = p["weights_sha256"]
     assert any(k.endswith("unet/diffusion_pytorch_model.safetensors") for k in files)
     assert all(len(v) == 64 for v in files.values())
@@ -337,6 +453,16 @@ def test_a_tiny_inpainting_folder_runs(folders) -> None:
     out = refiner(image, region, steps=2, strength=1.0, resolution=32)
     assert np.array_equal(out.image[region.keep], image[region.keep])
     assert out.provenance["backend"] == "sd-inpainting" and out.provenance["steps_run"] == 2
+
+
+def test_a_tiny_sd_folder_refines_in_bfloat16(folders) -> None:
+    refiner = load_refiner(folders["sd"], dtype="bfloat16")
+    assert refiner.dtype == torch.bfloat16
+    image, product = _picture()
+    region = staging_region(product, np.zeros_like(product))
+    out = refiner(image, region, steps=2, strength=1.0, resolution=32, max_resolution=64)
+    assert np.array_equal(out.image[~region.region], image[~region.region])
+    assert out.provenance["pixels_changed"] > 0
 
 
 def test_the_loader_names_what_it_cannot_read(folders, tmp_path) -> None:
@@ -397,8 +523,8 @@ def test_cli_stage_refines_with_a_base_and_records_it(folders, tmp_path) -> None
     assert refined["pixels_changed"] > 0 and refined["base"] == str(folders["sd"])
     images = [read_image(tmp_path / d / "p" / m["candidates"][0]["path"])
               for d, m in zip(("before", "after"), manifests, strict=True)]  # fmt: skip
-    changed = (images[0] != images[1]).any(axis=2)
-    assert 0 < changed.sum() <= refined["pixels_changed"] + 0  # only what the refiner changed
+    changed = (images[0] != images[1]).any(axis=2)  # two runs: only the refiner differs
+    assert changed.sum() == refined["pixels_changed"] > 0
     run = json.loads((tmp_path / "after" / "adstage-run.json").read_text())
     assert run["config"]["refine"]["strength"] == 0.5
     assert run["config"]["refine"]["weights_sha256"]
@@ -409,9 +535,31 @@ def test_cli_stage_refines_with_a_base_and_records_it(folders, tmp_path) -> None
     ):
         bad = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), *refine, *extra])
         assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
+    for extra, message in (
+        (["--device", "mps"], "--device: expected cpu or cuda[:N], got 'mps'"),
+        (["--refine-steps", "1000"], "less than or equal to 999"),
+        (["--refine-resolution", "64", "--refine-max-resolution", "32"],
+         "--refine-max-resolution: expected an integer ≥ resolution (64)"),
+    ):  # fmt: skip
+        bad = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), *refine, *extra])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
+    for extra, message in (
+        (["--refine-strength", "0.3"], "--refine-strength: needs --refine-base"),
+        (["--device", "cuda"], "--device: needs --refine-base"),
+        (["--method", "vanilla", *refine], "--refine-base: only for --method copy-paste"),
+    ):
+        bad = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), *extra])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.stderr
+    (tmp_path / "sd.safetensors").write_bytes(b"x")
+    bad = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), "--refine-base",
+                                   str(tmp_path / "sd.safetensors")])  # fmt: skip
+    assert bad.exit_code == 2 and "--refine-base: " in bad.stderr
+    assert "is a single .safetensors file" in bad.stderr
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     (tiny / "tiny-base.json").write_text("{}")
-    bad = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "bad"), "--refine-base", str(tiny)])
+    bad = CliRunner().invoke(
+        app, [*common, "-o", str(tmp_path / "bad"), "--refine-base", str(tiny)]
+    )
     assert bad.exit_code == 2 and "holds no U-Net of its own" in bad.stderr
     assert not (tmp_path / "bad" / "p").exists()

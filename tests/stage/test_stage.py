@@ -210,13 +210,18 @@ def test_a_refiner_gets_the_composite_its_background_the_product_and_the_hole(
     plain = stage(item.image, catalog / "cat", **args).candidates[0]
     calls = []
 
-    def refine(composite, background, product, hole):
+    def refine(composite, background, product, hole, protect):
+        assert protect is None  # a replacement has nothing standing in front of it
         calls.append((composite.copy(), background.copy(), product.copy(), hole))
         out = composite.copy()
         out[product] = 0  # a mark the test can find
         return out, {"backend": "stub", "pixels_changed": int(product.sum())}
 
-    refined = stage(item.image, catalog / "cat", refine=refine, **args).candidates[0]
+    result = stage(item.image, catalog / "cat", refine=refine, **args)
+    refined = result.candidates[0]
+    assert result.provenance["refine"] == {"callable": refine.__qualname__}
+    assert "refine" not in result.provenance["options"]
+    json.dumps(result.provenance)  # the record stays JSON, the refiner object out of it
     assert len(calls) == 1
     composite, background, product, hole = calls[0]
     assert np.array_equal(composite, plain.image)  # the refiner sees the default composite
@@ -236,6 +241,13 @@ def test_a_refiner_gets_the_composite_its_background_the_product_and_the_hole(
     comp = refined.provenance["composite"]
     assert comp["refine"] == {"backend": "stub", "pixels_changed": int(product.sum())}
     assert "refine" in comp["seconds"] and plain.provenance["composite"]["refine"] is None
+    # with the camera matched, it is matched after the refiner, on the refined picture: the
+    # marked (black) product is blurred like the scene at its edge
+    matched = stage(item.image, catalog / "cat", refine=refine, camera_match=True, **args)
+    comp = matched.candidates[0].provenance["composite"]
+    assert comp["camera"] is not None and {"refine", "camera"} <= set(comp["seconds"])
+    inside = matched.candidates[0].image[product]
+    assert (inside == 0).all(axis=1).mean() > 0.5 and not (inside == 0).all()
 
 
 def test_formats_and_errors(catalog: Path) -> None:

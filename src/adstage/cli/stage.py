@@ -111,15 +111,17 @@ def stage(
             help="A diffusers SD-1.5 (or SD-1.5 inpainting) folder you bring: re-draw each "
             "candidate's edge, drawn shadows and filled hole with it (SDEdit + blended latent "
             "diffusion; the product's pixels kept). Off by default; none ships.",
-            file_okay=False,
         ),
     ] = None,
     refine_strength: Annotated[
         float,
-        typer.Option(min=0.0, max=1.0, help="With --refine-base: the share of the schedule run."),
+        typer.Option(
+            min=0.0, max=1.0, help="With --refine-base: the share of the schedule run, in (0, 1]."
+        ),
     ] = 0.4,
     refine_steps: Annotated[
-        int, typer.Option(min=1, help="With --refine-base: DDIM steps of the full schedule.")
+        int,
+        typer.Option(min=1, max=999, help="With --refine-base: DDIM steps of the full schedule."),
     ] = 30,
     refine_prompt: Annotated[
         str | None,
@@ -128,11 +130,22 @@ def stage(
         ),
     ] = None,
     refine_seed: Annotated[
-        int, typer.Option(min=0, help="With --refine-base: the noise seed.")
+        int, typer.Option(min=0, max=2**63 - 1, help="With --refine-base: the noise seed.")
     ] = 0,
     refine_resolution: Annotated[
-        int, typer.Option(min=8, help="With --refine-base: the refined window's longer side.")
+        int,
+        typer.Option(
+            min=8,
+            help="With --refine-base: windows smaller than this (longer side) are scaled up to "
+            "it; those up to --refine-max-resolution are refined at their own size.",
+        ),
     ] = 512,
+    refine_max_resolution: Annotated[
+        int,
+        typer.Option(
+            min=8, help="With --refine-base: larger windows are scaled down to this longer side."
+        ),
+    ] = 1024,
     refine_product: Annotated[
         bool,
         typer.Option(
@@ -144,6 +157,12 @@ def stage(
     device: Annotated[
         str, typer.Option(help="With --refine-base: cpu, or cuda[:N] when available.")
     ] = "cpu",
+    refine_dtype: Annotated[
+        str,
+        typer.Option(
+            help="With --refine-base: the weights' dtype: float32, float16 (GPU), bfloat16."
+        ),
+    ] = "float32",
     box: Annotated[
         str | None,
         typer.Option(
@@ -189,6 +208,24 @@ def stage(
     """
     if method not in ("copy-paste", "vanilla"):
         err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}")
+        raise typer.Exit(2)
+    refine_options = {
+        "--refine-strength": refine_strength != 0.4,
+        "--refine-steps": refine_steps != 30,
+        "--refine-prompt": refine_prompt is not None,
+        "--refine-seed": refine_seed != 0,
+        "--refine-resolution": refine_resolution != 512,
+        "--refine-max-resolution": refine_max_resolution != 1024,
+        "--refine-product": refine_product,
+        "--device": device != "cpu",
+        "--refine-dtype": refine_dtype != "float32",
+    }
+    if refine_base is None and any(refine_options.values()):
+        flag = next(k for k, given in refine_options.items() if given)
+        err.print(f"error: {flag}: needs --refine-base (a diffusers SD-1.5 folder)")
+        raise typer.Exit(2)
+    if refine_base is not None and method == "vanilla":
+        err.print("error: --refine-base: only for --method copy-paste (it re-draws around a paste)")
         raise typer.Exit(2)
     shadow = shadow_strength(shadow, no_shadow)
     if method == "vanilla":
@@ -237,9 +274,12 @@ def stage(
             prompt=refine_prompt,
             seed=refine_seed,
             resolution=refine_resolution,
+            max_resolution=refine_max_resolution,
             refine_product=refine_product,
             device=device,
+            dtype=refine_dtype,
         )
+        refine_record = None if refiner is None else refiner.settings()
         judge = None
         if critic is not None:
             from adstage.evaluate.realism import RealismCritic
@@ -298,7 +338,7 @@ def stage(
     config = dict(options.__dict__) | {
         "box": box,
         "realism": None if judge is None else {"critic": str(critic), "features": judge.features},
-        "refine": None if refiner is None else refiner.settings(),
+        "refine": refine_record,
         "screen": None if options.screen is None else options.screen.as_dict(),
         "method": method,
         "catalog": str(catalog),
@@ -346,20 +386,54 @@ def stage(
     batch.exit()
 
 
-def _refiner(base: Path | None, *, device: str, prompt: str | None, **settings: Any) -> Any:
-    """The ``StagingRefiner`` of ``--refine-base`` (``None`` without one)."""
+_REFINE_FLAGS = {
+    "strength": "--refine-strength",
+    "steps": "--refine-steps",
+    "seed": "--refine-seed",
+    "resolution": "--refine-resolution",
+    "max_resolution": "--refine-max-resolution",
+    "base": "--refine-base",
+    "device": "--device",
+    "dtype": "--refine-dtype",
+}
+"""The refiner's argument names → the flags that set them, for its error messages."""
+
+
+def _refiner(
+    base: Path | None, *, device: str, dtype: str, prompt: str | None, **settings: Any
+) -> Any:
+    """The ``StagingRefiner`` of ``--refine-base`` (``None`` without one). Its settings are
+    checked before the model loads; errors name the flag."""
     if base is None:
         return None
     from adstage.errors import InputError
 
     try:
-        from adstage.generate.refine import DEFAULT_PROMPT, StagingRefiner, load_refiner
+        from adstage.generate.refine import (
+            DEFAULT_PROMPT,
+            StagingRefiner,
+            check_settings,
+            load_refiner,
+        )
     except ImportError as exc:
         raise InputError(
             f"--refine-base: needs the generate extra (pip install -e '.[generate]'): {exc}"
         ) from exc
-    refiner = load_refiner(base, device=device)
-    return StagingRefiner(refiner, prompt=prompt or DEFAULT_PROMPT, **settings)
+    numbers = {
+        k: settings[k] for k in ("strength", "steps", "resolution", "max_resolution", "seed")
+    }
+    try:
+        check_settings(guidance=5.0, **numbers)
+        refiner = load_refiner(base, device=device, dtype=dtype)
+        return StagingRefiner(
+            refiner, prompt=DEFAULT_PROMPT if prompt is None else prompt, **settings
+        )
+    except InputError as exc:
+        message = str(exc)
+        name = message.split(":", 1)[0]
+        if name in _REFINE_FLAGS:
+            message = _REFINE_FLAGS[name] + message[len(name) :]
+        raise InputError(message) from exc
 
 
 def _finished(out: Path, stem: str) -> Path | None:

@@ -562,8 +562,15 @@ def _device(device: str | torch.device) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"device: {device!r} is not a torch device (cpu, cuda, cuda:1 …)") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"device: expected cpu or cuda[:N], got {device!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device: {device!r} asked for, but CUDA is not available here")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(
+            f"device: {device!r} asked for, but this machine has {torch.cuda.device_count()} "
+            "CUDA device(s)"
+        )
     return dev
 
 

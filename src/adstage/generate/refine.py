@@ -25,9 +25,11 @@ How (two published methods, on any SD-1.5 base the user brings; none ships offli
   gets those inputs at every step, as diffusers' ``StableDiffusionInpaintPipeline`` builds them,
   and the same blending.
 
-The refined window is the region's box grown by :data:`WINDOW_PAD`, scaled so its longer side is
-``resolution`` (SD-1.5 works at 512 px) with sides multiples of the latent grid; the picture
-outside the window is never touched.
+The refined window is the region's box grown by :data:`WINDOW_PAD`, refined at its own size when
+its longer side lies between ``resolution`` (512: SD-1.5's training size; smaller windows are
+scaled up to it) and ``max_resolution`` (1024: larger ones are scaled down to it, and come back
+that much softer), its sides rounded to multiples of the latent grid; the picture outside the
+window is never touched.
 
 Bases: a diffusers SD-1.5 folder, its ``unet/`` read too (the text encoder and the VAE as for
 ``adstage generate``, :mod:`adstage.generate.components`). Tested here with tiny random SD-shaped models
@@ -38,6 +40,7 @@ by a real model has been looked at or judged in this project.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -54,7 +57,7 @@ from numpy.typing import NDArray
 
 from adstage.errors import InputError
 from adstage.generate.base import Autoencoder, TextEncoder
-from adstage.generate.sampling import SCHEDULERS, inference_scheduler
+from adstage.generate.sampling import PREDICTIONS, SCHEDULERS, inference_scheduler
 from adstage.types import RGB
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,13 @@ chosen by measurement here: nothing can be measured without a real model."""
 DEFAULT_STEPS = 30
 DEFAULT_GUIDANCE = 5.0
 DEFAULT_RESOLUTION = 512
-"""The refined window's longer side in pixels (SD-1.5's training size)."""
+"""The smallest longer side a window is refined at (SD-1.5's training size)."""
+DEFAULT_MAX_RESOLUTION = 1024
+"""The largest: a window larger than this is scaled down to it. Assumed, not measured: SD-1.5,
+trained at 512, keeps a picture's layout at twice that when it starts from the picture itself
+(as SDEdit does) rather than from noise."""
+MAX_STEPS = 999
+"""DDIM steps above this leave the 1,000 training timesteps (diffusers refuses them)."""
 WINDOW_PAD = 0.25
 """The region's box is grown by this share of its longer side on every side (at least
 :data:`WINDOW_MIN_PAD` pixels), so the model sees the room around what it re-draws."""
@@ -81,9 +90,10 @@ outward (at least :data:`RING_MIN` pixels), where halos and a pasted edge show."
 RING_MIN = 4
 KEEP_ERODE = 2
 """The product's pixels more than this many pixels inside its edge are kept exactly."""
-FEATHER = 1.5
-"""Standard deviation (pixels) of the blend from the re-drawn region into the picture; the
-feather lies inside the region (the region is eroded by 2σ before it is blurred)."""
+FEATHER = 1.0
+"""Standard deviation (pixels) of the blend from the re-drawn region into the picture: a ramp
+of about 3 px inside the region (eroded by ⌈σ⌉ before it is blurred, so a 6-px hole keeps most
+of its weight)."""
 CHANGED_TOLERANCE = 2
 """A pixel the composite changed by more than this (of 255, any channel) outside the product
 counts as drawn by staging (its shadows)."""
@@ -97,6 +107,11 @@ class RefineRegion:
     """The pixels the model may change."""
     keep: NDArray[np.bool_]
     """Pixels kept exactly even inside ``region`` (the product's interior)."""
+
+    def __post_init__(self) -> None:
+        # bool, 0/1 or 0/255 integers, or floats in [0, 1]: stored as bool
+        object.__setattr__(self, "region", _bool_mask(self.region, "region"))
+        object.__setattr__(self, "keep", _bool_mask(self.keep, "keep"))
 
 
 def staging_region(
@@ -139,8 +154,12 @@ def _bool_mask(mask: Any, name: str) -> NDArray[np.bool_]:
     array = np.asarray(mask)
     if array.ndim != 2 or not array.size:
         raise InputError(f"{name}: expected a non-empty H×W mask, got shape {array.shape}")
-    if array.dtype != np.bool_:
-        array = array >= (0.5 if array.dtype.kind == "f" else 128)
+    if array.dtype.kind == "f":
+        array = array >= 0.5
+    elif array.dtype.kind in "iu":  # 0/1 or 0/255
+        array = array >= (128 if array.max(initial=0) > 1 else 1)
+    elif array.dtype != np.bool_:
+        raise InputError(f"{name}: expected a bool, integer or float mask, got {array.dtype}")
     return np.ascontiguousarray(array, dtype=np.bool_)
 
 
@@ -153,20 +172,34 @@ class Refined:
 
 
 def _window(
-    region: NDArray[np.bool_], multiple: int, resolution: int
+    region: NDArray[np.bool_], multiple: int, resolution: int, max_resolution: int
 ) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
     """The picture's window around ``region`` (x0, y0, x1, y1) and the size (w, h) it is
-    refined at: its longer side ``resolution``, both sides multiples of ``multiple``."""
+    refined at: its longer side clamped to [``resolution``, ``max_resolution``], both sides
+    multiples of ``multiple``."""
     h, w = region.shape
     ys, xs = np.nonzero(region)
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
     pad = max(WINDOW_MIN_PAD, round(WINDOW_PAD * max(x1 - x0, y1 - y0)))
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
-    scale = resolution / max(x1 - x0, y1 - y0)
-    size = tuple(
-        max(multiple, multiple * round(side * scale / multiple)) for side in (x1 - x0, y1 - y0)
-    )
-    return (x0, y0, x1, y1), (int(size[0]), int(size[1]))
+    longer = max(x1 - x0, y1 - y0)
+    target = min(max(longer, resolution), max_resolution)
+    target = max(multiple, multiple * (target // multiple))  # never above max_resolution
+    scale = target / longer
+    # the same scale both ways: the shorter side rounded to the grid, the window grown (or
+    # shrunk) in the picture to match, so the model never sees a stretched picture
+    sizes = []
+    for lo, hi, limit in ((x0, x1, w), (y0, y1, h)):
+        side = hi - lo
+        if side == longer:
+            sizes.append((lo, hi, target))
+            continue
+        cells = max(1, round(side * scale / multiple))
+        want = min(limit, round(cells * multiple / scale))
+        lo = max(0, min(lo - (want - side) // 2, limit - want))
+        sizes.append((lo, lo + want, max(multiple, multiple * round(want * scale / multiple))))
+    (x0, x1, sw), (y0, y1, sh) = sizes
+    return (x0, y0, x1, y1), (int(sw), int(sh))
 
 
 def _to_tensor(image: NDArray[np.uint8], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -199,7 +232,7 @@ def feather(
     if sigma > 0:
         # Eroded from the untouched picture's side only: the kept product is not feathered into.
         whole = (region | keep).astype(np.uint8)
-        inner = (cv2.erode(whole, _disk(max(1, math.ceil(2 * sigma)))) > 0) & region
+        inner = (cv2.erode(whole, _disk(max(1, math.ceil(sigma)))) > 0) & region
         weight = np.asarray(cv2.GaussianBlur(inner.astype(np.float32), (0, 0), sigma), np.float32)
         weight[~region] = 0.0
     weight[keep] = 0.0
@@ -207,20 +240,38 @@ def feather(
 
 
 def check_settings(
-    *, strength: float, steps: int, guidance: float, resolution: int, multiple: int = 1
+    *,
+    strength: float,
+    steps: int,
+    guidance: float,
+    resolution: int,
+    max_resolution: int | None = None,
+    multiple: int = 1,
+    seed: int = 0,
 ) -> int:
     """Validate a refinement's settings (one :class:`InputError` naming the first bad one);
     returns how many DDIM steps run: ``int(steps × strength)``."""
-    if not 0.0 < float(strength) <= 1.0:
+    if not 0.0 < float(strength) <= 1.0:  # NaN fails too
         raise InputError(f"strength: expected a value in (0, 1], got {strength}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InputError(f"steps: expected a positive integer, got {steps!r}")
-    if guidance < 0:
-        raise InputError(f"guidance: expected a value ≥ 0, got {guidance}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"steps: expected an integer in 1..{MAX_STEPS}, got {steps!r}")
+    if not (math.isfinite(float(guidance)) and float(guidance) >= 0):
+        raise InputError(f"guidance: expected a finite value ≥ 0 (≤ 1: unguided), got {guidance}")
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < multiple:
         raise InputError(
             f"resolution: expected an integer ≥ {multiple} (the latent grid), got {resolution!r}"
         )
+    if max_resolution is not None and (
+        isinstance(max_resolution, bool)
+        or not isinstance(max_resolution, int)
+        or max_resolution < resolution
+    ):
+        raise InputError(
+            f"max_resolution: expected an integer ≥ resolution ({resolution}), got "
+            f"{max_resolution!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"seed: expected an integer in 0..2**63-1, got {seed!r}")
     run = min(steps, int(steps * float(strength)))
     if run < 1:
         raise InputError(f"strength × steps: {strength} × {steps} runs no step; raise either")
@@ -271,9 +322,9 @@ class Refiner:
         self.files = list(files or [])
         self.source = source
         self._sha256: dict[str, str] | None = None
-        levels = len(unet.config.block_out_channels)
-        self.multiple = int(autoencoder.downscale * 2 ** (levels - 1))
-        """Window sides are multiples of this: the latent downscale × the U-Net's halvings."""
+        self.multiple = int(autoencoder.downscale)
+        """Window sides are multiples of this (the latent grid); a latent side the U-Net's
+        halvings do not divide is handled by diffusers' U-Net (it forwards the skip sizes)."""
 
     @property
     def device(self) -> torch.device:
@@ -318,6 +369,7 @@ class Refiner:
         guidance: float = DEFAULT_GUIDANCE,
         seed: int = 0,
         resolution: int = DEFAULT_RESOLUTION,
+        max_resolution: int = DEFAULT_MAX_RESOLUTION,
     ) -> Refined:
         """``image`` (H×W×3 uint8) with ``region.region`` re-drawn and everything else, and
         ``region.keep``, unchanged bit for bit."""
@@ -338,7 +390,9 @@ class Refiner:
             steps=steps,
             guidance=guidance,
             resolution=resolution,
+            max_resolution=max_resolution,
             multiple=self.multiple,
+            seed=seed,
         )
         settings = {
             "prompt": prompt,
@@ -347,16 +401,19 @@ class Refiner:
             "steps": steps,
             "steps_run": run,
             "guidance": float(guidance),
+            "guided": float(guidance) > 1.0,
             "seed": int(seed),
             "resolution": resolution,
+            "max_resolution": max_resolution,
         }
         todo = region.region & ~region.keep
         if not todo.any():
+            nothing = {"window": None, "window_size": None, "region_pixels": 0}
             return Refined(
                 image.copy(),
-                self.describe() | settings | {"window": None, "pixels_changed": 0, "seconds": 0.0},
+                self.describe() | settings | nothing | {"pixels_changed": 0, "seconds": 0.0},
             )
-        box, size = _window(todo, self.multiple, resolution)
+        box, size = _window(todo, self.multiple, resolution, max_resolution)
         x0, y0, x1, y1 = box
         crop = image[y0:y1, x0:x1]
         mask = todo[y0:y1, x0:x1]
@@ -373,12 +430,14 @@ class Refiner:
 
         extra = None
         if self.backend == "sd-inpainting":
-            small = _resize(mask.astype(np.uint8), size, nearest=True).astype(bool)
-            blank = x * torch.from_numpy(~small)[None, None].to(device=device, dtype=dtype)
-            masked = self._encode(blank, generator)
-            region_small = torch.from_numpy(small.astype(np.float32))[None, None]
-            inpaint_mask = F.interpolate(region_small, size=(lh, lw), mode="nearest")
-            extra = torch.cat([inpaint_mask.to(device=device, dtype=dtype), masked], dim=1)
+            # The region as whole latent cells (any pixel of a cell in it: thin rings stay),
+            # told to the U-Net at latent size and blanked in the picture at pixel size, so the
+            # two inputs describe the same region (as diffusers lays them out: the mask, then
+            # the latents of the picture × (mask < 0.5), in [-1, 1]).
+            cells = (area > 0).float().to(device=device, dtype=dtype)
+            blanked = F.interpolate(cells, size=x.shape[-2:], mode="nearest")
+            masked = self._encode(x * (1.0 - blanked), generator)
+            extra = torch.cat([cells, masked], dim=1)
 
         text = self.text_encoder([negative, prompt]).to(device=device, dtype=dtype)
         guided = guidance > 1.0
@@ -454,6 +513,7 @@ class StagingRefiner:
     guidance: float = DEFAULT_GUIDANCE
     seed: int = 0
     resolution: int = DEFAULT_RESOLUTION
+    max_resolution: int = DEFAULT_MAX_RESOLUTION
     refine_product: bool = False
     """Re-draw the product too (at the same strength: it takes the room's light, and may lose
     detail: off by default, as ads keep the product's pixels)."""
@@ -464,7 +524,9 @@ class StagingRefiner:
             steps=self.steps,
             guidance=self.guidance,
             resolution=self.resolution,
+            max_resolution=self.max_resolution,
             multiple=self.refiner.multiple,
+            seed=self.seed,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -472,12 +534,13 @@ class StagingRefiner:
         return self.refiner.describe() | {
             "prompt": self.prompt,
             "negative": self.negative,
-            "strength": self.strength,
-            "steps": self.steps,
-            "guidance": self.guidance,
-            "seed": self.seed,
-            "resolution": self.resolution,
-            "refine_product": self.refine_product,
+            "strength": float(self.strength),
+            "steps": int(self.steps),
+            "guidance": float(self.guidance),
+            "seed": int(self.seed),
+            "resolution": int(self.resolution),
+            "max_resolution": int(self.max_resolution),
+            "refine_product": bool(self.refine_product),
         }
 
     def __call__(
@@ -486,18 +549,39 @@ class StagingRefiner:
         background: RGB,
         product: NDArray[np.bool_],
         hole: NDArray[np.bool_] | None = None,
+        protect: NDArray[np.bool_] | None = None,
     ) -> tuple[RGB, dict[str, Any]]:
+        """``protect``: pixels never re-drawn (what stands in front of the product)."""
+        composite, background = np.asarray(composite), np.asarray(background)
+        if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
+            raise InputError(
+                f"composite: expected an H×W×3 uint8 picture, got {composite.shape} "
+                f"{composite.dtype}"
+            )
         if composite.shape != background.shape:
             raise InputError(
                 f"background: expected the composite's shape {composite.shape}, got "
                 f"{background.shape}"
             )
+        masks = {"product": product, "hole": hole, "protect": protect}
+        checked = {}
+        for name, mask in masks.items():
+            if mask is None:
+                continue
+            checked[name] = _bool_mask(mask, name)
+            if checked[name].shape != composite.shape[:2]:
+                raise InputError(
+                    f"{name}: expected the composite's {composite.shape[1]}×{composite.shape[0]} "
+                    f"mask, got shape {checked[name].shape}"
+                )
+        product = checked["product"]
         diff = np.abs(composite.astype(np.int16) - background.astype(np.int16)).max(axis=2)
-        product = _bool_mask(product, "product")
         changed = (diff > CHANGED_TOLERANCE) & ~product
-        if hole is not None:
-            changed |= _bool_mask(hole, "hole")
+        if "hole" in checked:
+            changed |= checked["hole"]
         region = staging_region(product, changed, refine_product=self.refine_product)
+        if "protect" in checked:
+            region = RefineRegion(region.region & ~checked["protect"], region.keep)
         out = self.refiner(
             composite,
             region,
@@ -508,6 +592,7 @@ class StagingRefiner:
             guidance=self.guidance,
             seed=self.seed,
             resolution=self.resolution,
+            max_resolution=self.max_resolution,
         )
         return out.image, out.provenance | {"refine_product": self.refine_product}
 
@@ -529,6 +614,59 @@ def _load_unet_diffusers(folder: Path, dtype: torch.dtype) -> Any:
         )
     except (OSError, ValueError) as exc:
         raise InputError(f"base: {folder}/unet: cannot load the U-Net ({exc})") from exc
+
+
+def _prediction_type(folder: Path) -> str:
+    """What the base's U-Net predicts, from its ``scheduler/scheduler_config.json`` (SD-1.5:
+    ``epsilon``; SD-2.x 768: ``v_prediction``); ``epsilon`` when the folder has none."""
+    config = folder / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        return "epsilon"
+    try:
+        prediction = json.loads(config.read_text(encoding="utf-8")).get(
+            "prediction_type", "epsilon"
+        )
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(f"base: {config} is not readable JSON ({exc})") from exc
+    if prediction not in PREDICTIONS:
+        raise InputError(
+            f"base: {config}: prediction_type {prediction!r}; expected one of "
+            f"{', '.join(PREDICTIONS)}"
+        )
+    return str(prediction)
+
+
+def _loaded_files(folder: Path) -> list[Path]:
+    """The weight files ``from_pretrained`` reads for the U-Net, the VAE and the text encoder
+    (no variant; safetensors first, as diffusers and transformers choose; the shards an index
+    lists), not every checkpoint a downloaded snapshot also holds."""
+    files: list[Path] = []
+    for sub, stems in (
+        ("unet", ("diffusion_pytorch_model",)),
+        ("vae", ("diffusion_pytorch_model",)),
+        ("text_encoder", ("model", "pytorch_model")),
+    ):
+        for stem in stems:
+            found = None
+            for suffix in (".safetensors", ".bin"):
+                single, index = (
+                    folder / sub / f"{stem}{suffix}",
+                    folder / sub / f"{stem}{suffix}.index.json",
+                )
+                if single.is_file():
+                    found = [single]
+                elif index.is_file():
+                    try:
+                        shards = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+                    except (OSError, ValueError, KeyError) as exc:
+                        raise InputError(f"base: {index} is not a readable index ({exc})") from exc
+                    found = [folder / sub / name for name in sorted(set(shards.values()))]
+                if found:
+                    break
+            if found:
+                files.extend(found)
+                break
+    return files
 
 
 def load_refiner(
@@ -559,8 +697,13 @@ def load_refiner(
             "folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/), the layout the "
             "SD-1.5 and SD-1.5 inpainting releases ship in"
         )
-    components = load_base(path, device=device, dtype=dtype)
-    unet = _load_unet_diffusers(path, dtype)
+    prediction = _prediction_type(path)
+    try:
+        components = load_base(path, device=device, dtype=dtype)
+        unet = _load_unet_diffusers(path, dtype).to(device)
+    except RuntimeError as exc:  # no such device, out of memory: one line, not a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"device: cannot load the base onto {device}: {first}") from exc
     model = getattr(components.text_encoder, "model", None)
     text_width = getattr(getattr(model, "config", None), "hidden_size", None)
     cross = unet.config.cross_attention_dim
@@ -569,13 +712,13 @@ def load_refiner(
             f"base: {path}: the U-Net attends to {cross}-wide text, the text encoder gives "
             f"{text_width}"
         )
-    files = components.files
     return Refiner(
-        unet.to(device),
+        unet,
         components.autoencoder,
         components.text_encoder,
         name=f"{path.name}/unet",
         scheduler=scheduler,
-        files=files,
+        prediction=prediction,
+        files=_loaded_files(path),
         source=str(path),
     )

@@ -49,7 +49,7 @@ from PIL import Image
 from adstage.catalog.store import Catalog
 from adstage.composite.align import FITS, align, shape_mask
 from adstage.composite.blend import EDGES, SHADOW_MODELS, Composite, composite, scale_cutout
-from adstage.composite.camera import jpeg_quality
+from adstage.composite.camera import jpeg_quality, match_camera
 from adstage.composite.formats import parse_ratio, to_format
 from adstage.composite.light import floor_shade
 from adstage.errors import AdstageError, BackendUnavailable, InputError, WeightsNotFound
@@ -193,9 +193,11 @@ class StageOptions:
     keep_steps: bool = True
     refine: Callable[..., tuple[RGB, dict[str, Any]]] | None = None
     """A generative refiner run on every composite (:class:`adstage.generate.refine.StagingRefiner`,
-    or any callable with its signature: ``(composite, background, product, hole) → (picture,
-    provenance)``): it re-draws the edge, the drawn shadows and the filled hole around the
-    product. ``None``: off (the default: no diffusion weights install offline)."""
+    or any callable with its signature: ``(composite, background, product, hole, protect) →
+    (picture, provenance)``; ``hole``: what the inpainter filled, ``protect``: what stands in
+    front of the product, or ``None``): it re-draws the edge, the drawn shadows and the filled
+    hole around the product; with ``camera_match`` the camera is matched after it. ``None``: off
+    (the default: no diffusion weights install offline)."""
     realism: Callable[[RGB, tuple[int, int, int, int]], float] | None = None
     """A critic: ``(staged image, product box) → probability real`` in [0, 1]; ranks candidates."""
     min_realism: float | None = None
@@ -272,6 +274,12 @@ class StageOptions:
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise InputError(f"k: expected an integer >= 1, got {self.k!r}")
+        if self.refine is not None and not callable(self.refine):
+            raise InputError(f"refine: expected a callable refiner or None, got {self.refine!r}")
+        if self.product_exact and getattr(self.refine, "refine_product", False):
+            raise InputError(
+                "refine: its refine_product re-draws the product, which product_exact keeps"
+            )
         if self.fit not in FITS:
             raise InputError(f"fit: expected one of {', '.join(FITS)}, got {self.fit!r}")
         if self.fill not in FILLS:
@@ -423,6 +431,9 @@ def _paste(
     quality = None
     if options.camera_match and uri is not None:
         quality = _jpeg_quality(uri, (scene.shape[1], scene.shape[0]))
+    # With a refiner the camera is matched after it re-draws, so the re-drawn pixels get the
+    # scene's blur and compression too.
+    camera = options.camera_match and not exact
     pasted = composite(
         scene,
         cut.rgba,
@@ -441,7 +452,7 @@ def _paste(
         inner=options.inner_shadow,
         soften=options.soften_shadows,
         shadow_model=options.shadow_model_for(free_space=free_space),
-        camera=options.camera_match and not exact,
+        camera=camera and options.refine is None,
         jpeg_quality=quality,
         occluder=occluder,
     )
@@ -452,9 +463,16 @@ def _paste(
         product[y0:y1, x0:x1] = scale_cutout(cut.rgba, placement)[..., 3] >= 128
         if occluder is not None:
             product &= ~occluder
-        image, refined = options.refine(pasted.image, scene, product, hole)
+        image, refined = options.refine(pasted.image, scene, product, hole, occluder)
         seconds = pasted.seconds | {"refine": time.perf_counter() - t}
-        pasted = dataclasses.replace(pasted, image=image, refine=refined, seconds=seconds)
+        matched = None
+        if camera:
+            t = time.perf_counter()
+            image, matched = match_camera(image, scene, product, quality=quality)
+            seconds["camera"] = time.perf_counter() - t
+        pasted = dataclasses.replace(
+            pasted, image=image, refine=refined, seconds=seconds, camera=matched
+        )
     final, box = pasted.image, placement.box
     if options.ad_format:
         final, box = to_format(final, box, options.ad_format)
@@ -945,8 +963,10 @@ def _staged(
             "options": {
                 k: v
                 for k, v in opts.__dict__.items()
-                if k not in ("inpainter_options", "realism", "screen")
+                if k not in ("inpainter_options", "realism", "screen", "refine")
             },
+            # the refiner's settings and weights (each candidate's composite.refine has its run)
+            "refine": _refine_record(opts.refine),
             "screen": None if opts.screen is None else opts.screen.as_dict() | screened,
             "kind": _kind_record(opts),
         },
@@ -1140,6 +1160,17 @@ def _more_anchors(
         verdict = _screen_one(shape, match, opts)
         out.append((match, None if verdict.passed else verdict))
     return out
+
+
+def _refine_record(refine: Any) -> dict[str, Any] | None:
+    """What a run record says of ``StageOptions.refine``: its settings (a ``StagingRefiner``'s
+    ``settings()``), or the callable's name."""
+    if refine is None:
+        return None
+    settings = getattr(refine, "settings", None)
+    if callable(settings):
+        return dict(settings())
+    return {"callable": getattr(refine, "__qualname__", type(refine).__name__)}
 
 
 def _staged_slots(opts: StageOptions) -> str:
