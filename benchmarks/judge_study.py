@@ -256,10 +256,19 @@ def make(args: argparse.Namespace) -> int:
     if args.critic is not None:  # the critic ranks each product's candidates (issue 13, item 7)
         critic = RealismCritic.load(args.critic)
         options = dataclasses.replace(options or StageOptions(), realism=critic.score_image)
+    refine = None
+    if args.refine_base is not None:  # a diffusion model re-draws around each paste (issue 13)
+        from adstage.generate.refine import StagingRefiner, load_refiner
+
+        model = load_refiner(args.refine_base, device=args.device, dtype=args.refine_dtype)
+        staging = StagingRefiner(model, strength=args.refine_strength)
+        options = dataclasses.replace(options or StageOptions(), refine=staging)
+        refine = staging.settings()
     key: dict[str, Any] = {
         "label": args.label,
         "options": args.options,
         "critic": None if args.critic is None else args.critic.name,
+        "refine": refine,
         "constants": module_constants(),
         "k": args.k,
         "seed": args.seed,
@@ -660,6 +669,16 @@ def main() -> int:
         default=None,
         help="make: a realism critic (.npz, benchmarks/realism.py) that ranks the candidates",
     )
+    parser.add_argument(
+        "--refine-base",
+        type=Path,
+        default=None,
+        help="make: a diffusers SD-1.5 folder that re-draws around each paste "
+        "(adstage.generate.refine; none ships: bring one, best on a GPU)",
+    )
+    parser.add_argument("--refine-strength", type=float, default=0.4, help="make: with a base")
+    parser.add_argument("--refine-dtype", default="float32", help="make: with a base")
+    parser.add_argument("--device", default="cpu", help="make: with --refine-base (cuda on a GPU)")
     parser.add_argument(
         "--per-scene",
         type=_at_least_one,

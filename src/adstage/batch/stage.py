@@ -62,6 +62,11 @@ class StageWork(Work):
             raise InputError(f"container: expected one of {', '.join(FORMATS)}, got {container!r}")
         if "realism" in options or "keep_steps" in options:
             raise InputError("options: 'realism' and 'keep_steps' are not batch options")
+        if options.get("refine") is not None:
+            raise InputError(
+                "options: 'refine' is not a batch option (a diffusion model per worker process); "
+                "refine with adstage stage --refine-base"
+            )
         resolved = StageOptions(**options, keep_steps=steps)  # validates every option
         self.catalog = str(catalog)
         self.options = {  # as given to stage(), nested option objects kept

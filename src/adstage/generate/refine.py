@@ -88,8 +88,9 @@ RING = 0.04
 """The band around the product's edge that is re-drawn: this share of the product's height
 outward (at least :data:`RING_MIN` pixels), where halos and a pasted edge show."""
 RING_MIN = 4
-KEEP_ERODE = 2
-"""The product's pixels more than this many pixels inside its edge are kept exactly."""
+KEEP_ERODE = 1
+"""The product's pixels more than this many pixels inside its edge are kept exactly (1: a leg
+or a lamp's pole 3 px wide keeps its core; its edge pixel, where a halo shows, is re-drawn)."""
 FEATHER = 1.0
 """Standard deviation (pixels) of the blend from the re-drawn region into the picture: a ramp
 of about 3 px inside the region (eroded by ⌈σ⌉ before it is blurred, so a 6-px hole keeps most
@@ -124,7 +125,7 @@ def staging_region(
     """The region to re-draw around a pasted ``product`` (its pixels in the picture): a ring
     outside its edge (``ring`` × its height), everything staging ``changed`` besides it (the
     filled hole, the drawn shadows), and the product's edge; the product's interior
-    (:data:`KEEP_ERODE` pixels in) is kept unless ``refine_product``."""
+    (more than :data:`KEEP_ERODE` pixel in) is kept unless ``refine_product``."""
     product = _bool_mask(product, "product")
     changed = _bool_mask(changed, "changed")
     if changed.shape != product.shape:
@@ -552,38 +553,16 @@ class StagingRefiner:
         protect: NDArray[np.bool_] | None = None,
     ) -> tuple[RGB, dict[str, Any]]:
         """``protect``: pixels never re-drawn (what stands in front of the product)."""
-        composite, background = np.asarray(composite), np.asarray(background)
-        if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
-            raise InputError(
-                f"composite: expected an H×W×3 uint8 picture, got {composite.shape} "
-                f"{composite.dtype}"
-            )
-        if composite.shape != background.shape:
-            raise InputError(
-                f"background: expected the composite's shape {composite.shape}, got "
-                f"{background.shape}"
-            )
-        masks = {"product": product, "hole": hole, "protect": protect}
-        checked = {}
-        for name, mask in masks.items():
-            if mask is None:
-                continue
-            checked[name] = _bool_mask(mask, name)
-            if checked[name].shape != composite.shape[:2]:
-                raise InputError(
-                    f"{name}: expected the composite's {composite.shape[1]}×{composite.shape[0]} "
-                    f"mask, got shape {checked[name].shape}"
-                )
-        product = checked["product"]
-        diff = np.abs(composite.astype(np.int16) - background.astype(np.int16)).max(axis=2)
-        changed = (diff > CHANGED_TOLERANCE) & ~product
-        if "hole" in checked:
-            changed |= checked["hole"]
-        region = staging_region(product, changed, refine_product=self.refine_product)
-        if "protect" in checked:
-            region = RefineRegion(region.region & ~checked["protect"], region.keep)
-        out = self.refiner(
+        region = composite_region(
             composite,
+            background,
+            product,
+            hole,
+            protect,
+            refine_product=self.refine_product,
+        )
+        out = self.refiner(
+            np.asarray(composite),
             region,
             prompt=self.prompt,
             negative=self.negative,
@@ -595,6 +574,48 @@ class StagingRefiner:
             max_resolution=self.max_resolution,
         )
         return out.image, out.provenance | {"refine_product": self.refine_product}
+
+
+def composite_region(
+    composite: RGB,
+    background: RGB,
+    product: NDArray[np.bool_],
+    hole: NDArray[np.bool_] | None = None,
+    protect: NDArray[np.bool_] | None = None,
+    *,
+    refine_product: bool = False,
+) -> RefineRegion:
+    """What :class:`StagingRefiner` re-draws in a staged ``composite`` pasted on ``background``:
+    :func:`staging_region` of the ``product``, with what staging drew (the pixels the composite
+    changed outside the product by more than :data:`CHANGED_TOLERANCE`) and the ``hole`` the
+    inpainter filled; ``protect`` (what stands in front of the product) never re-drawn."""
+    composite, background = np.asarray(composite), np.asarray(background)
+    if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype != np.uint8:
+        raise InputError(
+            f"composite: expected an H×W×3 uint8 picture, got {composite.shape} {composite.dtype}"
+        )
+    if composite.shape != background.shape:
+        raise InputError(
+            f"background: expected the composite's shape {composite.shape}, got {background.shape}"
+        )
+    checked = {}
+    for name, mask in (("product", product), ("hole", hole), ("protect", protect)):
+        if mask is None and name != "product":  # optional
+            continue
+        checked[name] = _bool_mask(mask, name)
+        if checked[name].shape != composite.shape[:2]:
+            raise InputError(
+                f"{name}: expected the composite's {composite.shape[1]}×{composite.shape[0]} "
+                f"mask, got shape {checked[name].shape}"
+            )
+    diff = np.abs(composite.astype(np.int16) - background.astype(np.int16)).max(axis=2)
+    changed = (diff > CHANGED_TOLERANCE) & ~checked["product"]
+    if "hole" in checked:
+        changed |= checked["hole"]
+    region = staging_region(checked["product"], changed, refine_product=refine_product)
+    if "protect" in checked:
+        region = RefineRegion(region.region & ~checked["protect"], region.keep)
+    return region
 
 
 def _file_sha256(path: Path) -> str:
