@@ -4,6 +4,8 @@
     python benchmarks/kin_scenes.py make --kinds --heights --catalog \\
         benchmarks/.cache/realism-catalog-512-typed --seed 13 --label A-kin
     python benchmarks/judge_study.py ab --label A-kin --against A-l75 --seed 13
+    python benchmarks/kin_scenes.py tiebreak --kinds --heights --catalog \
+        benchmarks/.cache/realism-catalog-512-typed --seed 13 --label A-kinfirst
 
 The judges keep naming where a product stands: "a white bed frame floating in the middle of a
 living room", "a brown nightstand in front of the TV unit", a TV storage unit in a nursery. Each
@@ -23,6 +25,10 @@ search. A product that gets no candidate at all so (or fails) is staged again wi
 restriction (``key.json``'s ``kin`` lists, per product, its kind, each search's slots found and
 kept, and whether and why it fell back). A part or accessory takes its close-up's floor from a
 room that lists one (176 of the 215 do); a product without a kind is staged as before.
+
+``tiebreak`` (session 38) stages as the defaults do and only puts first, among a product's
+candidates, those whose scene shows its kind (:func:`kin_first`): rooms of the kind as a
+tie-break, not a restriction (``key.json``'s ``kin_first``).
 
 ``count`` writes ``results/kin_scenes.json``: how many dev rooms show each kind and how many dev
 products are of it. The photos are non-commercial: nothing of them enters the repository.
@@ -137,6 +143,55 @@ def kin_staging(
     return stage_product
 
 
+def kin_first(
+    staging: Callable[..., Any],
+    shows: dict[str, frozenset[str]],
+    record: dict[str, dict[str, Any]],
+) -> Callable[..., Any]:
+    """``staging`` (:func:`adstage.stage_product`'s signature) with its candidates reordered: those
+    whose scene shows the product's kind first, each group in staging's own order (a tie-break
+    among candidates that passed the same screens; nothing retrieved or staged differently);
+    ``record[product file name]``: its kind and the candidates' scenes before and after."""
+
+    def stage_product(path: Any, catalog: Any, k: int = 3, options: Any = None) -> Any:
+        staged = staging(path, catalog, k=k, options=options)
+        kind = kind_name(None if options is None else options.kind)
+        if kind is None or not staged.candidates:
+            return staged
+        before = [c.match.uri for c in staged.candidates]
+        kin = [kind in shows.get(Path(uri).name, frozenset()) for uri in before]
+        order = sorted(range(len(before)), key=lambda i: not kin[i])  # stable: ties keep order
+        staged.candidates[:] = [staged.candidates[i] for i in order]
+        record[Path(path).name] = {
+            "kind": kind,
+            "kin": kin,
+            "changed": order[0] != 0,
+            "scenes": [Path(before[i]).name for i in order],
+        }
+        return staged
+
+    return stage_product
+
+
+def _tiebreak(argv: list[str]) -> int:
+    """``judge_study.py make`` with the candidates that show the product's kind first; the set's
+    ``key.json`` gets the ``kin_first`` record."""
+    known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    known.add_argument("--data", type=Path, default=DATA)
+    args, _ = known.parse_known_args(argv)
+    if data_missing(args.data / "ikea-room-scenes") or data_missing(
+        args.data / "coco-mval-objects"
+    ):
+        return 0
+    import adstage
+
+    record: dict[str, dict[str, Any]] = {}
+    shows = scene_kinds(args.data)
+    adstage.stage_product = kin_first(adstage.stage_product, shows, record)  # type: ignore[assignment]
+    judge_make(argv, add={"kin_first": record})
+    return 0
+
+
 def _make(argv: list[str]) -> int:
     """``judge_study.py make`` with retrieval restricted to rooms that show the product's kind;
     the set's ``key.json`` gets the ``kin`` record."""
@@ -183,13 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     made = made_first(argv, _make)
     if made is not None:
         return made
+    if argv[:1] == ["tiebreak"]:  # judge_study's arguments follow, as for make
+        return made_first(["make", *argv[1:]], _tiebreak) or 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["count", "make"], help="make: put it first")
+    parser.add_argument(
+        "command", choices=["count", "make", "tiebreak"], help="make, tiebreak: put it first"
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "kin_scenes.json")
     args = parser.parse_args(argv)
-    if args.command == "make":
-        parser.error("make takes judge_study.py's arguments: put it first")
+    if args.command in ("make", "tiebreak"):
+        parser.error(f"{args.command} takes judge_study.py's arguments: put it first")
     for folder in ("ikea-room-scenes", "ikea-sa-products", "coco-mval-objects"):
         if data_missing(args.data / folder):
             return 0

@@ -1637,6 +1637,21 @@ JUDGE_RUNS = {
         "the pictures that are not close-ups, relit by a harmoniser trained on the rooms' own "
         "objects ⁵⁰",
     ),
+    "A-kinfirst-vs-A-s37": (
+        "A",
+        "… … … … … … the candidates in rooms that list the product's kind first (not kept), both "
+        "ways round ⁵¹",
+    ),
+    "A2-kinfirst-vs-A2-s38": (
+        "A2",
+        "… … … … … … the candidates in rooms that list the product's kind first (not kept), both "
+        "ways round ⁵¹",
+    ),
+    "S38-kfreal": (
+        "KK",
+        "the changed pictures that are not close-ups, the candidates in rooms that list the "
+        "product's kind first ⁵¹",
+    ),
     "LAY1-on-vs-LAY1-off": (
         "PP",
         "close-ups with the cut-out's pieces laid side by side on the floor, first draw, both "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -106,3 +107,27 @@ def test_kin_staging_falls_back_when_nothing_is_staged(kin) -> None:
     with pytest.raises(ValueError, match="broken"):
         stage("/p/x.jpg", "cat", options=_Options(None))
     assert state["off"] is False
+
+
+def test_kin_first_puts_candidates_in_rooms_of_the_kind_first(kin) -> None:
+    @dataclass
+    class _Options:
+        kind: str | None
+
+    def candidate(room: str) -> Any:
+        return SimpleNamespace(match=SimpleNamespace(uri=f"/rooms/{room}"))
+
+    shows = {"bedroom.jpg": frozenset({"bed"}), "kids.jpg": frozenset({"bed", "chair"})}
+    record: dict[str, dict[str, Any]] = {}
+    made = [candidate(r) for r in ("living.jpg", "kids.jpg", "hall.jpg", "bedroom.jpg")]
+    stage = kin.kin_first(lambda *a, **kw: _Staged(list(made)), shows, record)
+    got = stage("/p/bed.jpg", "cat", options=_Options("Bed frame"))
+    rooms = [Path(c.match.uri).name for c in got.candidates]
+    assert rooms == ["kids.jpg", "bedroom.jpg", "living.jpg", "hall.jpg"]  # stable in each group
+    assert record["bed.jpg"] == {"kind": "bed", "kin": [False, True, False, True],
+                                 "changed": True, "scenes": rooms}  # fmt: skip
+    got = stage("/p/lamp.jpg", "cat", options=_Options(None))  # no kind: as staged
+    assert got.candidates[0] is made[0]
+    assert "lamp.jpg" not in record
+    got = stage("/p/chair.jpg", "cat", options=_Options("Chair"))
+    assert record["chair.jpg"]["changed"] is True and got.candidates[0] is made[1]
