@@ -107,11 +107,12 @@ def test_the_window_is_refined_at_its_own_size_between_the_bounds() -> None:
     region = np.zeros((2000, 3000), bool)
     region[1000:1100, 1000:1050] = True  # 100 px tall, grown by 32 px each side: 164 × 114
     box, size = _window(region, 8, 512, 1024)
-    # scaled up to 512 tall; the width rounded to the grid (352 = 44 cells) and the window
-    # narrowed by a pixel to match, so both sides are scaled alike
-    assert box == (969, 968, 1082, 1132) and size == (352, 512)
+    # scaled up to 512 tall; the width rounded up to the grid (360 = 45 cells) and the window
+    # widened by a pixel to match, so both sides are scaled alike (never narrowed: the region
+    # stays inside)
+    assert box == (968, 968, 1083, 1132) and size == (360, 512)
     region[600:1300, 900:1500] = True  # 700 × 600, grown by 175: 1050 × 950 → down to 1024
-    for largest, want in ((1024, (928, 1024)), (2048, (952, 1048)), (1000, (904, 1000))):
+    for largest, want in ((1024, (928, 1024)), (2048, (952, 1048)), (1000, (912, 1000))):
         box, size = _window(region, 8, 512, largest)
         assert size == want and max(size) <= largest  # 1048: its own size, on the grid
         scales = (size[0] / (box[2] - box[0]), size[1] / (box[3] - box[1]))

@@ -187,15 +187,16 @@ def _window(
     target = min(max(longer, resolution), max_resolution)
     target = max(multiple, multiple * (target // multiple))  # never above max_resolution
     scale = target / longer
-    # the same scale both ways: the shorter side rounded to the grid, the window grown (or
-    # shrunk) in the picture to match, so the model never sees a stretched picture
+    # the same scale both ways: the shorter side rounded up to the grid, the window grown in
+    # the picture to match (never shrunk: the region stays inside), so the model never sees a
+    # stretched picture
     sizes = []
     for lo, hi, limit in ((x0, x1, w), (y0, y1, h)):
         side = hi - lo
         if side == longer:
             sizes.append((lo, hi, target))
             continue
-        cells = max(1, round(side * scale / multiple))
+        cells = max(1, math.ceil(side * scale / multiple - 1e-9))
         want = min(limit, round(cells * multiple / scale))
         lo = max(0, min(lo - (want - side) // 2, limit - want))
         sizes.append((lo, lo + want, max(multiple, multiple * round(want * scale / multiple))))
