@@ -21,15 +21,19 @@ from adstage.stage.pipeline import StageOptions, stage, stage_candidate
 SIDE = 256
 
 
+def synthetic_catalog(images: SyntheticCatalog, work: Path, embedder: str) -> Catalog:
+    """``images`` written to ``work/src`` and ingested with ``embedder`` into ``work/cat``."""
+    write_catalog(images, work / "src")
+    store = open_or_create(work / "cat", embedders=[embedder])
+    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
+    return store
+
+
 def demo_rooms(work: Path) -> Catalog:
     """``adstage demo``'s catalog: 48 staged synthetic rooms at 512², ingested in ``work/cat`` with
     the demo's embedder (Inception-V3 when its weights are installed, else the classical one)."""
     scenes = SyntheticCatalog(48, seed=8, size=(512, 512), staged_fraction=1.0)
-    write_catalog(scenes, work / "src")
-    embedder, _ = demo_embedder()
-    store = open_or_create(work / "cat", embedders=[embedder])
-    ingest(store, sources_from_csv(work / "src" / "labels.csv")[0])
-    return store
+    return synthetic_catalog(scenes, work, demo_embedder()[0])
 
 
 def tile(image: np.ndarray, label: str) -> np.ndarray:

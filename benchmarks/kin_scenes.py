@@ -173,20 +173,28 @@ def kin_first(
     return stage_product
 
 
-def _tiebreak(argv: list[str]) -> int:
-    """``judge_study.py make`` with the candidates that show the product's kind first; the set's
-    ``key.json`` gets the ``kin_first`` record."""
+def _scene_kinds_of(argv: list[str]) -> dict[str, frozenset[str]] | None:
+    """:func:`scene_kinds` of ``judge_study.py make``'s ``--data`` in ``argv``; ``None`` (said
+    why) when its item lists are missing."""
     known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    known.add_argument("--data", type=Path, default=DATA)
+    known.add_argument("--data", type=Path, default=DATA)  # judge_study's, for the item lists
     args, _ = known.parse_known_args(argv)
     if data_missing(args.data / "ikea-room-scenes") or data_missing(
         args.data / "coco-mval-objects"
     ):
+        return None
+    return scene_kinds(args.data)
+
+
+def _tiebreak(argv: list[str]) -> int:
+    """``judge_study.py make`` with the candidates that show the product's kind first; the set's
+    ``key.json`` gets the ``kin_first`` record."""
+    shows = _scene_kinds_of(argv)
+    if shows is None:
         return 0
     import adstage
 
     record: dict[str, dict[str, Any]] = {}
-    shows = scene_kinds(args.data)
     adstage.stage_product = kin_first(adstage.stage_product, shows, record)  # type: ignore[assignment]
     judge_make(argv, add={"kin_first": record})
     return 0
@@ -195,17 +203,12 @@ def _tiebreak(argv: list[str]) -> int:
 def _make(argv: list[str]) -> int:
     """``judge_study.py make`` with retrieval restricted to rooms that show the product's kind;
     the set's ``key.json`` gets the ``kin`` record."""
-    known = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    known.add_argument("--data", type=Path, default=DATA)  # judge_study's, for the item lists
-    args, _ = known.parse_known_args(argv)
-    if data_missing(args.data / "ikea-room-scenes") or data_missing(
-        args.data / "coco-mval-objects"
-    ):
+    shows = _scene_kinds_of(argv)
+    if shows is None:
         return 0
     import adstage
     import adstage.stage.pipeline as pipeline
 
-    shows = scene_kinds(args.data)
     state: dict[str, Any] = {}
     record: dict[str, dict[str, Any]] = {}
     adstage.stage_product = kin_staging(adstage.stage_product, state, record)  # type: ignore[assignment]

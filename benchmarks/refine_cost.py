@@ -73,14 +73,12 @@ def _catalog() -> tuple[Any, Any, Path]:
     image, its mask, the catalog folder)."""
     import tempfile
 
-    from adstage.datasets.synthetic import SyntheticCatalog, write_catalog
-    from adstage.retrieve.ingest import ingest, open_or_create, sources_from_csv
+    from _figures import synthetic_catalog
+    from adstage.datasets.synthetic import SyntheticCatalog
 
     syn = SyntheticCatalog(30, seed=1, size=(1024, 768))
     folder = Path(tempfile.mkdtemp(prefix="refine-cost-"))
-    write_catalog(syn, folder / "syn")
-    cat = open_or_create(folder / "cat", embedders=["classical"])
-    ingest(cat, sources_from_csv(folder / "syn" / "labels.csv")[0])
+    synthetic_catalog(syn, folder, "classical")
     plain = [syn[i] for i in range(len(syn)) if not syn[i].staged][2]
     return plain.image, plain.mask, folder / "cat"
 

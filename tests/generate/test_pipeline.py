@@ -33,7 +33,7 @@ from adstage.generate.refadgen import build  # noqa: E402
 from adstage.generate.tiny import TinyConfig, build_tiny, save_tiny_base  # noqa: E402
 from adstage.io.images import write_image, write_mask  # noqa: E402
 from tiny_clip import write_clip_tokenizer  # noqa: E402
-from tiny_sd import TEXT, UNET, VAE  # noqa: E402
+from tiny_sd import TEXT, UNET, VAE, tiny_components, write_sd_folder  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -200,7 +200,6 @@ def test_load_pipeline_from_a_tiny_base_and_an_adstage_checkpoint(tiny_files, tm
 def test_the_scheduler_is_the_checkpoints_unless_named(tiny_files, tmp_path) -> None:
     """auto: what the trainer recorded in refadgen.json (training for a tiny model), else the
     release's; a name overrides it; an unknown name is an InputError."""
-    import json
 
     from adstage.generate.sampling import SCHEDULERS
 
@@ -255,33 +254,11 @@ def test_missing_or_wrong_bases_and_checkpoints_are_input_errors(tiny_files, tmp
 # --- SD-1.5-shaped components: a diffusers folder and a single LDM file -------------------------
 
 
-def _tiny_components(vocab: int):
-    from diffusers import AutoencoderKL
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    vae = AutoencoderKL(**VAE)
-    text = CLIPTextModel(
-        CLIPTextConfig(vocab_size=vocab, bos_token_id=0, eos_token_id=1, pad_token_id=1, **TEXT)
-    )
-    return vae, text
-
-
 @pytest.fixture(scope="module")
 def sd_folder(tmp_path_factory) -> tuple[Path, Path]:
     """A tiny diffusers SD-1.5-shaped folder and a RefAdGen checkpoint for its U-Net."""
-    from diffusers import UNet2DConditionModel
-
     root = tmp_path_factory.mktemp("sd")
-    folder = root / "sd15"
-    vocab = write_clip_tokenizer(folder / "tokenizer")
-    vae, text = _tiny_components(vocab)
-    vae.save_pretrained(folder / "vae")
-    text.save_pretrained(folder / "text_encoder")
-    UNet2DConditionModel(**UNET).save_pretrained(folder / "unet")
-    (folder / "model_index.json").write_text(
-        json.dumps({"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1"})
-    )
+    folder = write_sd_folder(root / "sd15")
     torch.manual_seed(0)
     save_refadgen(build(UNET, None), root / "ckpt")
     return folder, root / "ckpt"
@@ -355,7 +332,7 @@ def single_file(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
 
     root = tmp_path_factory.mktemp("single")
     vocab = write_clip_tokenizer(root / "tokenizer")
-    vae, text = _tiny_components(vocab)
+    vae, text = tiny_components(vocab)
     ldm = _ldm_vae_keys(vae.state_dict())
     prefix = "cond_stage_model.transformer.text_model."
     ldm |= {prefix + k: v for k, v in text.state_dict().items()}

@@ -26,29 +26,14 @@ from adstage.generate.refine import (  # noqa: E402
     staging_region,
 )
 from adstage.generate.sampling import inference_scheduler  # noqa: E402
-from tiny_clip import write_clip_tokenizer  # noqa: E402
-from tiny_sd import TEXT, UNET, VAE  # noqa: E402
+from tiny_sd import UNET, write_sd_folder  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _sd_folder(root: Path, in_channels: int, cross: int = 32) -> Path:
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    folder = root / f"sd-{in_channels}-{cross}"
-    vocab = write_clip_tokenizer(folder / "tokenizer")
-    torch.manual_seed(0)
-    AutoencoderKL(**VAE).save_pretrained(folder / "vae")
-    CLIPTextModel(
-        CLIPTextConfig(vocab_size=vocab, bos_token_id=0, eos_token_id=1, pad_token_id=1, **TEXT)
-    ).save_pretrained(folder / "text_encoder")
     config = UNET | {"in_channels": in_channels, "cross_attention_dim": cross}
-    UNet2DConditionModel(**config).save_pretrained(folder / "unet")
-    (folder / "model_index.json").write_text(
-        json.dumps({"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.42.1"})
-    )
-    return folder
+    return write_sd_folder(root / f"sd-{in_channels}-{cross}", config)
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,9 @@ def names(registry: Registry[Any]) -> str:
 # deprecated spellings
 
 
-def _given(ctx: typer.Context, name: str | None) -> bool:
+def given(ctx: typer.Context, name: str | None) -> bool:
+    """Whether the option ``name`` (its parameter name) was given on the command line or by the
+    environment, not left at its default."""
     source = ctx.get_parameter_source(name) if name else None
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
 
@@ -110,10 +112,10 @@ def renamed(*decls: str, new: str, dest: str, flag_value: Any = None) -> Any:
     """
 
     def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
-        if ctx.resilient_parsing or not _given(ctx, param.name):
+        if ctx.resilient_parsing or not given(ctx, param.name):
             return value
         deprecation("/".join(decls), f"use {new}")
-        if _given(ctx, dest):
+        if given(ctx, dest):
             raise _usage(f"{decls[0]}: give {new} only (it replaces {decls[0]})")
         ctx.meta[_renamed_key(dest)] = (decls[0], flag_value if flag_value is not None else value)
         return value
@@ -132,7 +134,7 @@ def retired(*decls: str, instead: str) -> Any:
     ``--resume``): it only warns."""
 
     def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
-        if not ctx.resilient_parsing and _given(ctx, param.name):
+        if not ctx.resilient_parsing and given(ctx, param.name):
             deprecation("/".join(decls), instead)
         return value
 
@@ -155,7 +157,7 @@ def accept_renamed(check: Callable[[Any], Any] | None = None) -> Callable[..., A
         key = _renamed_key(param.name or "")
         if key in ctx.meta:
             old, old_value = ctx.meta.pop(key)
-            if _given(ctx, param.name):  # given after the old spelling
+            if given(ctx, param.name):  # given after the old spelling
                 raise _usage(f"{old}: give {param.opts[0]} only (it replaces {old})")
             value = old_value
         if check is not None and value is not None:

@@ -22,6 +22,7 @@ from adstage.cli._common import (
     check_where,
     embedder_option,
     err,
+    given,
     image_paths,
     limit,
     out_option,
@@ -55,6 +56,7 @@ from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADE, 
 
 
 def stage(
+    ctx: typer.Context,
     inputs: Inputs,
     catalog: Annotated[
         Path | None,
@@ -209,19 +211,12 @@ def stage(
     if method not in ("copy-paste", "vanilla"):
         err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}")
         raise typer.Exit(2)
-    refine_options = {
-        "--refine-strength": refine_strength != 0.4,
-        "--refine-steps": refine_steps != 30,
-        "--refine-prompt": refine_prompt is not None,
-        "--refine-seed": refine_seed != 0,
-        "--refine-resolution": refine_resolution != 512,
-        "--refine-max-resolution": refine_max_resolution != 1024,
-        "--refine-product": refine_product,
-        "--device": device != "cpu",
-        "--refine-dtype": refine_dtype != "float32",
-    }
-    if refine_base is None and any(refine_options.values()):
-        flag = next(k for k, given in refine_options.items() if given)
+    refine_options = ("refine_strength", "refine_steps", "refine_prompt", "refine_seed",
+                      "refine_resolution", "refine_max_resolution", "refine_product", "device",
+                      "refine_dtype")  # fmt: skip
+    used = [name for name in refine_options if given(ctx, name)]
+    if refine_base is None and used:
+        flag = "--" + used[0].replace("_", "-")
         err.print(f"error: {flag}: needs --refine-base (a diffusers SD-1.5 folder)")
         raise typer.Exit(2)
     if refine_base is not None and method == "vanilla":
@@ -410,6 +405,7 @@ def _refiner(
 
     try:
         from adstage.generate.refine import (
+            DEFAULT_GUIDANCE,
             DEFAULT_PROMPT,
             StagingRefiner,
             check_settings,
@@ -423,7 +419,7 @@ def _refiner(
         k: settings[k] for k in ("strength", "steps", "resolution", "max_resolution", "seed")
     }
     try:
-        check_settings(guidance=5.0, **numbers)
+        check_settings(guidance=DEFAULT_GUIDANCE, **numbers)
         refiner = load_refiner(base, device=device, dtype=dtype)
         return StagingRefiner(
             refiner, prompt=DEFAULT_PROMPT if prompt is None else prompt, **settings

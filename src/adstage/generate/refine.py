@@ -280,6 +280,43 @@ def check_settings(
     return run
 
 
+SAMPLING = (
+    "prompt",
+    "negative",
+    "strength",
+    "steps",
+    "guidance",
+    "seed",
+    "resolution",
+    "max_resolution",
+)
+"""The settings of one refinement (:meth:`Refiner.__call__`'s keyword arguments)."""
+
+
+def sampling_record(
+    *,
+    prompt: str,
+    negative: str,
+    strength: float,
+    steps: int,
+    guidance: float,
+    seed: int,
+    resolution: int,
+    max_resolution: int,
+) -> dict[str, Any]:
+    """A refinement's :data:`SAMPLING` settings as plain JSON numbers and texts, for a record."""
+    return {
+        "prompt": prompt,
+        "negative": negative,
+        "strength": float(strength),
+        "steps": int(steps),
+        "guidance": float(guidance),
+        "seed": int(seed),
+        "resolution": int(resolution),
+        "max_resolution": int(max_resolution),
+    }
+
+
 class Refiner:
     """An SD-1.5-shaped U-Net, autoencoder and text encoder that re-draw a region of a picture
     (module docstring). ``unet``: a diffusers ``UNet2DConditionModel`` (or any module with its
@@ -396,18 +433,16 @@ class Refiner:
             multiple=self.multiple,
             seed=seed,
         )
-        settings = {
-            "prompt": prompt,
-            "negative": negative,
-            "strength": float(strength),
-            "steps": steps,
-            "steps_run": run,
-            "guidance": float(guidance),
-            "guided": float(guidance) > 1.0,
-            "seed": int(seed),
-            "resolution": resolution,
-            "max_resolution": max_resolution,
-        }
+        settings = sampling_record(
+            prompt=prompt,
+            negative=negative,
+            strength=strength,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            resolution=resolution,
+            max_resolution=max_resolution,
+        ) | {"steps_run": run, "guided": float(guidance) > 1.0}
         todo = region.region & ~region.keep
         if not todo.any():
             nothing = {"window": None, "window_size": None, "region_pixels": 0}
@@ -521,29 +556,20 @@ class StagingRefiner:
     detail: off by default, as ads keep the product's pixels)."""
 
     def __post_init__(self) -> None:
-        check_settings(
-            strength=self.strength,
-            steps=self.steps,
-            guidance=self.guidance,
-            resolution=self.resolution,
-            max_resolution=self.max_resolution,
-            multiple=self.refiner.multiple,
-            seed=self.seed,
-        )
+        numbers = {k: v for k, v in self._sampling().items() if k not in ("prompt", "negative")}
+        check_settings(**numbers, multiple=self.refiner.multiple)
+
+    def _sampling(self) -> dict[str, Any]:
+        """The settings :meth:`Refiner.__call__` takes, as given."""
+        return {name: getattr(self, name) for name in SAMPLING}
 
     def settings(self) -> dict[str, Any]:
         """Everything that decides the pictures, for a run record."""
-        return self.refiner.describe() | {
-            "prompt": self.prompt,
-            "negative": self.negative,
-            "strength": float(self.strength),
-            "steps": int(self.steps),
-            "guidance": float(self.guidance),
-            "seed": int(self.seed),
-            "resolution": int(self.resolution),
-            "max_resolution": int(self.max_resolution),
-            "refine_product": bool(self.refine_product),
-        }
+        return (
+            self.refiner.describe()
+            | sampling_record(**self._sampling())
+            | {"refine_product": bool(self.refine_product)}
+        )
 
     def __call__(
         self,
@@ -562,18 +588,7 @@ class StagingRefiner:
             protect,
             refine_product=self.refine_product,
         )
-        out = self.refiner(
-            np.asarray(composite),
-            region,
-            prompt=self.prompt,
-            negative=self.negative,
-            strength=self.strength,
-            steps=self.steps,
-            guidance=self.guidance,
-            seed=self.seed,
-            resolution=self.resolution,
-            max_resolution=self.max_resolution,
-        )
+        out = self.refiner(np.asarray(composite), region, **self._sampling())
         return out.image, out.provenance | {"refine_product": self.refine_product}
 
 
