@@ -1652,6 +1652,16 @@ JUDGE_RUNS = {
         "the changed pictures that are not close-ups, the candidates in rooms that list the "
         "product's kind first ⁵¹",
     ),
+    "A-adv-vs-A-s37": (
+        "A",
+        "… … … … … … every composite refined by an adversarial refiner trained against the rooms' "
+        "own objects (not kept), both ways round ⁵²",
+    ),
+    "S39-advreal": (
+        "AR",
+        "the pictures that are not close-ups, refined by an adversarial refiner trained against the "
+        "rooms' own objects ⁵²",
+    ),
     "LAY1-on-vs-LAY1-off": (
         "PP",
         "close-ups with the cut-out's pieces laid side by side on the floor, first draw, both "
@@ -1672,6 +1682,7 @@ DIAGNOSES = {
     "LL": "like-for-like, A and A2 (diagnosis)",
     "KK": "rooms of the product's kind, A and A2 (diagnosis)",
     "HH": "a learned harmoniser, A and A2 (diagnosis)",
+    "AR": "an adversarial refiner, A (diagnosis)",
     "PP": "parts photographed in pieces (choosing)",
 }
 """Runs that judge a question about the pipeline, not a variant of it: how their rows are named."""
@@ -1817,6 +1828,41 @@ def _harmoniser_held_out(r: Json) -> str:
           num(e["harmonised"], 3)],
          ["the same, each object's mean error removed (the shading's shape)",
           num(c["as_perturbed"], 3), num(c["harmonised"], 3)]],
+        "lrr",
+    )  # fmt: skip
+
+
+@snippet("adversarial.trained", "adversarial_refiner")
+def _adversarial_trained(r: Json) -> str:
+    t = r["train"]
+    minutes = round(t["train_seconds"] / 60)
+    c = t["crops"]
+    return (
+        f"{c['staged']['train']} crops of staged products against {c['real']['train']} of the "
+        f"rooms' own objects, {t['steps']:,} steps in {minutes} minutes on the "
+        f"{r['machine']['cpus']} cores"
+    )
+
+
+@snippet("adversarial.change", "adversarial_refiner")
+def _adversarial_change(r: Json) -> str:
+    c = r["train"]["held_out_change"]
+    return (
+        f"{num(c['mean_abs_log'], 3)} in log on average over the product and its ring "
+        f"({num(c['p95_abs_log'], 3)} at the 95th percentile)"
+    )
+
+
+@snippet("adversarial.held_out", "adversarial_refiner")
+def _adversarial_held_out(r: Json) -> str:
+    t = r["train"]
+    a, c = t["two_sample_accuracy"], t["crops"]
+    each = lambda xs: ", ".join(num(x, 2) for x in xs)  # noqa: E731
+    return table(
+        [f"held out: {c['real']['held_out']} real, {c['staged']['held_out']} staged crops",
+         "a fresh critic's balanced accuracy (mean)", "its three seeds"],
+        [["staged, as composited", num(a["staged_mean"], 2), each(a["staged"])],
+         ["staged, refined", num(a["refined_mean"], 2), each(a["refined"])]],
         "lrr",
     )  # fmt: skip
 
