@@ -62,24 +62,31 @@ def test_refine_lightens_and_darkens_alike_on_every_channel_inside_the_region_on
 
 def test_pasted_alpha_is_clipped_to_the_frame_and_hidden_by_what_stands_in_front(ar) -> None:
     rgba = np.zeros((10, 10, 4), np.uint8)
-    rgba[..., 3] = 255
+    rgba[..., 3] = np.arange(10, dtype=np.uint8) * 25 + 25  # a ramp: each column its own alpha
     placement = Placement(box=(-5, 2, 5, 12), scale=1.0, fit="footprint", scene_size=(20, 10))
     front = np.zeros((10, 20), bool)
     front[:, 0:2] = True
     alpha = ar.pasted_alpha((10, 20), rgba, placement, front)
     assert alpha.shape == (10, 20)
-    assert alpha[5, 3] == 1.0 and alpha[5, 1] == 0.0 and alpha[1, 3] == 0.0 and alpha[5, 6] == 0.0
+    assert alpha[5, 3] == pytest.approx(
+        225 / 255
+    )  # the cut-out's column 8 (5 lie left of the frame)
+    assert alpha[5, 2] == pytest.approx(200 / 255)
+    assert alpha[5, 1] == 0.0 and alpha[1, 3] == 0.0 and alpha[5, 6] == 0.0
 
 
 def test_refine_image_changes_the_product_and_its_ring_and_nothing_beyond(ar) -> None:
-    image = np.full((120, 160, 3), 180, np.uint8)
-    alpha = np.zeros((120, 160), np.float32)
-    alpha[40:80, 60:100] = 1.0
-    out = ar.refine_image(_net(ar, (-0.5, -0.5, -0.5)), image, alpha, (60, 40, 100, 80))
-    assert abs(int(out[60, 80, 0]) - 180 * np.exp(-0.5)) <= 2  # the product, darkened
-    assert (out[60, 80] == out[60, 80, 0]).all()
-    assert out[60, 102, 0] < 180  # its ring
-    assert np.array_equal(out[:20], image[:20]) and np.array_equal(out[:, :40], image[:, :40])
+    image = np.full((240, 160, 3), 180, np.uint8)
+    image[:, :, 1] = np.arange(160, dtype=np.uint8)[None, :] + 40  # not uniform: placement shows
+    alpha = np.zeros((240, 160), np.float32)
+    alpha[40:200, 0:30] = 1.0  # tall, at the frame's left edge: the crop reaches past it
+    out = ar.refine_image(_net(ar, (-0.5, -0.5, -0.5)), image, alpha, (0, 40, 30, 200))
+    for col in (1, 15, 28):  # the product, darkened by exp(−0.5) where it is
+        assert abs(int(out[120, col, 1]) - (col + 40) * np.exp(-0.5)) <= 2
+    assert out[120, 33, 0] < 180  # its ring
+    # inside the crop square (x up to 127) but beyond the ring (≈ 18 px at 160 = 20 px here)
+    assert np.array_equal(out[120, 60:127], image[120, 60:127])
+    assert np.array_equal(out[:10], image[:10])
 
 
 @dataclasses.dataclass
@@ -101,17 +108,28 @@ def test_capturing_and_refined_composite_wrap_the_composite(ar) -> None:
     assert kept["crops"][0].shape == (ar.SIDE, ar.SIDE, 3) and kept["masks"][0].dtype == np.uint8
     c = ar.SIDE // 2
     assert kept["masks"][0][c, c] == 255 and kept["masks"][0][2, 2] == 0
-    made = ar.refined_composite(composite, _net(ar, (-0.4, -0.4, -0.4)))(scene, rgba, placement)
+    front = np.zeros((60, 80), bool)
+    front[20:40, 30:40] = True  # the product's left half stands behind something
+    ar.capturing(composite, kept, {"name": "q.jpg"})(scene, rgba, placement, occluder=front)
+    assert kept["masks"][1][c, c - 10] == 0 and kept["masks"][1][c, c + 10] == 255
+    refine = ar.refined_composite(composite, _net(ar, (-0.4, -0.4, -0.4)))
+    made = refine(scene, rgba, placement, light=0.75, shade=1.0)
     assert made.image[30, 40, 0] < 200 and made.image[2, 2, 0] == 200
+    exact = refine(scene, rgba, placement, light=0.0, shade=0.0)  # product_exact: as composited
+    assert np.array_equal(exact.image, scene)
 
 
 def test_refusing_stages_only_products_that_were_not_judged(ar, tmp_path: Path) -> None:
-    label = tmp_path / ar.JUDGED[0]
-    label.mkdir()
-    key = {"pairs": {"pair-00": {"product": "judged.jpg"}}}
-    (label / "key.json").write_text(json.dumps(key))
+    for i, name in enumerate(ar.JUDGED):
+        label = tmp_path / name
+        label.mkdir()
+        key = {"pairs": {"pair-00": {"product": "judged.jpg" if i == 0 else f"j{i}.jpg"}}}
+        (label / "key.json").write_text(json.dumps(key))
     judged = ar.judged_products(tmp_path)
-    assert judged == {"judged.jpg"}
+    assert judged == {"judged.jpg", "j1.jpg", "j2.jpg"}
+    (tmp_path / ar.JUDGED[1] / "key.json").unlink()
+    with pytest.raises(SystemExit, match=f"judged set {ar.JUDGED[1]} not found"):
+        ar.judged_products(tmp_path)
     current = {"name": ""}
     staged = ar.refusing(lambda path, catalog, k=3, options=None: "staged", judged, current)
     with pytest.raises(RuntimeError, match=r"judged product judged\.jpg"):
