@@ -87,6 +87,8 @@ class Work:
     keep loaded models out of ``__init__`` and in :meth:`setup`."""
 
     command = "work"
+    gpus = 0
+    """GPUs each worker needs (a Ray actor asks for them; the local engine does not count)."""
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the outputs: its hash keys the manifest."""
@@ -428,6 +430,7 @@ def _ray(
                 fn_constructor_kwargs={"work": work},
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=1,
+                num_gpus=work.gpus,
                 batch_size=1,
                 batch_format="numpy",
             )

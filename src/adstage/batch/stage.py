@@ -33,6 +33,31 @@ from adstage.stage.pipeline import StageOptions, shared_segmenter, stage
 ITEMS = "items"
 
 
+def _refine_spec(refine: Any) -> Any:
+    """``options["refine"]`` as a :class:`~adstage.generate.refine.RefineSpec` (given as one
+    or as a dict of its fields), or ``None``. A loaded refiner is refused: each worker process
+    loads the model itself, once."""
+    if refine is None:
+        return None
+    try:
+        from adstage.generate.refine import RefineSpec
+    except ImportError as exc:
+        raise InputError(
+            f"options: 'refine' needs the generate extra (pip install -e '.[generate]'): {exc}"
+        ) from exc
+    if isinstance(refine, RefineSpec):
+        return refine
+    if isinstance(refine, dict):
+        try:
+            return RefineSpec(**refine)
+        except TypeError as exc:
+            raise InputError(f"options: 'refine': {exc}") from exc
+    raise InputError(
+        "options: 'refine' in a batch is a RefineSpec or a dict of its fields (the base folder "
+        f"and settings: each worker process loads the model once), got {refine!r}"
+    )
+
+
 def item_folder(task: Task) -> str:
     """The folder of ``task``'s outputs, relative to ``OUT``."""
     config = task.key.rpartition(":")[2]
@@ -41,9 +66,12 @@ def item_folder(task: Task) -> str:
 
 class StageWork(Work):
     """Stage one product (see the module docstring). ``options``: keyword arguments of
-    :func:`~adstage.stage.pipeline.stage` (no ``realism`` critic). ``catalog_rows`` and
-    ``embedders`` fingerprint the catalog in the config: ingesting more scenes re-does the
-    products, moving the catalog's folder does not."""
+    :func:`~adstage.stage.pipeline.stage` (no ``realism`` critic); ``refine`` is a
+    :class:`~adstage.generate.refine.RefineSpec` (or a dict of its fields) that every worker
+    process loads once in :meth:`setup`, its weights part of the config by content.
+    ``catalog_rows`` and ``embedders`` fingerprint the catalog in the config: ingesting more
+    scenes re-does the products, moving the catalog's folder does not. ``device_here=False``
+    checks a refiner's device by its spelling only (a Ray driver; the workers load it)."""
 
     command = "stage"
 
@@ -57,15 +85,17 @@ class StageWork(Work):
         catalog_rows: int = 0,
         embedders: tuple[str, ...] = (),
         max_pixels: MaxPixels = "default",
+        device_here: bool = True,
     ) -> None:
         if container not in FORMATS:
             raise InputError(f"container: expected one of {', '.join(FORMATS)}, got {container!r}")
         if "realism" in options or "keep_steps" in options:
             raise InputError("options: 'realism' and 'keep_steps' are not batch options")
-        if options.get("refine") is not None:
+        options = dict(options)
+        refine = _refine_spec(options.pop("refine", None))
+        if refine is not None and options.get("product_exact") and refine.refine_product:
             raise InputError(
-                "options: 'refine' is not a batch option (a diffusion model per worker process); "
-                "refine with adstage stage --refine-base"
+                "refine: its refine_product re-draws the product, which product_exact keeps"
             )
         resolved = StageOptions(**options, keep_steps=steps)  # validates every option
         self.catalog = str(catalog)
@@ -76,7 +106,12 @@ class StageWork(Work):
         }
         self.described = {  # the same as plain data, for the config hash
             k: v for k, v in dataclasses.asdict(resolved).items() if k != "realism"
-        }
+        }  # "refine": None without one, so configs of earlier runs keep their hash
+        self.refine = refine
+        if refine is not None:  # checked here, in the driver, before any worker loads it
+            self.described["refine"] = refine.describe(device_here=device_here)
+            self.gpus = 1 if refine.gpu else 0
+        self._refiner: Any = None
         self.container = container
         self.steps = steps
         self.catalog_rows = catalog_rows
@@ -99,7 +134,7 @@ class StageWork(Work):
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__ | {"_store": None}
+        return self.__dict__ | {"_store": None, "_refiner": None}  # each process loads its own
 
     def setup(self) -> None:
         """Open the catalog and load the models once for this process (stage() then finds the
@@ -107,6 +142,8 @@ class StageWork(Work):
         self._store = Catalog(self.catalog)
         shared_segmenter(self.options["segmenter"])
         load_embedder(self.options["embedder"] or self._store.embedders[0])
+        if self.refine is not None and self._refiner is None:
+            self._refiner = self.refine.load()
 
     def _ready(self) -> Catalog:
         if self._store is None:
@@ -125,6 +162,8 @@ class StageWork(Work):
         if item.masks:
             mask = read_mask(item.masks[0], resize_to=image.shape[:2], max_pixels=self.max_pixels)
         options = self.options if not item.kind else self.options | {"kind": item.kind}
+        if self._refiner is not None:
+            options = options | {"refine": self._refiner}
         result = stage(image, store, mask=mask, **options)
         with tempfile.TemporaryDirectory(prefix="adstage-batch-") as tmp:
             manifest = write_staged(
@@ -210,7 +249,12 @@ def stage_batch(
     ``overwrite``. Returns the run's counts."""
     out = Path(out)
     work = StageWork.for_catalog(
-        catalog, options=options, container=container, steps=steps, max_pixels=max_pixels
+        catalog,
+        options=options,
+        container=container,
+        steps=steps,
+        max_pixels=max_pixels,
+        device_here=engine != "ray",  # a Ray driver may have none of its workers' GPUs
     )
     out.mkdir(parents=True, exist_ok=True)
     with Manifest(out / MANIFEST) as manifest:

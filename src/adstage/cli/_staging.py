@@ -3,7 +3,8 @@ meaning, one help text (:mod:`adstage.cli._common` holds those every verb shares
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,6 +13,9 @@ from adstage.composite.blend import EDGES
 from adstage.composite.formats import FORMATS as ASPECTS
 from adstage.stage.outputs import FORMATS as CONTAINERS
 from adstage.stage.pipeline import DEFAULT_EDGES, DEFAULT_LIGHT, DEFAULT_SHADE
+
+if TYPE_CHECKING:
+    from adstage.generate.refine import RefineSpec
 
 Aspect = Annotated[
     str | None,
@@ -144,3 +148,138 @@ def warn_unknown_kind(kind: str | None) -> None:
 
     if kind is not None and kind_of(kind) is None:
         err.print(f"note: --kind {kind!r} names no known kind: sizes are not checked")
+
+
+# --- re-drawn by a diffusion model the user brings (adstage.generate.refine) --------------------
+
+REFINE_DEFAULTS: dict[str, Any] = {
+    "strength": 0.4,
+    "steps": 30,
+    "seed": 0,
+    "resolution": 512,
+    "max_resolution": 1024,
+    "device": "cpu",
+    "dtype": "float32",
+}
+"""The refine flags' defaults: :class:`adstage.generate.refine.RefineSpec`'s (a test keeps them
+equal; the CLI does not import torch to read them)."""
+
+RefineBase = Annotated[
+    Path | None,
+    typer.Option(
+        "--refine-base",
+        help="A diffusers SD-1.5 (or SD-1.5 inpainting) folder you bring: re-draw each "
+        "candidate's edge, drawn shadows and filled hole with it (SDEdit + blended latent "
+        "diffusion; the product's pixels kept). Off by default; none ships.",
+    ),
+]
+RefineStrength = Annotated[
+    float,
+    typer.Option(
+        min=0.0, max=1.0, help="With --refine-base: the share of the schedule run, in (0, 1]."
+    ),
+]
+RefineSteps = Annotated[
+    int, typer.Option(min=1, max=999, help="With --refine-base: DDIM steps of the full schedule.")
+]
+RefinePrompt = Annotated[
+    str | None,
+    typer.Option(help="With --refine-base: what the re-drawn regions show.", show_default=False),
+]
+RefineSeed = Annotated[
+    int, typer.Option(min=0, max=2**63 - 1, help="With --refine-base: the noise seed.")
+]
+RefineResolution = Annotated[
+    int,
+    typer.Option(
+        min=8,
+        help="With --refine-base: windows smaller than this (longer side) are scaled up to "
+        "it; those up to --refine-max-resolution are refined at their own size.",
+    ),
+]
+RefineMaxResolution = Annotated[
+    int,
+    typer.Option(
+        min=8, help="With --refine-base: larger windows are scaled down to this longer side."
+    ),
+]
+RefineProduct = Annotated[
+    bool,
+    typer.Option(
+        "--refine-product",
+        help="With --refine-base: re-draw the product too (it takes the room's light; "
+        "details may change). Not with --product-exact.",
+    ),
+]
+Device = Annotated[str, typer.Option(help="With --refine-base: cpu, or cuda[:N] when available.")]
+RefineDtype = Annotated[
+    str,
+    typer.Option(help="With --refine-base: the weights' dtype: float32, float16 (GPU), bfloat16."),
+]
+
+REFINE_FLAGS = {
+    "base": "--refine-base",
+    "strength": "--refine-strength",
+    "steps": "--refine-steps",
+    "prompt": "--refine-prompt",
+    "seed": "--refine-seed",
+    "resolution": "--refine-resolution",
+    "max_resolution": "--refine-max-resolution",
+    "refine_product": "--refine-product",
+    "device": "--device",
+    "dtype": "--refine-dtype",
+}
+""":class:`~adstage.generate.refine.RefineSpec`'s fields → the flags that set them (its
+errors name the flag); the parameters are ``refine_<field>`` but for ``refine_product`` and
+``device``."""
+
+
+def _parameter(field: str) -> str:
+    return field if field in ("refine_product", "device") else f"refine_{field}"
+
+
+def refine_spec(
+    ctx: typer.Context, *, product_exact: bool, device_here: bool = True, **values: Any
+) -> RefineSpec | None:
+    """The :class:`~adstage.generate.refine.RefineSpec` of the refine flags (``values``: their
+    parameters, ``refine_base`` … ``device``), checked without loading the base (the device
+    only by its spelling without ``device_here``: a Ray driver); ``None`` without
+    ``--refine-base``. Bad input is one error line naming the flag, exit 2."""
+    from adstage.cli._common import err, given
+    from adstage.errors import InputError
+
+    def fail(message: str) -> typer.Exit:
+        err.print(f"error: {message}")
+        return typer.Exit(2)
+
+    fields = {field: values[_parameter(field)] for field in REFINE_FLAGS}
+    if fields["base"] is None:
+        used = [f for f in REFINE_FLAGS if f != "base" and given(ctx, _parameter(f))]
+        if used:
+            raise fail(f"{REFINE_FLAGS[used[0]]}: needs --refine-base (a diffusers SD-1.5 folder)")
+        return None
+    if fields["refine_product"] and product_exact:
+        raise fail("--refine-product: re-draws the product, which --product-exact keeps")
+    try:
+        from adstage.generate.refine import DEFAULT_PROMPT, RefineSpec
+    except ImportError as exc:
+        raise fail(
+            f"--refine-base: needs the generate extra (pip install -e '.[generate]'): {exc}"
+        ) from exc
+    fields["base"] = str(fields["base"])
+    if fields["prompt"] is None:
+        fields["prompt"] = DEFAULT_PROMPT
+    spec = RefineSpec(**fields)
+    try:
+        spec.check(device_here=device_here)
+    except InputError as exc:
+        raise fail(refine_message(exc)) from exc
+    return spec
+
+
+def refine_message(exc: Exception) -> str:
+    """A refiner's error with the flag in place of the setting it names (``strength: …`` →
+    ``--refine-strength: …``)."""
+    message = str(exc)
+    name = message.split(":", 1)[0]
+    return REFINE_FLAGS.get(name, name) + message[len(name) :]

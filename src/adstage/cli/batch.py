@@ -39,11 +39,13 @@ from adstage.cli._common import (
     top_k_option,
 )
 from adstage.cli._staging import (
+    REFINE_DEFAULTS,
     Aspect,
     CheckCutout,
     Closeup,
     Container,
     CutByFrame,
+    Device,
     Edges,
     Fit,
     FreeSpace,
@@ -53,8 +55,18 @@ from adstage.cli._staging import (
     MaxSide,
     ProductExact,
     ProductKind,
+    RefineBase,
+    RefineDtype,
+    RefineMaxResolution,
+    RefineProduct,
+    RefinePrompt,
+    RefineResolution,
+    RefineSeed,
+    RefineSteps,
+    RefineStrength,
     ScreenSlots,
     Shade,
+    refine_spec,
     warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
@@ -170,6 +182,7 @@ def _engine_error(exc: Exception) -> typer.Exit:
 
 @app.command("stage")
 def stage(
+    ctx: typer.Context,
     catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog folder (LanceDB).")],
     out: Annotated[Path, out_option("Output folder (its manifest.sqlite makes re-runs resume).")],
     products: Products = None,
@@ -202,6 +215,16 @@ def stage(
     closeup: Closeup = True,
     kind: ProductKind = None,
     check_cutout: CheckCutout = True,
+    refine_base: RefineBase = None,
+    refine_strength: RefineStrength = REFINE_DEFAULTS["strength"],
+    refine_steps: RefineSteps = REFINE_DEFAULTS["steps"],
+    refine_prompt: RefinePrompt = None,
+    refine_seed: RefineSeed = REFINE_DEFAULTS["seed"],
+    refine_resolution: RefineResolution = REFINE_DEFAULTS["resolution"],
+    refine_max_resolution: RefineMaxResolution = REFINE_DEFAULTS["max_resolution"],
+    refine_product: RefineProduct = False,
+    device: Device = REFINE_DEFAULTS["device"],
+    refine_dtype: RefineDtype = REFINE_DEFAULTS["dtype"],
     steps: Annotated[
         bool,
         typer.Option("--step-pictures", help="Also write the contact sheet's step-*.jpg pictures."),
@@ -218,6 +241,9 @@ def stage(
     (one row per product: content hash, config hash, status, files, error) and OUT/failures.jsonl.
     A re-run skips the products done with the same options (a renamed file too); a changed option
     stages them again. Exit 1 if any product failed.
+
+    With --refine-base every worker process loads the diffusion model once (--workers N: N
+    copies; one per GPU); the base's weights, by content, are part of the options.
     """
     from adstage.batch.items import catalog_items, count_items, iter_items
     from adstage.batch.manifest import MANIFEST
@@ -233,6 +259,21 @@ def stage(
     if not Catalog.exists(catalog):
         err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
         raise typer.Exit(2)
+    spec = refine_spec(
+        ctx,
+        product_exact=product_exact,
+        device_here=engine != "ray",  # a Ray driver may have none of its workers' GPUs
+        refine_base=refine_base,
+        refine_strength=refine_strength,
+        refine_steps=refine_steps,
+        refine_prompt=refine_prompt,
+        refine_seed=refine_seed,
+        refine_resolution=refine_resolution,
+        refine_max_resolution=refine_max_resolution,
+        refine_product=refine_product,
+        device=device,
+        refine_dtype=refine_dtype,
+    )
     options: dict[str, Any] = {
         "k": top_k,
         "inpainter": inpainter,
@@ -255,6 +296,7 @@ def stage(
         "closeup": closeup,
         "kind": kind,
         "check_cutout": check_cutout,
+        "refine": spec,
     }
     try:
         store = Catalog(catalog)
@@ -275,6 +317,9 @@ def stage(
     warn_unknown_kind(kind)
     config = options | {
         "screen": None if options["screen"] is None else options["screen"].as_dict(),
+        "refine": None
+        if spec is None
+        else {"base": spec.base} | spec.describe(device_here=engine != "ray"),
         "catalog": str(catalog),
         "products": "catalog (staged = false)" if products is None else str(products),
         "container": container,

@@ -22,7 +22,6 @@ from adstage.cli._common import (
     check_where,
     embedder_option,
     err,
-    given,
     image_paths,
     limit,
     out_option,
@@ -33,11 +32,13 @@ from adstage.cli._common import (
     top_k_option,
 )
 from adstage.cli._staging import (
+    REFINE_DEFAULTS,
     Aspect,
     CheckCutout,
     Closeup,
     Container,
     CutByFrame,
+    Device,
     Edges,
     Fit,
     FreeSpace,
@@ -47,8 +48,19 @@ from adstage.cli._staging import (
     MaxSide,
     ProductExact,
     ProductKind,
+    RefineBase,
+    RefineDtype,
+    RefineMaxResolution,
+    RefineProduct,
+    RefinePrompt,
+    RefineResolution,
+    RefineSeed,
+    RefineSteps,
+    RefineStrength,
     ScreenSlots,
     Shade,
+    refine_message,
+    refine_spec,
     warn_unknown_kind,
 )
 from adstage.inpaint.base import DEFAULT_INPAINTER
@@ -106,65 +118,16 @@ def stage(
         ),
     ] = None,
     screen: ScreenSlots = True,
-    refine_base: Annotated[
-        Path | None,
-        typer.Option(
-            "--refine-base",
-            help="A diffusers SD-1.5 (or SD-1.5 inpainting) folder you bring: re-draw each "
-            "candidate's edge, drawn shadows and filled hole with it (SDEdit + blended latent "
-            "diffusion; the product's pixels kept). Off by default; none ships.",
-        ),
-    ] = None,
-    refine_strength: Annotated[
-        float,
-        typer.Option(
-            min=0.0, max=1.0, help="With --refine-base: the share of the schedule run, in (0, 1]."
-        ),
-    ] = 0.4,
-    refine_steps: Annotated[
-        int,
-        typer.Option(min=1, max=999, help="With --refine-base: DDIM steps of the full schedule."),
-    ] = 30,
-    refine_prompt: Annotated[
-        str | None,
-        typer.Option(
-            help="With --refine-base: what the re-drawn regions show.", show_default=False
-        ),
-    ] = None,
-    refine_seed: Annotated[
-        int, typer.Option(min=0, max=2**63 - 1, help="With --refine-base: the noise seed.")
-    ] = 0,
-    refine_resolution: Annotated[
-        int,
-        typer.Option(
-            min=8,
-            help="With --refine-base: windows smaller than this (longer side) are scaled up to "
-            "it; those up to --refine-max-resolution are refined at their own size.",
-        ),
-    ] = 512,
-    refine_max_resolution: Annotated[
-        int,
-        typer.Option(
-            min=8, help="With --refine-base: larger windows are scaled down to this longer side."
-        ),
-    ] = 1024,
-    refine_product: Annotated[
-        bool,
-        typer.Option(
-            "--refine-product",
-            help="With --refine-base: re-draw the product too (it takes the room's light; "
-            "details may change). Not with --product-exact.",
-        ),
-    ] = False,
-    device: Annotated[
-        str, typer.Option(help="With --refine-base: cpu, or cuda[:N] when available.")
-    ] = "cpu",
-    refine_dtype: Annotated[
-        str,
-        typer.Option(
-            help="With --refine-base: the weights' dtype: float32, float16 (GPU), bfloat16."
-        ),
-    ] = "float32",
+    refine_base: RefineBase = None,
+    refine_strength: RefineStrength = REFINE_DEFAULTS["strength"],
+    refine_steps: RefineSteps = REFINE_DEFAULTS["steps"],
+    refine_prompt: RefinePrompt = None,
+    refine_seed: RefineSeed = REFINE_DEFAULTS["seed"],
+    refine_resolution: RefineResolution = REFINE_DEFAULTS["resolution"],
+    refine_max_resolution: RefineMaxResolution = REFINE_DEFAULTS["max_resolution"],
+    refine_product: RefineProduct = False,
+    device: Device = REFINE_DEFAULTS["device"],
+    refine_dtype: RefineDtype = REFINE_DEFAULTS["dtype"],
     box: Annotated[
         str | None,
         typer.Option(
@@ -211,17 +174,23 @@ def stage(
     if method not in ("copy-paste", "vanilla"):
         err.print(f"error: --method: expected copy-paste or vanilla, got {method!r}")
         raise typer.Exit(2)
-    refine_options = ("refine_strength", "refine_steps", "refine_prompt", "refine_seed",
-                      "refine_resolution", "refine_max_resolution", "refine_product", "device",
-                      "refine_dtype")  # fmt: skip
-    used = [name for name in refine_options if given(ctx, name)]
-    if refine_base is None and used:
-        flag = "--" + used[0].replace("_", "-")
-        err.print(f"error: {flag}: needs --refine-base (a diffusers SD-1.5 folder)")
-        raise typer.Exit(2)
     if refine_base is not None and method == "vanilla":
         err.print("error: --refine-base: only for --method copy-paste (it re-draws around a paste)")
         raise typer.Exit(2)
+    spec = refine_spec(
+        ctx,
+        product_exact=product_exact,
+        refine_base=refine_base,
+        refine_strength=refine_strength,
+        refine_steps=refine_steps,
+        refine_prompt=refine_prompt,
+        refine_seed=refine_seed,
+        refine_resolution=refine_resolution,
+        refine_max_resolution=refine_max_resolution,
+        refine_product=refine_product,
+        device=device,
+        refine_dtype=refine_dtype,
+    )
     shadow = shadow_strength(shadow, no_shadow)
     if method == "vanilla":
         if animate:
@@ -258,22 +227,12 @@ def stage(
     if min_realism is not None and critic is None:
         err.print("error: --min-realism: needs --critic (a realism critic file)")
         raise typer.Exit(2)
-    if refine_product and product_exact:
-        err.print("error: --refine-product: re-draws the product, which --product-exact keeps")
-        raise typer.Exit(2)
     try:
-        refiner = _refiner(
-            refine_base,
-            strength=refine_strength,
-            steps=refine_steps,
-            prompt=refine_prompt,
-            seed=refine_seed,
-            resolution=refine_resolution,
-            max_resolution=refine_max_resolution,
-            refine_product=refine_product,
-            device=device,
-            dtype=refine_dtype,
-        )
+        refiner = None if spec is None else spec.load()
+    except AdstageError as exc:
+        err.print(f"error: {refine_message(exc)}")
+        raise typer.Exit(2) from exc
+    try:
         refine_record = None if refiner is None else refiner.settings()
         judge = None
         if critic is not None:
@@ -379,57 +338,6 @@ def stage(
             f"{len(batch.failed)} failed; see {out / 'index.html'}"
         )
     batch.exit()
-
-
-_REFINE_FLAGS = {
-    "strength": "--refine-strength",
-    "steps": "--refine-steps",
-    "seed": "--refine-seed",
-    "resolution": "--refine-resolution",
-    "max_resolution": "--refine-max-resolution",
-    "base": "--refine-base",
-    "device": "--device",
-    "dtype": "--refine-dtype",
-}
-"""The refiner's argument names → the flags that set them, for its error messages."""
-
-
-def _refiner(
-    base: Path | None, *, device: str, dtype: str, prompt: str | None, **settings: Any
-) -> Any:
-    """The ``StagingRefiner`` of ``--refine-base`` (``None`` without one). Its settings are
-    checked before the model loads; errors name the flag."""
-    if base is None:
-        return None
-    from adstage.errors import InputError
-
-    try:
-        from adstage.generate.refine import (
-            DEFAULT_GUIDANCE,
-            DEFAULT_PROMPT,
-            StagingRefiner,
-            check_settings,
-            load_refiner,
-        )
-    except ImportError as exc:
-        raise InputError(
-            f"--refine-base: needs the generate extra (pip install -e '.[generate]'): {exc}"
-        ) from exc
-    numbers = {
-        k: settings[k] for k in ("strength", "steps", "resolution", "max_resolution", "seed")
-    }
-    try:
-        check_settings(guidance=DEFAULT_GUIDANCE, **numbers)
-        refiner = load_refiner(base, device=device, dtype=dtype)
-        return StagingRefiner(
-            refiner, prompt=DEFAULT_PROMPT if prompt is None else prompt, **settings
-        )
-    except InputError as exc:
-        message = str(exc)
-        name = message.split(":", 1)[0]
-        if name in _REFINE_FLAGS:
-            message = _REFINE_FLAGS[name] + message[len(name) :]
-        raise InputError(message) from exc
 
 
 def _finished(out: Path, stem: str) -> Path | None:

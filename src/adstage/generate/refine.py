@@ -39,11 +39,13 @@ by a real model has been looked at or judged in this project.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -635,6 +637,14 @@ def composite_region(
 
 
 def _file_sha256(path: Path) -> str:
+    """The sha256 of a weight file, read once per process while its size and time are unchanged
+    (a batch's driver and an in-process worker both record a base of several GB)."""
+    stat = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -759,3 +769,99 @@ def load_refiner(
         files=_loaded_files(path),
         source=str(path),
     )
+
+
+_DEVICE_SPELLING = re.compile(r"cpu|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class RefineSpec:
+    """A refinement described, to be built where it runs: the base folder, device and dtype, and
+    :class:`StagingRefiner`'s settings, as plain data. ``adstage batch stage --refine-base``
+    sends it to every worker process, which loads the base once (:meth:`load`); the batch's
+    config hash takes :meth:`describe` (the base's weight files by content, not by path, so a
+    moved base keeps a run's outputs and other weights re-do them)."""
+
+    base: str
+    device: str = "cpu"
+    dtype: str = "float32"
+    prompt: str = DEFAULT_PROMPT
+    strength: float = DEFAULT_STRENGTH
+    steps: int = DEFAULT_STEPS
+    seed: int = 0
+    resolution: int = DEFAULT_RESOLUTION
+    max_resolution: int = DEFAULT_MAX_RESOLUTION
+    refine_product: bool = False
+
+    def _numbers(self) -> dict[str, Any]:
+        return {
+            "strength": self.strength,
+            "steps": self.steps,
+            "seed": self.seed,
+            "resolution": self.resolution,
+            "max_resolution": self.max_resolution,
+        }
+
+    @property
+    def gpu(self) -> bool:
+        """Whether it runs on a CUDA device (a Ray actor then asks for a GPU)."""
+        return str(self.device).startswith("cuda")
+
+    def check(self, *, device_here: bool = True) -> list[Path]:
+        """Everything that can be checked without loading the base (one :class:`InputError`
+        naming the first bad setting: ``base``, ``device``, ``dtype``, ``prompt`` or a number);
+        returns the weight files :func:`load_refiner` will read. ``device_here=False`` checks
+        only the device's spelling (a Ray driver without the workers' GPUs)."""
+        from adstage.generate.components import base_kind
+        from adstage.generate.pipeline import _device, _dtype
+
+        check_settings(guidance=DEFAULT_GUIDANCE, **self._numbers())
+        if not isinstance(self.prompt, str):
+            raise InputError(f"prompt: expected a text, got {self.prompt!r}")
+        if not isinstance(self.refine_product, bool):
+            raise InputError(f"refine_product: expected true or false, got {self.refine_product!r}")
+        _dtype(self.dtype)
+        if device_here:
+            _device(self.device)
+        elif not _DEVICE_SPELLING.fullmatch(str(self.device)):
+            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
+        path = Path(self.base).expanduser()
+        kind = base_kind(path)
+        if kind != "diffusers":  # load_refiner says why
+            load_refiner(path, device="cpu", dtype=self.dtype)
+        _prediction_type(path)
+        files = _loaded_files(path)
+        missing = [sub for sub in ("unet", "vae", "text_encoder")
+                   if not any(p.parent.name == sub for p in files)]  # fmt: skip
+        if missing:
+            raise InputError(
+                f"base: {path} has no weights in {', '.join(f'{m}/' for m in missing)} "
+                "(a diffusers SD-1.5 folder holds unet/, vae/ and text_encoder/ weights)"
+            )
+        return files
+
+    def describe(self, *, device_here: bool = True) -> dict[str, Any]:
+        """The settings and the base's weights by content (sha256 per file, named relative to
+        the base), checked first (:meth:`check`): what decides a refined picture."""
+        path = Path(self.base).expanduser()
+        files = self.check(device_here=device_here)
+        return {
+            "weights_sha256": {str(p.relative_to(path)): _file_sha256(p) for p in files},
+            "prediction": _prediction_type(path),
+            "device": torch.device(self.device).type,  # which GPU does not change a picture
+            "dtype": str(self.dtype),
+            "refine_product": self.refine_product,
+        } | sampling_record(
+            prompt=self.prompt,
+            negative=DEFAULT_NEGATIVE,
+            guidance=DEFAULT_GUIDANCE,
+            **self._numbers(),
+        )
+
+    def load(self) -> StagingRefiner:
+        """The :class:`StagingRefiner` (its settings checked before the base loads)."""
+        self.check()
+        model = load_refiner(self.base, device=self.device, dtype=self.dtype)
+        return StagingRefiner(
+            model, prompt=self.prompt, refine_product=self.refine_product, **self._numbers()
+        )

@@ -1,0 +1,187 @@
+"""Batch staging re-drawn by a diffusion model (``adstage batch stage --refine-base``) on a tiny
+random SD-shaped folder: the settings travel as a RefineSpec, each worker process loads the model
+once, the base's weights by content are part of the config (a moved base resumes, other weights
+re-do), and every bad setting is one clear error before any product is staged."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+from batch_shop import FAST, N_PRODUCTS, check_outputs
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from adstage.batch import iter_items, stage_batch
+from adstage.batch.stage import StageWork
+from adstage.cli import app
+from adstage.cli._staging import REFINE_DEFAULTS
+from adstage.errors import InputError
+from adstage.generate.refine import RefineSpec
+from tiny_sd import write_sd_folder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+QUICK = {"steps": 2, "strength": 0.5, "resolution": 64, "max_resolution": 64}
+"""One DDIM step over windows of at most 64 px: a tiny model refines a product in well under a
+second."""
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sd_folder(tmp_path_factory.mktemp("refine-base") / "sd")
+
+
+def _refined(out: Path) -> list[dict]:
+    """The ``composite.refine`` record of every done item's best candidate."""
+    records = []
+    for row in check_outputs(out):
+        manifest = json.loads((out / row["output"] / "manifest.json").read_text())
+        records.append(manifest["candidates"][0]["provenance"]["composite"]["refine"])
+    return records
+
+
+def test_a_batch_refines_every_product_and_resumes_by_the_weights_content(
+    shop: Path, base: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    items = list(iter_items(shop / "products.csv"))
+    plain = stage_batch(items, shop / "catalog", tmp_path / "plain", **FAST)
+    spec = RefineSpec(str(base), **QUICK)
+    first = stage_batch(items, shop / "catalog", out, **FAST, refine=spec)
+    assert first.done == plain.done >= 1 and first.done + first.failed == N_PRODUCTS
+    assert first.config != plain.config
+    records = _refined(out)
+    assert len(records) == first.done
+    assert all(r["backend"] == "sd-blended-latent" and r["steps_run"] == 1 for r in records)
+    assert all(r["pixels_changed"] > 0 for r in records)
+
+    # the same weights in another folder: everything is done already
+    moved = tmp_path / "moved-sd"
+    shutil.copytree(base, moved)
+    again = stage_batch(
+        items, shop / "catalog", out, **FAST, refine=dataclasses.replace(spec, base=str(moved))
+    )
+    assert again.config == first.config and again.skipped == first.done and again.done == 0
+    # other weights (one file rewritten) or another setting: staged again
+    weights = moved / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    other = StageWork.for_catalog(
+        shop / "catalog", options=FAST | {"refine": dataclasses.replace(spec, base=str(moved))}
+    )
+    assert (
+        other.config()
+        != StageWork.for_catalog(shop / "catalog", options=FAST | {"refine": spec}).config()
+    )
+    stronger = stage_batch(
+        items, shop / "catalog", out, **FAST, refine=dataclasses.replace(spec, strength=1.0)
+    )
+    assert stronger.config != first.config and stronger.done == first.done
+
+
+def test_the_refiner_loads_once_per_process_and_never_travels(shop: Path, base: Path) -> None:
+    work = StageWork.for_catalog(
+        shop / "catalog", options=FAST | {"refine": {"base": str(base), **QUICK}}
+    )
+    assert isinstance(work.refine, RefineSpec)  # a dict of its fields is accepted
+    work.setup()
+    loaded = work._refiner
+    assert loaded is not None and loaded.strength == 0.5 and loaded.steps == 2
+    work.setup()  # once per process: a second setup keeps the model
+    assert work._refiner is loaded
+    sent = pickle.loads(pickle.dumps(work))  # what a worker process receives
+    assert sent._refiner is None and sent.refine == work.refine
+    assert len(pickle.dumps(work)) < 100_000  # settings, not weights
+
+
+def test_bad_refine_options_are_named_before_any_product(shop: Path, base: Path, tmp_path) -> None:
+    def loaded(composite, background, product, hole=None, protect=None):
+        return composite, {}
+
+    for refine, message in (
+        (loaded, "a RefineSpec or a dict of its fields"),
+        ({"base": str(base), "strenght": 0.5}, "unexpected keyword argument 'strenght'"),
+        (RefineSpec(str(base), strength=0.0), r"strength: expected a value in \(0, 1\]"),
+        (RefineSpec(str(base), steps=1000), "steps: expected an integer in 1..999"),
+        (RefineSpec(str(base), device="mps"), "device: expected cpu or cuda"),
+        (RefineSpec(str(base), dtype="float8"), "dtype: expected one of"),
+        (RefineSpec(str(tmp_path / "nowhere")), "does not exist"),
+    ):
+        with pytest.raises(InputError, match=message):
+            StageWork(shop / "catalog", options={"refine": refine})
+    with pytest.raises(InputError, match="which product_exact keeps"):
+        StageWork(
+            shop / "catalog",
+            options={"refine": RefineSpec(str(base), refine_product=True), "product_exact": True},
+        )
+    empty = tmp_path / "empty"
+    shutil.copytree(base, empty)
+    shutil.rmtree(empty / "vae")
+    with pytest.raises(InputError, match=r"has no weights in vae/"):
+        StageWork(shop / "catalog", options={"refine": RefineSpec(str(empty))})
+    StageWork(shop / "catalog", options={"refine": None})  # off is fine
+
+
+def test_the_cli_defaults_are_the_specs() -> None:
+    fields = {f.name: f.default for f in dataclasses.fields(RefineSpec)}
+    assert {k: fields[k] for k in REFINE_DEFAULTS} == REFINE_DEFAULTS
+
+
+def test_cli_batch_stage_refines_records_the_weights_and_names_bad_flags(
+    shop: Path, base: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    common = ["batch", "stage", "-c", str(shop / "catalog"), "--products", str(shop / "products.csv"),
+              "-k", "1", "--inpainter", "telea", "--edges", "unmix"]  # fmt: skip
+    refine = ["--refine-base", str(base), "--refine-steps", "2", "--refine-strength", "0.5",
+              "--refine-resolution", "64", "--refine-max-resolution", "64"]  # fmt: skip
+    result = runner.invoke(app, [*common, "-o", str(tmp_path / "out"), *refine])
+    assert result.exit_code == 0, result.stderr
+    run = json.loads((tmp_path / "out" / "adstage-run.json").read_text())
+    recorded = run["config"]["refine"]
+    assert recorded["base"] == str(base) and recorded["strength"] == 0.5
+    assert set(recorded["weights_sha256"]) >= {
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+    }
+    assert all(r["pixels_changed"] > 0 for r in _refined(tmp_path / "out"))
+    for extra, message in (
+        (["--refine-strength", "0.3"], "--refine-strength: needs --refine-base"),
+        (["--device", "cuda"], "--device: needs --refine-base"),
+        ([*refine, "--refine-strength", "0"], "--refine-strength: expected a value in (0, 1]"),
+        ([*refine, "--device", "mps"], "--device: expected cpu or cuda[:N], got 'mps'"),
+        ([*refine, "--refine-product", "--product-exact"], "--refine-product: re-draws"),
+        (["--refine-base", str(tmp_path / "nowhere")], "--refine-base: "),
+    ):
+        bad = runner.invoke(app, [*common, "-o", str(tmp_path / "bad"), *extra])
+        assert bad.exit_code == 2 and message in bad.stderr, (extra, bad.stderr)
+        assert not (tmp_path / "bad" / "items").exists()
+
+
+def test_a_ray_driver_checks_the_device_by_its_spelling_and_asks_for_a_gpu(
+    shop: Path, base: Path
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - this project's machines have no GPU
+        pytest.skip("tests the check of a driver without the workers' GPUs")
+    cuda = {"refine": RefineSpec(str(base), device="cuda")}
+    with pytest.raises(InputError, match="CUDA is not available here"):
+        StageWork(shop / "catalog", options=cuda)  # the local engine loads it here
+    remote = StageWork(shop / "catalog", options=cuda, device_here=False)
+    assert remote.gpus == 1 and remote.config()["options"]["refine"]["device"] == "cuda"
+    with pytest.raises(InputError, match="device: expected cpu or cuda"):
+        StageWork(
+            shop / "catalog",
+            options={"refine": RefineSpec(str(base), device="cuda:x")},
+            device_here=False,
+        )
+    assert StageWork(shop / "catalog", options={"refine": RefineSpec(str(base))}).gpus == 0
+    assert StageWork(shop / "catalog", options={}).gpus == 0
