@@ -282,4 +282,5 @@ def refine_message(exc: Exception) -> str:
     ``--refine-strength: …``)."""
     message = str(exc)
     name = message.split(":", 1)[0]
-    return REFINE_FLAGS.get(name, name) + message[len(name) :]
+    flags = REFINE_FLAGS | {"strength × steps": "--refine-strength × --refine-steps"}
+    return flags.get(name, name) + message[len(name) :]

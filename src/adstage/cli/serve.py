@@ -8,9 +8,24 @@ from typing import Annotated
 import typer
 
 from adstage.cli._common import CatalogDir, err
+from adstage.cli._staging import (
+    REFINE_DEFAULTS,
+    Device,
+    RefineBase,
+    RefineDtype,
+    RefineMaxResolution,
+    RefineProduct,
+    RefinePrompt,
+    RefineResolution,
+    RefineSeed,
+    RefineSteps,
+    RefineStrength,
+    refine_spec,
+)
 
 
 def serve(
+    ctx: typer.Context,
     catalog: CatalogDir,
     host: Annotated[
         str,
@@ -62,12 +77,39 @@ def serve(
             "--sync-wait", min=0.0, max=60.0, help="Seconds a POST waits before answering 202."
         ),
     ] = 1.0,
+    refine_base: RefineBase = None,
+    refine_strength: RefineStrength = REFINE_DEFAULTS["strength"],
+    refine_steps: RefineSteps = REFINE_DEFAULTS["steps"],
+    refine_prompt: RefinePrompt = None,
+    refine_seed: RefineSeed = REFINE_DEFAULTS["seed"],
+    refine_resolution: RefineResolution = REFINE_DEFAULTS["resolution"],
+    refine_max_resolution: RefineMaxResolution = REFINE_DEFAULTS["max_resolution"],
+    refine_product: RefineProduct = False,
+    device: Device = REFINE_DEFAULTS["device"],
+    refine_dtype: RefineDtype = REFINE_DEFAULTS["dtype"],
 ) -> None:
     """Serve segment, stage, animate (and generate, with --refadgen) over HTTP, with a web page
     at / and the OpenAPI page at /docs, until SIGTERM or Ctrl-C (graceful: running jobs get
     time to finish). The API key, when set, comes from $ADSTAGE_API_KEY; it is required for a
-    host other than loopback. See docs/service.md."""
+    host other than loopback. With --refine-base every stage job's candidates are re-drawn by
+    that diffusion model (loaded at start; one refinement at a time: give it a GPU and a longer
+    --job-timeout). See docs/service.md."""
     from adstage.errors import AdstageError, InputError
+
+    spec = refine_spec(
+        ctx,
+        product_exact=False,
+        refine_base=refine_base,
+        refine_strength=refine_strength,
+        refine_steps=refine_steps,
+        refine_prompt=refine_prompt,
+        refine_seed=refine_seed,
+        refine_resolution=refine_resolution,
+        refine_max_resolution=refine_max_resolution,
+        refine_product=refine_product,
+        device=device,
+        refine_dtype=refine_dtype,
+    )
 
     try:
         from adstage.serve.app.app import serve as run
@@ -90,14 +132,21 @@ def serve(
             sync_wait=sync_wait,
             refadgen=refadgen,
             refadgen_base=refadgen_base,
+            refine=spec,
         )
     except InputError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
+    if spec is not None and not spec.gpu:
+        err.print(
+            f"note: --refine-base on the CPU takes minutes per candidate; stage jobs time out "
+            f"after --job-timeout {job_timeout:g} s"
+        )
     err.print(
         f"serving {catalog} on http://{host}:{port} ({workers} workers"
         + (", API key required" if config.api_key else "")
         + (", RefAdGen on" if refadgen else "")
+        + (f", refining with {refine_base}" if refine_base else "")
         + "); SIGTERM or Ctrl-C stops"
     )
     try:

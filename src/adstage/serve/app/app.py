@@ -529,6 +529,7 @@ def create_app(config: ServiceConfig, *, backends: Backends | None = None) -> Fa
         return {
             "version": __version__,
             "generate": backends.pipeline is not None,
+            "refine": backends.refine_info,
             "segmenters": SEGMENTERS.names(),
             "inpainters": INPAINTERS.names(),
             "default_inpainter": DEFAULT_INPAINTER,

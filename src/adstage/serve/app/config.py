@@ -11,6 +11,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adstage.errors import InputError
 
@@ -48,6 +49,8 @@ class ServiceConfig:
     ``api_key``: required on ``/v1`` and ``/metrics`` when set; needed for a non-loopback host.
     ``refadgen`` / ``refadgen_base``: a RefAdGen checkpoint and its base; ``/v1/generate``
     answers 501 without them.
+    ``refine``: a :class:`~adstage.generate.refine.RefineSpec`: every stage job's candidates are
+    re-drawn by that diffusion model (loaded once, at start; one refinement at a time).
     """
 
     catalog: Path
@@ -67,6 +70,7 @@ class ServiceConfig:
     refadgen: Path | None = None
     refadgen_base: Path | None = None
     segmenter: str = "auto"
+    refine: Any = None
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -101,6 +105,12 @@ class ServiceConfig:
             raise InputError("refadgen / refadgen_base: give both (a checkpoint and its base)")
         if not Path(self.catalog).is_dir():
             raise InputError(f"catalog: {self.catalog} is not a folder")
+        if self.refine is not None:
+            from adstage.generate.refine import RefineSpec
+
+            if not isinstance(self.refine, RefineSpec):
+                raise InputError(f"refine: expected a RefineSpec or None, got {self.refine!r}")
+            self.refine.check()
 
     @classmethod
     def from_env(cls, **kwargs: object) -> ServiceConfig:

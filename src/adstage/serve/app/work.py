@@ -55,6 +55,14 @@ class Backends:
 
             self.pipeline = load_pipeline(config.refadgen_base, config.refadgen)
             log.info("RefAdGen loaded from %s on %s", config.refadgen, config.refadgen_base)
+        self.refiner: Any = None
+        self.refine_info: dict[str, Any] | None = None
+        """What ``/v1/info`` says of the refiner: its settings and weights (file names relative
+        to the base: no server path)."""
+        if config.refine is not None:
+            self.refine_info = refine_info(config.refine)
+            self.refiner = _OneAtATime(config.refine.load())
+            log.info("refining every stage job with %s", config.refine.base)
 
     def segmenter(self, name: str) -> Segmenter:
         with self._lock:
@@ -70,6 +78,41 @@ class Backends:
         if auto.get("reason"):
             provenance["reason"] = auto["reason"]
         return seg.alpha, provenance
+
+
+class _OneAtATime:
+    """The staging refiner behind a lock (job threads share one model; its runs take seconds on
+    a GPU, minutes on a CPU); everything else is the refiner's."""
+
+    def __init__(self, refiner: Any) -> None:
+        self._refiner = refiner
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._refiner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._refiner, name)
+
+
+REFINE_RUN = ("backend", "prompt", "negative", "strength", "steps", "steps_run", "guidance",
+              "seed", "window", "window_size", "region_pixels", "pixels_changed", "seconds",
+              "refine_product")  # fmt: skip
+"""What a candidate's answer says of its refinement (never the base's path on the server)."""
+
+
+def refine_info(spec: Any) -> dict[str, Any]:
+    """A :class:`~adstage.generate.refine.RefineSpec`'s settings and weights for clients."""
+    info: dict[str, Any] = {"base": Path(spec.base).name} | spec.describe()
+    return info
+
+
+def _refined(candidate: Any) -> dict[str, Any] | None:
+    record = candidate.provenance.get("composite", {}).get("refine")
+    if record is None:
+        return None
+    return {key: record[key] for key in REFINE_RUN if key in record}
 
 
 @dataclass(frozen=True)
@@ -198,6 +241,7 @@ def stage_job(
         shadow=shadow,
         ad_format=ad_format,
         max_side=max_side,
+        refine=backends.refiner,
     )
     ctx.progress(0.9, "writing the candidates")
     write_image(ctx.path("product.png"), staged.product.rgba)
@@ -224,6 +268,7 @@ def stage_job(
                 "placement": list(cand.placement),
                 "size": [int(cand.image.shape[1]), int(cand.image.shape[0])],
                 "seconds": {key: round(v, 4) for key, v in cand.seconds.items()},
+                "refine": _refined(cand),
                 "files": entry_files,
             }
         )

@@ -1,0 +1,130 @@
+"""POST /v1/stage on a server started with a refiner (a tiny random SD-shaped folder): every
+candidate is re-drawn and says so without a server path, /v1/info names the refiner's settings
+and weights, one refinement runs at a time, and a bad refiner stops the server before it
+listens."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from fastapi.testclient import TestClient
+from test_service_helpers import catalog, product_png
+
+from adstage.errors import InputError
+from adstage.generate.refine import RefineSpec
+from adstage.serve.app.app import create_app
+from adstage.serve.app.config import ServiceConfig
+from adstage.serve.app.work import _OneAtATime
+from tiny_sd import write_sd_folder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+QUICK = {"steps": 2, "strength": 0.5, "resolution": 64, "max_resolution": 64}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sd_folder(tmp_path_factory.mktemp("serve-refine") / "sd")
+
+
+def _stage(client: TestClient, cat: Path) -> dict:
+    response = client.post(
+        "/v1/stage",
+        params={"wait": 60},
+        files={"image": ("product.png", product_png(cat), "image/png")},
+        data={"k": "2", "inpainter": "telea"},
+    )
+    assert response.status_code == 200, response.text
+    record = response.json()
+    assert record["state"] == "done", record
+    return record["result"]
+
+
+def test_a_refining_server_redraws_every_candidate_and_shows_no_server_path(
+    tmp_path_factory: pytest.TempPathFactory, base: Path
+) -> None:
+    cat = catalog(tmp_path_factory)
+    plain = ServiceConfig(catalog=cat, work=tmp_path_factory.mktemp("plain-work"))
+    refined = ServiceConfig(
+        catalog=cat,
+        work=tmp_path_factory.mktemp("refined-work"),
+        refine=RefineSpec(str(base), **QUICK),
+    )
+    with TestClient(create_app(plain), raise_server_exceptions=False) as client:
+        assert client.get("/v1/info").json()["refine"] is None
+        before = _stage(client, cat)
+        first = client.get(before["candidates"][0]["files"]["image"]).content
+    with TestClient(create_app(refined), raise_server_exceptions=False) as client:
+        info = client.get("/v1/info").json()["refine"]
+        assert info["base"] == "sd" and info["strength"] == 0.5 and info["steps"] == 2
+        assert "unet/diffusion_pytorch_model.safetensors" in info["weights_sha256"]
+        after = _stage(client, cat)
+        second = client.get(after["candidates"][0]["files"]["image"]).content
+    assert all(c["refine"] is None for c in before["candidates"])
+    for candidate in after["candidates"]:
+        run = candidate["refine"]
+        assert run["backend"] == "sd-blended-latent" and run["steps_run"] == 1
+        assert run["pixels_changed"] > 0 and "seconds" in run
+        assert "base" not in run and "weights_sha256" not in run
+    assert first != second
+    assert str(base) not in str(after) and str(base) not in str(info), "no server path"
+
+
+def test_one_refinement_at_a_time_and_the_refiners_attributes_pass_through() -> None:
+    inside, most = [0], [0]
+
+    class Slow:
+        refine_product = True
+
+        def __call__(self, x):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            inside[0] -= 1
+            return x
+
+    guarded = _OneAtATime(Slow())
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1 and guarded.refine_product is True
+
+
+def test_a_bad_refiner_stops_the_server_before_it_listens(base: Path, tmp_path, tmp_path_factory):
+    cat = catalog(tmp_path_factory)
+    for refine, message in (
+        (RefineSpec(str(tmp_path / "nowhere")), "does not exist"),
+        (RefineSpec(str(base), strength=2.0), r"strength: expected a value in \(0, 1\]"),
+        ({"base": str(base)}, "refine: expected a RefineSpec or None"),
+    ):
+        with pytest.raises(InputError, match=message):
+            ServiceConfig(catalog=cat, refine=refine)
+
+
+def test_cli_serve_names_bad_refine_flags(base: Path, tmp_path_factory) -> None:
+    from typer.testing import CliRunner
+
+    from adstage.cli import app
+
+    cat = catalog(tmp_path_factory)
+    runner = CliRunner()
+    for extra, message in (
+        (["--refine-strength", "0.3"], "--refine-strength: needs --refine-base"),
+        (["--refine-base", str(base), "--refine-steps", "1", "--refine-strength", "0.5"],
+         "--refine-strength × --refine-steps: 0.5 × 1 runs no step"),
+        (["--refine-base", str(base), "--device", "mps"], "--device: expected cpu or cuda"),
+    ):  # fmt: skip
+        result = runner.invoke(app, ["serve", "-c", str(cat), *extra])
+        assert result.exit_code == 2 and message in result.stderr, (extra, result.stderr)
