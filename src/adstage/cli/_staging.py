@@ -239,11 +239,11 @@ def _parameter(field: str) -> str:
 
 
 def refine_spec(
-    ctx: typer.Context, *, product_exact: bool, device_here: bool = True, **values: Any
+    ctx: typer.Context, *, product_exact: bool, device_here: bool = True
 ) -> RefineSpec | None:
-    """The :class:`~adstage.generate.refine.RefineSpec` of the refine flags (``values``: their
-    parameters, ``refine_base`` … ``device``), checked without loading the base (the device
-    only by its spelling without ``device_here``: a Ray driver); ``None`` without
+    """The :class:`~adstage.generate.refine.RefineSpec` of the command's refine flags (read
+    from ``ctx.params``: ``refine_base`` … ``device``), checked without loading the base (the
+    device only by its spelling without ``device_here``: a Ray driver); ``None`` without
     ``--refine-base``. Bad input is one error line naming the flag, exit 2."""
     from adstage.cli._common import err, given
     from adstage.errors import InputError
@@ -252,7 +252,7 @@ def refine_spec(
         err.print(f"error: {message}")
         return typer.Exit(2)
 
-    fields = {field: values[_parameter(field)] for field in REFINE_FLAGS}
+    fields = {field: ctx.params[_parameter(field)] for field in REFINE_FLAGS}
     if fields["base"] is None:
         used = [f for f in REFINE_FLAGS if f != "base" and given(ctx, _parameter(f))]
         if used:

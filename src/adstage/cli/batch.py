@@ -263,16 +263,6 @@ def stage(
         ctx,
         product_exact=product_exact,
         device_here=engine != "ray",  # a Ray driver may have none of its workers' GPUs
-        refine_base=refine_base,
-        refine_strength=refine_strength,
-        refine_steps=refine_steps,
-        refine_prompt=refine_prompt,
-        refine_seed=refine_seed,
-        refine_resolution=refine_resolution,
-        refine_max_resolution=refine_max_resolution,
-        refine_product=refine_product,
-        device=device,
-        refine_dtype=refine_dtype,
     )
     options: dict[str, Any] = {
         "k": top_k,

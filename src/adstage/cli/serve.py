@@ -99,16 +99,6 @@ def serve(
     spec = refine_spec(
         ctx,
         product_exact=False,
-        refine_base=refine_base,
-        refine_strength=refine_strength,
-        refine_steps=refine_steps,
-        refine_prompt=refine_prompt,
-        refine_seed=refine_seed,
-        refine_resolution=refine_resolution,
-        refine_max_resolution=refine_max_resolution,
-        refine_product=refine_product,
-        device=device,
-        refine_dtype=refine_dtype,
     )
 
     try:

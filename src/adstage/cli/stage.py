@@ -180,16 +180,6 @@ def stage(
     spec = refine_spec(
         ctx,
         product_exact=product_exact,
-        refine_base=refine_base,
-        refine_strength=refine_strength,
-        refine_steps=refine_steps,
-        refine_prompt=refine_prompt,
-        refine_seed=refine_seed,
-        refine_resolution=refine_resolution,
-        refine_max_resolution=refine_max_resolution,
-        refine_product=refine_product,
-        device=device,
-        refine_dtype=refine_dtype,
     )
     shadow = shadow_strength(shadow, no_shadow)
     if method == "vanilla":
