@@ -25,10 +25,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4
 
 ## The long variants CI runs after `make test` (marker `long`): the service's load test with
-## 32 clients × 200 requests, Ray's engine, and a batch run killed 5 times (`make test`: twice).
+## 32 clients × 200 requests, Ray's engine, a batch run killed 5 times (`make test`: twice), and
+## two worker processes refining as one does.
 test-load: $(STAMP)
 	ADSTAGE_LOAD_REQUESTS=200 $(BIN)/python -m pytest -q -m long \
-	  tests/serve/test_service_load.py tests/batch/test_batch_engines.py
+	  tests/serve/test_service_load.py tests/batch/test_batch_engines.py \
+	  tests/batch/test_batch_refine.py
 	ADSTAGE_BATCH_KILLS=5 $(BIN)/python -m pytest -q \
 	  tests/batch/test_batch_engines.py::test_killed_repeatedly_then_finished
 

@@ -121,12 +121,83 @@ def test_bad_refine_options_are_named_before_any_product(shop: Path, base: Path,
             shop / "catalog",
             options={"refine": RefineSpec(str(base), refine_product=True), "product_exact": True},
         )
-    empty = tmp_path / "empty"
-    shutil.copytree(base, empty)
-    shutil.rmtree(empty / "vae")
-    with pytest.raises(InputError, match=r"has no weights in vae/"):
-        StageWork(shop / "catalog", options={"refine": RefineSpec(str(empty))})
+    for removed, message in (
+        ("vae/diffusion_pytorch_model.safetensors", "has no weights in vae/"),
+        ("tokenizer", "has no tokenizer"),
+        ("unet/config.json", "has no unet/config.json"),
+    ):
+        partial = tmp_path / removed.replace("/", "-")
+        shutil.copytree(base, partial)
+        gone = partial / removed
+        shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+        with pytest.raises(InputError, match=message):
+            StageWork(shop / "catalog", options={"refine": RefineSpec(str(partial))})
+    for spec, message in (  # wrong types are bad input too, not a TypeError
+        ({"base": None}, "base: expected a folder's path"),
+        ({"base": 5}, "base: expected a folder's path"),
+        ({"base": str(base), "strength": None}, "strength: expected a number"),
+        ({"base": str(base), "strength": "x"}, "strength: expected a number"),
+        ({"base": str(base), "device": "cuda:01"}, "device: expected cpu or cuda"),
+        ({"base": str(base), "resolution": 1}, "resolution: expected an integer ≥ 2"),
+    ):
+        with pytest.raises(InputError, match=message):
+            StageWork(shop / "catalog", options={"refine": spec})
     StageWork(shop / "catalog", options={"refine": None})  # off is fine
+    # one spelling per setting: a torch dtype hashes as its name
+    import torch
+
+    by_name = StageWork(shop / "catalog", options={"refine": RefineSpec(str(base))})
+    by_dtype = StageWork(
+        shop / "catalog", options={"refine": RefineSpec(str(base), dtype=torch.float32)}
+    )
+    assert by_name.config() == by_dtype.config()
+
+
+def _corrupt(base: Path, tmp_path: Path) -> Path:
+    """A copy of ``base`` whose U-Net weights are cut short: every check passes, loading fails."""
+    bad = tmp_path / "corrupt-sd"
+    shutil.copytree(base, bad)
+    weights = bad / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    return bad
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_a_worker_cannot_load_stops_the_run_with_its_reason(
+    shop: Path, base: Path, tmp_path: Path, workers: int
+) -> None:
+    from adstage.batch import read_manifest
+    from adstage.batch.runner import SetupFailed
+
+    spec = RefineSpec(str(_corrupt(base, tmp_path)), **QUICK)
+    with pytest.raises(SetupFailed, match="cannot load the U-Net") as caught:
+        stage_batch(
+            iter_items(shop / "products.csv"),
+            shop / "catalog",
+            tmp_path / "out",
+            **FAST,
+            refine=spec,
+            workers=workers,
+        )
+    assert caught.value.reason.startswith("base: ")
+    assert not list(read_manifest(tmp_path / "out")), "no item is failed (or done) for it"
+
+
+@pytest.mark.long  # two spawned processes, each loading the model: `make test-load`
+def test_two_worker_processes_refine_as_one_does(shop: Path, base: Path, tmp_path: Path) -> None:
+    spec = RefineSpec(str(base), **QUICK)
+    items = list(iter_items(shop / "products.csv"))
+    one = stage_batch(items, shop / "catalog", tmp_path / "one", **FAST, refine=spec)
+    two = stage_batch(items, shop / "catalog", tmp_path / "two", **FAST, refine=spec, workers=2)
+    assert one.config == two.config and one.done == two.done >= 1
+    rows = {r["input"]: r for r in check_outputs(tmp_path / "one")}
+    for row in check_outputs(tmp_path / "two"):
+        mine = rows[row["input"]]
+        first = json.loads((tmp_path / "one" / mine["output"] / "manifest.json").read_text())
+        best = first["candidates"][0]["path"]
+        assert (tmp_path / "one" / mine["output"] / best).read_bytes() == (
+            tmp_path / "two" / row["output"] / best
+        ).read_bytes()
 
 
 def test_the_cli_defaults_are_the_specs() -> None:
@@ -163,6 +234,116 @@ def test_cli_batch_stage_refines_records_the_weights_and_names_bad_flags(
         bad = runner.invoke(app, [*common, "-o", str(tmp_path / "bad"), *extra])
         assert bad.exit_code == 2 and message in bad.stderr, (extra, bad.stderr)
         assert not (tmp_path / "bad" / "items").exists()
+    corrupt = ["--refine-base", str(_corrupt(base, tmp_path)), *refine[2:]]
+    bad = runner.invoke(app, [*common, "-o", str(tmp_path / "bad"), *corrupt])
+    assert bad.exit_code == 2, bad.stderr
+    assert "error: a worker could not load its models: --refine-base: " in bad.stderr
+    assert "cannot load the U-Net" in bad.stderr
+
+
+class _FakeRay:
+    """Just enough of ``ray`` and ``ray.data`` for the runner's Ray engine to run in this
+    process: each ``map_batches`` builds the callable class once and maps every row; its keyword
+    arguments are kept in ``calls``."""
+
+    def __init__(self, reach: bool = True) -> None:
+        import types
+
+        self.calls: list[dict] = []
+        self.reach = reach
+        self.module = types.ModuleType("ray")
+        self.module.is_initialized = lambda: False
+        self.module.init = self._init
+        self.module.shutdown = lambda: None
+        data = types.ModuleType("ray.data")
+        data.DataContext = types.SimpleNamespace(
+            get_current=lambda: types.SimpleNamespace(enable_progress_bars=True)
+        )
+        data.ActorPoolStrategy = lambda size: size
+        data.from_items = self._from_items
+        self.module.data = data
+
+    def _init(self, **kwargs) -> None:
+        if not self.reach:
+            raise ConnectionError(f"no cluster at {kwargs.get('address')}")
+
+    def _from_items(self, rows, override_num_blocks):
+        fake = self
+
+        class Dataset:
+            def map_batches(self, fn, *, fn_constructor_kwargs, **kwargs):
+                fake.calls.append(kwargs)
+                actor = fn(**fn_constructor_kwargs)
+                self.out = [actor({"task": [row["task"]]}) for row in rows]
+                return self
+
+            def iter_batches(self, **kwargs):
+                yield from self.out
+
+        return Dataset()
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    import sys
+
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake.module)
+    monkeypatch.setitem(sys.modules, "ray.data", fake.module.data)
+    return fake
+
+
+def test_the_ray_engine_asks_for_a_gpu_and_stops_on_a_failed_setup(
+    shop: Path, base: Path, tmp_path: Path, fake_ray
+) -> None:
+    from adstage.batch.runner import SetupFailed
+
+    items = list(iter_items(shop / "products.csv"))
+    plain = stage_batch(items, shop / "catalog", tmp_path / "plain", **FAST, engine="ray")
+    assert plain.done >= 1 and fake_ray.calls[-1]["num_gpus"] == 0
+    with pytest.raises(SetupFailed, match="cannot load the U-Net"):
+        stage_batch(
+            items,
+            shop / "catalog",
+            tmp_path / "bad",
+            **FAST,
+            engine="ray",
+            refine=RefineSpec(str(_corrupt(base, tmp_path)), **QUICK),
+        )
+
+
+def test_a_ray_clusters_driver_checks_the_device_by_its_spelling_only(
+    shop: Path, base: Path, tmp_path: Path, fake_ray
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - this project's machines have no GPU
+        pytest.skip("tests the check of a driver without the workers' GPUs")
+    cuda = RefineSpec(str(base), device="cuda:1", **QUICK)
+    items = list(iter_items(shop / "products.csv"))
+    with pytest.raises(InputError, match="CUDA is not available here"):  # a local Ray: here
+        stage_batch(items, shop / "catalog", tmp_path / "a", **FAST, engine="ray", refine=cuda)
+    fake_ray.reach = False  # a cluster's driver gets past the check, to the cluster
+    with pytest.raises(ConnectionError, match="no cluster at ray://head:10001"):
+        stage_batch(
+            items,
+            shop / "catalog",
+            tmp_path / "b",
+            **FAST,
+            engine="ray",
+            address="ray://head:10001",
+            refine=cuda,
+        )
+    # on an actor the refiner loads on the GPU Ray gave it, whatever index the driver named
+    work = StageWork(shop / "catalog", options={"refine": cuda}, device_here=False, ray=True)
+    loaded: list[str] = []
+    original = RefineSpec.load
+    try:
+        RefineSpec.load = lambda self: loaded.append(self.device)  # type: ignore[method-assign]
+        work.setup()
+    finally:
+        RefineSpec.load = original  # type: ignore[method-assign]
+    assert loaded == ["cuda"]
 
 
 def test_a_ray_driver_checks_the_device_by_its_spelling_and_asks_for_a_gpu(

@@ -5,6 +5,7 @@ listens."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -128,3 +129,11 @@ def test_cli_serve_names_bad_refine_flags(base: Path, tmp_path_factory) -> None:
     ):  # fmt: skip
         result = runner.invoke(app, ["serve", "-c", str(cat), *extra])
         assert result.exit_code == 2 and message in result.stderr, (extra, result.stderr)
+    # weights that pass every check but do not load: the server stops before it listens
+    corrupt = tmp_path_factory.mktemp("corrupt") / "sd"
+    shutil.copytree(base, corrupt)
+    weights = corrupt / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    result = runner.invoke(app, ["serve", "-c", str(cat), "--refine-base", str(corrupt)])
+    assert result.exit_code == 2, result.stderr
+    assert "error: --refine-base: " in result.stderr and "cannot load the U-Net" in result.stderr

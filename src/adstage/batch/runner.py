@@ -114,6 +114,31 @@ def perform(work: Work, task: Task) -> Outcome:
     )
 
 
+class SetupFailed(AdstageError):
+    """A worker could not load its models (:meth:`Work.setup` raised): the run stops with the
+    reason instead of failing every item. ``reason`` is the first line of the setup's error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"a worker could not load its models: {reason}")
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process and Ray boundaries
+        return (SetupFailed, (self.reason,))
+
+
+def _setup(work: Work) -> SetupFailed | None:
+    """``work.setup()``; its error as a :class:`SetupFailed` (logged with its traceback)."""
+    try:
+        work.setup()
+    except Exception as exc:
+        log.error("worker setup failed", exc_info=True)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, AdstageError | OSError):
+            text = f"{type(exc).__name__}: {text}"
+        return SetupFailed(text)
+    return None
+
+
 def failure(task: Task, exc: BaseException, *, seconds: float = 0.0) -> Outcome:
     """A failed :class:`Outcome`: the first line of the message; ``internal error: …`` for an
     exception that is not bad input or I/O (a bug), with its traceback either way."""
@@ -316,21 +341,26 @@ def _execute(
 
 
 def _in_process(tasks: Iterator[Task], work: Work) -> Iterator[Outcome]:
-    work.setup()
+    failed = _setup(work)
+    if failed is not None:
+        raise failed
     for task in tasks:
         yield perform(work, task)
 
 
 _worker_work: Work | None = None
+_worker_failed: SetupFailed | None = None
 
 
 def _init_worker(work: Work) -> None:
-    global _worker_work
-    work.setup()
+    global _worker_work, _worker_failed
+    _worker_failed = _setup(work)  # kept, not raised: a raising initializer breaks the pool
     _worker_work = work
 
 
 def _perform_in_worker(task: Task) -> Outcome:
+    if _worker_failed is not None:
+        raise _worker_failed
     if _worker_work is None:  # pragma: no cover - the initializer always ran
         raise RuntimeError("worker not initialised")
     return perform(_worker_work, task)
@@ -339,7 +369,8 @@ def _perform_in_worker(task: Task) -> Outcome:
 def _processes(tasks: Iterator[Task], work: Work, workers: int) -> Iterator[Outcome]:
     """N spawned worker processes (not forked: the driver holds LanceDB's threads), at most 2N
     tasks in flight. A worker that dies (a crash in native code) fails the tasks in flight, and
-    a new pool takes the rest."""
+    a new pool takes the rest. A worker whose setup failed stops the run (:class:`SetupFailed`;
+    the tasks in flight get no outcome and are done by the next run)."""
     context = multiprocessing.get_context("spawn")
 
     def pool() -> ProcessPoolExecutor:
@@ -366,6 +397,8 @@ def _processes(tasks: Iterator[Task], work: Work, workers: int) -> Iterator[Outc
                 task = pending.pop(future)
                 try:
                     yield future.result()
+                except SetupFailed:
+                    raise
                 except BrokenProcessPool as exc:
                     broken = True
                     yield failure(task, AdstageError(f"a worker process died ({exc})"))
@@ -391,13 +424,16 @@ def ray_available() -> None:
 
 
 class _RayWork:
-    """The callable class Ray Data runs on each actor: ``setup`` once, then one task per row."""
+    """The callable class Ray Data runs on each actor: ``setup`` once, then one task per row.
+    A failed setup answers every row with its :class:`SetupFailed`, which the driver raises."""
 
     def __init__(self, work: Work) -> None:
-        work.setup()
+        self.failed = _setup(work)
         self.work = work
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
+        if self.failed is not None:
+            return {"outcome": [pickle.dumps(self.failed) for _ in batch["task"]]}
         outcomes = [perform(self.work, pickle.loads(blob)) for blob in batch["task"]]
         return {"outcome": [pickle.dumps(outcome) for outcome in outcomes]}
 
@@ -436,7 +472,10 @@ def _ray(
             )
             for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                 for blob in batch["outcome"]:
-                    yield pickle.loads(blob)
+                    outcome = pickle.loads(blob)
+                    if isinstance(outcome, SetupFailed):
+                        raise outcome
+                    yield outcome
     finally:
         if started:
             ray.shutdown()

@@ -71,7 +71,8 @@ class StageWork(Work):
     process loads once in :meth:`setup`, its weights part of the config by content.
     ``catalog_rows`` and ``embedders`` fingerprint the catalog in the config: ingesting more
     scenes re-does the products, moving the catalog's folder does not. ``device_here=False``
-    checks a refiner's device by its spelling only (a Ray driver; the workers load it)."""
+    checks a refiner's device by its spelling only (the driver of a Ray cluster; the workers
+    load it); ``ray``: the workers are Ray actors (see :meth:`setup`)."""
 
     command = "stage"
 
@@ -86,6 +87,7 @@ class StageWork(Work):
         embedders: tuple[str, ...] = (),
         max_pixels: MaxPixels = "default",
         device_here: bool = True,
+        ray: bool = False,
     ) -> None:
         if container not in FORMATS:
             raise InputError(f"container: expected one of {', '.join(FORMATS)}, got {container!r}")
@@ -108,6 +110,7 @@ class StageWork(Work):
             k: v for k, v in dataclasses.asdict(resolved).items() if k != "realism"
         }  # "refine": None without one, so configs of earlier runs keep their hash
         self.refine = refine
+        self.ray = ray
         if refine is not None:  # checked here, in the driver, before any worker loads it
             self.described["refine"] = refine.describe(device_here=device_here)
             self.gpus = 1 if refine.gpu else 0
@@ -138,15 +141,22 @@ class StageWork(Work):
 
     def setup(self) -> None:
         """Open the catalog and load the models once for this process (stage() then finds the
-        segmenter in :func:`~adstage.stage.pipeline.shared_segmenter`'s cache)."""
-        self._store = Catalog(self.catalog)
-        shared_segmenter(self.options["segmenter"])
-        load_embedder(self.options["embedder"] or self._store.embedders[0])
+        segmenter in :func:`~adstage.stage.pipeline.shared_segmenter`'s cache); the refiner
+        first, so that a process whose refiner failed is never taken for one set up. On Ray
+        the refiner loads on the device's type (``cuda``): an actor sees only the GPU Ray gave
+        it, as ``cuda:0``."""
         if self.refine is not None and self._refiner is None:
-            self._refiner = self.refine.load()
+            spec = self.refine
+            if self.ray:
+                spec = dataclasses.replace(spec, device=spec.device.split(":")[0])
+            self._refiner = spec.load()
+        store = Catalog(self.catalog)
+        shared_segmenter(self.options["segmenter"])
+        load_embedder(self.options["embedder"] or store.embedders[0])
+        self._store = store
 
     def _ready(self) -> Catalog:
-        if self._store is None:
+        if self._store is None or (self.refine is not None and self._refiner is None):
             self.setup()
         if self._store is None:  # pragma: no cover - setup sets it
             raise RuntimeError("StageWork.setup did not open the catalog")
@@ -254,7 +264,8 @@ def stage_batch(
         container=container,
         steps=steps,
         max_pixels=max_pixels,
-        device_here=engine != "ray",  # a Ray driver may have none of its workers' GPUs
+        device_here=engine != "ray" or address is None,  # a cluster's driver may have no GPU
+        ray=engine == "ray",
     )
     out.mkdir(parents=True, exist_ok=True)
     with Manifest(out / MANIFEST) as manifest:

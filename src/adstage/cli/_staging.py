@@ -277,9 +277,9 @@ def refine_spec(
     return spec
 
 
-def refine_message(exc: Exception) -> str:
-    """A refiner's error with the flag in place of the setting it names (``strength: …`` →
-    ``--refine-strength: …``)."""
+def refine_message(exc: Exception | str) -> str:
+    """A refiner's error (or its text) with the flag in place of the setting it names
+    (``strength: …`` → ``--refine-strength: …``)."""
     message = str(exc)
     name = message.split(":", 1)[0]
     flags = REFINE_FLAGS | {"strength × steps": "--refine-strength × --refine-steps"}

@@ -66,6 +66,7 @@ from adstage.cli._staging import (
     RefineStrength,
     ScreenSlots,
     Shade,
+    refine_message,
     refine_spec,
     warn_unknown_kind,
 )
@@ -243,10 +244,12 @@ def stage(
     stages them again. Exit 1 if any product failed.
 
     With --refine-base every worker process loads the diffusion model once (--workers N: N
-    copies; one per GPU); the base's weights, by content, are part of the options.
+    copies on the one --device; one GPU per actor: --engine ray); the base's files, by
+    content, are part of the options.
     """
     from adstage.batch.items import catalog_items, count_items, iter_items
     from adstage.batch.manifest import MANIFEST
+    from adstage.batch.runner import SetupFailed
     from adstage.batch.stage import stage_batch
     from adstage.catalog.store import Catalog
     from adstage.errors import AdstageError, BackendUnavailable
@@ -262,7 +265,7 @@ def stage(
     spec = refine_spec(
         ctx,
         product_exact=product_exact,
-        device_here=engine != "ray",  # a Ray driver may have none of its workers' GPUs
+        device_here=engine != "ray" or address is None,  # a cluster's driver may have no GPU
     )
     options: dict[str, Any] = {
         "k": top_k,
@@ -309,7 +312,7 @@ def stage(
         "screen": None if options["screen"] is None else options["screen"].as_dict(),
         "refine": None
         if spec is None
-        else {"base": spec.base} | spec.describe(device_here=engine != "ray"),
+        else spec.record(device_here=engine != "ray" or address is None),
         "catalog": str(catalog),
         "products": "catalog (staged = false)" if products is None else str(products),
         "container": container,
@@ -336,6 +339,9 @@ def stage(
             max_pixels=limit(max_pixels),
             **options,
         )
+    except SetupFailed as exc:  # the refiner's errors name the flag
+        err.print(f"error: a worker could not load its models: {refine_message(exc.reason)}")
+        raise typer.Exit(2) from exc
     except BackendUnavailable as exc:
         raise _engine_error(exc) from exc
     except AdstageError as exc:

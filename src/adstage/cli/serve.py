@@ -20,6 +20,7 @@ from adstage.cli._staging import (
     RefineSeed,
     RefineSteps,
     RefineStrength,
+    refine_message,
     refine_spec,
 )
 
@@ -141,8 +142,8 @@ def serve(
     )
     try:
         run(config, port=port)
-    except InputError as exc:
-        err.print(f"error: {exc}")
+    except InputError as exc:  # the refiner's errors name the flag
+        err.print(f"error: {refine_message(exc)}")
         raise typer.Exit(2) from exc
     except (AdstageError, OSError) as exc:
         err.print(f"error: {exc}")

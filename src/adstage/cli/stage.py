@@ -223,7 +223,7 @@ def stage(
         err.print(f"error: {refine_message(exc)}")
         raise typer.Exit(2) from exc
     try:
-        refine_record = None if refiner is None else refiner.settings()
+        refine_record = None if spec is None else spec.record()
         judge = None
         if critic is not None:
             from adstage.evaluate.realism import RealismCritic

@@ -637,14 +637,16 @@ def composite_region(
 
 
 def _file_sha256(path: Path) -> str:
-    """The sha256 of a weight file, read once per process while its size and time are unchanged
-    (a batch's driver and an in-process worker both record a base of several GB)."""
+    """The sha256 of a file, read once per process while it is unchanged (its inode, size and
+    times: a batch's driver and an in-process worker both record a base of several GB)."""
     stat = Path(path).stat()
-    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return _sha256_of(
+        str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+    )
 
 
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -771,16 +773,26 @@ def load_refiner(
     )
 
 
-_DEVICE_SPELLING = re.compile(r"cpu|cuda(:\d+)?")
+_DEVICE_SPELLING = re.compile(r"cpu|cuda(:(0|[1-9][0-9]*))?")
+
+_CONFIGS = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "unet/config.json",
+    "vae/config.json",
+    "text_encoder/config.json",
+)
+"""The base's small files that decide its pictures besides the weights (with the tokenizer's)."""
 
 
 @dataclass(frozen=True)
 class RefineSpec:
     """A refinement described, to be built where it runs: the base folder, device and dtype, and
     :class:`StagingRefiner`'s settings, as plain data. ``adstage batch stage --refine-base``
-    sends it to every worker process, which loads the base once (:meth:`load`); the batch's
-    config hash takes :meth:`describe` (the base's weight files by content, not by path, so a
-    moved base keeps a run's outputs and other weights re-do them)."""
+    sends it to every worker process, which loads the base once (:meth:`load`), and ``adstage
+    serve`` loads it at start; the batch's config hash takes :meth:`describe` (the base's files
+    by content, not by path, so a moved base keeps a run's outputs and other weights re-do
+    them)."""
 
     base: str
     device: str = "cpu"
@@ -792,6 +804,13 @@ class RefineSpec:
     resolution: int = DEFAULT_RESOLUTION
     max_resolution: int = DEFAULT_MAX_RESOLUTION
     refine_product: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dtype, torch.dtype):  # one spelling per setting, for the config hash
+            from adstage.generate.pipeline import DTYPES
+
+            names = {v: k for k, v in DTYPES.items()}
+            object.__setattr__(self, "dtype", names.get(self.dtype, str(self.dtype)))
 
     def _numbers(self) -> dict[str, Any]:
         return {
@@ -811,25 +830,36 @@ class RefineSpec:
         """Everything that can be checked without loading the base (one :class:`InputError`
         naming the first bad setting: ``base``, ``device``, ``dtype``, ``prompt`` or a number);
         returns the weight files :func:`load_refiner` will read. ``device_here=False`` checks
-        only the device's spelling (a Ray driver without the workers' GPUs)."""
+        only the device's spelling (a Ray cluster's driver, without the workers' GPUs)."""
         from adstage.generate.components import base_kind
         from adstage.generate.pipeline import _device, _dtype
 
+        if not isinstance(self.base, str | os.PathLike) or not str(self.base):
+            raise InputError(f"base: expected a folder's path, got {self.base!r}")
+        for name, value in self._numbers().items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InputError(f"{name}: expected a number, got {value!r}")
         check_settings(guidance=DEFAULT_GUIDANCE, **self._numbers())
         if not isinstance(self.prompt, str):
             raise InputError(f"prompt: expected a text, got {self.prompt!r}")
         if not isinstance(self.refine_product, bool):
             raise InputError(f"refine_product: expected true or false, got {self.refine_product!r}")
-        _dtype(self.dtype)
+        if not isinstance(self.device, str) or not _DEVICE_SPELLING.fullmatch(self.device):
+            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
         if device_here:
             _device(self.device)
-        elif not _DEVICE_SPELLING.fullmatch(str(self.device)):
-            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
+        _dtype(self.dtype)
         path = Path(self.base).expanduser()
         kind = base_kind(path)
         if kind != "diffusers":  # load_refiner says why
             load_refiner(path, device="cpu", dtype=self.dtype)
         _prediction_type(path)
+        missing = [name for name in (*_CONFIGS[2:], "tokenizer") if not (path / name).exists()]
+        if missing:
+            raise InputError(
+                f"base: {path} has no {', '.join(missing)} (a diffusers SD-1.5 folder holds "
+                "unet/, vae/, text_encoder/ and tokenizer/, each with its config)"
+            )
         files = _loaded_files(path)
         missing = [sub for sub in ("unet", "vae", "text_encoder")
                    if not any(p.parent.name == sub for p in files)]  # fmt: skip
@@ -838,17 +868,24 @@ class RefineSpec:
                 f"base: {path} has no weights in {', '.join(f'{m}/' for m in missing)} "
                 "(a diffusers SD-1.5 folder holds unet/, vae/ and text_encoder/ weights)"
             )
+        check_settings(
+            guidance=DEFAULT_GUIDANCE, multiple=_latent_multiple(path), **self._numbers()
+        )
         return files
 
     def describe(self, *, device_here: bool = True) -> dict[str, Any]:
-        """The settings and the base's weights by content (sha256 per file, named relative to
-        the base), checked first (:meth:`check`): what decides a refined picture."""
-        path = Path(self.base).expanduser()
+        """The settings and the base's files by content (sha256 per weight file and per config,
+        named relative to the base), checked first (:meth:`check`): what decides a refined
+        picture. The device by its type only: which GPU does not change a picture."""
         files = self.check(device_here=device_here)
+        path = Path(self.base).expanduser()
+        configs = [path / name for name in _CONFIGS if (path / name).is_file()]
+        configs += sorted(p for p in (path / "tokenizer").rglob("*") if p.is_file())
         return {
             "weights_sha256": {str(p.relative_to(path)): _file_sha256(p) for p in files},
+            "configs_sha256": {str(p.relative_to(path)): _file_sha256(p) for p in configs},
             "prediction": _prediction_type(path),
-            "device": torch.device(self.device).type,  # which GPU does not change a picture
+            "device": self.device.split(":")[0],
             "dtype": str(self.dtype),
             "refine_product": self.refine_product,
         } | sampling_record(
@@ -858,6 +895,10 @@ class RefineSpec:
             **self._numbers(),
         )
 
+    def record(self, *, device_here: bool = True) -> dict[str, Any]:
+        """A run record's ``refine``: the base as given and :meth:`describe`."""
+        return {"base": str(self.base)} | self.describe(device_here=device_here)
+
     def load(self) -> StagingRefiner:
         """The :class:`StagingRefiner` (its settings checked before the base loads)."""
         self.check()
@@ -865,3 +906,13 @@ class RefineSpec:
         return StagingRefiner(
             model, prompt=self.prompt, refine_product=self.refine_product, **self._numbers()
         )
+
+
+def _latent_multiple(folder: Path) -> int:
+    """The VAE's downscale (8 for SD-1.5's), read from ``vae/config.json``: 2 per down block
+    after the first."""
+    try:
+        config = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
+        return int(2 ** (len(config["block_out_channels"]) - 1))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"base: {folder}/vae/config.json is not a readable VAE config") from exc
