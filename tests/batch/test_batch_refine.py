@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from adstage.batch import iter_items, stage_batch
+from adstage.batch import Item, iter_items, stage_batch
 from adstage.batch.stage import StageWork
 from adstage.cli import app
 from adstage.cli._staging import REFINE_DEFAULTS
@@ -313,7 +313,7 @@ def test_the_ray_engine_asks_for_a_gpu_and_stops_on_a_failed_setup(
 
 
 def test_a_ray_clusters_driver_checks_the_device_by_its_spelling_only(
-    shop: Path, base: Path, tmp_path: Path, fake_ray
+    shop: Path, base: Path, tmp_path: Path, fake_ray, monkeypatch
 ) -> None:
     import torch
 
@@ -323,27 +323,130 @@ def test_a_ray_clusters_driver_checks_the_device_by_its_spelling_only(
     items = list(iter_items(shop / "products.csv"))
     with pytest.raises(InputError, match="CUDA is not available here"):  # a local Ray: here
         stage_batch(items, shop / "catalog", tmp_path / "a", **FAST, engine="ray", refine=cuda)
-    fake_ray.reach = False  # a cluster's driver gets past the check, to the cluster
+    # a cluster's driver gets past the check; each actor asks for a GPU and loads the refiner
+    # on the one Ray gave it, cuda (an actor sees it as cuda:0), whatever index was named
+    loaded: list[str] = []
+
+    def load(spec: RefineSpec):
+        loaded.append(spec.device)
+
+        def refine(composite, background, product, hole=None, protect=None):
+            return composite, {"stand-in": True}
+
+        return refine
+
+    monkeypatch.setattr(RefineSpec, "load", load)
+    done = stage_batch(
+        items,
+        shop / "catalog",
+        tmp_path / "b",
+        **FAST,
+        engine="ray",
+        address="ray://head:10001",
+        refine=cuda,
+    )
+    assert done.done >= 1 and fake_ray.calls[-1]["num_gpus"] == 1 and loaded == ["cuda"]
+    fake_ray.reach = False
     with pytest.raises(ConnectionError, match="no cluster at ray://head:10001"):
         stage_batch(
-            items,
-            shop / "catalog",
-            tmp_path / "b",
-            **FAST,
-            engine="ray",
-            address="ray://head:10001",
-            refine=cuda,
-        )
-    # on an actor the refiner loads on the GPU Ray gave it, whatever index the driver named
-    work = StageWork(shop / "catalog", options={"refine": cuda}, device_here=False, ray=True)
-    loaded: list[str] = []
-    original = RefineSpec.load
-    try:
-        RefineSpec.load = lambda self: loaded.append(self.device)  # type: ignore[method-assign]
-        work.setup()
-    finally:
-        RefineSpec.load = original  # type: ignore[method-assign]
-    assert loaded == ["cuda"]
+            items, shop / "catalog", tmp_path / "c", **FAST, engine="ray",
+            address="ray://head:10001", refine=cuda,
+        )  # fmt: skip
+    # the config names the device's type only: which GPU does not change a picture
+    remote = StageWork(shop / "catalog", options={"refine": cuda}, device_here=False)
+    assert remote.config()["options"]["refine"]["device"] == "cuda"
+
+
+def test_the_cli_checks_a_clusters_device_by_spelling_only(
+    shop: Path, base: Path, tmp_path: Path, fake_ray
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - this project's machines have no GPU
+        pytest.skip("tests the check of a driver without the workers' GPUs")
+    fake_ray.reach = False
+    common = ["batch", "stage", "-c", str(shop / "catalog"), "--products",
+              str(shop / "products.csv"), "-o", str(tmp_path / "out"), "--engine", "ray",
+              "--refine-base", str(base), "--device", "cuda"]  # fmt: skip
+    here = CliRunner().invoke(app, common)  # a local Ray: this machine's device
+    assert here.exit_code == 2 and "--device: 'cuda' asked for" in here.stderr, here.stderr
+    cluster = CliRunner().invoke(app, [*common, "--address", "ray://head:10001"])
+    assert "no cluster at ray://head:10001" in cluster.stderr, cluster.stderr  # past the check
+
+
+def test_the_config_covers_the_bases_configs_not_its_place(
+    shop: Path, base: Path, tmp_path: Path
+) -> None:
+    def config(folder: Path) -> dict:
+        return StageWork(shop / "catalog", options={"refine": RefineSpec(str(folder))}).config()
+
+    copy = tmp_path / "copy"
+    shutil.copytree(base, copy)
+    assert config(copy) == config(base)
+    unet = copy / "unet" / "config.json"
+    unet.write_text(unet.read_text().replace('"sample_size": 16', '"sample_size": 32'))
+    assert config(copy) != config(base)
+
+
+def test_a_failed_setup_keeps_what_was_done_and_its_cause(tmp_path: Path, fake_ray) -> None:
+    from adstage.batch import read_manifest
+    from adstage.batch.manifest import Manifest
+    from adstage.batch.runner import SetupFailed, Task, Work, run
+    from adstage.errors import WeightsNotFound
+
+    class SecondFails(Work):
+        """Sets up once, then (a Ray chunk's new actor) finds its weights gone."""
+
+        command = "second-fails"
+        setups = 0
+
+        def config(self):
+            return {"w": 1}
+
+        def setup(self):
+            type(self).setups += 1
+            if type(self).setups > 1:
+                raise WeightsNotFound("u2net: not installed; adstage weights fetch u2net")
+
+        def run(self, task: Task):
+            return {}, {}, None
+
+    class Holding:
+        """A sink that holds outcomes until flushed (as batch ingest's does)."""
+
+        def __init__(self):
+            self.held = []
+
+        def claim(self, task: Task) -> bool:
+            return True
+
+        def accept(self, outcome):
+            self.held.append(outcome)
+            return []
+
+        def flush(self):
+            held, self.held = self.held, []
+            return [(o, "x") for o in held]
+
+    items = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(bytes([i]) * 8)
+        items.append(Item(path=str(path)))
+    with (
+        Manifest(tmp_path / "m.sqlite") as manifest,
+        pytest.raises(SetupFailed, match="u2net: not installed"),
+    ):
+        run(items, SecondFails(), Holding(), manifest, engine="ray", chunk=2)
+    done = [r for r in read_manifest(tmp_path / "m.sqlite") if r["status"] == "done"]
+    assert len(done) == 2  # the first chunk's, held by the sink, committed before the stop
+    SecondFails.setups = 1  # in the driver's process the original error is the cause
+    with (
+        Manifest(tmp_path / "n.sqlite") as manifest,
+        pytest.raises(SetupFailed) as caught,
+    ):
+        run(items, SecondFails(), Holding(), manifest)
+    assert isinstance(caught.value.__cause__, WeightsNotFound)
 
 
 def test_a_ray_driver_checks_the_device_by_its_spelling_and_asks_for_a_gpu(

@@ -25,7 +25,8 @@ from adstage.errors import InputError
 from adstage.generate.refine import RefineSpec
 from adstage.serve.app.app import create_app
 from adstage.serve.app.config import ServiceConfig
-from adstage.serve.app.work import _OneAtATime
+from adstage.serve.app.jobs import Cancelled
+from adstage.serve.app.work import SharedRefiner
 from tiny_sd import write_sd_folder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,26 +82,83 @@ def test_a_refining_server_redraws_every_candidate_and_shows_no_server_path(
     assert str(base) not in str(after) and str(base) not in str(info), "no server path"
 
 
-def test_one_refinement_at_a_time_and_the_refiners_attributes_pass_through() -> None:
-    inside, most = [0], [0]
+class _Job:
+    """A job's context as the refiner sees it: progress reports, cancelled by a flag."""
 
-    class Slow:
-        refine_product = True
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.reports: list[str] = []
 
-        def __call__(self, x):
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-            time.sleep(0.05)
-            inside[0] -= 1
-            return x
+    def progress(self, fraction: float, message: str = "") -> None:
+        if self.cancelled.is_set():
+            raise Cancelled("job")
+        self.reports.append(message)
 
-    guarded = _OneAtATime(Slow())
-    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(4)]
+
+class _Slow:
+    refine_product = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        time.sleep(0.05)
+        return x
+
+
+def test_one_refining_job_at_a_time_each_stopping_when_cancelled() -> None:
+    slow = _Slow()
+    shared = SharedRefiner(slow)
+    order: list[str] = []
+
+    def job(name: str) -> None:
+        with shared.session(_Job(), k=2) as refine:
+            order.append(f"{name} in")
+            refine(1), refine(2)
+            order.append(f"{name} out")
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in "ab"]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert most[0] == 1 and guarded.refine_product is True
+    assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    # a job cancelled while it waits never gets the refiner; one cancelled between
+    # candidates starts no further refinement
+    waiting = _Job()
+    with shared.session(_Job(), k=1):
+        waiting.cancelled.set()
+        with pytest.raises(Cancelled), shared.session(waiting, k=1):
+            pass  # pragma: no cover - never entered
+    ctx = _Job()
+    with shared.session(ctx, k=3) as refine:
+        assert refine.refine_product is True  # the refiner's attributes pass through
+        before = slow.calls
+        refine(1)
+        ctx.cancelled.set()
+        with pytest.raises(Cancelled):
+            refine(2)
+    assert slow.calls == before + 1
+    assert "re-drawing candidate 1 of 3" in ctx.reports
+
+
+def test_the_base_s_files_are_read_at_start_only(
+    tmp_path_factory: pytest.TempPathFactory, base: Path
+) -> None:
+    cat = catalog(tmp_path_factory)
+    moved = tmp_path_factory.mktemp("moved") / "sd"
+    shutil.copytree(base, moved)
+    config = ServiceConfig(
+        catalog=cat,
+        work=tmp_path_factory.mktemp("work"),
+        refine=RefineSpec(str(moved), **QUICK),
+    )
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        shutil.rmtree(moved)  # the model is in memory: jobs go on, and say nothing of the base
+        result = _stage(client, cat)
+    assert all(c["refine"]["pixels_changed"] > 0 for c in result["candidates"])
+    assert str(moved) not in str(result)
 
 
 def test_a_bad_refiner_stops_the_server_before_it_listens(base: Path, tmp_path, tmp_path_factory):
@@ -137,3 +195,4 @@ def test_cli_serve_names_bad_refine_flags(base: Path, tmp_path_factory) -> None:
     result = runner.invoke(app, ["serve", "-c", str(cat), "--refine-base", str(corrupt)])
     assert result.exit_code == 2, result.stderr
     assert "error: --refine-base: " in result.stderr and "cannot load the U-Net" in result.stderr
+    assert "loading the refiner" in result.stderr and "serving" not in result.stderr

@@ -127,7 +127,8 @@ class SetupFailed(AdstageError):
 
 
 def _setup(work: Work) -> SetupFailed | None:
-    """``work.setup()``; its error as a :class:`SetupFailed` (logged with its traceback)."""
+    """``work.setup()``; its error as a :class:`SetupFailed` (logged with its traceback; the
+    original is its ``__cause__`` in this process)."""
     try:
         work.setup()
     except Exception as exc:
@@ -135,7 +136,9 @@ def _setup(work: Work) -> SetupFailed | None:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if not isinstance(exc, AdstageError | OSError):
             text = f"{type(exc).__name__}: {text}"
-        return SetupFailed(text)
+        failed = SetupFailed(text)
+        failed.__cause__ = exc
+        return failed
     return None
 
 
@@ -275,18 +278,22 @@ def run(
             manifest.record(_row(outcome.task, config, outcome, status="done", output=output))
             event("done", outcome.task.item, outcome)
 
-    for outcome in _execute(tasks(), work, engine, workers, address, chunk):
-        if not outcome.ok:
-            in_flight.discard(outcome.task.key)
-            fail(outcome)
-            continue
-        try:
-            committed = sink.accept(outcome)
-        except Exception as exc:  # a commit that fails (a full disk) fails its item
-            in_flight.discard(outcome.task.key)
-            fail(failure(outcome.task, exc))
-            continue
-        settle(committed)
+    try:
+        for outcome in _execute(tasks(), work, engine, workers, address, chunk):
+            if not outcome.ok:
+                in_flight.discard(outcome.task.key)
+                fail(outcome)
+                continue
+            try:
+                committed = sink.accept(outcome)
+            except Exception as exc:  # a commit that fails (a full disk) fails its item
+                in_flight.discard(outcome.task.key)
+                fail(failure(outcome.task, exc))
+                continue
+            settle(committed)
+    except SetupFailed:  # what was done before the run stopped is committed, not redone
+        settle(sink.flush())
+        raise
     settle(sink.flush())
     summary.seconds = time.perf_counter() - started
     return summary
@@ -369,8 +376,9 @@ def _perform_in_worker(task: Task) -> Outcome:
 def _processes(tasks: Iterator[Task], work: Work, workers: int) -> Iterator[Outcome]:
     """N spawned worker processes (not forked: the driver holds LanceDB's threads), at most 2N
     tasks in flight. A worker that dies (a crash in native code) fails the tasks in flight, and
-    a new pool takes the rest. A worker whose setup failed stops the run (:class:`SetupFailed`;
-    the tasks in flight get no outcome and are done by the next run)."""
+    a new pool takes the rest. A worker whose setup failed stops the run (:class:`SetupFailed`):
+    tasks not started are dropped (the next run does them), those running on other workers
+    finish and are yielded first."""
     context = multiprocessing.get_context("spawn")
 
     def pool() -> ProcessPoolExecutor:
@@ -398,6 +406,7 @@ def _processes(tasks: Iterator[Task], work: Work, workers: int) -> Iterator[Outc
                 try:
                     yield future.result()
                 except SetupFailed:
+                    yield from _drain(pending)
                     raise
                 except BrokenProcessPool as exc:
                     broken = True
@@ -410,6 +419,21 @@ def _processes(tasks: Iterator[Task], work: Work, workers: int) -> Iterator[Outc
                 executor = pool()
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _drain(pending: dict[Future[Outcome], Task]) -> Iterator[Outcome]:
+    """The outcomes of the tasks still running when the run stops; those not started are
+    cancelled."""
+    for future in list(pending):
+        future.cancel()
+    for future in list(pending):
+        if future.cancelled():
+            continue
+        try:
+            yield future.result()
+        except Exception:  # this worker's setup failed too, or it died: no outcome
+            continue
+    pending.clear()
 
 
 def ray_available() -> None:

@@ -97,14 +97,12 @@ def serve(
     --job-timeout). See docs/service.md."""
     from adstage.errors import AdstageError, InputError
 
-    spec = refine_spec(
-        ctx,
-        product_exact=False,
-    )
+    spec = refine_spec(ctx, product_exact=False)
 
     try:
         from adstage.serve.app.app import serve as run
         from adstage.serve.app.config import ServiceConfig
+        from adstage.serve.app.work import RefinerUnavailable
     except ImportError as exc:
         err.print(
             f"error: adstage serve needs the serve extra: pip install 'adstage[serve]' ({exc})"
@@ -133,17 +131,25 @@ def serve(
             f"note: --refine-base on the CPU takes minutes per candidate; stage jobs time out "
             f"after --job-timeout {job_timeout:g} s"
         )
-    err.print(
-        f"serving {catalog} on http://{host}:{port} ({workers} workers"
-        + (", API key required" if config.api_key else "")
-        + (", RefAdGen on" if refadgen else "")
-        + (f", refining with {refine_base}" if refine_base else "")
-        + "); SIGTERM or Ctrl-C stops"
-    )
+    if spec is not None:
+        err.print(f"loading the refiner from {refine_base} …")
+
+    def ready() -> None:
+        err.print(
+            f"serving {catalog} on http://{host}:{port} ({workers} workers"
+            + (", API key required" if config.api_key else "")
+            + (", RefAdGen on" if refadgen else "")
+            + (f", refining with {refine_base}" if refine_base else "")
+            + "); SIGTERM or Ctrl-C stops"
+        )
+
     try:
-        run(config, port=port)
-    except InputError as exc:  # the refiner's errors name the flag
+        run(config, port=port, on_ready=ready)
+    except RefinerUnavailable as exc:  # its errors name the flag
         err.print(f"error: {refine_message(exc)}")
+        raise typer.Exit(2) from exc
+    except InputError as exc:
+        err.print(f"error: {exc}")
         raise typer.Exit(2) from exc
     except (AdstageError, OSError) as exc:
         err.print(f"error: {exc}")

@@ -735,15 +735,20 @@ def create_app(config: ServiceConfig, *, backends: Backends | None = None) -> Fa
     return app
 
 
-def serve(config: ServiceConfig, *, port: int = 8000) -> None:
+def serve(
+    config: ServiceConfig, *, port: int = 8000, on_ready: Callable[[], None] | None = None
+) -> None:
     """Run the service with uvicorn until SIGTERM or Ctrl-C, then stop gracefully: no new
     connections, queued jobs cancelled at once, requests in flight answered (uvicorn waits up to
     :data:`MAX_WAIT` + ``shutdown_grace`` seconds for them: the longest ``wait`` a POST may ask
     for, plus the time its running job is given), then running jobs given ``shutdown_grace``
-    seconds more and cancelled. Returns normally (exit 0) after a signal."""
+    seconds more and cancelled. Returns normally (exit 0) after a signal. ``on_ready`` runs once
+    the models are loaded, before the server listens."""
     import uvicorn
 
     app = create_app(config)
+    if on_ready is not None:
+        on_ready()
     store: JobStore = app.state.store
 
     class Server(uvicorn.Server):

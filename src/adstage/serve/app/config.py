@@ -11,7 +11,10 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adstage.generate.refine import RefineSpec
 
 from adstage.errors import InputError
 
@@ -70,7 +73,7 @@ class ServiceConfig:
     refadgen: Path | None = None
     refadgen_base: Path | None = None
     segmenter: str = "auto"
-    refine: Any = None
+    refine: RefineSpec | None = None
 
     def __post_init__(self) -> None:
         for name, low, high in (

@@ -8,11 +8,13 @@ turns them into download URLs). Server paths (the catalog's scene files) are nev
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -28,6 +30,9 @@ from adstage.serve.app.config import ServiceConfig
 from adstage.serve.app.jobs import JobContext
 from adstage.stage.pipeline import require_one_product, stage
 from adstage.types import RGB, THRESHOLD
+
+if TYPE_CHECKING:
+    from adstage.generate.refine import RefineSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +60,18 @@ class Backends:
 
             self.pipeline = load_pipeline(config.refadgen_base, config.refadgen)
             log.info("RefAdGen loaded from %s on %s", config.refadgen, config.refadgen_base)
-        self.refiner: Any = None
+        self.refiner: SharedRefiner | None = None
         self.refine_info: dict[str, Any] | None = None
         """What ``/v1/info`` says of the refiner: its settings and weights (file names relative
         to the base: no server path)."""
         if config.refine is not None:
             self.refine_info = refine_info(config.refine)
-            self.refiner = _OneAtATime(config.refine.load())
+            try:
+                loaded = config.refine.load()
+            except InputError as exc:
+                raise RefinerUnavailable(str(exc)) from exc
+            loaded.settings()  # its files hashed now: a job never reads the base's files
+            self.refiner = SharedRefiner(loaded)
             log.info("refining every stage job with %s", config.refine.base)
 
     def segmenter(self, name: str) -> Segmenter:
@@ -80,20 +90,53 @@ class Backends:
         return seg.alpha, provenance
 
 
-class _OneAtATime:
-    """The staging refiner behind a lock (job threads share one model; its runs take seconds on
-    a GPU, minutes on a CPU); everything else is the refiner's."""
+class RefinerUnavailable(InputError):
+    """The service's refiner could not be loaded at start (its message names the setting)."""
+
+
+class SharedRefiner:
+    """The service's one staging refiner. A stage job holds it for its whole staging
+    (:meth:`session`), so refining jobs run one after another and each finishes, rather than two
+    taking turns and timing out; a job waits for it, and re-draws each candidate, only while
+    it is neither cancelled nor timed out."""
 
     def __init__(self, refiner: Any) -> None:
-        self._refiner = refiner
+        self.refiner = refiner
         self._lock = threading.Lock()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return self._refiner(*args, **kwargs)
+    @contextlib.contextmanager
+    def session(self, ctx: JobContext, k: int) -> Iterator[_JobRefiner]:
+        """The refiner for one job's ``stage()`` call (``k`` candidates); raises
+        :class:`~adstage.serve.app.jobs.Cancelled` while waiting once the job is cancelled."""
+        ctx.progress(0.2, "waiting for the refiner")
+        while not self._lock.acquire(timeout=WAIT_POLL):
+            ctx.progress(0.2, "waiting for the refiner")
+        try:
+            yield _JobRefiner(self.refiner, ctx, k)
+        finally:
+            self._lock.release()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._refiner, name)
+
+WAIT_POLL = 0.25
+"""Seconds between a waiting job's checks for its cancellation."""
+
+
+class _JobRefiner:
+    """The refiner as one job's ``stage()`` calls it: before each candidate it reports progress,
+    which stops a cancelled or timed-out job before another refinement starts."""
+
+    def __init__(self, refiner: Any, ctx: JobContext, k: int) -> None:
+        self.refiner, self.ctx, self.k, self.done = refiner, ctx, max(int(k), 1), 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.ctx.progress(
+            0.2 + 0.7 * self.done / self.k, f"re-drawing candidate {self.done + 1} of {self.k}"
+        )
+        self.done += 1
+        return self.refiner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # refine_product, settings …
+        return getattr(self.refiner, name)
 
 
 REFINE_RUN = ("backend", "prompt", "negative", "strength", "steps", "steps_run", "guidance",
@@ -102,7 +145,7 @@ REFINE_RUN = ("backend", "prompt", "negative", "strength", "steps", "steps_run",
 """What a candidate's answer says of its refinement (never the base's path on the server)."""
 
 
-def refine_info(spec: Any) -> dict[str, Any]:
+def refine_info(spec: RefineSpec) -> dict[str, Any]:
     """A :class:`~adstage.generate.refine.RefineSpec`'s settings and weights for clients."""
     info: dict[str, Any] = {"base": Path(spec.base).name} | spec.describe()
     return info
@@ -232,17 +275,21 @@ def stage_job(
     if box is None:  # a box is the remedy the check asks for
         require_one_product(alpha, str(seg_provenance.get("segmenter", "")), "image")
     ctx.progress(0.2, f"staging into {k} retrieved scenes")
-    staged = stage(
-        inputs.rgb,
-        backends.catalog,
-        mask=alpha,
-        k=k,
-        inpainter=inpainter,
-        shadow=shadow,
-        ad_format=ad_format,
-        max_side=max_side,
-        refine=backends.refiner,
-    )
+    with contextlib.ExitStack() as stack:
+        refine = None
+        if backends.refiner is not None:
+            refine = stack.enter_context(backends.refiner.session(ctx, k))
+        staged = stage(
+            inputs.rgb,
+            backends.catalog,
+            mask=alpha,
+            k=k,
+            inpainter=inpainter,
+            shadow=shadow,
+            ad_format=ad_format,
+            max_side=max_side,
+            refine=refine,
+        )
     ctx.progress(0.9, "writing the candidates")
     write_image(ctx.path("product.png"), staged.product.rgba)
     files = {"product": ctx.add("product.png")}
