@@ -28,7 +28,7 @@ from adstage.io.atomic import fsync_dir, write_synced
 from adstage.io.images import MaxPixels, read_image, read_mask
 from adstage.retrieve.base import load_embedder
 from adstage.stage.outputs import FORMATS, write_staged
-from adstage.stage.pipeline import StageOptions, shared_segmenter, stage
+from adstage.stage.pipeline import StageOptions, check_refine_product, shared_segmenter, stage
 
 ITEMS = "items"
 
@@ -95,10 +95,8 @@ class StageWork(Work):
             raise InputError("options: 'realism' and 'keep_steps' are not batch options")
         options = dict(options)
         refine = _refine_spec(options.pop("refine", None))
-        if refine is not None and options.get("product_exact") and refine.refine_product:
-            raise InputError(
-                "refine: its refine_product re-draws the product, which product_exact keeps"
-            )
+        if refine is not None:
+            check_refine_product(bool(options.get("product_exact")), refine.refine_product)
         resolved = StageOptions(**options, keep_steps=steps)  # validates every option
         self.catalog = str(catalog)
         self.options = {  # as given to stage(), nested option objects kept

@@ -114,6 +114,15 @@ of the product's neighbourhood that is real rather than generated (``kept``); an
 1 when the inpainted region's boundary is no busier than the scene (see :func:`seam_score`)."""
 
 
+def check_refine_product(product_exact: bool, refine_product: bool) -> None:
+    """A refiner that re-draws the product and ``product_exact`` (which keeps its pixels) are
+    refused together."""
+    if product_exact and refine_product:
+        raise InputError(
+            "refine: its refine_product re-draws the product, which product_exact keeps"
+        )
+
+
 @dataclass(frozen=True)
 class StageOptions:
     """Options of :func:`stage` (all keyword arguments there)."""
@@ -276,10 +285,7 @@ class StageOptions:
             raise InputError(f"k: expected an integer >= 1, got {self.k!r}")
         if self.refine is not None and not callable(self.refine):
             raise InputError(f"refine: expected a callable refiner or None, got {self.refine!r}")
-        if self.product_exact and getattr(self.refine, "refine_product", False):
-            raise InputError(
-                "refine: its refine_product re-draws the product, which product_exact keeps"
-            )
+        check_refine_product(self.product_exact, getattr(self.refine, "refine_product", False))
         if self.fit not in FITS:
             raise InputError(f"fit: expected one of {', '.join(FITS)}, got {self.fit!r}")
         if self.fill not in FILLS:
