@@ -197,3 +197,22 @@ def test_metrics_text_is_prometheus_exposition() -> None:
             name = line.split("{")[0].split(" ")[0]
             assert any(name.startswith(f) for f in families), line
             float(line.rsplit(" ", 1)[1])
+
+
+def test_a_job_s_error_never_tells_where_the_server_keeps_its_files() -> None:
+    from adstage.errors import AdstageError, InputError, WeightsNotFound
+    from adstage.serve.app.jobs import error_of, hide_paths
+
+    for exc, code in (
+        (AdstageError("catalog /srv/private/cat: no staged slots"), "failed"),
+        (InputError("scene: cannot read '/srv/private/scenes/room 1.jpg'"), "bad_input"),
+        (WeightsNotFound("u2net: not in /srv/private/weights; adstage weights fetch"), "weights_missing"),
+    ):  # fmt: skip
+        answer = error_of(exc)
+        assert answer["code"] == code and "/srv" not in answer["message"], answer
+        assert "…/" in answer["message"]
+    kept = "see http://host:8000/v1/jobs/3f, a ratio 4/5, a relative a/b and ~/.cache"
+    assert hide_paths(kept) == kept
+    assert (
+        hide_paths("[Errno 2] No such file: '/tmp/a/b.png'") == "[Errno 2] No such file: '…/b.png'"
+    )

@@ -170,14 +170,24 @@ Work = Callable[[JobContext], dict[str, Any]]
 """A job's work: writes its files through the context, returns the result's JSON."""
 
 
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/,;()]+/)*([^\s'\"/,;()]+)")
+"""An absolute path in a message (not a URL's path, not a ratio like ``4/5``)."""
+
+
+def hide_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part (``…/name``): a client is never
+    told where the server keeps its files (the catalog, the models, the jobs)."""
+    return _SERVER_PATH.sub(lambda m: f"…/{m.group(1)}", text)
+
+
 def error_of(exc: BaseException) -> dict[str, str]:
-    """The ``{"code", "message"}`` a failed job reports for ``exc``."""
+    """The ``{"code", "message"}`` a failed job reports for ``exc`` (server paths hidden)."""
     if isinstance(exc, WeightsNotFound):
-        return {"code": "weights_missing", "message": str(exc)}
+        return {"code": "weights_missing", "message": hide_paths(str(exc))}
     if isinstance(exc, InputError):
-        return {"code": "bad_input", "message": str(exc).splitlines()[0]}
+        return {"code": "bad_input", "message": hide_paths(str(exc).splitlines()[0])}
     if isinstance(exc, AdstageError):
-        return {"code": "failed", "message": str(exc).splitlines()[0]}
+        return {"code": "failed", "message": hide_paths(str(exc).splitlines()[0])}
     return {"code": "internal", "message": "internal error (logged on the server)"}
 
 

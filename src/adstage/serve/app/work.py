@@ -27,7 +27,7 @@ from adstage.io.images import read_image_rgba, read_mask, write_image, write_mas
 from adstage.segment.base import SEGMENTERS, Segmenter
 from adstage.segment.prompt import segment_in_box
 from adstage.serve.app.config import ServiceConfig
-from adstage.serve.app.jobs import JobContext
+from adstage.serve.app.jobs import JobContext, hide_paths
 from adstage.stage.pipeline import require_one_product, stage
 from adstage.types import RGB, THRESHOLD
 
@@ -321,7 +321,9 @@ def stage_job(
         )
     return {
         "candidates": candidates,
-        "errors": [{"catalog_id": e["catalog_id"], "error": e["error"]} for e in staged.errors],
+        "errors": [
+            {"catalog_id": e["catalog_id"], "error": hide_paths(e["error"])} for e in staged.errors
+        ],
         "seconds": {key: round(v, 4) for key, v in staged.seconds.items()},
         "provenance": seg_provenance
         | {
