@@ -418,9 +418,12 @@ def test_a_tiny_sd_folder_refines_around_the_product(folders) -> None:
     untouched = ~region.region | region.keep
     assert np.array_equal(out.image[untouched], image[untouched])
     assert out.provenance["pixels_changed"] > 0.5 * region.region.sum()
-    again = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=32, max_resolution=64)
+    steps: list[tuple[int, int]] = []
+    again = refiner(image, region, steps=4, strength=0.5, seed=3, resolution=32,
+                    max_resolution=64, on_step=lambda i, n: steps.append((i, n)))  # fmt: skip
     other = refiner(image, region, steps=4, strength=0.5, seed=4, resolution=32, max_resolution=64)
     assert np.array_equal(out.image, again.image) and not np.array_equal(out.image, other.image)
+    assert steps == [(0, 2), (1, 2)]  # before each step run; a hook that watches changes nothing
     p = out.provenance
     assert p["backend"] == "sd-blended-latent" and p["steps_run"] == 2 and p["seed"] == 3
     assert p["autoencoder"] == "sd-vae" and p["base"] == str(folders["sd"])

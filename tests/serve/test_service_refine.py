@@ -96,14 +96,21 @@ class _Job:
 
 
 class _Slow:
+    """A refiner of three denoising steps, each reported to ``on_step`` first."""
+
     refine_product = True
 
     def __init__(self) -> None:
         self.calls = 0
+        self.steps = 0
 
-    def __call__(self, x):
+    def __call__(self, x, on_step=None):
         self.calls += 1
-        time.sleep(0.05)
+        for i in range(3):
+            if on_step is not None:
+                on_step(i, 3)
+            self.steps += 1
+            time.sleep(0.01)
         return x
 
 
@@ -141,6 +148,22 @@ def test_one_refining_job_at_a_time_each_stopping_when_cancelled() -> None:
             refine(2)
     assert slow.calls == before + 1
     assert "re-drawing candidate 1 of 3" in ctx.reports
+    # one cancelled during a refinement stops at its next denoising step
+    ctx = _Job()
+
+    def cancel_at_second_step(i: int, n: int) -> None:
+        if i == 1:
+            ctx.cancelled.set()
+
+    with shared.session(ctx, k=1) as refine:
+        steps = slow.steps
+        original = refine.refiner
+        refine.refiner = lambda x, on_step: original(
+            x, on_step=lambda i, n: (cancel_at_second_step(i, n), on_step(i, n))
+        )
+        with pytest.raises(Cancelled):
+            refine(1)
+    assert slow.steps == steps + 1  # the first step ran, the second never started
 
 
 def test_the_base_s_files_are_read_at_start_only(

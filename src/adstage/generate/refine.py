@@ -47,6 +47,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -411,9 +412,11 @@ class Refiner:
         seed: int = 0,
         resolution: int = DEFAULT_RESOLUTION,
         max_resolution: int = DEFAULT_MAX_RESOLUTION,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> Refined:
         """``image`` (H×W×3 uint8) with ``region.region`` re-drawn and everything else, and
-        ``region.keep``, unchanged bit for bit."""
+        ``region.keep``, unchanged bit for bit. ``on_step(i, n)`` is called before each of the
+        ``n`` denoising steps (a service's job reports progress there, and stops by raising)."""
         t0 = time.perf_counter()
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -489,6 +492,8 @@ class Refiner:
         noise = noise.to(device=device, dtype=dtype)
         latents = scheduler.add_noise(clean, noise, timesteps[:1])
         for i, t in enumerate(timesteps):
+            if on_step is not None:
+                on_step(i, len(timesteps))
             inputs = torch.cat([latents] * 2) if guided else latents
             inputs = scheduler.scale_model_input(inputs, t)
             if extra is not None:
@@ -580,8 +585,11 @@ class StagingRefiner:
         product: NDArray[np.bool_],
         hole: NDArray[np.bool_] | None = None,
         protect: NDArray[np.bool_] | None = None,
+        *,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> tuple[RGB, dict[str, Any]]:
-        """``protect``: pixels never re-drawn (what stands in front of the product)."""
+        """``protect``: pixels never re-drawn (what stands in front of the product);
+        ``on_step``: see :meth:`Refiner.__call__`."""
         region = composite_region(
             composite,
             background,
@@ -590,7 +598,7 @@ class StagingRefiner:
             protect,
             refine_product=self.refine_product,
         )
-        out = self.refiner(np.asarray(composite), region, **self._sampling())
+        out = self.refiner(np.asarray(composite), region, on_step=on_step, **self._sampling())
         return out.image, out.provenance | {"refine_product": self.refine_product}
 
 

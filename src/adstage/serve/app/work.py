@@ -122,18 +122,24 @@ WAIT_POLL = 0.25
 
 
 class _JobRefiner:
-    """The refiner as one job's ``stage()`` calls it: before each candidate it reports progress,
-    which stops a cancelled or timed-out job before another refinement starts."""
+    """The refiner as one job's ``stage()`` calls it: before each candidate and each of its
+    denoising steps it reports progress, which stops a cancelled or timed-out job there."""
 
     def __init__(self, refiner: Any, ctx: JobContext, k: int) -> None:
         self.refiner, self.ctx, self.k, self.done = refiner, ctx, max(int(k), 1), 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.ctx.progress(
-            0.2 + 0.7 * self.done / self.k, f"re-drawing candidate {self.done + 1} of {self.k}"
+        start, message = (
+            0.2 + 0.7 * self.done / self.k,
+            f"re-drawing candidate {self.done + 1} of {self.k}",
         )
+
+        def step(i: int, n: int) -> None:  # raises Cancelled between denoising steps
+            self.ctx.progress(start + 0.7 / self.k * i / max(n, 1), message)
+
+        self.ctx.progress(start, message)
         self.done += 1
-        return self.refiner(*args, **kwargs)
+        return self.refiner(*args, on_step=step, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # refine_product, settings …
         return getattr(self.refiner, name)
