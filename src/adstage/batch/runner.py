@@ -133,21 +133,27 @@ def _setup(work: Work) -> SetupFailed | None:
         work.setup()
     except Exception as exc:
         log.error("worker setup failed", exc_info=True)
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if not isinstance(exc, AdstageError | OSError):
-            text = f"{type(exc).__name__}: {text}"
-        failed = SetupFailed(text)
+        failed = SetupFailed(_reason(exc))
         failed.__cause__ = exc
         return failed
     return None
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none), led by the type's
+    name for an exception that is not bad input or I/O."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, AdstageError | OSError):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
 def failure(task: Task, exc: BaseException, *, seconds: float = 0.0) -> Outcome:
     """A failed :class:`Outcome`: the first line of the message; ``internal error: …`` for an
     exception that is not bad input or I/O (a bug), with its traceback either way."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _reason(exc)
     if not isinstance(exc, AdstageError | OSError):
-        text = f"internal error: {type(exc).__name__}: {text}"
+        text = f"internal error: {text}"
     return Outcome(
         task,
         False,

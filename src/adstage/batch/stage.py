@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adstage.batch.items import Item
 from adstage.batch.manifest import MANIFEST, Manifest
@@ -30,10 +30,13 @@ from adstage.retrieve.base import load_embedder
 from adstage.stage.outputs import FORMATS, write_staged
 from adstage.stage.pipeline import StageOptions, check_refine_product, shared_segmenter, stage
 
+if TYPE_CHECKING:
+    from adstage.generate.refine import RefineSpec
+
 ITEMS = "items"
 
 
-def _refine_spec(refine: Any) -> Any:
+def _refine_spec(refine: Any) -> RefineSpec | None:
     """``options["refine"]`` as a :class:`~adstage.generate.refine.RefineSpec` (given as one
     or as a dict of its fields), or ``None``. A loaded refiner is refused: each worker process
     loads the model itself, once."""

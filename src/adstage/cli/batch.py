@@ -262,11 +262,8 @@ def stage(
     if not Catalog.exists(catalog):
         err.print(f"error: --catalog: {catalog} is not a catalog folder (run adstage ingest first)")
         raise typer.Exit(2)
-    spec = refine_spec(
-        ctx,
-        product_exact=product_exact,
-        device_here=engine != "ray" or address is None,  # a cluster's driver may have no GPU
-    )
+    here = engine != "ray" or address is None  # a Ray cluster's driver may have no GPU
+    spec = refine_spec(ctx, product_exact=product_exact, device_here=here)
     options: dict[str, Any] = {
         "k": top_k,
         "inpainter": inpainter,
@@ -310,9 +307,7 @@ def stage(
     warn_unknown_kind(kind)
     config = options | {
         "screen": None if options["screen"] is None else options["screen"].as_dict(),
-        "refine": None
-        if spec is None
-        else spec.record(device_here=engine != "ray" or address is None),
+        "refine": None if spec is None else spec.record(device_here=here),
         "catalog": str(catalog),
         "products": "catalog (staged = false)" if products is None else str(products),
         "container": container,

@@ -177,10 +177,7 @@ def stage(
     if refine_base is not None and method == "vanilla":
         err.print("error: --refine-base: only for --method copy-paste (it re-draws around a paste)")
         raise typer.Exit(2)
-    spec = refine_spec(
-        ctx,
-        product_exact=product_exact,
-    )
+    spec = refine_spec(ctx, product_exact=product_exact)
     shadow = shadow_strength(shadow, no_shadow)
     if method == "vanilla":
         if animate:
